@@ -1,0 +1,3 @@
+import { sfmedProject } from "../../vitest.shared";
+
+export default sfmedProject("schema");
