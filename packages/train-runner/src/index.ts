@@ -1,1 +1,27 @@
-export {};
+export { runJob, resumeJob, type JobLike, type RunJobOptions, type JobSummary } from "./run-job.js";
+export { startServer, type StartServerOptions, type TrainerServer } from "./server.js";
+export {
+  buildLaunchCommand,
+  deepspeedZero3Config,
+  accelerateConfig,
+  slurmScript,
+  shellQuote,
+  type LauncherKind,
+  type DistributedStrategy,
+  type LaunchOptions,
+  type LaunchCommand,
+  type SlurmOptions,
+} from "./launchers.js";
+export { parseEventLine, LineSplitter } from "./events.js";
+export type {
+  TrainerEvent,
+  BaseEvent,
+  StartEvent,
+  StepEvent,
+  EvalEvent,
+  CheckpointEvent,
+  DoneEvent,
+  ErrorEvent,
+  ReadyEvent,
+} from "./events.js";
+export { TrainerEnvError, JobValidationError, TrainerRunError, ServerStartError } from "./errors.js";

@@ -1,0 +1,85 @@
+/**
+ * Trainer events: one JSON object per stdout line (trainer-py/EVENTS.md). Unknown fields pass through so a newer
+ * trainer never breaks an older runner; unknown event names arrive as `OtherEvent`.
+ */
+export interface BaseEvent {
+  event: string;
+  /** Event schema version. */
+  v?: number;
+  time?: number;
+  [key: string]: unknown;
+}
+export interface StartEvent extends BaseEvent {
+  event: "start";
+  stage?: string;
+  total_steps?: number;
+}
+export interface StepEvent extends BaseEvent {
+  event: "step";
+  step: number;
+  epoch?: number;
+  loss?: number;
+  lr?: number;
+  grad_norm?: number;
+  tokens_per_s?: number;
+  total_steps?: number;
+}
+export interface EvalEvent extends BaseEvent {
+  event: "eval";
+  step?: number;
+  eval_loss?: number;
+}
+export interface CheckpointEvent extends BaseEvent {
+  event: "checkpoint";
+  path: string;
+  step?: number;
+  best?: boolean;
+}
+export interface DoneEvent extends BaseEvent {
+  event: "done";
+  interrupted?: boolean;
+  output_dir?: string;
+  best_checkpoint?: string;
+  metrics?: Record<string, number>;
+}
+export interface ErrorEvent extends BaseEvent {
+  event: "error";
+  type?: string;
+  message?: string;
+  traceback?: string;
+}
+export interface ReadyEvent extends BaseEvent {
+  event: "ready";
+  url: string;
+}
+export type TrainerEvent = StartEvent | StepEvent | EvalEvent | CheckpointEvent | DoneEvent | ErrorEvent | ReadyEvent | BaseEvent;
+
+/** Parse one stdout line; returns undefined for lines that are not event objects (stray prints). */
+export function parseEventLine(line: string): TrainerEvent | undefined {
+  const s = line.trim();
+  if (!s.startsWith("{")) return undefined;
+  try {
+    const v = JSON.parse(s) as unknown;
+    if (v && typeof v === "object" && typeof (v as BaseEvent).event === "string") return v as TrainerEvent;
+  } catch {
+    /* not an event */
+  }
+  return undefined;
+}
+
+/** Splits a byte stream into lines, tolerating chunks that cut lines (and UTF-8 sequences) anywhere. */
+export class LineSplitter {
+  private buf = "";
+  private readonly decoder = new TextDecoder();
+  push(chunk: Uint8Array | string): string[] {
+    this.buf += typeof chunk === "string" ? chunk : this.decoder.decode(chunk, { stream: true });
+    const parts = this.buf.split("\n");
+    this.buf = parts.pop() ?? "";
+    return parts;
+  }
+  flush(): string[] {
+    const rest = this.buf + this.decoder.decode();
+    this.buf = "";
+    return rest ? [rest] : [];
+  }
+}

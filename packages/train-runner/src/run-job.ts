@@ -1,0 +1,159 @@
+import { appendFile, mkdir, readFile } from "node:fs/promises";
+import path from "node:path";
+import { writeFileAtomic } from "./atomic.js";
+import { TrainerRunError } from "./errors.js";
+import type { CheckpointEvent, DoneEvent, ErrorEvent, StepEvent, TrainerEvent } from "./events.js";
+import { buildLaunchCommand, type LaunchOptions } from "./launchers.js";
+import { spawnTrainer } from "./trainer-process.js";
+
+/** Any trainer job document: `stage` and `output_dir` are all the runner itself needs. */
+export interface JobLike {
+  stage: string;
+  output_dir: string;
+  [key: string]: unknown;
+}
+
+export interface RunJobOptions {
+  /** Python of the trainer environment (see `ensureTrainerEnv`). */
+  python: string;
+  /** Launcher settings; `local` when omitted. */
+  launch?: Omit<LaunchOptions, "python" | "jobPath">;
+  /** Aborting sends SIGINT: the trainer checkpoints and the run resolves as interrupted. */
+  signal?: AbortSignal;
+  onEvent?: (e: TrainerEvent) => void;
+  /** Extra environment for the trainer. */
+  env?: Record<string, string>;
+  /** Validate the job before starting (throws JobValidationError). Receives the job. */
+  validate?: (job: JobLike) => void | Promise<void>;
+  /** How long to wait for the checkpoint after SIGINT before SIGTERM, then SIGKILL. @default 300000 */
+  cancelGraceMs?: number;
+}
+
+export interface JobSummary {
+  status: "completed" | "interrupted";
+  outputDir: string;
+  jobPath: string;
+  logPath: string;
+  eventsPath: string;
+  /** The last `step` event's metrics. */
+  lastStep?: StepEvent;
+  /** Metrics from the `done` event. */
+  metrics: Record<string, number>;
+  bestCheckpoint?: string;
+  lastCheckpoint?: string;
+  durationMs: number;
+}
+
+/**
+ * Run one trainer job to the end: write `output_dir/job.json` atomically, spawn the trainer without a shell, pass
+ * its events to `onEvent` (and append them to `output_dir/events.jsonl`), send stderr to `output_dir/trainer.log`.
+ * @throws TrainerRunError when the trainer fails (holding its `error` event and the log path).
+ */
+export async function runJob(job: JobLike, opts: RunJobOptions): Promise<JobSummary> {
+  if (opts.validate) await opts.validate(job);
+  const outputDir = path.resolve(job.output_dir);
+  await mkdir(outputDir, { recursive: true });
+  const jobPath = path.join(outputDir, "job.json");
+  const logPath = path.join(outputDir, "trainer.log");
+  const eventsPath = path.join(outputDir, "events.jsonl");
+  await writeFileAtomic(jobPath, JSON.stringify({ ...job, output_dir: outputDir }, null, 2) + "\n");
+
+  const cmd = buildLaunchCommand({ ...opts.launch, python: opts.python, jobPath });
+  const started = Date.now();
+  let lastStep: StepEvent | undefined;
+  let done: DoneEvent | undefined;
+  let error: ErrorEvent | undefined;
+  let lastCheckpoint: string | undefined;
+  let bestCheckpoint: string | undefined;
+  let pendingEvents: Promise<void> = Promise.resolve();
+
+  const trainer = spawnTrainer({
+    command: cmd.command,
+    args: cmd.args,
+    env: { ...cmd.env, ...opts.env },
+    logPath,
+    onEvent: (e) => {
+      if (e.event === "step") lastStep = e as StepEvent;
+      else if (e.event === "done") done = e as DoneEvent;
+      else if (e.event === "error") error = e as ErrorEvent;
+      else if (e.event === "checkpoint") {
+        const c = e as CheckpointEvent;
+        lastCheckpoint = c.path;
+        if (c.best) bestCheckpoint = c.path;
+      }
+      const line = JSON.stringify(e) + "\n";
+      pendingEvents = pendingEvents.then(() => appendFile(eventsPath, line));
+      opts.onEvent?.(e);
+    },
+  });
+
+  let aborted = false;
+  let killTimer: NodeJS.Timeout | undefined;
+  const onAbort = () => {
+    aborted = true;
+    trainer.child.kill("SIGINT");
+    const grace = opts.cancelGraceMs ?? 300_000;
+    killTimer = setTimeout(() => {
+      trainer.child.kill("SIGTERM");
+      killTimer = setTimeout(() => trainer.child.kill("SIGKILL"), 10_000);
+    }, grace);
+  };
+  if (opts.signal?.aborted) onAbort();
+  else opts.signal?.addEventListener("abort", onAbort, { once: true });
+
+  let exit: { code: number | null; signal: NodeJS.Signals | null };
+  try {
+    exit = await trainer.exited;
+  } finally {
+    opts.signal?.removeEventListener("abort", onAbort);
+    if (killTimer) clearTimeout(killTimer);
+    await pendingEvents;
+  }
+  const finished: DoneEvent | undefined = done;
+  const failed: ErrorEvent | undefined = error;
+  if (failed || exit.code !== 0 || !finished) {
+    const why = failed
+      ? `${failed.type ?? "Error"}: ${failed.message ?? "trainer failed"}`
+      : aborted
+        ? "the trainer was stopped before it could checkpoint"
+        : `the trainer exited with ${exit.signal ? `signal ${exit.signal}` : `code ${exit.code}`} without a done event`;
+    throw new TrainerRunError(`${job.stage} job failed: ${why}`, logPath, exit.code, failed);
+  }
+  return {
+    status: finished.interrupted ? "interrupted" : "completed",
+    outputDir,
+    jobPath,
+    logPath,
+    eventsPath,
+    ...(lastStep ? { lastStep } : {}),
+    metrics: finished.metrics ?? {},
+    ...(finished.best_checkpoint ?? bestCheckpoint ? { bestCheckpoint: (finished.best_checkpoint ?? bestCheckpoint)! } : {}),
+    ...(lastCheckpoint ? { lastCheckpoint } : {}),
+    durationMs: Date.now() - started,
+  };
+}
+
+/**
+ * Continue an interrupted job from its output directory: reads `job.json` and the last checkpoint from
+ * `events.jsonl`, and runs the job again with `resume_from` set.
+ */
+export async function resumeJob(dir: string, opts: RunJobOptions): Promise<JobSummary> {
+  const jobPath = path.join(dir, "job.json");
+  let job: JobLike;
+  try {
+    job = JSON.parse(await readFile(jobPath, "utf8")) as JobLike;
+  } catch (err) {
+    throw new TrainerRunError(`cannot resume: ${jobPath} is missing or not JSON`, path.join(dir, "trainer.log"), null, undefined);
+  }
+  let checkpoint: string | undefined;
+  try {
+    for (const line of (await readFile(path.join(dir, "events.jsonl"), "utf8")).split("\n")) {
+      if (!line.trim()) continue;
+      const e = JSON.parse(line) as TrainerEvent;
+      if (e.event === "checkpoint" && typeof (e as CheckpointEvent).path === "string") checkpoint = (e as CheckpointEvent).path;
+    }
+  } catch {
+    /* no events yet: start from scratch */
+  }
+  return runJob(checkpoint ? { ...job, resume_from: checkpoint } : job, opts);
+}
