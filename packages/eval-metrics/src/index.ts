@@ -1,1 +1,6 @@
-export {};
+export { lcsLength, rougeL, scoreFromCounts, RougeError } from "./rouge-l.js";
+export type { RougeScore, RougeLOptions, RougeCompat } from "./rouge-l.js";
+export { rougeLBatch, rougeLMany } from "./rouge-batch.js";
+export type { RougePair, RougeBatchOptions } from "./rouge-batch.js";
+export { tokenize, charCodes } from "./tokenize.js";
+export type { Tokenizer } from "./tokenize.js";

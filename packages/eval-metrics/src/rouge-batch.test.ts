@@ -1,0 +1,34 @@
+import { readSample } from "@sfmed/test-utils";
+import { describe, expect, it } from "vitest";
+import { rougeLBatch, rougeLMany } from "./rouge-batch.js";
+import { rougeL } from "./rouge-l.js";
+
+interface HuatuoItem {
+  instruction: string[];
+  output: string[];
+}
+
+function realPairs() {
+  const items = JSON.parse(readSample("huatuo26m_test/huatuo26M_test.json")) as HuatuoItem[];
+  // Each answer against the next question's answer (shuffled pairs) and against its own question.
+  return items.map((it, i) => ({ candidate: it.output[0] ?? "", reference: (items[(i + 1) % items.length]!.output[0] ?? "") + it.instruction[0] }));
+}
+
+describe("rougeLBatch", () => {
+  it("gives the same scores from worker threads as rougeL, in input order", async () => {
+    const pairs = realPairs();
+    const progress: number[] = [];
+    const threaded = await rougeLBatch(pairs, { threads: 2, chunkSize: 64, onProgress: (d) => progress.push(d) });
+    expect(threaded).toHaveLength(pairs.length);
+    pairs.forEach((p, i) => expect(threaded[i]).toEqual(rougeL(p.candidate, p.reference)));
+    expect(progress.at(-1)).toBe(pairs.length);
+    expect(threaded.some((s) => s.f > 0.05)).toBe(true);
+  });
+
+  it("has a synchronous path with the same results (also for jieba words)", async () => {
+    const pairs = realPairs().slice(0, 20);
+    const sync = rougeLMany(pairs, { tokenizer: "jieba" });
+    pairs.forEach((p, i) => expect(sync[i]).toEqual(rougeL(p.candidate, p.reference, { tokenizer: "jieba" })));
+    expect(await rougeLBatch(pairs, { threads: 1 })).toEqual(rougeLMany(pairs));
+  });
+});

@@ -1,0 +1,142 @@
+import { availableParallelism } from "node:os";
+import { Worker } from "node:worker_threads";
+import { lcsMultiWord, lcsOfSymbols, lcsOneWord, popcount32 } from "./lcs-bit-parallel.js";
+import { RougeError, scoreFromCounts, symbolsForPair, type RougeLOptions, type RougeScore } from "./rouge-l.js";
+
+/** One candidate/reference pair. */
+export interface RougePair {
+  candidate: string;
+  reference: string;
+}
+
+export interface RougeBatchOptions extends RougeLOptions {
+  /**
+   * Worker threads for the LCS kernel. Tokenizing stays on the calling thread (jieba and custom tokenizers
+   * are not transferable); only integer symbols cross. `1` computes synchronously in this thread.
+   * @default min(availableParallelism(), 8)
+   */
+  threads?: number;
+  /** Pairs per message to a worker. @default 2000 */
+  chunkSize?: number;
+  /** Called after each finished chunk with the number of pairs scored so far. */
+  onProgress?: (done: number, total: number) => void;
+}
+
+/** ROUGE-L of many pairs in this thread (same results as `rougeLBatch`). */
+export function rougeLMany(pairs: readonly RougePair[], options: RougeLOptions & { onProgress?: (done: number, total: number) => void } = {}): RougeScore[] {
+  const out: RougeScore[] = [];
+  const eps = options.compat === "rouge-chinese" ? 1e-8 : 0;
+  for (let i = 0; i < pairs.length; i++) {
+    const [c, r] = prepared(pairs[i]!, options);
+    out.push(scoreFromCounts(c.length && r.length ? lcsOfSymbols(c, r) : 0, c.length, r.length, eps));
+    if (options.onProgress && (i + 1) % 1000 === 0) options.onProgress(i + 1, pairs.length);
+  }
+  options.onProgress?.(pairs.length, pairs.length);
+  return out;
+}
+
+function prepared(p: RougePair, options: RougeLOptions): [ArrayLike<number>, ArrayLike<number>] {
+  const [c, r] = symbolsForPair(p.candidate, p.reference, options);
+  const empty = options.empty ?? (options.compat === "rouge-chinese" ? "throw" : "zero");
+  if (empty === "throw") {
+    if (c.length === 0) throw new RougeError("EMPTY_CANDIDATE", "Hypothesis is empty.");
+    if (r.length === 0) throw new RougeError("EMPTY_REFERENCE", "Reference is empty.");
+  }
+  return [c, r];
+}
+
+// The worker runs the very same kernel functions, shipped as source text (they reference nothing outside
+// themselves), so the package needs no separate worker file in source or built form.
+function workerSource(): string {
+  return `"use strict";
+const { parentPort } = require("node:worker_threads");
+${popcount32.toString()}
+${lcsOneWord.toString()}
+${lcsMultiWord.toString()}
+${lcsOfSymbols.toString()}
+parentPort.on("message", (m) => {
+  const n = m.offsets.length - 1;
+  const lcs = new Int32Array(n >> 1);
+  for (let k = 0; k < n; k += 2) {
+    const c = m.data.subarray(m.offsets[k], m.offsets[k + 1]);
+    const r = m.data.subarray(m.offsets[k + 1], m.offsets[k + 2]);
+    lcs[k >> 1] = c.length && r.length ? ${lcsOfSymbols.name}(c, r) : 0;
+  }
+  parentPort.postMessage({ id: m.id, lcs }, [lcs.buffer]);
+});
+`;
+}
+
+/**
+ * ROUGE-L of many pairs, the LCS work spread over worker threads. Results are in input order and identical
+ * to `rougeL` on each pair.
+ * @throws RougeError for an empty side under `empty: "throw"`.
+ */
+export async function rougeLBatch(pairs: readonly RougePair[], options: RougeBatchOptions = {}): Promise<RougeScore[]> {
+  const threads = Math.max(1, Math.floor(options.threads ?? Math.min(availableParallelism(), 8)));
+  const chunkSize = Math.max(1, options.chunkSize ?? 2000);
+  if (threads === 1 || pairs.length <= chunkSize) return rougeLMany(pairs, options);
+  const eps = options.compat === "rouge-chinese" ? 1e-8 : 0;
+  const lengths = new Int32Array(pairs.length * 2);
+  const results: RougeScore[] = new Array(pairs.length);
+  const chunks: { id: number; start: number; end: number }[] = [];
+  for (let s = 0, id = 0; s < pairs.length; s += chunkSize) chunks.push({ id: id++, start: s, end: Math.min(pairs.length, s + chunkSize) });
+
+  const pack = (start: number, end: number) => {
+    const sides: ArrayLike<number>[] = [];
+    let total = 0;
+    for (let i = start; i < end; i++) {
+      const [c, r] = prepared(pairs[i]!, options);
+      lengths[2 * i] = c.length;
+      lengths[2 * i + 1] = r.length;
+      sides.push(c, r);
+      total += c.length + r.length;
+    }
+    const data = new Int32Array(total);
+    const offsets = new Int32Array(sides.length + 1);
+    let o = 0;
+    sides.forEach((s, k) => {
+      offsets[k] = o;
+      data.set(s, o);
+      o += s.length;
+    });
+    offsets[sides.length] = o;
+    return { data, offsets };
+  };
+
+  const pool = Array.from({ length: Math.min(threads, chunks.length) }, () => new Worker(workerSource(), { eval: true }));
+  let next = 0;
+  let done = 0;
+  try {
+    await Promise.all(
+      pool.map(
+        (w) =>
+          new Promise<void>((resolve, reject) => {
+            let current: { id: number; start: number; end: number } | undefined;
+            const send = () => {
+              current = chunks[next++];
+              if (!current) return resolve();
+              try {
+                const { data, offsets } = pack(current.start, current.end);
+                w.postMessage({ id: current.id, data, offsets }, [data.buffer, offsets.buffer]);
+              } catch (e) {
+                reject(e);
+              }
+            };
+            w.on("message", (m: { id: number; lcs: Int32Array }) => {
+              const c = current!;
+              for (let i = c.start; i < c.end; i++) results[i] = scoreFromCounts(m.lcs[i - c.start]!, lengths[2 * i]!, lengths[2 * i + 1]!, eps);
+              done += c.end - c.start;
+              options.onProgress?.(done, pairs.length);
+              send();
+            });
+            w.on("error", reject);
+            send();
+          }),
+      ),
+    );
+  } finally {
+    await Promise.all(pool.map((w) => w.terminate()));
+  }
+  return results;
+}
