@@ -25,3 +25,4 @@ export type {
   ReadyEvent,
 } from "./events.js";
 export { TrainerEnvError, JobValidationError, TrainerRunError, ServerStartError } from "./errors.js";
+export { ensureTrainerEnv, findPython, trainerDir, trainerPythonEnv, type TrainerEnv, type PythonInfo } from "./trainer-env.js";
