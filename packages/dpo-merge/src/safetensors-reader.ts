@@ -1,0 +1,101 @@
+import { open, type FileHandle } from "node:fs/promises";
+import { decodeToF32 } from "./dtype.js";
+import { SafetensorsError } from "./errors.js";
+import { parseHeader, readHeaderSize, type ParseHeaderOptions, type SafetensorsHeader, type TensorInfo } from "./safetensors-header.js";
+
+async function readExactly(fh: FileHandle, buf: Uint8Array, position: number, file: string, field?: string): Promise<void> {
+  let done = 0;
+  while (done < buf.byteLength) {
+    const { bytesRead } = await fh.read(buf, done, buf.byteLength - done, position + done);
+    if (bytesRead === 0) {
+      throw new SafetensorsError(`file ended after ${position + done} bytes (it shrank while open?)`, { code: "TRUNCATED", file, field });
+    }
+    done += bytesRead;
+  }
+}
+
+/**
+ * An open safetensors file. Only the header is read on open; each tensor is read from disk on request, so
+ * memory holds one tensor at a time, never the whole file.
+ */
+export class SafetensorsFile {
+  readonly path: string;
+  readonly header: SafetensorsHeader;
+  private readonly fh: FileHandle;
+  private readonly byName: Map<string, TensorInfo>;
+
+  private constructor(path: string, fh: FileHandle, header: SafetensorsHeader) {
+    this.path = path;
+    this.fh = fh;
+    this.header = header;
+    this.byName = new Map(header.tensors.map((t) => [t.name, t]));
+  }
+
+  /**
+   * Open and validate a file (see {@link parseHeader} for the rules).
+   * @throws {SafetensorsError} for any malformed header; the file handle is closed before throwing.
+   */
+  static async open(path: string, opts: Omit<ParseHeaderOptions, "file"> = {}): Promise<SafetensorsFile> {
+    const fh = await open(path, "r");
+    try {
+      const { size } = await fh.stat();
+      const first = new Uint8Array(8);
+      if (size >= 8) await readExactly(fh, first, 0, path);
+      const n = readHeaderSize(first, size, { ...opts, file: path });
+      const json = new Uint8Array(n);
+      await readExactly(fh, json, 8, path);
+      return new SafetensorsFile(path, fh, parseHeader(json, size, { ...opts, file: path }));
+    } catch (e) {
+      await fh.close();
+      throw e;
+    }
+  }
+
+  get metadata(): Record<string, string> {
+    return this.header.metadata;
+  }
+
+  /** Tensor names in file order. */
+  names(): string[] {
+    return this.header.tensors.map((t) => t.name);
+  }
+
+  has(name: string): boolean {
+    return this.byName.has(name);
+  }
+
+  /** @throws {SafetensorsError} `NO_TENSOR` when the name is absent. */
+  info(name: string): TensorInfo {
+    const t = this.byName.get(name);
+    if (!t) throw new SafetensorsError("no such tensor", { code: "NO_TENSOR", file: this.path, field: name });
+    return t;
+  }
+
+  /** The tensor's little-endian bytes, read with one positioned read into a fresh buffer. */
+  async readBytes(name: string): Promise<Uint8Array> {
+    const t = this.info(name);
+    // allocUnsafeSlow: a buffer of its own (offset 0), so typed views over it are always aligned.
+    const buf = new Uint8Array(Buffer.allocUnsafeSlow(t.byteLength).buffer, 0, t.byteLength);
+    await readExactly(this.fh, buf, t.fileOffset, this.path, name);
+    return buf;
+  }
+
+  /**
+   * The tensor as float32 (F16/BF16 widen exactly, F64 rounds).
+   * @throws {SafetensorsError} `UNSUPPORTED_DTYPE` for integer and 8-bit float tensors.
+   */
+  async readF32(name: string): Promise<Float32Array> {
+    const t = this.info(name);
+    const bytes = await this.readBytes(name);
+    try {
+      return decodeToF32(t.dtype, bytes);
+    } catch (e) {
+      if (e instanceof SafetensorsError) throw new SafetensorsError(e.message, { code: e.code, file: this.path, field: name });
+      throw e;
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.fh.close();
+  }
+}
