@@ -15,6 +15,12 @@ export interface ChatOptions {
   stop?: string[];
   /** Number of choices to sample. @default 1 */
   n?: number;
+  presencePenalty?: number;
+  frequencyPenalty?: number;
+  /** Server-specific fields sent as-is in the request body (vLLM `top_k`, `repetition_penalty`, ...). */
+  extraBody?: Record<string, unknown>;
+  /** Per-request timeout in milliseconds; overrides the model's default. */
+  timeoutMs?: number;
   signal?: AbortSignal;
 }
 
@@ -25,6 +31,8 @@ export interface ChatResult {
   usage: Usage;
   /** True when the answer came from the on-disk cache. */
   cached: boolean;
+  /** The server's `x-request-id`, when it sent one. */
+  requestId?: string | undefined;
 }
 
 /** A chat model: OpenAI `/v1/chat/completions` or anything with the same shape. */
@@ -57,6 +65,7 @@ export interface EmbeddingOptions {
   /** Hidden layer to read (trainer-py serve extension); omitted means the server's default embedding. */
   layer?: number;
   pooling?: "mean" | "last";
+  timeoutMs?: number;
   signal?: AbortSignal;
 }
 
@@ -73,5 +82,5 @@ export interface ScoreItem {
 /** A reward model: trainer-py serve's `/v1/score`. */
 export interface ScoreModel {
   readonly name: string;
-  score(items: ScoreItem[], options?: { signal?: AbortSignal }): Promise<number[]>;
+  score(items: ScoreItem[], options?: { signal?: AbortSignal; timeoutMs?: number }): Promise<number[]>;
 }
