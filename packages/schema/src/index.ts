@@ -1,3 +1,16 @@
 export * from "./records.js";
 export { SchemaError, ValidationError, ParseError, isSchemaError, formatLocation, type RecordLocation } from "./errors.js";
 export { validateWith, validateRecord, formatPath } from "./validate.js";
+
+export { detectEncoding, decodeText, SNIFF_BYTES, type TextEncoding, type DetectedEncoding } from "./io/encoding.js";
+export { readFileBytes, type ByteProgress } from "./io/byte-source.js";
+export { readLines, readText, splitLines, type TextLine, type TextReadOptions } from "./io/lines.js";
+export { atomicWrite } from "./io/atomic-write.js";
+export { createRejectsFile, InvalidPolicy, type OnInvalid, type Reject, type RejectSink, type RejectsFile } from "./io/rejects.js";
+export { isBadRow, type SourceRow, type BadRow, type RowItem } from "./io/rows.js";
+export { scanJsonl, writeJsonl, type WriteOptions } from "./io/jsonl.js";
+export { splitJsonArray, scanJsonArray, writeJsonArray, type ArrayElement } from "./io/json-array.js";
+export { scanCsv, writeCsv, csvCell, type CsvReadOptions } from "./io/csv.js";
+export { detectFormat, formatFromName, type FileFormat } from "./io/format.js";
+export { readRecords, recordsOnly, scanRows, type ReadOptions, type ReadProgress, type LocatedRecord } from "./io/read-records.js";
+export { writeRecords } from "./io/write-records.js";
