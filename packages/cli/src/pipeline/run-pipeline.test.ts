@@ -87,7 +87,7 @@ describe("pipeline", () => {
     const { dir, file } = await setup(YAML.replace("run: cat ${data}/b.txt -o ${out}/three.txt", "run: fail -o ${out}/x"));
     const calls: string[][] = [];
     const opts = { runCommand: fakeSfmed(calls), startService: async () => ({ url: "", close: async () => {} }) };
-    const err = await runPipeline(await loadPipeline(file), opts).catch((e: unknown) => e as Error);
+    const err = (await runPipeline(await loadPipeline(file), opts).catch((e: unknown) => e)) as Error;
     expect(err).toMatchObject({ name: "PipelineStageError", stage: "three" });
     expect(err.message).toMatch(/resume from "three"/);
     expect(existsSync(path.join(dir, "out/two/two.txt"))).toBe(true);
@@ -125,7 +125,7 @@ describe("pipeline", () => {
   });
 
   it("rejects malformed files naming the key", async () => {
-    const bad = async (yaml: string) => loadPipeline((await setup(yaml)).file).catch((e: unknown) => e as Error);
+    const bad = async (yaml: string) => (await loadPipeline((await setup(yaml)).file).catch((e: unknown) => e)) as Error;
     expect((await bad("stages:\n  x:\n    runn: a\n")).message).toMatch(/stages\.x\.runn: unknown key/);
     expect((await bad("stages:\n  Bad:\n    run: a\n")).message).toMatch(/stages\.Bad/);
     expect((await bad("stages:\n  x:\n    run: a\n    service: b\n")).message).toMatch(/exactly one of/);
