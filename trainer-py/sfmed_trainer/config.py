@@ -1,0 +1,222 @@
+"""Job file: JSON Schema validation (job.schema.json) then typed dataclasses."""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+SCHEMA_PATH = Path(__file__).with_name("job.schema.json")
+
+
+class JobError(ValueError):
+    """A job document that does not match the schema. `path` is the dotted key path ("train.lr")."""
+
+    def __init__(self, path: str, message: str, file: str | None = None):
+        self.path = path
+        self.file = file
+        where = f"{file}: " if file else ""
+        super().__init__(f"{where}{path or '<root>'}: {message}")
+
+
+def load_schema() -> dict[str, Any]:
+    return json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+
+
+def _dotted(parts) -> str:
+    out = ""
+    for p in parts:
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
+    return out
+
+
+def validate_job(doc: Any, file: str | None = None) -> None:
+    """Raise JobError for the first (deepest, then leftmost) schema violation."""
+    from jsonschema import Draft202012Validator
+
+    validator = Draft202012Validator(load_schema())
+    errors = list(validator.iter_errors(doc))
+    if not errors:
+        return
+    # Flatten combinator errors to their most specific causes.
+    leaves = []
+    stack = list(errors)
+    while stack:
+        e = stack.pop()
+        if e.context:
+            stack.extend(e.context)
+        else:
+            leaves.append(e)
+    leaves.sort(key=lambda e: (-len(e.absolute_path), _dotted(e.absolute_path)))
+    e = leaves[0]
+    path = list(e.absolute_path)
+    if e.validator == "additionalProperties" and isinstance(e.instance, dict):
+        allowed = set(e.schema.get("properties", {}))
+        extra = sorted(k for k in e.instance if k not in allowed)
+        if extra:
+            raise JobError(_dotted(path + [extra[0]]), f"unknown key (allowed: {', '.join(sorted(allowed))})", file)
+    if e.validator == "required":
+        missing = [k for k in e.validator_value if isinstance(e.instance, dict) and k not in e.instance]
+        if missing:
+            raise JobError(_dotted(path + [missing[0]]), "is required", file)
+    if e.validator == "not" and isinstance(e.instance, dict):
+        keys = e.validator_value.get("required", [])
+        if keys:
+            raise JobError(_dotted(path + [keys[0]]), f"not allowed for stage {e.instance.get('stage')!r}", file)
+    raise JobError(_dotted(path), e.message, file)
+
+
+@dataclass
+class DataCfg:
+    train: str
+    eval: str | None = None
+    eval_ratio: float = 0.0
+    max_samples: int | None = None
+
+
+@dataclass
+class TrainCfg:
+    epochs: float = 1
+    max_steps: int | None = None
+    batch_size: int = 1
+    grad_accum: int = 1
+    lr: float = 1e-5
+    weight_decay: float = 0.0
+    scheduler: Literal["cosine", "linear", "constant"] = "cosine"
+    warmup_steps: int = 0
+    warmup_ratio: float = 0.0
+    max_grad_norm: float = 1.0
+    dropout: float = 0.0
+    gradient_checkpointing: bool = False
+    bf16: Any = "auto"
+    seed: int = 42
+    logging_steps: int = 1
+    eval_steps: int | None = None
+    save_steps: int | None = None
+    keep_best: bool = True
+    save_total_limit: int = 2
+
+
+@dataclass
+class OptimCfg:
+    name: Literal["adamw", "ondare", "onties"] = "adamw"
+    betas: tuple[float, float] = (0.9, 0.999)
+    eps: float = 1e-8
+    p: float = 1.0
+    alpha: float = 0.0
+    base_model: str | None = None
+    sft_model: str | None = None
+    rescale: Literal["inverse_keep", "none", "l1"] = "inverse_keep"
+    clip_tau: float = 1.0
+    seed: int | None = None
+
+
+@dataclass
+class DpoCfg:
+    beta: float = 0.1
+    loss_type: Literal["sigmoid", "ipo", "hinge", "robust"] = "sigmoid"
+    label_smoothing: float = 0.0
+    sft_weight: float = 0.0
+    ref_model: str | None = None
+    precompute_ref: bool = False
+
+
+@dataclass
+class RmCfg:
+    num_models: int = 1
+    seeds: list[int] | None = None
+    models: list[str] | None = None
+    input: str | None = None
+    output: str | None = None
+    batch_size: int = 8
+
+
+@dataclass
+class PtCfg:
+    general: str | None = None
+    general_ratio: float = 0.0
+
+
+@dataclass
+class Job:
+    version: int
+    stage: Literal["pt", "sft", "rm", "dpo"]
+    model: str
+    output_dir: str
+    mode: Literal["train", "score"] = "train"
+    resume_from: str | None = None
+    device: str = "auto"
+    cutoff_len: int = 2048
+    system: str | None = None
+    data: DataCfg | None = None
+    train: TrainCfg = field(default_factory=TrainCfg)
+    optimizer: OptimCfg = field(default_factory=OptimCfg)
+    dpo: DpoCfg = field(default_factory=DpoCfg)
+    rm: RmCfg = field(default_factory=RmCfg)
+    pt: PtCfg = field(default_factory=PtCfg)
+
+    def to_dict(self) -> dict[str, Any]:
+        from dataclasses import asdict
+
+        return asdict(self)
+
+
+_PATH_KEYS = {
+    "": ["model", "output_dir", "resume_from"],
+    "data": ["train", "eval"],
+    "optimizer": ["base_model", "sft_model"],
+    "dpo": ["ref_model"],
+    "rm": ["input", "output"],
+    "pt": ["general"],
+}
+
+
+def _resolve(base: Path, p: str) -> str:
+    return p if os.path.isabs(p) else str((base / p).resolve())
+
+
+def parse_job(doc: dict[str, Any], base_dir: str | os.PathLike = ".", file: str | None = None) -> Job:
+    """Validate a job document and build the typed Job. Relative paths resolve against base_dir."""
+    validate_job(doc, file)
+    base = Path(base_dir)
+    d = json.loads(json.dumps(doc))  # deep copy
+    for sect, keys in _PATH_KEYS.items():
+        target = d if not sect else d.get(sect)
+        if isinstance(target, dict):
+            for k in keys:
+                if isinstance(target.get(k), str):
+                    target[k] = _resolve(base, target[k])
+    if isinstance(d.get("rm"), dict) and d["rm"].get("models"):
+        d["rm"]["models"] = [_resolve(base, m) for m in d["rm"]["models"]]
+    job = Job(
+        version=d["version"],
+        stage=d["stage"],
+        model=d["model"],
+        output_dir=d["output_dir"],
+        mode=d.get("mode", "train"),
+        resume_from=d.get("resume_from"),
+        device=d.get("device", "auto"),
+        cutoff_len=d.get("cutoff_len", 2048),
+        system=d.get("system"),
+        data=DataCfg(**d["data"]) if "data" in d else None,
+        train=TrainCfg(**d.get("train", {})),
+        optimizer=OptimCfg(**{**d.get("optimizer", {}), **({"betas": tuple(d["optimizer"]["betas"])} if "betas" in d.get("optimizer", {}) else {})}),
+        dpo=DpoCfg(**d.get("dpo", {})),
+        rm=RmCfg(**d.get("rm", {})),
+        pt=PtCfg(**d.get("pt", {})),
+    )
+    if job.rm.seeds is not None and len(job.rm.seeds) != job.rm.num_models:
+        raise JobError("rm.seeds", f"needs {job.rm.num_models} entries (rm.num_models), got {len(job.rm.seeds)}", file)
+    if job.optimizer.name != "adamw" and job.stage not in ("dpo", "sft", "pt"):
+        raise JobError("optimizer.name", f"{job.optimizer.name} applies to causal-LM stages, not {job.stage!r}", file)
+    return job
+
+
+def load_job(path: str | os.PathLike) -> Job:
+    p = Path(path)
+    try:
+        doc = json.loads(p.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise JobError("", f"invalid JSON at line {e.lineno} column {e.colno}: {e.msg}", str(p)) from e
+    return parse_job(doc, p.parent, str(p))

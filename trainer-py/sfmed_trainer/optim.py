@@ -1,0 +1,272 @@
+"""Online merging optimizers (Lu et al. 2024, arXiv 2405.17931): OnDARE and OnTIES on top of AdamW.
+
+Per parameter and step (torch.optim.AdamW arithmetic, so `ondare` with p=1, alpha=0 is bit-identical to it):
+  θ ← θ·(1 − lr·wd)                                  decoupled weight decay, before the update (like AdamW)
+  m ← β1·m + (1−β1)·g ;  v ← β2·v + (1−β2)·g²        moments always see the full gradient
+  Δ = −lr/(1−β1^t) · m / (√v/√(1−β2^t) + ε)          the Adam update
+  ondare: Δ' = rescale(Δ ⊙ M), M ~ Bernoulli(p) redrawn every step (rescale: ×1/p by default, as F.dropout)
+          θ ← θ + α·τ + (1−α)·Δ'
+  onties: Δ' = Δ ⊙ TopK(|Δ|, k=int(p·n)) ; s = sign(τ + Δ') with 0 → +1
+          θ ← θ + α·τ⊙[sign τ = s] + (1−α)·Δ'⊙[sign Δ' = s]
+τ is computed once from the SFT and base checkpoints (compute_tau), sparsified with a mask drawn once and
+kept for the whole run (ondare: DARE mask, ×1/p, clamped to ±clip_tau; onties: magnitude top-k).
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+from typing import Iterable
+
+import torch
+
+METHODS = ("ondare", "onties")
+
+
+def default_rescale(method: str) -> str:
+    return "inverse_keep" if method == "ondare" else "none"
+
+
+def _rescale_(x: torch.Tensor, before_l1: torch.Tensor | None, keep: float, mode: str) -> torch.Tensor:
+    if mode == "inverse_keep":
+        return x.div_(keep)
+    if mode == "l1":
+        after = x.abs().sum()
+        if before_l1 is not None and before_l1 >= 1e-8:
+            x.mul_(before_l1 / (after + 1e-8))
+        return x
+    return x
+
+
+def magnitude_mask(x: torch.Tensor, keep: float) -> torch.Tensor:
+    """1 for the k = int(keep·numel) largest |x| (ties broken by index order of torch.topk), else 0."""
+    n = x.numel()
+    k = int(keep * n)
+    if keep >= 1 or k < 1:
+        return torch.ones_like(x)
+    idx = torch.topk(x.abs().flatten(), k, sorted=False).indices
+    m = torch.zeros(n, dtype=x.dtype, device=x.device)
+    m[idx] = 1
+    return m.view_as(x)
+
+
+def merge_update_(
+    param: torch.Tensor,
+    grad: torch.Tensor,
+    exp_avg: torch.Tensor,
+    exp_avg_sq: torch.Tensor,
+    step: int,
+    *,
+    lr: float,
+    betas: tuple[float, float],
+    eps: float,
+    weight_decay: float,
+    method: str,
+    p: float,
+    alpha: float,
+    tau: torch.Tensor | None,
+    mask: torch.Tensor | None,
+    rescale: str | None = None,
+) -> None:
+    """One in-place online-merge step for one tensor. `step` is this update's 1-based count; `mask` is the
+    keep mask for Δ (ondare: the Bernoulli draw; onties: None → magnitude top-k of Δ). `tau` is the stored,
+    already-sparsified task vector (None = zeros)."""
+    beta1, beta2 = betas
+    rescale = rescale or default_rescale(method)
+    if weight_decay != 0:
+        param.mul_(1 - lr * weight_decay)
+    exp_avg.lerp_(grad, 1 - beta1)
+    exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+    bias_correction1 = 1 - beta1**step
+    bias_correction2 = 1 - beta2**step
+    step_size = lr / bias_correction1
+    denom = (exp_avg_sq.sqrt() / bias_correction2**0.5).add_(eps)
+    # Same rounding as AdamW's addcdiv_ (value·t1/t2), so p=1, alpha=0 reproduces it bit for bit.
+    delta = torch.zeros_like(param).addcdiv_(exp_avg, denom, value=-step_size)
+    if method == "ondare":
+        if p < 1 or mask is not None:
+            before = delta.abs().sum() if rescale == "l1" else None
+            delta.mul_(mask)
+            _rescale_(delta, before, p, rescale)
+        if tau is not None and alpha != 0:
+            param.add_(tau, alpha=alpha)
+        param.add_(delta, alpha=1 - alpha)
+    elif method == "onties":
+        before = delta.abs().sum() if rescale == "l1" else None
+        m = mask if mask is not None else magnitude_mask(delta, p)
+        delta.mul_(m)
+        if p < 1 and rescale != "none":
+            _rescale_(delta, before, p, rescale)
+        if tau is not None:
+            elected = torch.sign(tau + delta)
+            elected[elected == 0] = 1
+            delta.mul_(torch.sign(delta) == elected)
+            if alpha != 0:
+                param.add_(tau * (torch.sign(tau) == elected), alpha=alpha)
+        param.add_(delta, alpha=1 - alpha)
+    else:
+        raise ValueError(f"unknown method {method!r}")
+
+
+class OnlineMergeAdamW(torch.optim.Optimizer):
+    """AdamW whose applied update is sparsified (DARE or TIES) and merged with a fixed task vector τ.
+
+    τ is held in `self.tau` (not in the state dict: it is recomputed from the checkpoints and the seed on
+    resume). The Bernoulli masks come from a dedicated generator per device whose state is saved in the
+    state dict, so a resumed run draws the same masks as an uninterrupted one.
+    """
+
+    def __init__(
+        self,
+        params: Iterable,
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        *,
+        method: str = "ondare",
+        p: float = 1.0,
+        alpha: float = 0.0,
+        rescale: str | None = None,
+        seed: int = 0,
+    ):
+        if method not in METHODS:
+            raise ValueError(f"method must be one of {METHODS}")
+        if not 0 < p <= 1:
+            raise ValueError("p must be in (0, 1]")
+        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay))
+        self.method, self.p, self.alpha = method, p, alpha
+        self.rescale = rescale or default_rescale(method)
+        self.seed = seed
+        self.tau: dict[torch.Tensor, torch.Tensor] = {}
+        self._gens: dict[str, torch.Generator] = {}
+
+    def _gen(self, device: torch.device) -> torch.Generator:
+        key = str(device)
+        if key not in self._gens:
+            g = torch.Generator(device=device)
+            g.manual_seed(self.seed)
+            self._gens[key] = g
+        return self._gens[key]
+
+    def set_tau(self, tau_by_param: dict[torch.Tensor, torch.Tensor]) -> None:
+        self.tau = tau_by_param
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            for prm in group["params"]:
+                if prm.grad is None:
+                    continue
+                state = self.state[prm]
+                if len(state) == 0:
+                    state["step"] = torch.tensor(0.0)
+                    state["exp_avg"] = torch.zeros_like(prm, memory_format=torch.preserve_format)
+                    state["exp_avg_sq"] = torch.zeros_like(prm, memory_format=torch.preserve_format)
+                state["step"] += 1
+                mask = None
+                if self.method == "ondare" and self.p < 1:
+                    mask = torch.bernoulli(
+                        torch.full_like(prm, self.p, dtype=torch.float32), generator=self._gen(prm.device)
+                    ).to(prm.dtype)
+                merge_update_(
+                    prm, prm.grad, state["exp_avg"], state["exp_avg_sq"], state["step"].item(),
+                    lr=group["lr"], betas=group["betas"], eps=group["eps"], weight_decay=group["weight_decay"],
+                    method=self.method, p=self.p, alpha=self.alpha, tau=self.tau.get(prm), mask=mask,
+                    rescale=self.rescale,
+                )
+        return loss
+
+    def state_dict(self):
+        sd = super().state_dict()
+        sd["mask_rng"] = {k: g.get_state() for k, g in self._gens.items()}
+        return sd
+
+    def load_state_dict(self, state_dict):
+        state_dict = dict(state_dict)
+        rng = state_dict.pop("mask_rng", {})
+        super().load_state_dict(state_dict)
+        for k, s in rng.items():
+            self._gen(torch.device(k)).set_state(s)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# τ = θ_SFT − θ_base, streamed tensor by tensor from the two checkpoints (never three models in memory).
+
+
+class CheckpointTensors:
+    """Lazy reader over a HF checkpoint folder (model.safetensors or a sharded index); one open shard."""
+
+    def __init__(self, folder: str):
+        self.folder = folder
+        idx = os.path.join(folder, "model.safetensors.index.json")
+        if os.path.exists(idx):
+            with open(idx, encoding="utf-8") as f:
+                self.weight_map: dict[str, str] = json.load(f)["weight_map"]
+        else:
+            from safetensors import safe_open
+
+            single = os.path.join(folder, "model.safetensors")
+            if not os.path.exists(single):
+                raise FileNotFoundError(f"{folder}: no model.safetensors or model.safetensors.index.json")
+            with safe_open(single, framework="pt") as f:
+                self.weight_map = {k: "model.safetensors" for k in f.keys()}
+        self._open_name: str | None = None
+        self._handle = None
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.weight_map
+
+    def get(self, name: str) -> torch.Tensor:
+        from safetensors import safe_open
+
+        shard = self.weight_map[name]
+        if shard != self._open_name:
+            self._handle = safe_open(os.path.join(self.folder, shard), framework="pt")
+            self._open_name = shard
+        return self._handle.get_tensor(name)
+
+
+def compute_tau(
+    named_params: Iterable[tuple[str, torch.Tensor]],
+    sft_path: str,
+    base_path: str,
+    *,
+    method: str,
+    p: float,
+    clip_tau: float = 1.0,
+    rescale: str | None = None,
+    seed: int = 0,
+) -> tuple[dict[torch.Tensor, torch.Tensor], list[str]]:
+    """Return ({param: τ}, names missing from either checkpoint). τ is fp32-computed, stored in the
+    parameter's dtype and device, and sparsified with a mask fixed for the run."""
+    rescale = rescale or default_rescale(method)
+    sft, base = CheckpointTensors(sft_path), CheckpointTensors(base_path)
+    gen = torch.Generator().manual_seed(seed + 1_000_003)
+    out: dict[torch.Tensor, torch.Tensor] = {}
+    missing: list[str] = []
+    for name, prm in named_params:
+        key = name[len("module.") :] if name.startswith("module.") else name
+        if key not in sft or key not in base:
+            missing.append(key)
+            continue
+        t = sft.get(key).float() - base.get(key).float()
+        if t.shape != prm.shape:
+            raise ValueError(f"tau {key}: shape {tuple(t.shape)} differs from the model's {tuple(prm.shape)}")
+        if p < 1:
+            before = t.abs().sum() if rescale == "l1" else None
+            if method == "ondare":
+                t.mul_(torch.bernoulli(torch.full_like(t, p), generator=gen))
+                _rescale_(t, before, p, rescale)
+            else:
+                t.mul_(magnitude_mask(t, p))
+                if rescale != "none":
+                    _rescale_(t, before, p, rescale)
+        if method == "ondare":
+            t.clamp_(-clip_tau, clip_tau)
+        out[prm] = t.to(dtype=prm.dtype, device=prm.device)
+    return out, missing
