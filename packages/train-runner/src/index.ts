@@ -26,3 +26,18 @@ export type {
 } from "./events.js";
 export { TrainerEnvError, JobValidationError, TrainerRunError, ServerStartError } from "./errors.js";
 export { ensureTrainerEnv, findPython, trainerDir, trainerPythonEnv, type TrainerEnv, type PythonInfo } from "./trainer-env.js";
+export {
+  ptJob,
+  sftJob,
+  rmJob,
+  rmScoreJob,
+  dpoJob,
+  validateJob,
+  loadJobFile,
+  resolveJobPaths,
+  jobSchemaPath,
+  PAPER_DEFAULTS,
+  type TrainerJob,
+  type TrainOptions,
+  type OptimizerOptions,
+} from "./jobs.js";

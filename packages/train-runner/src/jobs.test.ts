@@ -1,0 +1,75 @@
+import { writeFile } from "node:fs/promises";
+import path from "node:path";
+import { fc, test } from "@fast-check/vitest";
+import { tempDir } from "@sfmed/test-utils";
+import { describe, expect, it } from "vitest";
+import { dpoJob, loadJobFile, PAPER_DEFAULTS, ptJob, rmJob, rmScoreJob, sftJob, validateJob } from "./jobs.js";
+
+const base = { model: "/ckpt/base", outputDir: "/runs/x", train: "/data/train.jsonl" };
+
+describe("job builders", () => {
+  it("produce jobs trainer-py's schema accepts, with the paper's defaults", () => {
+    const jobs = [
+      ptJob({ ...base, general: "/data/general.jsonl" }),
+      sftJob(base),
+      rmJob({ ...base, seeds: [1, 2, 3] }),
+      rmScoreJob({ model: "/ckpt/base", models: ["/rm/0", "/rm/1"], input: "/p.jsonl", output: "/s.jsonl", outputDir: "/runs/s" }),
+      dpoJob({ ...base, onlineMerge: { method: "ondare", p: 0.3, alpha: 0.5, baseModel: "/ckpt/base" } }),
+    ];
+    for (const j of jobs) expect(() => validateJob(j)).not.toThrow();
+    const sft = sftJob(base);
+    expect(sft.cutoff_len).toBe(2048);
+    expect(sft.train).toMatchObject({ scheduler: "cosine", dropout: 0.1, bf16: "auto" });
+    expect(sft.optimizer?.name).toBe("adamw");
+    expect(rmJob({ ...base, seeds: [1, 2, 3] }).rm?.num_models).toBe(3);
+    expect(dpoJob({ ...base, onlineMerge: { method: "onties", p: 0.3, alpha: 0.5, baseModel: "/b" } }).optimizer).toMatchObject({ name: "onties", p: 0.3, alpha: 0.5, base_model: "/b", sft_model: "/ckpt/base" });
+  });
+
+  test.prop([fc.double({ min: 1e-7, max: 1e-2, noNaN: true }), fc.integer({ min: 1, max: 64 }), fc.integer({ min: 8, max: 8192 })])(
+    "any sensible hyper-parameters validate",
+    (lr, batch, cutoff) => {
+      expect(() => validateJob(sftJob({ ...base, cutoffLen: cutoff, trainOptions: { lr, batch_size: batch } }))).not.toThrow();
+    },
+  );
+
+  it("rejects bad jobs naming the key path", () => {
+    const bad = (j: unknown) => {
+      try {
+        validateJob(j);
+      } catch (e) {
+        return e as Error & { path: string };
+      }
+      throw new Error("accepted a bad job");
+    };
+    expect(bad({ ...sftJob(base), lernrate: 1 })).toMatchObject({ name: "JobValidationError", path: "lernrate" });
+    expect(bad({ ...sftJob(base), train: { lr: -1 } }).path).toBe("train.lr");
+    expect(bad({ ...sftJob(base), optimizer: { name: "sgd" } }).message).toMatch(/optimizer\.name: must be one of/);
+    const { data: _d, ...noData } = sftJob(base);
+    expect(bad(noData).path).toBe("data");
+  });
+});
+
+describe("loadJobFile", () => {
+  it("reads YAML, validates, and resolves paths against the file's folder", async () => {
+    const dir = await tempDir();
+    const file = path.join(dir, "sft.yaml");
+    await writeFile(file, "version: 1\nstage: sft\nmodel: ckpt/base\noutput_dir: runs/sft\ndata:\n  train: data/train.jsonl\ntrain:\n  max_steps: 5\n");
+    const job = await loadJobFile(file);
+    expect(job.model).toBe(path.join(dir, "ckpt/base"));
+    expect(job.data?.train).toBe(path.join(dir, "data/train.jsonl"));
+    expect(job.train?.max_steps).toBe(5);
+  });
+
+  it("names the file and key of a bad job, and of broken YAML", async () => {
+    const dir = await tempDir();
+    const file = path.join(dir, "bad.yaml");
+    await writeFile(file, "version: 1\nstage: sft\nmodel: m\noutput_dir: o\ndata:\n  train: t\ntrain:\n  epochs: zero\n");
+    await expect(loadJobFile(file)).rejects.toThrow(`${file}: train.epochs: must be number`);
+    await writeFile(file, "version: 1\nstage: [sft\n");
+    await expect(loadJobFile(file)).rejects.toMatchObject({ name: "JobValidationError", message: expect.stringContaining("not valid YAML") });
+  });
+});
+
+it("PAPER_DEFAULTS carry the recipe's dropout", () => {
+  expect(PAPER_DEFAULTS.train.dropout).toBe(0.1);
+});
