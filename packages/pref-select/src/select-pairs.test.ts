@@ -26,7 +26,7 @@ const arbPairs = (m: number) =>
       ),
     ),
   );
-const fractions = fc.tuple(fc.double({ min: 0, max: 1, noNaN: true }), fc.double({ min: 0, max: 1, noNaN: true })).map(([a, b]) => (a + b > 1 ? [a / 2, b / 2] : [a, b]) as const);
+const fractions = fc.tuple(fc.double({ min: 0, max: 1, noNaN: true }), fc.double({ min: 0, max: 1, noNaN: true })).map(([a, b]): [number, number] => (a + b > 1 ? [a / 2, b / 2] : [a, b]));
 
 function shuffle<T>(xs: readonly T[], seed: number): T[] {
   const out = [...xs];
