@@ -1,11 +1,13 @@
 import type { Command } from "commander";
 import type { CliContext } from "../context.js";
 import { register as pipeline } from "./pipeline.js";
+import { register as train } from "./train.js";
 
 /** A subcommand module: adds its command(s) to the program. Keep them thin: parse → library → render. */
 export type Register = (program: Command, ctx: () => CliContext) => void;
 
 // One line per subcommand module, in the order `sfmed --help` lists them.
 export const commands: Register[] = [
+  train,
   pipeline,
 ];

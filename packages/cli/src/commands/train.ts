@@ -1,0 +1,242 @@
+import { mkdir, rename, writeFile } from "node:fs/promises";
+import path from "node:path";
+import {
+  accelerateConfig,
+  deepspeedZero3Config,
+  ensureTrainerEnv,
+  loadJobFile,
+  resumeJob,
+  runJob,
+  slurmScript,
+  startServer,
+  trainerPythonEnv,
+  validateJob,
+  type DistributedStrategy,
+  type JobSummary,
+  type LauncherKind,
+  type StepEvent,
+  type TrainerEvent,
+} from "@sfmed/train-runner";
+import { stringify as toYaml } from "yaml";
+import { UsageError, type CliContext } from "../context.js";
+import { createProgress } from "../progress.js";
+import type { Register } from "./index.js";
+
+interface LaunchFlags {
+  launcher: LauncherKind;
+  nprocPerNode?: string;
+  nnodes?: string;
+  nodeRank?: string;
+  masterAddr?: string;
+  masterPort?: string;
+  distributed?: DistributedStrategy;
+  json?: boolean;
+  python?: string;
+}
+
+const int = (name: string, v: string | undefined) => {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new UsageError(`--${name} must be a whole number, got "${v}"`);
+  return n;
+};
+
+async function writeAtomic(file: string, text: string) {
+  const tmp = `${file}.${process.pid}.tmp`;
+  await writeFile(tmp, text);
+  await rename(tmp, file);
+}
+
+/** Launcher settings from flags; for accelerate, writes its config (and DeepSpeed's) beside the job. */
+async function launchFrom(o: LaunchFlags, outputDir: string) {
+  const nproc = int("nproc-per-node", o.nprocPerNode) ?? 1;
+  const nnodes = int("nnodes", o.nnodes) ?? 1;
+  const launch = {
+    launcher: o.launcher,
+    nprocPerNode: nproc,
+    nnodes,
+    ...(o.nodeRank !== undefined ? { nodeRank: int("node-rank", o.nodeRank)! } : {}),
+    ...(o.masterAddr ? { masterAddr: o.masterAddr } : {}),
+    ...(o.masterPort !== undefined ? { masterPort: int("master-port", o.masterPort)! } : {}),
+  };
+  if (o.launcher !== "accelerate") {
+    if (o.distributed && o.distributed !== "ddp") throw new UsageError(`--distributed ${o.distributed} needs --launcher accelerate`);
+    return launch;
+  }
+  await mkdir(outputDir, { recursive: true });
+  const strategy = o.distributed ?? "deepspeed-zero3";
+  let dsPath: string | undefined;
+  if (strategy === "deepspeed-zero3") {
+    dsPath = path.join(outputDir, "deepspeed-zero3.json");
+    await writeAtomic(dsPath, JSON.stringify(deepspeedZero3Config(), null, 2) + "\n");
+  }
+  const cfgPath = path.join(outputDir, "accelerate.yaml");
+  await writeAtomic(cfgPath, toYaml(accelerateConfig({ strategy, nprocPerNode: nproc, nnodes, ...(dsPath ? { deepspeedConfigPath: dsPath } : {}) })));
+  return { ...launch, accelerateConfigPath: cfgPath };
+}
+
+/** Progress bar on a TTY (step, loss, lr, tokens/s, ETA); `--json` passes events through to stdout instead. */
+function eventRenderer(c: CliContext, json: boolean | undefined, label: string) {
+  const bar = createProgress({ label, unit: "step", quiet: c.quiet || json });
+  let total = 0;
+  const onEvent = (e: TrainerEvent) => {
+    if (json) {
+      c.stdout.write(JSON.stringify(e) + "\n");
+      return;
+    }
+    if (e.event === "start" && typeof e.total_steps === "number") {
+      total = e.total_steps;
+      bar.setTotal(total);
+    } else if (e.event === "step") {
+      const s = e as StepEvent;
+      if (typeof s.total_steps === "number" && s.total_steps !== total) bar.setTotal((total = s.total_steps));
+      bar.update(s.step, {
+        ...(s.loss !== undefined ? { loss: s.loss.toFixed(4) } : {}),
+        ...(s.lr !== undefined ? { lr: s.lr.toExponential(2) } : {}),
+        ...(s.tokens_per_s !== undefined ? { "tok/s": Math.round(s.tokens_per_s) } : {}),
+      });
+      if (!bar.active && s.step % 10 === 0) c.info(`step ${s.step}${total ? `/${total}` : ""} loss ${s.loss?.toFixed(4) ?? "?"}`);
+    } else if (e.event === "eval" && typeof e.eval_loss === "number") {
+      if (!bar.active) c.info(`eval loss ${(e.eval_loss as number).toFixed(4)}`);
+    } else if (e.event === "checkpoint") {
+      if (!bar.active) c.info(`checkpoint ${String(e.path)}`);
+    }
+  };
+  return { onEvent, stop: () => bar.stop() };
+}
+
+/** Ctrl-C aborts the run: the trainer checkpoints and the command ends as interrupted. */
+function sigintController(c: CliContext): { signal: AbortSignal; dispose(): void } {
+  const ac = new AbortController();
+  const handler = () => {
+    c.info("stopping: the trainer is saving a checkpoint (Ctrl-C again to force)");
+    process.off("SIGINT", handler);
+    ac.abort();
+  };
+  process.on("SIGINT", handler);
+  return { signal: ac.signal, dispose: () => process.off("SIGINT", handler) };
+}
+
+function report(c: CliContext, s: JobSummary, json?: boolean) {
+  if (json) return;
+  const mins = (s.durationMs / 60000).toFixed(1);
+  c.info(
+    s.status === "interrupted"
+      ? `interrupted after ${mins} min; resume with: sfmed train resume ${s.outputDir}`
+      : `done in ${mins} min → ${s.outputDir}${s.bestCheckpoint ? ` (best ${s.bestCheckpoint})` : ""}`,
+  );
+}
+
+function addLaunchFlags<T extends import("commander").Command>(cmd: T): T {
+  return cmd
+    .option("--launcher <kind>", "local | torchrun | accelerate", "local")
+    .option("--nproc-per-node <n>", "processes (GPUs) per node")
+    .option("--nnodes <n>", "number of nodes")
+    .option("--node-rank <n>", "this node's rank")
+    .option("--master-addr <host>", "rank 0's address")
+    .option("--master-port <port>", "rank 0's port")
+    .option("--distributed <strategy>", "with accelerate: deepspeed-zero3 (default) | fsdp | ddp")
+    .option("--python <path>", "base Python for the trainer environment (default: SFMED_PYTHON, python3)")
+    .option("--json", "print trainer events as JSON lines instead of a progress bar");
+}
+
+export const register: Register = (program, ctx) => {
+  const train = program.command("train").description("train with trainer-py: pt | sft | rm | dpo, resume, slurm");
+
+  for (const stage of ["pt", "sft", "rm", "dpo"] as const) {
+    addLaunchFlags(
+      train
+        .command(stage)
+        .description(`run a ${stage} job (YAML or JSON job file)`)
+        .requiredOption("-c, --config <file>", "job file")
+        .option("-o, --output-dir <dir>", "override the job's output_dir"),
+    ).action(async (o: LaunchFlags & { config: string; outputDir?: string }) => {
+      const c = ctx();
+      const job = await loadJobFile(o.config, o.outputDir ? { output_dir: path.resolve(o.outputDir) } : {});
+      if (job.stage !== stage) throw new UsageError(`${o.config} is a "${job.stage}" job; run it with: sfmed train ${job.stage}`);
+      const env = await ensureTrainerEnv({ ...(o.python ? { python: o.python } : {}), onLog: (l) => c.info(l) });
+      const launch = await launchFrom(o, job.output_dir);
+      const r = eventRenderer(c, o.json, `${stage}`);
+      const sig = sigintController(c);
+      try {
+        report(c, await runJob(job as never, { python: env.python, env: trainerPythonEnv(env), launch, signal: sig.signal, onEvent: r.onEvent, validate: (j) => validateJob(j) }), o.json);
+      } finally {
+        sig.dispose();
+        r.stop();
+      }
+    });
+  }
+
+  addLaunchFlags(train.command("resume").description("continue an interrupted job from its output folder").argument("<dir>", "the job's output_dir")).action(
+    async (dir: string, o: LaunchFlags) => {
+      const c = ctx();
+      const env = await ensureTrainerEnv({ ...(o.python ? { python: o.python } : {}), onLog: (l) => c.info(l) });
+      const r = eventRenderer(c, o.json, "resume");
+      const sig = sigintController(c);
+      try {
+        report(c, await resumeJob(path.resolve(dir), { python: env.python, env: trainerPythonEnv(env), launch: await launchFrom(o, dir), signal: sig.signal, onEvent: r.onEvent }), o.json);
+      } finally {
+        sig.dispose();
+        r.stop();
+      }
+    },
+  );
+
+  train
+    .command("slurm")
+    .description("write an sbatch script that runs a job on several nodes (torchrun per node)")
+    .requiredOption("-c, --config <file>", "job file")
+    .requiredOption("--nodes <n>", "number of nodes")
+    .requiredOption("--gpus-per-node <n>", "GPUs per node")
+    .requiredOption("-o, --output <file>", "where to write the script")
+    .option("--python <path>", "python of the trainer environment on the cluster", "python")
+    .option("--time <hh:mm:ss>", "wall-time limit")
+    .option("--partition <name>")
+    .option("--account <name>")
+    .option("--setup <line...>", "shell lines run first on every node (module load, venv activation)")
+    .action(async (o: { config: string; nodes: string; gpusPerNode: string; output: string; python: string; time?: string; partition?: string; account?: string; setup?: string[] }) => {
+      const job = await loadJobFile(o.config);
+      await mkdir(job.output_dir, { recursive: true });
+      const jobPath = path.join(job.output_dir, "job.json");
+      await writeAtomic(jobPath, JSON.stringify(job, null, 2) + "\n");
+      const script = slurmScript({
+        jobName: `sfmed-${job.stage}`,
+        python: o.python,
+        jobPath,
+        nnodes: int("nodes", o.nodes)!,
+        gpusPerNode: int("gpus-per-node", o.gpusPerNode)!,
+        ...(o.time ? { time: o.time } : {}),
+        ...(o.partition ? { partition: o.partition } : {}),
+        ...(o.account ? { account: o.account } : {}),
+        ...(o.setup ? { setup: o.setup } : {}),
+        output: path.join(job.output_dir, "%x-%j.out"),
+      });
+      await writeAtomic(o.output, script);
+      ctx().info(`wrote ${o.output}; submit with: sbatch ${o.output}`);
+    });
+
+  program
+    .command("serve")
+    .description("serve a checkpoint over an OpenAI-compatible HTTP API (trainer-py serve)")
+    .argument("<checkpoint>", "checkpoint folder")
+    .option("--host <host>", "bind address (loopback by default)", "127.0.0.1")
+    .option("--port <port>", "port (0 = any free port)", "0")
+    .option("--gate <file>", "embedding-gate file from `sfmed probe build-gate`")
+    .option("--python <path>", "base Python for the trainer environment")
+    .action(async (checkpoint: string, o: { host: string; port: string; gate?: string; python?: string }) => {
+      const c = ctx();
+      const env = await ensureTrainerEnv({ ...(o.python ? { python: o.python } : {}), onLog: (l) => c.info(l) });
+      const server = await startServer(checkpoint, { python: env.python, env: trainerPythonEnv(env), host: o.host, port: int("port", o.port)!, ...(o.gate ? { gate: o.gate } : {}) });
+      c.stdout.write(JSON.stringify({ event: "ready", baseURL: server.baseURL }) + "\n");
+      c.info(`serving ${checkpoint} at ${server.baseURL} (Ctrl-C to stop; log ${server.logPath})`);
+      await new Promise<void>((resolve) => {
+        const stop = () => {
+          process.off("SIGINT", stop);
+          process.off("SIGTERM", stop);
+          void server.close().then(resolve);
+        };
+        process.on("SIGINT", stop);
+        process.on("SIGTERM", stop);
+      });
+    });
+};
