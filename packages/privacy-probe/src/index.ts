@@ -1,1 +1,21 @@
-export {};
+export { PrivacyProbeError, type InputLocation } from "./errors.js";
+
+export { PII_KINDS, type PiiKind, type PiiMatch, type PiiDetector } from "./pii/pii-types.js";
+export { residentIdCheckChar, isValidResidentId, looksLikeResidentId, residentIdDetector, type ResidentIdOptions } from "./pii/resident-id.js";
+export { isMobileNumber, mobileNumberDetector } from "./pii/mobile-number.js";
+export { isLandlineNumber, landlineNumberDetector } from "./pii/landline-number.js";
+export { isEmailAddress, emailAddressDetector } from "./pii/email-address.js";
+export { luhnValid, luhnCheckDigit, plausibleCardPrefix, bankCardDetector } from "./pii/bank-card.js";
+export { scanPii, defaultDetectors, type ScanPiiOptions } from "./pii/scan-pii.js";
+export { redactPii, replacementFor, normalizePiiValue, PII_TAGS, type RedactionMode, type RedactOptions, type RedactResult } from "./pii/redact-pii.js";
+export {
+  scanPiiFile,
+  redactPiiFile,
+  type PiiFileFormat,
+  type PiiFinding,
+  type PiiFileProgress,
+  type PiiFileReport,
+  type ScanPiiFileOptions,
+  type RedactPiiFileOptions,
+  type RedactPiiFileReport,
+} from "./pii/pii-file.js";
