@@ -1,1 +1,12 @@
-export {};
+export { normalizeText, NORMALIZATION } from "./normalize-text.js";
+export { shingles, jaccard, type ShinglesOptions } from "./shingles.js";
+export { MinHasher, type MinHasherOptions } from "./minhasher.js";
+export { HASH_SCHEME } from "./minhash-kernel.js";
+export { lshParams, candidateProbability, type LshParams, type LshParamsOptions } from "./lsh-params.js";
+export { LshIndex, type LshIndexOptions } from "./lsh-index.js";
+export { UnionFind } from "./union-find.js";
+export { textOf, type TextViewOptions } from "./text-view.js";
+export { byPriority, type DocInfo, type KeepComparator, type KeepPolicy } from "./keep-policy.js";
+export { dedup, filterKept, type DedupOptions, type DedupResult, type DedupProgress, type VerifyMode } from "./dedup.js";
+export type { DedupReport, SourceReport, GiantCluster } from "./dedup-report.js";
+export { DedupError } from "./errors.js";

@@ -1,0 +1,128 @@
+// The hot loop of the package: code points → shingle hashes → MinHash signature → band keys.
+// Everything is 32-bit integer arithmetic (Math.imul, |0) over typed arrays so V8 keeps it in registers.
+// Benchmarked by bench/kernel.ts.
+
+/** Version tag of the hashing scheme below; saved indexes record it and refuse to mix schemes. */
+export const HASH_SCHEME = "cp-murmur32+affine32-v1";
+
+/** Minimum of an empty signature slot: the largest signed 32-bit integer. */
+export const SIG_EMPTY = 0x7fffffff;
+
+/** murmur3's 32-bit finaliser: full avalanche, a bijection on 32 bits. */
+export function fmix32(h: number): number {
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h | 0;
+}
+
+/**
+ * Write the code points of `s` into `out` (grown when too small) and return [count, out].
+ */
+export function codePointsInto(s: string, out: Int32Array): [number, Int32Array] {
+  if (out.length < s.length) out = new Int32Array(Math.max(s.length, out.length * 2));
+  let n = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) {
+      const d = s.charCodeAt(i + 1);
+      if (d >= 0xdc00 && d <= 0xdfff) {
+        out[n++] = ((c - 0xd800) << 10) + (d - 0xdc00) + 0x10000;
+        i++;
+        continue;
+      }
+    }
+    out[n++] = c;
+  }
+  return [n, out];
+}
+
+/** Hash of `len` code points starting at `start` (murmur3-style body, length mixed in, fmix32 tail). */
+function hashRun(cps: Int32Array, start: number, len: number): number {
+  let h = 0x2f6b3c9d ^ len;
+  for (let j = start, end = start + len; j < end; j++) {
+    let k = Math.imul(cps[j]!, 0xcc9e2d51);
+    k = (k << 15) | (k >>> 17);
+    h ^= Math.imul(k, 0x1b873593);
+    h = (h << 13) | (h >>> 19);
+    h = (Math.imul(h, 5) + 0xe6546b64) | 0;
+  }
+  return fmix32(h);
+}
+
+/**
+ * Hash every `n`-gram of `cps[0..len)` into `out`, then sort and drop repeats in place. A text shorter than `n`
+ * is one shingle; an empty text has none. Returns the number of distinct shingle hashes (the set size).
+ * `out` must hold at least max(1, len - n + 1) values.
+ */
+export function shingleHashesInto(cps: Int32Array, len: number, n: number, out: Int32Array): number {
+  if (len === 0) return 0;
+  if (len < n) {
+    out[0] = hashRun(cps, 0, len);
+    return 1;
+  }
+  const m = len - n + 1;
+  for (let i = 0; i < m; i++) out[i] = hashRun(cps, i, n);
+  const view = out.subarray(0, m);
+  view.sort();
+  let u = 1;
+  for (let i = 1; i < m; i++) if (out[i] !== out[u - 1]) out[u++] = out[i]!;
+  return u;
+}
+
+/**
+ * MinHash of the first `m` hashes in `h` under `k` permutations `x ↦ a·x + b (mod 2^32)` with odd `a`
+ * (datasketch 2.0's "affine32" family over an already avalanched hash). Minima are taken in signed order,
+ * which is just another fixed total order of the 2^32 values. Four shingles per pass over the signature
+ * halve the loads and stores of `sig`.
+ */
+export function minhashInto(h: Int32Array, m: number, a: Int32Array, b: Int32Array, k: number, sig: Int32Array): void {
+  for (let j = 0; j < k; j++) sig[j] = SIG_EMPTY;
+  let i = 0;
+  for (; i + 4 <= m; i += 4) {
+    const x0 = h[i]!, x1 = h[i + 1]!, x2 = h[i + 2]!, x3 = h[i + 3]!;
+    for (let j = 0; j < k; j++) {
+      const aj = a[j]!, bj = b[j]!;
+      let s = sig[j]!;
+      let v = (Math.imul(aj, x0) + bj) | 0;
+      if (v < s) s = v;
+      v = (Math.imul(aj, x1) + bj) | 0;
+      if (v < s) s = v;
+      v = (Math.imul(aj, x2) + bj) | 0;
+      if (v < s) s = v;
+      v = (Math.imul(aj, x3) + bj) | 0;
+      if (v < s) s = v;
+      sig[j] = s;
+    }
+  }
+  for (; i < m; i++) {
+    const x = h[i]!;
+    for (let j = 0; j < k; j++) {
+      const v = (Math.imul(a[j]!, x) + b[j]!) | 0;
+      if (v < sig[j]!) sig[j] = v;
+    }
+  }
+}
+
+/**
+ * 64-bit band keys (two 32-bit halves from independently seeded hashes) of `bands` bands of `rows` values
+ * each, written to `out[2·band]`, `out[2·band + 1]` from `outOffset`. 64 bits keep accidental bucket
+ * collisions negligible even at 10^8 documents.
+ */
+export function bandKeysInto(sig: Int32Array, bands: number, rows: number, out: Int32Array, outOffset: number): void {
+  for (let band = 0; band < bands; band++) {
+    let h1 = 0x6a09e667 ^ band;
+    let h2 = 0x3c6ef372 ^ Math.imul(band, 0x9e3779b9);
+    for (let r = 0, p = band * rows; r < rows; r++, p++) {
+      const v = sig[p]!;
+      h1 = Math.imul(h1 ^ v, 0x01000193);
+      h1 = (h1 << 13) | (h1 >>> 19);
+      h2 = Math.imul(h2 ^ fmix32(v + r), 0x5bd1e995);
+      h2 ^= h2 >>> 15;
+    }
+    out[outOffset + 2 * band] = fmix32(h1 ^ rows);
+    out[outOffset + 2 * band + 1] = fmix32(h2 + band);
+  }
+}

@@ -1,0 +1,81 @@
+import { bandKeysInto } from "./minhash-kernel.js";
+import { MinHasher } from "./minhasher.js";
+import { normalizeText } from "./normalize-text.js";
+
+/** What a signature batch needs; plain data so it can be posted to a worker thread. */
+export interface BatchParams {
+  numPerm: number;
+  seed: number;
+  ngram: number;
+  bands: number;
+  rows: number;
+  /** Return each document's sorted distinct shingle hashes (for exact verification). */
+  keepShingles: boolean;
+  /** Return full signatures (for estimate verification). */
+  keepSignatures: boolean;
+}
+
+/** Per-batch output, in typed arrays that transfer between threads without copying. */
+export interface BatchResult {
+  count: number;
+  /** `count × bands × 2` Int32: 64-bit band keys as (hi, lo). */
+  bandKeys: Int32Array;
+  /** Shingle-set size per document; 0 means the normalised text is empty. */
+  sizes: Int32Array;
+  /** Concatenated shingle sets (lengths in `sizes`), when `keepShingles`. */
+  shingles?: Int32Array;
+  /** `count × numPerm` Int32, when `keepSignatures`. */
+  signatures?: Int32Array;
+}
+
+/**
+ * A function that turns a batch of raw texts into band keys (and optionally shingle sets and signatures):
+ * normalise → shingle hashes → MinHash → band keys. Used on worker threads and on the calling thread alike, so
+ * both paths give identical bytes.
+ */
+export function createBatchComputer(params: BatchParams, normalize: (text: string) => string = normalizeText): (texts: readonly string[]) => BatchResult {
+  const hasher = new MinHasher({ numPerm: params.numPerm, seed: params.seed, ngram: params.ngram });
+  const sig = new Int32Array(params.numPerm);
+  const width = 2 * params.bands;
+  return (texts) => {
+    const count = texts.length;
+    const bandKeys = new Int32Array(count * width);
+    const sizes = new Int32Array(count);
+    const signatures = params.keepSignatures ? new Int32Array(count * params.numPerm) : undefined;
+    let shingleParts: Int32Array[] | undefined = params.keepShingles ? [] : undefined;
+    let total = 0;
+    for (let i = 0; i < count; i++) {
+      const hashes = hasher.shingleHashes(normalize(texts[i]!));
+      sizes[i] = hashes.length;
+      if (hashes.length === 0) continue; // empty text: no keys, never a candidate
+      hasher.signatureOfHashes(hashes, sig);
+      bandKeysInto(sig, params.bands, params.rows, bandKeys, i * width);
+      if (signatures) signatures.set(sig, i * params.numPerm);
+      if (shingleParts) {
+        shingleParts.push(hashes.slice());
+        total += hashes.length;
+      }
+    }
+    const out: BatchResult = { count, bandKeys, sizes };
+    if (signatures) out.signatures = signatures;
+    if (shingleParts) {
+      const all = new Int32Array(total);
+      let p = 0;
+      for (const part of shingleParts) {
+        all.set(part, p);
+        p += part.length;
+      }
+      out.shingles = all;
+      shingleParts = undefined;
+    }
+    return out;
+  };
+}
+
+/** The buffers of a result, for zero-copy transfer to another thread. */
+export function transferList(r: BatchResult): ArrayBuffer[] {
+  const list = [r.bandKeys.buffer, r.sizes.buffer] as ArrayBuffer[];
+  if (r.shingles) list.push(r.shingles.buffer as ArrayBuffer);
+  if (r.signatures) list.push(r.signatures.buffer as ArrayBuffer);
+  return list;
+}

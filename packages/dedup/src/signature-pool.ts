@@ -1,0 +1,87 @@
+import { existsSync } from "node:fs";
+import { createRequire } from "node:module";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { Worker } from "node:worker_threads";
+import { DedupError } from "./errors.js";
+import { createBatchComputer, type BatchParams, type BatchResult } from "./signature-batch.js";
+
+/** Computes signature batches on worker threads, or on the calling thread when `threads` is 0. */
+export interface SignaturePool {
+  readonly threads: number;
+  /** Submit a batch; results resolve in any order, so callers keep their own sequence. */
+  compute(texts: string[]): Promise<BatchResult>;
+  close(): Promise<void>;
+}
+
+/**
+ * Where the worker script lives: `signature-worker.js` beside the built bundle, or, when running from source
+ * (tests, `tsx`), the `.ts` file loaded through tsx's ESM hooks in a tiny bootstrap.
+ */
+function workerEntry(): { url: URL | string; eval: boolean } {
+  const js = new URL("./signature-worker.js", import.meta.url);
+  if (existsSync(fileURLToPath(js))) return { url: js, eval: false };
+  const ts = new URL("./signature-worker.ts", import.meta.url);
+  if (!existsSync(fileURLToPath(ts))) throw new DedupError("signature worker script not found beside the module", { code: "NO_WORKER" });
+  let api: string;
+  try {
+    api = createRequire(import.meta.url).resolve("tsx/esm/api");
+  } catch (cause) {
+    throw new DedupError("running from TypeScript sources needs tsx for worker threads (or use threads: 0)", { code: "NO_WORKER", cause });
+  }
+  // tsx's "require" export is the CJS build; the ESM API sits beside it.
+  const esmApi = api.replace(/index\.cjs$/, "index.mjs");
+  const code = `import(${JSON.stringify(pathToFileURL(esmApi).href)}).then((m) => { m.register(); return import(${JSON.stringify(ts.href)}); });`;
+  return { url: code, eval: true };
+}
+
+export function createSignaturePool(params: BatchParams, threads: number, normalize?: (text: string) => string): SignaturePool {
+  if (threads <= 0) {
+    const compute = createBatchComputer(params, normalize);
+    return {
+      threads: 0,
+      compute: async (texts) => compute(texts),
+      close: async () => {},
+    };
+  }
+  const entry = workerEntry();
+  const pending = new Map<number, { resolve: (r: BatchResult) => void; reject: (e: Error) => void }>();
+  let failure: Error | undefined;
+  const workers: Worker[] = [];
+  const busy: number[] = [];
+  for (let i = 0; i < threads; i++) {
+    const w = new Worker(entry.url, { eval: entry.eval, workerData: params });
+    w.on("message", (msg: { seq: number; result?: BatchResult; error?: string }) => {
+      busy[i]!--;
+      const p = pending.get(msg.seq);
+      pending.delete(msg.seq);
+      if (!p) return;
+      if (msg.error !== undefined) p.reject(new DedupError(`signature worker failed: ${msg.error}`, { code: "WORKER_FAILED" }));
+      else p.resolve(msg.result!);
+    });
+    w.on("error", (err) => {
+      failure = new DedupError(`signature worker crashed: ${err.message}`, { code: "WORKER_FAILED", cause: err });
+      for (const p of pending.values()) p.reject(failure);
+      pending.clear();
+    });
+    workers.push(w);
+    busy.push(0);
+  }
+  let seq = 0;
+  return {
+    threads,
+    compute(texts) {
+      if (failure) return Promise.reject(failure);
+      let pick = 0;
+      for (let i = 1; i < workers.length; i++) if (busy[i]! < busy[pick]!) pick = i;
+      const id = seq++;
+      busy[pick]!++;
+      return new Promise<BatchResult>((resolve, reject) => {
+        pending.set(id, { resolve, reject });
+        workers[pick]!.postMessage({ seq: id, texts });
+      });
+    },
+    async close() {
+      await Promise.all(workers.map((w) => w.terminate()));
+    },
+  };
+}

@@ -1,0 +1,58 @@
+/**
+ * Disjoint sets over 0..n−1 in two Int32Arrays: union by size, path halving. `find` is amortised almost O(1).
+ */
+export class UnionFind {
+  private readonly parent: Int32Array;
+  private readonly sizes: Int32Array;
+  private sets: number;
+
+  constructor(n: number) {
+    if (!Number.isInteger(n) || n < 0) throw new RangeError(`size must be a non-negative integer, got ${n}`);
+    this.parent = new Int32Array(n);
+    this.sizes = new Int32Array(n).fill(1);
+    for (let i = 0; i < n; i++) this.parent[i] = i;
+    this.sets = n;
+  }
+
+  get size(): number {
+    return this.parent.length;
+  }
+
+  /** Number of disjoint sets. */
+  get count(): number {
+    return this.sets;
+  }
+
+  /** Representative of `x`'s set. @throws RangeError when x is out of range. */
+  find(x: number): number {
+    if (!(x >= 0 && x < this.parent.length)) throw new RangeError(`element ${x} out of range 0..${this.parent.length - 1}`);
+    const p = this.parent;
+    while (p[x] !== x) {
+      const g = p[p[x]!]!;
+      p[x] = g;
+      x = g;
+    }
+    return x;
+  }
+
+  /** Merge the sets of `a` and `b`; returns false when they were already one set. */
+  union(a: number, b: number): boolean {
+    let ra = this.find(a);
+    let rb = this.find(b);
+    if (ra === rb) return false;
+    if (this.sizes[ra]! < this.sizes[rb]!) [ra, rb] = [rb, ra];
+    this.parent[rb] = ra;
+    this.sizes[ra]! += this.sizes[rb]!;
+    this.sets--;
+    return true;
+  }
+
+  connected(a: number, b: number): boolean {
+    return this.find(a) === this.find(b);
+  }
+
+  /** Size of `x`'s set. */
+  setSize(x: number): number {
+    return this.sizes[this.find(x)]!;
+  }
+}
