@@ -1,0 +1,87 @@
+import { fc, test } from "@fast-check/vitest";
+import { describe, expect, it } from "vitest";
+import { explainChoice, extractChoice } from "./choice-extract.js";
+
+const TCM = { A: "肝阳上亢", B: "肝肾阴虚", C: "肝阳化风", D: "阴虚风动", E: "肝血不足" };
+
+// The tricky replies of eval.md §3.8 (gold, reply), where public extractors disagree or guess.
+const TABLE: [string, string][] = [
+  ["C", "该患者应诊断为肝阳化风（C）。A项肝阳上亢无动风表现，排除。"],
+  ["C", "A项错误，B项错误，C项正确，D项错误。"],
+  ["C", "建议行CT检查排除脑血管意外，本题答案为C。"],
+  ["C", "维生素D缺乏与本题无关。答案是C"],
+  ["C", "正确答案不是A，而是C。"],
+  ["C", "肝阳化风"],
+  ["BD", "答案：B、D"],
+  ["ABE", "本题为多选题，正确答案为ABE。"],
+  ["ABE", "正确选项：A、B和E"],
+  ["C", "The answer is (C)."],
+  ["", "抱歉，我无法回答该问题，建议咨询医生。"],
+  ["C", "HBV-DNA阳性提示病毒复制活跃，IgA肾病与此无关，A型胃炎属自身免疫性。综上，答案为C"],
+  ["C", "不选A，应选C"],
+  ["C", "排除A、B，答案C"],
+  ["C", "选项A、B、D均错误，故本题选C"],
+  ["C", "正确答案：C\n解析：A项……B项……"],
+  ["ACD", "答案：A，C，D"],
+  ["D", "最佳答案是D，其次是B"],
+];
+
+describe("extractChoice on the eval.md table", () => {
+  for (const [gold, reply] of TABLE) {
+    it(`${JSON.stringify(reply)} → ${gold || "abstain"}`, () => {
+      expect(extractChoice(reply, TCM, { multiple: gold.length > 1 }).join("")).toBe(gold);
+    });
+  }
+});
+
+describe("extractChoice details", () => {
+  it("reads full-width letters and strips <think> blocks", () => {
+    expect(extractChoice("答案是Ｃ。", TCM)).toEqual(["C"]);
+    expect(extractChoice("<think>也许答案是A？不对。</think>\n答案：B", TCM)).toEqual(["B"]);
+    expect(extractChoice("我先想想……答案是A吗？</think>最终答案：D", TCM)).toEqual(["D"]);
+  });
+
+  it("does not read capitals inside medical terms as options", () => {
+    for (const reply of ["建议先做CT和MRI检查。", "患者HBV DNA阳性。", "IgA肾病常见。", "缺乏维生素D。", "B超提示胆囊结石。", "A型血患者", "NYHA心功能分级III级"]) {
+      expect(extractChoice(reply, TCM)).toEqual([]);
+    }
+  });
+
+  it("prefers the first anchor when the reply opens with the answer, the last conclusion otherwise", () => {
+    expect(extractChoice("答案：B\n解析：有人误以为答案是A，其实不然。", TCM)).toEqual(["B"]);
+    expect(extractChoice("初看答案似乎是A，但患者有动风表现，所以答案是C。", TCM)).toEqual(["C"]);
+  });
+
+  it("matches option contents, preferring the most specific", () => {
+    const opts = { A: "肺炎", B: "肺炎链球菌肺炎", C: "支气管炎", D: "肺结核" };
+    expect(extractChoice("综合症状和影像，诊断为肺炎链球菌肺炎。", opts)).toEqual(["B"]);
+    expect(extractChoice("肺炎", opts)).toEqual(["A"]);
+    expect(extractChoice("不是肝阳上亢，而是肝阳化风。", TCM)).toEqual(["C"]);
+  });
+
+  it("understands English phrasings", () => {
+    expect(extractChoice("Option B is correct because the patient has …", TCM)).toEqual(["B"]);
+    expect(extractChoice("A patient like this needs imaging. Final answer: \\boxed{D}", TCM)).toEqual(["D"]);
+    expect(extractChoice("A is wrong and B is wrong, so the answer is E.", TCM)).toEqual(["E"]);
+    expect(extractChoice("I would choose a different approach.", TCM)).toEqual([]);
+  });
+
+  it("says which rule decided", () => {
+    expect(explainChoice("答案是C", TCM).rule).toBe("anchor");
+    expect(explainChoice("肝阳化风", TCM).rule).toBe("content");
+    expect(explainChoice("不知道", TCM).rule).toBe("none");
+  });
+
+  test.prop([fc.constantFrom("A", "B", "C", "D", "E"), fc.constantFrom("答案是", "故选", "正确答案：", "The answer is ", "本题应选")])(
+    "returns the anchored letter for any anchor",
+    (letter, anchor) => {
+      expect(extractChoice(`${anchor}${letter}。`, TCM)).toEqual([letter]);
+    },
+  );
+
+  test.prop([fc.string({ maxLength: 80 })])("returns only sorted, distinct option letters and never throws", (reply) => {
+    const r = extractChoice(reply, { A: "x1", B: "y2", C: "z3" });
+    expect(r).toEqual([...new Set(r)].sort());
+    for (const l of r) expect(["A", "B", "C"]).toContain(l);
+  });
+});

@@ -1,0 +1,293 @@
+import { stripThinking } from "./strip-thinking.js";
+
+export interface ExtractChoiceOptions {
+  /**
+   * The question accepts several letters. Affects only fallbacks: content matching may then return several
+   * options, and several positively judged options are returned together.
+   * @default false
+   */
+  multiple?: boolean;
+}
+
+/** Where a letter choice was found, for debugging and tests. */
+export interface ChoiceExtraction {
+  letters: string[];
+  /** Which rule decided: "anchor", "verdict", "leading", "content", "single-letter" or "none". */
+  rule: "anchor" | "verdict" | "leading" | "content" | "single-letter" | "none";
+}
+
+// Characters that may follow a capital letter inside a medical term rather than an option reference:
+// A型, B超, C肽, P波, X线, Q热, A级, B族, H抗原, M蛋白, C反应蛋白, 5A级 …
+const TERM_SUFFIX = /^(?:型|超|肽|波|线|热|级|族|类|群|亚|期|带|区|环|链|抗原|抗体|蛋白|反应|因子|细胞|淋巴|受体|病毒|肝炎|组血|段|点|值|分)/;
+// …or precede it: 维生素D, 因子X, 乙肝e抗原's neighbours are lowercase and never options anyway.
+const TERM_PREFIX = /(?:维生素|维他命|因子|类型|血型|分型|分级|亚型|辅酶|细胞色素)\s*$/;
+// English words after a capital "A" that make it the article, not option A ("A patient with …").
+const ARTICLE_FOLLOWERS = /^ (?!(?:is|was|are|and|or|to|would|seems|best|correct|fits|matches|only|because|describes|refers|states|also|as|,))[a-z]/;
+
+const MASK = "#";
+
+/** NFKC (full-width letters and punctuation to ASCII), then mask capitals that belong to terms. */
+function prepare(text: string, letters: ReadonlySet<string>): string {
+  const s = text.normalize("NFKC");
+  const chars = Array.from(s);
+  const out = chars.slice();
+  let i = 0;
+  while (i < chars.length) {
+    if (!/[A-Za-z]/.test(chars[i]!)) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < chars.length && /[A-Za-z]/.test(chars[j]!)) j++;
+    const run = chars.slice(i, j).join("");
+    const before = chars[i - 1] ?? "";
+    const after = chars[j] ?? "";
+    const rest = chars.slice(j, j + 6).join("");
+    const head = chars.slice(Math.max(0, i - 6), i).join("");
+    let keep: boolean;
+    if (run.length === 1) {
+      keep =
+        letters.has(run) &&
+        !/[0-9]/.test(before) &&
+        !/[0-9]/.test(after) &&
+        !(before === "-" && /[A-Za-z0-9]/.test(chars[i - 2] ?? "")) &&
+        !(after === "-" && /[A-Za-z0-9]/.test(chars[j + 1] ?? "")) &&
+        !TERM_SUFFIX.test(rest) &&
+        !TERM_PREFIX.test(head) &&
+        !(run === "A" && ARTICLE_FOLLOWERS.test(rest));
+    } else {
+      // A run of option letters, distinct and ascending ("ACD"), is a list; any other Latin run is a word
+      // or an abbreviation (CT, MRI, HBV, IgA, DNA, NYHA) whose capitals are not options.
+      keep = isLetterList(run, letters) && !/[0-9]/.test(after) && !TERM_SUFFIX.test(rest) && !TERM_PREFIX.test(head);
+    }
+    if (!keep) for (let k = i; k < j; k++) out[k] = /[A-Z]/.test(chars[k]!) ? MASK : chars[k]!;
+    i = j;
+  }
+  return out.join("");
+}
+
+function isLetterList(run: string, letters: ReadonlySet<string>): boolean {
+  let prev = "";
+  for (const c of run) {
+    if (!letters.has(c) || c <= prev) return false;
+    prev = c;
+  }
+  return true;
+}
+
+interface Hit {
+  index: number;
+  end: number;
+  letters: string[];
+  /** 2: conclusion marker (综上/故/therefore …); 1: plain anchor. */
+  strength: number;
+}
+
+const SEP = String.raw`(?:\s*(?:[、,，/&;；]|和|及|与|以及|或|或者|\band\b|\bor\b)\s*|\s+)`;
+const OPEN = String.raw`[\s:："“'「『【\[(（*$]*(?:\\boxed\{|\\text\{|\\mathrm\{)?[\s(（]*(?:选项|option\s*|choice\s*)?`;
+
+function listPattern(cls: string): string {
+  // A list of option letters, each bounded so that "CT" or "T3" never yields "C"/"T" (masking did most of it).
+  return String.raw`(?<![A-Za-z0-9])(${cls}(?:${SEP}?${cls})*)(?![A-Za-z0-9])`;
+}
+
+function lettersIn(list: string, letters: ReadonlySet<string>): string[] {
+  return Array.from(new Set(Array.from(list).filter((c) => letters.has(c)))).sort();
+}
+
+/** Case-insensitive spelling of an English word without the `i` flag (which would let [A-E] match "a"–"e"). */
+function ci(word: string): string {
+  return word.replace(/[a-z]/g, (c) => `[${c}${c.toUpperCase()}]`);
+}
+
+const CONCLUSION = String.raw`(?:综上所述|综上|因此|所以|故而|故|因而|由此可见|总之|最终|最后|总结|\b(?:${["therefore", "thus", "hence", "so", "in conclusion", "final answer"].map(ci).join("|")})\b)`;
+
+/** Anchor phrases that introduce the chosen letter(s); group 1 of the built regex is the letter list. */
+function anchorRegexes(cls: string): { re: RegExp; strength: number }[] {
+  const list = listPattern(cls);
+  const zh = [
+    // 综上，答案为C / 所以本题选C / 故选C / 因此正确答案是C
+    { src: String.raw`${CONCLUSION}[,，:：\s]*(?:本题)?(?:的)?(?:正确|最佳|最终)?(?:的)?(?:答案|选项)?(?:应该|应当|应|可以|可)?(?:是|为|选择|选|当选|选出)`, strength: 2 },
+    // 答案是C / 正确答案：C / 最佳答案是D / 【答案】C / 答案C / 答：C
+    { src: String.raw`(?:【答案】|\[答案\]|(?:正确|最佳|最终|标准|参考|最合适的|最恰当的|本题的?|该题的?)?答案(?:选项)?(?:应该|应当|应|可能|就|肯定)?(?:是|为|选择|选|:|：)?|^\s*答[:：])`, strength: 1 },
+    // 应选C / 本题选C / 选择C (but not 不选A / 选项A / 误选A)
+    { src: String.raw`(?<![不未误错勿])(?:应该|应当|应|宜|可|本题|则|我|我会|我们)?(?:选择|选)(?!项)(?:答案|选项)?(?:为|是)?`, strength: 1 },
+    // 正确选项：A、B和E / 正确的一项是C / 正确的是C
+    { src: String.raw`正确(?:的)?(?:选项|一项|项|是|答案)(?:应该|应)?(?:是|为)?`, strength: 1 },
+    // 不是A，而是C / 而应选C / 应为C
+    { src: String.raw`(?:而是|而应(?:选择|选|是|为)?|应为|应是|当选的?是)`, strength: 1 },
+  ];
+  const en = [
+    { src: String.raw`(?:${ci("the")}\s+)?(?:(?:${["correct", "right", "best", "final", "most likely", "most appropriate"].map(ci).join("|")})\s+)?(?:${["answer", "option", "choice"].map(ci).join("|")})\s*(?:is|would\s+be|should\s+be|will\s+be|=|:)`, strength: 1 },
+    { src: String.raw`\bI\s*(?:would\s+|will\s+|'d\s+)?(?:choose|select|pick|go\s+with)`, strength: 1 },
+    { src: String.raw`\\boxed\{`, strength: 2 },
+  ];
+  return [...zh, ...en].map(({ src, strength }) => ({ re: new RegExp(`(?:${src})${OPEN}${list}`, "gmu"), strength }));
+}
+
+/** "C项正确", "选项C是正确的", "A、B和E正确", "C当选", "C is correct": letters asserted right. */
+function positiveRegexes(cls: string): RegExp[] {
+  const list = listPattern(cls);
+  return [
+    new RegExp(String.raw`(?:选项|option\s*)?${list}\s*[)）]?\s*(?:项|选项)?\s*(?:是|为|均|都)?\s*(?:正确(?!与否)|对的|当选|符合题意|最佳|最合适|最恰当|最准确|为本题答案|是本题答案|is\s+(?:the\s+)?(?:correct|right|best)|are\s+correct)`, "gu"),
+    new RegExp(String.raw`[(（]\s*${list}\s*[)）]`, "gu"),
+    new RegExp(String.raw`\*\*\s*(?:答案[:：]?\s*)?${list}\s*[.．、:：)]?\s*[^*\n]{0,30}\*\*`, "gu"),
+  ];
+}
+
+/** "不选A", "排除A、B", "不是A", "A项错误", "A、B、D均错误", "rule out A": letters asserted wrong. */
+function negativeRegexes(cls: string): RegExp[] {
+  const list = listPattern(cls);
+  return [
+    new RegExp(String.raw`(?:不选|不应选|不能选|不宜选|排除|除去|去掉|不是|并非|而非|除了?|\b(?:rule\s+out|eliminate|exclude|not)\b)\s*(?:选项|项|option\s*)?${list}`, "gu"),
+    new RegExp(String.raw`(?:选项|option\s*)?${list}\s*(?:项|选项)?\s*(?:均|都|也|的说法|说法|描述|选项)?\s*(?:是|为)?\s*(?:错误|不正确|不对|不符合|不符|不选|排除|可排除|可以排除|被排除|不是正确|不当选|不准确|错|is\s+(?:incorrect|wrong|not\s+correct)|are\s+(?:incorrect|wrong))`, "gu"),
+  ];
+}
+
+const NEG_VERDICT = /错误|不正确|不对|排除|不符合|不符|不选|不当选|不是正确|不准确|不属于|无关|incorrect|wrong/i;
+const POS_VERDICT = /正确|当选|符合题意|为本题答案|correct/i;
+
+/**
+ * Per-option analysis ("A项……错误。B项……正确"): segment the text at item markers and read each segment's
+ * verdict word. Returns letters judged right and letters judged wrong.
+ */
+function verdicts(text: string, cls: string, letters: ReadonlySet<string>): { pos: Set<string>; neg: Set<string> } {
+  const pos = new Set<string>();
+  const neg = new Set<string>();
+  const marker = new RegExp(String.raw`(?:选项\s*(${cls})(?![A-Za-z0-9])|(?<![A-Za-z0-9])(${cls})\s*(?:项|选项)|(?:^|\n)\s*(${cls})\s*[.．、:：)])`, "gu");
+  const marks = [...text.matchAll(marker)];
+  marks.forEach((m, k) => {
+    const letter = m[1] ?? m[2] ?? m[3]!;
+    if (!letters.has(letter)) return;
+    const start = m.index! + m[0].length;
+    const end = k + 1 < marks.length ? marks[k + 1]!.index! : text.length;
+    let seg = text.slice(start, end);
+    const stop = seg.search(/[。；;！!\n]/);
+    if (stop >= 0) seg = seg.slice(0, stop + 1);
+    if (NEG_VERDICT.test(seg)) neg.add(letter);
+    else if (POS_VERDICT.test(seg.replace(/正确答案|正确选项/g, ""))) pos.add(letter);
+  });
+  return { pos, neg };
+}
+
+function collect(re: RegExp, text: string, letters: ReadonlySet<string>): Hit[] {
+  const hits: Hit[] = [];
+  for (const m of text.matchAll(re)) {
+    const l = lettersIn(m[1] ?? "", letters);
+    if (l.length) hits.push({ index: m.index!, end: m.index! + m[0].length, letters: l, strength: 1 });
+  }
+  return hits;
+}
+
+/** Escape a string for use inside a RegExp. */
+function esc(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+}
+
+/**
+ * Options whose text occurs in `scope`, preferring the most specific: an option whose text lies inside a
+ * longer matching option's occurrence is not counted ("肝阳上亢" inside "肝阳上亢证"). Occurrences right after a
+ * negation ("不是肝阳上亢") do not count.
+ */
+function contentMatches(scope: string, options: Record<string, string>): string[] {
+  const found: { letter: string; start: number; end: number }[] = [];
+  for (const [letter, raw] of Object.entries(options)) {
+    const t = raw.normalize("NFKC").trim().replace(/[。.]$/, "");
+    if (t.length < 2) continue;
+    for (const m of scope.matchAll(new RegExp(esc(t), "g"))) {
+      const before = scope.slice(Math.max(0, m.index! - 4), m.index!);
+      if (/(?:不是|并非|而非|排除|不选|除了?|not)\s*$/.test(before)) continue;
+      found.push({ letter, start: m.index!, end: m.index! + t.length });
+    }
+  }
+  const kept = found.filter((f) => !found.some((g) => g !== f && g.end - g.start > f.end - f.start && g.start <= f.start && g.end >= f.end));
+  return Array.from(new Set(kept.map((f) => f.letter))).sort();
+}
+
+/**
+ * Read the chosen option letter(s) from a free-text answer. Returns sorted, distinct letters from `options`'
+ * keys, or `[]` when the answer does not say (never a guess).
+ *
+ * Steps: drop `<think>` blocks → NFKC (full-width letters) → mask capitals inside terms (CT, HBV-DNA, IgA,
+ * 维生素D, A型, B超) → anchored letters (答案是/故选/正确选项/the answer is/\boxed{}), choosing the first anchor
+ * when the answer opens with it and otherwise the last (conclusion markers first) → remove negated letters
+ * (不选A/排除A/A错误/不是A) → per-option verdicts (C项正确) → a leading letter ("C。因为…") → option texts in the
+ * conclusion → a single letter mentioned alone → abstain.
+ */
+export function extractChoice(response: string, options: Record<string, string>, opts: ExtractChoiceOptions = {}): string[] {
+  return explainChoice(response, options, opts).letters;
+}
+
+/** `extractChoice` plus which rule decided. */
+export function explainChoice(response: string, options: Record<string, string>, opts: ExtractChoiceOptions = {}): ChoiceExtraction {
+  const letters = new Set(Object.keys(options).filter((k) => /^[A-Z]$/.test(k)));
+  if (letters.size === 0) return { letters: [], rule: "none" };
+  const cls = `[${[...letters].join("")}]`;
+  const text = prepare(stripThinking(response), letters).trim();
+  if (!text) return { letters: [], rule: "none" };
+
+  const negated = new Set<string>();
+  for (const re of negativeRegexes(cls)) for (const h of collect(re, text, letters)) h.letters.forEach((l) => negated.add(l));
+  const v = verdicts(text, cls, letters);
+  v.neg.forEach((l) => negated.add(l));
+  const clean = (ls: string[]) => ls.filter((l) => !negated.has(l));
+
+  // 1. Anchors.
+  const hits: Hit[] = [];
+  for (const { re, strength } of anchorRegexes(cls)) {
+    for (const h of collect(re, text, letters)) {
+      const l = clean(h.letters);
+      if (l.length) hits.push({ ...h, letters: l, strength });
+    }
+  }
+  if (hits.length) {
+    hits.sort((a, b) => a.index - b.index || b.end - a.end);
+    const first = hits[0]!;
+    const opensWithAnswer = first.index <= 6 && !/[。\n]/.test(text.slice(0, first.index));
+    let chosen: Hit;
+    if (opensWithAnswer) chosen = first;
+    else {
+      const strong = hits.filter((h) => h.strength === 2);
+      chosen = (strong.length ? strong : hits).reduce((a, b) => (b.index >= a.index ? b : a));
+    }
+    // Several anchors at the chosen spot (overlapping patterns) may see different list lengths: take the longest.
+    const same = hits.filter((h) => h.index <= chosen.index && h.end >= chosen.index && h.index >= chosen.index - 8);
+    const best = same.reduce((a, b) => (b.letters.length > a.letters.length && b.end >= a.end ? b : a), chosen);
+    return { letters: best.letters, rule: "anchor" };
+  }
+
+  // 2. Letters asserted right ("C项正确", "**C**"), minus the ones asserted wrong.
+  const positive = new Set<string>(v.pos);
+  for (const re of positiveRegexes(cls)) for (const h of collect(re, text, letters)) h.letters.forEach((l) => positive.add(l));
+  const pos = clean([...positive].sort());
+  if (pos.length === 1 || (pos.length > 1 && opts.multiple)) return { letters: pos, rule: "verdict" };
+
+  // 3. Answer-first: the reply opens with a letter (list) and does not go on to walk through the options.
+  const lead = text.match(new RegExp(String.raw`^[\s*(（【\[]*${listPattern(cls)}\s*[)）】\]*]?\s*(?=[.．、。:：,，;；\s]|$)`, "u"));
+  if (lead) {
+    const l = clean(lettersIn(lead[1]!, letters));
+    const walksOptions = new RegExp(String.raw`\n\s*(?!${lead[1]![0]})${cls}\s*[.．、:：)]`, "u").test(text);
+    if (l.length && !walksOptions) return { letters: l, rule: "leading" };
+  }
+
+  // 4. Content: option texts in the conclusion (after the last conclusion marker or answer phrase, else the last
+  //    sentence; a short reply is all conclusion).
+  const markers = [...text.matchAll(new RegExp(`${CONCLUSION}|答案|${ci("answer")}|诊断为|考虑为|应为|是`, "gu"))];
+  const sentences = text.split(/(?<=[。！!？?\n])/).filter((s) => s.trim());
+  const scopes: string[] = [];
+  if (text.length <= 40) scopes.push(text);
+  const lastMarker = markers.filter((m) => !/^是$/.test(m[0])).at(-1);
+  if (lastMarker) scopes.push(text.slice(lastMarker.index!));
+  if (sentences.length) scopes.push(sentences.at(-1)!);
+  for (const scope of scopes) {
+    const c = clean(contentMatches(scope, options));
+    if (c.length === 1 || (c.length > 1 && opts.multiple)) return { letters: c, rule: "content" };
+    if (c.length > 1) break;
+  }
+
+  // 5. Exactly one option letter mentioned anywhere (after masking), and not negated.
+  const mentioned = new Set<string>();
+  for (const m of text.matchAll(new RegExp(listPattern(cls), "gu"))) lettersIn(m[1]!, letters).forEach((l) => mentioned.add(l));
+  if (mentioned.size === 1 && negated.size === 0) return { letters: [...mentioned], rule: "single-letter" };
+  return { letters: [], rule: "none" };
+}
