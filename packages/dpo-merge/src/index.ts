@@ -24,3 +24,12 @@ export { SafetensorsWriter, writeSafetensors, planLayout } from "./safetensors-w
 export type { TensorSpec, TensorData, SafetensorsWriterOptions } from "./safetensors-writer.js";
 export { Checkpoint, CheckpointWriter, INDEX_FILE, SINGLE_FILE } from "./checkpoint.js";
 export type { CheckpointWriterOptions } from "./checkpoint.js";
+export { seededRng } from "./seeded-rng.js";
+export type { Rng } from "./seeded-rng.js";
+export { bernoulliMask, applyMask, dare, topKMask, magnitudePrune } from "./sparsify.js";
+export type { RescaleMode } from "./sparsify.js";
+export { taskVector, mergeTaskVectors, tiesMerge, linearMerge } from "./task-arithmetic.js";
+export type { Sparsification, TaskArithmeticOptions } from "./task-arithmetic.js";
+export { slerp } from "./slerp.js";
+export { onlineMergeStep, prepareTau } from "./online-merge-step.js";
+export type { OnlineMergeMethod, OnlineMergeStepOptions } from "./online-merge-step.js";

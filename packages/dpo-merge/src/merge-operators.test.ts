@@ -1,0 +1,138 @@
+import { fc, test } from "@fast-check/vitest";
+import { describe, expect, it } from "vitest";
+import { seededRng } from "./seeded-rng.js";
+import { slerp } from "./slerp.js";
+import { bernoulliMask, dare, magnitudePrune, topKMask } from "./sparsify.js";
+import { linearMerge, mergeTaskVectors, taskVector, tiesMerge } from "./task-arithmetic.js";
+
+// Multiples of 1/8 in a small range: every sum and product below is exact in float32, so reorderings must agree
+// bit for bit.
+const exact = fc.integer({ min: -64, max: 64 }).map((i) => i / 8);
+const vec = (n: number) => fc.array(exact, { minLength: n, maxLength: n }).map((a) => Float32Array.from(a));
+const models = fc.integer({ min: 1, max: 12 }).chain((n) =>
+  fc.tuple(vec(n), fc.array(vec(n), { minLength: 1, maxLength: 4 }), fc.array(fc.constantFrom(0.25, 0.5, 1, 2), { minLength: 4, maxLength: 4 })),
+);
+const permute = <T>(xs: T[], seed: number): T[] => {
+  const rng = seededRng(seed, "perm");
+  const out = [...xs];
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = Math.floor(rng() * (i + 1));
+    [out[i], out[j]] = [out[j]!, out[i]!];
+  }
+  return out;
+};
+
+describe("sparsification", () => {
+  test.prop([fc.array(fc.float({ noNaN: true, noDefaultInfinity: true }), { maxLength: 200 }), fc.double({ min: 0, max: 1, noNaN: true })])(
+    "top-k keeps exactly k entries, none smaller than a dropped one",
+    (xs, frac) => {
+      const x = Float32Array.from(xs);
+      const k = Math.floor(frac * x.length);
+      const m = topKMask(x, k);
+      expect(m.reduce((a, b) => a + b, 0)).toBe(k);
+      let minKept = Infinity;
+      let maxDropped = -Infinity;
+      x.forEach((v, i) => (m[i] ? (minKept = Math.min(minKept, Math.abs(v))) : (maxDropped = Math.max(maxDropped, Math.abs(v)))));
+      if (k > 0 && k < x.length) expect(minKept).toBeGreaterThanOrEqual(maxDropped);
+    },
+  );
+
+  it("breaks magnitude ties towards the lower index", () => {
+    expect([...topKMask(Float32Array.from([1, -2, 2, 2, 0.5]), 2)]).toEqual([0, 1, 1, 0, 0]);
+    expect([...magnitudePrune({ delta: Float32Array.from([3, -1, 0.5, -4]), density: 0.5 })]).toEqual([3, 0, 0, -4]);
+    expect([...magnitudePrune({ delta: Float32Array.from([3, -1, 0.5, -4]), density: 0.1 })]).toEqual([0, 0, 0, -4]);
+  });
+
+  test.prop([vec(20), fc.integer()])("DARE with keep-probability 1 is the identity", (d, seed) => {
+    expect([...dare({ delta: d, density: 1, rng: seededRng(seed) })]).toEqual([...d]);
+  });
+
+  test.prop([vec(50), fc.integer(), fc.constantFrom(0.1, 0.5, 0.9)])("DARE is deterministic per seed and rescales survivors by 1/p", (d, seed, p) => {
+    const a = dare({ delta: d, density: p, rng: seededRng(seed, "w") });
+    const b = dare({ delta: d, density: p, rng: seededRng(seed, "w") });
+    expect([...a]).toEqual([...b]);
+    a.forEach((v, i) => expect(v === 0 || v === Math.fround(d[i]! / p)).toBe(true));
+  });
+
+  it("DARE keeps about p of the entries and is unbiased", () => {
+    const n = 200_000;
+    const d = new Float32Array(n).fill(1);
+    const out = dare({ delta: d, density: 0.3, rng: seededRng(7, "t") });
+    const kept = out.reduce((a, v) => a + (v !== 0 ? 1 : 0), 0);
+    expect(Math.abs(kept / n - 0.3)).toBeLessThan(0.005);
+    expect(Math.abs(out.reduce((a, v) => a + v, 0) / n - 1)).toBeLessThan(0.02);
+    const other = dare({ delta: d, density: 0.3, rng: seededRng(8, "t") });
+    expect(other).not.toEqual(out);
+    const l1 = dare({ delta: d, density: 0.3, rng: seededRng(7, "t"), rescale: "l1" });
+    expect(Math.abs(l1.reduce((a, v) => a + Math.abs(v), 0) - n)).toBeLessThan(n * 1e-5);
+    expect(bernoulliMask({ length: 10, p: 0, rng: seededRng(1) }).every((v) => v === 0)).toBe(true);
+  });
+});
+
+describe("task arithmetic, TIES, linear", () => {
+  test.prop([models, fc.constantFrom(0.2, 0.5, 1)])("TIES with one model is the trimmed task vector", ([base, ms, _w], density) => {
+    const m = ms[0]!;
+    const merged = tiesMerge({ base, models: [m], weights: [1], density });
+    const trimmed = magnitudePrune({ delta: taskVector({ model: m, base }), density });
+    expect([...merged]).toEqual([...base.map((b, i) => b + trimmed[i]!)]);
+  });
+
+  test.prop([models, fc.integer()])("merges do not depend on model order", ([base, ms, ws], seed) => {
+    const weights = ms.map((_, i) => ws[i]!);
+    const idx = permute(ms.map((_, i) => i), seed);
+    const pm = idx.map((i) => ms[i]!);
+    const pw = idx.map((i) => weights[i]!);
+    expect([...linearMerge({ tensors: pm, weights: pw })]).toEqual([...linearMerge({ tensors: ms, weights })]);
+    expect([...mergeTaskVectors({ base, models: pm, weights: pw })]).toEqual([...mergeTaskVectors({ base, models: ms, weights })]);
+    expect([...tiesMerge({ base, models: pm, weights: pw, density: 0.6 })]).toEqual([...tiesMerge({ base, models: ms, weights, density: 0.6 })]);
+  });
+
+  test.prop([models])("task arithmetic with unit weights adds the task vectors", ([base, ms]) => {
+    const out = mergeTaskVectors({ base, models: ms, weights: ms.map(() => 1) });
+    base.forEach((b, i) => expect(out[i]).toBe(ms.reduce((a, m) => a + (m[i]! - b), b)));
+  });
+
+  test.prop([vec(8), fc.constantFrom(0.5, 1, 3)])("linear merge of copies returns the tensor", (t, w) => {
+    expect([...linearMerge({ tensors: [t, t, t], weights: [w, w, w] })]).toEqual([...t]);
+  });
+
+  it("elects the sign by weighted sum and averages only agreeing entries", () => {
+    const base = Float32Array.from([0, 0, 0, 0]);
+    const a = Float32Array.from([1, -1, 2, 0]);
+    const b = Float32Array.from([3, 2, -1, 0]);
+    const c = Float32Array.from([-1, 2, -4, 1]);
+    const out = tiesMerge({ base, models: [a, b, c], weights: [1, 1, 1], density: 1 });
+    // col0: sum 3 → + : (1+3)/2; col1: sum 3 → + : (2+2)/2; col2: sum -3 → − : (-1-4)/2; col3: only c.
+    expect([...out]).toEqual([2, 2, -2.5, 1]);
+    const unnorm = tiesMerge({ base, models: [a, b, c], weights: [1, 1, 1], density: 1, normalize: false });
+    expect([...unnorm]).toEqual([4, 4, -5, 1]);
+    expect(() => tiesMerge({ base, models: [a], weights: [1, 2], density: 1 })).toThrow(expect.objectContaining({ name: "MergeInputError", field: "weights" }));
+  });
+
+  it("DARE-TIES with keep-probability 1 equals TIES without trimming", () => {
+    const base = Float32Array.from([0.5, 1, -1]);
+    const ms = [Float32Array.from([1, 2, 0]), Float32Array.from([0, -1, 1])];
+    const viaDare = mergeTaskVectors({ base, models: ms, weights: [0.5, 0.5], sparsify: { method: "bernoulli", density: 1, rng: (i) => seededRng(1, i) }, consensus: "sum" });
+    const plain = mergeTaskVectors({ base, models: ms, weights: [0.5, 0.5], consensus: "sum" });
+    expect([...viaDare]).toEqual([...plain]);
+  });
+});
+
+describe("slerp", () => {
+  test.prop([vec(16), vec(16)])("t = 0 gives the first tensor", (a, b) => {
+    const out = slerp({ a, b, t: 0 });
+    out.forEach((v, i) => expect(v).toBeCloseTo(a[i]!, 5));
+  });
+
+  it("keeps unit norm between orthogonal unit vectors and lerps collinear ones", () => {
+    const a = Float32Array.from([1, 0]);
+    const b = Float32Array.from([0, 1]);
+    const mid = slerp({ a, b, t: 0.5 });
+    expect(mid[0]).toBeCloseTo(Math.SQRT1_2, 6);
+    expect(mid[1]).toBeCloseTo(Math.SQRT1_2, 6);
+    expect([...slerp({ a, b: Float32Array.from([2, 0]), t: 0.25 })]).toEqual([1.25, 0]);
+    const end = slerp({ a, b, t: 1 });
+    expect(end[0]).toBeCloseTo(0, 6);
+    expect(end[1]).toBeCloseTo(1, 6);
+  });
+});
