@@ -18,3 +18,7 @@ export { agreementStats } from "./agreement-stats.js";
 export type { AgreementStats, JudgeStats } from "./agreement-stats.js";
 export { votePairs, judgeOrder } from "./vote-pairs.js";
 export type { VoteOptions, VoteResult, VoteProgress, DroppedSet } from "./vote-pairs.js";
+export { mergeScores } from "./merge-scores.js";
+export type { ScoreSource, MergeScoresResult, UnscoredPair } from "./merge-scores.js";
+export { scoreWithModels } from "./score-with-models.js";
+export type { ScoreProgress } from "./score-with-models.js";
