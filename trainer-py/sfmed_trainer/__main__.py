@@ -1,0 +1,62 @@
+"""CLI: `python -m sfmed_trainer run JOB.json` | `validate JOB.json` | `serve CHECKPOINT [...]` | `schema`."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .events import Events, log
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m sfmed_trainer")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    r = sub.add_parser("run", help="run a job file")
+    r.add_argument("job")
+    v = sub.add_parser("validate", help="validate a job file and exit")
+    v.add_argument("job")
+    sub.add_parser("schema", help="print the job JSON Schema path")
+    s = sub.add_parser("serve", help="serve a checkpoint over HTTP (OpenAI-compatible)")
+    s.add_argument("checkpoint")
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=0)
+    s.add_argument("--gate", default=None, help="embedding-gate JSON file")
+    s.add_argument("--name", default=None, help="model id (default: the checkpoint folder name)")
+    a = ap.parse_args(argv)
+    ev = Events()
+
+    if a.cmd == "schema":
+        from .config import SCHEMA_PATH
+
+        print(SCHEMA_PATH)
+        return 0
+    if a.cmd in ("run", "validate"):
+        from .config import JobError, load_job
+
+        try:
+            job = load_job(a.job)
+        except (JobError, OSError) as e:
+            ev.error(e)
+            log(f"error: {e}")
+            return 2
+        if a.cmd == "validate":
+            print('{"ok":true}')
+            return 0
+        from .trainer import Runner, Stop
+
+        Stop.install()
+        try:
+            Runner(job, ev).run()
+        except Exception as e:  # report every failure as an event, then a non-zero exit
+            ev.error(e)
+            log(f"error: {type(e).__name__}: {e}")
+            return 1
+        return 0
+    if a.cmd == "serve":
+        from .serve import main as serve_main
+
+        return serve_main(a.checkpoint, a.host, a.port, a.gate, a.name, ev)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,211 @@
+"""Reading record JSONL (the shapes of @sfmed/schema records) and turning records into token ids.
+
+Token ids are built segment by segment: every message is rendered through the chat template, the text it
+adds to the prefix is encoded on its own, and the ids are concatenated. This keeps label boundaries exact
+(a BPE merge can never straddle a prompt/response boundary) and works with any template whose rendering of a
+prefix of the conversation is a prefix of the full rendering (ChatML/Qwen, Llama-3, ...).
+"""
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+IGNORE = -100
+
+
+class DataError(ValueError):
+    def __init__(self, file: str, line: int, field: str, message: str):
+        self.file, self.line, self.field = file, line, field
+        super().__init__(f"{file}:{line}: {field}: {message}")
+
+
+def read_jsonl(path: str, limit: int | None = None) -> Iterator[tuple[int, dict[str, Any]]]:
+    with open(path, encoding="utf-8") as f:
+        n = 0
+        for i, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise DataError(path, i, "<json>", e.msg) from e
+            if not isinstance(rec, dict):
+                raise DataError(path, i, "<record>", "expected a JSON object")
+            yield i, rec
+            n += 1
+            if limit is not None and n >= limit:
+                return
+
+
+def _messages(path: str, line: int, field: str, v: Any) -> list[dict[str, str]]:
+    if not isinstance(v, list) or not v:
+        raise DataError(path, line, field, "expected a non-empty array of {role, content}")
+    out = []
+    for j, m in enumerate(v):
+        if not isinstance(m, dict) or m.get("role") not in ("system", "user", "assistant") or not isinstance(m.get("content"), str):
+            raise DataError(path, line, f"{field}[{j}]", "expected {role: system|user|assistant, content: string}")
+        out.append({"role": m["role"], "content": m["content"]})
+    return out
+
+
+def load_dialogues(path: str, limit: int | None = None) -> list[dict[str, Any]]:
+    out = []
+    for i, rec in read_jsonl(path, limit):
+        msgs = _messages(path, i, "messages", rec.get("messages"))
+        start = 1 if msgs[0]["role"] == "system" else 0
+        for k in range(start, len(msgs)):
+            want = "user" if (k - start) % 2 == 0 else "assistant"
+            if msgs[k]["role"] != want:
+                raise DataError(path, i, f"messages[{k}].role", f"expected {want!r} (turns alternate user/assistant)")
+        if len(msgs) - start < 2:
+            raise DataError(path, i, "messages", "a dialogue needs at least a user and an assistant message")
+        out.append({"id": str(rec.get("id", i)), "messages": msgs})
+    return out
+
+
+def load_pairs(path: str, limit: int | None = None) -> list[dict[str, Any]]:
+    out = []
+    for i, rec in read_jsonl(path, limit):
+        prompt = _messages(path, i, "prompt", rec.get("prompt"))
+        for k in ("chosen", "rejected"):
+            if not isinstance(rec.get(k), str):
+                raise DataError(path, i, k, "expected a string")
+        m = rec.get("margin")
+        if m is not None and not isinstance(m, (int, float)):
+            raise DataError(path, i, "margin", "expected a number")
+        out.append({**rec, "id": str(rec.get("id", i)), "prompt": prompt})
+    return out
+
+
+def load_docs(path: str, limit: int | None = None) -> list[dict[str, Any]]:
+    out = []
+    for i, rec in read_jsonl(path, limit):
+        if not isinstance(rec.get("text"), str):
+            raise DataError(path, i, "text", "expected a string")
+        out.append({"id": str(rec.get("id", i)), "text": rec["text"]})
+    return out
+
+
+# ------------------------------------------------------------------------------------------------- tokenising
+
+
+def render(tok, messages: list[dict[str, str]], generation_prompt: bool = False) -> str:
+    return tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=generation_prompt)
+
+
+def encode(tok, text: str) -> list[int]:
+    return list(tok(text, add_special_tokens=False)["input_ids"]) if text else []
+
+
+def _suffix(prev: str, full: str, what: str) -> str:
+    if not full.startswith(prev):
+        raise ValueError(f"chat template is not prefix-stable at {what}; cannot locate assistant tokens")
+    return full[len(prev):]
+
+
+def dialogue_segments(tok, messages: list[dict[str, str]]) -> list[tuple[list[int], bool]]:
+    """[(ids, trainable)]: each assistant message's content and end tokens are trainable; the assistant
+    header and every system/user token are not."""
+    segs: list[tuple[list[int], bool]] = []
+    prev = ""
+    for k, m in enumerate(messages):
+        if m["role"] == "assistant":
+            head = render(tok, messages[:k], True)
+            full = render(tok, messages[: k + 1])
+            segs.append((encode(tok, _suffix(prev, head, f"message {k} header")), False))
+            segs.append((encode(tok, _suffix(head, full, f"message {k}")), True))
+        else:
+            full = render(tok, messages[: k + 1])
+            segs.append((encode(tok, _suffix(prev, full, f"message {k}")), False))
+        prev = full
+    return segs
+
+
+def with_system(messages: list[dict[str, str]], system: str | None) -> list[dict[str, str]]:
+    if system is not None and (not messages or messages[0]["role"] != "system"):
+        return [{"role": "system", "content": system}, *messages]
+    return messages
+
+
+def encode_dialogue(tok, messages: list[dict[str, str]], cutoff_len: int, system: str | None = None) -> dict[str, Any]:
+    """input_ids/labels for SFT. Oldest user/assistant pairs are dropped until the dialogue fits; if the last
+    pair alone is too long it is cut at cutoff_len."""
+    messages = with_system(messages, system)
+    head = messages[:1] if messages[0]["role"] == "system" else []
+    turns = messages[len(head):]
+    drop = 0
+    while True:
+        segs = dialogue_segments(tok, head + turns[drop:])
+        total = sum(len(s) for s, _ in segs)
+        if total <= cutoff_len or len(turns) - drop <= 2:
+            break
+        drop += 2
+    ids: list[int] = []
+    labels: list[int] = []
+    for s, train in segs:
+        ids += s
+        labels += s if train else [IGNORE] * len(s)
+    return {"input_ids": ids[:cutoff_len], "labels": labels[:cutoff_len], "dropped_turns": drop}
+
+
+def encode_pair(tok, prompt: list[dict[str, str]], responses: list[str], cutoff_len: int, system: str | None = None) -> dict[str, Any]:
+    """Prompt ids plus one id list per response (each ending with the template's end-of-turn tokens).
+    Over-long examples keep the end of the prompt and the start of each response."""
+    prompt = with_system(prompt, system)
+    head_text = render(tok, prompt, True)
+    p_ids = encode(tok, head_text)
+    r_ids = [encode(tok, _suffix(head_text, render(tok, prompt + [{"role": "assistant", "content": r}]), "response")) for r in responses]
+    longest = max(len(r) for r in r_ids)
+    if len(p_ids) + longest > cutoff_len:
+        r_budget = max(cutoff_len - len(p_ids), cutoff_len // 2)
+        r_ids = [r[:r_budget] for r in r_ids]
+        p_budget = cutoff_len - max(len(r) for r in r_ids)
+        p_ids = p_ids[-p_budget:] if p_budget > 0 else []
+    return {"prompt_ids": p_ids, "response_ids": r_ids}
+
+
+def pack_docs(tok, docs: list[str], general: list[str], general_ratio: float, cutoff_len: int, seed: int) -> list[dict[str, Any]]:
+    """Concatenate documents (each followed by EOS) and cut into blocks of cutoff_len (the tail is dropped).
+    With a general corpus, general documents make up `general_ratio` of the documents (sampled with
+    replacement when the general corpus is smaller than needed), shuffled with the domain ones."""
+    rng = random.Random(seed)
+    texts = list(docs)
+    if general and general_ratio > 0:
+        need = round(len(docs) * general_ratio / (1 - general_ratio))
+        pool = list(general)
+        rng.shuffle(pool)
+        texts += [pool[i % len(pool)] for i in range(need)]
+    rng.shuffle(texts)
+    eos = tok.eos_token_id
+    stream: list[int] = []
+    for t in texts:
+        stream += encode(tok, t) + ([eos] if eos is not None else [])
+    n = len(stream) // cutoff_len
+    return [{"input_ids": stream[i * cutoff_len:(i + 1) * cutoff_len], "labels": stream[i * cutoff_len:(i + 1) * cutoff_len]} for i in range(n)]
+
+
+# ------------------------------------------------------------------------------------------------- batching
+
+
+@dataclass
+class Padded:
+    input_ids: Any
+    attention_mask: Any
+    labels: Any | None
+
+
+def pad_batch(seqs: list[list[int]], pad_id: int, labels: list[list[int]] | None = None) -> Padded:
+    import torch
+
+    width = max(len(s) for s in seqs)
+    ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
+    att = torch.zeros((len(seqs), width), dtype=torch.long)
+    lab = torch.full((len(seqs), width), IGNORE, dtype=torch.long) if labels is not None else None
+    for i, s in enumerate(seqs):
+        ids[i, : len(s)] = torch.tensor(s, dtype=torch.long)
+        att[i, : len(s)] = 1
+        if lab is not None:
+            lab[i, : len(s)] = torch.tensor(labels[i], dtype=torch.long)
+    return Padded(ids, att, lab)

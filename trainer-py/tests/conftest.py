@@ -1,0 +1,135 @@
+"""Session fixtures: a byte-level BPE trained here, tiny Qwen2 checkpoints (base and "SFT"), sample records."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLES = ROOT / "data" / "samples"
+TRAINER = Path(__file__).resolve().parents[1]
+
+CHATML = (
+    "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n' }}"
+    "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
+)
+
+torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+
+
+def sft_records(limit: int = 100) -> list[dict]:
+    """medicalgpt ShareGPT → Dialogue {id, messages}."""
+    out = []
+    role = {"human": "user", "gpt": "assistant", "system": "system"}
+    with open(SAMPLES / "medicalgpt" / "medical_sft_1K_format.jsonl", encoding="utf-8") as f:
+        for i, line in enumerate(f):
+            rec = json.loads(line)
+            msgs = [{"role": role[c["from"]], "content": c["value"]} for c in rec["conversations"]]
+            out.append({"id": f"msft-{i}", "messages": msgs})
+            if len(out) >= limit:
+                break
+    return out
+
+
+def pair_records(limit: int = 100) -> list[dict]:
+    """medicalgpt reward pairs {question, response_chosen, response_rejected} → PreferencePair."""
+    with open(SAMPLES / "medicalgpt" / "test.json", encoding="utf-8") as f:
+        txt = f.read().strip()
+    rows = json.loads(txt) if txt.startswith("[") else [json.loads(l) for l in txt.splitlines() if l.strip()]
+    out = []
+    for i, r in enumerate(rows[:limit]):
+        out.append({"id": f"pair-{i}", "prompt": [{"role": "user", "content": r["question"]}],
+                    "chosen": r["response_chosen"], "rejected": r["response_rejected"]})
+    return out
+
+
+def write_jsonl(path: Path, recs: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in recs), encoding="utf-8")
+    return path
+
+
+def build_tokenizer(corpus: list[str]):
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=512, special_tokens=["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    tok.train_from_iterator(corpus, trainer=trainer)
+    return PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>",
+                                   additional_special_tokens=["<|im_start|>", "<|im_end|>"], chat_template=CHATML)
+
+
+def build_model(tok, seed: int):
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+
+    torch.manual_seed(seed)
+    cfg = Qwen2Config(vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=1024,
+                      tie_word_embeddings=True, rope_theta=10000.0, bos_token_id=None,
+                      eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
+    return Qwen2ForCausalLM(cfg)
+
+
+@pytest.fixture(scope="session")
+def models_dir(tmp_path_factory) -> dict[str, Path]:
+    """{'base': ..., 'sft': ...}: the same tiny Qwen2 architecture; sft = base + small noise."""
+    root = tmp_path_factory.mktemp("models")
+    corpus = [m["content"] for r in sft_records(100) for m in r["messages"]]
+    corpus += [p["chosen"] + p["rejected"] for p in pair_records(100)]
+    corpus += ["The quick brown fox jumps over the lazy dog. Hello world, patient, doctor, fever, cough."] * 5
+    tok = build_tokenizer(corpus)
+    base = build_model(tok, 0)
+    base.save_pretrained(root / "base")
+    tok.save_pretrained(root / "base")
+    with torch.no_grad():
+        g = torch.Generator().manual_seed(1)
+        for p in base.parameters():
+            p.add_(torch.randn(p.shape, generator=g) * 0.01)
+    base.save_pretrained(root / "sft")
+    tok.save_pretrained(root / "sft")
+    return {"base": root / "base", "sft": root / "sft"}
+
+
+@pytest.fixture(scope="session")
+def tokenizer(models_dir):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(models_dir["sft"])
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("data")
+    sft = sft_records(60)
+    pairs = pair_records(60)
+    docs = [{"id": f"doc-{i}", "text": t} for i, t in enumerate(
+        (SAMPLES / "medicalgpt" / "medical_corpus.txt").read_text(encoding="utf-8").split("\n")) if t.strip()][:80]
+    general = [{"id": f"gen-{i}", "text": f"General text number {i}: the weather is mild and the sky is clear."} for i in range(20)]
+    return {
+        "sft": write_jsonl(root / "sft.jsonl", sft),
+        "pairs": write_jsonl(root / "pairs.jsonl", pairs),
+        "docs": write_jsonl(root / "docs.jsonl", docs),
+        "general": write_jsonl(root / "general.jsonl", general),
+    }
+
+
+def run_job(job: dict, tmp: Path, *, timeout: float = 300, env: dict | None = None) -> tuple[int, list[dict], str]:
+    """Run `python -m sfmed_trainer run` in a subprocess; return (exit code, events, stderr)."""
+    p = tmp / f"job-{job.get('stage')}-{abs(hash(json.dumps(job, sort_keys=True))) % 10**8}.json"
+    p.write_text(json.dumps(job), encoding="utf-8")
+    e = {**os.environ, "PYTHONPATH": str(TRAINER), "OMP_NUM_THREADS": "2", **(env or {})}
+    cp = subprocess.run([sys.executable, "-m", "sfmed_trainer", "run", str(p)], capture_output=True, text=True, timeout=timeout, env=e)
+    events = [json.loads(l) for l in cp.stdout.splitlines() if l.strip()]
+    return cp.returncode, events, cp.stderr
+
+
+def of(events: list[dict], kind: str) -> list[dict]:
+    return [e for e in events if e["event"] == kind]

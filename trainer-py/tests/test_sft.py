@@ -1,0 +1,68 @@
+import random
+
+from conftest import of, run_job
+
+from sfmed_trainer import data as D
+
+WORDS = ["发热", "咳嗽", "doctor", "fever", " ", "头痛", "3天", "吃药", "hello", "\n", "？", "ok", "<", "|"]
+
+
+def random_dialogue(rng: random.Random) -> list[dict]:
+    msgs = []
+    if rng.random() < 0.4:
+        msgs.append({"role": "system", "content": "".join(rng.choices(WORDS, k=rng.randint(0, 6)))})
+    for _ in range(rng.randint(1, 4)):
+        msgs.append({"role": "user", "content": "".join(rng.choices(WORDS, k=rng.randint(0, 12)))})
+        msgs.append({"role": "assistant", "content": "".join(rng.choices(WORDS, k=rng.randint(0, 12)))})
+    return msgs
+
+
+def test_only_assistant_tokens_carry_loss(tokenizer):
+    """Property over random multi-turn dialogues: the labelled tokens decode to exactly the kept assistant
+    turns (content + end-of-turn), in order; every user/system content lies in unlabelled tokens."""
+    rng = random.Random(1234)
+    for _ in range(150):
+        msgs = random_dialogue(rng)
+        cutoff = rng.choice([10_000, 60, 25])
+        enc = D.encode_dialogue(tokenizer, msgs, cutoff)
+        ids, labels = enc["input_ids"], enc["labels"]
+        assert len(ids) == len(labels) <= cutoff
+        head = 1 if msgs[0]["role"] == "system" else 0
+        kept = msgs[:head] + msgs[head + enc["dropped_turns"]:]
+        assert all(l == D.IGNORE or l == i for i, l in zip(ids, labels))
+        labelled = tokenizer.decode([i for i, l in zip(ids, labels) if l != D.IGNORE])
+        expected = "".join(m["content"] + "<|im_end|>\n" for m in kept if m["role"] == "assistant")
+        if cutoff == 10_000:
+            assert enc["dropped_turns"] == 0
+            assert labelled == expected
+            # the full sequence is the template rendering; unlabelled runs hold everything else
+            assert tokenizer.decode(ids) == D.render(tokenizer, msgs)
+        else:
+            # the kept turns, untruncated, label exactly their assistant turns; the cut is a prefix of that
+            full = D.encode_dialogue(tokenizer, kept, 10**6)
+            assert tokenizer.decode([i for i, l in zip(full["input_ids"], full["labels"]) if l != D.IGNORE]) == expected
+            assert full["input_ids"][: len(ids)] == ids and full["labels"][: len(labels)] == labels
+            # truncation drops whole oldest pairs first
+            assert enc["dropped_turns"] % 2 == 0
+
+
+def test_sft_end_to_end(models_dir, data_dir, tmp_path):
+    out = tmp_path / "sft-out"
+    job = {"version": 1, "stage": "sft", "model": str(models_dir["sft"]), "output_dir": str(out),
+           "cutoff_len": 128, "data": {"train": str(data_dir["sft"]), "eval_ratio": 0.1},
+           "train": {"epochs": 3, "batch_size": 4, "lr": 3e-3, "warmup_steps": 2, "dropout": 0.1, "eval_steps": 5}}
+    rc, ev, err = run_job(job, tmp_path)
+    assert rc == 0, err
+    steps = of(ev, "step")
+    assert steps and steps[0]["v"] == 1 and {"loss", "lr", "grad_norm", "tokens_per_s", "epoch"} <= steps[0].keys()
+    first = sum(s["loss"] for s in steps[:3]) / 3
+    last = sum(s["loss"] for s in steps[-3:]) / 3
+    assert last < first - 0.3, (first, last)
+    evals = of(ev, "eval")
+    assert evals and evals[-1]["eval_loss"] < evals[0]["eval_loss"]
+    done = of(ev, "done")[-1]
+    assert done["interrupted"] is False and done["model"].endswith("best")
+    from transformers import AutoModelForCausalLM
+
+    m = AutoModelForCausalLM.from_pretrained(done["final_model"])
+    assert m.config.attention_dropout == 0.1
