@@ -33,3 +33,5 @@ export type { Sparsification, TaskArithmeticOptions } from "./task-arithmetic.js
 export { slerp } from "./slerp.js";
 export { onlineMergeStep, prepareTau } from "./online-merge-step.js";
 export type { OnlineMergeMethod, OnlineMergeStepOptions } from "./online-merge-step.js";
+export { dpoLoss, logSigmoid, softplus } from "./dpo-loss.js";
+export type { DpoLossType, DpoLossOptions, DpoLossResult } from "./dpo-loss.js";
