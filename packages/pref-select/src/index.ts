@@ -22,3 +22,6 @@ export { mergeScores } from "./merge-scores.js";
 export type { ScoreSource, MergeScoresResult, UnscoredPair } from "./merge-scores.js";
 export { scoreWithModels } from "./score-with-models.js";
 export type { ScoreProgress } from "./score-with-models.js";
+export { buildSelectReport } from "./strength-report.js";
+export type { SelectReport, HistogramBin, StrengthGroup } from "./strength-report.js";
+export { renderStrengthSvg, niceTicks } from "./strength-plot.js";
