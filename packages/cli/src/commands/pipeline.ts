@@ -3,6 +3,8 @@ import type { Register } from "./index.js";
 import { loadPipeline } from "../pipeline/spec.js";
 import { runPipeline, type StageEvent } from "../pipeline/run-pipeline.js";
 import { startPipelineService } from "../pipeline/services.js";
+import { renderPipelineReport } from "../pipeline/html-report.js";
+import { rename, writeFile } from "node:fs/promises";
 import { runCli } from "../run.js";
 
 const list = (v: string, prev: string[] = []) => [...prev, ...v.split(",").map((s) => s.trim()).filter(Boolean)];
@@ -39,8 +41,11 @@ export const register: Register = (program, ctx) => {
         ...(o.dryRun ? { dryRun: true } : {}),
         onStage,
       });
+      const html = path.join(result.out, "report.html");
+      await writeFile(`${html}.tmp`, await renderPipelineReport(result));
+      await rename(`${html}.tmp`, html);
       const counts = result.stages.reduce<Record<string, number>>((a, s) => ((a[s.status] = (a[s.status] ?? 0) + 1), a), {});
-      c.info(`pipeline ${spec.name} finished in ${(result.ms / 1000).toFixed(1)} s: ${Object.entries(counts).map(([k, v]) => `${v} ${k}`).join(", ")}; report ${path.relative(process.cwd(), result.reportPath)}`);
+      c.info(`pipeline ${spec.name} finished in ${(result.ms / 1000).toFixed(1)} s: ${Object.entries(counts).map(([k, v]) => `${v} ${k}`).join(", ")}; report ${path.relative(process.cwd(), html)}`);
     });
 
   pipeline

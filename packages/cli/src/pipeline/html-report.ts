@@ -1,0 +1,121 @@
+import { readdir, readFile } from "node:fs/promises";
+import path from "node:path";
+import type { StageResult } from "./run-pipeline.js";
+
+const esc = (s: string) => s.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]!);
+
+/** Numbers found at the top level (or one level down) of a stage report, for a compact table. */
+function flatNumbers(obj: unknown, prefix = "", depth = 0, out: Array<[string, number]> = []): Array<[string, number]> {
+  if (!obj || typeof obj !== "object" || Array.isArray(obj) || depth > 2) return out;
+  for (const [k, v] of Object.entries(obj as Record<string, unknown>)) {
+    const key = prefix ? `${prefix}.${k}` : k;
+    if (typeof v === "number" && Number.isFinite(v)) out.push([key, v]);
+    else if (v && typeof v === "object" && !Array.isArray(v)) flatNumbers(v, key, depth + 1, out);
+    if (out.length >= 40) break;
+  }
+  return out;
+}
+
+const fmt = (v: number) => (Number.isInteger(v) ? v.toLocaleString("en-US") : Math.abs(v) < 1e-3 || Math.abs(v) >= 1e6 ? v.toExponential(3) : v.toFixed(4));
+
+/** A horizontal bar chart as inline SVG (no scripts, no external assets). */
+export function barChart(title: string, bars: Array<{ label: string; value: number; color?: string }>, opts: { max?: number; unit?: string } = {}): string {
+  const w = 560;
+  const rowH = 22;
+  const labelW = 170;
+  const max = opts.max ?? Math.max(1e-12, ...bars.map((b) => Math.abs(b.value)));
+  const h = bars.length * rowH + 28;
+  const rows = bars
+    .map((b, i) => {
+      const y = 24 + i * rowH;
+      const bw = Math.max(0, (Math.abs(b.value) / max) * (w - labelW - 80));
+      return `<text x="${labelW - 6}" y="${y + 14}" text-anchor="end">${esc(b.label)}</text><rect class="bar" x="${labelW}" y="${y + 3}" width="${bw.toFixed(1)}" height="${rowH - 6}" fill="${b.color ?? "#3b82f6"}"><title>${esc(b.label)}: ${fmt(b.value)}</title></rect><text x="${labelW + bw + 6}" y="${y + 14}">${fmt(b.value)}${opts.unit ?? ""}</text>`;
+    })
+    .join("");
+  return `<svg class="chart" role="img" aria-label="${esc(title)}" width="${w}" height="${h}" viewBox="0 0 ${w} ${h}" font-family="system-ui,sans-serif" font-size="12"><text x="0" y="14" font-weight="600">${esc(title)}</text>${rows}</svg>`;
+}
+
+/** Charts for the report shapes the stages write (win/tie/loss, accuracy by subject, counts). */
+function chartsFor(report: Record<string, unknown>): string[] {
+  const charts: string[] = [];
+  const wtl = (report.winTieLoss ?? report.win_tie_loss ?? report.comparison) as Record<string, unknown> | undefined;
+  if (wtl && typeof wtl.win === "number" && typeof wtl.tie === "number" && typeof wtl.loss === "number") {
+    charts.push(barChart("win / tie / loss", [
+      { label: "win", value: wtl.win, color: "#16a34a" },
+      { label: "tie", value: wtl.tie, color: "#9ca3af" },
+      { label: "loss", value: wtl.loss, color: "#dc2626" },
+    ]));
+  }
+  const subj = (report.perSubject ?? report.bySubject) as Record<string, unknown> | undefined;
+  if (subj && typeof subj === "object") {
+    const bars = Object.entries(subj)
+      .map(([k, v]) => ({ label: k, value: typeof v === "number" ? v : typeof (v as { accuracy?: unknown })?.accuracy === "number" ? (v as { accuracy: number }).accuracy : NaN }))
+      .filter((b) => Number.isFinite(b.value));
+    if (bars.length) charts.push(barChart("accuracy by subject", bars, { max: 1 }));
+  }
+  const hist = (report.clusterSizeHistogram ?? report.histogram) as Record<string, unknown> | undefined;
+  if (hist && typeof hist === "object" && !Array.isArray(hist)) {
+    const bars = Object.entries(hist).filter(([, v]) => typeof v === "number").map(([k, v]) => ({ label: k, value: v as number }));
+    if (bars.length && bars.length <= 30) charts.push(barChart("histogram", bars));
+  }
+  return charts;
+}
+
+async function stageReports(dir: string): Promise<Array<{ file: string; data: Record<string, unknown> }>> {
+  let names: string[] = [];
+  try {
+    names = (await readdir(dir)).filter((n) => /report.*\.json$|\.report\.json$|^report\.json$/i.test(n)).sort();
+  } catch {
+    return [];
+  }
+  const out: Array<{ file: string; data: Record<string, unknown> }> = [];
+  for (const n of names) {
+    try {
+      const data = JSON.parse(await readFile(path.join(dir, n), "utf8")) as unknown;
+      if (data && typeof data === "object" && !Array.isArray(data)) out.push({ file: n, data: data as Record<string, unknown> });
+    } catch {
+      /* not JSON: skip */
+    }
+  }
+  return out;
+}
+
+/** One self-contained HTML page for a pipeline run: stage table, timings chart, and each stage's report. */
+export async function renderPipelineReport(run: { name: string; out: string; stages: StageResult[]; ms: number }): Promise<string> {
+  const sections: string[] = [];
+  for (const s of run.stages) {
+    const reports = await stageReports(s.dir);
+    if (!reports.length) continue;
+    const parts = reports.map((r) => {
+      const nums = flatNumbers(r.data);
+      const table = nums.length
+        ? `<table class="metrics"><tbody>${nums.map(([k, v]) => `<tr><th>${esc(k)}</th><td>${fmt(v)}</td></tr>`).join("")}</tbody></table>`
+        : "";
+      return `<h3>${esc(r.file)}</h3>${chartsFor(r.data).join("")}${table}`;
+    });
+    sections.push(`<section id="stage-${esc(s.id)}"><h2>${esc(s.id)}</h2>${parts.join("")}</section>`);
+  }
+  const timing = barChart(
+    "stage time (s)",
+    run.stages.map((s) => ({ label: s.id, value: s.ms / 1000, color: s.status === "cached" ? "#9ca3af" : s.status === "failed" ? "#dc2626" : "#3b82f6" })),
+    { unit: " s" },
+  );
+  const rows = run.stages
+    .map((s) => `<tr class="${s.status}"><td>${esc(s.id)}</td><td>${s.status}</td><td>${(s.ms / 1000).toFixed(1)}</td><td><code>${esc((s.argv ?? []).join(" "))}</code></td></tr>`)
+    .join("");
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>${esc(run.name)} — sfmed pipeline report</title>
+<style>
+body{font-family:system-ui,sans-serif;margin:2rem auto;max-width:1000px;color:#111;padding:0 1rem}
+table{border-collapse:collapse;margin:.5rem 0 1rem}td,th{border:1px solid #ddd;padding:.25rem .5rem;text-align:left;font-size:13px;vertical-align:top}
+th{background:#f6f6f6}tr.failed td{background:#fee2e2}tr.cached td{color:#666}code{font-size:12px;word-break:break-all}
+section{border-top:1px solid #eee;margin-top:1.5rem}
+</style></head><body>
+<h1>${esc(run.name)}</h1>
+<p>${run.stages.length} stages in ${(run.ms / 1000).toFixed(1)} s · output <code>${esc(run.out)}</code></p>
+<table id="stages"><thead><tr><th>stage</th><th>status</th><th>seconds</th><th>command</th></tr></thead><tbody>${rows}</tbody></table>
+${timing}
+${sections.join("\n")}
+</body></html>
+`;
+}
