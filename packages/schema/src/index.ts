@@ -14,3 +14,28 @@ export { scanCsv, writeCsv, csvCell, type CsvReadOptions } from "./io/csv.js";
 export { detectFormat, formatFromName, type FileFormat } from "./io/format.js";
 export { readRecords, recordsOnly, scanRows, type ReadOptions, type ReadProgress, type LocatedRecord } from "./io/read-records.js";
 export { writeRecords } from "./io/write-records.js";
+
+export {
+  defineConverter,
+  inputFiles,
+  fileStem,
+  type Converter,
+  type ConverterSpec,
+  type ConvertOptions,
+  type ConvertProgress,
+  type RowContext,
+  type TaggedRow,
+} from "./convert/converter.js";
+export { converters, getConverter, exporters, getExporter, exportRecords, type ConverterName, type ExporterName, type Exporter } from "./convert/registry.js";
+export { alpaca, toAlpaca, alpacaMessages, alpacaPrompt, ExportError, ALPACA_COLUMNS, type AlpacaRow, type AlpacaColumns } from "./convert/alpaca.js";
+export { sharegpt, toShareGpt, shareGptMessages, SHAREGPT_TAGS, type ShareGptRow, type ShareGptTurn, type ShareGptTags } from "./convert/sharegpt.js";
+export { llamaFactory, llamaFactoryPlan, type DatasetInfoEntry } from "./convert/llama-factory.js";
+export { huatuo26m } from "./convert/huatuo26m.js";
+export { cmtmedqa } from "./convert/cmtmedqa.js";
+export { toyhom, scanToyhomBlocks, toyhomQuestion } from "./convert/toyhom.js";
+export { cmexam } from "./convert/cmexam.js";
+export { cmmlu } from "./convert/cmmlu.js";
+export { ceval } from "./convert/ceval.js";
+export { medicalgptReward } from "./convert/medicalgpt-reward.js";
+export { cmbClin } from "./convert/cmb-clin.js";
+export { parseAnswer, parseOptionList } from "./convert/choice-helpers.js";

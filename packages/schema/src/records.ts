@@ -93,7 +93,8 @@ export const ChoiceQuestionSchema = z
     source: z.string().optional(),
     subject: z.string().optional(),
     question: z.string().min(1),
-    options: z.record(LetterSchema, z.string()),
+    /** Option text by letter; any subset of A–J (zod 4's `z.record` over an enum would demand all ten). */
+    options: z.partialRecord(LetterSchema, z.string()),
     /** Sorted, distinct letters; more than one for multi-answer questions. */
     answer: z.array(LetterSchema).min(1, "answer needs at least one letter"),
     explanation: z.string().optional(),

@@ -29,7 +29,8 @@ function countBreaks(cells: string[]): number {
  * @throws {ParseError} on unrecoverable CSV syntax errors (names the line).
  */
 export async function* scanCsv(file: string, opts: CsvReadOptions = {}): AsyncGenerator<RowItem> {
-  const parser = parse({ delimiter: opts.delimiter ?? ",", relax_column_count: true, skip_empty_lines: true, info: true });
+  // relax_quotes: real exports (Toyhom) have stray quotes inside unquoted fields, which Python's csv also accepts.
+  const parser = parse({ delimiter: opts.delimiter ?? ",", relax_column_count: true, relax_quotes: true, skip_empty_lines: true, info: true });
   const feeding = pipeline(Readable.from(readText(file, opts)), parser).catch(() => undefined);
   let header = opts.columns;
   let index = 0;

@@ -1,0 +1,91 @@
+import { ValidationError } from "../errors.js";
+import type { Dialogue, PreferencePair, RecordKind } from "../records.js";
+import { validateRecord } from "../validate.js";
+import { alpaca, ExportError, toAlpaca } from "./alpaca.js";
+import { ceval } from "./ceval.js";
+import { cmbClin } from "./cmb-clin.js";
+import { cmexam } from "./cmexam.js";
+import { cmmlu } from "./cmmlu.js";
+import { cmtmedqa } from "./cmtmedqa.js";
+import type { Converter } from "./converter.js";
+import { huatuo26m } from "./huatuo26m.js";
+import { llamaFactory } from "./llama-factory.js";
+import { medicalgptReward } from "./medicalgpt-reward.js";
+import { sharegpt, toShareGpt } from "./sharegpt.js";
+import { toyhom } from "./toyhom.js";
+
+/** Every converter by its CLI name (`sfmed convert --from NAME`). */
+export const converters = {
+  alpaca,
+  sharegpt,
+  "llama-factory": llamaFactory,
+  huatuo26m,
+  cmtmedqa,
+  toyhom,
+  cmexam,
+  cmmlu,
+  ceval,
+  "medicalgpt-reward": medicalgptReward,
+  "cmb-clin": cmbClin,
+} as const satisfies Record<string, Converter>;
+
+export type ConverterName = keyof typeof converters;
+
+/** Look a converter up by name. @throws {ValidationError} naming the known converters */
+export function getConverter(name: string): Converter {
+  const c = (converters as Record<string, Converter>)[name];
+  if (!c) throw new ValidationError(`unknown format "${name}"; known: ${Object.keys(converters).join(", ")}`);
+  return c;
+}
+
+/** Writes canonical records in another shape. */
+export interface Exporter {
+  readonly name: string;
+  /** Record kinds it can write. */
+  readonly kinds: readonly RecordKind[];
+  readonly description: string;
+  /** @throws {ExportError} when the record cannot be expressed in this format */
+  export(record: unknown, kind: RecordKind): unknown;
+}
+
+/** Every exporter by its CLI name (`sfmed convert --to NAME`). */
+export const exporters = {
+  alpaca: {
+    name: "alpaca",
+    kinds: ["dialogue", "pair"],
+    description: "Alpaca rows; pairs in LLaMA-Factory's ranking style (chosen/rejected)",
+    export: (r: unknown) => toAlpaca(r as Dialogue | PreferencePair),
+  },
+  sharegpt: {
+    name: "sharegpt",
+    kinds: ["dialogue", "pair"],
+    description: "ShareGPT rows (system at the top level); pairs with chosen/rejected turns",
+    export: (r: unknown) => toShareGpt(r as Dialogue | PreferencePair),
+  },
+  trainer: {
+    name: "trainer",
+    kinds: ["dialogue", "pair", "doc"],
+    description: "the trainer's JSONL: canonical Dialogue / PreferencePair / TextDoc records, validated",
+    export: (r: unknown, kind: RecordKind) => validateRecord(kind, r),
+  },
+} as const satisfies Record<string, Exporter>;
+
+export type ExporterName = keyof typeof exporters;
+
+/** Look an exporter up by name. @throws {ValidationError} naming the known exporters */
+export function getExporter(name: string): Exporter {
+  const e = (exporters as Record<string, Exporter>)[name];
+  if (!e) throw new ValidationError(`unknown export format "${name}"; known: ${Object.keys(exporters).join(", ")}`);
+  return e;
+}
+
+/**
+ * Map records through an exporter.
+ *
+ * @throws {ExportError} when the exporter does not take records of `kind`, or a record cannot be expressed
+ */
+export async function* exportRecords(records: AsyncIterable<unknown> | Iterable<unknown>, opts: { to: string; kind: RecordKind }): AsyncGenerator<unknown> {
+  const exporter = getExporter(opts.to);
+  if (!exporter.kinds.includes(opts.kind)) throw new ExportError(`"${exporter.name}" does not take ${opts.kind} records (only ${exporter.kinds.join(", ")})`, undefined);
+  for await (const r of records) yield exporter.export(r, opts.kind);
+}
