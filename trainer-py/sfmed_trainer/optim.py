@@ -67,10 +67,12 @@ def merge_update_(
     tau: torch.Tensor | None,
     mask: torch.Tensor | None,
     rescale: str | None = None,
+    trace: dict | None = None,
 ) -> None:
     """One in-place online-merge step for one tensor. `step` is this update's 1-based count; `mask` is the
     keep mask for Δ (ondare: the Bernoulli draw; onties: None → magnitude top-k of Δ). `tau` is the stored,
-    already-sparsified task vector (None = zeros)."""
+    already-sparsified task vector (None = zeros). `trace`, when given, receives the raw Adam update
+    ("delta") and the keep mask used ("mask")."""
     beta1, beta2 = betas
     rescale = rescale or default_rescale(method)
     if weight_decay != 0:
@@ -83,7 +85,11 @@ def merge_update_(
     denom = (exp_avg_sq.sqrt() / bias_correction2**0.5).add_(eps)
     # Same rounding as AdamW's addcdiv_ (value·t1/t2), so p=1, alpha=0 reproduces it bit for bit.
     delta = torch.zeros_like(param).addcdiv_(exp_avg, denom, value=-step_size)
+    if trace is not None:
+        trace["delta"] = delta.clone()
     if method == "ondare":
+        if trace is not None:
+            trace["mask"] = mask.clone() if mask is not None else torch.ones_like(delta)
         if p < 1 or mask is not None:
             before = delta.abs().sum() if rescale == "l1" else None
             delta.mul_(mask)
@@ -94,6 +100,8 @@ def merge_update_(
     elif method == "onties":
         before = delta.abs().sum() if rescale == "l1" else None
         m = mask if mask is not None else magnitude_mask(delta, p)
+        if trace is not None:
+            trace["mask"] = m.clone()
         delta.mul_(m)
         if p < 1 and rescale != "none":
             _rescale_(delta, before, p, rescale)

@@ -1,0 +1,186 @@
+import json
+import math
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from sfmed_trainer.optim import OnlineMergeAdamW, compute_tau, magnitude_mask, merge_update_
+
+HERE = Path(__file__).resolve().parent
+
+
+def _models(seed=0):
+    torch.manual_seed(seed)
+    a = torch.nn.Sequential(torch.nn.Linear(12, 16), torch.nn.Tanh(), torch.nn.Linear(16, 3))
+    b = torch.nn.Sequential(torch.nn.Linear(12, 16), torch.nn.Tanh(), torch.nn.Linear(16, 3))
+    b.load_state_dict(a.state_dict())
+    return a, b
+
+
+@pytest.mark.parametrize("foreach", [False, None])
+def test_ondare_p1_alpha0_equals_adamw_bitwise(foreach):
+    a, b = _models()
+    oa = torch.optim.AdamW(a.parameters(), lr=3e-3, weight_decay=0.05, foreach=foreach)
+    ob = OnlineMergeAdamW(b.parameters(), lr=3e-3, weight_decay=0.05, method="ondare", p=1.0, alpha=0.0)
+    # a nonzero tau must not matter with alpha = 0
+    ob.set_tau({p: torch.full_like(p, 0.5) for p in b.parameters()})
+    g = torch.Generator().manual_seed(3)
+    for _ in range(25):
+        x = torch.randn(8, 12, generator=g)
+        for m, o in ((a, oa), (b, ob)):
+            o.zero_grad()
+            m(x).pow(2).mean().backward()
+            o.step()
+    for p, q in zip(a.parameters(), b.parameters()):
+        assert torch.equal(p, q)
+
+
+def _adam_delta(theta, g, m0, v0, step, lr, b1=0.9, b2=0.999, eps=1e-8):
+    m = [b1 * mi + (1 - b1) * gi for mi, gi in zip(m0, g)]
+    v = [b2 * vi + (1 - b2) * gi * gi for vi, gi in zip(v0, g)]
+    bc1, bc2 = 1 - b1**step, 1 - b2**step
+    d = [-(lr / bc1) * mi / (math.sqrt(vi) / math.sqrt(bc2) + eps) for mi, vi in zip(m, v)]
+    return d, m, v
+
+
+def _t(x):
+    return torch.tensor(x, dtype=torch.float64)
+
+
+def test_ondare_one_step_by_hand():
+    theta, g, tau = [1.0, -2.0, 0.5], [0.1, -0.2, 0.3], [0.2, -0.1, 0.05]
+    mask, p, alpha, lr = [1.0, 0.0, 1.0], 0.5, 0.3, 0.01
+    d, m, v = _adam_delta(theta, g, [0, 0, 0], [0, 0, 0], 1, lr)
+    expected = [th + alpha * ta + (1 - alpha) * di * mk / p for th, ta, di, mk in zip(theta, tau, d, mask)]
+    th, mm, vv = _t(theta), _t([0, 0, 0]), _t([0, 0, 0])
+    merge_update_(th, _t(g), mm, vv, 1, lr=lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
+                  method="ondare", p=p, alpha=alpha, tau=_t(tau), mask=_t(mask))
+    assert th.tolist() == pytest.approx(expected, rel=1e-12, abs=1e-15)
+    assert mm.tolist() == pytest.approx(m, rel=1e-12) and vv.tolist() == pytest.approx(v, rel=1e-12)
+    # the dropped coordinate moved only by alpha * tau
+    assert th[1].item() == pytest.approx(theta[1] + alpha * tau[1], rel=1e-12)
+
+
+def test_onties_one_step_by_hand():
+    theta, g = [0.3, -0.7, 1.1], [0.4, -0.05, -0.3]
+    m0, v0 = [0.05, -0.01, 0.02], [0.001, 0.002, 0.0005]
+    tau = [0.02, 0.03, -0.01]
+    p, alpha, lr, step = 2 / 3, 0.25, 0.01, 2
+    d, m, v = _adam_delta(theta, g, m0, v0, step, lr)
+    # trim: keep the int(p*3) = 2 largest |delta|
+    keep = sorted(range(3), key=lambda i: -abs(d[i]))[:2]
+    dt = [d[i] if i in keep else 0.0 for i in range(3)]
+    sgn = lambda x: (x > 0) - (x < 0)
+    elected = [sgn(a + b) or 1 for a, b in zip(tau, dt)]
+    tau_k = [a if sgn(a) == e else 0.0 for a, e in zip(tau, elected)]
+    d_k = [b if sgn(b) == e else 0.0 for b, e in zip(dt, elected)]
+    expected = [th + alpha * a + (1 - alpha) * b for th, a, b in zip(theta, tau_k, d_k)]
+    # the case exercises a sign conflict that tau wins (coordinate 1: delta > 0 > ... or the reverse)
+    assert any(b != 0 and sgn(b) != e for b, e in zip(dt, elected)) or any(a != 0 and sgn(a) != e for a, e in zip(tau, elected))
+    th = _t(theta)
+    trace = {}
+    merge_update_(th, _t(g), _t(m0), _t(v0), step, lr=lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
+                  method="onties", p=p, alpha=alpha, tau=_t(tau), mask=None, trace=trace)
+    assert trace["mask"].tolist() == [1.0 if i in keep else 0.0 for i in range(3)]
+    assert th.tolist() == pytest.approx(expected, rel=1e-12, abs=1e-15)
+
+
+def test_parity_fixture_is_reproduced():
+    sys.path.insert(0, str(HERE.parent / "scripts"))
+    import make_parity_fixtures as mk
+
+    committed = json.loads((HERE / "fixtures" / "parity.json").read_text(encoding="utf-8"))
+    fresh = json.loads(json.dumps(mk.build()))
+    assert committed["header"] == fresh["header"]
+    assert len(committed["dpo"]) == len(fresh["dpo"]) >= 8 and len(committed["online_merge"]) == len(fresh["online_merge"]) >= 6
+    assert {c["loss_type"] for c in committed["dpo"]} == {"sigmoid", "ipo", "hinge", "robust"}
+    assert {c["method"] for c in committed["online_merge"]} == {"ondare", "onties"}
+
+    def close(a, b, path="$"):
+        if isinstance(a, dict):
+            assert a.keys() == b.keys(), path
+            for k in a:
+                close(a[k], b[k], f"{path}.{k}")
+        elif isinstance(a, list):
+            assert len(a) == len(b), path
+            for i, (x, y) in enumerate(zip(a, b)):
+                close(x, y, f"{path}[{i}]")
+        elif isinstance(a, float):
+            assert a == pytest.approx(b, rel=1e-12, abs=1e-15), path
+        else:
+            assert a == b, path
+
+    close(committed, fresh)
+
+
+def test_online_merge_p1_accumulates_tau_linearly():
+    """p = 1, alpha > 0: theta_t - theta_0 = sum (1-alpha)*delta_t + t*alpha*tau (weight decay 0)."""
+    a, b = _models(1)
+    tau = {p: torch.randn_like(p) * 1e-3 for p in b.parameters()}
+    ob = OnlineMergeAdamW(b.parameters(), lr=1e-3, method="ondare", p=1.0, alpha=0.2)
+    ob.set_tau(tau)
+    oa = torch.optim.AdamW(a.parameters(), lr=1e-3, weight_decay=0.0)
+    start = [p.detach().clone() for p in b.parameters()]
+    x = torch.randn(8, 12)
+    steps = 5
+    deltas = [torch.zeros_like(p) for p in b.parameters()]
+    for _ in range(steps):
+        ob.zero_grad()
+        b(x).pow(2).mean().backward()
+        before = [p.detach().clone() for p in b.parameters()]
+        ob.step()
+        for i, (p, q) in enumerate(zip(b.parameters(), before)):
+            deltas[i] += p.detach() - q - 0.2 * tau[p]
+    for p, s, dsum in zip(b.parameters(), start, deltas):
+        assert torch.allclose(p - s, dsum + steps * 0.2 * tau[p], atol=1e-6)
+
+
+def test_masks_reproducible_and_resumable():
+    def run(split: bool):
+        a, _ = _models(2)
+        o = OnlineMergeAdamW(a.parameters(), lr=1e-2, method="ondare", p=0.3, alpha=0.0, seed=7)
+        x = torch.randn(4, 12, generator=torch.Generator().manual_seed(0))
+        for i in range(6):
+            if split and i == 3:
+                sd = o.state_dict()
+                o = OnlineMergeAdamW(a.parameters(), lr=1e-2, method="ondare", p=0.3, alpha=0.0, seed=7)
+                o.load_state_dict(sd)
+            o.zero_grad()
+            a(x).pow(2).mean().backward()
+            o.step()
+        return [p.detach().clone() for p in a.parameters()]
+
+    for p, q in zip(run(False), run(True)):
+        assert torch.equal(p, q)
+
+
+def test_magnitude_mask_keeps_top_k():
+    x = torch.tensor([0.1, -5.0, 2.0, -0.3, 4.0])
+    assert magnitude_mask(x, 0.4).tolist() == [0, 1, 0, 0, 1]
+    assert magnitude_mask(x, 1.0).tolist() == [1] * 5
+
+
+def test_compute_tau_streams_checkpoint_difference(models_dir):
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(models_dir["sft"])
+    base = AutoModelForCausalLM.from_pretrained(models_dir["base"])
+    named = list(model.named_parameters())
+    tau, missing = compute_tau(named, str(models_dir["sft"]), str(models_dir["base"]), method="ondare", p=1.0, clip_tau=0.02)
+    assert not missing and len(tau) == len(named)
+    bp = dict(base.named_parameters())
+    for n, p in named:
+        assert torch.allclose(tau[p], (p - bp[n]).clamp(-0.02, 0.02), atol=1e-7)
+    # DARE on tau: a fixed mask reproducible from the seed, survivors scaled by 1/p
+    t1, _ = compute_tau(named, str(models_dir["sft"]), str(models_dir["base"]), method="ondare", p=0.25, clip_tau=10, seed=5)
+    t2, _ = compute_tau(named, str(models_dir["sft"]), str(models_dir["base"]), method="ondare", p=0.25, clip_tau=10, seed=5)
+    n0, p0 = named[0]
+    assert torch.equal(t1[p0], t2[p0])
+    kept = t1[p0] != 0
+    assert 0.15 < kept.float().mean().item() < 0.35
+    assert torch.allclose(t1[p0][kept], (p0 - bp[n0])[kept] / 0.25, atol=1e-6)
+    # TIES on tau: magnitude top-k
+    t3, _ = compute_tau(named, str(models_dir["sft"]), str(models_dir["base"]), method="onties", p=0.1)
+    assert (t3[p0] != 0).sum().item() == int(0.1 * p0.numel())
