@@ -74,7 +74,7 @@ export function renderStrengthSvg(params: { report: SelectReport; title?: string
   if (hist.length) {
     const xr: [number, number] = [hist[0]!.from, hist[hist.length - 1]!.to];
     const top = Math.max(...hist.map((b) => b.kept + b.flipped + b.dropped));
-    const a = axes(left, xr, [0, top], "strength μ (mean of chosen − rejected)", "pairs");
+    const a = axes(left, xr, [0, top * 1.05], "strength μ (mean of chosen − rejected)", "pairs");
     out.push(a.svg, `<g class="histogram">`);
     for (const b of hist) {
       let base = 0;
@@ -90,7 +90,7 @@ export function renderStrengthSvg(params: { report: SelectReport; title?: string
     out.push(`</g>`);
     const pts = report.points;
     const maxStd = Math.max(...pts.map((p) => p[1]), ...report.groups.map((g) => g.meanStd));
-    const b = axes(right, xr, [0, maxStd > 0 ? maxStd : 1], "strength μ", "σ across reward models");
+    const b = axes(right, xr, [0, maxStd > 0 ? maxStd * 1.05 : 1], "strength μ", "σ across reward models");
     out.push(b.svg, `<g class="points">`);
     const maxPoints = params.maxPoints ?? 4000;
     const stride = Math.max(1, pts.length / maxPoints);

@@ -9,11 +9,11 @@ function pairsFrom(diffs: number[][]) {
 }
 
 describe("buildSelectReport", () => {
-  it("bins μ by action and shows σ largest in the middle groups", () => {
-    // Reward models agree on clear pairs (|μ| large) and disagree near μ = 0.
+  it("bins μ by action and traces σ over μ groups (a U here)", () => {
+    // Reward models agree near μ = 0 and disagree at both ends.
     const diffs = Array.from({ length: 200 }, (_, i) => {
       const mu = (i - 100) / 10;
-      const spread = 3 - Math.abs(mu) / 4;
+      const spread = 0.5 + Math.abs(mu) / 4;
       return [mu - spread, mu, mu + spread];
     });
     const result = selectPairs({ pairs: pairsFrom(diffs) });
@@ -24,9 +24,10 @@ describe("buildSelectReport", () => {
     expect(r.histogram[9]).toMatchObject({ dropped: 20, kept: 0 });
     expect(r.groups).toHaveLength(20);
     const sds = r.groups.map((g) => g.meanStd);
-    expect(Math.max(...sds)).toBe(Math.max(sds[9]!, sds[10]!));
-    expect(sds[0]!).toBeLessThan(sds[9]!);
-    expect(sds[19]!).toBeLessThan(sds[10]!);
+    expect(Math.min(...sds)).toBe(Math.min(sds[9]!, sds[10]!));
+    expect(Math.max(...sds)).toBe(sds[0]);
+    for (let k = 1; k < 10; k++) expect(sds[k]!).toBeLessThan(sds[k - 1]!);
+    for (let k = 11; k < 20; k++) expect(sds[k]!).toBeGreaterThan(sds[k - 1]!);
     expect(r.strength).toMatchObject({ min: -10, max: 9.9, negativeShare: 0.5 });
     expect(r.strength.quantiles!["0.5"]).toBeCloseTo(-0.05, 12);
   });

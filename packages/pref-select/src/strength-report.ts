@@ -42,8 +42,8 @@ function quantile(sorted: readonly number[], q: number): number {
 
 /**
  * Summarise a selection for its JSON report and plot: μ statistics, a histogram of μ split by action, and the
- * mean σ of `groups` equal-size groups in ascending μ (the U-shape: the reward models disagree most on pairs of
- * middling strength and agree on the clearest ones).
+ * mean σ of `groups` equal-size groups in ascending μ (Secrets of RLHF II sorts its pairs into 20 such groups
+ * and finds σ tracing a U-shape: the ensemble disagrees most on the pairs at both ends of the μ range).
  *
  * @param params.bins histogram bins. @default 30
  * @param params.groups groups for σ against μ. @default 20 (as in the paper)
