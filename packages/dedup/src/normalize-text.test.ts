@@ -1,0 +1,24 @@
+import { fc, test } from "@fast-check/vitest";
+import { describe, expect, it } from "vitest";
+import { normalizeText } from "./normalize-text.js";
+
+describe("normalizeText", () => {
+  it("folds width and case, drops punctuation, symbols and spaces", () => {
+    expect(normalizeText("高血压，５ＭＧ！ Hello, World.")).toBe("高血压5mghelloworld");
+    expect(normalizeText("【患者】：  “头痛”……？")).toBe("患者头痛");
+    expect(normalizeText("A+B=C ±5% ℃")).toBe("abc5c");
+  });
+  it("keeps numbers verbatim (5mg is not 50mg)", () => {
+    expect(normalizeText("5mg")).not.toBe(normalizeText("50mg"));
+    expect(normalizeText("体温39.5度")).toBe("体温395度");
+    expect(normalizeText("②号")).toBe("2号");
+  });
+  it("keeps characters outside the BMP", () => {
+    expect(normalizeText("𠀀𪚥 a")).toBe("𠀀𪚥a");
+  });
+  test.prop([fc.string({ unit: "binary" })])("is idempotent and leaves only letters and numbers", (s) => {
+    const n = normalizeText(s);
+    expect(normalizeText(n)).toBe(n);
+    expect(/^[\p{L}\p{N}]*$/u.test(n)).toBe(true);
+  });
+});
