@@ -1,1 +1,29 @@
-export {};
+export { augmentInstructions } from "./augment-instructions.js";
+export type {
+  AugmentOptions,
+  AugmentResult,
+  AugmentReport,
+  AugmentState,
+  AugmentProgress,
+  AugmentBudget,
+  AugmentUsage,
+  AcceptedInstruction,
+  StopReason,
+} from "./augment-instructions.js";
+export { splitSeeds, sampleStep, returnAccepted, retain, retainBanks, maybeSwap } from "./question-answer-banks.js";
+export type { Banks, StepSample } from "./question-answer-banks.js";
+export { buildHistoryPrompt, DEFAULT_TEMPLATES } from "./history-prompt.js";
+export type { PromptTemplates, BuildPromptOptions } from "./history-prompt.js";
+export { splitCandidates } from "./split-candidates.js";
+export type { SplitOptions } from "./split-candidates.js";
+export { checkCandidate, checkForm, maxRougeLAgainst, DEFAULT_FILTER, REJECT_REASONS } from "./quality-filter.js";
+export type { FilterOptions, FilterContext, Verdict, RejectReason } from "./quality-filter.js";
+export { MedicalLexicon, parseLexicon, defaultMedicalLexicon } from "./medical-lexicon.js";
+export { diversityStats } from "./diversity-stats.js";
+export type { DiversityStats } from "./diversity-stats.js";
+export { applyInstructions, attachInstruction, poolFor, defaultPools, SEED_INSTRUCTIONS } from "./instruction-pools.js";
+export type { InstructionPools, ApplyOptions } from "./instruction-pools.js";
+export { SeededRandom } from "./seeded-random.js";
+export type { RandomState } from "./seeded-random.js";
+export { AugmentError } from "./augment-error.js";
+export type { AugmentErrorCode } from "./augment-error.js";

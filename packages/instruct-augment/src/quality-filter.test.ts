@@ -1,0 +1,48 @@
+import { describe, expect, it } from "vitest";
+import { fc, test } from "@fast-check/vitest";
+import { rougeL } from "@sfmed/eval-metrics";
+import { MedicalLexicon } from "./medical-lexicon.js";
+import { checkCandidate, checkForm } from "./quality-filter.js";
+
+const lexicon = new MedicalLexicon(["高血压", "血压", "糖尿病", "患者", "药物", "胰岛素"]);
+const ctx = (pool: string[] = [], seen: string[] = []) => ({ lexicon, pool, seen: new Set(seen) });
+
+describe("quality filter", () => {
+  it("accepts a complete, professional, novel Chinese instruction and names its terms", () => {
+    const v = checkCandidate("高血压患者应该怎样调整药物？", ctx(["糖尿病如何注射胰岛素？"]));
+    expect(v).toMatchObject({ ok: true, terms: ["高血压", "患者", "药物"] });
+  });
+
+  it.each([
+    ["血压？", "too-short"],
+    ["高血压患者应该怎样调整药物", "incomplete"],
+    ["高血压患者（老年应该怎样调整药物？", "incomplete"],
+    ["How do patients with 高血压 adjust their medicine?", "language"],
+    ["今天的天气真是非常好啊。", "unprofessional"],
+  ])("rejects %s as %s", (text, reason) => {
+    expect(checkCandidate(text, ctx())).toMatchObject({ ok: false, reason });
+  });
+
+  it("rejects duplicates and near-duplicates of bank instructions (ROUGE-L ≥ 0.7)", () => {
+    const bank = "高血压患者应该怎样调整药物？";
+    expect(checkCandidate(bank, ctx([bank], [bank]))).toMatchObject({ ok: false, reason: "duplicate" });
+    const near = "高血压患者应当怎样调整药物？";
+    expect(rougeL(near, bank).f).toBeGreaterThanOrEqual(0.7);
+    expect(checkCandidate(near, ctx([bank]))).toMatchObject({ ok: false, reason: "not-novel" });
+    expect(checkCandidate(near, ctx([bank]), { maxRougeL: 0.99 })).toMatchObject({ ok: true });
+  });
+
+  it("asks for at least minTerms lexicon terms", () => {
+    expect(checkCandidate("糖尿病患者早餐吃什么？", ctx(), { minTerms: 3 })).toMatchObject({ ok: false, reason: "unprofessional" });
+    expect(checkCandidate("糖尿病患者早餐吃什么？", ctx(), { minTerms: 2 })).toMatchObject({ ok: true });
+  });
+
+  test.prop([fc.string({ maxLength: 40 }), fc.array(fc.string({ maxLength: 20 }), { maxLength: 5 })])(
+    "an accepted candidate is below the novelty threshold against every pool entry",
+    (text, pool) => {
+      const v = checkCandidate(text, ctx(pool));
+      if (v.ok) for (const p of pool) expect(rougeL(text, p).f).toBeLessThan(0.7);
+      if (checkForm(text) !== undefined) expect(v.ok).toBe(false);
+    },
+  );
+});

@@ -1,0 +1,42 @@
+import { describe, expect, it } from "vitest";
+import { fc, test } from "@fast-check/vitest";
+import { splitCandidates } from "./split-candidates.js";
+
+describe("splitCandidates", () => {
+  it("strips list markers of every common shape and drops preambles", () => {
+    const text = [
+      "以下是扩展的指令：",
+      "1. 糖尿病患者如何饮食？",
+      "2、“高血压怎么办？”",
+      "(3) 1.5毫克的剂量够吗？",
+      "（4）孕妇能吃布洛芬吗？",
+      "- **头痛怎么治疗？**",
+      "• 哮喘发作时怎么办？",
+      "五、肺炎需要住院吗？",
+      "",
+      "第6条：贫血吃什么好？",
+    ].join("\n");
+    expect(splitCandidates(text)).toEqual([
+      "糖尿病患者如何饮食？",
+      "高血压怎么办？",
+      "1.5毫克的剂量够吗？",
+      "孕妇能吃布洛芬吗？",
+      "头痛怎么治疗？",
+      "哮喘发作时怎么办？",
+      "肺炎需要住院吗？",
+      "贫血吃什么好？",
+    ]);
+  });
+
+  it("drops the last item of a truncated answer", () => {
+    expect(splitCandidates("1. 第一条完整。\n2. 第二条被截", { truncated: true })).toEqual(["第一条完整。"]);
+  });
+
+  test.prop([fc.array(fc.stringMatching(/^[\u4e00-\u9fa5]{2,12}[。？]$/), { maxLength: 20 })])(
+    "numbered lists of plain sentences round-trip",
+    (items) => {
+      const text = items.map((s, i) => `${i + 1}. ${s}`).join("\n");
+      expect(splitCandidates(text)).toEqual(items);
+    },
+  );
+});

@@ -1,0 +1,35 @@
+// List markers a model puts before items: "1." "1、" "1)" "(1)" "（1）" "一、" "第1条：" "-" "*" "•" "·".
+// A number is a marker only when punctuation follows it, and not a decimal point ("1.5毫克").
+const MARKER =
+  /^\s*(?:(?:[(（]\s*)?(?:\d{1,3}|[一二三四五六七八九十]{1,3})\s*[.．、:：)）](?!\d)|第\s*\d{1,3}\s*[条个]\s*[:：]?|[-*+](?=\s)|[•·●▪◦]|#{1,6}(?=\s))\s*/u;
+// Lines that introduce a list rather than being an instruction ("以下是扩展的指令：").
+const PREAMBLE = /^(?:以下|下面|好的|当然|这里|here)[^。！？!?]*[:：]$/iu;
+
+export interface SplitOptions {
+  /** True when the model stopped at its token limit: the last item may be cut off, so drop it. @default false */
+  truncated?: boolean | undefined;
+}
+
+/**
+ * Step 4a: cut a model's answer into candidate instructions — one per line, list markers and wrapping quotes
+ * removed, preambles and empty lines dropped.
+ */
+export function splitCandidates(text: string, opts: SplitOptions = {}): string[] {
+  const out: string[] = [];
+  for (const raw of text.split(/\r?\n/)) {
+    let line = raw.trim();
+    if (!line) continue;
+    // Strip nested markers such as "1. - ".
+    for (let i = 0; i < 2; i++) {
+      const m = MARKER.exec(line);
+      if (!m || m[0].length === 0) break;
+      line = line.slice(m[0].length).trim();
+    }
+    line = line.replace(/^\*\*(.*)\*\*$/u, "$1").trim();
+    line = line.replace(/^["“「『](.*)["”」』]$/u, "$1").trim();
+    if (!line || PREAMBLE.test(line)) continue;
+    out.push(line);
+  }
+  if (opts.truncated && out.length > 0) out.pop();
+  return out;
+}
