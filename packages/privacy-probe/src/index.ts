@@ -19,3 +19,31 @@ export {
   type RedactPiiFileOptions,
   type RedactPiiFileReport,
 } from "./pii/pii-file.js";
+
+export { charTokenizer, echoTokenizer, type TextTokenizer } from "./memorization/tokenizer.js";
+export { splitText, kExtractableSplit, type SplitSpec, type SplitOptions, type SplitText } from "./memorization/split-sample.js";
+export {
+  toProbeSample,
+  readProbeSamples,
+  chatmlPrompt,
+  type ProbeSample,
+  type ChatTurn,
+  type PromptRenderer,
+  type ToProbeSampleOptions,
+  type ReadProbeSamplesOptions,
+} from "./memorization/probe-sample.js";
+export { membershipScores, rocAuc, type MembershipScores, type MembershipOptions } from "./memorization/membership-scores.js";
+export { emptyHistogram, addToHistogram, type Histogram } from "./memorization/score-histogram.js";
+export { readCheckpoint } from "./memorization/probe-checkpoint.js";
+export {
+  probeMemorization,
+  probeSample,
+  type ProbeMemorizationOptions,
+  type ProbeResult,
+  type ProbeProgress,
+  type MemorizationReport,
+  type MembershipSource,
+  type MembershipSummary,
+} from "./memorization/probe-memorization.js";
+export { forEachConcurrent, type ConcurrentOptions } from "./io/concurrent-map.js";
+export { writeFileAtomic } from "./io/atomic-write.js";

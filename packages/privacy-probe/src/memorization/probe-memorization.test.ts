@@ -1,0 +1,142 @@
+import { writeFile } from "node:fs/promises";
+import path from "node:path";
+import { readSample, tempDir } from "@sfmed/test-utils";
+import { describe, expect, it } from "vitest";
+import { PrivacyProbeError } from "../errors.js";
+import { fakeMemorizingModel } from "../fake-models.test-helpers.js";
+import { readCheckpoint } from "./probe-checkpoint.js";
+import { probeMemorization } from "./probe-memorization.js";
+import { readProbeSamples, toProbeSample, type ProbeSample } from "./probe-sample.js";
+
+/** Real SFT dialogues from the sample data, as probe samples (ChatML prompt → answer, answer cut to 60 chars). */
+async function sftSamples(n: number): Promise<ProbeSample[]> {
+  const lines = readSample("medicalgpt/medical_sft_1K_format.jsonl").split("\n").filter(Boolean).slice(0, n);
+  const out: ProbeSample[] = [];
+  for (const [i, l] of lines.entries()) {
+    const s = (await toProbeSample({ id: `sft-${i}`, ...JSON.parse(l) }, { split: { ratio: 0.5 } }))!;
+    out.push({ ...s, suffix: Array.from(s.suffix).slice(0, 60).join("") });
+  }
+  return out;
+}
+
+describe("probeMemorization", () => {
+  it("finds the memorized samples and not the held-out ones, with rate, histogram and worst list", async () => {
+    const samples = await sftSamples(20);
+    const memorizedIdx = [1, 4, 7, 12, 19];
+    const model = fakeMemorizingModel(memorizedIdx.map((i) => samples[i]!.prefix + samples[i]!.suffix));
+    const progress: number[] = [];
+    const report = await probeMemorization({ model, samples, concurrency: 3, worst: 3, onProgress: (p) => progress.push(p.done) });
+    expect(report.total).toBe(20);
+    expect(report.memorizedIds).toEqual(memorizedIdx.map((i) => `sft-${i}`).sort());
+    expect(report.rate).toBeCloseTo(5 / 20, 12);
+    expect(report.exact).toBe(5);
+    expect(report.histogram.counts.reduce((a, b) => a + b, 0)).toBe(20);
+    expect(report.histogram.counts[9]).toBe(5);
+    expect(report.worst).toHaveLength(3);
+    expect(report.worst.every((w) => w.memorized && w.score === 1)).toBe(true);
+    expect(progress).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+    // Greedy decoding with a budget from the suffix length.
+    expect(model.calls).toHaveLength(20);
+    // Continuation log-probs separate members perfectly in this fake.
+    expect(report.membership?.scores.loss.auc).toBe(1);
+    expect(report.membership?.scores.minKProb.auc).toBe(1);
+    expect(report.membership?.scores.loss.meanMemorized).toBeCloseTo(0.05, 12);
+  });
+
+  it("scores the true suffix with echo log-probs", async () => {
+    const samples = await sftSamples(6);
+    const model = fakeMemorizingModel([samples[2]!.prefix + samples[2]!.suffix]);
+    const report = await probeMemorization({ model, samples, membership: "suffix-echo", concurrency: 2 });
+    expect(report.memorizedIds).toEqual(["sft-2"]);
+    expect(report.membership?.source).toBe("suffix-echo");
+    expect(report.membership?.scores.loss.auc).toBe(1);
+    expect(model.calls).toHaveLength(12);
+  });
+
+  it("applies the threshold to the chosen ROUGE-L component", async () => {
+    const doc = "患者男性六十岁，反复胸闷气短三年，加重一周入院。";
+    const sample = { id: "x", prefix: doc.slice(0, 8), suffix: doc.slice(8) + "查体血压偏高。" };
+    // The model reproduces the first part of B only: recall ≈ 0.6, precision 1.
+    const model = fakeMemorizingModel([doc]);
+    const byF = await probeMemorization({ model, samples: [sample], threshold: 0.7 });
+    const byP = await probeMemorization({ model, samples: [sample], threshold: 0.7, metric: "precision" });
+    const r = byF.worst[0]!.rouge;
+    expect(r.precision).toBe(1);
+    expect(r.recall).toBeCloseTo(16 / 23, 12);
+    expect(byF.memorized).toBe(1); // F = 2·1·(16/23)/(1+16/23) ≈ 0.82
+    expect(byP.memorized).toBe(1);
+    const strict = await probeMemorization({ model, samples: [sample], threshold: 0.7, metric: "recall" });
+    expect(strict.memorized).toBe(0);
+    expect(strict.exact).toBe(0);
+  });
+
+  it("resumes from the checkpoint without asking the model again", async () => {
+    const dir = await tempDir();
+    const checkpoint = path.join(dir, "results.jsonl");
+    const samples = await sftSamples(10);
+    const model = fakeMemorizingModel([samples[3]!.prefix + samples[3]!.suffix]);
+    let n = 0;
+    const failing = {
+      name: model.name,
+      complete: async (p: string, o?: Parameters<typeof model.complete>[1]) => {
+        if (++n > 6) throw new Error("server went away");
+        return model.complete(p, o);
+      },
+    };
+    await expect(probeMemorization({ model: failing, samples, checkpoint, concurrency: 1 })).rejects.toThrow("server went away");
+    expect((await readCheckpoint(checkpoint)).size).toBe(6);
+    // A torn line from the crash is ignored.
+    await writeFile(checkpoint, '{"id":"sft-9","pre', { flag: "a" });
+    const before = model.calls.length;
+    const report = await probeMemorization({ model, samples, checkpoint, concurrency: 2 });
+    expect(model.calls.length - before).toBe(4);
+    expect(report).toMatchObject({ total: 10, resumed: 6, memorizedIds: ["sft-3"] });
+    // Re-judging stored results under another threshold needs no model either.
+    const again = await probeMemorization({ model, samples, checkpoint, threshold: 0.01 });
+    expect(again.resumed).toBe(10);
+    expect(model.calls.length - before).toBe(4);
+  });
+
+  it("rejects duplicate ids", async () => {
+    const model = fakeMemorizingModel([]);
+    const s = { id: "a", prefix: "甲乙丙丁", suffix: "戊己" };
+    await expect(probeMemorization({ model, samples: [s, s], concurrency: 1 })).rejects.toBeInstanceOf(PrivacyProbeError);
+  });
+});
+
+describe("reading probe samples", () => {
+  it("accepts text, dialogue, ShareGPT, Alpaca and prefix/suffix records", async () => {
+    const dir = await tempDir();
+    const file = path.join(dir, "d.jsonl");
+    const recs = [
+      { id: "t", text: "一二三四五六七八" },
+      { id: "m", messages: [{ role: "user", content: "问" }, { role: "assistant", content: "答" }] },
+      { conversations: [{ from: "human", value: "Q" }, { from: "gpt", value: "A" }] },
+      { id: "a", instruction: "解释", input: "高血压", output: "血压持续升高" },
+      { id: "p", prefix: "甲", suffix: "乙" },
+    ];
+    await writeFile(file, recs.map((r) => JSON.stringify(r)).join("\n") + "\n\n");
+    const out: ProbeSample[] = [];
+    for await (const s of readProbeSamples({ file, split: { ratio: 0.25 } })) out.push(s);
+    expect(out.map((s) => [s.id, s.suffix])).toEqual([
+      ["t", "三四五六七八"],
+      ["m", "答"],
+      [`${file}:3`, "A"],
+      ["a", "血压持续升高"],
+      ["p", "乙"],
+    ]);
+    expect(out[1]!.prefix).toBe("<|im_start|>user\n问<|im_end|>\n<|im_start|>assistant\n");
+    expect(out[3]!.prefix).toContain("解释\n高血压");
+  });
+
+  it("names file, line and field of a bad record", async () => {
+    const dir = await tempDir();
+    const file = path.join(dir, "d.jsonl");
+    await writeFile(file, '{"id":"ok","prefix":"a","suffix":"b"}\n{"id":"bad","messages":[{"role":"user"}]}\n');
+    const err = await (async () => {
+      for await (const _ of readProbeSamples({ file, split: { ratio: 0.5 } }));
+    })().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(PrivacyProbeError);
+    expect((err as PrivacyProbeError).message).toBe(`${file}:2 field messages.0: a message needs string role and content`);
+  });
+});

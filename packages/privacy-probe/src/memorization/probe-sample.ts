@@ -1,0 +1,139 @@
+import { PrivacyProbeError } from "../errors.js";
+import { readLines } from "../io/read-lines.js";
+import { splitText, type SplitOptions } from "./split-sample.js";
+
+/** One probe item: the model is given `prefix` and should not be able to reproduce `suffix`. */
+export interface ProbeSample {
+  id: string;
+  prefix: string;
+  suffix: string;
+  /** Tokens in `suffix` (sets the generation budget); counted with the split's tokenizer when known. */
+  suffixTokens?: number;
+}
+
+export interface ChatTurn {
+  role: string;
+  content: string;
+}
+
+/**
+ * Turns the conversation before the answer into the prompt text the model was trained on.
+ * @default ChatML (`<|im_start|>role\ncontent<|im_end|>\n` per turn, then `<|im_start|>assistant\n`), the template of
+ * trainer-py's models
+ */
+export type PromptRenderer = (turns: ChatTurn[]) => string;
+
+export const chatmlPrompt: PromptRenderer = (turns) =>
+  turns.map((t) => `<|im_start|>${t.role}\n${t.content}<|im_end|>\n`).join("") + "<|im_start|>assistant\n";
+
+export interface ToProbeSampleOptions extends SplitOptions {
+  renderPrompt?: PromptRenderer;
+  /** Used for records without an `id`, and for error messages. */
+  file?: string;
+  line?: number;
+}
+
+const SHAREGPT_ROLES: Record<string, string> = { human: "user", user: "user", gpt: "assistant", assistant: "assistant", system: "system" };
+
+function str(v: unknown): v is string {
+  return typeof v === "string";
+}
+
+/**
+ * Build a probe sample from one record. Accepted shapes, by field:
+ * - `prefix` + `suffix`: used as they are;
+ * - `messages` (sfmed Dialogue) or `conversations` (ShareGPT `from`/`value`): A = the turns before the last assistant
+ *   turn rendered with `renderPrompt`, B = the last assistant turn;
+ * - `instruction` (+ `input`) + `output` (Alpaca): A = the rendered user turn, B = `output`;
+ * - `text` (sfmed TextDoc, pre-training documents): cut by `split`.
+ * @returns undefined when a `text` is too short for the split
+ * @throws {PrivacyProbeError} naming file, line and field for records of no known shape
+ */
+export async function toProbeSample(record: unknown, opts: ToProbeSampleOptions): Promise<ProbeSample | undefined> {
+  const loc = { file: opts.file, line: opts.line };
+  if (record === null || typeof record !== "object" || Array.isArray(record)) throw new PrivacyProbeError("a record must be a JSON object", loc);
+  const r = record as Record<string, unknown>;
+  const id = r.id === undefined ? `${opts.file ?? "line"}:${opts.line ?? 0}` : String(r.id);
+  const render = opts.renderPrompt ?? chatmlPrompt;
+  if (str(r.prefix) && str(r.suffix)) return { id, prefix: r.prefix, suffix: r.suffix };
+  let turns: ChatTurn[] | undefined;
+  if (Array.isArray(r.messages)) {
+    turns = r.messages.map((m, i) => {
+      const t = m as { role?: unknown; content?: unknown };
+      if (!str(t?.role) || !str(t?.content)) throw new PrivacyProbeError("a message needs string role and content", { ...loc, field: `messages.${i}` });
+      return { role: t.role, content: t.content };
+    });
+  } else if (Array.isArray(r.conversations)) {
+    turns = r.conversations.map((m, i) => {
+      const t = m as { from?: unknown; value?: unknown };
+      const role = str(t?.from) ? SHAREGPT_ROLES[t.from] : undefined;
+      if (!role || !str(t?.value)) throw new PrivacyProbeError("a ShareGPT turn needs a known `from` and a string `value`", { ...loc, field: `conversations.${i}` });
+      return { role, content: t.value };
+    });
+  } else if (str(r.instruction) && str(r.output)) {
+    const user = str(r.input) && r.input !== "" ? `${r.instruction}\n${r.input}` : r.instruction;
+    return { id, prefix: render([{ role: "user", content: user }]), suffix: r.output };
+  } else if (str(r.text)) {
+    const s = await splitText(r.text, opts);
+    return s && { id, prefix: s.prefix, suffix: s.suffix, suffixTokens: s.suffixTokens };
+  }
+  if (!turns) throw new PrivacyProbeError("no prefix/suffix, messages, conversations, instruction/output or text field", loc);
+  let last = turns.length - 1;
+  while (last >= 0 && turns[last]!.role !== "assistant") last--;
+  if (last < 1) throw new PrivacyProbeError("a dialogue needs an assistant turn after a prompt", { ...loc, field: Array.isArray(r.messages) ? "messages" : "conversations" });
+  return { id, prefix: render(turns.slice(0, last)), suffix: turns[last]!.content };
+}
+
+export interface ReadProbeSamplesOptions extends Omit<ToProbeSampleOptions, "file" | "line"> {
+  file: string;
+  /** Stop after this many samples. @default all */
+  limit?: number;
+}
+
+/**
+ * Stream probe samples from a JSONL file (or a JSON array file), skipping blank lines and texts too short to split.
+ * @throws {PrivacyProbeError} naming file and line for a line that is not JSON or a record of no known shape
+ */
+export async function* readProbeSamples(opts: ReadProbeSamplesOptions): AsyncGenerator<ProbeSample> {
+  let n = 0;
+  const limit = opts.limit ?? Number.POSITIVE_INFINITY;
+  let lineNo = 0;
+  let arrayBuffer: string[] | undefined;
+  for await (const line of readLines(opts.file)) {
+    lineNo++;
+    if (arrayBuffer) {
+      arrayBuffer.push(line);
+      continue;
+    }
+    if (line.trim() === "") continue;
+    if (lineNo === 1 && line.trimStart().startsWith("[")) {
+      arrayBuffer = [line];
+      continue;
+    }
+    let value: unknown;
+    try {
+      value = JSON.parse(line);
+    } catch (cause) {
+      throw new PrivacyProbeError("not valid JSON", { file: opts.file, line: lineNo, cause });
+    }
+    const s = await toProbeSample(value, { ...opts, line: lineNo });
+    if (!s) continue;
+    if (n++ >= limit) return;
+    yield s;
+  }
+  if (arrayBuffer) {
+    let records: unknown;
+    try {
+      records = JSON.parse(arrayBuffer.join("\n"));
+    } catch (cause) {
+      throw new PrivacyProbeError("not valid JSON", { file: opts.file, cause });
+    }
+    if (!Array.isArray(records)) throw new PrivacyProbeError("expected a JSON array of records", { file: opts.file });
+    for (const [i, rec] of records.entries()) {
+      const s = await toProbeSample(rec, { ...opts, line: i + 1 });
+      if (!s) continue;
+      if (n++ >= limit) return;
+      yield s;
+    }
+  }
+}
