@@ -118,11 +118,15 @@ function anchorRegexes(cls: string): { re: RegExp; strength: number }[] {
     { src: String.raw`(?:而是|而应(?:选择|选|是|为)?|应为|应是|当选的?是)`, strength: 1 },
   ];
   const en = [
-    { src: String.raw`(?:${ci("the")}\s+)?(?:(?:${["correct", "right", "best", "final", "most likely", "most appropriate"].map(ci).join("|")})\s+)?(?:${["answer", "option", "choice"].map(ci).join("|")})\s*(?:is|would\s+be|should\s+be|will\s+be|=|:)`, strength: 1 },
+    { src: String.raw`(?:${ci("the")}\s+)?(?:(?:${["correct", "right", "best", "final", "most likely", "most appropriate"].map(ci).join("|")})\s+)?(?:${["answer", "option", "choice"].map(ci).join("|")})s?\s*(?:is|are|would\s+be|should\s+be|will\s+be|=|:)`, strength: 1 },
     { src: String.raw`\bI\s*(?:would\s+|will\s+|'d\s+)?(?:choose|select|pick|go\s+with)`, strength: 1 },
     { src: String.raw`\\boxed\{`, strength: 2 },
   ];
-  return [...zh, ...en].map(({ src, strength }) => ({ re: new RegExp(`(?:${src})${OPEN}${list}`, "gmu"), strength }));
+  return [
+    ...[...zh, ...en].map(({ src, strength }) => ({ re: new RegExp(`(?:${src})${OPEN}${list}`, "gmu"), strength })),
+    // Letter first: "（B错，为本题正确答案）" in "which is wrong" questions, "C为本题答案".
+    { re: new RegExp(String.raw`${list}\s*(?:项|选项)?\s*(?:错误|错|对|正确)?\s*[,，]?\s*(?:为|是)本题(?:的)?(?:正确)?答案`, "gu"), strength: 1 },
+  ];
 }
 
 /** "C项正确", "选项C是正确的", "A、B和E正确", "C当选", "C is correct": letters asserted right. */
@@ -140,12 +144,12 @@ function negativeRegexes(cls: string): RegExp[] {
   const list = listPattern(cls);
   return [
     new RegExp(String.raw`(?:不选|不应选|不能选|不宜选|排除|除去|去掉|不是|并非|而非|除了?|\b(?:rule\s+out|eliminate|exclude|not)\b)\s*(?:选项|项|option\s*)?${list}`, "gu"),
-    new RegExp(String.raw`(?:选项|option\s*)?${list}\s*(?:项|选项)?\s*(?:均|都|也|的说法|说法|描述|选项)?\s*(?:是|为)?\s*(?:错误|不正确|不对|不符合|不符|不选|排除|可排除|可以排除|被排除|不是正确|不当选|不准确|错|is\s+(?:incorrect|wrong|not\s+correct)|are\s+(?:incorrect|wrong))`, "gu"),
+    new RegExp(String.raw`(?:选项|option\s*)?${list}\s*(?:项|选项)?\s*(?:均|都|也|的说法|说法|描述|选项)?\s*(?:是|为)?\s*(?:错误|不正确|不对|不符合|不符|不选|排除|可排除|可以排除|被排除|不是正确|不当选|不准确|错|is\s+(?:incorrect|wrong|not\s+correct)|are\s+(?:incorrect|wrong))(?!\s*[,，]?\s*(?:为|是)本题(?:的)?(?:正确)?答案)`, "gu"),
   ];
 }
 
-const NEG_VERDICT = /错误|不正确|不对|排除|不符合|不符|不选|不当选|不是正确|不准确|不属于|无关|incorrect|wrong/i;
-const POS_VERDICT = /正确|当选|符合题意|为本题答案|correct/i;
+// The first verdict word in an option's segment decides (negative forms listed first so "不正确" is negative).
+const VERDICT = /(错误|不正确|不对|排除|不符合|不符|不选|不当选|不是正确|不准确|不属于|无关|incorrect|wrong)|(正确|当选|符合题意|为本题答案|correct)/i;
 
 /**
  * Per-option analysis ("A项……错误。B项……正确"): segment the text at item markers and read each segment's
@@ -164,8 +168,9 @@ function verdicts(text: string, cls: string, letters: ReadonlySet<string>): { po
     let seg = text.slice(start, end);
     const stop = seg.search(/[。；;！!\n]/);
     if (stop >= 0) seg = seg.slice(0, stop + 1);
-    if (NEG_VERDICT.test(seg)) neg.add(letter);
-    else if (POS_VERDICT.test(seg.replace(/正确答案|正确选项/g, ""))) pos.add(letter);
+    const v = VERDICT.exec(seg.replace(/正确答案|正确选项/g, (w) => "＿".repeat(w.length)));
+    if (v?.[1]) neg.add(letter);
+    else if (v?.[2]) pos.add(letter);
   });
   return { pos, neg };
 }
@@ -223,7 +228,9 @@ export function explainChoice(response: string, options: Record<string, string>,
   const letters = new Set(Object.keys(options).filter((k) => /^[A-Z]$/.test(k)));
   if (letters.size === 0) return { letters: [], rule: "none" };
   const cls = `[${[...letters].join("")}]`;
-  const text = prepare(stripThinking(response), letters).trim();
+  // `plain` is the NFKC text; `text` the same with term capitals masked (same length, so indices carry over).
+  const plain = stripThinking(response).normalize("NFKC").trim();
+  const text = prepare(plain, letters);
   if (!text) return { letters: [], rule: "none" };
 
   const negated = new Set<string>();
@@ -273,11 +280,11 @@ export function explainChoice(response: string, options: Record<string, string>,
   // 4. Content: option texts in the conclusion (after the last conclusion marker or answer phrase, else the last
   //    sentence; a short reply is all conclusion).
   const markers = [...text.matchAll(new RegExp(`${CONCLUSION}|答案|${ci("answer")}|诊断为|考虑为|应为|是`, "gu"))];
-  const sentences = text.split(/(?<=[。！!？?\n])/).filter((s) => s.trim());
+  const sentences = plain.split(/(?<=[。！!？?\n])/).filter((s) => s.trim());
   const scopes: string[] = [];
-  if (text.length <= 40) scopes.push(text);
+  if (plain.length <= 40) scopes.push(plain);
   const lastMarker = markers.filter((m) => !/^是$/.test(m[0])).at(-1);
-  if (lastMarker) scopes.push(text.slice(lastMarker.index!));
+  if (lastMarker) scopes.push(plain.slice(lastMarker.index!));
   if (sentences.length) scopes.push(sentences.at(-1)!);
   for (const scope of scopes) {
     const c = clean(contentMatches(scope, options));

@@ -1,0 +1,36 @@
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { describe, expect, it } from "vitest";
+import { extractChoice } from "./choice-extract.js";
+
+interface Item {
+  id: string;
+  category: string;
+  question: { options: Record<string, string>; answer: string[] };
+  response: string;
+  gold: string[];
+}
+
+const items = readFileSync(fileURLToPath(new URL("../test/fixtures/choice-answers.jsonl", import.meta.url)), "utf8")
+  .trim()
+  .split("\n")
+  .map((l) => JSON.parse(l) as Item);
+
+describe("extractChoice on the free-text answer fixture", () => {
+  const results = items.map((it) => ({ it, got: extractChoice(it.response, it.question.options, { multiple: it.question.answer.length > 1 }) }));
+
+  it("has a few hundred items in every category", () => {
+    expect(items.length).toBeGreaterThanOrEqual(400);
+    expect(new Set(items.map((i) => i.category)).size).toBeGreaterThanOrEqual(10);
+  });
+
+  it("reads at least 98% of the answers exactly", () => {
+    const wrong = results.filter((r) => r.got.join("") !== r.it.gold.join(""));
+    const report = wrong.map((w) => `${w.it.id}: got ${w.got.join("") || "∅"}, label ${w.it.gold.join("") || "∅"}`).join("\n");
+    expect(wrong.length, report).toBeLessThanOrEqual(Math.floor(items.length * 0.02));
+  });
+
+  it("never guesses on answers that commit to nothing", () => {
+    for (const r of results.filter((x) => x.it.gold.length === 0)) expect(r.got).toEqual([]);
+  });
+});
