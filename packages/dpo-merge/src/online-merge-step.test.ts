@@ -64,6 +64,41 @@ describe("onlineMergeStep", () => {
     },
   );
 
+  test.prop([arr(4), fc.array(arr(4), { minLength: 1, maxLength: 3 }), fc.constantFrom(0, 0.1)])(
+    "the torch variant is torch.optim.AdamW (decay first, ε after the bias-corrected √v)",
+    (theta, grads, wd) => {
+      const th = Float64Array.from(theta);
+      const m = new Float64Array(4);
+      const v = new Float64Array(4);
+      const ref = [...theta];
+      const rm = [0, 0, 0, 0];
+      const rv = [0, 0, 0, 0];
+      grads.forEach((g, s) => {
+        onlineMergeStep({ method: "ondare", adamVariant: "torch", theta: th, grad: g, expAvg: m, expAvgSq: v, tau: [0, 0, 0, 0], step: s + 1, lr: 1e-2, p: 1, alpha: 0, weightDecay: wd });
+        const t = s + 1;
+        for (let i = 0; i < 4; i++) {
+          ref[i] = ref[i]! * (1 - 1e-2 * wd);
+          rm[i] = 0.9 * rm[i]! + 0.1 * g[i]!;
+          rv[i] = 0.999 * rv[i]! + 0.001 * g[i]! ** 2;
+          ref[i] = ref[i]! - (1e-2 / (1 - 0.9 ** t)) * (rm[i]! / (Math.sqrt(rv[i]!) / Math.sqrt(1 - 0.999 ** t) + 1e-8));
+        }
+      });
+      th.forEach((x, i) => expect(x).toBeCloseTo(ref[i]!, 12));
+    },
+  );
+
+  it("the hf and torch variants differ by where ε sits (visible for small gradients)", () => {
+    const go = (adamVariant: "hf" | "torch") => {
+      const theta = [0];
+      onlineMergeStep({ method: "ondare", adamVariant, theta, grad: [1e-6], expAvg: [0], expAvgSq: [0], tau: [0], step: 1, lr: 1e-3, p: 1, alpha: 0 });
+      return theta[0]!;
+    };
+    // hf: −lr·g/(|g| + ε/√(1−β2)) ; torch: −lr·g/(|g| + ε)
+    expect(go("hf")).toBeCloseTo(-1e-3 * (1e-6 / (1e-6 + 1e-8 / Math.sqrt(0.001))), 15);
+    expect(go("torch")).toBeCloseTo(-1e-3 * (1e-6 / (1e-6 + 1e-8)), 15);
+    expect(Math.abs(go("hf") - go("torch"))).toBeGreaterThan(1e-9);
+  });
+
   it("applies the OnDARE mask with ×1/p and the α mix (hand-computed)", () => {
     const theta = [1, 2, 3];
     const m = [0, 0, 0];

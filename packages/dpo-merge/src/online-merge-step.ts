@@ -39,8 +39,15 @@ export interface OnlineMergeStepOptions {
   rescale?: boolean;
   /** Clamp of the rescaled Δ (OnDARE only). @default 1 */
   clipVal?: number;
-  /** HF-style bias correction of the step size. @default true */
+  /** Bias correction of the step size. @default true */
   correctBias?: boolean;
+  /**
+   * Adam arithmetic. `hf` (the official code, a clone of `transformers.AdamW`): Δ = −lr·√(1−β2^t)/(1−β1^t)·m/(√v+ε)
+   * with weight decay applied after the update. `torch` (`torch.optim.AdamW`): Δ = −lr/(1−β1^t)·m/(√v/√(1−β2^t)+ε)
+   * with θ·(1−lr·wd) applied before it. They differ in where ε sits and in the decay order.
+   * @default "hf"
+   */
+  adamVariant?: "hf" | "torch";
 }
 
 function l1(x: ArrayLike<number>): number {
@@ -60,7 +67,8 @@ function l1(x: ArrayLike<number>): number {
  * 3. OnTIES: Δ ← Δ·topk_p(|Δ|) (no 1/p); the elected sign is sign(τ + Δ) (unweighted, ≥ 0 counts as +); each of
  *    τ and Δ keeps only entries with that sign; θ ← θ + α·τ' + (1−α)·Δ' (no division by agreeing weights).
  * 4. With `rescale`, Δ is first scaled by ‖Δ_dense‖₁/(‖Δ_sparse‖₁ + eps) (OnDARE also clamps it to ±clipVal).
- * 5. Decoupled weight decay last: θ ← θ − lr·wd·θ.
+ * 5. Decoupled weight decay last: θ ← θ − lr·wd·θ (`adamVariant: "torch"` switches steps 1 and 5 to
+ *    `torch.optim.AdamW` arithmetic, decay first).
  *
  * Without `useMerge` the update is θ ← θ + Δ' (sign-filtered for OnTIES). `theta`, `expAvg` and `expAvgSq` are
  * updated in place and returned.
@@ -76,15 +84,21 @@ export function onlineMergeStep(opts: OnlineMergeStepOptions): { theta: Vec; exp
   if (!(opts.step >= 1)) throw new MergeInputError(`step must be >= 1, got ${opts.step}`, { field: "step" });
   const [b1, b2] = opts.betas ?? [0.9, 0.999];
   const eps = opts.eps ?? 1e-8;
-  let stepSize = lr;
-  if (opts.correctBias ?? true) stepSize = (stepSize * Math.sqrt(1 - b2 ** opts.step)) / (1 - b1 ** opts.step);
+  const wd = opts.weightDecay ?? 0;
+  const torchStyle = opts.adamVariant === "torch";
+  const bc1 = opts.correctBias ?? true ? 1 - b1 ** opts.step : 1;
+  const bc2 = opts.correctBias ?? true ? 1 - b2 ** opts.step : 1;
+  if (torchStyle && wd !== 0) for (let i = 0; i < n; i++) theta[i] = theta[i]! * (1 - lr * wd);
 
   const delta = new Float64Array(n);
+  const stepSize = torchStyle ? lr / bc1 : (lr * Math.sqrt(bc2)) / bc1;
+  const sqrtBc2 = Math.sqrt(bc2);
   for (let i = 0; i < n; i++) {
     const g = grad[i]!;
     expAvg[i] = expAvg[i]! * b1 + (1 - b1) * g;
     expAvgSq[i] = expAvgSq[i]! * b2 + (1 - b2) * g * g;
-    delta[i] = -stepSize * (expAvg[i]! / (Math.sqrt(expAvgSq[i]!) + eps));
+    const denom = torchStyle ? Math.sqrt(expAvgSq[i]!) / sqrtBc2 + eps : Math.sqrt(expAvgSq[i]!) + eps;
+    delta[i] = -stepSize * (expAvg[i]! / denom);
   }
   const before = l1(delta);
 
@@ -94,6 +108,7 @@ export function onlineMergeStep(opts: OnlineMergeStepOptions): { theta: Vec; exp
   const update = new Float64Array(n);
 
   if (opts.method === "ondare") {
+    if (!mask && p >= 1) mask = new Uint8Array(n).fill(1);
     if (!mask) {
       if (!opts.rng) throw new MergeInputError("OnDARE needs a mask or an rng", { field: "mask" });
       mask = bernoulliMask({ length: n, p, rng: opts.rng });
@@ -112,7 +127,7 @@ export function onlineMergeStep(opts: OnlineMergeStepOptions): { theta: Vec; exp
     const k = Math.floor(p * n);
     if (!mask) mask = p >= 1 || k < 1 ? new Uint8Array(n).fill(1) : topKMask(delta, k);
     for (let i = 0; i < n; i++) delta[i] = mask[i] ? delta[i]! : 0;
-    if (opts.rescale && before > 0) {
+    if (opts.rescale && before >= 1e-8) {
       const s = before / l1(delta);
       if (Number.isFinite(s)) for (let i = 0; i < n; i++) delta[i] = delta[i]! * s;
     }
@@ -127,7 +142,6 @@ export function onlineMergeStep(opts: OnlineMergeStepOptions): { theta: Vec; exp
   } else {
     throw new MergeInputError(`unknown method ${String(opts.method)}`, { field: "method" });
   }
-  const wd = opts.weightDecay ?? 0;
   for (let i = 0; i < n; i++) {
     // The official code adds α·τ and (1−α)·Δ as two separate in-place adds; keep that order.
     if (useMerge && opts.method === "ondare") {
@@ -136,7 +150,7 @@ export function onlineMergeStep(opts: OnlineMergeStepOptions): { theta: Vec; exp
     } else {
       theta[i] = theta[i]! + update[i]!;
     }
-    if (wd !== 0) theta[i] = theta[i]! + -lr * wd * theta[i]!;
+    if (wd !== 0 && !torchStyle) theta[i] = theta[i]! + -lr * wd * theta[i]!;
   }
   return { theta, expAvg, expAvgSq, update };
 }
