@@ -1,0 +1,89 @@
+import { existsSync } from "node:fs";
+import { readFile, writeFile } from "node:fs/promises";
+import path from "node:path";
+import { tempDir } from "@sfmed/test-utils";
+import { describe, expect, it, vi } from "vitest";
+import { runCli } from "../run.js";
+
+async function capture(argv: string[]) {
+  const err: string[] = [];
+  const e = vi.spyOn(process.stderr, "write").mockImplementation((s) => (err.push(String(s)), true));
+  try {
+    const code = await runCli(argv);
+    return { code, stderr: err.join("") };
+  } finally {
+    e.mockRestore();
+  }
+}
+
+const lines = async (f: string) => (await readFile(f, "utf8")).split("\n").filter(Boolean);
+
+const Q = "患者男性五十岁，反复胸闷气短三年，活动后加重，夜间不能平卧，双下肢水肿一周";
+const R = "孩子发烧三十八度五，咳嗽有痰，精神还可以，需要去医院吗，还是先在家观察";
+
+describe("sfmed dedup", () => {
+  it("writes kept records unchanged and in order, plus removed, clusters and a report", async () => {
+    const dir = await tempDir();
+    const a = path.join(dir, "a.jsonl");
+    const b = path.join(dir, "b.jsonl");
+    await writeFile(a, [`{"id":"a1", "text":"${Q}。"}`, `{"id":"a2","text":"${R}"}`, `{"id":"a3","text":"${Q}！！"}`, ""].join("\n"));
+    await writeFile(b, [`{"id":"b1","messages":[{"role":"user","content":"${R}？"}]}`, `{"id":"b2","text":"完全不同的一段文字内容，和上面都没有关系"}`].join("\n") + "\n");
+    const out = path.join(dir, "out", "kept.jsonl");
+    const r = await capture(["dedup", a, b, "-o", out, "--removed", path.join(dir, "removed.jsonl"), "--clusters", path.join(dir, "clusters.jsonl"), "--report", path.join(dir, "report.json"), "--threads", "0"]);
+    expect(r.stderr).toContain("5 records → 3 kept, 2 removed in 2 clusters");
+    expect(r.code).toBe(0);
+    expect(await lines(out)).toEqual([`{"id":"a1", "text":"${Q}。"}`, `{"id":"a2","text":"${R}"}`, `{"id":"b2","text":"完全不同的一段文字内容，和上面都没有关系"}`]);
+    expect((await lines(path.join(dir, "removed.jsonl"))).map((l) => JSON.parse(l).id)).toEqual(["a3", "b1"]);
+    expect((await lines(path.join(dir, "clusters.jsonl"))).map((l) => JSON.parse(l))).toEqual([
+      { id: "a1", cluster: 0, kept: true },
+      { id: "a2", cluster: 1, kept: true },
+      { id: "a3", cluster: 0, kept: false },
+      { id: "b1", cluster: 1, kept: false },
+    ]);
+    const report = JSON.parse(await readFile(path.join(dir, "report.json"), "utf8"));
+    expect(report.counts).toMatchObject({ input: 5, kept: 3, removed: 2, clusters: 2 });
+    expect(report.params).toMatchObject({ threshold: 0.8, numPerm: 128, ngram: 5, bands: 18, rows: 6, verify: "exact", keep: "first" });
+    expect(report.clusterSizes).toEqual({ "2": 2 });
+    expect(report.inputs).toEqual([{ file: a, records: 3 }, { file: b, records: 2 }]);
+    expect(report.perSource.a).toMatchObject({ input: 3, kept: 2 });
+    expect(report.perSource.b).toMatchObject({ input: 2, kept: 1, removedAcrossSources: 1 });
+    expect(report.timings.total).toBeGreaterThanOrEqual(0);
+  });
+
+  it("dedups per source, keeps the longest, and matches against a saved index", async () => {
+    const dir = await tempDir();
+    const a = path.join(dir, "a.jsonl");
+    await writeFile(a, [`{"id":"1","source":"x","text":"${Q}"}`, `{"id":"2","source":"y","text":"${Q}啊"}`, `{"id":"3","source":"x","text":"${R}"}`].join("\n") + "\n");
+    const idx = path.join(dir, "idx");
+    const r1 = await capture(["dedup", a, "-o", path.join(dir, "k1.jsonl"), "--per-source", "--keep", "longest", "--index", idx, "--report", path.join(dir, "r1.json"), "--threads", "1"]);
+    expect(r1.code).toBe(0);
+    expect((await lines(path.join(dir, "k1.jsonl"))).map((l) => JSON.parse(l).id)).toEqual(["2", "3"]);
+    const rep = JSON.parse(await readFile(path.join(dir, "r1.json"), "utf8"));
+    expect(rep.perSource.x).toMatchObject({ input: 2, removedWithinSource: 0, removedAcrossSources: 1 });
+    expect(existsSync(path.join(idx, "manifest.json"))).toBe(true);
+
+    const b = path.join(dir, "b.jsonl");
+    await writeFile(b, [`{"id":"n1","text":"${R}。"}`, `{"id":"n2","text":"全新的问题：头痛三天伴有恶心呕吐怎么办"}`].join("\n") + "\n");
+    const r2 = await capture(["dedup", b, "-o", path.join(dir, "k2.jsonl"), "--against", idx, "--clusters", path.join(dir, "c2.jsonl"), "--threads", "0"]);
+    expect(r2.code).toBe(0);
+    expect(r2.stderr).toContain("1 matched the index");
+    expect((await lines(path.join(dir, "k2.jsonl"))).map((l) => JSON.parse(l).id)).toEqual(["n2"]);
+    expect((await lines(path.join(dir, "c2.jsonl"))).map((l) => JSON.parse(l))).toEqual([{ id: "n1", cluster: 0, kept: false }]);
+  });
+
+  it("rejects bad flags with exit code 2 and names file, line and field for bad records", async () => {
+    const dir = await tempDir();
+    const a = path.join(dir, "a.jsonl");
+    await writeFile(a, `{"id":"1","text":"好"}\n{"id":"2","body":"x"}\n`);
+    const out = path.join(dir, "k.jsonl");
+    expect((await capture(["dedup", a, "-o", out, "--verify", "maybe"])).code).toBe(2);
+    expect((await capture(["dedup", a, "-o", out, "--num-perm", "1.5"])).code).toBe(2);
+    const bad = await capture(["dedup", a, "-o", out, "--threads", "0"]);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain(`${a}:2 field messages`);
+    expect(existsSync(out)).toBe(false);
+    const mismatch = await capture(["dedup", a, "-o", out, "--field", "text", "--against", path.join(dir, "none"), "--threads", "0"]);
+    expect(mismatch.code).toBe(1);
+    expect(mismatch.stderr).toMatch(/DedupError: .*not a dedup index/);
+  });
+});

@@ -1,0 +1,223 @@
+import { createWriteStream, type WriteStream } from "node:fs";
+import { mkdir, rename, rm } from "node:fs/promises";
+import { once } from "node:events";
+import path from "node:path";
+import { dedup, DedupError, textOf, type DedupProgress, type VerifyMode } from "@sfmed/dedup";
+import { detectFormat, isBadRow, readLines, scanRows } from "@sfmed/schema";
+import { UsageError } from "../context.js";
+import { createProgress, type Progress } from "../progress.js";
+import type { Register } from "./index.js";
+
+interface DedupFlags {
+  output: string;
+  removed?: string;
+  clusters?: string;
+  report?: string;
+  threshold: string;
+  numPerm: string;
+  ngram: string;
+  field?: string;
+  idField: string;
+  perSource?: boolean;
+  sourceField: string;
+  keep: string;
+  verify: string;
+  seed: string;
+  threads?: string;
+  index?: string;
+  against?: string;
+}
+
+/** One input record with the text to write back unchanged (the JSONL line, or the record re-serialised). */
+interface InputRow {
+  file: string;
+  line: number;
+  record: Record<string, unknown>;
+  raw: string;
+}
+
+/** Records of every input in order. JSONL lines pass through untouched; other formats are written as JSON. */
+async function* readInputs(files: string[]): AsyncGenerator<InputRow> {
+  for (const file of files) {
+    const format = await detectFormat(file);
+    if (format === "jsonl") {
+      for await (const { line, text } of readLines(file)) {
+        if (text.trim() === "") continue;
+        let record: unknown;
+        try {
+          record = JSON.parse(text);
+        } catch (cause) {
+          throw new DedupError(`invalid JSON: ${(cause as Error).message}`, { code: "PARSE_ERROR", file, line, cause });
+        }
+        if (!record || typeof record !== "object" || Array.isArray(record)) throw new DedupError("a record must be a JSON object", { code: "PARSE_ERROR", file, line });
+        yield { file, line, record: record as Record<string, unknown>, raw: text };
+      }
+    } else {
+      if (format === "parquet") throw new UsageError(`${file}: Parquet input is not supported by sfmed dedup; convert it to JSONL first`);
+      for await (const row of scanRows(file, { format })) {
+        if (isBadRow(row)) throw row.error;
+        yield { file, line: row.line, record: row.value as Record<string, unknown>, raw: JSON.stringify(row.value) };
+      }
+    }
+  }
+}
+
+/** A text file written through a temp file and renamed into place by `commit()`. */
+class AtomicLines {
+  private readonly tmp: string;
+  private readonly stream: WriteStream;
+  private buf: string[] = [];
+  private size = 0;
+  constructor(readonly file: string) {
+    this.tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
+    this.stream = createWriteStream(this.tmp);
+  }
+  async write(line: string): Promise<void> {
+    this.buf.push(line);
+    this.size += line.length;
+    if (this.size >= 1 << 16) await this.flush();
+  }
+  private async flush(): Promise<void> {
+    if (!this.buf.length) return;
+    const ok = this.stream.write(this.buf.join(""));
+    this.buf = [];
+    this.size = 0;
+    if (!ok) await once(this.stream, "drain");
+  }
+  async commit(): Promise<void> {
+    await this.flush();
+    this.stream.end();
+    await once(this.stream, "finish");
+    await rename(this.tmp, this.file);
+  }
+  async abort(): Promise<void> {
+    this.stream.destroy();
+    await rm(this.tmp, { force: true });
+  }
+}
+
+function number(flag: string, value: string, integer: boolean): number {
+  const n = Number(value);
+  if (value.trim() === "" || !Number.isFinite(n) || (integer && !Number.isInteger(n))) throw new UsageError(`${flag} expects ${integer ? "an integer" : "a number"}, got "${value}"`);
+  return n;
+}
+
+const PHASE_LABEL: Record<DedupProgress["phase"], string> = {
+  signatures: "signatures",
+  "per-source": "per-source bands",
+  global: "global bands",
+  clusters: "clusters",
+  index: "index",
+};
+
+export const register: Register = (program, ctx) => {
+  program
+    .command("dedup")
+    .description("remove near-duplicate records (MinHash-LSH over character 5-grams, exact Jaccard verification)")
+    .argument("<in...>", "input files (JSONL, JSON, CSV, TSV; gzip ok), read in order")
+    .requiredOption("-o, --output <file>", "kept records (JSONL, unchanged and in input order)")
+    .option("--removed <file>", "removed records (JSONL)")
+    .option("--clusters <file>", 'one line per record in a cluster of two or more: {"id","cluster","kept"}')
+    .option("--report <file>", "JSON report: counts, parameters, timings, cluster-size histogram")
+    .option("--threshold <t>", "Jaccard similarity of shingle sets that counts as duplicate", "0.8")
+    .option("--num-perm <n>", "MinHash permutations", "128")
+    .option("--ngram <n>", "shingle length in characters", "5")
+    .option("--field <name>", "field to compare (default: text, else dialogue messages)")
+    .option("--id-field <name>", "record id field (for --clusters)", "id")
+    .option("--per-source", "dedup each source alone first, then all survivors together")
+    .option("--source-field <name>", "source field (default source: the input file name)", "source")
+    .option("--keep <policy>", "survivor of a cluster: first | longest", "first")
+    .option("--verify <mode>", "confirm candidates: exact | estimate | none", "exact")
+    .option("--seed <n>", "seed of the MinHash permutations", "1")
+    .option("--threads <n>", "worker threads for signatures (0: none; default: all cores)")
+    .option("--index <dir>", "save the kept records' index here (for a later --against)")
+    .option("--against <dir>", "also remove records that duplicate a saved index")
+    .action(async (inputs: string[], o: DedupFlags) => {
+      const c = ctx();
+      const threshold = number("--threshold", o.threshold, false);
+      const numPerm = number("--num-perm", o.numPerm, true);
+      const ngram = number("--ngram", o.ngram, true);
+      const seed = number("--seed", o.seed, true);
+      const threads = o.threads !== undefined ? number("--threads", o.threads, true) : undefined;
+      if (o.keep !== "first" && o.keep !== "longest") throw new UsageError(`--keep must be first or longest, got "${o.keep}"`);
+      if (!["exact", "estimate", "none"].includes(o.verify)) throw new UsageError(`--verify must be exact, estimate or none, got "${o.verify}"`);
+
+      let bar: Progress | undefined;
+      let phase = "";
+      const onProgress = (p: DedupProgress) => {
+        if (p.phase !== phase) {
+          bar?.stop();
+          phase = p.phase;
+          bar = createProgress({ label: `dedup ${PHASE_LABEL[p.phase]}`, total: p.phase === "signatures" ? undefined : p.total, unit: p.phase === "signatures" ? "rec" : "it", quiet: c.quiet });
+        }
+        bar!.update(p.done);
+      };
+      const rows = readInputs(inputs);
+      const idOf = (r: InputRow) => {
+        const v = r.record[o.idField];
+        return typeof v === "string" || typeof v === "number" ? String(v) : `${r.file}:${r.line}`;
+      };
+      const result = await dedup(rows, {
+        threshold,
+        numPerm,
+        ngram,
+        seed,
+        verify: o.verify as VerifyMode,
+        keep: o.keep,
+        perSource: Boolean(o.perSource),
+        text: (r) => textOf(r.record, { field: o.field, file: r.file, line: r.line }),
+        source: (r) => {
+          const v = r.record[o.sourceField];
+          return typeof v === "string" ? v : path.basename(r.file).replace(/\.(jsonl|ndjson|json|csv|tsv)(\.gz)?$/i, "");
+        },
+        id: idOf,
+        ...(threads !== undefined ? { threads } : {}),
+        ...(o.against ? { against: o.against } : {}),
+        ...(o.index ? { saveIndex: o.index } : {}),
+        onProgress,
+      });
+      bar?.stop();
+
+      // Second pass: write the outputs, all in input order.
+      const outputs = [o.output, o.removed, o.clusters].filter((f): f is string => Boolean(f));
+      for (const f of outputs) await mkdir(path.dirname(path.resolve(f)), { recursive: true });
+      const kept = new AtomicLines(o.output);
+      const removed = o.removed ? new AtomicLines(o.removed) : undefined;
+      const clusters = o.clusters ? new AtomicLines(o.clusters) : undefined;
+      const perFile = new Map<string, number>();
+      try {
+        let i = 0;
+        for await (const row of readInputs(inputs)) {
+          if (i >= result.count) throw new DedupError("an input changed while deduplicating", { code: "INPUT_CHANGED", file: row.file, line: row.line });
+          perFile.set(row.file, (perFile.get(row.file) ?? 0) + 1);
+          const keep = result.keep[i] === 1;
+          if (keep) await kept.write(row.raw + "\n");
+          else await removed?.write(row.raw + "\n");
+          if (clusters && result.cluster[i]! >= 0) await clusters.write(JSON.stringify({ id: idOf(row), cluster: result.cluster[i], kept: keep }) + "\n");
+          i++;
+        }
+        if (i !== result.count) throw new DedupError("an input changed while deduplicating", { code: "INPUT_CHANGED" });
+        await kept.commit();
+        await removed?.commit();
+        await clusters?.commit();
+      } catch (err) {
+        await Promise.all([kept.abort(), removed?.abort(), clusters?.abort()]);
+        throw err;
+      }
+      const report = result.report;
+      if (o.report) {
+        const full = { inputs: [...perFile].map(([file, records]) => ({ file, records })), ...report };
+        await mkdir(path.dirname(path.resolve(o.report)), { recursive: true });
+        const w = new AtomicLines(o.report);
+        await w.write(JSON.stringify(full, null, 2) + "\n");
+        await w.commit();
+      }
+      for (const w of report.warnings) c.stderr.write(`sfmed dedup: warning: ${w}\n`);
+      const n = report.counts;
+      c.info(
+        `dedup: ${n.input} records → ${n.kept} kept, ${n.removed} removed in ${n.clusters} clusters` +
+          (n.removedByIndex ? ` (${n.removedByIndex} matched the index)` : "") +
+          ` [${report.params.bands}×${report.params.rows} bands, verify ${report.params.verify}] in ${report.timings.total?.toFixed(1)} s`,
+      );
+    });
+};
