@@ -1,5 +1,5 @@
 import type { Dialogue, Message, PreferencePair } from "../records.js";
-import { asObject, defineConverter, optStr, sourceId, str, type RowContext } from "./converter.js";
+import { asObject, defineConverter, optStr, str, verbatimId, type RowContext } from "./converter.js";
 
 /** Alpaca column names (LLaMA-Factory calls them prompt/query/response/history/system). */
 export interface AlpacaColumns {
@@ -56,7 +56,7 @@ export const alpaca = defineConverter({
   map(value, ctx): Dialogue {
     const obj = asObject(value, ctx);
     return {
-      id: sourceId(obj.id) ?? `alpaca:${ctx.stem}:${ctx.index}`,
+      id: verbatimId(obj.id) ?? `alpaca:${ctx.stem}:${ctx.index}`,
       source: "alpaca",
       ...passThrough(obj),
       messages: alpacaMessages(obj, ctx),

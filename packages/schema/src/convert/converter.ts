@@ -192,3 +192,10 @@ export function sourceId(v: unknown): string | undefined {
   if (typeof v === "number" && Number.isFinite(v)) return String(v);
   return undefined;
 }
+
+/** A record id kept exactly as the row has it (our own exports round-trip), or undefined when absent/empty. */
+export function verbatimId(v: unknown): string | undefined {
+  if (typeof v === "string" && v !== "") return v;
+  if (typeof v === "number" && Number.isFinite(v)) return String(v);
+  return undefined;
+}

@@ -4,7 +4,7 @@ import path from "node:path";
 import { ParseError, ValidationError } from "../errors.js";
 import type { Dialogue } from "../records.js";
 import { ALPACA_COLUMNS, alpacaMessages, passThrough, type AlpacaColumns } from "./alpaca.js";
-import { asObject, defineConverter, inputFiles, sourceId } from "./converter.js";
+import { asObject, defineConverter, inputFiles, verbatimId } from "./converter.js";
 import { SHAREGPT_TAGS, shareGptMessages, type ShareGptTags } from "./sharegpt.js";
 
 /** One entry of LLaMA-Factory's `dataset_info.json`, as far as local data goes. */
@@ -102,7 +102,7 @@ export const llamaFactory = defineConverter<"dialogue", LfTag | undefined>({
     const sharegptStyle = tag ? tag.formatting === "sharegpt" : Array.isArray(obj.conversations) || Array.isArray(obj.messages);
     const dataset = tag?.dataset ?? ctx.stem;
     return {
-      id: sourceId(obj.id) ?? `llama-factory:${dataset}:${ctx.index}`,
+      id: verbatimId(obj.id) ?? `llama-factory:${dataset}:${ctx.index}`,
       source: tag ? dataset : "llama-factory",
       ...passThrough(obj),
       messages: sharegptStyle ? shareGptMessages(obj, ctx, tag?.tags) : alpacaMessages(obj, ctx, tag?.columns),

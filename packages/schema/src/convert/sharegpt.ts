@@ -1,6 +1,6 @@
 import type { Dialogue, Message, PreferencePair, Role } from "../records.js";
 import { ExportError, passThrough } from "./alpaca.js";
-import { asObject, defineConverter, optStr, sourceId, type RowContext } from "./converter.js";
+import { asObject, defineConverter, optStr, verbatimId, type RowContext } from "./converter.js";
 
 /** ShareGPT tag names (LLaMA-Factory's `tags` block). */
 export interface ShareGptTags {
@@ -73,7 +73,7 @@ export const sharegpt = defineConverter({
   map(value, ctx): Dialogue {
     const obj = asObject(value, ctx);
     return {
-      id: sourceId(obj.id) ?? `sharegpt:${ctx.stem}:${ctx.index}`,
+      id: verbatimId(obj.id) ?? `sharegpt:${ctx.stem}:${ctx.index}`,
       source: "sharegpt",
       ...passThrough(obj),
       messages: shareGptMessages(obj, ctx),
