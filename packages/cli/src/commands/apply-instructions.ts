@@ -1,0 +1,63 @@
+import { applyInstructions, defaultPools, poolFor, type InstructionPools } from "@sfmed/instruct-augment";
+import { readRecords, recordsOnly, writeRecords, type Dialogue } from "@sfmed/schema";
+import { UsageError } from "../context.js";
+import { readInstructionFile } from "./augment.js";
+import type { Register } from "./index.js";
+
+interface ApplyFlags {
+  input: string;
+  output: string;
+  instructions?: string[];
+  single?: string;
+  multi?: string;
+  seed: string;
+  replace?: boolean;
+}
+
+/** Pools from `--instructions` files (augment output: records carry their pool) and per-pool files. */
+async function loadPools(o: ApplyFlags): Promise<InstructionPools> {
+  const pools: InstructionPools = { single: [], multi: [] };
+  for (const file of o.instructions ?? []) {
+    for (const { text, pool } of await readInstructionFile(file)) {
+      if (pool !== "single" && pool !== "multi") throw new UsageError(`${file}: every record needs "pool": "single" or "multi" (or pass the file with --single/--multi)`);
+      pools[pool].push(text);
+    }
+  }
+  if (o.single) pools.single.push(...(await readInstructionFile(o.single)).map((r) => r.text));
+  if (o.multi) pools.multi.push(...(await readInstructionFile(o.multi)).map((r) => r.text));
+  // An empty pool falls back to its seed example.
+  const seeds = defaultPools();
+  return { single: pools.single.length ? [...new Set(pools.single)] : seeds.single, multi: pools.multi.length ? [...new Set(pools.multi)] : seeds.multi };
+}
+
+export const register: Register = (program, ctx) => {
+  program
+    .command("apply-instructions")
+    .description("give every SFT dialogue a system instruction from the single- or multi-turn pool matching its turn count")
+    .requiredOption("-i, --input <file>", "dialogues (.jsonl/.json/.csv)")
+    .requiredOption("-o, --output <file>", "dialogues with system instructions")
+    .option("--instructions <files...>", "instruction files from `sfmed augment` (each record names its pool)")
+    .option("--single <file>", "single-turn instructions (.txt, one per line, or .jsonl)")
+    .option("--multi <file>", "multi-turn instructions (.txt, one per line, or .jsonl)")
+    .option("--seed <n>", "random seed of the picks", "0")
+    .option("--replace", "replace system messages that dialogues already have (default: keep them)")
+    .action(async (o: ApplyFlags) => {
+      const c = ctx();
+      const seed = Number(o.seed);
+      if (!Number.isInteger(seed)) throw new UsageError(`--seed must be a whole number, got "${o.seed}"`);
+      const pools = await loadPools(o);
+      const counts = { single: 0, multi: 0, kept: 0 };
+      async function* dialogues(): AsyncGenerator<Dialogue> {
+        for await (const d of recordsOnly(readRecords(o.input, { kind: "dialogue" }))) {
+          const [out] = applyInstructions([d], pools, { seed, existing: o.replace ? "replace" : "keep" });
+          if (out === d) counts.kept++;
+          else counts[poolFor(d)]++;
+          yield out!;
+        }
+      }
+      const { count } = await writeRecords(o.output, dialogues());
+      c.info(
+        `apply-instructions: ${count} dialogues → ${o.output} (${counts.single} single-turn, ${counts.multi} multi-turn, ${counts.kept} kept their system message; pools ${pools.single.length}/${pools.multi.length})`,
+      );
+    });
+};

@@ -1,0 +1,178 @@
+import { readFile } from "node:fs/promises";
+import { createOpenAIModel } from "@sfmed/llm";
+import { augmentInstructions, parseLexicon, type AugmentReport } from "@sfmed/instruct-augment";
+import { atomicWrite, readRecords } from "@sfmed/schema";
+import { UsageError, type CliContext } from "../context.js";
+import { createProgress } from "../progress.js";
+import type { Register } from "./index.js";
+
+interface AugmentFlags {
+  seeds: string;
+  baseUrl: string;
+  model: string;
+  steps: string;
+  output: string;
+  resume?: boolean;
+  pool: string;
+  seed: string;
+  shots: string;
+  retainOldest: string;
+  retainNewest: string;
+  swapEvery: string;
+  minTerms: string;
+  maxRougeL: string;
+  lexicon?: string;
+  temperature: string;
+  maxTokens: string;
+  timeout: string;
+  apiKeyEnv: string;
+  cache?: string | boolean;
+  maxCalls?: string;
+  maxTotalTokens?: string;
+  maxCost?: string;
+  priceIn?: string;
+  priceOut?: string;
+  json?: boolean;
+}
+
+const num = (name: string, v: string | undefined, integer = false): number | undefined => {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0 || (integer && !Number.isInteger(n))) throw new UsageError(`--${name} must be a ${integer ? "whole " : ""}number ≥ 0, got "${v}"`);
+  return n;
+};
+
+/** Seed instructions from a text file (one per line) or JSON/JSONL records with `instruction` or `text`. */
+export async function readInstructionFile(file: string): Promise<Array<{ text: string; pool?: string }>> {
+  if (/\.(jsonl|ndjson|json)(\.gz)?$/i.test(file)) {
+    const out: Array<{ text: string; pool?: string }> = [];
+    for await (const { record, line } of readRecords(file)) {
+      const r = record as { instruction?: unknown; text?: unknown; pool?: unknown } | string;
+      const text = typeof r === "string" ? r : typeof r.instruction === "string" ? r.instruction : typeof r.text === "string" ? r.text : undefined;
+      if (text === undefined) throw new UsageError(`${file}:${line}: expected a string or a record with "instruction" or "text"`);
+      out.push(typeof r === "object" && typeof r.pool === "string" ? { text, pool: r.pool } : { text });
+    }
+    return out;
+  }
+  return (await readFile(file, "utf8"))
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith("#"))
+    .map((text) => ({ text }));
+}
+
+function printReport(c: CliContext, r: AugmentReport, out: string) {
+  const rej = Object.entries(r.rejected)
+    .filter(([, n]) => n > 0)
+    .map(([k, n]) => `${k} ${n}`)
+    .join(", ");
+  c.info(
+    [
+      `augment: ${r.steps} steps (${r.stoppedBy === "steps" ? "done" : `stopped by ${r.stoppedBy}`}), ${r.accepted} accepted of ${r.candidates} candidates (${(100 * r.acceptanceRate).toFixed(1)}%)`,
+      `  rejected: ${rej || "none"}`,
+      `  diversity: distinct-2 ${r.diversity.distinct2.toFixed(3)}, mean pairwise ROUGE-L ${r.diversity.meanPairwiseRougeL.toFixed(3)}; lexicon terms used ${r.lexicon.distinctTerms}`,
+      `  usage: ${r.usage.calls} calls (${r.usage.cachedCalls} cached), ${r.usage.promptTokens + r.usage.completionTokens} tokens, cost ${r.usage.cost.toFixed(4)}`,
+      `  wrote ${out}`,
+    ].join("\n"),
+  );
+}
+
+export const register: Register = (program, ctx) => {
+  program
+    .command("augment")
+    .description("grow medical system instructions from seeds with question/answer banks and an OpenAI-compatible model (SF-Med §3.2)")
+    .requiredOption("--seeds <file>", "seed instructions: .txt (one per line) or .jsonl/.json with an instruction field")
+    .requiredOption("--base-url <url>", "OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1")
+    .requiredOption("--model <name>", "model name sent to the server")
+    .requiredOption("--steps <n>", "augmentation steps (one model call each)")
+    .requiredOption("-o, --output <file>", "accepted instructions, JSONL; beside it: .state.json (checkpoint) and .report.json")
+    .option("--resume", "continue from the checkpoint beside the output")
+    .option("--pool <kind>", "which pool these instructions are for: single or multi", "single")
+    .option("--seed <n>", "random seed", "0")
+    .option("--shots <n>", "question/answer pairs in the historical dialogue", "5")
+    .option("--retain-oldest <m>", "oldest instructions kept per bank", "20")
+    .option("--retain-newest <n>", "newest instructions kept per bank", "80")
+    .option("--swap-every <k>", "swap the banks every K steps (0: never)", "10")
+    .option("--min-terms <k>", "medical lexicon terms a candidate needs", "1")
+    .option("--max-rouge-l <f>", "reject candidates with ROUGE-L F at or above this against the banks", "0.7")
+    .option("--lexicon <file>", "medical lexicon (one term per line, THUOCL format accepted); default: shipped THUOCL top 5,000")
+    .option("--temperature <t>", "sampling temperature", "0.9")
+    .option("--max-tokens <n>", "completion tokens per call", "1024")
+    .option("--timeout <s>", "per-request timeout in seconds", "120")
+    .option("--api-key-env <name>", "environment variable holding the API key", "OPENAI_API_KEY")
+    .option("--cache <dir>", "response cache directory (default: OUTPUT.llm-cache)")
+    .option("--no-cache", "do not cache responses")
+    .option("--max-calls <n>", "stop cleanly after this many live model calls")
+    .option("--max-total-tokens <n>", "stop cleanly after this many live tokens")
+    .option("--max-cost <x>", "stop cleanly after this cost (needs --price-in/--price-out)")
+    .option("--price-in <x>", "price per million prompt tokens")
+    .option("--price-out <x>", "price per million completion tokens")
+    .option("--json", "print the report as JSON on stdout")
+    .action(async (o: AugmentFlags) => {
+      const c = ctx();
+      if (o.pool !== "single" && o.pool !== "multi") throw new UsageError(`--pool must be single or multi, got "${o.pool}"`);
+      const steps = num("steps", o.steps, true)!;
+      const seeds = (await readInstructionFile(o.seeds)).map((s) => s.text);
+      const lexicon = o.lexicon ? parseLexicon(await readFile(o.lexicon, "utf8")) : undefined;
+      const pricing =
+        o.priceIn !== undefined || o.priceOut !== undefined
+          ? { inputPerMillion: num("price-in", o.priceIn) ?? 0, outputPerMillion: num("price-out", o.priceOut) ?? 0 }
+          : undefined;
+      if (o.maxCost !== undefined && !pricing) throw new UsageError("--max-cost needs --price-in and/or --price-out");
+      const cacheDir = o.cache === false ? undefined : typeof o.cache === "string" ? o.cache : `${o.output}.llm-cache`;
+      const model = createOpenAIModel({
+        baseURL: o.baseUrl,
+        model: o.model,
+        apiKey: process.env[o.apiKeyEnv],
+        timeoutMs: num("timeout", o.timeout)! * 1000,
+        cacheDir,
+        pricing,
+      });
+      const bar = createProgress({ label: "augment", total: steps, unit: "step", quiet: c.quiet || o.json });
+      const started = Date.now();
+      const ac = new AbortController();
+      const onSigint = () => {
+        c.info("stopping after the current step (the checkpoint keeps every finished step)");
+        process.off("SIGINT", onSigint);
+        ac.abort();
+      };
+      process.on("SIGINT", onSigint);
+      let result;
+      try {
+        result = await augmentInstructions({
+          model,
+          seeds,
+          steps,
+          seed: num("seed", o.seed, true),
+          shots: num("shots", o.shots, true),
+          retainOldest: num("retain-oldest", o.retainOldest, true),
+          retainNewest: num("retain-newest", o.retainNewest, true),
+          swapEvery: num("swap-every", o.swapEvery, true),
+          filter: { minTerms: num("min-terms", o.minTerms, true)!, maxRougeL: num("max-rouge-l", o.maxRougeL)! },
+          lexicon,
+          chat: { temperature: num("temperature", o.temperature)!, maxTokens: num("max-tokens", o.maxTokens, true)! },
+          checkpointPath: `${o.output}.state.json`,
+          resume: Boolean(o.resume),
+          budget: { maxCalls: num("max-calls", o.maxCalls, true), maxTokens: num("max-total-tokens", o.maxTotalTokens, true), maxCost: num("max-cost", o.maxCost) },
+          pricing,
+          signal: ac.signal,
+          onProgress: (p) => {
+            const secs = (Date.now() - started) / 1000;
+            bar.update(p.step, {
+              acc: `${(100 * p.acceptanceRate).toFixed(0)}%`,
+              "calls/s": secs > 0 ? (p.calls / secs).toFixed(2) : "0",
+              cost: p.cost.toFixed(4),
+            });
+          },
+        });
+      } finally {
+        bar.stop();
+        process.off("SIGINT", onSigint);
+      }
+      const lines = result.instructions.map((i) => JSON.stringify({ instruction: i.text, pool: o.pool, step: i.step, terms: i.terms }) + "\n");
+      await atomicWrite(o.output, lines);
+      await atomicWrite(`${o.output}.report.json`, [JSON.stringify({ ...result.report, pool: o.pool }, null, 2) + "\n"]);
+      if (o.json) c.stdout.write(JSON.stringify(result.report) + "\n");
+      printReport(c, result.report, o.output);
+    });
+};
