@@ -39,3 +39,4 @@ export { ceval } from "./convert/ceval.js";
 export { medicalgptReward } from "./convert/medicalgpt-reward.js";
 export { cmbClin } from "./convert/cmb-clin.js";
 export { parseAnswer, parseOptionList } from "./convert/choice-helpers.js";
+export { collectStats, StatsCollector, detectKind, percentile, summarize, type RecordStats, type LengthSummary } from "./record-stats.js";
