@@ -12,3 +12,8 @@ export type { ExtractChoiceOptions, ChoiceExtraction } from "./choice-extract.js
 export { scoreChoices, defaultIsMultiple } from "./choice-score.js";
 export type { ChoiceScores, ChoiceGroupScore, ChoiceItemResult, ScoreChoicesOptions } from "./choice-score.js";
 export { stripThinking } from "./strip-thinking.js";
+export { overallRubric, cmbClinRubric } from "./judge-rubric.js";
+export type { JudgeRubric, RubricDimension, JudgeInput } from "./judge-rubric.js";
+export { parseJudgment } from "./judge-parse.js";
+export { judgeAnswer, judgeAnswers, compareByJudge, JudgeParseError } from "./judge-score.js";
+export type { JudgeOptions, JudgeManyOptions, Judgment, JudgeResult, CompareItem, CompareResult } from "./judge-score.js";
