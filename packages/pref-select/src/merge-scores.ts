@@ -76,6 +76,7 @@ export function mergeScores(params: {
   };
 
   const pairs: { pair: PreferencePair; line: number }[] = [];
+  const firstLine = new Map<string, number>();
   params.pairs.forEach((row, i) => {
     const line = params.pairLines?.[i] ?? i + 1;
     const r = PreferencePairSchema.safeParse(row);
@@ -85,6 +86,12 @@ export function mergeScores(params: {
       rejected.push({ line, file: params.pairFile, id, field: formatPath(issue.path) || undefined, reason: issue.message });
       return;
     }
+    const first = firstLine.get(r.data.id);
+    if (first !== undefined) {
+      rejected.push({ line, file: params.pairFile, id: r.data.id, field: "id", reason: `duplicate id (first at line ${first})` });
+      return;
+    }
+    firstLine.set(r.data.id, line);
     pairs.push({ pair: r.data, line });
   });
   if (params.append) {

@@ -1,8 +1,8 @@
 import { appendFile, mkdir, readFile } from "node:fs/promises";
 import path from "node:path";
 import type { ScoreModel } from "@sfmed/llm";
-import type { PreferencePair } from "@sfmed/schema";
-import { ModelCallError, OptionError } from "./errors.js";
+import { PreferencePairSchema, formatPath, type PreferencePair } from "@sfmed/schema";
+import { ModelCallError, OptionError, type RejectedRow } from "./errors.js";
 import { mergeScores, type MergeScoresResult } from "./merge-scores.js";
 
 export interface ScoreProgress {
@@ -23,7 +23,11 @@ export interface ScoreProgress {
  * @throws ModelCallError when a call fails or returns the wrong number of scores.
  */
 export async function scoreWithModels(params: {
-  pairs: readonly PreferencePair[];
+  /** PreferencePairs; rows that are not valid pairs are returned in `rejected` and not scored. */
+  pairs: readonly unknown[];
+  /** 1-based line of each pair. @default index + 1 */
+  pairLines?: readonly number[] | undefined;
+  pairFile?: string | undefined;
   models: readonly ScoreModel[];
   batchSize?: number | undefined;
   concurrency?: number | undefined;
@@ -37,6 +41,18 @@ export async function scoreWithModels(params: {
   if (!Number.isInteger(concurrency) || concurrency < 1) throw new OptionError(`concurrency must be a positive integer, got ${concurrency}`, "concurrency");
   const names = params.models.map((m) => m.name);
   if (new Set(names).size !== names.length) throw new OptionError(`reward models must have distinct names, got [${names.join(", ")}]`, "models");
+
+  const pairs: PreferencePair[] = [];
+  const lines: number[] = [];
+  const invalid: RejectedRow[] = [];
+  params.pairs.forEach((row, i) => {
+    const line = params.pairLines?.[i] ?? i + 1;
+    const r = PreferencePairSchema.safeParse(row);
+    if (r.success) return void (pairs.push(r.data), lines.push(line));
+    const issue = r.error.issues[0]!;
+    const id = row && typeof row === "object" && typeof (row as { id?: unknown }).id === "string" ? (row as { id: string }).id : undefined;
+    invalid.push({ line, file: params.pairFile, id, field: formatPath(issue.path) || undefined, reason: issue.message });
+  });
 
   const rows: unknown[] = [];
   const have = new Set<string>();
@@ -63,11 +79,12 @@ export async function scoreWithModels(params: {
     if (text && !text.endsWith("\n")) await appendFile(params.checkpoint, "\n");
   }
 
-  const total = params.pairs.length * params.models.length;
-  let done = have.size;
+  const total = pairs.length * params.models.length;
+  let done = 0;
+  for (const m of names) for (const p of pairs) if (have.has(`${m}\u0000${p.id}`)) done++;
   let chain = Promise.resolve();
   for (const model of params.models) {
-    const todo = params.pairs.filter((p) => !have.has(`${model.name}\u0000${p.id}`));
+    const todo = pairs.filter((p) => !have.has(`${model.name}\u0000${p.id}`));
     const batches: PreferencePair[][] = [];
     for (let i = 0; i < todo.length; i += batchSize) batches.push(todo.slice(i, i + batchSize));
     let next = 0;
@@ -110,7 +127,8 @@ export async function scoreWithModels(params: {
     if (failure !== undefined) throw failure;
   }
   // Rows carry their model name; the source name only matters for rows without one.
-  const merged = mergeScores({ pairs: params.pairs, sources: [{ name: "score", rows }] });
+  const merged = mergeScores({ pairs, pairLines: lines, pairFile: params.pairFile, sources: [{ name: "score", rows }] });
+  merged.rejected.unshift(...invalid);
   // Keep the ensemble in the order the models were given, not the order batches finished.
   const order = new Map(names.map((n, i) => [n, i]));
   const perm = merged.models.map((m) => order.get(m)!);
