@@ -5,7 +5,6 @@ import { register as augment } from "./augment.js";
 import { register as dedup } from "./dedup.js";
 import { register as pipeline } from "./pipeline.js";
 import { register as pref } from "./pref.js";
-import { register as pref } from "./pref.js";
 import { register as train } from "./train.js";
 
 /** A subcommand module: adds its command(s) to the program. Keep them thin: parse → library → render. */
