@@ -1,0 +1,115 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import TRAINER, of, run_job
+
+
+def _job(models_dir, data_dir, out, **train):
+    return {"version": 1, "stage": "sft", "model": str(models_dir["sft"]), "output_dir": str(out), "cutoff_len": 64,
+            "data": {"train": str(data_dir["sft"]), "max_samples": 40},
+            "optimizer": {"name": "ondare", "p": 0.5, "alpha": 1e-3, "base_model": str(models_dir["base"])},
+            "train": {"batch_size": 2, "grad_accum": 2, "lr": 2e-3, "dropout": 0.1, "warmup_steps": 2, **train}}
+
+
+def test_resume_equals_uninterrupted(models_dir, data_dir, tmp_path):
+    job = _job(models_dir, data_dir, tmp_path / "a", max_steps=8, save_steps=4)
+    rc, ev, err = run_job(job, tmp_path)
+    assert rc == 0, err
+    full = {s["step"]: s["loss"] for s in of(ev, "step")}
+    ck = tmp_path / "a" / "checkpoint-4"
+    assert ck.is_dir() and [c["step"] for c in of(ev, "checkpoint")] == [4]
+    job2 = {**_job(models_dir, data_dir, tmp_path / "b", max_steps=8, save_steps=4), "resume_from": str(ck)}
+    rc, ev2, err = run_job(job2, tmp_path)
+    assert rc == 0, err
+    assert of(ev2, "start")[0]["start_step"] == 4
+    resumed = {s["step"]: s["loss"] for s in of(ev2, "step")}
+    assert sorted(resumed) == [5, 6, 7, 8]
+    for k in resumed:
+        assert resumed[k] == pytest.approx(full[k], rel=1e-6, abs=1e-7), k
+    # dropout and DARE masks draw from restored RNG state: the final weights match too
+    from safetensors.torch import load_file
+
+    wa = load_file(str(tmp_path / "a" / "final" / "model.safetensors"))
+    wb = load_file(str(tmp_path / "b" / "final" / "model.safetensors"))
+    for k in wa:
+        assert (wa[k] - wb[k]).abs().max().item() < 1e-6, k
+
+
+def test_sigint_leaves_usable_checkpoint(models_dir, data_dir, tmp_path):
+    job = _job(models_dir, data_dir, tmp_path / "s", max_steps=400)
+    jp = tmp_path / "sig.json"
+    jp.write_text(json.dumps(job), encoding="utf-8")
+    env = {**os.environ, "PYTHONPATH": str(TRAINER), "OMP_NUM_THREADS": "2"}
+    proc = subprocess.Popen([sys.executable, "-m", "sfmed_trainer", "run", str(jp)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)
+    events = []
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        events.append(json.loads(line))
+        if events[-1]["event"] == "step" and events[-1]["step"] >= 2:
+            proc.send_signal(signal.SIGINT)
+            break
+    rest, err = proc.communicate(timeout=120)
+    events += [json.loads(l) for l in rest.splitlines() if l.strip()]
+    assert proc.returncode == 0, err
+    done = of(events, "done")[-1]
+    assert done["interrupted"] is True and done["step"] < 400
+    ck = done["checkpoint"]
+    assert os.path.exists(os.path.join(ck, "model.safetensors")) and os.path.exists(os.path.join(ck, "trainer_state.pt"))
+    # the checkpoint resumes and finishes
+    job2 = {**_job(models_dir, data_dir, tmp_path / "s", max_steps=done["step"] + 2), "resume_from": ck}
+    rc, ev2, err = run_job(job2, tmp_path)
+    assert rc == 0, err
+    assert [s["step"] for s in of(ev2, "step")] == [done["step"] + 1, done["step"] + 2]
+
+
+@pytest.mark.parametrize("patch,path", [
+    ({"train": {"lrr": 1}}, "train.lrr"),
+    ({"train": {"lr": "fast"}}, "train.lr"),
+    ({"optimizer": {"name": "sgd"}}, "optimizer.name"),
+    ({"optimizer": {"name": "ondare", "alpha": 0.1}}, "optimizer.base_model"),
+    ({"dpo": {"beta": 0.1}}, "dpo"),
+    ({"cutoff_len": 2}, "cutoff_len"),
+    ({"data": {"train": "x.jsonl", "eval_ratio": 0.9}}, "data.eval_ratio"),
+    ({"extra": True}, "extra"),
+])
+def test_bad_job_fails_fast_with_key_path(tmp_path, patch, path):
+    job = {"version": 1, "stage": "sft", "model": "/nonexistent/model", "output_dir": str(tmp_path / "o"),
+           "data": {"train": "x.jsonl"}, **patch}
+    t0 = time.time()
+    rc, ev, err = run_job(job, tmp_path, timeout=60)
+    assert rc == 2
+    e = of(ev, "error")[0]
+    assert e["type"] == "JobError" and f"{path}:" in e["message"], e["message"]
+    assert time.time() - t0 < 20
+    assert not (tmp_path / "o").exists()
+
+
+def test_schema_is_standard_2020_12():
+    from jsonschema import Draft202012Validator
+
+    from sfmed_trainer.config import load_schema
+
+    s = load_schema()
+    assert s["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    Draft202012Validator.check_schema(s)
+
+
+def test_bad_data_names_file_line_field(models_dir, tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id":"a","messages":[{"role":"user","content":"hi"},{"role":"assistant","content":"yo"}]}\n'
+                   '{"id":"b","messages":[{"role":"user","content":"hi"},{"role":"user","content":"again"}]}\n', encoding="utf-8")
+    job = {"version": 1, "stage": "sft", "model": str(models_dir["sft"]), "output_dir": str(tmp_path / "o"), "data": {"train": str(bad)}}
+    rc, ev, err = run_job(job, tmp_path)
+    assert rc == 1
+    e = of(ev, "error")[0]
+    assert e["type"] == "DataError" and f"{bad}:2: messages[1].role" in e["message"]
