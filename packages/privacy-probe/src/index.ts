@@ -47,3 +47,10 @@ export {
 } from "./memorization/probe-memorization.js";
 export { forEachConcurrent, type ConcurrentOptions } from "./io/concurrent-map.js";
 export { writeFileAtomic } from "./io/atomic-write.js";
+
+export { type VectorIndex, type SearchHit, similarityFromDistance } from "./embedding/vector-index.js";
+export { cosineScan, l2Norm, normalized } from "./embedding/cosine-scan.js";
+export { ExactCosineIndex } from "./embedding/exact-cosine-index.js";
+export { writeVectorFile, readVectorFile, VECTOR_FILE_MAGIC, type VectorFileHeader, type MatrixSpec } from "./embedding/vector-file.js";
+export { saveHighRiskDb, loadHighRiskDb, checkHighRiskDb, type HighRiskDb, type HighRiskDbMeta } from "./embedding/high-risk-db.js";
+export { buildHighRiskDb, type BuildHighRiskDbOptions, type HighRiskSample, type ReplacementSource } from "./embedding/build-high-risk-db.js";

@@ -1,0 +1,1 @@
+export { UsearchIndex, type UsearchIndexOptions } from "./embedding/usearch-index.js";
