@@ -16,7 +16,7 @@ import { validateRecord } from "./validate.js";
 /** Options of {@link readParquet}. */
 export interface ParquetReadOptions {
   /** Validate each row against this record kind. */
-  kind?: RecordKind;
+  kind?: RecordKind | undefined;
   /** Only these columns. @default all */
   columns?: string[];
   /** @default "error" */

@@ -66,8 +66,8 @@ export async function* scanRows(
  * @throws {ValidationError} on a record that fails the `kind` schema (policy `error`)
  */
 export function readRecords<K extends RecordKind>(file: string, opts: ReadOptions & { kind: K }): AsyncGenerator<LocatedRecord<RecordOf<K>>>;
-export function readRecords(file: string, opts?: ReadOptions & { kind?: undefined }): AsyncGenerator<LocatedRecord<unknown>>;
-export async function* readRecords(file: string, opts: ReadOptions & { kind?: RecordKind } = {}): AsyncGenerator<LocatedRecord<unknown>> {
+export function readRecords(file: string, opts?: ReadOptions & { kind?: RecordKind | undefined }): AsyncGenerator<LocatedRecord<unknown>>;
+export async function* readRecords(file: string, opts: ReadOptions & { kind?: RecordKind | undefined } = {}): AsyncGenerator<LocatedRecord<unknown>> {
   const policy = new InvalidPolicy(opts.onInvalid ?? "error", opts.rejects);
   const kind = opts.kind;
   if (kind !== undefined && !(kind in recordSchemas)) throw new ValidationError(`unknown record kind "${kind}"`, { file });

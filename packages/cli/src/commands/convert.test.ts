@@ -1,0 +1,71 @@
+import { readFile, writeFile } from "node:fs/promises";
+import path from "node:path";
+import { samplePath, tempDir } from "@sfmed/test-utils";
+import { describe, expect, it, vi } from "vitest";
+import { runCli } from "../run.js";
+
+async function capture(argv: string[]) {
+  const err: string[] = [];
+  const e = vi.spyOn(process.stderr, "write").mockImplementation((s) => (err.push(String(s)), true));
+  try {
+    return { code: await runCli(argv), stderr: err.join("") };
+  } finally {
+    e.mockRestore();
+  }
+}
+const jsonl = async (f: string) => (await readFile(f, "utf8")).split("\n").filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+
+describe("sfmed convert", () => {
+  it("converts the Toyhom UTF-8 CSV and GB18030 block samples into one Dialogue JSONL", async () => {
+    const dir = await tempDir();
+    const out = path.join(dir, "toyhom.jsonl");
+    const r = await capture(["convert", "--from", "toyhom", samplePath("toyhom/样例_内科5000-6000.utf8.csv"), samplePath("toyhom/内科.txt"), "-o", out]);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain("420 dialogue records from 2 inputs");
+    const rows = await jsonl(out);
+    expect(rows).toHaveLength(420);
+    expect(rows[300]).toMatchObject({ source: "toyhom", meta: { department: "内科" } });
+    expect(new Set(rows.map((x) => x.id)).size).toBe(420);
+  });
+
+  it("exports to alpaca and sharegpt, and writes Parquet", async () => {
+    const dir = await tempDir();
+    const a = path.join(dir, "a.json");
+    expect((await capture(["convert", "--from", "huatuo26m", samplePath("huatuo26m_test/huatuo26M_test.json"), "--to", "alpaca", "-o", a])).code).toBe(0);
+    const rows = JSON.parse(await readFile(a, "utf8")) as Array<Record<string, unknown>>;
+    expect(rows).toHaveLength(300);
+    expect(Object.keys(rows[0]!).sort()).toEqual(["id", "input", "instruction", "output", "source"]);
+    const s = path.join(dir, "s.jsonl");
+    expect((await capture(["convert", "--from", "medicalgpt-reward", samplePath("medicalgpt/test.json"), "--to", "sharegpt", "-o", s])).code).toBe(0);
+    expect((await jsonl(s))[0]).toMatchObject({ conversations: [{ from: "human" }], chosen: { from: "gpt" }, rejected: { from: "gpt" } });
+    const pq = path.join(dir, "c.parquet");
+    expect((await capture(["convert", "--from", "cmmlu", samplePath("cmmlu"), "-o", pq])).code).toBe(0);
+    const back = path.join(dir, "back.jsonl");
+    expect((await capture(["validate", "--schema", "choice", pq, "-o", back])).code).toBe(0);
+    expect(await jsonl(back)).toHaveLength(225);
+  });
+
+  it("stops at a bad row naming file and line, or sets it aside with --on-invalid skip", async () => {
+    const dir = await tempDir();
+    const csv = path.join(dir, "val.csv");
+    await writeFile(csv, "Question,Options,Answer,Explanation\n题一,A 甲\\nB 乙,A,\n题二,A 甲\\nB 乙,nan,\n题三,A 甲\\nB 乙,AB,\n");
+    const out = path.join(dir, "q.jsonl");
+    const bad = await capture(["convert", "--from", "cmexam", csv, "-o", out]);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr.trim()).toMatch(new RegExp(`^sfmed: ValidationError: ${csv.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}:3 field Answer`));
+    const rej = path.join(dir, "rej.jsonl");
+    const ok = await capture(["convert", "--from", "cmexam", csv, "-o", out, "--on-invalid", "skip", "--rejects", rej]);
+    expect(ok.code).toBe(0);
+    expect(ok.stderr).toContain("2 choice records from 1 input → " + out + "; 1 rejected");
+    expect((await jsonl(out)).map((q) => q.answer)).toEqual([["A"], ["A", "B"]]);
+    expect(await jsonl(rej)).toMatchObject([{ line: 3, field: "Answer" }]);
+  });
+
+  it("rejects unknown formats as usage errors", async () => {
+    const r = await capture(["convert", "--from", "nope", "x", "-o", "y.jsonl"]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/unknown format "nope"; known: alpaca, sharegpt/);
+    const t = await capture(["convert", "--from", "cmexam", "--to", "xml", "x", "-o", "y.jsonl"]);
+    expect(t.code).toBe(2);
+  });
+});

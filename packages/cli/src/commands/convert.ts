@@ -1,0 +1,60 @@
+import { converters, exportRecords, getConverter, getExporter, exporters } from "@sfmed/schema";
+import { UsageError } from "../context.js";
+import { counted, countingSink, openRejects, parseEncoding, parseOnInvalid, recordBar, writeAny } from "./io-helpers.js";
+import type { Register } from "./index.js";
+
+interface ConvertFlags {
+  from: string;
+  to?: string;
+  output: string;
+  onInvalid?: string;
+  rejects?: string;
+  encoding?: string;
+}
+
+export const register: Register = (program, ctx) => {
+  program
+    .command("convert")
+    .description("convert public data sets into canonical records (and optionally export them to alpaca/sharegpt/trainer)")
+    .argument("<in...>", "input files or directories")
+    .requiredOption("--from <format>", `input format: ${Object.keys(converters).join(", ")}`)
+    .option("--to <format>", `export format: ${Object.keys(exporters).join(", ")} (default: canonical records)`)
+    .requiredOption("-o, --output <file>", "output file: .jsonl, .jsonl.gz, .json, .csv or .parquet (written atomically)")
+    .option("--on-invalid <mode>", "error: stop at the first bad record; skip: set it aside and go on", "error")
+    .option("--rejects <file>", "with --on-invalid skip: JSONL of rejected input records with line and reason")
+    .option("--encoding <enc>", "input text encoding: auto, utf-8, gb18030", "auto")
+    .action(async (inputs: string[], o: ConvertFlags) => {
+      const c = ctx();
+      const onInvalid = parseOnInvalid(o.onInvalid, o.rejects);
+      const encoding = parseEncoding(o.encoding);
+      let converter;
+      try {
+        converter = getConverter(o.from);
+        if (o.to) getExporter(o.to);
+      } catch (err) {
+        throw new UsageError((err as Error).message);
+      }
+      const rejects = await openRejects(o.rejects);
+      const sink = countingSink(rejects);
+      async function* all() {
+        for (const input of inputs) yield* converter!.from(input, { onInvalid, rejects: sink, ...(encoding ? { encoding } : {}) });
+      }
+      const bar = recordBar(`convert ${o.from}`, c.quiet);
+      const counter = { n: 0 };
+      try {
+        const records = counted(all(), bar, counter);
+        await writeAny(o.output, o.to ? exportRecords(records, { to: o.to, kind: converter.kind }) : records);
+        await rejects?.commit();
+      } catch (err) {
+        await rejects?.abort();
+        throw err;
+      } finally {
+        bar.stop();
+      }
+      c.info(
+        `convert: ${counter.n} ${converter.kind} records from ${inputs.length} input${inputs.length > 1 ? "s" : ""} → ${o.output}` +
+          (o.to ? ` (${o.to})` : "") +
+          (onInvalid === "skip" ? `; ${sink.count} rejected${o.rejects ? ` → ${o.rejects}` : ""}` : ""),
+      );
+    });
+};

@@ -1,0 +1,93 @@
+// Shared by the convert, validate and stats subcommands: flag parsing, reject files, Parquet dispatch, progress.
+import {
+  createRejectsFile,
+  formatFromName,
+  readRecords,
+  recordSchemas,
+  writeRecords,
+  type LocatedRecord,
+  type OnInvalid,
+  type ReadProgress,
+  type RecordKind,
+  type RejectsFile,
+  type RejectSink,
+  type Reject,
+  type TextEncoding,
+} from "@sfmed/schema";
+import { UsageError } from "../context.js";
+import { createProgress, type Progress } from "../progress.js";
+
+export function parseOnInvalid(v: string | undefined, rejects: string | undefined): OnInvalid {
+  const mode = v ?? "error";
+  if (mode !== "error" && mode !== "skip") throw new UsageError(`--on-invalid must be error or skip, got "${mode}"`);
+  if (rejects && mode !== "skip") throw new UsageError("--rejects needs --on-invalid skip");
+  return mode;
+}
+
+export function parseKind(v: string | undefined): RecordKind | undefined {
+  if (v === undefined) return undefined;
+  if (!(v in recordSchemas)) throw new UsageError(`--schema must be one of ${Object.keys(recordSchemas).join(", ")}, got "${v}"`);
+  return v as RecordKind;
+}
+
+export function parseEncoding(v: string | undefined): TextEncoding | undefined {
+  if (v === undefined) return undefined;
+  if (v !== "auto" && v !== "utf-8" && v !== "gb18030") throw new UsageError(`--encoding must be auto, utf-8 or gb18030, got "${v}"`);
+  return v;
+}
+
+/** Open the rejects file when asked for; the caller commits it on success and aborts it on failure. */
+export async function openRejects(path: string | undefined): Promise<RejectsFile | undefined> {
+  return path ? createRejectsFile(path) : undefined;
+}
+
+/** A sink that counts rejects and forwards them to the rejects file, if any. */
+export function countingSink(file: RejectsFile | undefined): RejectSink & { count: number } {
+  const sink = {
+    count: 0,
+    write(r: Reject) {
+      sink.count++;
+      return file?.write(r);
+    },
+  };
+  return sink;
+}
+
+const isParquet = (file: string) => formatFromName(file) === "parquet";
+
+/** Read records of any supported file, Parquet included (loaded only when needed). */
+export async function* readAny(
+  file: string,
+  opts: { kind?: RecordKind | undefined; onInvalid: OnInvalid; rejects?: RejectSink | undefined; encoding?: TextEncoding | undefined; onProgress?: (p: ReadProgress) => void },
+): AsyncGenerator<LocatedRecord<unknown>> {
+  const common = { onInvalid: opts.onInvalid, ...(opts.rejects ? { rejects: opts.rejects } : {}), ...(opts.kind ? { kind: opts.kind } : {}) };
+  if (isParquet(file)) {
+    const { readParquet } = await import("@sfmed/schema/parquet");
+    yield* readParquet(file, common);
+    return;
+  }
+  yield* readRecords(file, { ...common, ...(opts.encoding ? { encoding: opts.encoding } : {}), ...(opts.onProgress ? { onProgress: opts.onProgress } : {}) });
+}
+
+/** Write records to any supported file (by extension), atomically. */
+export async function writeAny(file: string, records: AsyncIterable<unknown>): Promise<{ count: number }> {
+  if (isParquet(file)) {
+    const { writeParquet } = await import("@sfmed/schema/parquet");
+    return writeParquet(file, records as AsyncIterable<Record<string, unknown>>);
+  }
+  return writeRecords(file, records);
+}
+
+/** Count records flowing through, drawing a progress bar on a TTY. */
+export async function* counted<T>(records: AsyncIterable<T>, bar: Progress, counter: { n: number }): AsyncGenerator<T> {
+  for await (const r of records) {
+    counter.n++;
+    if ((counter.n & 1023) === 0) bar.update(counter.n);
+    yield r;
+  }
+  bar.update(counter.n);
+}
+
+export function recordBar(label: string, quiet: boolean): Progress {
+  return createProgress({ label, unit: "rec", quiet });
+}
