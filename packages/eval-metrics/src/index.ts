@@ -17,3 +17,17 @@ export type { JudgeRubric, RubricDimension, JudgeInput } from "./judge-rubric.js
 export { parseJudgment } from "./judge-parse.js";
 export { judgeAnswer, judgeAnswers, compareByJudge, JudgeParseError } from "./judge-score.js";
 export type { JudgeOptions, JudgeManyOptions, Judgment, JudgeResult, CompareItem, CompareResult } from "./judge-score.js";
+export { evaluateRouge, evaluateChoices, evaluateJudge, evaluateCompare, groupByModel, questionText } from "./evaluate.js";
+export type { RougeItem, CompareOptions } from "./evaluate.js";
+export { renderMarkdown } from "./report-markdown.js";
+export { renderHtml, barChartSvg, winTieLossSvg } from "./report-html.js";
+export type {
+  EvalReport,
+  RougeReport,
+  RougeSystemSummary,
+  ChoiceReport,
+  ChoiceSystemSummary,
+  JudgeReport,
+  JudgeSystemSummary,
+  CompareReport,
+} from "./report-types.js";
