@@ -116,6 +116,10 @@ export class Checkpoint {
     return this.file(name).readBytes(name);
   }
 
+  readF32Range(name: string, start: number, count: number): Promise<Float32Array> {
+    return this.file(name).readF32Range(name, start, count);
+  }
+
   /** Total bytes of tensor data. */
   totalBytes(): number {
     let n = 0;
@@ -199,6 +203,13 @@ export class CheckpointWriter {
     const w = this.byName.get(name);
     if (!w) throw new SafetensorsError("tensor was not declared", { code: "NO_TENSOR", file: this.dir, field: name });
     await w.write(name, data);
+  }
+
+  /** See {@link SafetensorsWriter.writeF32Range}. */
+  async writeF32Range(name: string, start: number, data: Float32Array): Promise<void> {
+    const w = this.byName.get(name);
+    if (!w) throw new SafetensorsError("tensor was not declared", { code: "NO_TENSOR", file: this.dir, field: name });
+    await w.writeF32Range(name, start, data);
   }
 
   /** Close every shard and write the index when there is more than one. */

@@ -1,5 +1,5 @@
 import { open, type FileHandle } from "node:fs/promises";
-import { decodeToF32 } from "./dtype.js";
+import { DTYPE_BITS, decodeToF32 } from "./dtype.js";
 import { SafetensorsError } from "./errors.js";
 import { parseHeader, readHeaderSize, type ParseHeaderOptions, type SafetensorsHeader, type TensorInfo } from "./safetensors-header.js";
 
@@ -78,6 +78,26 @@ export class SafetensorsFile {
     const buf = new Uint8Array(Buffer.allocUnsafeSlow(t.byteLength).buffer, 0, t.byteLength);
     await readExactly(this.fh, buf, t.fileOffset, this.path, name);
     return buf;
+  }
+
+  /**
+   * Elements [start, start + count) of a float tensor as float32, read with one positioned read, so a huge
+   * tensor can be processed in bounded memory.
+   * @throws {SafetensorsError} `UNSUPPORTED_DTYPE` for non-float dtypes, `BAD_OFFSETS` for a range past the end.
+   */
+  async readF32Range(name: string, start: number, count: number): Promise<Float32Array> {
+    const t = this.info(name);
+    const width = DTYPE_BITS[t.dtype] / 8;
+    if (!Number.isInteger(width) || !["F32", "F16", "BF16", "F64"].includes(t.dtype)) {
+      throw new SafetensorsError(`cannot decode ${t.dtype} as float`, { code: "UNSUPPORTED_DTYPE", file: this.path, field: name });
+    }
+    if (!(start >= 0 && count >= 0 && start + count <= t.numel)) {
+      throw new SafetensorsError(`range [${start}, ${start + count}) outside ${t.numel} elements`, { code: "BAD_OFFSETS", file: this.path, field: name });
+    }
+    const len = count * width;
+    const buf = new Uint8Array(Buffer.allocUnsafeSlow(len).buffer, 0, len);
+    await readExactly(this.fh, buf, t.fileOffset + start * width, this.path, name);
+    return decodeToF32(t.dtype, buf);
   }
 
   /**

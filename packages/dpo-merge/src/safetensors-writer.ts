@@ -106,6 +106,7 @@ export class SafetensorsWriter {
   private readonly fh: FileHandle;
   private readonly byName: Map<string, TensorInfo>;
   private readonly pending: Set<string>;
+  private readonly written = new Map<string, number>();
 
   private constructor(path: string, tmp: string, fh: FileHandle, layout: TensorInfo[], fileSize: number) {
     this.path = path;
@@ -157,6 +158,26 @@ export class SafetensorsWriter {
     }
     await writeAll(this.fh, bytes, t.fileOffset);
     this.pending.delete(name);
+  }
+
+  /**
+   * Write elements [start, start + data.length) of a float tensor (encoded to its dtype). The tensor counts as
+   * written once its chunks add up to its size; chunks must not overlap.
+   * @throws {SafetensorsError} `NO_TENSOR`, `UNSUPPORTED_DTYPE`, `BAD_OFFSETS` for a range past the end.
+   */
+  async writeF32Range(name: string, start: number, data: Float32Array): Promise<void> {
+    const t = this.byName.get(name);
+    if (!t) throw new SafetensorsError("tensor was not declared when the writer was created", { code: "NO_TENSOR", file: this.path, field: name });
+    if (!this.pending.has(name)) throw new SafetensorsError("tensor written twice", { code: "WRITE_ORDER", file: this.path, field: name });
+    if (!(start >= 0 && start + data.length <= t.numel)) {
+      throw new SafetensorsError(`range [${start}, ${start + data.length}) outside ${t.numel} elements`, { code: "BAD_OFFSETS", file: this.path, field: name });
+    }
+    const bytes = encodeFromF32(t.dtype, data);
+    const width = t.numel === 0 ? 0 : t.byteLength / t.numel;
+    await writeAll(this.fh, bytes, t.fileOffset + start * width);
+    const done = (this.written.get(name) ?? 0) + bytes.byteLength;
+    this.written.set(name, done);
+    if (done >= t.byteLength) this.pending.delete(name);
   }
 
   /** Names still to be written. */

@@ -1,42 +1,54 @@
 import { MergeInputError } from "./errors.js";
 
 /**
- * Spherical interpolation of two whole tensors, as mergekit does: normalise both, take the angle between them,
- * and combine the *unnormalised* tensors with sin((1−t)θ)/sin θ and sin(tθ)/sin θ; when |cos θ| exceeds
- * `dotThreshold` fall back to linear interpolation. Norms at or below `eps` count as 1. t = 0 gives `a`.
+ * SLERP coefficients from the two squared norms and the dot product (accumulated in float64), so a streaming
+ * caller can gather the sums chunk by chunk. Norms at or below `eps` count as 1; |cos θ| above `dotThreshold`
+ * falls back to linear interpolation.
+ * @default dotThreshold 0.9995, eps 1e-8
+ */
+export function slerpCoefficients(opts: { sumAA: number; sumBB: number; sumAB: number; t: number; dotThreshold?: number; eps?: number }): [number, number] {
+  const eps = opts.eps ?? 1e-8;
+  const { t } = opts;
+  let na = Math.sqrt(opts.sumAA);
+  let nb = Math.sqrt(opts.sumBB);
+  if (!(na > eps)) na = 1;
+  if (!(nb > eps)) nb = 1;
+  const dot = Math.min(1, Math.max(-1, opts.sumAB / (na * nb)));
+  if (Math.abs(dot) > (opts.dotThreshold ?? 0.9995)) return [1 - t, t];
+  const theta = Math.acos(dot);
+  const s = Math.sin(theta);
+  return [Math.sin((1 - t) * theta) / s, Math.sin(t * theta) / s];
+}
+
+/** Accumulate the sums {@link slerpCoefficients} needs over one chunk. */
+export function slerpSums(a: Float32Array, b: Float32Array, acc = { sumAA: 0, sumBB: 0, sumAB: 0 }): { sumAA: number; sumBB: number; sumAB: number } {
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i]!;
+    const y = b[i]!;
+    acc.sumAA += x * x;
+    acc.sumBB += y * y;
+    acc.sumAB += x * y;
+  }
+  return acc;
+}
+
+/** out = ca·a + cb·b in float32. */
+export function slerpApply(a: Float32Array, b: Float32Array, [ca, cb]: [number, number], out = new Float32Array(a.length)): Float32Array {
+  const fa = Math.fround(ca);
+  const fb = Math.fround(cb);
+  for (let i = 0; i < a.length; i++) out[i] = Math.fround(fa * a[i]!) + Math.fround(fb * b[i]!);
+  return out;
+}
+
+/**
+ * Spherical interpolation of two whole tensors, as mergekit does: the angle comes from the normalised tensors,
+ * and the *unnormalised* tensors are combined with sin((1−t)θ)/sin θ and sin(tθ)/sin θ; nearly collinear
+ * tensors (|cos θ| > dotThreshold) are linearly interpolated. t = 0 gives `a`.
  * @default dotThreshold 0.9995, eps 1e-8
  */
 export function slerp(opts: { a: Float32Array; b: Float32Array; t: number; dotThreshold?: number; eps?: number }): Float32Array {
-  const { a, b, t } = opts;
+  const { a, b } = opts;
   if (a.length !== b.length) throw new MergeInputError(`lengths ${a.length} and ${b.length} differ`, { field: "b" });
-  const eps = opts.eps ?? 1e-8;
-  let na = 0;
-  let nb = 0;
-  for (let i = 0; i < a.length; i++) {
-    na += a[i]! * a[i]!;
-    nb += b[i]! * b[i]!;
-  }
-  na = Math.sqrt(na);
-  nb = Math.sqrt(nb);
-  if (!(na > eps)) na = 1;
-  if (!(nb > eps)) nb = 1;
-  let dot = 0;
-  for (let i = 0; i < a.length; i++) dot += (a[i]! / na) * (b[i]! / nb);
-  dot = Math.min(1, Math.max(-1, dot));
-  let ca: number;
-  let cb: number;
-  if (Math.abs(dot) > (opts.dotThreshold ?? 0.9995)) {
-    ca = 1 - t;
-    cb = t;
-  } else {
-    const theta = Math.acos(dot);
-    const s = Math.sin(theta);
-    ca = Math.sin((1 - t) * theta) / s;
-    cb = Math.sin(t * theta) / s;
-  }
-  const fa = Math.fround(ca);
-  const fb = Math.fround(cb);
-  const out = new Float32Array(a.length);
-  for (let i = 0; i < a.length; i++) out[i] = Math.fround(fa * a[i]!) + Math.fround(fb * b[i]!);
-  return out;
+  const c = slerpCoefficients({ ...slerpSums(a, b), t: opts.t, ...(opts.dotThreshold !== undefined ? { dotThreshold: opts.dotThreshold } : {}), ...(opts.eps !== undefined ? { eps: opts.eps } : {}) });
+  return slerpApply(a, b, c);
 }

@@ -1,6 +1,6 @@
 import { MergeInputError } from "./errors.js";
 import type { Rng } from "./seeded-rng.js";
-import { dare, magnitudePrune, type RescaleMode } from "./sparsify.js";
+import { bernoulliMask, topKMask, type RescaleMode } from "./sparsify.js";
 
 const f = Math.fround;
 
@@ -41,10 +41,88 @@ export interface TaskArithmeticOptions {
   lambda?: number;
 }
 
+/** Per-model post-mask scaling of a sparsified task vector: divide by the keep-probability, or multiply. */
+export type DeltaScale = { div: number } | { mul: number } | undefined;
+
+export interface MixChunkOptions {
+  base: Float32Array;
+  models: Float32Array[];
+  weights: number[];
+  /** Per model keep-mask for these elements (undefined = keep all). */
+  masks?: ReadonlyArray<Uint8Array | undefined>;
+  scales?: ReadonlyArray<DeltaScale>;
+  consensus: "sum" | "none";
+  normalize: boolean;
+  lambda: number;
+  /** Where to write; a new array when absent. */
+  out?: Float32Array;
+}
+
 /**
- * Generalised task arithmetic as mergekit computes it, per element in float32 in the same operation order:
- * τ_i = θ_i − θ_b; sparsify τ_i; d_i = w_i·τ_i; with consensus keep d_i where sign(d_i) equals the sign of Σ d_i
- * (zeros never agree); mix = Σ kept d_i, divided by Σ kept w_i (or Σ w_i) when normalising (0 → 1); θ_b + λ·mix.
+ * The elementwise core of task arithmetic, shared by the in-memory operators and the streaming checkpoint merge
+ * (so both round identically): per element, in float32 and mergekit's order, d_i = w_i·scale(mask_i·(θ_i − θ_b));
+ * with consensus keep d_i whose sign equals sign(Σ d_i) (≥ 0 → +; zeros never agree) and divide by the kept
+ * weights, else divide by Σ w_i (a sum below 1e-8 counts as 1); θ_b + λ·mix.
+ */
+export function mixChunk(opts: MixChunkOptions): Float32Array {
+  const { base, models } = opts;
+  const n = base.length;
+  const k = models.length;
+  const w = opts.weights.map(f);
+  const out = opts.out ?? new Float32Array(n);
+  const d = new Float64Array(k);
+  const lambda = f(opts.lambda);
+  let wsum = 0;
+  for (const x of w) wsum = f(wsum + x);
+  if (Math.abs(wsum) < 1e-8) wsum = 1;
+  const masks = opts.masks ?? [];
+  // 0 = no division / multiplication for that model.
+  const divs = models.map((_, i) => {
+    const s = opts.scales?.[i];
+    return s !== undefined && "div" in s ? f(s.div) : 0;
+  });
+  const muls = models.map((_, i) => {
+    const s = opts.scales?.[i];
+    return s !== undefined && "mul" in s ? f(s.mul) : 0;
+  });
+  const consensus = opts.consensus === "sum";
+  for (let j = 0; j < n; j++) {
+    const b = base[j]!;
+    for (let i = 0; i < k; i++) {
+      const m = masks[i];
+      let x = m !== undefined && m[j] === 0 ? 0 : f(models[i]![j]! - b);
+      if (x !== 0) {
+        if (divs[i] !== 0) x = f(x / divs[i]!);
+        else if (muls[i] !== 0) x = f(x * muls[i]!);
+      }
+      d[i] = f(x * w[i]!);
+    }
+    let mix = 0;
+    if (consensus) {
+      let sum = 0;
+      for (let i = 0; i < k; i++) sum = f(sum + d[i]!);
+      const major = sum >= 0 ? 1 : -1;
+      let div = 0;
+      for (let i = 0; i < k; i++) {
+        if (Math.sign(d[i]!) === major) {
+          mix = f(mix + d[i]!);
+          div = f(div + w[i]!);
+        }
+      }
+      if (opts.normalize) mix = f(mix / (div === 0 ? 1 : div));
+    } else {
+      for (let i = 0; i < k; i++) mix = f(mix + d[i]!);
+      if (opts.normalize) mix = f(mix / wsum);
+    }
+    if (lambda !== 1) mix = f(mix * lambda);
+    out[j] = b + mix;
+  }
+  return out;
+}
+
+/**
+ * Generalised task arithmetic as mergekit computes it: τ_i = θ_i − θ_b; sparsify τ_i; d_i = w_i·τ_i; optional
+ * TIES sign consensus and disjoint mean; θ_b + λ·mix (see {@link mixChunk} for the exact per-element rule).
  * @throws {MergeInputError} on length mismatches or a weight count that differs from the model count.
  */
 export function mergeTaskVectors(opts: TaskArithmeticOptions): Float32Array {
@@ -52,45 +130,54 @@ export function mergeTaskVectors(opts: TaskArithmeticOptions): Float32Array {
   if (weights.length !== models.length) throw new MergeInputError(`${weights.length} weights for ${models.length} models`, { field: "weights" });
   const n = sameLength([base, ...models], "models");
   const sp = opts.sparsify ?? { method: "none" };
-  const w = weights.map(f);
-  const deltas = models.map((m, i) => {
-    let d = taskVector({ model: m, base });
-    if (sp.method === "magnitude") d = magnitudePrune({ delta: d, density: sp.density, rescale: sp.rescale ?? "none" });
-    else if (sp.method === "bernoulli") d = dare({ delta: d, density: sp.density, rng: sp.rng(i), rescale: sp.rescale ?? "inverse_keep" });
-    for (let j = 0; j < n; j++) d[j] = d[j]! * w[i]!;
-    return d;
-  });
-  const consensus = opts.consensus ?? "none";
-  const normalize = opts.normalize ?? false;
-  const lambda = f(opts.lambda ?? 1);
-  const out = new Float32Array(n);
-  const k = deltas.length;
-  let wsum = 0;
-  for (const x of w) wsum = f(wsum + x);
-  if (Math.abs(wsum) < 1e-8) wsum = 1;
-  for (let j = 0; j < n; j++) {
-    let mix = 0;
-    if (consensus === "sum") {
-      let s = 0;
-      for (let i = 0; i < k; i++) s = f(s + deltas[i]![j]!);
-      const major = s >= 0 ? 1 : -1;
-      let div = 0;
-      for (let i = 0; i < k; i++) {
-        const d = deltas[i]![j]!;
-        if (Math.sign(d) === major) {
-          mix = f(mix + d);
-          div = f(div + w[i]!);
-        }
-      }
-      if (normalize) mix = f(mix / (div === 0 ? 1 : div));
-    } else {
-      for (let i = 0; i < k; i++) mix = f(mix + deltas[i]![j]!);
-      if (normalize) mix = f(mix / wsum);
+  const masks: Array<Uint8Array | undefined> = [];
+  const scales: DeltaScale[] = [];
+  models.forEach((m, i) => {
+    if (sp.method === "none" || sp.density >= 1) {
+      masks.push(undefined);
+      scales.push(undefined);
+      return;
     }
-    if (lambda !== 1) mix = f(mix * lambda);
-    out[j] = base[j]! + mix;
+    const tau = taskVector({ model: m, base });
+    let mask: Uint8Array;
+    if (sp.method === "magnitude") {
+      mask = sp.density <= 0 || n === 0 ? new Uint8Array(n) : topKMask(tau, Math.max(1, Math.floor(sp.density * n)));
+    } else {
+      mask = bernoulliMask({ length: n, p: sp.density, rng: sp.rng(i) });
+    }
+    masks.push(mask);
+    const mode = sp.rescale ?? (sp.method === "bernoulli" ? "inverse_keep" : "none");
+    scales.push(deltaScale(mode, sp.density, tau, mask));
+  });
+  return mixChunk({
+    base,
+    models,
+    weights,
+    masks,
+    scales,
+    consensus: opts.consensus ?? "none",
+    normalize: opts.normalize ?? false,
+    lambda: opts.lambda ?? 1,
+  });
+}
+
+/** The scale a rescale mode implies for one sparsified task vector (l1 needs the dense and kept L1 norms). */
+export function deltaScale(mode: RescaleMode, density: number, tau?: Float32Array, mask?: Uint8Array, norms?: { before: number; after: number }): DeltaScale {
+  if (mode === "inverse_keep") return density > 0 ? { div: density } : undefined;
+  if (mode === "l1") {
+    let before = norms?.before ?? 0;
+    let after = norms?.after ?? 0;
+    if (!norms && tau && mask) {
+      for (let i = 0; i < tau.length; i++) {
+        const a = Math.abs(tau[i]!);
+        before += a;
+        if (mask[i]) after += a;
+      }
+    }
+    // mergekit's guard: leave tiny norms alone.
+    return before >= 1e-7 && after >= 1e-7 ? { mul: before / after } : undefined;
   }
-  return out;
+  return undefined;
 }
 
 /**
