@@ -130,6 +130,8 @@ export const register: Register = (program, ctx) => {
       });
       const bar = createProgress({ label: "augment", total: steps, unit: "step", quiet: c.quiet || o.json });
       const started = Date.now();
+      // Calls made before a resume do not count towards this session's rate.
+      let callsAtStart: number | undefined;
       const ac = new AbortController();
       const onSigint = () => {
         c.info("stopping after the current step (the checkpoint keeps every finished step)");
@@ -158,9 +160,10 @@ export const register: Register = (program, ctx) => {
           signal: ac.signal,
           onProgress: (p) => {
             const secs = (Date.now() - started) / 1000;
+            callsAtStart ??= p.calls;
             bar.update(p.step, {
               acc: `${(100 * p.acceptanceRate).toFixed(0)}%`,
-              "calls/s": secs > 0 ? (p.calls / secs).toFixed(2) : "0",
+              "calls/s": secs > 0 ? ((p.calls - callsAtStart) / secs).toFixed(2) : "0",
               cost: p.cost.toFixed(4),
             });
           },

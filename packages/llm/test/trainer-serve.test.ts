@@ -1,0 +1,118 @@
+// Real integration against `python -m sfmed_trainer serve` with a tiny random checkpoint built here. Runs only
+// where trainer-py has `serve` and its virtual environment exists (`npm run trainer-env`); skipped otherwise.
+import { spawn, type ChildProcess } from "node:child_process";
+import { createHash } from "node:crypto";
+import { existsSync, readFileSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { homedir, tmpdir } from "node:os";
+import path from "node:path";
+import { createInterface } from "node:readline";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { repoRoot } from "@sfmed/test-utils";
+import { createOpenAIModel, type OpenAIModel } from "../src/index.js";
+
+function trainerPython(): string | undefined {
+  const trainer = path.join(repoRoot, "trainer-py");
+  if (!existsSync(path.join(trainer, "sfmed_trainer", "serve.py"))) return undefined;
+  const lock = path.join(trainer, "requirements.lock");
+  if (!existsSync(lock)) return undefined;
+  const hash = createHash("sha256").update(readFileSync(lock)).digest("hex").slice(0, 16);
+  const venv = process.env.SFMED_TRAINER_VENV ?? path.join(homedir(), ".cache", "sfmed", `trainer-venv-${hash}`);
+  const py = path.join(venv, "bin", "python");
+  return existsSync(path.join(venv, `.sfmed-lock-${hash}`)) && existsSync(py) ? py : undefined;
+}
+
+const TINY = `
+import sys, torch
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+from transformers import PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
+out = sys.argv[1]
+tok = Tokenizer(models.BPE()); tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False); tok.decoder = decoders.ByteLevel()
+tok.train_from_iterator(["高血压患者应该低盐饮食。", "糖尿病需要控制血糖。", "头痛怎么办？"] * 20, trainer=trainers.BpeTrainer(vocab_size=300,
+  special_tokens=["<|endoftext|>", "<|im_start|>", "<|im_end|>"], initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False))
+chatml = "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\\\\n' + message['content'] + '<|im_end|>' + '\\\\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\\\n' }}{% endif %}"
+t = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>", additional_special_tokens=["<|im_start|>", "<|im_end|>"], chat_template=chatml)
+torch.manual_seed(0)
+m = Qwen2ForCausalLM(Qwen2Config(vocab_size=len(t), hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+  num_key_value_heads=2, max_position_embeddings=512, tie_word_embeddings=True, eos_token_id=t.eos_token_id, pad_token_id=t.pad_token_id))
+m.save_pretrained(out); t.save_pretrained(out)
+`;
+
+function run(cmd: string, args: string[], cwd: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(cmd, args, { cwd, stdio: ["ignore", "ignore", "pipe"] });
+    let err = "";
+    p.stderr.on("data", (d: Buffer) => (err += d.toString()));
+    p.on("error", reject);
+    p.on("exit", (code) => (code === 0 ? resolve() : reject(new Error(`${cmd} exited ${code}: ${err.slice(-2000)}`))));
+  });
+}
+
+const python = trainerPython();
+
+describe.skipIf(!python)("trainer-py serve (real server, tiny model)", () => {
+  let server: ChildProcess | undefined;
+  let workDir = "";
+  let model: OpenAIModel;
+
+  beforeAll(async () => {
+    workDir = await mkdtemp(path.join(tmpdir(), "sfmed-llm-serve-"));
+    const ckpt = path.join(workDir, "ckpt");
+    await run(python!, ["-c", TINY, ckpt], workDir);
+    server = spawn(python!, ["-m", "sfmed_trainer", "serve", ckpt, "--host", "127.0.0.1", "--port", "0"], {
+      cwd: path.join(repoRoot, "trainer-py"),
+      env: { ...process.env, PYTHONUNBUFFERED: "1" },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    const url = await new Promise<string>((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error("serve not ready in 120 s")), 120_000);
+      createInterface({ input: server!.stdout! }).on("line", (line) => {
+        try {
+          const e = JSON.parse(line) as { event?: string; url?: string };
+          if (e.event === "ready" && e.url) {
+            clearTimeout(t);
+            resolve(e.url);
+          }
+        } catch {
+          // not an event line
+        }
+      });
+      server!.on("exit", (code) => reject(new Error(`serve exited ${code}`)));
+    });
+    const root = url.replace(/\/+$/, "");
+    model = createOpenAIModel({ baseURL: root.endsWith("/v1") ? root : `${root}/v1`, model: "tiny", timeoutMs: 60_000, retry: { maxRetries: 1 } });
+  }, 180_000);
+
+  afterAll(async () => {
+    server?.kill("SIGTERM");
+    if (workDir) await rm(workDir, { recursive: true, force: true });
+  });
+
+  it("chats, completes with log-probs, streams, embeds a layer and scores", async () => {
+    const msgs = [{ role: "user" as const, content: "高血压怎么办？" }];
+    const c = await model.chat(msgs, { maxTokens: 8, temperature: 0 });
+    expect(c.texts).toHaveLength(1);
+    expect(typeof c.texts[0]).toBe("string");
+    expect(c.usage.promptTokens).toBeGreaterThan(0);
+
+    const p = await model.complete("高血压", { maxTokens: 4, temperature: 0, logprobs: true });
+    expect(typeof p.text).toBe("string");
+    if (p.tokenLogprobs) for (const lp of p.tokenLogprobs) expect(lp).toBeLessThanOrEqual(0);
+
+    let streamed = "";
+    let done;
+    for await (const ev of model.streamChat(msgs, { maxTokens: 8, temperature: 0 })) {
+      if (ev.type === "delta") streamed += ev.text;
+      else done = ev.result;
+    }
+    expect(done?.texts[0]).toBe(streamed);
+
+    const v = await model.embed(["高血压", "糖尿病"], { layer: 1, pooling: "mean" });
+    expect(v).toHaveLength(2);
+    expect(v[0]!.length).toBe(64);
+
+    const s = await model.score([{ prompt: msgs, response: "低盐饮食。" }]);
+    expect(s).toHaveLength(1);
+    expect(Number.isFinite(s[0]!)).toBe(true);
+  }, 120_000);
+});
