@@ -9,6 +9,7 @@ import { register as pref } from "./pref.js";
 import { register as stats } from "./stats.js";
 import { register as train } from "./train.js";
 import { register as validate } from "./validate.js";
+import { register as merge } from "./merge.js";
 
 /** A subcommand module: adds its command(s) to the program. Keep them thin: parse → library → render. */
 export type Register = (program: Command, ctx: () => CliContext) => void;
@@ -22,6 +23,7 @@ export const commands: Register[] = [
   augment,
   applyInstructions,
   train,
+  merge,
   pref,
   pipeline,
 ];

@@ -1,0 +1,92 @@
+import { MERGE_METHODS, mergeCheckpoints, type FloatDtype, type MergeMethod, type RescaleMode } from "@sfmed/dpo-merge";
+import { UsageError } from "../context.js";
+import { createProgress, type Progress } from "../progress.js";
+import type { Register } from "./index.js";
+
+interface MergeFlags {
+  method: string;
+  base?: string;
+  models: string[];
+  weights?: string[];
+  density?: string;
+  t?: string;
+  normalize?: boolean;
+  lambda?: string;
+  rescale?: string;
+  seed: string;
+  outDtype?: string;
+  maxShardBytes?: string;
+  chunkElements?: string;
+  overwrite?: boolean;
+  output: string;
+}
+
+function num(flag: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isFinite(n)) throw new UsageError(`${flag} expects a number, got "${value}"`);
+  return n;
+}
+
+function oneOf<T extends string>(flag: string, value: string | undefined, allowed: readonly T[]): T | undefined {
+  if (value === undefined) return undefined;
+  if (!(allowed as readonly string[]).includes(value)) throw new UsageError(`${flag} must be one of ${allowed.join(", ")}, got "${value}"`);
+  return value as T;
+}
+
+export const register: Register = (program, ctx) => {
+  program
+    .command("merge")
+    .description("merge safetensors checkpoints tensor by tensor (task arithmetic, TIES, DARE, linear, SLERP) with bounded memory")
+    .requiredOption("--method <method>", `one of ${MERGE_METHODS.join(", ")}`)
+    .option("--base <dir>", "base checkpoint (required except for linear; the t=0 end for slerp)")
+    .requiredOption("--models <dirs...>", "checkpoints to merge (one for slerp)")
+    .option("--weights <w...>", "one weight per model (default 1 each)")
+    .option("--density <d>", "kept fraction: by magnitude for ties, Bernoulli keep-probability for dare_* (default 1)")
+    .option("--t <t>", "slerp interpolation factor (default 0.5)")
+    .option("--normalize", "divide by the (agreeing) weight sum (default for ties and linear)")
+    .option("--no-normalize", "do not divide by the weight sum")
+    .option("--lambda <x>", "scale of the merged task vector (default 1)")
+    .option("--rescale <mode>", "DARE rescale: inverse_keep (default), l1 or none")
+    .option("--seed <n>", "seed of the DARE masks", "0")
+    .option("--out-dtype <dtype>", "F32, F16 or BF16 (default: each tensor's own dtype)")
+    .option("--max-shard-bytes <n>", "start a new output shard past this size (default 5e9)")
+    .option("--chunk-elements <n>", "elements streamed per chunk (default 1048576)")
+    .option("--overwrite", "replace an existing output folder")
+    .requiredOption("-o, --output <dir>", "output checkpoint folder (written atomically)")
+    .action(async (flags: MergeFlags) => {
+      const c = ctx();
+      const method = oneOf<MergeMethod>("--method", flags.method, MERGE_METHODS)!;
+      const weights = flags.weights?.map((w) => num("--weights", w)!);
+      if (weights && weights.length !== flags.models.length) {
+        throw new UsageError(`--weights has ${weights.length} values for ${flags.models.length} models`);
+      }
+      let bar: Progress | undefined;
+      const report = await mergeCheckpoints({
+        method,
+        base: flags.base,
+        models: flags.models,
+        weights,
+        density: num("--density", flags.density),
+        t: num("--t", flags.t),
+        normalize: flags.normalize,
+        lambda: num("--lambda", flags.lambda),
+        rescale: oneOf<RescaleMode>("--rescale", flags.rescale, ["inverse_keep", "l1", "none"]),
+        seed: num("--seed", flags.seed),
+        outDtype: oneOf<FloatDtype>("--out-dtype", flags.outDtype, ["F32", "F16", "BF16"]),
+        maxShardBytes: num("--max-shard-bytes", flags.maxShardBytes),
+        chunkElements: num("--chunk-elements", flags.chunkElements),
+        overwrite: flags.overwrite,
+        out: flags.output,
+        onProgress: (p) => {
+          bar ??= createProgress({ label: "merge", total: Math.round(p.bytesTotal / 1e6), unit: "MB", quiet: c.quiet });
+          bar.update(Math.round(p.bytesDone / 1e6), { tensor: `${p.tensorsDone}/${p.tensorsTotal}` });
+        },
+      });
+      bar?.stop();
+      c.info(
+        `merged ${report.tensors} tensors (${(report.bytesWritten / 1e9).toFixed(3)} GB, ${report.copied.length} copied, ` +
+          `${report.carriedFiles.length} files carried over) with ${method} in ${report.seconds.toFixed(1)}s → ${report.out}`,
+      );
+    });
+};
