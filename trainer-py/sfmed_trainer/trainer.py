@@ -578,13 +578,27 @@ class Runner:
             res = {"stage": job.stage, "interrupted": True, "step": step, "checkpoint": ck, **tag}
             self.events.emit("done", **res)
             return res
+        extra = {}
+        if d.world > 1:
+            extra["replica_max_diff"] = self._replica_diff(base)
         final = save_model("final")
         best_path = os.path.join(out_dir, "best") if best["step"] is not None else None
         chosen = best_path if (t.keep_best and best_path) else final
         res = {"stage": job.stage, "interrupted": False, "step": step, "model": chosen, "final_model": final,
-               "best_model": best_path, "best_eval_loss": best["loss"], "best_step": best["step"], **tag}
+               "best_model": best_path, "best_eval_loss": best["loss"], "best_step": best["step"], **extra, **tag}
         self.events.emit("done", **res)
         return res
+
+    @torch.no_grad()
+    def _replica_diff(self, model) -> float:
+        """Largest |θ_rank − θ_max| over all ranks and parameters: 0.0 when the replicas are identical."""
+        worst = torch.zeros((), dtype=torch.float64)
+        for p in model.parameters():
+            m = p.detach().clone()
+            dist.all_reduce(m, op=dist.ReduceOp.MAX)
+            worst = torch.maximum(worst, (m - p).abs().max().double().cpu())
+        dist.all_reduce(worst, op=dist.ReduceOp.MAX)
+        return worst.item()
 
     def _stop_requested(self) -> bool:
         flag = Stop.requested
