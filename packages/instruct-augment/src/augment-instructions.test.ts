@@ -5,6 +5,7 @@ import { createOpenAIModel, isLlmError } from "@sfmed/llm";
 import type { Message } from "@sfmed/schema";
 import { loopbackServer, sendJson, tempDir } from "@sfmed/test-utils";
 import { augmentInstructions, type AugmentOptions, type AugmentState } from "./augment-instructions.js";
+import { SEED_INSTRUCTIONS } from "./instruction-pools.js";
 import { TEST_SEEDS, fakeAnswer, fakeChatModel } from "./testing/fake-instruction-model.js";
 
 const base = (model: AugmentOptions["model"], more: Partial<AugmentOptions> = {}): AugmentOptions => ({
@@ -100,8 +101,18 @@ describe("augmentInstructions", () => {
     expect(model.calls).toHaveLength(3);
   });
 
-  it("rejects fewer than two distinct seeds and bad options", async () => {
-    await expect(augmentInstructions(base(fakeChatModel(), { seeds: ["同一条。", "同一条。"] }))).rejects.toMatchObject({ code: "BAD_SEEDS" });
+  it("grows from a single seed, as the pools do from the paper's examples", async () => {
+    const model = fakeChatModel();
+    const r = await augmentInstructions(base(model, { seeds: SEED_INSTRUCTIONS.single, steps: 3 }));
+    // Step 1 has no history yet: only the request with the seed as the query.
+    expect(model.calls[0]).toHaveLength(1);
+    expect(model.calls[0]![0]!.content.startsWith(SEED_INSTRUCTIONS.single[0]!)).toBe(true);
+    expect(r.instructions.length).toBeGreaterThan(0);
+    expect(model.calls[2]!.length).toBeGreaterThan(1);
+  });
+
+  it("rejects empty seeds and bad options", async () => {
+    await expect(augmentInstructions(base(fakeChatModel(), { seeds: ["", "  "] }))).rejects.toMatchObject({ code: "BAD_SEEDS" });
     await expect(augmentInstructions(base(fakeChatModel(), { shots: -1 }))).rejects.toMatchObject({ code: "BAD_OPTIONS", field: "shots" });
   });
 });

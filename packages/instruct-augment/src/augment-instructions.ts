@@ -96,7 +96,7 @@ export interface AugmentResult {
 
 export interface AugmentOptions {
   model: ChatModel;
-  /** Seed instructions (at least two distinct ones). */
+  /** Seed instructions (at least one; e.g. `SEED_INSTRUCTIONS.single`). */
   seeds: readonly string[];
   /** Steps to run in total (a resumed run continues up to this). */
   steps: number;
@@ -214,7 +214,8 @@ function overBudget(u: AugmentUsage, b: AugmentBudget | undefined): boolean {
  */
 export async function augmentInstructions(opts: AugmentOptions): Promise<AugmentResult> {
   const seeds = cleanSeeds(opts.seeds);
-  if (seeds.length < 2) throw new AugmentError(`need at least two distinct seed instructions, got ${seeds.length}`, { code: "BAD_SEEDS", field: "seeds" });
+  // One seed is enough: the first steps then run with an empty history and the banks fill from the answers.
+  if (seeds.length < 1) throw new AugmentError("need at least one non-empty seed instruction", { code: "BAD_SEEDS", field: "seeds" });
   const p = resolved(opts);
   const lexicon = opts.lexicon ?? defaultMedicalLexicon();
   const hash = configHash(seeds, opts.model.name, p, lexicon.size);

@@ -77,6 +77,29 @@ describe("createOpenAIModel: chat", () => {
     expect(m.stats().retries).toBe(3);
   });
 
+  it("holds back every concurrent request while a Retry-After is pending", async () => {
+    const arrivals: number[] = [];
+    let firstRejectAt = 0;
+    const srv = await loopbackServer(async (_req, res) => {
+      arrivals.push(Date.now());
+      if (arrivals.length <= 2) {
+        firstRejectAt ||= Date.now();
+        return sendJson(res, 429, {}, { "retry-after": "0.15" });
+      }
+      sendJson(res, 200, completion("好"));
+    });
+    const m = model(srv.url, { concurrency: 4, retry: { maxRetries: 3, baseDelayMs: 1, maxDelayMs: 1 } });
+    // Stagger the callers so that two of them meet the 429s and the others arrive during the pause.
+    const calls = [0, 0, 40, 80].map((delay, i) =>
+      new Promise((r) => setTimeout(r, delay)).then(() => m.chat([{ role: "user", content: `q${i}` }])),
+    );
+    const rs = await Promise.all(calls);
+    expect(rs.every((r) => r.texts[0] === "好")).toBe(true);
+    const later = arrivals.slice(2);
+    expect(later).toHaveLength(4);
+    for (const t of later) expect(t - firstRejectAt).toBeGreaterThanOrEqual(140);
+  });
+
   it("retries 500s, then gives up with a typed error naming status, url and request id", async () => {
     const srv = await loopbackServer((_req, res) => sendJson(res, 503, { error: { message: "overloaded" } }, { "x-request-id": "rid-1" }));
     const m = model(srv.url, { retry: { ...fast, maxRetries: 2 } });

@@ -67,6 +67,20 @@ describe("sfmed augment", () => {
     delete process.env.SFMED_TEST_KEY;
   });
 
+  it("starts from the pool's seed example when no --seeds file is given", async () => {
+    const dir = await tempDir();
+    const srv = await fakeServer();
+    const out = path.join(dir, "multi.jsonl");
+    const r = await capture(["augment", "--pool", "multi", "--base-url", `${srv.url}/v1`, "--model", "m", "--steps", "2", "-o", out, "--no-cache"]);
+    expect(r.code).toBe(0);
+    const first = JSON.parse(srv.requests[0]!.body) as { messages: Array<{ content: string }> };
+    expect(first.messages).toHaveLength(1);
+    expect(first.messages[0]!.content).toContain("多轮问诊");
+    const lines = (await readFile(out, "utf8")).trim().split("\n").map((l) => JSON.parse(l) as { pool: string });
+    expect(lines.length).toBeGreaterThan(0);
+    expect(lines.every((l) => l.pool === "multi")).toBe(true);
+  });
+
   it("stops cleanly at --max-calls and rejects bad flags", async () => {
     const dir = await tempDir();
     const seeds = path.join(dir, "seeds.jsonl");

@@ -1,13 +1,13 @@
 import { readFile } from "node:fs/promises";
 import { createOpenAIModel } from "@sfmed/llm";
-import { augmentInstructions, parseLexicon, type AugmentReport } from "@sfmed/instruct-augment";
+import { SEED_INSTRUCTIONS, augmentInstructions, parseLexicon, type AugmentReport } from "@sfmed/instruct-augment";
 import { atomicWrite, readRecords } from "@sfmed/schema";
 import { UsageError, type CliContext } from "../context.js";
 import { createProgress } from "../progress.js";
 import type { Register } from "./index.js";
 
 interface AugmentFlags {
-  seeds: string;
+  seeds?: string;
   baseUrl: string;
   model: string;
   steps: string;
@@ -81,7 +81,7 @@ export const register: Register = (program, ctx) => {
   program
     .command("augment")
     .description("grow medical system instructions from seeds with question/answer banks and an OpenAI-compatible model (SF-Med §3.2)")
-    .requiredOption("--seeds <file>", "seed instructions: .txt (one per line) or .jsonl/.json with an instruction field")
+    .option("--seeds <file>", "seed instructions: .txt (one per line) or .jsonl/.json with an instruction field (default: the pool's example)")
     .requiredOption("--base-url <url>", "OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1")
     .requiredOption("--model <name>", "model name sent to the server")
     .requiredOption("--steps <n>", "augmentation steps (one model call each)")
@@ -111,8 +111,9 @@ export const register: Register = (program, ctx) => {
     .action(async (o: AugmentFlags) => {
       const c = ctx();
       if (o.pool !== "single" && o.pool !== "multi") throw new UsageError(`--pool must be single or multi, got "${o.pool}"`);
+      const pool = o.pool as keyof typeof SEED_INSTRUCTIONS;
       const steps = num("steps", o.steps, true)!;
-      const seeds = (await readInstructionFile(o.seeds)).map((s) => s.text);
+      const seeds = o.seeds ? (await readInstructionFile(o.seeds)).map((s) => s.text) : [...SEED_INSTRUCTIONS[pool]];
       const lexicon = o.lexicon ? parseLexicon(await readFile(o.lexicon, "utf8")) : undefined;
       const pricing =
         o.priceIn !== undefined || o.priceOut !== undefined
