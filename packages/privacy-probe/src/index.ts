@@ -54,3 +54,7 @@ export { ExactCosineIndex } from "./embedding/exact-cosine-index.js";
 export { writeVectorFile, readVectorFile, VECTOR_FILE_MAGIC, type VectorFileHeader, type MatrixSpec } from "./embedding/vector-file.js";
 export { saveHighRiskDb, loadHighRiskDb, checkHighRiskDb, type HighRiskDb, type HighRiskDbMeta } from "./embedding/high-risk-db.js";
 export { buildHighRiskDb, type BuildHighRiskDbOptions, type HighRiskSample, type ReplacementSource } from "./embedding/build-high-risk-db.js";
+
+export { gateFileFromDb, writeGateFile, readGateFile, validateGateFile, type GateFile, type GateFileOptions } from "./gate/gate-file.js";
+export { applyGate, gateDecision, meanPool, type GateDecision } from "./gate/apply-gate.js";
+export { evaluateGate, type EvaluateGateOptions, type GateEvaluation, type HeldOutPrompt } from "./gate/evaluate-gate.js";

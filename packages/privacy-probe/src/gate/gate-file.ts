@@ -1,0 +1,90 @@
+import { readFile } from "node:fs/promises";
+import { PrivacyProbeError } from "../errors.js";
+import type { HighRiskDb } from "../embedding/high-risk-db.js";
+import { writeFileAtomic } from "../io/atomic-write.js";
+
+/**
+ * The embedding-gate file trainer-py serve loads. Agreed semantics (serve implements them; {@link applyGate} is the
+ * same computation in TypeScript, used by tests and documentation):
+ *
+ * 1. serve hooks the output of decoder layer `layer` (0-based index of the decoder block);
+ * 2. for a sequence, it mean-pools that layer's hidden states over positions: m = mean_t(h_t);
+ * 3. it computes the cosine similarity of m with every row of `entries`;
+ * 4. if the maximum similarity, for entry i, is strictly greater than `threshold`, every position is shifted so the
+ *    sequence's mean becomes the secure replacement: h_t ← h_t − m + replacements[i]; otherwise nothing changes.
+ *
+ * `entries` are unit length (cosine does not depend on scale); `replacements` keep their scale, since they become
+ * the new mean hidden state. Both have `dim` columns, and one replacement per entry.
+ */
+export interface GateFile {
+  version: 1;
+  layer: number;
+  threshold: number;
+  dim: number;
+  entries: number[][];
+  replacements: number[][];
+}
+
+export interface GateFileOptions {
+  /** Cosine similarity above which the gate fires. @default 0.8 */
+  threshold?: number;
+}
+
+/** Build the gate file content from a high-risk database. */
+export function gateFileFromDb(db: HighRiskDb, opts: GateFileOptions = {}): GateFile {
+  const threshold = opts.threshold ?? 0.8;
+  const dim = db.entries.dim;
+  return {
+    version: 1,
+    layer: db.meta.layer,
+    threshold,
+    dim,
+    entries: db.entries.ids.map((_, r) => Array.from(db.entries.row(r))),
+    replacements: db.replacements.map((v) => Array.from(v)),
+  };
+}
+
+/**
+ * Check a parsed gate file field by field.
+ * @throws {PrivacyProbeError} naming the file and the offending field (`entries.3`, `threshold`, …)
+ */
+export function validateGateFile(value: unknown, file?: string): GateFile {
+  const bad = (field: string, why: string) => new PrivacyProbeError(why, { file, field });
+  if (value === null || typeof value !== "object") throw bad("", "a gate file is a JSON object");
+  const g = value as Record<string, unknown>;
+  if (g.version !== 1) throw bad("version", `unsupported version ${String(g.version)}`);
+  if (!Number.isInteger(g.layer) || (g.layer as number) < 0) throw bad("layer", "layer must be a non-negative integer");
+  if (typeof g.threshold !== "number" || !(g.threshold >= -1 && g.threshold <= 1)) throw bad("threshold", "threshold must be a cosine similarity in [-1, 1]");
+  if (!Number.isInteger(g.dim) || (g.dim as number) <= 0) throw bad("dim", "dim must be a positive integer");
+  const dim = g.dim as number;
+  for (const key of ["entries", "replacements"] as const) {
+    const rows = g[key];
+    if (!Array.isArray(rows)) throw bad(key, `${key} must be an array of vectors`);
+    rows.forEach((row, i) => {
+      if (!Array.isArray(row) || row.length !== dim) throw bad(`${key}.${i}`, `must be an array of ${dim} numbers`);
+      if (!row.every((x) => typeof x === "number" && Number.isFinite(x))) throw bad(`${key}.${i}`, "must hold finite numbers only");
+    });
+  }
+  if ((g.entries as unknown[]).length !== (g.replacements as unknown[]).length) throw bad("replacements", "needs exactly one replacement per entry");
+  return g as unknown as GateFile;
+}
+
+/** Write a gate file atomically (temporary file + rename), validating it first. */
+export async function writeGateFile(file: string, gate: GateFile): Promise<void> {
+  validateGateFile(gate, file);
+  await writeFileAtomic(file, JSON.stringify(gate));
+}
+
+/**
+ * Read and validate a gate file.
+ * @throws {PrivacyProbeError} for a file that is not JSON or breaks the format (names file and field)
+ */
+export async function readGateFile(file: string): Promise<GateFile> {
+  let value: unknown;
+  try {
+    value = JSON.parse(await readFile(file, "utf8"));
+  } catch (cause) {
+    throw new PrivacyProbeError("gate file is not readable JSON", { code: "BAD_FILE", file, cause });
+  }
+  return validateGateFile(value, file);
+}
