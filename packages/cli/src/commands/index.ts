@@ -4,6 +4,7 @@ import { register as applyInstructions } from "./apply-instructions.js";
 import { register as augment } from "./augment.js";
 import { register as convert } from "./convert.js";
 import { register as dedup } from "./dedup.js";
+import { register as evaluate } from "./eval.js";
 import { register as pipeline } from "./pipeline.js";
 import { register as pref } from "./pref.js";
 import { register as stats } from "./stats.js";
@@ -25,5 +26,6 @@ export const commands: Register[] = [
   train,
   merge,
   pref,
+  evaluate,
   pipeline,
 ];

@@ -1,0 +1,115 @@
+import { readFile, writeFile } from "node:fs/promises";
+import path from "node:path";
+import { loopbackServer, readSample, sendJson, tempDir } from "@sfmed/test-utils";
+import { describe, expect, it, vi } from "vitest";
+import { runCli } from "../run.js";
+
+async function capture(argv: string[]) {
+  const err: string[] = [];
+  const out: string[] = [];
+  const e = vi.spyOn(process.stderr, "write").mockImplementation((s) => (err.push(String(s)), true));
+  const o = vi.spyOn(process.stdout, "write").mockImplementation((s) => (out.push(String(s)), true));
+  try {
+    const code = await runCli(argv);
+    return { code, stderr: err.join(""), stdout: out.join("") };
+  } finally {
+    e.mockRestore();
+    o.mockRestore();
+  }
+}
+
+const jsonl = (xs: unknown[]) => xs.map((x) => JSON.stringify(x)).join("\n") + "\n";
+
+interface Huatuo {
+  instruction: string[];
+  output: string[];
+}
+
+/** Ten real Huatuo-26M test items as ReferenceQA, and two systems: one copying half the reference, one off-topic. */
+async function qaFiles(dir: string) {
+  const items = (JSON.parse(readSample("huatuo26m_test/huatuo26M_test.json")) as Huatuo[]).slice(0, 10);
+  const refs = items.map((it, i) => ({ id: `h${i}`, source: "huatuo26m", prompt: [{ role: "user", content: it.instruction[0]! }], reference: it.output[0]! }));
+  const good = refs.map((r) => ({ id: r.id, model: "good", output: r.reference.slice(0, Math.ceil(r.reference.length / 2)) }));
+  const bad = refs.map((r, i) => ({ id: r.id, model: "bad", output: refs[(i + 3) % refs.length]!.reference.slice(0, 20) }));
+  const f = { refs: path.join(dir, "refs.jsonl"), good: path.join(dir, "good.jsonl"), bad: path.join(dir, "bad.jsonl") };
+  await writeFile(f.refs, jsonl(refs));
+  await writeFile(f.good, jsonl(good));
+  await writeFile(f.bad, jsonl(bad));
+  return f;
+}
+
+describe("sfmed eval", () => {
+  it("rouge: writes JSON, Markdown, HTML and per-item scores for each model", async () => {
+    const dir = await tempDir();
+    const f = await qaFiles(dir);
+    const out = path.join(dir, "out");
+    const r = await capture(["eval", "rouge", "--refs", f.refs, "--pred", f.good, f.bad, "-o", out]);
+    expect(r.stderr).toContain("eval rouge");
+    expect(r.code).toBe(0);
+    const json = JSON.parse(await readFile(path.join(out, "rouge.json"), "utf8")) as { report: { systems: { model: string; f: number }[] }; inputs: { sha256: string }[] };
+    const [good, bad] = json.report.systems;
+    expect(good!.model).toBe("good");
+    expect(good!.f).toBeGreaterThan(0.5);
+    expect(bad!.f).toBeLessThan(good!.f);
+    expect(json.inputs[0]!.sha256).toMatch(/^[0-9a-f]{64}$/);
+    expect(r.stdout).toContain("| good |");
+    expect(await readFile(path.join(out, "rouge.html"), "utf8")).toContain("<svg");
+    expect((await readFile(path.join(out, "rouge-items.jsonl"), "utf8")).trim().split("\n")).toHaveLength(20);
+  });
+
+  it("compare: win/tie/loss by ROUGE-L in the paper's format", async () => {
+    const dir = await tempDir();
+    const f = await qaFiles(dir);
+    const out = path.join(dir, "cmp");
+    const r = await capture(["eval", "compare", "--refs", f.refs, "--a", f.good, "--b", f.bad, "-o", out, "--seed", "3"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain("| good | bad | 100.0/0.0/0.0 |");
+    const html = await readFile(path.join(out, "compare.html"), "utf8");
+    expect(html).toContain('class="win"');
+  });
+
+  it("mc: accuracy per subject from real CMMLU questions and free-text answers", async () => {
+    const dir = await tempDir();
+    const rows = readSample("cmmlu/test/anatomy.csv").trim().split("\n").slice(1, 7).map((l) => l.split(","));
+    const questions = rows.map((c) => ({ id: `a${c[0]}`, source: "cmmlu", subject: "anatomy", question: c[1], options: { A: c[2], B: c[3], C: c[4], D: c[5] }, answer: [c[6]] }));
+    const answers = ["答案是{g}。", "故选{g}", "我不确定。", "The answer is {g}.", "建议做CT检查。答案：{g}", "{g}"];
+    const preds = questions.map((q, i) => ({ id: q.id, model: "m", output: answers[i]!.replace("{g}", q.answer[0]!) }));
+    await writeFile(path.join(dir, "q.jsonl"), jsonl(questions));
+    await writeFile(path.join(dir, "p.jsonl"), jsonl(preds));
+    const r = await capture(["eval", "mc", "--questions", path.join(dir, "q.jsonl"), "--pred", path.join(dir, "p.jsonl"), "-o", path.join(dir, "mc")]);
+    expect(r.stderr).toContain("eval mc");
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain("| m | 83.3 | 83.3 | 83.3 | 16.7 | 6 |");
+    expect(await readFile(path.join(dir, "mc", "mc.html"), "utf8")).toContain("Accuracy by subject");
+  });
+
+  it("judge: grades through an OpenAI-compatible server, retrying unparsable output", async () => {
+    const dir = await tempDir();
+    const f = await qaFiles(dir);
+    let calls = 0;
+    const srv = await loopbackServer((req, res) => {
+      calls++;
+      const body = JSON.parse(req.body) as { messages: { role: string; content: string }[] };
+      const last = body.messages.at(-1)!.content;
+      // First answer to each prompt is chatty without a score; the format reminder gets "[[n]]".
+      const content = last.includes("could not be read") ? `[[${body.messages[1]!.content.length % 10 + 1}]]` : "The answer is partly right.";
+      sendJson(res, 200, { choices: [{ index: 0, message: { role: "assistant", content }, finish_reason: "stop" }], usage: { prompt_tokens: 10, completion_tokens: 5 } });
+    });
+    const out = path.join(dir, "judge");
+    const r = await capture(["eval", "judge", "--refs", f.refs, "--pred", f.good, "-o", out, "--base-url", `${srv.url}/v1`, "--model", "judge-x", "--no-cache"]);
+    expect(r.stderr).toContain("eval judge");
+    expect(r.code).toBe(0);
+    expect(calls).toBe(20);
+    const items = (await readFile(path.join(out, "judge-items.jsonl"), "utf8")).trim().split("\n").map((l) => JSON.parse(l) as { ok: boolean; outputs: string[] });
+    expect(items.every((i) => i.ok && i.outputs.length === 2)).toBe(true);
+    expect(r.stdout).toMatch(/\| good \| \d+\.\d\d \| 0 \| 10 \|/);
+  });
+
+  it("rejects a bad flag with a usage error", async () => {
+    const dir = await tempDir();
+    const f = await qaFiles(dir);
+    const r = await capture(["eval", "rouge", "--refs", f.refs, "--pred", f.good, "-o", dir, "--tokenizer", "bpe"]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("--tokenizer");
+  });
+});

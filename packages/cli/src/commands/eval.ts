@@ -1,0 +1,193 @@
+import { createHash } from "node:crypto";
+import { readFile } from "node:fs/promises";
+import path from "node:path";
+import {
+  cmbClinRubric,
+  evaluateChoices,
+  evaluateCompare,
+  evaluateJudge,
+  evaluateRouge,
+  overallRubric,
+  renderHtml,
+  renderMarkdown,
+  type EvalReport,
+  type JudgeManyOptions,
+  type RougeBatchOptions,
+} from "@sfmed/eval-metrics";
+import { createOpenAIModel } from "@sfmed/llm";
+import { atomicWrite, readRecords, recordsOnly, writeRecords, type ChoiceQuestion, type Prediction, type ReferenceQA, type RecordKind, type RecordOf } from "@sfmed/schema";
+import type { Command } from "commander";
+import { UsageError, type CliContext } from "../context.js";
+import { createProgress } from "../progress.js";
+import type { Register } from "./index.js";
+
+async function readAll<K extends RecordKind>(file: string, kind: K): Promise<RecordOf<K>[]> {
+  const out: RecordOf<K>[] = [];
+  for await (const r of recordsOnly(readRecords(file, { kind }))) out.push(r);
+  return out;
+}
+
+async function readPredictions(files: string[]): Promise<Prediction[]> {
+  return (await Promise.all(files.map((f) => readAll(f, "prediction")))).flat();
+}
+
+async function sha256(file: string): Promise<string> {
+  return createHash("sha256").update(await readFile(file)).digest("hex");
+}
+
+/** Write `<out>/<name>.json|.md|.html` (+ per-item JSONL) atomically and print the Markdown table. */
+async function writeReport(c: CliContext, out: string, name: string, report: EvalReport, extra: { inputs: string[]; params: Record<string, unknown>; items: unknown[]; started: number }) {
+  const inputs = await Promise.all(extra.inputs.map(async (f) => ({ file: f, sha256: await sha256(f) })));
+  const json = { report, params: extra.params, inputs, seconds: (Date.now() - extra.started) / 1000, createdAt: new Date().toISOString() };
+  const md = renderMarkdown(report);
+  await atomicWrite(path.join(out, `${name}.json`), [JSON.stringify(json, null, 2) + "\n"]);
+  await atomicWrite(path.join(out, `${name}.md`), [md]);
+  await atomicWrite(path.join(out, `${name}.html`), [renderHtml(report, { title: `sfmed eval ${name}` })]);
+  await writeRecords(path.join(out, `${name}-items.jsonl`), extra.items);
+  c.stdout.write(md);
+  c.info(`eval ${name}: ${path.join(out, name)}.{json,md,html} and ${name}-items.jsonl`);
+}
+
+function int(name: string, v: string | undefined, min: number): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min) throw new UsageError(`--${name} must be an integer ≥ ${min}, got "${v}"`);
+  return n;
+}
+
+function rougeOptions(o: { tokenizer?: string; compat?: string; threads?: string }): RougeBatchOptions {
+  if (o.tokenizer && !["char", "jieba", "whitespace"].includes(o.tokenizer)) throw new UsageError(`--tokenizer must be char, jieba or whitespace, got "${o.tokenizer}"`);
+  if (o.compat && !["rouge-score", "rouge-chinese"].includes(o.compat)) throw new UsageError(`--compat must be rouge-score or rouge-chinese, got "${o.compat}"`);
+  const threads = int("threads", o.threads, 1);
+  return {
+    ...(o.tokenizer ? { tokenizer: o.tokenizer as "char" | "jieba" | "whitespace" } : {}),
+    ...(o.compat ? { compat: o.compat as "rouge-score" | "rouge-chinese" } : {}),
+    ...(threads ? { threads } : {}),
+    // Score empty answers 0 even under rouge-chinese: a model that says nothing loses, the run goes on.
+    empty: "zero",
+  };
+}
+
+interface JudgeFlags {
+  baseUrl?: string;
+  model?: string;
+  apiKeyEnv: string;
+  rubric: string;
+  retries: string;
+  concurrency: string;
+  cache?: string | false;
+  out: string;
+}
+
+function judgeOptions(o: JudgeFlags, c: CliContext, label: string): JudgeManyOptions & { bar: ReturnType<typeof createProgress> } {
+  if (!o.baseUrl || !o.model) throw new UsageError("the judge needs --base-url and --model");
+  const rubric = o.rubric === "overall" ? overallRubric() : o.rubric === "cmb-clin" ? cmbClinRubric() : undefined;
+  if (!rubric) throw new UsageError(`--rubric must be overall or cmb-clin, got "${o.rubric}"`);
+  // The on-disk response cache makes an interrupted run resume where it stopped (same prompts, same answers).
+  const cacheDir = o.cache === false ? undefined : typeof o.cache === "string" ? o.cache : path.join(o.out, ".judge-cache");
+  const model = createOpenAIModel({ baseURL: o.baseUrl, model: o.model, apiKey: process.env[o.apiKeyEnv], cacheDir });
+  const bar = createProgress({ label, unit: "ans", quiet: c.quiet });
+  return { model, rubric, retries: int("retries", o.retries, 0)!, concurrency: int("concurrency", o.concurrency, 1)!, onProgress: (d, t) => (bar.setTotal(t), bar.update(d)), bar };
+}
+
+function judgeFlags(cmd: Command): Command {
+  return cmd
+    .option("--base-url <url>", "judge: OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1")
+    .option("--model <name>", "judge: model name")
+    .option("--api-key-env <name>", "judge: environment variable holding the API key", "OPENAI_API_KEY")
+    .option("--rubric <name>", "judge: overall (1–10) or cmb-clin (four 1–5 dimensions)", "overall")
+    .option("--retries <n>", "judge: extra calls after an unparsable judgment", "2")
+    .option("--concurrency <n>", "judge: calls in flight", "4")
+    .option("--cache <dir>", "judge: response cache directory (default <out>/.judge-cache; reruns resume from it)")
+    .option("--no-cache", "judge: no response cache");
+}
+
+export const register: Register = (program, ctx) => {
+  const ev = program.command("eval").description("evaluate predictions: ROUGE-L, multiple-choice accuracy, judge scores, win/tie/loss");
+
+  ev.command("rouge")
+    .description("ROUGE-L of each model's predictions against the reference answers")
+    .requiredOption("--refs <file>", "reference answers (ReferenceQA records)")
+    .requiredOption("--pred <files...>", "predictions (Prediction records; several models allowed)")
+    .requiredOption("-o, --out <dir>", "output directory")
+    .option("--tokenizer <name>", "char (code points), jieba or whitespace", "char")
+    .option("--compat <name>", "rouge-score (F = 2PR/(P+R)) or rouge-chinese (jieba words, 1e-8 epsilon)")
+    .option("--threads <n>", "worker threads for the LCS kernel")
+    .action(async (o: { refs: string; pred: string[]; out: string; tokenizer?: string; compat?: string; threads?: string }) => {
+      const c = ctx();
+      const started = Date.now();
+      const opts = rougeOptions(o);
+      if (o.compat === "rouge-chinese" && o.tokenizer === "char") delete opts.tokenizer; // rouge-chinese means jieba words unless asked otherwise
+      const refs = await readAll(o.refs, "qa");
+      const bar = createProgress({ label: "rouge", unit: "pair", quiet: c.quiet });
+      const { report, items } = await evaluateRouge(refs, await readPredictions(o.pred), { ...opts, onProgress: (d, t) => (bar.setTotal(t), bar.update(d)) });
+      bar.stop();
+      await writeReport(c, o.out, "rouge", report, { inputs: [o.refs, ...o.pred], params: { tokenizer: report.tokenizer, compat: report.compat }, items, started });
+    });
+
+  ev.command("mc")
+    .description("multiple-choice accuracy (letters read from free-text answers; abstains instead of guessing)")
+    .requiredOption("--questions <file>", "questions (ChoiceQuestion records)")
+    .requiredOption("--pred <files...>", "predictions (Prediction records; several models allowed)")
+    .requiredOption("-o, --out <dir>", "output directory")
+    .action(async (o: { questions: string; pred: string[]; out: string }) => {
+      const c = ctx();
+      const started = Date.now();
+      const questions: ChoiceQuestion[] = await readAll(o.questions, "choice");
+      const { report, items } = evaluateChoices(questions, await readPredictions(o.pred));
+      await writeReport(c, o.out, "mc", report, { inputs: [o.questions, ...o.pred], params: {}, items, started });
+    });
+
+  judgeFlags(
+    ev
+      .command("judge")
+      .description("judge scores: each answer graded on its own against the reference by an LLM")
+      .requiredOption("--refs <file>", "reference answers (ReferenceQA records)")
+      .requiredOption("--pred <files...>", "predictions (Prediction records; several models allowed)")
+      .requiredOption("-o, --out <dir>", "output directory"),
+  ).action(async (o: JudgeFlags & { refs: string; pred: string[] }) => {
+    const c = ctx();
+    const started = Date.now();
+    const refs: ReferenceQA[] = await readAll(o.refs, "qa");
+    const { bar, ...opts } = judgeOptions(o, c, "judge");
+    const { report, judgments } = await evaluateJudge(refs, await readPredictions(o.pred), opts);
+    bar.stop();
+    const failed = judgments.filter((j) => !j.ok).length;
+    if (failed) c.info(`eval judge: ${failed} judgment(s) unparsable after retries; left out of the means and listed in judge-items.jsonl`);
+    await writeReport(c, o.out, "judge", report, { inputs: [o.refs, ...o.pred], params: { judge: o.model, rubric: report.rubric, retries: opts.retries }, items: judgments, started });
+  });
+
+  judgeFlags(
+    ev
+      .command("compare")
+      .description("win/tie/loss of model A against each baseline, by ROUGE-L or judge score, with bootstrap CIs and a sign test")
+      .requiredOption("--refs <file>", "reference answers (ReferenceQA records)")
+      .requiredOption("--a <file>", "predictions of the system under test (one model)")
+      .requiredOption("--b <files...>", "baseline predictions (one or more models)")
+      .requiredOption("-o, --out <dir>", "output directory")
+      .option("--metric <name>", "rouge-l or judge", "rouge-l")
+      .option("--tokenizer <name>", "rouge-l: char, jieba or whitespace", "char")
+      .option("--tie-epsilon <x>", "score differences up to this count as ties", "0")
+      .option("--seed <n>", "bootstrap seed", "0")
+      .option("--resamples <n>", "bootstrap resamples", "2000"),
+  ).action(async (o: JudgeFlags & { refs: string; a: string; b: string[]; metric: string; tokenizer: string; tieEpsilon: string; seed: string; resamples: string }) => {
+    const c = ctx();
+    const started = Date.now();
+    if (o.metric !== "rouge-l" && o.metric !== "judge") throw new UsageError(`--metric must be rouge-l or judge, got "${o.metric}"`);
+    const tieEpsilon = Number(o.tieEpsilon);
+    if (!(tieEpsilon >= 0)) throw new UsageError(`--tie-epsilon must be a number ≥ 0, got "${o.tieEpsilon}"`);
+    const refs: ReferenceQA[] = await readAll(o.refs, "qa");
+    const wtl = { tieEpsilon, seed: int("seed", o.seed, 0)!, resamples: int("resamples", o.resamples, 1)! };
+    let bar: ReturnType<typeof createProgress> | undefined;
+    let judge: JudgeManyOptions | undefined;
+    if (o.metric === "judge") ({ bar, ...judge } = judgeOptions(o, c, "compare"));
+    const { report, items } = await evaluateCompare(refs, await readPredictions([o.a]), await readPredictions(o.b), {
+      ...wtl,
+      metric: o.metric,
+      rouge: rougeOptions({ tokenizer: o.tokenizer }),
+      ...(judge ? { judge } : {}),
+    });
+    bar?.stop();
+    await writeReport(c, o.out, "compare", report, { inputs: [o.refs, o.a, ...o.b], params: { metric: report.metric, ...wtl }, items, started });
+  });
+};
