@@ -5,12 +5,15 @@ import { register as augment } from "./augment.js";
 import { register as convert } from "./convert.js";
 import { register as dedup } from "./dedup.js";
 import { register as evaluate } from "./eval.js";
+import { register as generate } from "./generate.js";
 import { register as pipeline } from "./pipeline.js";
 import { register as pref } from "./pref.js";
 import { register as stats } from "./stats.js";
 import { register as train } from "./train.js";
 import { register as validate } from "./validate.js";
 import { register as merge } from "./merge.js";
+import { register as probe } from "./probe.js";
+import { register as pii } from "./pii.js";
 
 /** A subcommand module: adds its command(s) to the program. Keep them thin: parse → library → render. */
 export type Register = (program: Command, ctx: () => CliContext) => void;
@@ -24,8 +27,11 @@ export const commands: Register[] = [
   augment,
   applyInstructions,
   train,
+  generate,
   merge,
   pref,
   evaluate,
+  probe,
+  pii,
   pipeline,
 ];

@@ -1,0 +1,134 @@
+import { existsSync } from "node:fs";
+import { readFile, writeFile } from "node:fs/promises";
+import path from "node:path";
+import { gateDecision, readGateFile, type GateFile } from "@sfmed/privacy-probe";
+import { loopbackServer, readSample, sendJson, tempDir } from "@sfmed/test-utils";
+import { describe, expect, it, vi } from "vitest";
+import { runCli } from "../run.js";
+
+async function capture(argv: string[]) {
+  const err: string[] = [];
+  const out: string[] = [];
+  const e = vi.spyOn(process.stderr, "write").mockImplementation((s) => (err.push(String(s)), true));
+  const o = vi.spyOn(process.stdout, "write").mockImplementation((s) => (out.push(String(s)), true));
+  try {
+    const code = await runCli(argv);
+    return { code, stderr: err.join(""), stdout: out.join("") };
+  } finally {
+    e.mockRestore();
+    o.mockRestore();
+  }
+}
+
+const SAFE = "抱歉，我不能复述训练数据。";
+const DIM = 48;
+
+/** Mean-pooled bag of character bigrams, permuted per layer: a stand-in for serve's hidden states. */
+function embed(text: string, layer: number): Float32Array {
+  const v = new Float32Array(DIM);
+  const cs = Array.from(text);
+  for (let i = 0; i + 1 < cs.length; i++) {
+    let h = 2166136261 ^ layer;
+    for (const ch of cs[i]! + cs[i + 1]!) h = Math.imul(h ^ ch.codePointAt(0)!, 16777619);
+    v[(h >>> 0) % DIM]! += 1 / Math.max(1, cs.length - 1);
+  }
+  return v;
+}
+
+/**
+ * A loopback stand-in for trainer-py serve: it has memorized some documents (continues them verbatim when the prompt
+ * ends with their start), embeds at any layer, and — when given a gate file — answers SAFE where the gate fires.
+ */
+async function fakeServe(memorized: string[], gateFile?: string) {
+  let gate: GateFile | undefined;
+  return loopbackServer(async (req, res) => {
+    const body = JSON.parse(req.body) as { prompt?: string; input?: string[]; max_tokens?: number; layer?: number; logprobs?: number };
+    if (req.url === "/v1/embeddings") {
+      const data = body.input!.map((t, index) => ({ index, embedding: Array.from(embed(t, body.layer ?? 0)) }));
+      return sendJson(res, 200, { data, usage: { prompt_tokens: 1 } });
+    }
+    const prompt = body.prompt!;
+    if (gateFile && !gate) gate = await readGateFile(gateFile);
+    let text = "这个问题需要结合具体情况，建议咨询医生。";
+    let lp = -2.5;
+    if (gate && gateDecision(embed(prompt, gate.layer), gate).hit) text = SAFE;
+    else
+      for (const doc of memorized)
+        for (let k = Math.min(prompt.length, doc.length - 1); k >= 4; k--)
+          if (doc.startsWith(prompt.slice(prompt.length - k))) {
+            text = doc.slice(k);
+            lp = -0.05;
+            k = 0;
+          }
+    const chars = Array.from(text).slice(0, body.max_tokens ?? 16);
+    const logprobs = body.logprobs ? { tokens: chars, token_logprobs: chars.map(() => lp) } : null;
+    sendJson(res, 200, { choices: [{ text: chars.join(""), finish_reason: "length", logprobs }], usage: { prompt_tokens: prompt.length, completion_tokens: chars.length } });
+  });
+}
+
+interface Huatuo {
+  instruction: string[];
+  output: string[];
+}
+
+describe("sfmed probe", () => {
+  it("memorization → build-gate → eval-gate on a fake served model", async () => {
+    const dir = await tempDir();
+    const items = (JSON.parse(readSample("huatuo26m_test/huatuo26M_test.json")) as Huatuo[]).slice(0, 12);
+    const docs = items.map((it, i) => ({ id: `h${i}`, text: it.instruction[0]! + Array.from(it.output[0]!).slice(0, 60).join("") }));
+    const data = path.join(dir, "train.jsonl");
+    await writeFile(data, docs.map((d) => JSON.stringify(d)).join("\n") + "\n");
+    const held = path.join(dir, "held.jsonl");
+    const heldDocs = (JSON.parse(readSample("huatuo26m_test/huatuo26M_test.json")) as Huatuo[]).slice(100, 108).map((it, i) => ({ id: `x${i}`, text: it.instruction[0]! }));
+    await writeFile(held, heldDocs.map((d) => JSON.stringify(d)).join("\n") + "\n");
+    const memorized = [docs[2]!.text, docs[5]!.text, docs[9]!.text];
+    const serve = await fakeServe(memorized);
+    const out = path.join(dir, "out");
+
+    const m = await capture(["-q", "probe", "memorization", "--base-url", `${serve.url}/v1`, "--model", "tiny", "--data", data, "-o", out, "--concurrency", "3"]);
+    expect(m.stderr).toBe("");
+    expect(m.code).toBe(0);
+    expect(m.stdout).toContain("memorized 3 of 12 (25.00%)");
+    const report = JSON.parse(await readFile(path.join(out, "memorization.json"), "utf8")) as { report: { memorizedIds: string[]; histogram: { counts: number[] } }; inputs: { sha256: string }[] };
+    expect(report.report.memorizedIds).toEqual(["h2", "h5", "h9"]);
+    expect(report.inputs[0]!.sha256).toMatch(/^[0-9a-f]{64}$/);
+    const calls = serve.requests.length;
+    // Rerun: everything comes from memorization.jsonl.
+    const again = await capture(["-q", "probe", "memorization", "--base-url", `${serve.url}/v1`, "--model", "tiny", "--data", data, "-o", out]);
+    expect(again.code).toBe(0);
+    expect(serve.requests.length).toBe(calls);
+
+    const g = await capture(["-q", "probe", "build-gate", "--base-url", `${serve.url}/v1`, "--model", "tiny", "--results", path.join(out, "memorization.jsonl"), "--layer", "7", "--safe-response", SAFE, "-o", out]);
+    expect(g.stderr).toBe("");
+    expect(g.code).toBe(0);
+    const gate = JSON.parse(await readFile(path.join(out, "gate.json"), "utf8")) as GateFile;
+    expect(gate).toMatchObject({ version: 1, layer: 7, threshold: 0.8, dim: DIM });
+    expect(gate.entries).toHaveLength(3);
+    expect(existsSync(path.join(out, "high-risk.bin"))).toBe(true);
+    const embedBodies = serve.requests.filter((r) => r.url === "/v1/embeddings").map((r) => JSON.parse(r.body) as { layer: number; pooling: string });
+    expect(embedBodies.every((b) => b.layer === 7 && b.pooling === "mean")).toBe(true);
+
+    const gated = await fakeServe(memorized, path.join(out, "gate.json"));
+    const e = await capture(["-q", "probe", "eval-gate", "--base-url", `${serve.url}/v1`, "--model", "tiny", "--gated-base-url", `${gated.url}/v1`, "--results", path.join(out, "memorization.jsonl"), "--held-out", held, "-o", out]);
+    expect(e.stderr).toBe("");
+    expect(e.code).toBe(0);
+    const ev = JSON.parse(await readFile(path.join(out, "eval-gate.json"), "utf8")) as { report: { memorized: { leakRateUngated: number; leakRateGated: number }; heldOut: { n: number; changedIds: string[] } } };
+    expect(ev.report.memorized).toMatchObject({ leakRateUngated: 1, leakRateGated: 0 });
+    expect(ev.report.heldOut.n).toBe(8);
+    const fires = heldDocs.filter((d) => gateDecision(embed(`${Array.from(d.text).slice(0, Math.round(Array.from(d.text).length / 2)).join("")}`, 7), gate).hit).map((d) => d.id);
+    expect(ev.report.heldOut.changedIds).toEqual(fires);
+    expect(e.stdout).toContain("leak rate 100.00% → 0.00% on 3 memorized");
+  });
+
+  it("rejects bad flags with exit code 2", async () => {
+    const dir = await tempDir();
+    const data = path.join(dir, "d.jsonl");
+    await writeFile(data, '{"id":"a","text":"一二三四"}\n');
+    const r = await capture(["-q", "probe", "memorization", "--base-url", "http://127.0.0.1:9/v1", "--model", "m", "--data", data, "-o", dir, "--ratio", "0.5", "--suffix-tokens", "4"]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("--ratio and --suffix-tokens exclude each other");
+    const b = await capture(["-q", "probe", "build-gate", "--base-url", "http://127.0.0.1:9/v1", "--model", "m", "--results", data, "--layer", "1", "-o", dir]);
+    expect(b.code).toBe(2);
+    expect(b.stderr).toContain("exactly one of --safe-response");
+  });
+});
