@@ -1,0 +1,54 @@
+import { readFile, writeFile } from "node:fs/promises";
+import path from "node:path";
+import { loopbackServer, sendJson, tempDir } from "@sfmed/test-utils";
+import { describe, expect, it, vi } from "vitest";
+import { runCli } from "../run.js";
+
+async function quiet<T>(f: () => Promise<T>): Promise<T> {
+  const e = vi.spyOn(process.stderr, "write").mockImplementation(() => true);
+  try {
+    return await f();
+  } finally {
+    e.mockRestore();
+  }
+}
+
+describe("sfmed generate", () => {
+  it("writes Predictions for n = 1 and candidate sets for n > 1, from any record with a prompt", async () => {
+    const srv = await loopbackServer((req, res) => {
+      const body = JSON.parse(req.body) as { messages: Array<{ content: string }>; seed: number };
+      sendJson(res, 200, { id: "x", object: "chat.completion", created: 0, model: "m", choices: [{ index: 0, message: { role: "assistant", content: `echo:${body.messages.at(-1)!.content}#${body.seed}` }, finish_reason: "stop" }], usage: { prompt_tokens: 3, completion_tokens: 2 } });
+    });
+    const dir = await tempDir();
+    const input = path.join(dir, "in.jsonl");
+    await writeFile(
+      input,
+      [
+        { id: "qa1", prompt: [{ role: "user", content: "头痛怎么办" }], reference: "休息" },
+        { id: "d1", messages: [{ role: "user", content: "发烧" }, { role: "assistant", content: "多喝水" }] },
+      ].map((r) => JSON.stringify(r)).join("\n") + "\n",
+    );
+    const preds = path.join(dir, "preds.jsonl");
+    expect(await quiet(() => runCli(["generate", "-i", input, "-o", preds, "--base-url", `${srv.url}/v1`, "--model", "m", "--label", "sft"]))).toBe(0);
+    const p = (await readFile(preds, "utf8")).trim().split("\n").map((l) => JSON.parse(l));
+    expect(p).toEqual([{ id: "qa1", model: "sft", output: "echo:头痛怎么办#0" }, { id: "d1", model: "sft", output: "echo:发烧#0" }]);
+    const cands = path.join(dir, "cands.jsonl");
+    expect(await quiet(() => runCli(["generate", "-i", input, "-o", cands, "--base-url", `${srv.url}/v1`, "--model", "m", "-n", "3"]))).toBe(0);
+    const c = (await readFile(cands, "utf8")).trim().split("\n").map((l) => JSON.parse(l));
+    expect(c[1]).toEqual({ id: "d1", prompt: [{ role: "user", content: "发烧" }], responses: ["echo:发烧#0", "echo:发烧#1", "echo:发烧#2"] });
+  });
+
+  it("names file and line of a record without a prompt", async () => {
+    const dir = await tempDir();
+    const input = path.join(dir, "in.jsonl");
+    await writeFile(input, `{"id":"a","question":"q"}\n{"id":"b","text":"no prompt"}\n`);
+    const err: string[] = [];
+    const e = vi.spyOn(process.stderr, "write").mockImplementation((s) => (err.push(String(s)), true));
+    try {
+      expect(await runCli(["generate", "-i", input, "-o", path.join(dir, "o.jsonl"), "--base-url", "http://127.0.0.1:9/v1", "--model", "m"])).toBe(1);
+    } finally {
+      e.mockRestore();
+    }
+    expect(err.join("")).toContain(`${input}:2 field prompt: no prompt`);
+  });
+});
