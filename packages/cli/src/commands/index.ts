@@ -14,8 +14,6 @@ import { register as validate } from "./validate.js";
 import { register as merge } from "./merge.js";
 import { register as probe } from "./probe.js";
 import { register as pii } from "./pii.js";
-import { register as probe } from "./probe.js";
-import { register as pii } from "./pii.js";
 
 /** A subcommand module: adds its command(s) to the program. Keep them thin: parse → library → render. */
 export type Register = (program: Command, ctx: () => CliContext) => void;
@@ -33,8 +31,6 @@ export const commands: Register[] = [
   merge,
   pref,
   evaluate,
-  probe,
-  pii,
   probe,
   pii,
   pipeline,
