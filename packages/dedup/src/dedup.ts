@@ -71,6 +71,11 @@ export interface DedupOptions<R> {
   /** Where temporary files go (removed at the end). @default os.tmpdir() */
   workDir?: string;
   onProgress?: (p: DedupProgress) => void;
+  /**
+   * Called for every candidate pair the verifier checks, with both input positions (index documents as
+   * −1, −2, …) and the verdict; for audits and benchmarks.
+   */
+  onPair?: (a: number, b: number, accepted: boolean) => void;
 }
 
 export interface DedupResult {
@@ -149,6 +154,7 @@ export async function dedup<R>(records: Iterable<R> | AsyncIterable<R>, options:
   const threads = options.normalize ? 0 : Math.max(0, Math.floor(options.threads ?? availableParallelism()));
   const normalization = options.normalize ? "custom" : NORMALIZATION;
   const onProgress = options.onProgress;
+  const onPair = options.onPair;
   const timings: Record<string, number> = {};
   const lap = (name: string, since: number) => {
     timings[name] = Math.round(performance.now() - since) / 1000;
@@ -341,10 +347,12 @@ export async function dedup<R>(records: Iterable<R> | AsyncIterable<R>, options:
       const key = x < y ? x * N + y : y * N + x;
       if (rejected.has(key)) return;
       verified++;
-      if (isDuplicate(x, y)) {
+      const ok = isDuplicate(x, y);
+      if (ok) {
         accepted++;
         uf.union(x, y);
       } else rejected.add(key);
+      onPair?.(x < M ? -1 - x : x - M, y < M ? -1 - y : y - M, ok);
     };
     const emitPairs = (list: Int32Array, c: number) => {
       if (c <= ALL_PAIRS_LIMIT) {

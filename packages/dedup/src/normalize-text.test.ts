@@ -1,6 +1,6 @@
 import { fc, test } from "@fast-check/vitest";
 import { describe, expect, it } from "vitest";
-import { normalizeText } from "./normalize-text.js";
+import { normalizeText, normalizeTextReference } from "./normalize-text.js";
 
 describe("normalizeText", () => {
   it("folds width and case, drops punctuation, symbols and spaces", () => {
@@ -15,6 +15,17 @@ describe("normalizeText", () => {
   });
   it("keeps characters outside the BMP", () => {
     expect(normalizeText("𠀀𪚥 a")).toBe("𠀀𪚥a");
+  });
+  const chunk = fc.oneof(
+    fc.string({ unit: "binary" }),
+    fc.string({ unit: fc.integer({ min: 0, max: 0x7f }).map((c) => String.fromCharCode(c)) }),
+    fc.string({ unit: fc.integer({ min: 0x4e00, max: 0x9fff }).map((c) => String.fromCharCode(c)) }),
+    fc.string({ unit: fc.integer({ min: 0xff00, max: 0xff70 }).map((c) => String.fromCharCode(c)) }),
+    fc.string({ unit: fc.integer({ min: 0x2000, max: 0x3030 }).map((c) => String.fromCharCode(c)) }),
+    fc.constantFrom("\u0301", "ＡＢｃ１２", "，。！？；：、“”‘’（）【】《》…—·", "℃", "Ⅻ", "ﬁ", "㎎", "\u00a0"),
+  );
+  test.prop([fc.array(chunk, { maxLength: 6 }).map((a) => a.join(""))], { numRuns: 500 })("fast path equals NFKC + lower + L/N filter", (s) => {
+    expect(normalizeText(s)).toBe(normalizeTextReference(s));
   });
   test.prop([fc.string({ unit: "binary" })])("is idempotent and leaves only letters and numbers", (s) => {
     const n = normalizeText(s);

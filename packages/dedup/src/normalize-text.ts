@@ -4,13 +4,55 @@ const NOT_LETTER_OR_NUMBER = /[^\p{L}\p{N}]+/gu;
 /** Name and version of the default normalisation, recorded in reports and saved indexes. */
 export const NORMALIZATION = "nfkc-lower-LN-v1";
 
+/** The definition: NFKC, lower case, drop everything outside L* and N*. */
+function normalizeSlow(text: string): string {
+  return text.normalize("NFKC").toLowerCase().replace(NOT_LETTER_OR_NUMBER, "");
+}
+
+/**
+ * Code units whose NFKC + lower-case + L/N filter is known without Unicode tables: 0 = drop, 1 = keep as is,
+ * 2 = ASCII upper → lower, 3 = full-width ASCII (U+FF01–FF5E) → ASCII first, −1 = unknown (use the slow path).
+ */
+function classify(c: number): number {
+  if (c < 0x80) {
+    if ((c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x7a)) return 1;
+    if (c >= 0x41 && c <= 0x5a) return 2;
+    return 0;
+  }
+  if (c >= 0x4e00 && c <= 0x9fff) return 1; // CJK unified ideographs: no decomposition, category Lo
+  if (c >= 0xff01 && c <= 0xff5e) return 3;
+  // common Chinese punctuation and spaces (all P*, S* or Z*, unchanged by lower case; NFKC keeps them outside L/N)
+  if (c === 0x3000 || c === 0x3001 || c === 0x3002 || (c >= 0x3008 && c <= 0x3011) || (c >= 0x3014 && c <= 0x301f)) return 0;
+  if (c === 0x00a0 || c === 0x00b7 || (c >= 0x2010 && c <= 0x2027) || c === 0x2030) return 0;
+  return -1;
+}
+
 /**
  * The default text normalisation before shingling: Unicode NFKC (full-width letters and digits become
  * half-width), lower case, then keep only code points in Unicode categories L* and N*. Numbers stay verbatim
- * ("5mg" and "50mg" remain different), unlike tools that map every digit to 0.
+ * ("5mg" and "50mg" remain different), unlike tools that map every digit to 0. Texts made only of ASCII, CJK
+ * ideographs, full-width forms and common punctuation take a table-free fast path with the same result.
  *
  * @example normalizeText("高血压，5 MG！") === "高血压5mg"
  */
 export function normalizeText(text: string): string {
-  return text.normalize("NFKC").toLowerCase().replace(NOT_LETTER_OR_NUMBER, "");
+  let out = "";
+  let start = 0; // start of the current run of kept-as-is units
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    const k = classify(c);
+    if (k === 1) continue;
+    if (k < 0) return normalizeSlow(text);
+    if (i > start) out += text.slice(start, i);
+    start = i + 1;
+    if (k === 2) out += String.fromCharCode(c + 32);
+    else if (k === 3) {
+      const a = c - 0xff01 + 0x21;
+      if ((a >= 0x30 && a <= 0x39) || (a >= 0x61 && a <= 0x7a)) out += String.fromCharCode(a);
+      else if (a >= 0x41 && a <= 0x5a) out += String.fromCharCode(a + 32);
+    }
+  }
+  return start === 0 ? text : text.length > start ? out + text.slice(start) : out;
 }
+
+export { normalizeSlow as normalizeTextReference };
