@@ -21,7 +21,8 @@ export function parseOptionList(raw: string, field: string, ctx: RowContext<unkn
   const out: Partial<Record<Letter, string>> = {};
   const parts = raw.split(/\\n|\r?\n/).map((p) => p.trim()).filter(Boolean);
   for (const p of parts) {
-    const m = /^([A-J])(?:[\s.、．:：)）]+|$)(.*)$/s.exec(p);
+    // "A 原发病" (space) or "A.原发病"/"A、原发病" (one punctuation mark); after a space the text is kept whole.
+    const m = /^([A-J])(?:\s+|[.、．:：)）]\s*|$)(.*)$/s.exec(p);
     if (!m) ctx.fail(`option ${JSON.stringify(p.slice(0, 20))} does not start with a letter`, field);
     const letter = m[1] as Letter;
     if (letter in out) ctx.fail(`option ${letter} appears twice`, field);
