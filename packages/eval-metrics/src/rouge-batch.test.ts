@@ -25,6 +25,14 @@ describe("rougeLBatch", () => {
     expect(threaded.some((s) => s.f > 0.05)).toBe(true);
   });
 
+  it("ships interned word ids to the workers for other tokenizers, and honours empty: throw", async () => {
+    const pairs = realPairs().slice(0, 40);
+    const threaded = await rougeLBatch(pairs, { threads: 2, chunkSize: 8, tokenizer: "whitespace" });
+    pairs.forEach((p, i) => expect(threaded[i]).toEqual(rougeL(p.candidate, p.reference, { tokenizer: "whitespace" })));
+    const withEmpty = [...pairs, { candidate: " ", reference: "有内容" }];
+    await expect(rougeLBatch(withEmpty, { threads: 2, chunkSize: 8, empty: "throw" })).rejects.toThrow(/Hypothesis is empty/);
+  });
+
   it("has a synchronous path with the same results (also for jieba words)", async () => {
     const pairs = realPairs().slice(0, 20);
     const sync = rougeLMany(pairs, { tokenizer: "jieba" });

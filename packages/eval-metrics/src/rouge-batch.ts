@@ -2,6 +2,7 @@ import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
 import { lcsMultiWord, lcsOfSymbols, lcsOneWord, popcount32 } from "./lcs-bit-parallel.js";
 import { RougeError, scoreFromCounts, symbolsForPair, type RougeLOptions, type RougeScore } from "./rouge-l.js";
+import { charCodes, isPythonWhitespace } from "./tokenize.js";
 
 /** One candidate/reference pair. */
 export interface RougePair {
@@ -54,7 +55,24 @@ ${popcount32.toString()}
 ${lcsOneWord.toString()}
 ${lcsMultiWord.toString()}
 ${lcsOfSymbols.toString()}
+${isPythonWhitespace.toString()}
+${charCodes.toString()}
 parentPort.on("message", (m) => {
+  if (m.texts) {
+    // Character tokens: tokenize here too, so the calling thread only slices the input.
+    const n = m.texts.length >> 1;
+    const lcs = new Int32Array(n);
+    const lengths = new Int32Array(2 * n);
+    for (let k = 0; k < n; k++) {
+      const c = ${charCodes.name}(m.texts[2 * k]);
+      const r = ${charCodes.name}(m.texts[2 * k + 1]);
+      lengths[2 * k] = c.length;
+      lengths[2 * k + 1] = r.length;
+      lcs[k] = c.length && r.length ? ${lcsOfSymbols.name}(c, r) : 0;
+    }
+    parentPort.postMessage({ id: m.id, lcs, lengths }, [lcs.buffer, lengths.buffer]);
+    return;
+  }
   const n = m.offsets.length - 1;
   const lcs = new Int32Array(n >> 1);
   for (let k = 0; k < n; k += 2) {
@@ -77,6 +95,8 @@ export async function rougeLBatch(pairs: readonly RougePair[], options: RougeBat
   const chunkSize = Math.max(1, options.chunkSize ?? 2000);
   if (threads === 1 || pairs.length <= chunkSize) return rougeLMany(pairs, options);
   const eps = options.compat === "rouge-chinese" ? 1e-8 : 0;
+  const charMode = (options.tokenizer ?? "char") === "char" && (options.compat ?? "rouge-score") === "rouge-score";
+  const throwOnEmpty = options.empty === "throw";
   const lengths = new Int32Array(pairs.length * 2);
   const results: RougeScore[] = new Array(pairs.length);
   const chunks: { id: number; start: number; end: number }[] = [];
@@ -117,14 +137,28 @@ export async function rougeLBatch(pairs: readonly RougePair[], options: RougeBat
               current = chunks[next++];
               if (!current) return resolve();
               try {
-                const { data, offsets } = pack(current.start, current.end);
-                w.postMessage({ id: current.id, data, offsets }, [data.buffer, offsets.buffer]);
+                if (charMode) {
+                  const texts: string[] = [];
+                  for (let i = current.start; i < current.end; i++) texts.push(pairs[i]!.candidate, pairs[i]!.reference);
+                  w.postMessage({ id: current.id, texts });
+                } else {
+                  const { data, offsets } = pack(current.start, current.end);
+                  w.postMessage({ id: current.id, data, offsets }, [data.buffer, offsets.buffer]);
+                }
               } catch (e) {
                 reject(e);
               }
             };
-            w.on("message", (m: { id: number; lcs: Int32Array }) => {
+            w.on("message", (m: { id: number; lcs: Int32Array; lengths?: Int32Array }) => {
               const c = current!;
+              if (m.lengths) {
+                lengths.set(m.lengths, 2 * c.start);
+                if (throwOnEmpty)
+                  for (let i = c.start; i < c.end; i++) {
+                    if (lengths[2 * i] === 0) return reject(new RougeError("EMPTY_CANDIDATE", "Hypothesis is empty."));
+                    if (lengths[2 * i + 1] === 0) return reject(new RougeError("EMPTY_REFERENCE", "Reference is empty."));
+                  }
+              }
               for (let i = c.start; i < c.end; i++) results[i] = scoreFromCounts(m.lcs[i - c.start]!, lengths[2 * i]!, lengths[2 * i + 1]!, eps);
               done += c.end - c.start;
               options.onProgress?.(done, pairs.length);

@@ -3,12 +3,15 @@ import { createRequire } from "node:module";
 /** How texts are cut into tokens for ROUGE-L. */
 export type Tokenizer = "char" | "jieba" | "whitespace" | ((text: string) => string[]);
 
-/** Whitespace as Python's `str.split()` sees it (what `' '.join(list(s)).split()` removes in the reference tools). */
-const PY_WHITESPACE = /[\t\n\v\f\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]/;
-
-/** True for a code point Python's `str.split()` treats as whitespace. */
+/**
+ * True for a code point Python's `str.split()` treats as whitespace (what `' '.join(list(s)).split()` removes in
+ * the reference tools): \t–\r, \x1c–\x1f, space, \x85, \xa0, U+1680, U+2000–U+200A, U+2028/9, U+202F, U+205F, U+3000.
+ */
 export function isPythonWhitespace(cp: number): boolean {
-  return PY_WHITESPACE.test(String.fromCodePoint(cp));
+  return (
+    (cp >= 0x09 && cp <= 0x0d) || (cp >= 0x1c && cp <= 0x20) || cp === 0x85 || cp === 0xa0 || cp === 0x1680 ||
+    (cp >= 0x2000 && cp <= 0x200a) || cp === 0x2028 || cp === 0x2029 || cp === 0x202f || cp === 0x205f || cp === 0x3000
+  );
 }
 
 /**
@@ -27,7 +30,7 @@ export function charCodes(text: string): Int32Array {
         i++;
       }
     }
-    if (cp <= 0x3000 && (cp <= 0x20 || cp === 0x85 || cp === 0xa0 || cp >= 0x1680) && isPythonWhitespace(cp)) continue;
+    if (cp <= 0x3000 && isPythonWhitespace(cp)) continue;
     out[n++] = cp;
   }
   return out.subarray(0, n);
