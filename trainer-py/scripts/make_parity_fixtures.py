@@ -33,7 +33,7 @@ HEADER = {
         "m <- b1*m + (1-b1)*g (computed as lerp); v <- b2*v + (1-b2)*g^2; "
         "delta = -(lr/(1-b1^step)) * m / (sqrt(v)/sqrt(1-b2^step) + eps). "
         "ondare: `mask` is the Bernoulli(p) keep draw; delta' = delta*mask/p; theta <- theta + alpha*tau + (1-alpha)*delta'. "
-        "onties: `mask` is the TIES trim of delta (1 for the k=int(p*n) largest |delta|); delta' = delta*mask (no rescale); "
+        "onties: `mask` is the TIES trim of delta (1 for the k=int(p*n) largest |delta|, ties to the lower index; p=1 keeps all); delta' = delta*mask (no rescale); "
         "with one task vector the sign election is s = sign(tau + delta') with sign 0 counted as +1 (unweighted sum, as "
         "the official code); tau' = tau where sign(tau) == s else 0; delta'' = delta' where sign(delta') == s else 0 "
         "(zeros drop out); theta <- theta + alpha*tau' + (1-alpha)*delta'' (plain weighted sum, no division by agreeing "

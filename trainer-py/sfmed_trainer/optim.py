@@ -39,15 +39,22 @@ def _rescale_(x: torch.Tensor, before_l1: torch.Tensor | None, keep: float, mode
 
 
 def magnitude_mask(x: torch.Tensor, keep: float) -> torch.Tensor:
-    """1 for the k = int(keep·numel) largest |x| (ties broken by index order of torch.topk), else 0."""
+    """1 for the k = int(keep·numel) largest |x|, else 0; ties at the threshold go to the lower flat index
+    (deterministic, unlike topk). Uses a k-th value selection instead of a sort."""
     n = x.numel()
     k = int(keep * n)
     if keep >= 1 or k < 1:
         return torch.ones_like(x)
-    idx = torch.topk(x.abs().flatten(), k, sorted=False).indices
-    m = torch.zeros(n, dtype=x.dtype, device=x.device)
-    m[idx] = 1
-    return m.view_as(x)
+    a = x.detach().abs().flatten()
+    if a.dtype in (torch.float16, torch.bfloat16):
+        a = a.float()
+    thr = torch.kthvalue(a, n - k + 1).values
+    m = a > thr
+    room = k - int(m.sum())
+    if room > 0:
+        eq = a == thr
+        m |= eq & (torch.cumsum(eq, 0) <= room)
+    return m.view_as(x).to(x.dtype)
 
 
 def merge_update_(
@@ -83,21 +90,37 @@ def merge_update_(
     bias_correction2 = 1 - beta2**step
     step_size = lr / bias_correction1
     denom = (exp_avg_sq.sqrt() / bias_correction2**0.5).add_(eps)
-    # Same rounding as AdamW's addcdiv_ (value·t1/t2), so p=1, alpha=0 reproduces it bit for bit.
-    delta = torch.zeros_like(param).addcdiv_(exp_avg, denom, value=-step_size)
-    if trace is not None:
-        trace["delta"] = delta.clone()
+    scale = -step_size
     if method == "ondare":
+        if mask is None and p >= 1:
+            # Nothing dropped: AdamW's own addcdiv_ (bit-identical to torch.optim.AdamW when alpha = 0).
+            if trace is not None:
+                trace["delta"] = torch.zeros_like(param).addcdiv_(exp_avg, denom, value=scale)
+                trace["mask"] = torch.ones_like(param)
+            if tau is not None and alpha != 0:
+                param.add_(tau, alpha=alpha)
+            param.addcdiv_(exp_avg, denom, value=scale * (1 - alpha))
+            return
+        u = exp_avg / denom  # Δ = scale·u; scalars are folded into one final add to save passes
         if trace is not None:
-            trace["mask"] = mask.clone() if mask is not None else torch.ones_like(delta)
-        if p < 1 or mask is not None:
-            before = delta.abs().sum() if rescale == "l1" else None
-            delta.mul_(mask)
-            _rescale_(delta, before, p, rescale)
+            trace["delta"] = u * scale
+            trace["mask"] = mask.clone()
+        before = u.abs().sum() if rescale == "l1" else None
+        u.mul_(mask)
+        factor = scale * (1 - alpha)
+        if rescale == "inverse_keep":
+            factor /= p
+        elif rescale == "l1":
+            b, a = abs(scale) * before.item(), abs(scale) * u.abs().sum().item()
+            if b >= 1e-8:
+                factor *= b / (a + 1e-8)
         if tau is not None and alpha != 0:
             param.add_(tau, alpha=alpha)
-        param.add_(delta, alpha=1 - alpha)
+        param.add_(u, alpha=factor)
     elif method == "onties":
+        delta = (exp_avg / denom).mul_(scale)
+        if trace is not None:
+            trace["delta"] = delta.clone()
         before = delta.abs().sum() if rescale == "l1" else None
         m = mask if mask is not None else magnitude_mask(delta, p)
         if trace is not None:
@@ -106,11 +129,12 @@ def merge_update_(
         if p < 1 and rescale != "none":
             _rescale_(delta, before, p, rescale)
         if tau is not None:
-            elected = torch.sign(tau + delta)
-            elected[elected == 0] = 1
-            delta.mul_(torch.sign(delta) == elected)
+            # Sign election with one task vector: s = sign(τ + Δ'), 0 → +1. An element is kept where its own
+            # sign equals s; zeros contribute nothing either way, so ">= 0" stands in for the sign.
+            positive = (tau + delta) >= 0
+            delta.mul_((delta >= 0) == positive)
             if alpha != 0:
-                param.add_(tau * (torch.sign(tau) == elected), alpha=alpha)
+                param.add_(tau * ((tau >= 0) == positive), alpha=alpha)
         param.add_(delta, alpha=1 - alpha)
     else:
         raise ValueError(f"unknown method {method!r}")
@@ -178,9 +202,7 @@ class OnlineMergeAdamW(torch.optim.Optimizer):
                 state["step"] += 1
                 mask = None
                 if self.method == "ondare" and self.p < 1:
-                    mask = torch.bernoulli(
-                        torch.full_like(prm, self.p, dtype=torch.float32), generator=self._gen(prm.device)
-                    ).to(prm.dtype)
+                    mask = torch.empty_like(prm).bernoulli_(self.p, generator=self._gen(prm.device))
                 merge_update_(
                     prm, prm.grad, state["exp_avg"], state["exp_avg_sq"], state["step"].item(),
                     lr=group["lr"], betas=group["betas"], eps=group["eps"], weight_decay=group["weight_decay"],

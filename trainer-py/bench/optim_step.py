@@ -1,0 +1,99 @@
+"""Step time and memory of the online merging optimizers against AdamW.
+
+Run: bash trainer-py/scripts/ensure-env.sh; $VENV/bin/python trainer-py/bench/optim_step.py [--params 25e6] [--steps 20]
+Measures optimizer.step() only (fixed random gradients), on parameter shapes of a Qwen2-like block stack,
+and the optimizer's own memory: Adam moments + the stored task vector τ (+ the temporary mask/Δ peak is not
+counted). Prints a table with ratios against AdamW.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from sfmed_trainer.optim import OnlineMergeAdamW  # noqa: E402
+
+
+def make_params(total: float, hidden: int, device, dtype):
+    shapes = []
+    inter = hidden * 11 // 4
+    per_layer = [(hidden, hidden), (hidden // 4, hidden), (hidden // 4, hidden), (hidden, hidden),
+                 (inter, hidden), (inter, hidden), (hidden, inter), (hidden,), (hidden,)]
+    n = 0
+    while n < total:
+        for s in per_layer:
+            shapes.append(s)
+            n += torch.Size(s).numel()
+    g = torch.Generator().manual_seed(0)
+    params = [torch.nn.Parameter(torch.randn(s, generator=g).to(device, dtype) * 0.02) for s in shapes]
+    for p in params:
+        p.grad = (torch.randn(p.shape, generator=g) * 1e-3).to(device, dtype)
+    return params
+
+
+def state_bytes(opt) -> int:
+    b = 0
+    for st in opt.state.values():
+        for v in st.values():
+            if torch.is_tensor(v):
+                b += v.numel() * v.element_size()
+    for v in getattr(opt, "tau", {}).values():
+        b += v.numel() * v.element_size()
+    return b
+
+
+def bench(name: str, params, steps: int, p: float, alpha: float) -> tuple[float, int]:
+    for q in params:
+        q.data.normal_(0, 0.02)
+    if name == "adamw":
+        opt = torch.optim.AdamW(params, lr=1e-5)
+    else:
+        opt = OnlineMergeAdamW(params, lr=1e-5, method=name, p=p, alpha=alpha, seed=0)
+        opt.set_tau({q: torch.randn_like(q) * 1e-3 for q in params})
+    opt.step()  # warm-up (lazy state init)
+    times = []
+    for _ in range(steps):
+        if params[0].is_cuda:
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        opt.step()
+        if params[0].is_cuda:
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times), state_bytes(opt)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--params", type=float, default=25e6)
+    ap.add_argument("--hidden", type=int, default=512)
+    ap.add_argument("--steps", type=int, default=10)
+    ap.add_argument("--p", type=float, default=0.01)
+    ap.add_argument("--alpha", type=float, default=1e-7)
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
+    a = ap.parse_args()
+    dtype = getattr(torch, a.dtype)
+    params = make_params(a.params, a.hidden, torch.device(a.device), dtype)
+    n = sum(q.numel() for q in params)
+    print(f"# {n/1e6:.1f}M params in {len(params)} tensors, {a.device}, {a.dtype}, torch {torch.__version__}, "
+          f"threads {torch.get_num_threads()}, p={a.p}, alpha={a.alpha}, median of {a.steps} steps")
+    rows = []
+    for name in ("adamw", "ondare", "onties"):
+        t, mem = bench(name, params, a.steps, a.p, a.alpha)
+        rows.append((name, t, mem))
+    base_t, base_m = rows[0][1], rows[0][2]
+    param_bytes = n * params[0].element_size()
+    print(f"| optimizer | step ms | x adamw | state MB | state / params | x adamw memory |")
+    print(f"|---|---|---|---|---|---|")
+    for name, t, mem in rows:
+        print(f"| {name} | {t*1e3:.1f} | {t/base_t:.2f} | {mem/2**20:.0f} | {mem/param_bytes:.2f} | {mem/base_m:.2f} |")
+
+
+if __name__ == "__main__":
+    main()
