@@ -8,7 +8,7 @@ import { homedir, tmpdir } from "node:os";
 import path from "node:path";
 import { createInterface } from "node:readline";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { repoRoot, tempDir } from "@sfmed/test-utils";
+import { repoRoot } from "@sfmed/test-utils";
 import { createOpenAIModel, type OpenAIModel } from "@sfmed/llm";
 import { augmentInstructions } from "../src/index.js";
 
@@ -36,7 +36,12 @@ t = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|im_end|>", pad_to
 torch.manual_seed(0)
 m = Qwen2ForCausalLM(Qwen2Config(vocab_size=len(t), hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
   num_key_value_heads=2, max_position_embeddings=512, tie_word_embeddings=True, eos_token_id=t.eos_token_id, pad_token_id=t.pad_token_id))
-m.save_pretrained(out); t.save_pretrained(out)
+m.save_pretrained(out + "/lm"); t.save_pretrained(out + "/lm")
+if len(sys.argv) > 2:
+    from transformers import AutoModelForSequenceClassification
+    torch.manual_seed(0)
+    r = AutoModelForSequenceClassification.from_pretrained(out + "/lm", num_labels=1)
+    r.save_pretrained(out + "/rm"); t.save_pretrained(out + "/rm")
 `;
 
 function run(cmd: string, args: string[], cwd: string): Promise<void> {
@@ -49,55 +54,66 @@ function run(cmd: string, args: string[], cwd: string): Promise<void> {
   });
 }
 
+/** Start `serve` on a checkpoint and wait for its ready event; the model id comes from /v1/models. */
+async function startServe(py: string, ckpt: string): Promise<{ proc: ChildProcess; baseURL: string; id: string }> {
+  const proc = spawn(py, ["-m", "sfmed_trainer", "serve", ckpt, "--host", "127.0.0.1", "--port", "0"], {
+    cwd: path.join(repoRoot, "trainer-py"),
+    env: { ...process.env, PYTHONUNBUFFERED: "1" },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const url = await new Promise<string>((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error("serve not ready in 120 s")), 120_000);
+    createInterface({ input: proc.stdout! }).on("line", (line) => {
+      try {
+        const e = JSON.parse(line) as { event?: string; url?: string };
+        if (e.event === "ready" && e.url) {
+          clearTimeout(t);
+          resolve(e.url);
+        }
+      } catch {
+        // not an event line
+      }
+    });
+    proc.on("exit", (code) => reject(new Error(`serve exited ${code}`)));
+  });
+  const root = url.replace(/\/+$/, "");
+  const baseURL = root.endsWith("/v1") ? root : `${root}/v1`;
+  const models = (await (await fetch(`${baseURL}/models`)).json()) as { data: Array<{ id: string }> };
+  return { proc, baseURL, id: models.data[0]!.id };
+}
+
 const python = trainerPython();
 
 describe.skipIf(!python)("trainer-py serve (real server, tiny model)", () => {
-  let server: ChildProcess | undefined;
+  let proc: ChildProcess | undefined;
   let workDir = "";
   let model: OpenAIModel;
 
   beforeAll(async () => {
-    workDir = await mkdtemp(path.join(tmpdir(), "sfmed-augment-ckpt-"));
-    const ckpt = path.join(workDir, "ckpt");
-    await run(python!, ["-c", TINY, ckpt], workDir);
-    server = spawn(python!, ["-m", "sfmed_trainer", "serve", ckpt, "--host", "127.0.0.1", "--port", "0"], {
-      cwd: path.join(repoRoot, "trainer-py"),
-      env: { ...process.env, PYTHONUNBUFFERED: "1" },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    const url = await new Promise<string>((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error("serve not ready in 120 s")), 120_000);
-      createInterface({ input: server!.stdout! }).on("line", (line) => {
-        try {
-          const e = JSON.parse(line) as { event?: string; url?: string };
-          if (e.event === "ready" && e.url) {
-            clearTimeout(t);
-            resolve(e.url);
-          }
-        } catch {
-          // not an event line
-        }
-      });
-      server!.on("exit", (code) => reject(new Error(`serve exited ${code}`)));
-    });
-    const root = url.replace(/\/+$/, "");
-    model = createOpenAIModel({ baseURL: root.endsWith("/v1") ? root : `${root}/v1`, model: "tiny", timeoutMs: 60_000, retry: { maxRetries: 1 } });
+    workDir = await mkdtemp(path.join(tmpdir(), "sfmed-augment-serve-"));
+    await run(python!, ["-c", TINY, workDir], workDir);
+    const s = await startServe(python!, path.join(workDir, "lm"));
+    proc = s.proc;
+    model = createOpenAIModel({ baseURL: s.baseURL, model: s.id, timeoutMs: 60_000, retry: { maxRetries: 1 }, cacheDir: path.join(workDir, "cache") });
   }, 180_000);
 
   afterAll(async () => {
-    server?.kill("SIGTERM");
+    proc?.kill("SIGTERM");
     if (workDir) await rm(workDir, { recursive: true, force: true });
   });
 
-  it("runs augmentation steps against the real server and checkpoints them", async () => {
-    const dir = await tempDir("sfmed-augment-serve-");
-    const ckpt = path.join(dir, "state.json");
+  it("runs augmentation steps against the real server, checkpoints them and re-runs from the cache", async () => {
+    const ckpt = path.join(workDir, "state.json");
     const seeds = ["高血压患者在饮食上要注意什么？", "糖尿病患者如何监测血糖？", "头痛伴发热需要去医院吗？", "孕妇感冒了可以吃药吗？"];
-    const r = await augmentInstructions({ model, seeds, steps: 2, shots: 1, chat: { temperature: 0.8, maxTokens: 24 }, checkpointPath: ckpt });
+    const opts = { model, seeds, steps: 2, shots: 1, chat: { temperature: 0, maxTokens: 24 } };
+    const r = await augmentInstructions({ ...opts, checkpointPath: ckpt });
     expect(r.stoppedBy).toBe("steps");
     expect(r.report.usage.calls).toBe(2);
     expect(r.report.usage.promptTokens).toBeGreaterThan(0);
     expect(r.report.accepted + Object.values(r.report.rejected).reduce((a, b) => a + b, 0)).toBe(r.report.candidates);
     expect(JSON.parse(await readFile(ckpt, "utf8"))).toMatchObject({ step: 2 });
+    const again = await augmentInstructions(opts);
+    expect(again.report.usage).toMatchObject({ calls: 2, cachedCalls: 2 });
+    expect(again.instructions).toEqual(r.instructions);
   }, 120_000);
 });

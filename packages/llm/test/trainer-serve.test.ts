@@ -3,7 +3,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, rm as rm_ } from "node:fs/promises";
 import { homedir, tmpdir } from "node:os";
 import path from "node:path";
 import { createInterface } from "node:readline";
@@ -35,7 +35,12 @@ t = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|im_end|>", pad_to
 torch.manual_seed(0)
 m = Qwen2ForCausalLM(Qwen2Config(vocab_size=len(t), hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
   num_key_value_heads=2, max_position_embeddings=512, tie_word_embeddings=True, eos_token_id=t.eos_token_id, pad_token_id=t.pad_token_id))
-m.save_pretrained(out); t.save_pretrained(out)
+m.save_pretrained(out + "/lm"); t.save_pretrained(out + "/lm")
+if len(sys.argv) > 2:
+    from transformers import AutoModelForSequenceClassification
+    torch.manual_seed(0)
+    r = AutoModelForSequenceClassification.from_pretrained(out + "/lm", num_labels=1)
+    r.save_pretrained(out + "/rm"); t.save_pretrained(out + "/rm")
 `;
 
 function run(cmd: string, args: string[], cwd: string): Promise<void> {
@@ -48,71 +53,94 @@ function run(cmd: string, args: string[], cwd: string): Promise<void> {
   });
 }
 
+/** Start `serve` on a checkpoint and wait for its ready event; the model id comes from /v1/models. */
+async function startServe(py: string, ckpt: string): Promise<{ proc: ChildProcess; baseURL: string; id: string }> {
+  const proc = spawn(py, ["-m", "sfmed_trainer", "serve", ckpt, "--host", "127.0.0.1", "--port", "0"], {
+    cwd: path.join(repoRoot, "trainer-py"),
+    env: { ...process.env, PYTHONUNBUFFERED: "1" },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const url = await new Promise<string>((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error("serve not ready in 120 s")), 120_000);
+    createInterface({ input: proc.stdout! }).on("line", (line) => {
+      try {
+        const e = JSON.parse(line) as { event?: string; url?: string };
+        if (e.event === "ready" && e.url) {
+          clearTimeout(t);
+          resolve(e.url);
+        }
+      } catch {
+        // not an event line
+      }
+    });
+    proc.on("exit", (code) => reject(new Error(`serve exited ${code}`)));
+  });
+  const root = url.replace(/\/+$/, "");
+  const baseURL = root.endsWith("/v1") ? root : `${root}/v1`;
+  const models = (await (await fetch(`${baseURL}/models`)).json()) as { data: Array<{ id: string }> };
+  return { proc, baseURL, id: models.data[0]!.id };
+}
+
 const python = trainerPython();
 
 describe.skipIf(!python)("trainer-py serve (real server, tiny model)", () => {
-  let server: ChildProcess | undefined;
+  const procs: ChildProcess[] = [];
   let workDir = "";
-  let model: OpenAIModel;
+  let lm: OpenAIModel;
+  let rm: OpenAIModel;
 
   beforeAll(async () => {
     workDir = await mkdtemp(path.join(tmpdir(), "sfmed-llm-serve-"));
-    const ckpt = path.join(workDir, "ckpt");
-    await run(python!, ["-c", TINY, ckpt], workDir);
-    server = spawn(python!, ["-m", "sfmed_trainer", "serve", ckpt, "--host", "127.0.0.1", "--port", "0"], {
-      cwd: path.join(repoRoot, "trainer-py"),
-      env: { ...process.env, PYTHONUNBUFFERED: "1" },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    const url = await new Promise<string>((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error("serve not ready in 120 s")), 120_000);
-      createInterface({ input: server!.stdout! }).on("line", (line) => {
-        try {
-          const e = JSON.parse(line) as { event?: string; url?: string };
-          if (e.event === "ready" && e.url) {
-            clearTimeout(t);
-            resolve(e.url);
-          }
-        } catch {
-          // not an event line
-        }
-      });
-      server!.on("exit", (code) => reject(new Error(`serve exited ${code}`)));
-    });
-    const root = url.replace(/\/+$/, "");
-    model = createOpenAIModel({ baseURL: root.endsWith("/v1") ? root : `${root}/v1`, model: "tiny", timeoutMs: 60_000, retry: { maxRetries: 1 } });
+    await run(python!, ["-c", TINY, workDir, "with-reward"], workDir);
+    const [a, b] = await Promise.all([startServe(python!, path.join(workDir, "lm")), startServe(python!, path.join(workDir, "rm"))]);
+    procs.push(a.proc, b.proc);
+    const opts = { timeoutMs: 60_000, retry: { maxRetries: 1 } };
+    lm = createOpenAIModel({ baseURL: a.baseURL, model: a.id, ...opts });
+    rm = createOpenAIModel({ baseURL: b.baseURL, model: b.id, ...opts });
   }, 180_000);
 
   afterAll(async () => {
-    server?.kill("SIGTERM");
-    if (workDir) await rm(workDir, { recursive: true, force: true });
+    for (const p of procs) p.kill("SIGTERM");
+    if (workDir) await rm_(workDir, { recursive: true, force: true });
   });
 
-  it("chats, completes with log-probs, streams, embeds a layer and scores", async () => {
+  it("chats, completes with log-probs, streams and embeds a hidden layer", async () => {
     const msgs = [{ role: "user" as const, content: "高血压怎么办？" }];
-    const c = await model.chat(msgs, { maxTokens: 8, temperature: 0 });
+    const c = await lm.chat(msgs, { maxTokens: 8, temperature: 0 });
     expect(c.texts).toHaveLength(1);
     expect(typeof c.texts[0]).toBe("string");
     expect(c.usage.promptTokens).toBeGreaterThan(0);
+    expect(c.usage.completionTokens).toBeGreaterThan(0);
 
-    const p = await model.complete("高血压", { maxTokens: 4, temperature: 0, logprobs: true });
+    const p = await lm.complete("高血压", { maxTokens: 4, temperature: 0, logprobs: true });
     expect(typeof p.text).toBe("string");
-    if (p.tokenLogprobs) for (const lp of p.tokenLogprobs) expect(lp).toBeLessThanOrEqual(0);
+    expect(p.tokenLogprobs?.length).toBeGreaterThan(0);
+    for (const x of p.tokenLogprobs ?? []) expect(x).toBeLessThanOrEqual(0);
 
     let streamed = "";
     let done;
-    for await (const ev of model.streamChat(msgs, { maxTokens: 8, temperature: 0 })) {
+    for await (const ev of lm.streamChat(msgs, { maxTokens: 8, temperature: 0 })) {
       if (ev.type === "delta") streamed += ev.text;
       else done = ev.result;
     }
     expect(done?.texts[0]).toBe(streamed);
+    // Greedy decoding: the stream says what the plain call said.
+    expect(streamed).toBe(c.texts[0]);
 
-    const v = await model.embed(["高血压", "糖尿病"], { layer: 1, pooling: "mean" });
+    const v = await lm.embed(["高血压", "糖尿病"], { layer: 1, pooling: "mean" });
     expect(v).toHaveLength(2);
     expect(v[0]!.length).toBe(64);
-
-    const s = await model.score([{ prompt: msgs, response: "低盐饮食。" }]);
-    expect(s).toHaveLength(1);
-    expect(Number.isFinite(s[0]!)).toBe(true);
+    expect(Array.from(v[0]!)).not.toEqual(Array.from(v[1]!));
+    expect(lm.stats()).toMatchObject({ failures: 0, retries: 0 });
   }, 120_000);
+
+  it("scores prompt/response pairs with a reward model", async () => {
+    const prompt = [{ role: "user" as const, content: "头痛怎么办？" }];
+    const s = await rm.score([
+      { prompt, response: "多休息，必要时就医。" },
+      { prompt, response: "不知道。" },
+    ]);
+    expect(s).toHaveLength(2);
+    for (const x of s) expect(Number.isFinite(x)).toBe(true);
+  }, 60_000);
 });
