@@ -1,4 +1,4 @@
-import { mkdir, writeFile } from "node:fs/promises";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { fc, test } from "@fast-check/vitest";
 import { samplePath, tempDir } from "@sfmed/test-utils";
@@ -144,6 +144,30 @@ describe("source converters on the committed real samples", () => {
     expect(blocks[0]!.messages[0]!.content).toContain("高血压患者能吃党参吗？");
     expect(blocks[0]!.messages[1]!.content.startsWith("高血压病人可以口服党参的")).toBe(true);
     expect(blocks[0]!.meta!.department).toBe("内科");
+  });
+
+  it("toyhom: a GB18030 CSV (built byte-wise from the GB18030 sample) equals the block text", async () => {
+    const gb = await readFile(samplePath("toyhom/内科.txt"));
+    // Split the GB18030 bytes into blocks at LF; 0x0A, 0x22 and 0x2C are never trail bytes, so byte-level cuts
+    // at them keep characters whole.
+    const lines: Buffer[] = [];
+    for (let s = 0, i = gb.indexOf(10); i !== -1; s = i + 1, i = gb.indexOf(10, s)) lines.push(gb.subarray(s, i).at(-1) === 13 ? gb.subarray(s, i - 1) : gb.subarray(s, i));
+    const nonEmpty = lines.filter((l) => l.length > 0);
+    const q = (b: Buffer) => Buffer.concat([Buffer.from('"'), Buffer.from(b.toString("latin1").replace(/"/g, '""'), "latin1"), Buffer.from('"')]);
+    const rows: Buffer[] = [Buffer.from("department,title,ask,answer\n")];
+    for (let i = 0; i + 1 < nonEmpty.length; i += 2) {
+      const head = nonEmpty[i]!;
+      const comma = head.indexOf(0x2c);
+      rows.push(Buffer.from("IM,"), q(head.subarray(0, comma)), Buffer.from(","), q(head.subarray(comma + 1)), Buffer.from(","), q(nonEmpty[i + 1]!), Buffer.from("\n"));
+    }
+    const dir = await tempDir();
+    const csv = path.join(dir, "内科.csv");
+    await writeFile(csv, Buffer.concat(rows));
+    const fromCsv = await all(toyhom.from(csv));
+    const fromTxt = await all(toyhom.from(samplePath("toyhom/内科.txt")));
+    expect(fromCsv).toHaveLength(120);
+    expect(fromCsv.map((d) => d.messages)).toEqual(fromTxt.map((d) => d.messages));
+    expect(fromCsv[0]!.meta).toEqual({ department: "IM", title: "高血压患者能吃党参吗？" });
   });
 
   it("huatuo26m (300), cmtmedqa (60 consultations + 12 safety), medicalgpt-reward (100)", async () => {
