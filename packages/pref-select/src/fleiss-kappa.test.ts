@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { fleissKappa } from "./fleiss-kappa.js";
 
 describe("fleissKappa", () => {
-  // The worked example of Fleiss (1971) as printed in most textbooks: 10 subjects, 14 raters, 5 categories.
+  // The standard worked example of Fleiss' kappa (e.g. the Wikipedia article): 10 subjects, 14 raters, 5 categories.
   const textbook = [
     [0, 0, 0, 0, 14],
     [0, 2, 6, 4, 2],
