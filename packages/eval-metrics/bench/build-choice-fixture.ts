@@ -3,7 +3,10 @@
  * medical test rows) in the styles medical LLMs answer in, each labelled with the letters it commits to
  * (`[]` when it commits to none). Deterministic (seeded).
  *
- *   npx tsx --conditions=@sfmed/source packages/eval-metrics/bench/build-choice-fixture.ts
+ *   npx tsx --conditions=@sfmed/source packages/eval-metrics/bench/build-choice-fixture.ts [--heldout]
+ *
+ * `--heldout` writes choice-answers-heldout.jsonl instead: phrasings written after the extractor was finished
+ * and C-Eval questions, kept apart so the README can report accuracy on answers the rules were not tuned on.
  *
  * Reads data/samples (CMExam, CMMLU) and, for multi-answer CMExam questions, ../shared/data/cmexam when present.
  */
@@ -95,6 +98,20 @@ function cmmlu(dir: string): Q[] {
   return out;
 }
 
+function ceval(dir: string): Q[] {
+  const out: Q[] = [];
+  for (const f of readdirSync(dir).sort()) {
+    const [, ...rows] = parseCsv(readFileSync(join(dir, f), "utf8"));
+    for (const r of rows) {
+      if (r.length < 7) continue;
+      out.push({ id: `ceval-${f.replace("_val.csv", "")}-${r[0]}`, source: "ceval", subject: f.replace("_val.csv", ""), question: r[1]!, options: { A: r[2]!, B: r[3]!, C: r[4]!, D: r[5]! }, answer: [r[6]!] });
+    }
+  }
+  return out;
+}
+
+/** --heldout: new phrasings and other questions (C-Eval val, later CMExam multi-answer rows), never tuned against. */
+const HELDOUT = process.argv.includes("--heldout");
 const root = repoRoot;
 const single = [
   ...cmexam(join(root, "data/samples/cmexam/val.sample.csv"), "cmexam").filter((q) => q.answer.length === 1),
@@ -104,7 +121,7 @@ const shared = sharedDataDir();
 const multiFile = shared ? join(shared, "cmexam/val.from_xlsx.csv") : undefined;
 const multi = (multiFile && existsSync(multiFile) ? cmexam(multiFile, "cmexam-val") : []).filter((q) => q.answer.length > 1).slice(0, 60);
 
-const rand = seededRandom(20260101);
+const rand = seededRandom(HELDOUT ? 777 : 20260101);
 const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
 
 const FW: Record<string, string> = { A: "Ａ", B: "Ｂ", C: "Ｃ", D: "Ｄ", E: "Ｅ" };
@@ -269,9 +286,61 @@ function contentSafe(q: Q, L: string): boolean {
   return t.length >= 2 && !Object.entries(q.options).some(([k, v]) => k !== L && (v.includes(t) || t.includes(v))) && !q.question.includes(t);
 }
 
+const heldoutTemplates: [string, "zh" | "en", Template][] = [
+  ["answer-first", "zh", (q, L, T) => `这道题的答案是：\n\n${L}. ${T}\n\n解释：${reason(q, L)}`],
+  ["answer-first", "zh", (q, L) => `参考答案：${L}`],
+  ["answer-first", "zh", (q, L) => `我选${L}。`],
+  ["answer-first", "zh", (q, L, T) => `答案为：${L}（${T}）`],
+  ["answer-first", "zh", (q, L, T) => `### 答案\n**${L}**\n\n### 解析\n${reason(q, L)}${T}。`],
+  ["conclusion-last", "zh", (q, L) => `根据题干描述，${reason(q, L)}最可能的答案是${L}。`],
+  ["conclusion-last", "zh", (q, L, T) => `依据教材，${T}。故答案为${L}。`],
+  ["conclusion-last", "zh", (q, L) => `解析：${reason(q, L)}\n答案：${L}`],
+  ["conclusion-last", "zh", (q, L) => `${reason(q, L)}该题答案应选${L}项。`],
+  ["conclusion-last", "zh", (q, L) => `本题考查${q.subject}。${reason(q, L)}此题选${L}。`],
+  ["verdict", "zh", (q, L, T) => `${L}项${T}是正确答案，其余选项均不符合。`],
+  ["verdict", "zh", (q, L) => `选项${L}正确。`],
+  ["verdict", "zh", (q, L) => `正确的是${L}。`],
+  ["verdict", "zh", (q, L, T) => `${T}（选项${L}）是最合适的。`],
+  ["negation", "zh", (q, L, T, W) => `${W[0]}是对的吗？不是。${L}是对的，${W[1]}是错的。`],
+  ["negation", "zh", (q, L, T, W) => `首先排除${W[0]}和${W[1]}，在剩下的选项中，${L}更符合题意，所以选${L}。`],
+  ["negation", "zh", (q, L, T, W) => `${W[0]}不对，${W[1]}也不对，剩下${L}是正确的。`],
+  ["content-only", "zh", (q, L, T, W, TW) => `本题不是${TW[0]}，而是${T}。`],
+  ["english", "en", (q, L) => `Correct option: ${L}`],
+  ["english", "en", (q, L) => `My answer: ${L}`],
+  ["english", "en", (q, L, T) => `The most appropriate answer would be ${L}) ${T}.`],
+  ["english", "en", (q, L, T) => `${L}. ${T} — this is right because the stem points to it.`],
+  ["english", "en", (q, L) => `Choice ${L}.`],
+  ["think", "zh", (q, L, T, W, TW) => `<think>\n这是一道关于${q.subject}的题。选项${W[0]}说的是${TW[0]}，不对。\n</think>\n\n**${L}**`],
+  ["abstain", "zh", () => ["这个问题涉及专业判断，我无法给出确定答案。", []]],
+  ["abstain", "zh", (q, L, T, W) => [`选项${W[0]}和${L}似乎都对，难以取舍。`, []]],
+];
+const heldoutMulti: ((q: Q, G: string[]) => string)[] = [
+  (q, G) => `应选${G.join("、")}。`,
+  (q, G) => `正确答案包括${G.slice(0, -1).join("、")}和${G.at(-1)}。`,
+  (q, G) => `${G.join("")}。`,
+  (q, G) => `多选：${G.join(",")}`,
+];
+
 const items: FixtureItem[] = [];
 let n = 0;
-for (const [category, lang, templates, count] of categories) {
+if (HELDOUT) {
+  const pool = ceval(join(root, "data/samples/ceval/val"));
+  for (let i = 0; i < 6 * heldoutTemplates.length; i++) {
+    const [category, lang, t] = heldoutTemplates[i % heldoutTemplates.length]!;
+    let q = pick(pool);
+    if (category === "content-only") while (!contentSafe(q, q.answer[0]!)) q = pick(pool);
+    const letter = q.answer[0]!;
+    const wrong = Object.keys(q.options).filter((k) => k !== letter).sort(() => rand() - 0.5);
+    const out = t(q, letter, q.options[letter]!, wrong, wrong.map((w) => q.options[w]!));
+    const [response, gold] = typeof out === "string" ? [out, [letter]] : out;
+    items.push({ id: `ho-${String(n++).padStart(3, "0")}`, category, lang, question: strip(q), response, gold });
+  }
+  const laterMulti = (multiFile && existsSync(multiFile) ? cmexam(multiFile, "cmexam-val") : []).filter((q) => q.answer.length > 1).slice(100, 124);
+  laterMulti.forEach((q, i) => {
+    items.push({ id: `ho-${String(n++).padStart(3, "0")}`, category: "multi-answer", lang: "zh", question: strip(q), response: heldoutMulti[i % heldoutMulti.length]!(q, q.answer), gold: q.answer });
+  });
+}
+for (const [category, lang, templates, count] of HELDOUT ? [] : categories) {
   for (let i = 0; i < count; i++) {
     let q = pick(single);
     const L = q.answer[0]!;
@@ -285,7 +354,7 @@ for (const [category, lang, templates, count] of categories) {
     items.push({ id: `mc-${String(n++).padStart(3, "0")}`, category, lang, question: strip(q), response, gold });
   }
 }
-multi.slice(0, 40).forEach((q, i) => {
+(HELDOUT ? [] : multi.slice(0, 40)).forEach((q, i) => {
   const wrong = Object.keys(q.options).filter((k) => !q.answer.includes(k));
   const response = multiTemplates[i % multiTemplates.length]!(q, q.answer, wrong);
   items.push({ id: `mc-${String(n++).padStart(3, "0")}`, category: "multi-answer", lang: /[a-z]{4}/.test(response) ? "en" : "zh", question: strip(q), response, gold: q.answer });
@@ -297,6 +366,6 @@ function strip(q: Q): Q {
   return rest;
 }
 
-const out = join(root, "packages/eval-metrics/test/fixtures/choice-answers.jsonl");
+const out = join(root, `packages/eval-metrics/test/fixtures/${HELDOUT ? "choice-answers-heldout" : "choice-answers"}.jsonl`);
 writeFileSync(out, items.map((x) => JSON.stringify(x)).join("\n") + "\n");
 console.log(`${items.length} items → ${out}`);

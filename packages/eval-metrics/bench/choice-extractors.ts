@@ -2,7 +2,7 @@
  * Accuracy of extractChoice and of published extractors on test/fixtures/choice-answers.jsonl (free-text answers
  * to CMExam/CMMLU questions, labelled with the letters each answer commits to; [] = commits to none).
  *
- *   npx tsx --conditions=@sfmed/source packages/eval-metrics/bench/choice-extractors.ts
+ *   npx tsx --conditions=@sfmed/source packages/eval-metrics/bench/choice-extractors.ts [--heldout]
  *
  * An item counts as right when the extracted letter set equals the label exactly.
  */
@@ -20,7 +20,8 @@ interface Item {
   gold: string[];
 }
 
-const file = fileURLToPath(new URL("../test/fixtures/choice-answers.jsonl", import.meta.url));
+const heldout = process.argv.includes("--heldout");
+const file = fileURLToPath(new URL(`../test/fixtures/${heldout ? "choice-answers-heldout" : "choice-answers"}.jsonl`, import.meta.url));
 const items = readFileSync(file, "utf8").trim().split("\n").map((l) => JSON.parse(l) as Item);
 const categories = [...new Set(items.map((i) => i.category))];
 
@@ -29,7 +30,7 @@ const rows: [string, Extractor][] = [["**@sfmed/eval-metrics extractChoice**", o
 
 const pct = (a: number, b: number) => (b ? ((100 * a) / b).toFixed(1) : "–");
 const header = ["extractor", "all", ...categories.map((c) => `${c} (${items.filter((i) => i.category === c).length})`)];
-console.log(`${items.length} items\n`);
+console.log(`${items.length} items (${file.split("/").pop()})\n`);
 console.log(`| ${header.join(" | ")} |`);
 console.log(`|${header.map(() => "---").join("|")}|`);
 const misses: string[] = [];

@@ -66,6 +66,13 @@ describe("extractChoice details", () => {
     expect(extractChoice("I would choose a different approach.", TCM)).toEqual([]);
   });
 
+  it("reads letter-first verdicts and inclusive lists", () => {
+    expect(extractChoice("C项肝阳化风是正确答案，其余选项均不符合。", TCM)).toEqual(["C"]);
+    expect(extractChoice("A是对的吗？不是。B是对的，C是错的。", TCM)).toEqual(["B"]);
+    expect(extractChoice("正确答案包括A、B和E。", TCM, { multiple: true })).toEqual(["A", "B", "E"]);
+    expect(extractChoice("（B错，为本题正确答案）", TCM)).toEqual(["B"]);
+  });
+
   it("says which rule decided", () => {
     expect(explainChoice("答案是C", TCM).rule).toBe("anchor");
     expect(explainChoice("肝阳化风", TCM).rule).toBe("content");

@@ -109,7 +109,7 @@ function anchorRegexes(cls: string): { re: RegExp; strength: number }[] {
     // 综上，答案为C / 所以本题选C / 故选C / 因此正确答案是C
     { src: String.raw`${CONCLUSION}[,，:：\s]*(?:本题)?(?:的)?(?:正确|最佳|最终)?(?:的)?(?:答案|选项)?(?:应该|应当|应|可以|可)?(?:是|为|选择|选|当选|选出)`, strength: 2 },
     // 答案是C / 正确答案：C / 最佳答案是D / 【答案】C / 答案C / 答：C
-    { src: String.raw`(?:【答案】|\[答案\]|(?:正确|最佳|最终|标准|参考|最合适的|最恰当的|本题的?|该题的?)?答案(?:选项)?(?:应该|应当|应|可能|就|肯定)?(?:是|为|选择|选|:|：)?|^\s*答[:：])`, strength: 1 },
+    { src: String.raw`(?:【答案】|\[答案\]|(?:正确|最佳|最终|标准|参考|最合适的|最恰当的|本题的?|该题的?)?答案(?:选项)?(?:应该|应当|应|可能|就|肯定)?(?:是|为|选择|选|包括|有|:|：)?|^\s*答[:：])`, strength: 1 },
     // 应选C / 本题选C / 选择C (but not 不选A / 选项A / 误选A)
     { src: String.raw`(?<![不未误错勿])(?:应该|应当|应|宜|可|本题|则|我|我会|我们)?(?:选择|选)(?!项)(?:答案|选项)?(?:为|是)?`, strength: 1 },
     // 正确选项：A、B和E / 正确的一项是C / 正确的是C
@@ -133,7 +133,7 @@ function anchorRegexes(cls: string): { re: RegExp; strength: number }[] {
 function positiveRegexes(cls: string): RegExp[] {
   const list = listPattern(cls);
   return [
-    new RegExp(String.raw`(?:选项|option\s*)?${list}\s*[)）]?\s*(?:项|选项)?\s*(?:是|为|均|都)?\s*(?:正确(?!与否)|对的|当选|符合题意|最佳|最合适|最恰当|最准确|为本题答案|是本题答案|is\s+(?:the\s+)?(?:correct|right|best)|are\s+correct)`, "gu"),
+    new RegExp(String.raw`(?:选项|option\s*)?${list}\s*[)）]?\s*(?:项|选项)?\s*(?:是|为|均|都)?\s*(?:正确(?!与否)|对的|当选|符合题意|最佳|最合适|最恰当|最准确|为本题答案|是本题答案|is\s+(?:the\s+)?(?:correct|right|best)|are\s+correct)(?!\s*[吗么?？])`, "gu"),
     new RegExp(String.raw`[(（]\s*${list}\s*[)）]`, "gu"),
     new RegExp(String.raw`\*\*\s*(?:答案[:：]?\s*)?${list}\s*[.．、:：)]?\s*[^*\n]{0,30}\*\*`, "gu"),
   ];
@@ -149,7 +149,7 @@ function negativeRegexes(cls: string): RegExp[] {
 }
 
 // The first verdict word in an option's segment decides (negative forms listed first so "不正确" is negative).
-const VERDICT = /(错误|不正确|不对|排除|不符合|不符|不选|不当选|不是正确|不准确|不属于|无关|incorrect|wrong)|(正确|当选|符合题意|为本题答案|correct)/i;
+const VERDICT = /(错误|不正确|不对|排除|不符合|不符|不选|不当选|不是正确|不准确|不属于|无关|incorrect|wrong)|((?:是|为)(?:本题的?)?正确答案|正确|当选|符合题意|为本题答案|correct)/i;
 
 /**
  * Per-option analysis ("A项……错误。B项……正确"): segment the text at item markers and read each segment's
@@ -168,7 +168,7 @@ function verdicts(text: string, cls: string, letters: ReadonlySet<string>): { po
     let seg = text.slice(start, end);
     const stop = seg.search(/[。；;！!\n]/);
     if (stop >= 0) seg = seg.slice(0, stop + 1);
-    const v = VERDICT.exec(seg.replace(/正确答案|正确选项/g, (w) => "＿".repeat(w.length)));
+    const v = VERDICT.exec(seg.replace(/(?<![是为])(?:正确答案|正确选项)/g, (w) => "＿".repeat(w.length)));
     if (v?.[1]) neg.add(letter);
     else if (v?.[2]) pos.add(letter);
   });
