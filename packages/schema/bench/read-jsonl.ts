@@ -21,7 +21,10 @@ function* dialogues(n: number): Generator<Dialogue> {
 interface Row {
   reader: string;
   records: number;
+  /** Wall-clock seconds. */
   seconds: number;
+  /** CPU seconds (user + system) of the read: steadier than wall time on a busy machine. */
+  cpuSeconds: number;
   peakRssMb: number;
 }
 
@@ -52,9 +55,11 @@ const readers: Record<string, (file: string) => Promise<number>> = {
 /** Child mode: run one reader, print {records, seconds, maxRSS}. */
 async function child(name: string, file: string) {
   const t0 = performance.now();
+  const c0 = process.cpuUsage();
   const records = await readers[name]!(file);
   const seconds = (performance.now() - t0) / 1000;
-  console.log(JSON.stringify({ records, seconds, peakRssMb: process.resourceUsage().maxRSS / 1024 }));
+  const c = process.cpuUsage(c0);
+  console.log(JSON.stringify({ records, seconds, cpuSeconds: (c.user + c.system) / 1e6, peakRssMb: process.resourceUsage().maxRSS / 1024 }));
 }
 
 function inChild(name: string, file: string): Row {
@@ -77,21 +82,22 @@ async function main() {
     // Peer tool: Python's line loop with json.loads (peak RSS from the OS).
     const py = spawnSync(
       "python3",
-      ["-c", "import json,sys,time,resource\nt=time.time();n=0\nfor l in open(sys.argv[1],encoding='utf-8'):\n  json.loads(l);n+=1\nprint(n,time.time()-t,resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)", file],
+      ["-c", "import json,sys,time,resource\nt=time.time();c=time.process_time();n=0\nfor l in open(sys.argv[1],encoding='utf-8'):\n  json.loads(l);n+=1\nprint(n,time.time()-t,time.process_time()-c,resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)", file],
       { encoding: "utf8" },
     );
     if (py.status === 0) {
-      const [n, secs, kb] = py.stdout.trim().split(/\s+/).map(Number);
-      rows.push({ reader: "python3 json.loads loop (peer)", records: n!, seconds: secs!, peakRssMb: kb! / 1024 });
+      const [n, secs, cpu, kb] = py.stdout.trim().split(/\s+/).map(Number);
+      rows.push({ reader: "python3 json.loads loop (peer)", records: n!, seconds: secs!, cpuSeconds: cpu!, peakRssMb: kb! / 1024 });
     }
     const base = rows[0]!;
-    const head = ["reader", "records", "seconds", "records/s", "vs baseline", "peak RSS MiB"];
+    const head = ["reader", "records", "wall s", "CPU s", "records/CPU s", "vs baseline (CPU)", "peak RSS MiB"];
     const body = rows.map((r) => [
       r.reader,
       String(r.records),
       r.seconds.toFixed(2),
-      Math.round(r.records / r.seconds).toLocaleString("en-US"),
-      `${(base.seconds / r.seconds).toFixed(2)}x`,
+      r.cpuSeconds.toFixed(2),
+      Math.round(r.records / r.cpuSeconds).toLocaleString("en-US"),
+      `${(base.cpuSeconds / r.cpuSeconds).toFixed(2)}x`,
       r.peakRssMb.toFixed(0),
     ]);
     const w = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
