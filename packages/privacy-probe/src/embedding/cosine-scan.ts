@@ -1,24 +1,35 @@
 /**
  * The hot kernel of the exact index: dot products of one unit-length query against `rows` unit-length rows stored
- * back to back in `data`. Unrolled by four; plain typed-array loops are what V8 optimises best here.
+ * back to back in `data`. Four rows are scanned together so each query element is loaded once per four rows; this
+ * halves the time of a one-row loop in V8 (see bench/cosine-scan.ts). Sums run in double precision.
  */
 export function cosineScan(data: Float32Array, dim: number, rows: number, query: Float32Array, out: Float32Array = new Float32Array(rows)): Float32Array {
-  const d4 = dim - (dim % 4);
-  for (let r = 0; r < rows; r++) {
-    const base = r * dim;
+  let r = 0;
+  for (; r + 4 <= rows; r += 4) {
+    const b0 = r * dim;
+    const b1 = b0 + dim;
+    const b2 = b1 + dim;
+    const b3 = b2 + dim;
     let s0 = 0;
     let s1 = 0;
     let s2 = 0;
     let s3 = 0;
-    let i = 0;
-    for (; i < d4; i += 4) {
-      s0 += data[base + i]! * query[i]!;
-      s1 += data[base + i + 1]! * query[i + 1]!;
-      s2 += data[base + i + 2]! * query[i + 2]!;
-      s3 += data[base + i + 3]! * query[i + 3]!;
+    for (let i = 0; i < dim; i++) {
+      const x = query[i]!;
+      s0 += data[b0 + i]! * x;
+      s1 += data[b1 + i]! * x;
+      s2 += data[b2 + i]! * x;
+      s3 += data[b3 + i]! * x;
     }
-    let s = s0 + s1 + s2 + s3;
-    for (; i < dim; i++) s += data[base + i]! * query[i]!;
+    out[r] = s0;
+    out[r + 1] = s1;
+    out[r + 2] = s2;
+    out[r + 3] = s3;
+  }
+  for (; r < rows; r++) {
+    const b = r * dim;
+    let s = 0;
+    for (let i = 0; i < dim; i++) s += data[b + i]! * query[i]!;
     out[r] = s;
   }
   return out;
