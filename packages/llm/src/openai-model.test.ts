@@ -79,25 +79,20 @@ describe("createOpenAIModel: chat", () => {
 
   it("holds back every concurrent request while a Retry-After is pending", async () => {
     const arrivals: number[] = [];
-    let firstRejectAt = 0;
-    const srv = await loopbackServer(async (_req, res) => {
+    const srv = await loopbackServer((_req, res) => {
       arrivals.push(Date.now());
-      if (arrivals.length <= 2) {
-        firstRejectAt ||= Date.now();
-        return sendJson(res, 429, {}, { "retry-after": "0.15" });
-      }
-      sendJson(res, 200, completion("好"));
+      if (arrivals.length === 1) sendJson(res, 429, {}, { "retry-after": "0.15" });
+      else sendJson(res, 200, completion("好"));
     });
     const m = model(srv.url, { concurrency: 4, retry: { maxRetries: 3, baseDelayMs: 1, maxDelayMs: 1 } });
-    // Stagger the callers so that two of them meet the 429s and the others arrive during the pause.
-    const calls = [0, 0, 40, 80].map((delay, i) =>
-      new Promise((r) => setTimeout(r, delay)).then(() => m.chat([{ role: "user", content: `q${i}` }])),
-    );
-    const rs = await Promise.all(calls);
+    const first = m.chat([{ role: "user", content: "q0" }]);
+    // Once the client has seen the 429, callers that arrive later must wait for the same pause.
+    while (m.stats().retries === 0) await new Promise((r) => setTimeout(r, 2));
+    const rest = [1, 2, 3].map((i) => m.chat([{ role: "user", content: `q${i}` }]));
+    const rs = await Promise.all([first, ...rest]);
     expect(rs.every((r) => r.texts[0] === "好")).toBe(true);
-    const later = arrivals.slice(2);
-    expect(later).toHaveLength(4);
-    for (const t of later) expect(t - firstRejectAt).toBeGreaterThanOrEqual(140);
+    expect(arrivals).toHaveLength(5);
+    for (const t of arrivals.slice(1)) expect(t - arrivals[0]!).toBeGreaterThanOrEqual(140);
   });
 
   it("retries 500s, then gives up with a typed error naming status, url and request id", async () => {
@@ -125,6 +120,18 @@ describe("createOpenAIModel: chat", () => {
     const e = await caught(m.chat(msgs));
     expect(e.code).toBe("TIMEOUT");
     expect(srv.requests).toHaveLength(2);
+  });
+
+  it("times out a server that sends headers and then stalls mid-body", async () => {
+    const srv = await loopbackServer((_req, res) => {
+      res.writeHead(200, { "content-type": "application/json" });
+      res.write('{"choices": [');
+    });
+    const t0 = Date.now();
+    const e = await caught(model(srv.url, { timeoutMs: 100, retry: { ...fast, maxRetries: 1 } }).chat(msgs));
+    expect(e.code).toBe("TIMEOUT");
+    expect(srv.requests).toHaveLength(2);
+    expect(Date.now() - t0).toBeLessThan(2000);
   });
 
   it("retries a 200 with malformed JSON and a 200 without choices", async () => {

@@ -162,22 +162,45 @@ export function createOpenAIModel(opts: OpenAIModelOptions): OpenAIModel {
     return { error: new LlmError(scrub(`${url} sent an unreadable answer: ${msg}`), { code: "BAD_RESPONSE", url, attempts, retryable: true }) };
   }
 
-  /** Send with limits and retries; `attempt` does one HTTP try and must validate the body (throw to retry). */
-  async function withRetries<T>(endpoint: string, tokenEstimate: number, signal: AbortSignal | undefined, attempt: () => Promise<{ value: T; tokens: number }>): Promise<T> {
+  /**
+   * Send with limits and retries. `attempt` does one HTTP try under the signal it is given and must validate the
+   * body (throw to retry). Each try has its own deadline of `timeoutMs`, covering the body as well as the headers
+   * (the client's own timeout stops at the headers, so a server that stalls mid-body would hang forever).
+   */
+  async function withRetries<T>(
+    endpoint: string,
+    tokenEstimate: number,
+    signal: AbortSignal | undefined,
+    timeoutMs: number,
+    attempt: (attemptSignal: AbortSignal) => Promise<{ value: T; tokens: number }>,
+  ): Promise<T> {
     for (let i = 0; ; i++) {
       let waitMs: number | undefined;
       let error: LlmError;
+      let timedOut = false;
       try {
         const ticket = await limiter.acquire(tokenEstimate, signal);
         stats.requests++;
-        const { value, tokens } = await limit(() => {
+        const { value, tokens } = await limit(async () => {
           signal?.throwIfAborted();
-          return attempt();
+          const deadline = new AbortController();
+          const timer = setTimeout(() => {
+            timedOut = true;
+            deadline.abort(new Error("request timed out"));
+          }, timeoutMs);
+          try {
+            return await attempt(signal ? AbortSignal.any([signal, deadline.signal]) : deadline.signal);
+          } finally {
+            clearTimeout(timer);
+          }
         });
         ticket.settle(tokens);
         return value;
       } catch (err) {
-        ({ error, waitMs } = classify(err, endpoint, i + 1, signal));
+        if (timedOut && !signal?.aborted) {
+          error = new LlmError(`request to ${urlOf(endpoint)} timed out after ${timeoutMs} ms`, { code: "TIMEOUT", url: urlOf(endpoint), attempts: i + 1, retryable: true });
+          waitMs = undefined;
+        } else ({ error, waitMs } = classify(err, endpoint, i + 1, signal));
       }
       if (!error.retryable || i >= retry.maxRetries) {
         stats.failures++;
@@ -228,21 +251,19 @@ export function createOpenAIModel(opts: OpenAIModelOptions): OpenAIModel {
       stats.failures++;
       throw e;
     }
-    const result = await withRetries(endpoint, o.tokenEstimate, o.signal, async () => {
+    const timeoutMs = o.timeoutMs ?? timeoutDefault;
+    const result = await withRetries(endpoint, o.tokenEstimate, o.signal, timeoutMs, async (attemptSignal) => {
       const { data, response } = await client
-        .post<unknown>(endpoint, {
-          body,
-          maxRetries: 0,
-          timeout: o.timeoutMs ?? timeoutDefault,
-          ...(o.signal ? { signal: o.signal } : {}),
-        })
+        // Our deadline fires first; the client's timeout is only a backstop.
+        .post<unknown>(endpoint, { body, maxRetries: 0, timeout: timeoutMs + 1000, signal: attemptSignal })
         .withResponse();
       const requestId = response.headers.get("x-request-id") ?? undefined;
       const { value, usage } = parse(data, requestId);
       return { value: { value, usage, raw: data, requestId }, tokens: usage.promptTokens + usage.completionTokens };
     });
     account(result.usage, false);
-    if (cache) await cache.set(key, endpoint, result.raw, result.requestId);
+    // A full disk must not lose an answer already paid for: the cache is an optimisation.
+    if (cache) await cache.set(key, endpoint, result.raw, result.requestId).catch(() => undefined);
     return { value: result.value, cached: false, requestId: result.requestId };
   }
 
@@ -415,9 +436,14 @@ export function createOpenAIModel(opts: OpenAIModelOptions): OpenAIModel {
       };
       let opened: { stream: AsyncIterable<OpenAI.Chat.ChatCompletionChunk>; requestId: string | undefined } | undefined;
       try {
-        opened = await withRetries(endpoint, estimate(charsOf(messages), options.maxTokens), options.signal, async () => {
+        opened = await withRetries(endpoint, estimate(charsOf(messages), options.maxTokens), options.signal, idleMs, async (attemptSignal) => {
+          // The attempt's deadline covers opening the stream; after that the idle timer watches it.
           const { data, response } = await client.chat.completions
-            .create(body as unknown as OpenAI.Chat.ChatCompletionCreateParamsStreaming, { maxRetries: 0, timeout: idleMs, signal: ctl.signal })
+            .create(body as unknown as OpenAI.Chat.ChatCompletionCreateParamsStreaming, {
+              maxRetries: 0,
+              timeout: idleMs + 1000,
+              signal: AbortSignal.any([attemptSignal, ctl.signal]),
+            })
             .withResponse();
           return { value: { stream: data, requestId: response.headers.get("x-request-id") ?? undefined }, tokens: 0 };
         });
@@ -455,7 +481,7 @@ export function createOpenAIModel(opts: OpenAIModelOptions): OpenAIModel {
         const result: ChatResult = { texts: [text], finishReasons: [finish], usage, cached: false, requestId: opened.requestId };
         if (cache) {
           const raw = { choices: [{ index: 0, message: { role: "assistant", content: text }, finish_reason: finish }], usage: { prompt_tokens: usage.promptTokens, completion_tokens: usage.completionTokens } };
-          await cache.set(key, endpoint, raw, opened.requestId);
+          await cache.set(key, endpoint, raw, opened.requestId).catch(() => undefined);
         }
         yield { type: "done", result };
       } catch (err) {
