@@ -1,4 +1,4 @@
-import { readFile, writeFile } from "node:fs/promises";
+import { readdir, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { loopbackServer, sendJson, tempDir } from "@sfmed/test-utils";
 import { describe, expect, it, vi } from "vitest";
@@ -53,6 +53,18 @@ describe("sfmed pref vote", () => {
     expect(again.code).toBe(0);
     expect(server.requests.length).toBe(calls);
     expect(await readJsonl(out)).toEqual(pairs);
+  });
+
+  it("writes no checkpoint with --no-checkpoint", async () => {
+    const dir = await tempDir();
+    const server = await fakeServer();
+    const input = path.join(dir, "c.jsonl");
+    await writeFile(input, jsonl([{ id: "s", prompt: [{ role: "user", content: "q" }], responses: ["q=1", "q=2"] }, "not an object"]));
+    const out = path.join(dir, "p.jsonl");
+    const r = await capture(["pref", "vote", "-i", input, "-o", out, "-j", `a@${server.url}/v1`, `b@${server.url}/v1`, "--no-checkpoint"]);
+    expect(r.code).toBe(0);
+    expect((await readJsonl(out))[0]).toMatchObject({ chosen: "q=2", rejected: "q=1" });
+    expect(await readdir(dir)).toEqual(["c.jsonl", "p.jsonl", "p.rejects.jsonl", "p.report.json"]);
   });
 
   it("needs a server for each judge", async () => {

@@ -158,7 +158,7 @@ export const register: Register = (program, ctx) => {
         input: { file: o.input, sha256: await sha256(o.input) },
         output: o.output,
         params: { judges: result.summary.judges, seed: result.summary.seed, minVotes: result.summary.minVotes, rejectedTie: o.rejectedTie, checkpoint: checkpoint ?? null },
-        summary: { ...result.summary, rejected: rejected.length },
+        summary: { ...result.summary, input: rows.values.length + rows.bad.length, rejected: rejected.length },
         agreement: result.agreement,
         dropped: result.dropped,
         rejected,
