@@ -81,6 +81,25 @@ describe("sfmed augment", () => {
     expect(lines.every((l) => l.pool === "multi")).toBe(true);
   });
 
+  it("uses a custom lexicon and points to --resume when the server fails", async () => {
+    const dir = await tempDir();
+    const lexicon = path.join(dir, "lexicon.txt");
+    await writeFile(lexicon, "不存在的术语\n");
+    const srv = await fakeServer();
+    const out = path.join(dir, "o.jsonl");
+    const r = await capture(["augment", "--base-url", `${srv.url}/v1`, "--model", "m", "--steps", "2", "-o", out, "--lexicon", lexicon, "--no-cache"]);
+    expect(r.code).toBe(0);
+    const report = JSON.parse(await readFile(`${out}.report.json`, "utf8")) as { accepted: number; rejected: { unprofessional: number } };
+    expect(report.accepted).toBe(0);
+    expect(report.rejected.unprofessional).toBeGreaterThan(0);
+
+    const dead = await loopbackServer((_req, res) => sendJson(res, 400, { error: { message: "no such model" } }));
+    const f = await capture(["augment", "--base-url", `${dead.url}/v1`, "--model", "m", "--steps", "2", "-o", out, "--no-cache"]);
+    expect(f.code).toBe(1);
+    expect(f.stderr).toContain("LlmError");
+    expect(f.stderr).toContain("--resume");
+  });
+
   it("stops cleanly at --max-calls and rejects bad flags", async () => {
     const dir = await tempDir();
     const seeds = path.join(dir, "seeds.jsonl");

@@ -169,6 +169,10 @@ export const register: Register = (program, ctx) => {
             });
           },
         });
+      } catch (err) {
+        bar.stop();
+        c.info(`augment: every finished step is in ${o.output}.state.json; run the same command with --resume to continue`);
+        throw err;
       } finally {
         bar.stop();
         process.off("SIGINT", onSigint);
