@@ -42,6 +42,7 @@ export async function* splitJsonArray(chunks: AsyncIterable<string>, file?: stri
   let elemStart = -1; // index in the current chunk where the element (or its continuation) starts
   let elemLine = 0;
   let expectValue = true;
+  let count = 0; // elements seen
   const fail = (msg: string): never => {
     throw new ParseError(msg, { file, line });
   };
@@ -71,7 +72,9 @@ export async function* splitJsonArray(chunks: AsyncIterable<string>, file?: stri
             elem.push(chunk.slice(elemStart, i));
             yield { line: elemLine, text: elem.join("") };
             elem = null;
-          } else if (c === C.COMMA || !expectValue) fail(c === C.COMMA ? "unexpected ',' (empty array element)" : "trailing ',' before ']'");
+            count++;
+          } else if (c === C.COMMA) fail("unexpected ',' (empty array element)");
+          else if (count > 0) fail("trailing ',' before ']'");
           if (c === C.RBRACKET) {
             depth = 0;
             ended = true;

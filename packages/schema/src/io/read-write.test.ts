@@ -60,6 +60,8 @@ describe("JSONL / JSON / CSV readers and writers", () => {
     await expect(all(splitJsonArray(from(["[1,\n2,\n"]), "x.json"))).rejects.toThrow(/unexpected end/);
     await expect(all(splitJsonArray(from(["{\"a\":1}"]), "x.json"))).rejects.toThrow(/expected a JSON array/);
     await expect(all(splitJsonArray(from(["[1,,2]"]), "x.json"))).rejects.toThrow(/empty array element/);
+    await expect(all(splitJsonArray(from(["[1,\n2,\n]"]), "x.json"))).rejects.toThrow(/x\.json:3.*trailing ','/);
+    expect(await all(splitJsonArray(from([" [ ] \n"])))).toEqual([]);
   });
 
   const cell = fc.string({ unit: "grapheme", maxLength: 12 });
