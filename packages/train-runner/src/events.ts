@@ -39,6 +39,12 @@ export interface DoneEvent extends BaseEvent {
   event: "done";
   interrupted?: boolean;
   output_dir?: string;
+  /** The model to use downstream: the best checkpoint when kept, else the final one. */
+  model?: string;
+  final_model?: string;
+  best_model?: string | null;
+  /** rm with several models: each model's folder. */
+  models?: string[];
   best_checkpoint?: string;
   metrics?: Record<string, number>;
 }

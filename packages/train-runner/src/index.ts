@@ -41,3 +41,4 @@ export {
   type TrainOptions,
   type OptimizerOptions,
 } from "./jobs.js";
+export { createTinyModel, type TinyModelOptions } from "./tiny-model.js";

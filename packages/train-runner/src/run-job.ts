@@ -10,7 +10,6 @@ import { spawnTrainer } from "./trainer-process.js";
 export interface JobLike {
   stage: string;
   output_dir: string;
-  [key: string]: unknown;
 }
 
 export interface RunJobOptions {
@@ -24,7 +23,7 @@ export interface RunJobOptions {
   /** Extra environment for the trainer. */
   env?: Record<string, string>;
   /** Validate the job before starting (throws JobValidationError). Receives the job. */
-  validate?: (job: JobLike) => void | Promise<void>;
+  validate?: (job: unknown) => void | Promise<void>;
   /** How long to wait for the checkpoint after SIGINT before SIGTERM, then SIGKILL. @default 300000 */
   cancelGraceMs?: number;
 }
@@ -39,6 +38,12 @@ export interface JobSummary {
   lastStep?: StepEvent;
   /** Metrics from the `done` event. */
   metrics: Record<string, number>;
+  /** The model to use downstream (best when kept, else final). */
+  model?: string;
+  /** rm with several models: every model. */
+  models?: string[];
+  /** The whole `done` event. */
+  done: DoneEvent;
   bestCheckpoint?: string;
   lastCheckpoint?: string;
   durationMs: number;
@@ -49,7 +54,7 @@ export interface JobSummary {
  * its events to `onEvent` (and append them to `output_dir/events.jsonl`), send stderr to `output_dir/trainer.log`.
  * @throws TrainerRunError when the trainer fails (holding its `error` event and the log path).
  */
-export async function runJob(job: JobLike, opts: RunJobOptions): Promise<JobSummary> {
+export async function runJob<J extends JobLike>(job: J, opts: RunJobOptions): Promise<JobSummary> {
   if (opts.validate) await opts.validate(job);
   const outputDir = path.resolve(job.output_dir);
   await mkdir(outputDir, { recursive: true });
@@ -62,6 +67,7 @@ export async function runJob(job: JobLike, opts: RunJobOptions): Promise<JobSumm
   const started = Date.now();
   let lastStep: StepEvent | undefined;
   let done: DoneEvent | undefined;
+  const doneModels: string[] = [];
   let error: ErrorEvent | undefined;
   let lastCheckpoint: string | undefined;
   let bestCheckpoint: string | undefined;
@@ -74,7 +80,11 @@ export async function runJob(job: JobLike, opts: RunJobOptions): Promise<JobSumm
     logPath,
     onEvent: (e) => {
       if (e.event === "step") lastStep = e as StepEvent;
-      else if (e.event === "done") done = e as DoneEvent;
+      else if (e.event === "done") {
+        done = e as DoneEvent;
+        // rm with several models emits one done per model.
+        if (typeof done.model === "string") doneModels.push(done.model);
+      }
       else if (e.event === "error") error = e as ErrorEvent;
       else if (e.event === "checkpoint") {
         const c = e as CheckpointEvent;
@@ -127,7 +137,10 @@ export async function runJob(job: JobLike, opts: RunJobOptions): Promise<JobSumm
     eventsPath,
     ...(lastStep ? { lastStep } : {}),
     metrics: finished.metrics ?? {},
-    ...(finished.best_checkpoint ?? bestCheckpoint ? { bestCheckpoint: (finished.best_checkpoint ?? bestCheckpoint)! } : {}),
+    done: finished,
+    ...(finished.model ? { model: finished.model } : {}),
+    ...(finished.models ? { models: finished.models } : doneModels.length > 1 ? { models: doneModels } : {}),
+    ...(finished.best_model ?? finished.best_checkpoint ?? bestCheckpoint ? { bestCheckpoint: (finished.best_model ?? finished.best_checkpoint ?? bestCheckpoint)! } : {}),
     ...(lastCheckpoint ? { lastCheckpoint } : {}),
     durationMs: Date.now() - started,
   };

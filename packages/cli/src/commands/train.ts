@@ -2,6 +2,7 @@ import { mkdir, rename, writeFile } from "node:fs/promises";
 import path from "node:path";
 import {
   accelerateConfig,
+  createTinyModel,
   deepspeedZero3Config,
   ensureTrainerEnv,
   loadJobFile,
@@ -213,6 +214,31 @@ export const register: Register = (program, ctx) => {
       });
       await writeAtomic(o.output, script);
       ctx().info(`wrote ${o.output}; submit with: sbatch ${o.output}`);
+    });
+
+  train
+    .command("tiny")
+    .description("create a tiny Qwen2 checkpoint (tokenizer trained on your records, random weights) for CPU examples and tests")
+    .requiredOption("-o, --output <dir>", "checkpoint folder")
+    .requiredOption("--corpus <files...>", "JSONL/JSON record files whose text trains the tokenizer")
+    .option("--vocab-size <n>", "BPE vocabulary size", "1024")
+    .option("--hidden <n>", "hidden size", "64")
+    .option("--layers <n>", "decoder layers", "2")
+    .option("--seed <n>", "weight seed", "0")
+    .option("--python <path>", "base Python for the trainer environment")
+    .action(async (o: { output: string; corpus: string[]; vocabSize: string; hidden: string; layers: string; seed: string; python?: string }) => {
+      const c = ctx();
+      const env = await ensureTrainerEnv({ ...(o.python ? { python: o.python } : {}), onLog: (l) => c.info(l) });
+      const dir = await createTinyModel(o.output, {
+        python: env.python,
+        env: trainerPythonEnv(env),
+        corpus: o.corpus,
+        vocabSize: int("vocab-size", o.vocabSize)!,
+        hidden: int("hidden", o.hidden)!,
+        layers: int("layers", o.layers)!,
+        seed: int("seed", o.seed)!,
+      });
+      c.info(`tiny model → ${dir}`);
     });
 
   program
