@@ -1,6 +1,8 @@
 import { createReadStream } from "node:fs";
-import { stat } from "node:fs/promises";
+import { open, stat } from "node:fs/promises";
+import { pipeline } from "node:stream";
 import { createGunzip } from "node:zlib";
+import { ParseError } from "../errors.js";
 
 /** Progress while reading a file: bytes of the file consumed so far (compressed bytes for .gz). */
 export interface ByteProgress {
@@ -8,60 +10,57 @@ export interface ByteProgress {
   totalBytes: number;
 }
 
-const GZIP_MAGIC = [0x1f, 0x8b] as const;
+/** True when the file starts with the gzip magic number 1f 8b. */
+async function isGzip(file: string): Promise<boolean> {
+  const fh = await open(file, "r");
+  try {
+    const buf = Buffer.alloc(2);
+    const { bytesRead } = await fh.read(buf, 0, 2, 0);
+    return bytesRead === 2 && buf[0] === 0x1f && buf[1] === 0x8b;
+  } finally {
+    await fh.close();
+  }
+}
 
 /**
  * Stream a file's bytes, transparently gunzipping when it starts with the gzip magic number (whatever its
  * extension). `onBytes` sees the raw bytes consumed, for progress against the file size.
+ *
+ * @throws {ParseError} when gzip data is corrupt or truncated (names the file)
  */
 export async function* readFileBytes(
   file: string,
   opts: { onBytes?: (p: ByteProgress) => void; highWaterMark?: number } = {},
 ): AsyncGenerator<Uint8Array> {
   const totalBytes = (await stat(file)).size;
+  const gz = await isGzip(file);
   const raw = createReadStream(file, { highWaterMark: opts.highWaterMark ?? 256 * 1024 });
   let bytesRead = 0;
-  const rawIt = raw[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
-  const it: AsyncIterator<Buffer> = {
-    async next() {
-      const r = await rawIt.next();
-      if (!r.done) {
-        bytesRead += r.value.length;
-        opts.onBytes?.({ bytesRead, totalBytes });
-      }
-      return r;
-    },
+  const count = (c: Buffer) => {
+    bytesRead += c.length;
+    opts.onBytes?.({ bytesRead, totalBytes });
   };
-  const first = await it.next();
-  if (first.done) return;
-  const gz = first.value.length >= 2 && first.value[0] === GZIP_MAGIC[0] && first.value[1] === GZIP_MAGIC[1];
   if (!gz) {
-    yield first.value;
-    for (;;) {
-      const r = await it.next();
-      if (r.done) return;
-      yield r.value;
-    }
-  }
-  const gunzip = createGunzip();
-  // Feed the raw chunks (the first one included) into gunzip, honouring its backpressure.
-  const feed = (async () => {
     try {
-      let chunk: Buffer | undefined = first.value;
-      while (chunk) {
-        if (!gunzip.write(chunk)) await new Promise<void>((res) => gunzip.once("drain", () => res()));
-        const r = await it.next();
-        chunk = r.done ? undefined : r.value;
+      for await (const c of raw as AsyncIterable<Buffer>) {
+        count(c);
+        yield c;
       }
-      gunzip.end();
-    } catch (err) {
-      gunzip.destroy(err as Error);
+    } finally {
+      raw.destroy();
     }
-  })();
+    return;
+  }
+  raw.on("data", (c: string | Buffer) => count(c as Buffer));
+  const gunzip = createGunzip();
+  // pipeline() destroys both streams on error, so the loop below ends with the error instead of hanging.
+  pipeline(raw, gunzip, () => undefined);
   try {
-    for await (const c of gunzip) yield c as Buffer;
+    for await (const c of gunzip as AsyncIterable<Buffer>) yield c;
+  } catch (cause) {
+    throw new ParseError(`cannot decompress gzip data: ${(cause as Error).message}`, { file, cause });
   } finally {
     raw.destroy();
-    await feed;
+    gunzip.destroy();
   }
 }

@@ -136,6 +136,10 @@ describe("JSONL / JSON / CSV readers and writers", () => {
     const gz = path.join(dir, "x.jsonl.gz");
     await writeFile(gz, gzipSync('{"a":1}\n\n{"a":2}\n'));
     expect((await all(readRecords(gz))).map((r) => [r.line, r.record])).toEqual([[1, { a: 1 }], [3, { a: 2 }]]);
+    const cut = path.join(dir, "cut.jsonl.gz");
+    const full = gzipSync(Array.from({ length: 5000 }, (_, i) => JSON.stringify({ a: i * 7919 })).join("\n"));
+    await writeFile(cut, full.subarray(0, full.length >> 1));
+    await expect(all(readRecords(cut))).rejects.toThrow(/cut\.jsonl\.gz: cannot decompress gzip data/);
     const j = path.join(dir, "y.json");
     await writeFile(j, '{"a":1}\n{"a":2}\n');
     expect((await all(readRecords(j))).length).toBe(2);
