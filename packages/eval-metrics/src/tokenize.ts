@@ -44,9 +44,10 @@ let jieba: JiebaLike | undefined;
 /** The shared jieba segmenter with its default dictionary, loaded on first use (≈0.5 s). */
 export function jiebaSegmenter(): JiebaLike {
   if (!jieba) {
-    const require = createRequire(import.meta.url);
-    const { Jieba } = require("@node-rs/jieba") as { Jieba: { withDict(d: Uint8Array): JiebaLike } };
-    const { dict } = require("@node-rs/jieba/dict") as { dict: Uint8Array };
+    // Loaded lazily (native binary + 5 MB dictionary). The CJS build has no import.meta, the ESM build no __filename.
+    const load = createRequire(typeof __filename === "string" ? __filename : import.meta.url);
+    const { Jieba } = load("@node-rs/jieba") as { Jieba: { withDict(d: Uint8Array): JiebaLike } };
+    const { dict } = load("@node-rs/jieba/dict") as { dict: Uint8Array };
     jieba = Jieba.withDict(dict);
   }
   return jieba;
