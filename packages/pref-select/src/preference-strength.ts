@@ -8,10 +8,11 @@ export interface Strength {
   diffs: number[];
 }
 
-function sumAscending(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
+/** Sum in ascending order (a typed-array sort is numeric and far faster than a comparator sort). */
+function sumAscending(xs: Float64Array): number {
+  xs.sort();
   let t = 0;
-  for (const x of s) t += x;
+  for (let i = 0; i < xs.length; i++) t += xs[i]!;
   return t;
 }
 
@@ -30,10 +31,21 @@ export function preferenceStrength(params: { chosen: readonly number[]; rejected
   if (m === 0) throw new RangeError("preference strength needs at least one reward model");
   if (rejected.length !== m) throw new RangeError(`${m} chosen scores but ${rejected.length} rejected scores`);
   const diffs = chosen.map((c, i) => c - rejected[i]!);
-  const pos = sumAscending(diffs.filter((d) => d > 0));
-  const neg = sumAscending(diffs.filter((d) => d < 0).map((d) => -d));
+  let np = 0;
+  for (const d of diffs) if (d > 0) np++;
+  const posD = new Float64Array(np);
+  const negD = new Float64Array(m);
+  let ip = 0;
+  let ineg = 0;
+  for (const d of diffs) {
+    if (d > 0) posD[ip++] = d;
+    else if (d < 0) negD[ineg++] = -d;
+  }
+  const pos = sumAscending(posD);
+  const neg = sumAscending(negD.subarray(0, ineg));
   const mean = (pos - neg) / m;
-  const sq = diffs.map((d) => (d - mean) * (d - mean));
+  const sq = new Float64Array(m);
+  for (let i = 0; i < m; i++) sq[i] = (diffs[i]! - mean) * (diffs[i]! - mean);
   const std = Math.sqrt(sumAscending(sq) / m);
   return { mean, std, diffs };
 }
