@@ -97,4 +97,17 @@ describe("train-runner driving trainer-py (tiny model, CPU)", () => {
     expect(steps[0]).toBe(Number(first.lastCheckpoint!.split("-").pop()) + 1);
     expect(steps.at(-1)).toBe(40);
   }, 900_000);
+
+  it("runs a 2-process job under torchrun (gloo on CPU)", async () => {
+    const starts: TrainerEvent[] = [];
+    const r = await runJob(sftJob({ ...tiny, model: base, train: files.sft, outputDir: path.join(dir, "sft-ddp"), trainOptions: { ...quick, max_steps: 2 } }), {
+      python: env.python,
+      env: { ...trainerPythonEnv(env), OMP_NUM_THREADS: "1" },
+      launch: { launcher: "torchrun", nprocPerNode: 2, masterPort: 29000 + Math.floor(Math.random() * 1000) },
+      onEvent: (e) => e.event === "start" && starts.push(e),
+    });
+    expect(r.status).toBe("completed");
+    expect(r.lastStep?.step).toBe(2);
+    expect(starts[0]?.world_size).toBe(2);
+  }, 900_000);
 });
