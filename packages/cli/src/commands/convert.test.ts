@@ -61,6 +61,19 @@ describe("sfmed convert", () => {
     expect(await jsonl(rej)).toMatchObject([{ line: 3, field: "Answer" }]);
   });
 
+  it("re-exports canonical records named by kind", async () => {
+    const dir = await tempDir();
+    const canon = path.join(dir, "d.jsonl");
+    expect((await capture(["convert", "--from", "cmtmedqa", samplePath("cmtmedqa/CMtMedQA_test.json"), "-o", canon])).code).toBe(0);
+    const sg = path.join(dir, "sg.jsonl");
+    const r = await capture(["--quiet", "convert", "--from", "dialogue", canon, "--to", "sharegpt", "-o", sg]);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toBe("");
+    const rows = await jsonl(sg);
+    expect(rows).toHaveLength(72);
+    expect((rows[0]!.conversations as unknown[]).length).toBeGreaterThan(2);
+  });
+
   it("rejects unknown formats as usage errors", async () => {
     const r = await capture(["convert", "--from", "nope", "x", "-o", "y.jsonl"]);
     expect(r.code).toBe(2);

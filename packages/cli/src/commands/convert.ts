@@ -1,4 +1,4 @@
-import { converters, exportRecords, getConverter, getExporter, exporters } from "@sfmed/schema";
+import { converters, exportRecords, getConverter, getExporter, exporters, recordSchemas } from "@sfmed/schema";
 import { UsageError } from "../context.js";
 import { counted, countingSink, openRejects, parseEncoding, parseOnInvalid, recordBar, writeAny } from "./io-helpers.js";
 import type { Register } from "./index.js";
@@ -17,7 +17,7 @@ export const register: Register = (program, ctx) => {
     .command("convert")
     .description("convert public data sets into canonical records (and optionally export them to alpaca/sharegpt/trainer)")
     .argument("<in...>", "input files or directories")
-    .requiredOption("--from <format>", `input format: ${Object.keys(converters).join(", ")}`)
+    .requiredOption("--from <format>", `input format: ${Object.keys(converters).join(", ")}; or a record kind (${Object.keys(recordSchemas).join(", ")}) for canonical files`)
     .option("--to <format>", `export format: ${Object.keys(exporters).join(", ")} (default: canonical records)`)
     .requiredOption("-o, --output <file>", "output file: .jsonl, .jsonl.gz, .json, .csv or .parquet (written atomically)")
     .option("--on-invalid <mode>", "error: stop at the first bad record; skip: set it aside and go on", "error")

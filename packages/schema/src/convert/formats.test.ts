@@ -9,7 +9,7 @@ import type { Dialogue, Message, PreferencePair } from "../records.js";
 import { DialogueSchema } from "../records.js";
 import { alpaca, toAlpaca } from "./alpaca.js";
 import { llamaFactory } from "./llama-factory.js";
-import { exportRecords, converters } from "./registry.js";
+import { exportRecords, converters, getConverter } from "./registry.js";
 import { sharegpt, toShareGpt } from "./sharegpt.js";
 import { all, memorySink } from "./test-helpers.js";
 
@@ -117,6 +117,21 @@ describe("alpaca / sharegpt / llama-factory", () => {
     expect(() => toAlpaca({ id: "d", messages: [{ role: "user", content: "q" }, { role: "assistant", content: "a" }, { role: "user", content: "q2" }] })).toThrow(
       /record d: .*ends with an assistant turn/,
     );
+  });
+
+  it("reads canonical records by kind name and exports them", async () => {
+    const dir = await tempDir();
+    const file = path.join(dir, "d.jsonl");
+    const d: Dialogue = { id: "x", messages: [{ role: "user", content: "问" }, { role: "assistant", content: "答" }] };
+    await writeJsonl(file, [d, { id: "y", messages: [] }]);
+    const sink = memorySink();
+    const conv = getConverter("dialogue");
+    expect(conv.kind).toBe("dialogue");
+    expect(await all(exportRecords(conv.from(file, { onInvalid: "skip", rejects: sink }), { to: "alpaca", kind: "dialogue" }))).toEqual([
+      { id: "x", instruction: "问", input: "", output: "答" },
+    ]);
+    expect(sink.entries).toMatchObject([{ line: 2, field: "messages" }]);
+    expect(() => getConverter("xml")).toThrow(/unknown format "xml".*record kind: dialogue/);
   });
 
   it("registers every converter named in the contract", () => {

@@ -1,5 +1,5 @@
 import { ValidationError } from "../errors.js";
-import type { Dialogue, PreferencePair, RecordKind } from "../records.js";
+import { recordSchemas, type Dialogue, type PreferencePair, type RecordKind } from "../records.js";
 import { validateRecord } from "../validate.js";
 import { alpaca, ExportError, toAlpaca } from "./alpaca.js";
 import { ceval } from "./ceval.js";
@@ -7,7 +7,7 @@ import { cmbClin } from "./cmb-clin.js";
 import { cmexam } from "./cmexam.js";
 import { cmmlu } from "./cmmlu.js";
 import { cmtmedqa } from "./cmtmedqa.js";
-import type { Converter } from "./converter.js";
+import { defineConverter, type Converter } from "./converter.js";
 import { huatuo26m } from "./huatuo26m.js";
 import { llamaFactory } from "./llama-factory.js";
 import { medicalgptReward } from "./medicalgpt-reward.js";
@@ -31,11 +31,31 @@ export const converters = {
 
 export type ConverterName = keyof typeof converters;
 
-/** Look a converter up by name. @throws {ValidationError} naming the known converters */
+const canonical = new Map<RecordKind, Converter>();
+
+/**
+ * A converter that reads canonical records of one kind (JSONL/JSON/CSV files already in our schema) and
+ * validates them; handy to re-export canonical files, e.g. Dialogues to Alpaca.
+ */
+export function canonicalConverter<K extends RecordKind>(kind: K): Converter<K> {
+  let c = canonical.get(kind);
+  if (!c) {
+    c = defineConverter({ name: kind, kind, description: `canonical ${kind} records`, map: (value) => value });
+    canonical.set(kind, c);
+  }
+  return c as Converter<K>;
+}
+
+/**
+ * Look a converter up by name; a record kind (`dialogue`, `pair`, …) gives {@link canonicalConverter}.
+ *
+ * @throws {ValidationError} naming the known converters
+ */
 export function getConverter(name: string): Converter {
   const c = (converters as Record<string, Converter>)[name];
-  if (!c) throw new ValidationError(`unknown format "${name}"; known: ${Object.keys(converters).join(", ")}`);
-  return c;
+  if (c) return c;
+  if (name in recordSchemas) return canonicalConverter(name as RecordKind);
+  throw new ValidationError(`unknown format "${name}"; known: ${Object.keys(converters).join(", ")} (or a record kind: ${Object.keys(recordSchemas).join(", ")})`);
 }
 
 /** Writes canonical records in another shape. */
