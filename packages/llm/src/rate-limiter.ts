@@ -14,6 +14,8 @@ export interface RateTicket {
   settle(actualTokens: number): void;
 }
 
+const noTicket: RateTicket = { settle() {} };
+
 interface Entry {
   t: number;
   tokens: number;
@@ -46,6 +48,11 @@ export class RateLimiter {
 
   /** Wait for a slot for one request of about `tokens` tokens. @throws the signal's reason when aborted */
   acquire(tokens: number, signal?: AbortSignal): Promise<RateTicket> {
+    // Without limits there is nothing to book; only a pause can hold the caller.
+    if (this.#rpm === Infinity && this.#tpm === Infinity && this.#pausedUntil <= Date.now()) {
+      if (signal?.aborted) return Promise.reject(signal.reason);
+      return Promise.resolve(noTicket);
+    }
     const run = this.#queue.then(() => this.#wait(tokens, signal));
     // The queue continues even if this caller aborts.
     this.#queue = run.then(
