@@ -4,9 +4,21 @@ import { UsageError } from "../context.js";
 import { createProgress } from "../progress.js";
 import type { Register } from "./index.js";
 
-/** The prompt of a record: `prompt` (ReferenceQA, PreferencePair, candidate sets), or a Dialogue without its last answer. */
+/** The default multiple-choice prompt: the stem, one line per option, and an answer cue. */
+export function choicePrompt(question: string, options: Record<string, string>): string {
+  const lines = Object.entries(options).map(([k, v]) => `${k}. ${v}`);
+  return `${question}\n${lines.join("\n")}\n答案：`;
+}
+
+/**
+ * The prompt of a record: `prompt` (ReferenceQA, PreferencePair, candidate sets), a Dialogue without its last
+ * answer, or a ChoiceQuestion (stem and options).
+ */
 export function promptOf(rec: unknown, where: { file: string; line: number }): Message[] {
-  const r = rec as { prompt?: unknown; messages?: unknown; question?: unknown };
+  const r = rec as { prompt?: unknown; messages?: unknown; question?: unknown; options?: unknown };
+  if (typeof r.question === "string" && r.options && typeof r.options === "object") {
+    return [{ role: "user", content: choicePrompt(r.question, r.options as Record<string, string>) }];
+  }
   if (Array.isArray(r.prompt)) return r.prompt as Message[];
   if (Array.isArray(r.messages)) {
     const msgs = r.messages as Message[];
