@@ -1,4 +1,4 @@
-import { readFile, writeFile } from "node:fs/promises";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { tempDir } from "@sfmed/test-utils";
 import { describe, expect, it, vi } from "vitest";
@@ -33,10 +33,14 @@ describe("sfmed apply-instructions", () => {
     const dir = await tempDir();
     const input = path.join(dir, "sft.jsonl");
     await writeFile(input, dialogues.map((d) => JSON.stringify(d)).join("\n") + "\n");
-    const inst = path.join(dir, "aug.jsonl");
-    await writeFile(inst, [JSON.stringify({ instruction: "单轮指令一。", pool: "single" }), JSON.stringify({ instruction: "多轮指令一。", pool: "multi" })].join("\n") + "\n");
+    // Pools as `sfmed augment -o pools/` leaves them: one file per pool in a folder.
+    const pools = path.join(dir, "pools");
+    await mkdir(pools);
+    await writeFile(path.join(pools, "single.jsonl"), JSON.stringify({ instruction: "单轮指令一。", pool: "single" }) + "\n");
+    await writeFile(path.join(pools, "multi.jsonl"), JSON.stringify({ instruction: "多轮指令一。", pool: "multi" }) + "\n");
+    await writeFile(path.join(pools, "multi.jsonl.report.json"), "{}");
     const out = path.join(dir, "out.jsonl");
-    const r = await capture(["apply-instructions", "-i", input, "-o", out, "--instructions", inst, "--seed", "3"]);
+    const r = await capture(["apply-instructions", "-i", input, "-o", out, "--instructions", pools, "--seed", "3"]);
     expect(r.code).toBe(0);
     expect(r.stderr).toContain("1 single-turn, 1 multi-turn, 1 kept");
     const got = (await readFile(out, "utf8")).trim().split("\n").map((l) => JSON.parse(l) as { id: string; messages: Array<{ role: string; content: string }> });

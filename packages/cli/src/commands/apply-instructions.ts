@@ -1,3 +1,5 @@
+import { readdir, stat } from "node:fs/promises";
+import path from "node:path";
 import { applyInstructions, defaultPools, poolFor, type InstructionPools } from "@sfmed/instruct-augment";
 import { readRecords, recordsOnly, writeRecords, type Dialogue } from "@sfmed/schema";
 import { UsageError } from "../context.js";
@@ -17,7 +19,14 @@ interface ApplyFlags {
 /** Pools from `--instructions` files (augment output: records carry their pool) and per-pool files. */
 async function loadPools(o: ApplyFlags): Promise<InstructionPools> {
   const pools: InstructionPools = { single: [], multi: [] };
-  for (const file of o.instructions ?? []) {
+  const files: string[] = [];
+  for (const p of o.instructions ?? []) {
+    // A folder (what `sfmed augment -o DIR/` writes) stands for the .jsonl files in it.
+    if (await stat(p).then((st) => st.isDirectory(), () => false)) {
+      for (const f of (await readdir(p)).sort()) if (f.endsWith(".jsonl")) files.push(path.join(p, f));
+    } else files.push(p);
+  }
+  for (const file of files) {
     for (const { text, pool } of await readInstructionFile(file)) {
       if (pool !== "single" && pool !== "multi") throw new UsageError(`${file}: every record needs "pool": "single" or "multi" (or pass the file with --single/--multi)`);
       pools[pool].push(text);
@@ -36,7 +45,7 @@ export const register: Register = (program, ctx) => {
     .description("give every SFT dialogue a system instruction from the single- or multi-turn pool matching its turn count")
     .requiredOption("-i, --input <file>", "dialogues (.jsonl/.json/.csv)")
     .requiredOption("-o, --output <file>", "dialogues with system instructions")
-    .option("--instructions <files...>", "instruction files from `sfmed augment` (each record names its pool)")
+    .option("--instructions <paths...>", "instruction files or folders from `sfmed augment` (each record names its pool)")
     .option("--single <file>", "single-turn instructions (.txt, one per line, or .jsonl)")
     .option("--multi <file>", "multi-turn instructions (.txt, one per line, or .jsonl)")
     .option("--seed <n>", "random seed of the picks", "0")

@@ -67,11 +67,13 @@ describe("sfmed augment", () => {
     delete process.env.SFMED_TEST_KEY;
   });
 
-  it("starts from the pool's seed example when no --seeds file is given", async () => {
+  it("starts from the pool's seed example when no --seeds file is given, writing into a folder", async () => {
     const dir = await tempDir();
     const srv = await fakeServer();
-    const out = path.join(dir, "multi.jsonl");
-    const r = await capture(["augment", "--pool", "multi", "--base-url", `${srv.url}/v1`, "--model", "m", "--steps", "2", "-o", out, "--no-cache"]);
+    // A folder as output (what pipeline stages pass as ${out}) gets POOL.jsonl inside.
+    const r = await capture(["augment", "--pool", "multi", "--base-url", `${srv.url}/v1`, "--model", "m", "--steps", "2", "-o", `${dir}/pools/`, "--no-cache"]);
+    const out = path.join(dir, "pools", "multi.jsonl");
+    expect((await readdir(path.join(dir, "pools"))).sort()).toEqual(["multi.jsonl", "multi.jsonl.report.json", "multi.jsonl.state.json"]);
     expect(r.code).toBe(0);
     const first = JSON.parse(srv.requests[0]!.body) as { messages: Array<{ content: string }> };
     expect(first.messages).toHaveLength(1);

@@ -1,4 +1,5 @@
-import { readFile } from "node:fs/promises";
+import { readFile, stat } from "node:fs/promises";
+import path from "node:path";
 import { createOpenAIModel } from "@sfmed/llm";
 import { SEED_INSTRUCTIONS, augmentInstructions, parseLexicon, type AugmentReport } from "@sfmed/instruct-augment";
 import { atomicWrite, readRecords } from "@sfmed/schema";
@@ -61,6 +62,16 @@ export async function readInstructionFile(file: string): Promise<Array<{ text: s
     .map((text) => ({ text }));
 }
 
+/**
+ * Where a run writes: `-o FILE` gives FILE plus FILE.state.json, FILE.report.json and FILE.llm-cache/; `-o DIR/`
+ * (a trailing slash or an existing folder, as pipeline stages pass `${out}`) gives DIR/{pool}.jsonl and friends.
+ */
+async function outputPaths(output: string, pool: string) {
+  const isDir = /[\\/]$/.test(output) || (await stat(output).then((s) => s.isDirectory(), () => false));
+  const file = isDir ? path.join(output, `${pool}.jsonl`) : output;
+  return { file, state: `${file}.state.json`, report: `${file}.report.json`, cache: `${file}.llm-cache` };
+}
+
 function printReport(c: CliContext, r: AugmentReport, out: string) {
   const rej = Object.entries(r.rejected)
     .filter(([, n]) => n > 0)
@@ -85,7 +96,7 @@ export const register: Register = (program, ctx) => {
     .requiredOption("--base-url <url>", "OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1")
     .requiredOption("--model <name>", "model name sent to the server")
     .requiredOption("--steps <n>", "augmentation steps (one model call each)")
-    .requiredOption("-o, --output <file>", "accepted instructions, JSONL; beside it: .state.json (checkpoint) and .report.json")
+    .requiredOption("-o, --output <path>", "accepted instructions, JSONL (beside it: .state.json checkpoint, .report.json); a folder gets POOL.jsonl")
     .option("--resume", "continue from the checkpoint beside the output")
     .option("--pool <kind>", "which pool these instructions are for: single or multi", "single")
     .option("--seed <n>", "random seed", "0")
@@ -120,7 +131,8 @@ export const register: Register = (program, ctx) => {
           ? { inputPerMillion: num("price-in", o.priceIn) ?? 0, outputPerMillion: num("price-out", o.priceOut) ?? 0 }
           : undefined;
       if (o.maxCost !== undefined && !pricing) throw new UsageError("--max-cost needs --price-in and/or --price-out");
-      const cacheDir = o.cache === false ? undefined : typeof o.cache === "string" ? o.cache : `${o.output}.llm-cache`;
+      const out = await outputPaths(o.output, pool);
+      const cacheDir = o.cache === false ? undefined : typeof o.cache === "string" ? o.cache : out.cache;
       const model = createOpenAIModel({
         baseURL: o.baseUrl,
         model: o.model,
@@ -154,7 +166,7 @@ export const register: Register = (program, ctx) => {
           filter: { minTerms: num("min-terms", o.minTerms, true)!, maxRougeL: num("max-rouge-l", o.maxRougeL)! },
           lexicon,
           chat: { temperature: num("temperature", o.temperature)!, maxTokens: num("max-tokens", o.maxTokens, true)! },
-          checkpointPath: `${o.output}.state.json`,
+          checkpointPath: out.state,
           resume: Boolean(o.resume),
           budget: { maxCalls: num("max-calls", o.maxCalls, true), maxTokens: num("max-total-tokens", o.maxTotalTokens, true), maxCost: num("max-cost", o.maxCost) },
           pricing,
@@ -171,16 +183,16 @@ export const register: Register = (program, ctx) => {
         });
       } catch (err) {
         bar.stop();
-        c.info(`augment: every finished step is in ${o.output}.state.json; run the same command with --resume to continue`);
+        c.info(`augment: every finished step is in ${out.state}; run the same command with --resume to continue`);
         throw err;
       } finally {
         bar.stop();
         process.off("SIGINT", onSigint);
       }
       const lines = result.instructions.map((i) => JSON.stringify({ instruction: i.text, pool: o.pool, step: i.step, terms: i.terms }) + "\n");
-      await atomicWrite(o.output, lines);
-      await atomicWrite(`${o.output}.report.json`, [JSON.stringify({ ...result.report, pool: o.pool }, null, 2) + "\n"]);
+      await atomicWrite(out.file, lines);
+      await atomicWrite(out.report, [JSON.stringify({ ...result.report, pool }, null, 2) + "\n"]);
       if (o.json) c.stdout.write(JSON.stringify(result.report) + "\n");
-      printReport(c, result.report, o.output);
+      printReport(c, result.report, out.file);
     });
 };
