@@ -221,11 +221,23 @@ export function resolveJobPaths(job: TrainerJob, base: string): TrainerJob {
   return out as unknown as TrainerJob;
 }
 
+/** Merge `over` into `base` key by key (objects recursively; arrays and scalars replace; undefined skipped). */
+export function deepMerge(base: unknown, over: unknown): unknown {
+  if (!over || typeof over !== "object" || Array.isArray(over)) return over === undefined ? base : over;
+  const out: Record<string, unknown> = base && typeof base === "object" && !Array.isArray(base) ? { ...(base as Record<string, unknown>) } : {};
+  for (const [k, v] of Object.entries(over as Record<string, unknown>)) {
+    if (v === undefined) continue;
+    out[k] = v && typeof v === "object" && !Array.isArray(v) ? deepMerge(out[k], v) : v;
+  }
+  return out;
+}
+
 /**
- * Read a job file (YAML or JSON), validate it, and resolve its paths against the file's folder.
+ * Read a job file (YAML or JSON), merge `overrides` into it (deeply; give overrides' paths absolute), validate it,
+ * and resolve its relative paths against the file's folder.
  * @throws JobValidationError naming the file and key path.
  */
-export async function loadJobFile(file: string, overrides: Partial<TrainerJob> = {}): Promise<TrainerJob> {
+export async function loadJobFile(file: string, overrides: Record<string, unknown> = {}): Promise<TrainerJob> {
   const text = await readFile(file, "utf8");
   let raw: unknown;
   try {
@@ -233,7 +245,7 @@ export async function loadJobFile(file: string, overrides: Partial<TrainerJob> =
   } catch (err) {
     throw new JobValidationError(`not valid ${/\.ya?ml$/i.test(file) ? "YAML" : "JSON"}: ${(err as Error).message.split("\n")[0]}`, "", file);
   }
-  const job = { ...(raw as object), ...overrides };
+  const job = deepMerge(raw, overrides);
   validateJob(job, file);
   return resolveJobPaths(job, path.dirname(path.resolve(file)));
 }

@@ -3,6 +3,7 @@ import path from "node:path";
 import { tempDir } from "@sfmed/test-utils";
 import { describe, expect, it, vi } from "vitest";
 import { runCli } from "../run.js";
+import { applySets } from "./train.js";
 
 async function capture(argv: string[]) {
   const err: string[] = [];
@@ -60,5 +61,20 @@ describe("sfmed train", () => {
     expect(text).toContain("--nproc_per_node=8");
     expect(text).toContain(path.join(dir, "runs/sft/job.json"));
     expect(JSON.parse(await readFile(path.join(dir, "runs/sft/job.json"), "utf8")).data.train).toBe(path.join(dir, "train.jsonl"));
+  });
+
+  it("--set overrides keys deeply and validates them", async () => {
+    expect(applySets({ data: { train: "a", eval: "b" } }, ["data.train=c", "train.max_steps=5", 'rm.models=["x","y"]'])).toEqual({
+      data: { train: "c", eval: "b" },
+      train: { max_steps: 5 },
+      rm: { models: ["x", "y"] },
+    });
+    const dir = await tempDir();
+    const file = path.join(dir, "job.yaml");
+    await writeFile(file, JOB);
+    const r = await capture(["train", "sft", "--config", file, "--set", "train.max_steps=zero"]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("train.max_steps");
+    expect((await capture(["train", "sft", "--config", file, "--set", "novalue"])).code).toBe(2);
   });
 });

@@ -1,4 +1,4 @@
-import { mkdir, rename, writeFile } from "node:fs/promises";
+import { mkdir, rename, rm, symlink, writeFile } from "node:fs/promises";
 import path from "node:path";
 import {
   accelerateConfig,
@@ -12,6 +12,8 @@ import {
   startServer,
   trainerPythonEnv,
   validateJob,
+  resolveJobPaths,
+  type TrainerJob,
   type DistributedStrategy,
   type JobSummary,
   type LauncherKind,
@@ -41,6 +43,39 @@ const int = (name: string, v: string | undefined) => {
   if (!Number.isInteger(n) || n < 0) throw new UsageError(`--${name} must be a whole number, got "${v}"`);
   return n;
 };
+
+/** `--set a.b=value`: value parsed as JSON when it parses (numbers, booleans, arrays), else taken as a string. */
+export function applySets(job: Record<string, unknown>, sets: string[]): Record<string, unknown> {
+  const out = structuredClone(job);
+  for (const s of sets) {
+    const eq = s.indexOf("=");
+    if (eq <= 0) throw new UsageError(`--set needs KEY=VALUE (e.g. data.train=sft.jsonl), got "${s}"`);
+    const keys = s.slice(0, eq).split(".");
+    const raw = s.slice(eq + 1);
+    let value: unknown = raw;
+    try {
+      value = JSON.parse(raw);
+    } catch {
+      /* a plain string */
+    }
+    let node = out;
+    for (const k of keys.slice(0, -1)) {
+      if (!node[k] || typeof node[k] !== "object" || Array.isArray(node[k])) node[k] = {};
+      node = node[k] as Record<string, unknown>;
+    }
+    node[keys.at(-1)!] = value;
+  }
+  return out;
+}
+
+/** Point `output_dir/model` at the checkpoint to use downstream (best, else final): a stable path for pipelines. */
+async function linkModel(s: JobSummary): Promise<void> {
+  if (s.status !== "completed" || !s.model) return;
+  const link = path.join(s.outputDir, "model");
+  if (path.resolve(s.model) === link) return;
+  await rm(link, { force: true, recursive: false }).catch(() => undefined);
+  await symlink(path.relative(s.outputDir, s.model), link, "dir");
+}
 
 async function writeAtomic(file: string, text: string) {
   const tmp = `${file}.${process.pid}.tmp`;
@@ -150,17 +185,23 @@ export const register: Register = (program, ctx) => {
         .command(stage)
         .description(`run a ${stage} job (YAML or JSON job file)`)
         .requiredOption("-c, --config <file>", "job file")
-        .option("-o, --output-dir <dir>", "override the job's output_dir"),
-    ).action(async (o: LaunchFlags & { config: string; outputDir?: string }) => {
+        .option("-o, --output-dir <dir>", "override the job's output_dir")
+        .option("--set <key=value...>", "override job keys, e.g. --set model=runs/pt/model data.train=sft.jsonl train.max_steps=100"),
+    ).action(async (o: LaunchFlags & { config: string; outputDir?: string; set?: string[] }) => {
       const c = ctx();
-      const job = await loadJobFile(o.config, o.outputDir ? { output_dir: path.resolve(o.outputDir) } : {});
+      // Overrides given on the command line are relative to the working directory, not the job file.
+      const sets = applySets(o.outputDir ? { output_dir: o.outputDir } : {}, o.set ?? []);
+      const overrides = resolveJobPaths(sets as unknown as TrainerJob, process.cwd()) as unknown as Record<string, unknown>;
+      const job = await loadJobFile(o.config, overrides);
       if (job.stage !== stage) throw new UsageError(`${o.config} is a "${job.stage}" job; run it with: sfmed train ${job.stage}`);
       const env = await ensureTrainerEnv({ ...(o.python ? { python: o.python } : {}), onLog: (l) => c.info(l) });
       const launch = await launchFrom(o, job.output_dir);
       const r = eventRenderer(c, o.json, `${stage}`);
       const sig = sigintController(c);
       try {
-        report(c, await runJob(job as never, { python: env.python, env: trainerPythonEnv(env), launch, signal: sig.signal, onEvent: r.onEvent, validate: (j) => validateJob(j) }), o.json);
+        const summary = await runJob(job, { python: env.python, env: trainerPythonEnv(env), launch, signal: sig.signal, onEvent: r.onEvent, validate: (j) => validateJob(j) });
+        await linkModel(summary);
+        report(c, summary, o.json);
       } finally {
         sig.dispose();
         r.stop();
@@ -175,7 +216,9 @@ export const register: Register = (program, ctx) => {
       const r = eventRenderer(c, o.json, "resume");
       const sig = sigintController(c);
       try {
-        report(c, await resumeJob(path.resolve(dir), { python: env.python, env: trainerPythonEnv(env), launch: await launchFrom(o, dir), signal: sig.signal, onEvent: r.onEvent }), o.json);
+        const summary = await resumeJob(path.resolve(dir), { python: env.python, env: trainerPythonEnv(env), launch: await launchFrom(o, dir), signal: sig.signal, onEvent: r.onEvent });
+        await linkModel(summary);
+        report(c, summary, o.json);
       } finally {
         sig.dispose();
         r.stop();
