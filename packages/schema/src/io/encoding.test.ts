@@ -44,10 +44,10 @@ describe("encoding detection and streaming decode", () => {
     },
   );
 
-  test.prop([fc.array(fc.nat({ max: gbLines.length - 1 }), { minLength: 1, maxLength: 30 }), fc.array(fc.nat(), { maxLength: 20 })])(
-    "GB18030 lines are detected and decoded across arbitrary chunk boundaries",
-    async (picks, cuts) => {
-      const bytes = Buffer.concat(picks.map((i) => gbLines[i]!));
+  test.prop([fc.array(fc.nat({ max: gbLines.length - 1 }), { minLength: 1, maxLength: 30 }), fc.array(fc.nat(), { maxLength: 20 }), fc.nat({ max: 2 * SNIFF_BYTES })])(
+    "GB18030 lines, after an ASCII head of any length, are detected and decoded across arbitrary chunk boundaries",
+    async (picks, cuts, head) => {
+      const bytes = Buffer.concat([Buffer.alloc(head, 0x61), ...picks.map((i) => gbLines[i]!)]);
       const expected = new TextDecoder("gb18030").decode(bytes);
       let seen = "";
       const text = await collect(decodeText(from(chunked(bytes, cuts)), { onEncoding: (e) => (seen = e.encoding) }));
@@ -65,9 +65,20 @@ describe("encoding detection and streaming decode", () => {
   });
 
   it("reports invalid UTF-8 after the sniffed prefix with the file name", async () => {
-    const good = Buffer.from("x".repeat(SNIFF_BYTES + 10), "utf8");
+    const good = Buffer.from("中".repeat(SNIFF_BYTES), "utf8");
     const bad = Buffer.from([0xff, 0xfe, 0x41]);
     await expect(collect(decodeText(from([good, bad]), { file: "f.jsonl" }))).rejects.toThrow(/f\.jsonl.*invalid utf-8 bytes/);
+    await expect(collect(decodeText(from([good, bad]), { file: "f.jsonl", encoding: "utf-8" }))).rejects.toThrow(/invalid utf-8/);
+  });
+
+  it("sniffs from the first non-ASCII byte, so a long ASCII head does not hide GB18030 text", async () => {
+    const ascii = Buffer.from("id,text\n" + "1,abc\n".repeat(SNIFF_BYTES / 4), "latin1");
+    const gb = gbLines.slice(0, 5);
+    const bytes = Buffer.concat([ascii, ...gb]);
+    const seen: string[] = [];
+    const text = await collect(decodeText(from(chunked(bytes, [SNIFF_BYTES, SNIFF_BYTES + 7, ascii.length + 1])), { onEncoding: (e) => seen.push(e.encoding) }));
+    expect(text).toBe(new TextDecoder("gb18030").decode(bytes));
+    expect(seen).toEqual(["gb18030"]);
   });
 
   test.prop([fc.array(fc.string({ maxLength: 20 }).map((s) => s.replace(/[\r\n]/g, "")), { maxLength: 20 }), fc.array(fc.nat(), { maxLength: 10 }), fc.boolean()])(

@@ -10,7 +10,7 @@ export interface DetectedEncoding {
   bom: boolean;
 }
 
-/** How many leading bytes {@link decodeText} inspects before choosing an encoding. */
+/** How many bytes, from the first non-ASCII byte on, {@link decodeText} inspects before choosing an encoding. */
 export const SNIFF_BYTES = 64 * 1024;
 
 /**
@@ -28,9 +28,17 @@ export function detectEncoding(prefix: Uint8Array): DetectedEncoding {
   }
 }
 
+function firstNonAscii(bytes: Uint8Array): number {
+  for (let i = 0; i < bytes.length; i++) if (bytes[i]! >= 0x80) return i;
+  return -1;
+}
+
 /**
- * Decode a byte stream into text chunks. With `encoding: "auto"` the first {@link SNIFF_BYTES} bytes choose
- * the encoding (see {@link detectEncoding}); a leading BOM is dropped. Decoding is strict: invalid bytes throw.
+ * Decode a byte stream into text chunks. With `encoding: "auto"` a UTF-8 BOM means UTF-8 (the BOM is dropped);
+ * otherwise ASCII passes straight through and the {@link SNIFF_BYTES} bytes starting at the first non-ASCII byte
+ * choose between UTF-8 and GB18030 (see {@link detectEncoding}), so a file that is ASCII for a long stretch
+ * before its first Chinese character is still classified on real evidence. Decoding is strict: invalid bytes
+ * throw.
  *
  * @throws {ParseError} when the bytes are not valid in the chosen encoding (names the file and byte offset).
  */
@@ -40,48 +48,75 @@ export async function* decodeText(
 ): AsyncGenerator<string> {
   const want = opts.encoding ?? "auto";
   const it = bytes[Symbol.asyncIterator]();
-  const head: Uint8Array[] = [];
-  let headLen = 0;
-  let done = false;
-  // Gather a prefix large enough to sniff (or the whole input when it is small).
-  while (headLen < SNIFF_BYTES) {
+  let offset = 0;
+  const next = async (): Promise<Uint8Array | undefined> => {
     const r = await it.next();
-    if (r.done) {
-      done = true;
+    return r.done ? undefined : r.value;
+  };
+
+  // Leading bytes: enough to see a BOM.
+  let chunk = await next();
+  while (chunk && chunk.length < 3) {
+    const more = await next();
+    if (!more) break;
+    chunk = Buffer.concat([chunk, more]);
+  }
+  let detected: DetectedEncoding | undefined;
+  if (chunk && chunk.length >= 3 && chunk[0] === 0xef && chunk[1] === 0xbb && chunk[2] === 0xbf && want !== "gb18030") {
+    detected = { encoding: "utf-8", bom: true };
+    chunk = chunk.subarray(3);
+    offset = 3;
+  } else if (want !== "auto") detected = { encoding: want, bom: false };
+
+  if (!detected) {
+    // ASCII is the same in both encodings: pass it through until the first non-ASCII byte.
+    while (chunk) {
+      const k = firstNonAscii(chunk);
+      if (k === -1) {
+        if (chunk.length) yield Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length).toString("latin1");
+        offset += chunk.length;
+        chunk = await next();
+        continue;
+      }
+      if (k > 0) {
+        yield Buffer.from(chunk.buffer, chunk.byteOffset, k).toString("latin1");
+        offset += k;
+        chunk = chunk.subarray(k);
+      }
       break;
     }
-    head.push(r.value);
-    headLen += r.value.length;
-  }
-  let prefix = head.length === 1 ? head[0]! : Buffer.concat(head);
-  let detected: DetectedEncoding;
-  if (want === "auto") detected = detectEncoding(prefix);
-  else {
-    const bom = want === "utf-8" && prefix.length >= 3 && prefix[0] === 0xef && prefix[1] === 0xbb && prefix[2] === 0xbf;
-    detected = { encoding: want, bom };
+    if (!chunk) {
+      opts.onEncoding?.({ encoding: "utf-8", bom: false });
+      return;
+    }
+    // Sniff a window that starts at the first non-ASCII byte.
+    const window: Uint8Array[] = [chunk];
+    let len = chunk.length;
+    while (len < SNIFF_BYTES) {
+      const more = await next();
+      if (!more) break;
+      window.push(more);
+      len += more.length;
+    }
+    chunk = window.length === 1 ? window[0]! : Buffer.concat(window);
+    detected = detectEncoding(chunk);
   }
   opts.onEncoding?.(detected);
-  if (detected.bom) prefix = prefix.subarray(3);
-  const decoder = new TextDecoder(detected.encoding, { fatal: true, ignoreBOM: true });
-  let offset = detected.bom ? 3 : 0;
-  const decode = (chunk: Uint8Array, stream: boolean): string => {
+  const enc = detected.encoding;
+  const decoder = new TextDecoder(enc, { fatal: true, ignoreBOM: true });
+  const decode = (c: Uint8Array, stream: boolean): string => {
     try {
-      return decoder.decode(chunk, { stream });
+      return decoder.decode(c, { stream });
     } catch (cause) {
-      throw new ParseError(`invalid ${detected.encoding} bytes near byte ${offset}`, { file: opts.file, cause });
+      throw new ParseError(`invalid ${enc} bytes near byte ${offset}`, { file: opts.file, cause });
     } finally {
-      offset += chunk.length;
+      offset += c.length;
     }
   };
-  if (prefix.length) {
-    const s = decode(prefix, true);
+  while (chunk) {
+    const s = decode(chunk, true);
     if (s) yield s;
-  }
-  while (!done) {
-    const r = await it.next();
-    if (r.done) break;
-    const s = decode(r.value, true);
-    if (s) yield s;
+    chunk = await next();
   }
   const tail = decode(new Uint8Array(0), false);
   if (tail) yield tail;
