@@ -71,7 +71,19 @@ export function f32ToBf16(src: Float32Array, dst: Uint16Array = new Uint16Array(
 /** bfloat16 bit patterns to float32 (exact: the 16 bits become the top half). */
 export function bf16ToF32(src: Uint16Array, dst: Float32Array = new Float32Array(src.length)): Float32Array {
   const u = new Uint32Array(dst.buffer, dst.byteOffset, src.length);
-  for (let i = 0; i < src.length; i++) u[i] = src[i]! << 16;
+  const n = src.length;
+  if (src.byteOffset % 4 === 0 && n > 1) {
+    // Two bf16 per 32-bit load (little-endian: the first element is the low half).
+    const pairs = new Uint32Array(src.buffer, src.byteOffset, n >>> 1);
+    for (let k = 0; k < pairs.length; k++) {
+      const x = pairs[k]!;
+      u[2 * k] = x << 16;
+      u[2 * k + 1] = x & 0xffff0000;
+    }
+    if (n & 1) u[n - 1] = src[n - 1]! << 16;
+    return dst;
+  }
+  for (let i = 0; i < n; i++) u[i] = src[i]! << 16;
   return dst;
 }
 

@@ -198,24 +198,29 @@ export function tiesMerge(opts: { base: Float32Array; models: Float32Array[]; we
 }
 
 /**
- * Linear merge Σ w_i θ_i (÷ Σ w_i when normalising), accumulated in float32 in model order like mergekit.
+ * Linear merge Σ w_i θ_i (÷ Σ w_i when normalising), accumulated in float32 in model order like mergekit's
+ * `addcmul_` loop, whose CPU kernel fuses each multiply-add (one rounding per model: the float32 × float32
+ * product is exact in float64).
  * @default normalize true
  */
-export function linearMerge(opts: { tensors: Float32Array[]; weights: number[]; normalize?: boolean }): Float32Array {
+export function linearMerge(opts: { tensors: Float32Array[]; weights: number[]; normalize?: boolean; out?: Float32Array }): Float32Array {
   const { tensors } = opts;
   if (opts.weights.length !== tensors.length) throw new MergeInputError(`${opts.weights.length} weights for ${tensors.length} tensors`, { field: "weights" });
   const n = sameLength(tensors, "tensors");
   const w = opts.weights.map(f);
-  const out = new Float32Array(n);
-  for (let i = 0; i < tensors.length; i++) {
+  const out = opts.out ?? new Float32Array(n);
+  const t0 = tensors[0];
+  const w0 = w[0] ?? 0;
+  if (t0) for (let j = 0; j < n; j++) out[j] = t0[j]! * w0;
+  for (let i = 1; i < tensors.length; i++) {
     const t = tensors[i]!;
     const wi = w[i]!;
-    for (let j = 0; j < n; j++) out[j] = out[j]! + f(t[j]! * wi);
+    for (let j = 0; j < n; j++) out[j] = out[j]! + t[j]! * wi;
   }
   if (opts.normalize ?? true) {
     let s = 0;
     for (const x of w) s = f(s + x);
-    for (let j = 0; j < n; j++) out[j] = out[j]! / s;
+    if (s !== 1) for (let j = 0; j < n; j++) out[j] = out[j]! / s;
   }
   return out;
 }

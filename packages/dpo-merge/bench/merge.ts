@@ -1,0 +1,231 @@
+// Side-by-side benchmark of mergeCheckpoints against mergekit on the same bf16 checkpoints.
+//
+//   npx tsx --conditions=@sfmed/source packages/dpo-merge/bench/merge.ts [--layers 24] [--methods a,b] [--keep]
+//
+// Writes three Qwen2.5-0.5B-shaped checkpoints (untied lm_head, ≈1.26 GB of bf16 each, sharded at 500 MB) of
+// random values with this package's writer, merges them with every method in a child process for each tool
+// (wall time and peak RSS from /usr/bin/time), and compares the output tensors bit for bit. mergekit runs from
+// the bench-only venv $HOME/.cache/sfmed/bench-dpo-merge (`python3 -m venv … && bin/pip install mergekit`),
+// configured to compute in float32 and write bfloat16, which is what mergeCheckpoints does.
+import { execFileSync, spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { homedir, tmpdir } from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { Checkpoint, CheckpointWriter, mergeCheckpoints, seededRng, type MergeMethod } from "@sfmed/dpo-merge";
+
+const args = process.argv.slice(2);
+const arg = (name: string, dflt: string) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? args[i + 1]! : dflt;
+};
+
+// ---------------------------------------------------------------------------------------------------------
+// Child mode: run one merge and print its report (the parent measures time and RSS around it).
+if (args[0] === "--child") {
+  const opts = JSON.parse(args[1]!);
+  const report = await mergeCheckpoints(opts);
+  process.stdout.write(JSON.stringify({ seconds: report.seconds, bytes: report.bytesWritten }) + "\n");
+  process.exit(0);
+}
+
+const LAYERS = Number(arg("layers", "24"));
+const METHODS = arg("methods", "linear,task_arithmetic,ties,slerp,dare_ties").split(",") as MergeMethod[];
+const VENV = process.env.SFMED_BENCH_VENV ?? path.join(homedir(), ".cache", "sfmed", "bench-dpo-merge");
+const MERGEKIT = path.join(VENV, "bin", "mergekit-yaml");
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const REPO = path.resolve(HERE, "../../..");
+
+// Qwen2.5-0.5B geometry.
+const H = 896, I = 4864, V = 151936, KV = 128;
+function shapes(): Array<[string, number[]]> {
+  const out: Array<[string, number[]]> = [["model.embed_tokens.weight", [V, H]]];
+  for (let l = 0; l < LAYERS; l++) {
+    const p = `model.layers.${l}`;
+    out.push(
+      [`${p}.input_layernorm.weight`, [H]],
+      [`${p}.self_attn.q_proj.weight`, [H, H]],
+      [`${p}.self_attn.q_proj.bias`, [H]],
+      [`${p}.self_attn.k_proj.weight`, [KV, H]],
+      [`${p}.self_attn.k_proj.bias`, [KV]],
+      [`${p}.self_attn.v_proj.weight`, [KV, H]],
+      [`${p}.self_attn.v_proj.bias`, [KV]],
+      [`${p}.self_attn.o_proj.weight`, [H, H]],
+      [`${p}.post_attention_layernorm.weight`, [H]],
+      [`${p}.mlp.gate_proj.weight`, [I, H]],
+      [`${p}.mlp.up_proj.weight`, [I, H]],
+      [`${p}.mlp.down_proj.weight`, [H, I]],
+    );
+  }
+  out.push(["model.norm.weight", [H]], ["lm_head.weight", [V, H]]);
+  return out;
+}
+
+const config = {
+  architectures: ["Qwen2ForCausalLM"], model_type: "qwen2", hidden_size: H, intermediate_size: I, num_hidden_layers: LAYERS,
+  num_attention_heads: 14, num_key_value_heads: 2, vocab_size: V, max_position_embeddings: 32768, rms_norm_eps: 1e-6,
+  rope_theta: 1000000, tie_word_embeddings: false, torch_dtype: "bfloat16", hidden_act: "silu",
+};
+
+/** Uniform deviates with standard deviation `scale` (inline xorshift32: generating GBs must stay cheap). */
+function fill(n: number, seed: number, scale: number, base?: Float32Array): Float32Array {
+  const out = new Float32Array(n);
+  let x = (seed ^ 0x9e3779b9) >>> 0 || 1;
+  const k = (scale * Math.sqrt(12)) / 4294967296;
+  for (let i = 0; i < n; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    out[i] = (base ? base[i]! : 0) + ((x >>> 0) - 2147483648) * k;
+  }
+  return out;
+}
+
+async function writeModels(dir: string): Promise<number> {
+  const specs = shapes().map(([name, shape]) => ({ name, dtype: "BF16" as const, shape }));
+  const writers = await Promise.all(
+    ["base", "m1", "m2"].map(async (m) => {
+      await mkdir(path.join(dir, m), { recursive: true });
+      await writeFile(path.join(dir, m, "config.json"), JSON.stringify(config, null, 2));
+      return CheckpointWriter.create({ dir: path.join(dir, m), tensors: specs, maxShardBytes: 500_000_000 });
+    }),
+  );
+  let bytes = 0;
+  const CH = 1 << 22;
+  for (const [name, shape] of shapes()) {
+    const n = shape.reduce((a, d) => a * d, 1);
+    const isNorm = name.endsWith("norm.weight");
+    for (let s = 0; s < n; s += CH) {
+      const len = Math.min(CH, n - s);
+      const seed = Math.floor(seededRng(0, name, s)() * 2 ** 32);
+      const base = isNorm ? fill(len, seed, 0.05, new Float32Array(len).fill(1)) : fill(len, seed, 0.02);
+      await writers[0]!.writeF32Range(name, s, base);
+      await writers[1]!.writeF32Range(name, s, fill(len, seed + 1, 0.002, base));
+      await writers[2]!.writeF32Range(name, s, fill(len, seed + 2, 0.002, base));
+    }
+    bytes += n * 2;
+  }
+  await Promise.all(writers.map((w) => w.close()));
+  return bytes;
+}
+
+interface Run {
+  seconds: number;
+  rssMB: number;
+  ok: boolean;
+  err?: string;
+}
+
+function timed(cmd: string, argv: string[], env: NodeJS.ProcessEnv = process.env): Run {
+  const r = spawnSync("/usr/bin/time", ["-f", "TIME %e %M", cmd, ...argv], { encoding: "utf8", env, maxBuffer: 1 << 26 });
+  const m = /TIME ([\d.]+) (\d+)/.exec(r.stderr);
+  return { seconds: m ? Number(m[1]) : NaN, rssMB: m ? Number(m[2]) / 1024 : NaN, ok: r.status === 0, ...(r.status !== 0 ? { err: r.stderr.slice(-2000) } : {}) };
+}
+
+const W = [0.6, 0.4];
+const DENSITY = 0.5;
+const T = 0.3;
+
+function ourOptions(method: MergeMethod, dir: string, out: string) {
+  return {
+    method,
+    base: method === "linear" ? undefined : path.join(dir, "base"),
+    models: method === "slerp" ? [path.join(dir, "m1")] : [path.join(dir, "m1"), path.join(dir, "m2")],
+    weights: method === "slerp" ? undefined : W,
+    density: method === "ties" || method.startsWith("dare") ? DENSITY : undefined,
+    t: T,
+    seed: 0,
+    out,
+  };
+}
+
+function mergekitYaml(method: MergeMethod, dir: string): string {
+  const m = (name: string, weight: number, extra = "") => `  - model: ${path.join(dir, name)}\n    parameters: {weight: ${weight}${extra}}\n`;
+  const dens = `, density: ${DENSITY}`;
+  const head = `dtype: float32\nout_dtype: bfloat16\n`;
+  switch (method) {
+    case "linear":
+      return `merge_method: linear\n${head}models:\n${m("m1", W[0]!)}${m("m2", W[1]!)}`;
+    case "task_arithmetic":
+      return `merge_method: task_arithmetic\nbase_model: ${path.join(dir, "base")}\n${head}models:\n${m("m1", W[0]!)}${m("m2", W[1]!)}`;
+    case "ties":
+      return `merge_method: ties\nbase_model: ${path.join(dir, "base")}\n${head}parameters: {normalize: true}\nmodels:\n${m("m1", W[0]!, dens)}${m("m2", W[1]!, dens)}`;
+    case "dare_ties":
+    case "dare_linear":
+      return `merge_method: ${method}\nbase_model: ${path.join(dir, "base")}\n${head}models:\n${m("m1", W[0]!, dens)}${m("m2", W[1]!, dens)}`;
+    case "slerp":
+      return `merge_method: slerp\nbase_model: ${path.join(dir, "base")}\n${head}parameters: {t: ${T}}\nmodels:\n  - model: ${path.join(dir, "base")}\n  - model: ${path.join(dir, "m1")}\n`;
+  }
+}
+
+/** Bitwise comparison of two bf16 checkpoints: identical elements and the largest difference in bf16 ulps. */
+async function compare(a: string, b: string): Promise<{ identical: number; total: number; maxUlp: number }> {
+  const x = await Checkpoint.open(a);
+  const y = await Checkpoint.open(b);
+  let identical = 0;
+  let total = 0;
+  let maxUlp = 0;
+  for (const name of x.names()) {
+    const u = new Uint16Array((await x.readBytes(name)).buffer);
+    const v = new Uint16Array((await y.readBytes(name)).buffer);
+    for (let i = 0; i < u.length; i++) {
+      total++;
+      if (u[i] === v[i]) identical++;
+      else {
+        // Ordered integer view of the bf16 bit patterns: adjacent floats differ by 1.
+        const ou = u[i]! & 0x8000 ? -(u[i]! & 0x7fff) : u[i]!;
+        const ov = v[i]! & 0x8000 ? -(v[i]! & 0x7fff) : v[i]!;
+        maxUlp = Math.max(maxUlp, Math.abs(ou - ov));
+      }
+    }
+  }
+  await x.close();
+  await y.close();
+  return { identical, total, maxUlp };
+}
+
+const dir = await mkdtemp(path.join(tmpdir(), "sfmed-bench-merge-"));
+try {
+  const t0 = Date.now();
+  const bytes = await writeModels(dir);
+  console.error(`wrote 3 checkpoints of ${(bytes / 1e9).toFixed(2)} GB each (${LAYERS} layers) in ${((Date.now() - t0) / 1000).toFixed(1)}s under ${dir}`);
+  const haveMergekit = existsSync(MERGEKIT);
+  if (!haveMergekit) console.error(`mergekit not found at ${MERGEKIT}: only our side runs`);
+  const mkVersion = haveMergekit ? execFileSync(path.join(VENV, "bin", "python"), ["-c", "import importlib.metadata as m, torch; print(m.version('mergekit'), torch.__version__)"], { encoding: "utf8" }).trim() : "";
+  const rows: string[] = [];
+  for (const method of METHODS) {
+    const ours = path.join(dir, `ours-${method}`);
+    const theirs = path.join(dir, `mk-${method}`);
+    const r1 = timed(process.execPath, ["--conditions=@sfmed/source", "--import", "tsx", fileURLToPath(import.meta.url), "--child", JSON.stringify(ourOptions(method, dir, ours))], { ...process.env, NODE_NO_WARNINGS: "1" });
+    if (!r1.ok) throw new Error(`ours ${method} failed: ${r1.err}`);
+    let r2: Run | undefined;
+    if (haveMergekit) {
+      await writeFile(path.join(dir, `${method}.yml`), mergekitYaml(method, dir));
+      r2 = timed(MERGEKIT, [path.join(dir, `${method}.yml`), theirs, "--no-copy-tokenizer", "--no-write-model-card", "--random-seed", "0", "--quiet"]);
+      if (!r2.ok) console.error(`mergekit ${method} failed: ${r2.err}`);
+    }
+    let same = "—";
+    if (r2?.ok) {
+      const c = await compare(ours, theirs);
+      const pct = ((100 * c.identical) / c.total).toFixed(method.startsWith("dare") ? 1 : 4);
+      same = method.startsWith("dare") ? `${pct}% (random masks differ)` : `${pct}%, max ${c.maxUlp} ulp`;
+    }
+    const gbps = (s: number) => (bytes / 1e9 / s).toFixed(3);
+    rows.push(
+      `| ${method} | ${r1.seconds.toFixed(1)} | ${r2?.ok ? r2.seconds.toFixed(1) : "—"} | ${gbps(r1.seconds)} | ${r2?.ok ? gbps(r2.seconds) : "—"} | ${r2?.ok ? (r2.seconds / r1.seconds).toFixed(2) + "×" : "—"} | ${r1.rssMB.toFixed(0)} | ${r2?.ok ? r2.rssMB.toFixed(0) : "—"} | ${r2?.ok ? (r1.rssMB / r2.rssMB).toFixed(2) : "—"} | ${same} |`,
+    );
+    console.error(rows.at(-1));
+    await rm(ours, { recursive: true, force: true });
+    await rm(theirs, { recursive: true, force: true });
+  }
+  console.log(`\nInput: 3 checkpoints × ${(bytes / 1e9).toFixed(2)} GB bf16 (${LAYERS}-layer Qwen2.5-0.5B shapes, untied lm_head); output bf16. mergekit ${mkVersion} (dtype float32, out_dtype bfloat16), CPU.`);
+  console.log("Throughput = output GB per wall-clock second; peak RSS from /usr/bin/time (MB).\n");
+  console.log("| method | ours s | mergekit s | ours GB/s | mergekit GB/s | speed-up | ours RSS | mergekit RSS | RSS ratio | identical bf16 |");
+  console.log("|---|---|---|---|---|---|---|---|---|---|");
+  for (const r of rows) console.log(r);
+} finally {
+  if (!args.includes("--keep")) await rm(dir, { recursive: true, force: true });
+  else console.error(`kept ${dir}`);
+}
+void REPO;
