@@ -1,10 +1,12 @@
 import { defineConfig } from "tsup";
 
 export default defineConfig({
-  entry: ["src/index.ts"],
+  // the worker is its own entry: signature-pool.ts starts dist/signature-worker.js beside the bundle
+  entry: ["src/index.ts", "src/signature-worker.ts"],
   format: ["esm", "cjs"],
   dts: true,
   clean: true,
   sourcemap: true,
   target: "node20",
+  shims: true,
 });

@@ -52,29 +52,27 @@ for (const k of truth) {
 const sfPrecision = accepted.length ? truePos / accepted.length : 1;
 const sfRecall = truth.size ? recalled / truth.size : 1;
 
-// sfmed end to end, child processes.
+// sfmed and datasketch end to end, child processes, interleaved so both see the same machine load
+// (the first datasketch run also dumps its LSH candidate pairs, untimed).
 const sfRuns: Array<{ total: number; sig: number; rss: number; removed: number }> = [];
+const dsRuns: Array<{ total: number; sig: number; rss: number; removed: number; tool: string; bands: number; rows: number }> = [];
+const pairsFile = path.join(tmpdir(), `ds-pairs-${process.pid}.bin`);
 for (let r = 0; r < runs; r++) {
-  const out = mkdtempSync(path.join(tmpdir(), "sfmed-bench-"));
+  let out = mkdtempSync(path.join(tmpdir(), "sfmed-bench-"));
   const line = execFileSync(process.execPath, ["--import", "tsx", "--conditions=@sfmed/source", path.join(here, "run-sfmed.ts"), file, out, String(threads)], { cwd: repo, encoding: "utf8" });
   const res = JSON.parse(line.trim().split("\n").pop()!) as { total_s: number; peak_rss_mb: number };
   const rep = JSON.parse(readFileSync(path.join(out, "report.json"), "utf8"));
   sfRuns.push({ total: res.total_s, sig: rep.timings.signatures, rss: res.peak_rss_mb, removed: rep.counts.removed });
   rmSync(out, { recursive: true, force: true });
   console.error(`sfmed run ${r + 1}: ${res.total_s.toFixed(2)} s, signatures ${rep.timings.signatures} s, ${res.peak_rss_mb.toFixed(0)} MB`);
-}
 
-// datasketch, child processes (the first one also dumps its LSH candidate pairs, untimed).
-const dsRuns: Array<{ total: number; sig: number; rss: number; removed: number; tool: string; bands: number; rows: number }> = [];
-const pairsFile = path.join(tmpdir(), `ds-pairs-${process.pid}.bin`);
-for (let r = 0; r < runs; r++) {
-  const out = mkdtempSync(path.join(tmpdir(), "ds-bench-"));
+  out = mkdtempSync(path.join(tmpdir(), "ds-bench-"));
   const extra = r === 0 ? ["--pairs", pairsFile] : [];
-  const line = execFileSync(python, [path.join(here, "datasketch_bench.py"), file, out, ...extra], { encoding: "utf8", maxBuffer: 1 << 26 });
-  const res = JSON.parse(line.trim().split("\n").pop()!);
-  dsRuns.push({ total: res.total_s, sig: res.signatures_s, rss: res.peak_rss_mb, removed: res.removed, tool: res.tool, bands: res.bands, rows: res.rows });
+  const dsLine = execFileSync(python, [path.join(here, "datasketch_bench.py"), file, out, ...extra], { encoding: "utf8", maxBuffer: 1 << 26 });
+  const ds = JSON.parse(dsLine.trim().split("\n").pop()!);
+  dsRuns.push({ total: ds.total_s, sig: ds.signatures_s, rss: ds.peak_rss_mb, removed: ds.removed, tool: ds.tool, bands: ds.bands, rows: ds.rows });
   rmSync(out, { recursive: true, force: true });
-  console.error(`datasketch run ${r + 1}: ${res.total_s.toFixed(2)} s, signatures ${res.signatures_s.toFixed(2)} s, ${res.peak_rss_mb.toFixed(0)} MB`);
+  console.error(`datasketch run ${r + 1}: ${ds.total_s.toFixed(2)} s, signatures ${ds.signatures_s.toFixed(2)} s, ${ds.peak_rss_mb.toFixed(0)} MB`);
 }
 const buf = readFileSync(pairsFile);
 rmSync(pairsFile, { force: true });
