@@ -1,5 +1,5 @@
 import { ValidationError } from "../errors.js";
-import { recordSchemas, type Dialogue, type PreferencePair, type RecordKind } from "../records.js";
+import { recordSchemas, type Dialogue, type PreferencePair, type RecordKind, type ReferenceQA, type TextDoc } from "../records.js";
 import { validateRecord } from "../validate.js";
 import { alpaca, ExportError, toAlpaca } from "./alpaca.js";
 import { ceval } from "./ceval.js";
@@ -88,7 +88,27 @@ export const exporters = {
     description: "the trainer's JSONL: canonical Dialogue / PreferencePair / TextDoc records, validated",
     export: (r: unknown, kind: RecordKind) => validateRecord(kind, r),
   },
+  text: {
+    name: "text",
+    kinds: ["dialogue", "pair", "qa", "doc"],
+    description: "TextDoc records (pre-training text): a record's messages and answers joined by newlines",
+    export: (r: unknown, kind: RecordKind) => toTextDoc(r, kind),
+  },
 } as const satisfies Record<string, Exporter>;
+
+/** Flatten a record into a TextDoc for continued pre-training (the contents only, no role markers). */
+export function toTextDoc(r: unknown, kind: RecordKind): TextDoc {
+  const rec = validateRecord(kind, r) as { id: string; source?: string };
+  const src = rec.source !== undefined ? { source: rec.source } : {};
+  if (kind === "doc") return rec as TextDoc;
+  if (kind === "dialogue") return { id: rec.id, ...src, text: (r as Dialogue).messages.map((m) => m.content).join("\n") };
+  if (kind === "pair") {
+    const p = r as PreferencePair;
+    return { id: rec.id, ...src, text: [...p.prompt.map((m) => m.content), p.chosen].join("\n") };
+  }
+  const q = r as ReferenceQA;
+  return { id: rec.id, ...src, text: [...q.prompt.map((m) => m.content), q.reference].join("\n") };
+}
 
 export type ExporterName = keyof typeof exporters;
 

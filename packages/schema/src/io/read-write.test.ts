@@ -4,11 +4,12 @@ import path from "node:path";
 import { gzipSync } from "node:zlib";
 import { fc, test } from "@fast-check/vitest";
 import { tempDir } from "@sfmed/test-utils";
-import { describe, expect, it } from "vitest";
+import { describe, expect, expectTypeOf, it } from "vitest";
+import type { ChoiceQuestion, Dialogue } from "../records.js";
 import { scanCsv, writeCsv } from "./csv.js";
 import { splitJsonArray, writeJsonArray } from "./json-array.js";
 import { writeJsonl } from "./jsonl.js";
-import { readRecords } from "./read-records.js";
+import { readRecords, type LocatedRecord } from "./read-records.js";
 import { isBadRow } from "./rows.js";
 import { writeRecords } from "./write-records.js";
 
@@ -143,6 +144,13 @@ describe("JSONL / JSON / CSV readers and writers", () => {
     const j = path.join(dir, "y.json");
     await writeFile(j, '{"a":1}\n{"a":2}\n');
     expect((await all(readRecords(j))).length).toBe(2);
+  });
+
+  it("types records by the kind asked for (checked by tsc)", () => {
+    expectTypeOf(readRecords("x.jsonl", { kind: "dialogue" })).toMatchTypeOf<AsyncIterable<LocatedRecord<Dialogue>>>();
+    expectTypeOf(readRecords("x.jsonl", { kind: "choice" })).toMatchTypeOf<AsyncIterable<LocatedRecord<ChoiceQuestion>>>();
+    expectTypeOf(readRecords("x.jsonl")).toMatchTypeOf<AsyncIterable<LocatedRecord<unknown>>>();
+    expectTypeOf(readRecords("x.jsonl", { kind: "dialogue" })).not.toMatchTypeOf<AsyncIterable<LocatedRecord<ChoiceQuestion>>>();
   });
 
   it("writes atomically: a failing source leaves the old file and no temp file", async () => {
