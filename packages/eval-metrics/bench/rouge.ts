@@ -2,7 +2,7 @@
  * ROUGE-L throughput and agreement against google-research rouge-score (PyPI) on real Chinese medical answers,
  * and agreement with rouge-chinese given the same jieba words.
  *
- *   python3 -m venv ~/.cache/sfmed/bench-eval-metrics && ~/.cache/sfmed/bench-eval-metrics/bin/pip install rouge-score rouge-chinese
+ *   python3 -m venv ~/.cache/sfmed/bench-eval-metrics && ~/.cache/sfmed/bench-eval-metrics/bin/pip install rouge-score rouge-chinese jieba
  *   npx tsx --conditions=@sfmed/source packages/eval-metrics/bench/rouge.ts
  *
  * rouge-score's default tokenizer deletes every non-ASCII character, so it is fed the same character tokens we
@@ -16,9 +16,9 @@ import { homedir, tmpdir, availableParallelism } from "node:os";
 import { join } from "node:path";
 import { sharedDataDir } from "@sfmed/test-utils";
 import { rougeLBatch, rougeLMany } from "../src/rouge-batch.js";
-import { rougeL } from "../src/rouge-l.js";
+import { rougeChineseTokens, rougeL } from "../src/rouge-l.js";
 import { seededRandom } from "../src/seeded-random.js";
-import { charCodes, jiebaSegmenter } from "../src/tokenize.js";
+import { charCodes } from "../src/tokenize.js";
 
 const data = sharedDataDir();
 if (!data) throw new Error("../shared/data not found (set SFMED_SHARED_DATA)");
@@ -62,6 +62,16 @@ if mode == "rouge-score":
     t = time.perf_counter()
     for c, r in pairs:
         out.append(sc.score(r, c)["rougeL"].fmeasure)
+    dt = time.perf_counter() - t
+elif mode == "rouge-chinese-jieba":
+    # End to end as Chinese medical LLM scripts do it: Python jieba words, space-joined, rouge_chinese rouge-l.
+    import jieba, logging
+    jieba.setLogLevel(logging.WARNING)
+    jieba.initialize()
+    rg = Rouge()
+    t = time.perf_counter()
+    for c, r in pairs:
+        out.append(rg.get_scores(" ".join(jieba.cut(c)), " ".join(jieba.cut(r)))[0]["rouge-l"]["f"])
     dt = time.perf_counter() - t
 else:
     rg = Rouge()
@@ -124,9 +134,8 @@ const many = await (async () => {
 })();
 const sameThreaded = many.v.every((s, i) => s.f === one.value[i]!.f);
 
-// rouge-chinese compatibility: the same jieba words, space-joined, through rouge_chinese's rouge-l.
-const jieba = jiebaSegmenter();
-const words = (s: string) => jieba.cut(s, true).filter((w) => w.trim()).join(" ");
+// rouge-chinese compatibility: our compat words, space-joined, through rouge_chinese's rouge-l.
+const words = (s: string) => rougeChineseTokens(s, undefined).join(" ");
 const zhPairs = sets[1]!.pairs.slice(0, 300).filter((p) => words(p.candidate) && words(p.reference));
 const zhPy = runPython("rouge-chinese", zhPairs.map((p) => [words(p.candidate), words(p.reference)]));
 let zhMax = 0;
@@ -136,6 +145,17 @@ console.log(`ROUGE-L (char tokens), single thread, Node ${process.version}; roug
 console.log("| pairs | n | mean chars/side | mean F ×100 | max abs(F diff) | rouge-score pairs/s | eval-metrics pairs/s | speed-up |");
 console.log("|---|---|---|---|---|---|---|---|");
 console.log(rows.join("\n"));
+// End to end against Python jieba (segmentations may differ between jieba ports on rare words).
+const e2e = runPython("rouge-chinese-jieba", zhPairs.map((p) => [p.candidate, p.reference]));
+let e2eSame = 0;
+let e2eMax = 0;
+zhPairs.forEach((p, i) => {
+  const d = Math.abs(rougeL(p.candidate, p.reference, { compat: "rouge-chinese" }).f - e2e.f[i]!);
+  if (d <= 1e-12) e2eSame++;
+  e2eMax = Math.max(e2eMax, d);
+});
+
 console.log(`\nidentical F to 1e-12 on every pair: ${allIdentical ? "yes" : "NO"}`);
 console.log(`threads: ${big.length} pairs, 1 thread ${(big.length / one.seconds).toFixed(0)} pairs/s, ${threads} threads ${(big.length / many.seconds).toFixed(0)} pairs/s (${(one.seconds / many.seconds).toFixed(2)}×), same scores: ${sameThreaded}`);
 console.log(`rouge-chinese 1.0.3 rouge-l on the same jieba words (${zhPairs.length} pairs): max abs(F diff) ${zhMax.toExponential(1)}`);
+console.log(`rouge-chinese end to end with Python jieba 0.42.1 (${zhPairs.length} pairs): identical F on ${e2eSame}, max abs(F diff) ${e2eMax.toExponential(1)}`);

@@ -37,6 +37,9 @@ describe("rougeL", () => {
     const words = tokenize("高血压患者应该低盐饮食", "jieba");
     expect(words.join("")).toBe("高血压患者应该低盐饮食");
     expect(words.length).toBeLessThan(8);
+    // Python jieba cuts "7-10" into 7 / - / 10; the compat tokens follow it (LCS 4 of 5 tokens, not 2 of 3).
+    const r = rougeL("休息7-10天", "休息7-8天", { compat: "rouge-chinese" });
+    expect(r.precision).toBeCloseTo(4 / 5, 12);
   });
 
   it("accepts whitespace and function tokenizers", () => {

@@ -88,9 +88,23 @@ export function scoreFromCounts(lcs: number, candidateLength: number, referenceL
   return { precision, recall, f };
 }
 
+/**
+ * Python jieba (0.42) re-cuts an unknown ASCII block with `[a-zA-Z0-9]+(?:\.\d+)?%?`, keeping what lies between
+ * matches whole: "7-10" → 7 / - / 10, while "38.5", "65%" and "--" stay one token. The Rust port keeps the block
+ * whole; re-cut such words the Python way.
+ */
+function pythonJiebaAscii(words: string[]): string[] {
+  const out: string[] = [];
+  for (const w of words) {
+    if (/^[A-Za-z0-9+#&._%-]+$/.test(w) && /[^A-Za-z0-9]/.test(w)) out.push(...w.match(/[A-Za-z0-9]+(?:\.\d+)?%?|[^A-Za-z0-9]+/g)!);
+    else out.push(w);
+  }
+  return out;
+}
+
 /** Tokens for the rouge-chinese convention: jieba words joined by spaces, then split on Python whitespace. */
-function rougeChineseTokens(text: string, tokenizer: Tokenizer | undefined): string[] {
-  const words = tokenizer === undefined ? jiebaSegmenter().cut(text, true) : tokenize(text, tokenizer);
+export function rougeChineseTokens(text: string, tokenizer: Tokenizer | undefined): string[] {
+  const words = tokenizer === undefined ? pythonJiebaAscii(jiebaSegmenter().cut(text, true)) : tokenize(text, tokenizer);
   const out: string[] = [];
   for (const w of words) {
     let cur = "";
