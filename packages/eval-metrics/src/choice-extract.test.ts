@@ -71,6 +71,7 @@ describe("extractChoice details", () => {
     expect(extractChoice("A是对的吗？不是。B是对的，C是错的。", TCM)).toEqual(["B"]);
     expect(extractChoice("正确答案包括A、B和E。", TCM, { multiple: true })).toEqual(["A", "B", "E"]);
     expect(extractChoice("（B错，为本题正确答案）", TCM)).toEqual(["B"]);
+    expect(extractChoice("动风由肝阳化风所致（C对），肝阳上亢（A错）无动风。", TCM)).toEqual(["C"]);
   });
 
   it("says which rule decided", () => {

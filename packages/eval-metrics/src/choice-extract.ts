@@ -134,7 +134,8 @@ function positiveRegexes(cls: string): RegExp[] {
   const list = listPattern(cls);
   return [
     new RegExp(String.raw`(?:选项|option\s*)?${list}\s*[)）]?\s*(?:项|选项)?\s*(?:是|为|均|都)?\s*(?:正确(?!与否)|对的|当选|符合题意|最佳|最合适|最恰当|最准确|为本题答案|是本题答案|is\s+(?:the\s+)?(?:correct|right|best)|are\s+correct)(?!\s*[吗么?？])`, "gu"),
-    new RegExp(String.raw`[(（]\s*${list}\s*[)）]`, "gu"),
+    // "(C)" after an option text, and CMExam-style "（C对）".
+    new RegExp(String.raw`[(（]\s*${list}\s*(?:对|正确)?\s*[)）]`, "gu"),
     new RegExp(String.raw`\*\*\s*(?:答案[:：]?\s*)?${list}\s*[.．、:：)]?\s*[^*\n]{0,30}\*\*`, "gu"),
   ];
 }
@@ -173,6 +174,14 @@ function verdicts(text: string, cls: string, letters: ReadonlySet<string>): { po
     else if (v?.[2]) pos.add(letter);
   });
   return { pos, neg };
+}
+
+/** Regexes depend only on the option letters: build them once per letter set. */
+const regexCache = new Map<string, { anchors: { re: RegExp; strength: number }[]; positives: RegExp[]; negatives: RegExp[] }>();
+function regexesFor(cls: string) {
+  let r = regexCache.get(cls);
+  if (!r) regexCache.set(cls, (r = { anchors: anchorRegexes(cls), positives: positiveRegexes(cls), negatives: negativeRegexes(cls) }));
+  return r;
 }
 
 function collect(re: RegExp, text: string, letters: ReadonlySet<string>): Hit[] {
@@ -234,14 +243,15 @@ export function explainChoice(response: string, options: Record<string, string>,
   if (!text) return { letters: [], rule: "none" };
 
   const negated = new Set<string>();
-  for (const re of negativeRegexes(cls)) for (const h of collect(re, text, letters)) h.letters.forEach((l) => negated.add(l));
+  const rx = regexesFor(cls);
+  for (const re of rx.negatives) for (const h of collect(re, text, letters)) h.letters.forEach((l) => negated.add(l));
   const v = verdicts(text, cls, letters);
   v.neg.forEach((l) => negated.add(l));
   const clean = (ls: string[]) => ls.filter((l) => !negated.has(l));
 
   // 1. Anchors.
   const hits: Hit[] = [];
-  for (const { re, strength } of anchorRegexes(cls)) {
+  for (const { re, strength } of rx.anchors) {
     for (const h of collect(re, text, letters)) {
       const l = clean(h.letters);
       if (l.length) hits.push({ ...h, letters: l, strength });
@@ -265,7 +275,7 @@ export function explainChoice(response: string, options: Record<string, string>,
 
   // 2. Letters asserted right ("C项正确", "**C**"), minus the ones asserted wrong.
   const positive = new Set<string>(v.pos);
-  for (const re of positiveRegexes(cls)) for (const h of collect(re, text, letters)) h.letters.forEach((l) => positive.add(l));
+  for (const re of rx.positives) for (const h of collect(re, text, letters)) h.letters.forEach((l) => positive.add(l));
   const pos = clean([...positive].sort());
   if (pos.length === 1 || (pos.length > 1 && opts.multiple)) return { letters: pos, rule: "verdict" };
 
