@@ -21,7 +21,7 @@ export type ReplacementSource = { vectors: Float32Array[] } | { safeResponses: s
 export interface BuildHighRiskDbOptions {
   model: EmbeddingModel;
   samples: readonly HighRiskSample[];
-  /** Decoder layer to read. */
+  /** Layer to read, numbered as serve's `/v1/embeddings` does (0 = token embeddings, L = output of the L-th decoder layer). */
   layer: number;
   /** @default "mean" (what trainer-py serve's gate pools) */
   pooling?: "mean" | "last";

@@ -6,7 +6,7 @@ const KIND = "high-risk-db";
 
 /** How the vectors were made: a database is only meaningful for the same model, layer and pooling. */
 export interface HighRiskDbMeta {
-  /** Decoder layer whose output was pooled (trainer-py serve's `layer`). */
+  /** Layer whose output was pooled, numbered as serve's `/v1/embeddings` does (0 = token embeddings, L = L-th decoder layer). */
   layer: number;
   pooling: "mean" | "last";
   /** Name of the model that produced the vectors. */

@@ -4,17 +4,21 @@ import type { HighRiskDb } from "../embedding/high-risk-db.js";
 import { writeFileAtomic } from "../io/atomic-write.js";
 
 /**
- * The embedding-gate file trainer-py serve loads. Agreed semantics (serve implements them; {@link applyGate} is the
- * same computation in TypeScript, used by tests and documentation):
+ * The embedding-gate file trainer-py serve loads (`python -m sfmed_trainer serve CKPT --gate gate.json`). Agreed
+ * semantics (serve implements them in `sfmed_trainer/gate.py`; {@link applyGate} is the same computation in
+ * TypeScript for one forward pass):
  *
- * 1. serve hooks the output of decoder layer `layer` (0-based index of the decoder block);
- * 2. for a sequence, it mean-pools that layer's hidden states over positions: m = mean_t(h_t);
- * 3. it computes the cosine similarity of m with every row of `entries`;
- * 4. if the maximum similarity, for entry i, is strictly greater than `threshold`, every position is shifted so the
- *    sequence's mean becomes the secure replacement: h_t ← h_t − m + replacements[i]; otherwise nothing changes.
+ * 1. serve hooks the output of layer `layer`, numbered as `/v1/embeddings` numbers them: 0 = token embeddings,
+ *    L ≥ 1 = output of the L-th decoder layer (L = number of layers: the last one, before the final norm);
+ * 2. it mean-pools the *unmodified* hidden states over every position of the sequence so far: μ = mean_t(h_t)
+ *    (for a prompt this is exactly `/v1/embeddings` with that layer and `pooling: "mean"`; during cached generation
+ *    the running mean also counts earlier positions, and the decision is made again on every forward call);
+ * 3. it computes the cosine similarity of μ with every row of `entries`;
+ * 4. if the maximum, for entry i, is strictly greater than `threshold`, every position of the current forward is
+ *    shifted so the mean becomes the secure replacement: h_t ← h_t − μ + replacements[i]; otherwise nothing changes.
  *
  * `entries` are unit length (cosine does not depend on scale); `replacements` keep their scale, since they become
- * the new mean hidden state. Both have `dim` columns, and one replacement per entry.
+ * the new mean hidden state. Both have `dim` columns (the model's hidden size), one replacement per entry.
  */
 export interface GateFile {
   version: 1;

@@ -13,7 +13,7 @@ export type MembershipSource =
   | "none"
   /** Log-probs of the continuation the model produced (Carlini et al. 2021 score generated text this way). */
   | "continuation"
-  /** Log-probs of the true suffix B, from an extra request that echoes A+B (`echo: true`; vLLM, trainer-py serve). */
+  /** Log-probs of the true suffix B, from an extra request that echoes A+B (`echo: true`, `max_tokens: 0`: vLLM; not trainer-py serve). */
   | "suffix-echo";
 
 /** The outcome for one sample, one line of the checkpoint file. */
