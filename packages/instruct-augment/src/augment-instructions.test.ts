@@ -111,6 +111,13 @@ describe("augmentInstructions", () => {
     expect(model.calls[2]!.length).toBeGreaterThan(1);
   });
 
+  it("survives a swap that leaves the Question Bank empty", async () => {
+    // One seed, a model whose answers all fail the filter, and a swap after every step.
+    const silent = { name: "silent", chat: async () => ({ texts: ["好的。"], finishReasons: ["stop"], usage: { promptTokens: 1, completionTokens: 1 }, cached: false }) };
+    const r = await augmentInstructions(base(silent, { seeds: SEED_INSTRUCTIONS.single, steps: 4, swapEvery: 1 }));
+    expect(r.report).toMatchObject({ steps: 4, accepted: 0 });
+  });
+
   it("rejects empty seeds and bad options", async () => {
     await expect(augmentInstructions(base(fakeChatModel(), { seeds: ["", "  "] }))).rejects.toMatchObject({ code: "BAD_SEEDS" });
     await expect(augmentInstructions(base(fakeChatModel(), { shots: -1 }))).rejects.toMatchObject({ code: "BAD_OPTIONS", field: "shots" });

@@ -61,6 +61,16 @@ describe("bank mechanics", () => {
     },
   );
 
+  test.prop([texts.filter((a) => a.length > 0), fc.integer({ min: 0, max: 8 }), fc.integer()])(
+    "with an empty Question Bank the query comes from the Answer Bank, without history",
+    (answer, shots, seed) => {
+      const s = sampleStep({ question: [], answer }, shots, SeededRandom.fromSeed(seed));
+      expect(s.questions).toEqual([]);
+      expect(s.answers).toEqual([]);
+      expect(answer).toContain(s.query);
+    },
+  );
+
   test.prop([banksArb, fc.nat(10), fc.nat(10)])("retainBanks bounds both banks by m + n", (banks, m, n) => {
     const r = retainBanks(banks, m, n);
     expect(r.question.length).toBeLessThanOrEqual(Math.max(m + n, 0));

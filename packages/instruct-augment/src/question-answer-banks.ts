@@ -29,10 +29,16 @@ export interface StepSample {
 /**
  * Steps 2–3: draw `shots` instructions from the Question Bank as questions, `shots` from the Answer Bank as
  * answers, and one more from the Question Bank (different from the questions when the bank is large enough) as
- * the current query. Both sides get the same length, the shorter bank deciding.
+ * the current query. Both sides get the same length, the shorter bank deciding. With an empty Question Bank
+ * the query comes from the Answer Bank and there is no history.
+ * @throws RangeError when both banks are empty
  */
 export function sampleStep(banks: Banks, shots: number, rng: SeededRandom): StepSample {
-  if (banks.question.length === 0) throw new RangeError("the Question Bank is empty");
+  if (banks.question.length === 0) {
+    // Possible after a swap when a run grows from one seed: ask about an answer-bank instruction, no history.
+    if (banks.answer.length === 0) throw new RangeError("both banks are empty");
+    return { questions: [], answers: [], query: banks.answer[rng.int(banks.answer.length)]! };
+  }
   const k = Math.min(shots, banks.answer.length, Math.max(0, banks.question.length - 1));
   const qIdx = rng.sampleIndices(banks.question.length, k + 1);
   const aIdx = rng.sampleIndices(banks.answer.length, k);
