@@ -36,6 +36,17 @@ describe("evaluateCompare", () => {
     expect(renderMarkdown(report)).toContain("| ours | base | 33.3/33.3/33.3 |");
   });
 
+  it("does not turn float noise into wins: equal ROUGE-L F from different lengths tie", async () => {
+    // Reference 甲乙. A: L=1 of 4 characters; B: L=2 of 10. Both F = 2L/(m+n) = 1/3, but the P/R formula gives
+    // 0.3333333333333333 and 0.33333333333333337.
+    const r3 = [qa("x", "q", "甲乙")];
+    const a = pred("a", "x", "甲丙丁戊");
+    const b = pred("b", "x", "甲乙丙丁戊己庚辛壬癸");
+    expect(rougeL(a.output, "甲乙").f).not.toBe(rougeL(b.output, "甲乙").f);
+    const { report } = await evaluateCompare(r3, [a], [b]);
+    expect([report.comparisons[0]!.result.win, report.comparisons[0]!.result.tie]).toEqual([0, 1]);
+  });
+
   it("needs judge options for the judge metric", async () => {
     await expect(evaluateCompare(refs, [pred("a", "1", "x")], [pred("b", "1", "y")], { metric: "judge" })).rejects.toThrow(/judge options/);
   });

@@ -110,6 +110,7 @@ export async function evaluateJudge(
   return { report, judgments };
 }
 
+/** `tieEpsilon` defaults to 1e-12 for ROUGE-L (float noise) and 0 for judge scores. */
 export interface CompareOptions extends WinTieLossOptions {
   /** "rouge-l" (default) or a judge. */
   metric?: "rouge-l" | "judge";
@@ -163,7 +164,9 @@ export async function evaluateCompare(
     const va = references.map((r) => sa.get(r.id) ?? null);
     const vb = references.map((r) => sb.get(r.id) ?? null);
     references.forEach((r, i) => items.push({ id: r.id, a: aName!, b: bName, scoreA: va[i]!, scoreB: vb[i]! }));
-    report.comparisons.push({ a: aName!, b: bName, result: winTieLoss(va, vb, options) });
+    // ROUGE F of different (L, m, n) with equal true value can differ in the last bit: ties within 1e-12.
+    const tieEpsilon = options.tieEpsilon ?? (metric === "rouge-l" ? 1e-12 : 0);
+    report.comparisons.push({ a: aName!, b: bName, result: winTieLoss(va, vb, { ...options, tieEpsilon }) });
   }
   return { report, items };
 }

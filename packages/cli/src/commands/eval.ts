@@ -167,17 +167,17 @@ export const register: Register = (program, ctx) => {
       .requiredOption("-o, --out <dir>", "output directory")
       .option("--metric <name>", "rouge-l or judge", "rouge-l")
       .option("--tokenizer <name>", "rouge-l: char, jieba or whitespace", "char")
-      .option("--tie-epsilon <x>", "score differences up to this count as ties", "0")
+      .option("--tie-epsilon <x>", "score differences up to this count as ties (default 1e-12 for rouge-l, 0 for judge)")
       .option("--seed <n>", "bootstrap seed", "0")
       .option("--resamples <n>", "bootstrap resamples", "2000"),
-  ).action(async (o: JudgeFlags & { refs: string; a: string; b: string[]; metric: string; tokenizer: string; tieEpsilon: string; seed: string; resamples: string }) => {
+  ).action(async (o: JudgeFlags & { refs: string; a: string; b: string[]; metric: string; tokenizer: string; tieEpsilon?: string; seed: string; resamples: string }) => {
     const c = ctx();
     const started = Date.now();
     if (o.metric !== "rouge-l" && o.metric !== "judge") throw new UsageError(`--metric must be rouge-l or judge, got "${o.metric}"`);
-    const tieEpsilon = Number(o.tieEpsilon);
-    if (!(tieEpsilon >= 0)) throw new UsageError(`--tie-epsilon must be a number ≥ 0, got "${o.tieEpsilon}"`);
+    const tieEpsilon = o.tieEpsilon === undefined ? undefined : Number(o.tieEpsilon);
+    if (tieEpsilon !== undefined && !(tieEpsilon >= 0)) throw new UsageError(`--tie-epsilon must be a number ≥ 0, got "${o.tieEpsilon}"`);
     const refs: ReferenceQA[] = await readAll(o.refs, "qa");
-    const wtl = { tieEpsilon, seed: int("seed", o.seed, 0)!, resamples: int("resamples", o.resamples, 1)! };
+    const wtl = { ...(tieEpsilon !== undefined ? { tieEpsilon } : {}), seed: int("seed", o.seed, 0)!, resamples: int("resamples", o.resamples, 1)! };
     let bar: ReturnType<typeof createProgress> | undefined;
     let judge: JudgeManyOptions | undefined;
     if (o.metric === "judge") ({ bar, ...judge } = judgeOptions(o, c, "compare"));
