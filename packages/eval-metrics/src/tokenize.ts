@@ -71,6 +71,6 @@ export function tokenize(text: string, tokenizer: Tokenizer = "char"): string[] 
     case "jieba":
       return jiebaSegmenter()
         .cut(text, true)
-        .filter((t) => t.trim().length > 0);
+        .filter((t) => Array.from(t).some((ch) => !isPythonWhitespace(ch.codePointAt(0)!)));
   }
 }
