@@ -73,6 +73,7 @@ interface JudgeFlags {
   model?: string;
   apiKeyEnv: string;
   rubric: string;
+  scale: string;
   retries: string;
   concurrency: string;
   cache?: string | false;
@@ -81,7 +82,9 @@ interface JudgeFlags {
 
 function judgeOptions(o: JudgeFlags, c: CliContext, label: string): JudgeManyOptions & { bar: ReturnType<typeof createProgress> } {
   if (!o.baseUrl || !o.model) throw new UsageError("the judge needs --base-url and --model");
-  const rubric = o.rubric === "overall" ? overallRubric() : o.rubric === "cmb-clin" ? cmbClinRubric() : undefined;
+  const scale = /^(\d+)-(\d+)$/.exec(o.scale);
+  if (!scale || Number(scale[1]) >= Number(scale[2])) throw new UsageError(`--scale must look like 1-10, got "${o.scale}"`);
+  const rubric = o.rubric === "overall" ? overallRubric({ min: Number(scale[1]), max: Number(scale[2]) }) : o.rubric === "cmb-clin" ? cmbClinRubric() : undefined;
   if (!rubric) throw new UsageError(`--rubric must be overall or cmb-clin, got "${o.rubric}"`);
   // The on-disk response cache makes an interrupted run resume where it stopped (same prompts, same answers).
   const cacheDir = o.cache === false ? undefined : typeof o.cache === "string" ? o.cache : path.join(o.out, ".judge-cache");
@@ -95,7 +98,8 @@ function judgeFlags(cmd: Command): Command {
     .option("--base-url <url>", "judge: OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1")
     .option("--model <name>", "judge: model name")
     .option("--api-key-env <name>", "judge: environment variable holding the API key", "OPENAI_API_KEY")
-    .option("--rubric <name>", "judge: overall (1–10) or cmb-clin (four 1–5 dimensions)", "overall")
+    .option("--rubric <name>", "judge: overall or cmb-clin (four 1–5 dimensions)", "overall")
+    .option("--scale <min-max>", "judge: score range of the overall rubric", "1-10")
     .option("--retries <n>", "judge: extra calls after an unparsable judgment", "2")
     .option("--concurrency <n>", "judge: calls in flight", "4")
     .option("--cache <dir>", "judge: response cache directory (default <out>/.judge-cache; reruns resume from it)")
