@@ -105,6 +105,26 @@ describe("sfmed eval", () => {
     expect(r.stdout).toMatch(/\| good \| \d+\.\d\d \| 0 \| 10 \|/);
   });
 
+  it("compare --metric judge: grades both systems separately through the server", async () => {
+    const dir = await tempDir();
+    const f = await qaFiles(dir);
+    // Scores the answer by its length, a stand-in for quality: the half-reference answers are longer.
+    const srv = await loopbackServer((req, res) => {
+      const body = JSON.parse(req.body) as { messages: { role: string; content: string }[] };
+      const answer = /\[The Start of Assistant's Answer\]\n([\s\S]*?)\n\[The End/.exec(body.messages[1]!.content)![1]!;
+      sendJson(res, 200, { choices: [{ index: 0, message: { role: "assistant", content: `评分：${answer.length > 20 ? 8 : 3}` }, finish_reason: "stop" }], usage: { prompt_tokens: 1, completion_tokens: 1 } });
+    });
+    const out = path.join(dir, "cj");
+    const r = await capture(["eval", "compare", "--refs", f.refs, "--a", f.good, "--b", f.bad, "-o", out, "--metric", "judge", "--base-url", `${srv.url}/v1`, "--model", "j", "--no-cache"]);
+    expect(r.code).toBe(0);
+    expect(srv.requests).toHaveLength(20);
+    const json = JSON.parse(await readFile(path.join(out, "compare.json"), "utf8")) as { report: { metric: string; comparisons: { result: { win: number; tie: number; loss: number } }[] } };
+    expect(json.report.metric).toBe("judge:overall-1-10");
+    const { win, tie, loss } = json.report.comparisons[0]!.result;
+    expect(win + tie + loss).toBe(10);
+    expect(win).toBeGreaterThan(loss);
+  });
+
   it("rejects a bad flag with a usage error", async () => {
     const dir = await tempDir();
     const f = await qaFiles(dir);
