@@ -1,10 +1,11 @@
-import { readFile } from "node:fs/promises";
+import { appendFile, readFile } from "node:fs/promises";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { createOpenAIModel, isLlmError } from "@sfmed/llm";
 import type { Message } from "@sfmed/schema";
 import { loopbackServer, sendJson, tempDir } from "@sfmed/test-utils";
-import { augmentInstructions, type AugmentOptions, type AugmentState } from "./augment-instructions.js";
+import { acceptedLogPath, type CheckpointSnapshot } from "./augment-checkpoint.js";
+import { augmentInstructions, type AugmentOptions } from "./augment-instructions.js";
 import { SEED_INSTRUCTIONS } from "./instruction-pools.js";
 import { TEST_SEEDS, fakeAnswer, fakeChatModel } from "./testing/fake-instruction-model.js";
 
@@ -66,8 +67,11 @@ describe("augmentInstructions", () => {
     const ckpt = path.join(dir, "state.json");
     const crashing = fakeChatModel({ failOn: [5] });
     await expect(augmentInstructions(base(crashing, { checkpointPath: ckpt, resume: true }))).rejects.toThrow(/injected failure on call 5/);
-    const saved = JSON.parse(await readFile(ckpt, "utf8")) as AugmentState;
+    const saved = JSON.parse(await readFile(ckpt, "utf8")) as CheckpointSnapshot;
     expect(saved.step).toBe(4);
+    expect((await readFile(acceptedLogPath(ckpt), "utf8")).trim().split("\n")).toHaveLength(saved.acceptedCount);
+    // As if the crash had hit while a step was appending to the log.
+    await appendFile(acceptedLogPath(ckpt), '{"text": "半');
     const healthy = fakeChatModel();
     const resumed = await augmentInstructions(base(healthy, { checkpointPath: ckpt, resume: true }));
     expect(healthy.calls).toHaveLength(4);
@@ -175,7 +179,7 @@ describe("augmentInstructions against an OpenAI-compatible server", () => {
     const srv = await fakeServer({ 3: "400" });
     const err = await augmentInstructions(base(llm(srv.url), { steps: 4, checkpointPath: ckpt })).catch((e: unknown) => e);
     expect(isLlmError(err) && err.status === 400).toBe(true);
-    expect((JSON.parse(await readFile(ckpt, "utf8")) as AugmentState).step).toBe(2);
+    expect((JSON.parse(await readFile(ckpt, "utf8")) as CheckpointSnapshot).step).toBe(2);
     const healthy = await fakeServer();
     const r = await augmentInstructions(base(llm(healthy.url), { steps: 4, checkpointPath: ckpt, resume: true }));
     expect(healthy.requests).toHaveLength(2);

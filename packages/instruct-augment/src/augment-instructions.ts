@@ -1,8 +1,7 @@
 import { createHash } from "node:crypto";
-import { readFile } from "node:fs/promises";
 import type { ChatModel, ChatOptions, Pricing } from "@sfmed/llm";
 import { AugmentError } from "./augment-error.js";
-import { writeFileAtomic } from "./atomic-write.js";
+import { loadCheckpoint, saveStep, startCheckpoint, type AcceptedInstruction, type AugmentUsage, type CheckpointSnapshot } from "./augment-checkpoint.js";
 import { diversityStats, type DiversityStats } from "./diversity-stats.js";
 import { DEFAULT_TEMPLATES, buildHistoryPrompt, type PromptTemplates } from "./history-prompt.js";
 import { defaultMedicalLexicon, type MedicalLexicon } from "./medical-lexicon.js";
@@ -10,25 +9,6 @@ import { maybeSwap, retainBanks, returnAccepted, sampleStep, splitSeeds, type Ba
 import { DEFAULT_FILTER, REJECT_REASONS, checkCandidate, type FilterOptions, type RejectReason } from "./quality-filter.js";
 import { SeededRandom, type RandomState } from "./seeded-random.js";
 import { splitCandidates } from "./split-candidates.js";
-
-/** An instruction that passed the filter. */
-export interface AcceptedInstruction {
-  text: string;
-  /** 1-based step that produced it. */
-  step: number;
-  /** Lexicon terms it contains. */
-  terms: string[];
-  /** Its highest ROUGE-L F against the banks when accepted. */
-  maxRougeL: number;
-}
-
-export interface AugmentUsage {
-  calls: number;
-  cachedCalls: number;
-  promptTokens: number;
-  completionTokens: number;
-  cost: number;
-}
 
 /** Caps that end a run cleanly (with `stoppedBy: "budget"`) before the next step would start. */
 export interface AugmentBudget {
@@ -38,19 +18,9 @@ export interface AugmentBudget {
   maxCost?: number | undefined;
 }
 
-/** Everything a run needs to continue: written atomically after every step. */
-export interface AugmentState {
-  version: 1;
-  /** Hash of the inputs and parameters; a resume with different ones is refused. */
-  configHash: string;
-  /** Completed steps. */
-  step: number;
-  rng: RandomState;
-  banks: Banks;
+/** A run's state: the checkpoint snapshot plus every accepted instruction. */
+export interface AugmentState extends Omit<CheckpointSnapshot, "acceptedCount"> {
   accepted: AcceptedInstruction[];
-  candidates: number;
-  rejected: Record<RejectReason, number>;
-  usage: AugmentUsage;
 }
 
 export interface AugmentProgress {
@@ -168,23 +138,6 @@ function configHash(seeds: string[], model: string, p: ReturnType<typeof resolve
   return createHash("sha256").update(JSON.stringify({ seeds, model, ...rest, chat, lexiconSize })).digest("hex").slice(0, 16);
 }
 
-async function loadState(file: string): Promise<AugmentState | undefined> {
-  let text: string;
-  try {
-    text = await readFile(file, "utf8");
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-    throw new AugmentError(`cannot read checkpoint: ${(e as Error).message}`, { code: "BAD_CHECKPOINT", file, cause: e });
-  }
-  try {
-    const s = JSON.parse(text) as AugmentState;
-    if (s.version !== 1 || !Array.isArray(s.rng) || !s.banks) throw new Error("not an augmentation checkpoint");
-    return s;
-  } catch (e) {
-    throw new AugmentError(`unreadable checkpoint: ${(e as Error).message}`, { code: "BAD_CHECKPOINT", file, cause: e });
-  }
-}
-
 function isBudgetError(e: unknown): boolean {
   return e instanceof Error && e.name === "LlmError" && (e as { code?: string }).code === "BUDGET_EXCEEDED";
 }
@@ -222,7 +175,11 @@ export async function augmentInstructions(opts: AugmentOptions): Promise<Augment
 
   let state: AugmentState | undefined;
   if (opts.resume && opts.checkpointPath) {
-    state = await loadState(opts.checkpointPath);
+    const loaded = await loadCheckpoint(opts.checkpointPath);
+    if (loaded) {
+      const { acceptedCount: _, ...snap } = loaded.snapshot;
+      state = { ...snap, accepted: loaded.accepted };
+    }
     if (state && state.configHash !== hash) {
       throw new AugmentError("checkpoint was made with other seeds, model or parameters; remove it or use the same ones", {
         code: "CHECKPOINT_MISMATCH",
@@ -236,7 +193,7 @@ export async function augmentInstructions(opts: AugmentOptions): Promise<Augment
     rng = SeededRandom.fromSeed(p.seed);
     const banks = splitSeeds(seeds, rng);
     state = {
-      version: 1,
+      version: 2,
       configHash: hash,
       step: 0,
       rng: rng.state(),
@@ -246,7 +203,7 @@ export async function augmentInstructions(opts: AugmentOptions): Promise<Augment
       rejected: emptyRejected(),
       usage: { calls: 0, cachedCalls: 0, promptTokens: 0, completionTokens: 0, cost: 0 },
     };
-    if (opts.checkpointPath) await writeFileAtomic(opts.checkpointPath, JSON.stringify(state));
+    if (opts.checkpointPath) await startCheckpoint(opts.checkpointPath, snapshotOf(state));
   }
 
   const seen = new Set<string>([...seeds, ...state.accepted.map((a) => a.text)]);
@@ -325,16 +282,23 @@ export async function augmentInstructions(opts: AugmentOptions): Promise<Augment
       step: stepNo,
       rng: stepRng.state(),
       banks,
-      accepted: [...state.accepted, ...acceptedNow],
+      // Appending in place is safe: nothing below can fail before the step counts as done.
+      accepted: state.accepted,
       candidates: state.candidates + candidates,
       rejected,
       usage,
     };
-    if (opts.checkpointPath) await writeFileAtomic(opts.checkpointPath, JSON.stringify(state));
+    state.accepted.push(...acceptedNow);
+    if (opts.checkpointPath) await saveStep(opts.checkpointPath, snapshotOf(state), acceptedNow);
     progress(state);
   }
 
   return { instructions: state.accepted, banks: state.banks, stoppedBy, state, report: buildReport(state, stoppedBy, seeds.length, lexicon, p, opts) };
+}
+
+function snapshotOf(s: AugmentState): CheckpointSnapshot {
+  const { accepted, ...rest } = s;
+  return { ...rest, acceptedCount: accepted.length };
 }
 
 function buildReport(s: AugmentState, stoppedBy: StopReason, seeds: number, lexicon: MedicalLexicon, p: ReturnType<typeof resolved>, opts: AugmentOptions): AugmentReport {

@@ -6,10 +6,10 @@ export type {
   AugmentState,
   AugmentProgress,
   AugmentBudget,
-  AugmentUsage,
-  AcceptedInstruction,
   StopReason,
 } from "./augment-instructions.js";
+export { loadCheckpoint, acceptedLogPath } from "./augment-checkpoint.js";
+export type { AcceptedInstruction, AugmentUsage, CheckpointSnapshot } from "./augment-checkpoint.js";
 export { splitSeeds, sampleStep, returnAccepted, retain, retainBanks, maybeSwap } from "./question-answer-banks.js";
 export type { Banks, StepSample } from "./question-answer-banks.js";
 export { buildHistoryPrompt, DEFAULT_TEMPLATES } from "./history-prompt.js";

@@ -39,6 +39,7 @@ describe("sfmed apply-instructions", () => {
     await writeFile(path.join(pools, "single.jsonl"), JSON.stringify({ instruction: "单轮指令一。", pool: "single" }) + "\n");
     await writeFile(path.join(pools, "multi.jsonl"), JSON.stringify({ instruction: "多轮指令一。", pool: "multi" }) + "\n");
     await writeFile(path.join(pools, "multi.jsonl.report.json"), "{}");
+    await writeFile(path.join(pools, "multi.jsonl.state.json.accepted.log"), JSON.stringify({ text: "日志，不是输出。" }) + "\n");
     const out = path.join(dir, "out.jsonl");
     const r = await capture(["apply-instructions", "-i", input, "-o", out, "--instructions", pools, "--seed", "3"]);
     expect(r.code).toBe(0);

@@ -73,7 +73,7 @@ describe("sfmed augment", () => {
     // A folder as output (what pipeline stages pass as ${out}) gets POOL.jsonl inside.
     const r = await capture(["augment", "--pool", "multi", "--base-url", `${srv.url}/v1`, "--model", "m", "--steps", "2", "-o", `${dir}/pools/`, "--no-cache"]);
     const out = path.join(dir, "pools", "multi.jsonl");
-    expect((await readdir(path.join(dir, "pools"))).sort()).toEqual(["multi.jsonl", "multi.jsonl.report.json", "multi.jsonl.state.json"]);
+    expect((await readdir(path.join(dir, "pools"))).sort()).toEqual(["multi.jsonl", "multi.jsonl.report.json", "multi.jsonl.state.json", "multi.jsonl.state.json.accepted.log"]);
     expect(r.code).toBe(0);
     const first = JSON.parse(srv.requests[0]!.body) as { messages: Array<{ content: string }> };
     expect(first.messages).toHaveLength(1);
