@@ -282,7 +282,7 @@ export async function augmentInstructions(opts: AugmentOptions): Promise<Augment
       step: stepNo,
       rng: stepRng.state(),
       banks,
-      // Appending in place is safe: nothing below can fail before the step counts as done.
+      // Appended in place below; if saving the step fails the run throws and this in-memory list is dropped.
       accepted: state.accepted,
       candidates: state.candidates + candidates,
       rejected,
