@@ -1,7 +1,9 @@
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import path from "node:path";
 import { samplePath } from "@sfmed/test-utils";
+import { fc, test } from "@fast-check/vitest";
 import { describe, expect, it } from "vitest";
+import { PHONE_CONTEXT } from "./pii-context.js";
 import type { PiiMatch } from "./pii-types.js";
 import { scanPii } from "./scan-pii.js";
 
@@ -56,4 +58,25 @@ describe("no false positives in the medical sample data", () => {
       "medicalgpt/Belle_open_source_1k.json email example@example.com",
     ]);
   });
+});
+
+describe("context rules on real medical sentences", () => {
+  const sentences = [...sampleTexts()]
+    .map((t) => t.text)
+    // Sentences that already hold a contact word would (rightly) make any nearby number a phone number.
+    .filter((t) => t.length > 20 && t.length < 400 && scanPii(t).length === 0 && /[\u4e00-\u9fff]/.test(t) && !PHONE_CONTEXT.some((w) => t.toLowerCase().includes(w)))
+    .slice(0, 200);
+
+  test.prop([fc.constantFrom(...sentences), fc.nat(), fc.constantFrom("139", "186", "150", "177", "199"), fc.stringMatching(/^\d{8}$/)])(
+    "a phone-like number after a record word is ignored, after a contact word it is found",
+    (sentence, at, head, tail) => {
+      const chars = Array.from(sentence);
+      const i = at % chars.length;
+      const put = (s: string) => chars.slice(0, i).join("") + s + chars.slice(i).join("");
+      const n = head + tail;
+      expect(scanPii(put(`，住院号${n}，`))).toEqual([]);
+      expect(scanPii(put(`，剂量${n}mg，`))).toEqual([]);
+      expect(scanPii(put(`，联系电话${n}，`)).map((m) => `${m.kind}:${m.text}`)).toEqual([`mobile:${n}`]);
+    },
+  );
 });
