@@ -107,7 +107,7 @@ class OptimCfg:
     alpha: float = 0.0
     base_model: str | None = None
     sft_model: str | None = None
-    rescale: Literal["inverse_keep", "none", "l1"] = "inverse_keep"
+    rescale: Literal["inverse_keep", "none", "l1"] | None = None  # None: per-method default
     clip_tau: float = 1.0
     seed: int | None = None
 

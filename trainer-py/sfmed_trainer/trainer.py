@@ -80,13 +80,13 @@ def load_tokenizer(path: str):
     return tok
 
 
-def load_causal(path: str, dropout: float | None = None, device=None):
+def load_causal(path: str, dropout: float | None = None, device=None, dtype=torch.float32):
     from transformers import AutoConfig, AutoModelForCausalLM
 
     cfg = AutoConfig.from_pretrained(path)
     if dropout is not None:
         _set_dropout(cfg, dropout)
-    m = AutoModelForCausalLM.from_pretrained(path, config=cfg, dtype=torch.float32)
+    m = AutoModelForCausalLM.from_pretrained(path, config=cfg, dtype=dtype)
     return m.to(device) if device is not None else m
 
 
@@ -325,8 +325,10 @@ class Runner:
     def make_dpo_task(self, model, train, ev) -> DpoTask:
         job = self.job
         ref_path = job.dpo.ref_model or job.model
+        # The frozen reference runs in bf16 on CUDA when training uses bf16 autocast (half the memory).
+        ref_dtype = torch.bfloat16 if (self.d.device.type == "cuda" and job.train.bf16 is not False) else torch.float32
         if job.dpo.precompute_ref:
-            ref = load_causal(ref_path, 0.0, self.d.device) if (job.resume_from or ref_path != job.model) else model
+            ref = load_causal(ref_path, 0.0, self.d.device, ref_dtype) if (job.resume_from or ref_path != job.model) else model
             task = DpoTask(self, None)
             was_training = ref.training
             ref.eval()
@@ -343,7 +345,7 @@ class Runner:
             if ref is not model:
                 del ref
             return task
-        ref = load_causal(ref_path, 0.0, self.d.device)
+        ref = load_causal(ref_path, 0.0, self.d.device, ref_dtype)
         ref.eval()
         ref.requires_grad_(False)
         return DpoTask(self, ref)

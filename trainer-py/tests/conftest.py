@@ -121,10 +121,31 @@ def data_dir(tmp_path_factory) -> dict[str, Path]:
     }
 
 
-def run_job(job: dict, tmp: Path, *, timeout: float = 300, env: dict | None = None) -> tuple[int, list[dict], str]:
-    """Run `python -m sfmed_trainer run` in a subprocess; return (exit code, events, stderr)."""
+def run_job(job: dict, tmp: Path, *, timeout: float = 300, env: dict | None = None, subprocess_: bool = False) -> tuple[int, list[dict], str]:
+    """Run a job like `python -m sfmed_trainer run JOB` and return (exit code, events, stderr).
+
+    In-process by default (the same `main()` with stdout captured; saves a torch import per test);
+    `subprocess_=True` (or an env) runs a real child process."""
     p = tmp / f"job-{job.get('stage')}-{abs(hash(json.dumps(job, sort_keys=True))) % 10**8}.json"
     p.write_text(json.dumps(job), encoding="utf-8")
+    if not subprocess_ and env is None:
+        import contextlib
+        import io
+        import signal
+
+        from sfmed_trainer.__main__ import main
+        from sfmed_trainer.trainer import Stop
+
+        out, err = io.StringIO(), io.StringIO()
+        saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+                rc = main(["run", str(p)])
+        finally:
+            for s, h in saved.items():
+                signal.signal(s, h)
+            Stop.requested = False
+        return rc, [json.loads(l) for l in out.getvalue().splitlines() if l.strip()], err.getvalue()
     e = {**os.environ, "PYTHONPATH": str(TRAINER), "OMP_NUM_THREADS": "2", **(env or {})}
     cp = subprocess.run([sys.executable, "-m", "sfmed_trainer", "run", str(p)], capture_output=True, text=True, timeout=timeout, env=e)
     events = [json.loads(l) for l in cp.stdout.splitlines() if l.strip()]

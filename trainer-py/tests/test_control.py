@@ -18,18 +18,18 @@ def _job(models_dir, data_dir, out, **train):
 
 
 def test_resume_equals_uninterrupted(models_dir, data_dir, tmp_path):
-    job = _job(models_dir, data_dir, tmp_path / "a", max_steps=8, save_steps=4)
+    job = _job(models_dir, data_dir, tmp_path / "a", max_steps=6, save_steps=3)
     rc, ev, err = run_job(job, tmp_path)
     assert rc == 0, err
     full = {s["step"]: s["loss"] for s in of(ev, "step")}
-    ck = tmp_path / "a" / "checkpoint-4"
-    assert ck.is_dir() and [c["step"] for c in of(ev, "checkpoint")] == [4]
-    job2 = {**_job(models_dir, data_dir, tmp_path / "b", max_steps=8, save_steps=4), "resume_from": str(ck)}
+    ck = tmp_path / "a" / "checkpoint-3"
+    assert ck.is_dir() and [c["step"] for c in of(ev, "checkpoint")] == [3]
+    job2 = {**_job(models_dir, data_dir, tmp_path / "b", max_steps=6, save_steps=3), "resume_from": str(ck)}
     rc, ev2, err = run_job(job2, tmp_path)
     assert rc == 0, err
-    assert of(ev2, "start")[0]["start_step"] == 4
+    assert of(ev2, "start")[0]["start_step"] == 3
     resumed = {s["step"]: s["loss"] for s in of(ev2, "step")}
-    assert sorted(resumed) == [5, 6, 7, 8]
+    assert sorted(resumed) == [4, 5, 6]
     for k in resumed:
         assert resumed[k] == pytest.approx(full[k], rel=1e-6, abs=1e-7), k
     # dropout and DARE masks draw from restored RNG state: the final weights match too
@@ -86,7 +86,7 @@ def test_bad_job_fails_fast_with_key_path(tmp_path, patch, path):
     job = {"version": 1, "stage": "sft", "model": "/nonexistent/model", "output_dir": str(tmp_path / "o"),
            "data": {"train": "x.jsonl"}, **patch}
     t0 = time.time()
-    rc, ev, err = run_job(job, tmp_path, timeout=60)
+    rc, ev, err = run_job(job, tmp_path, timeout=60, subprocess_=True)
     assert rc == 2
     e = of(ev, "error")[0]
     assert e["type"] == "JobError" and f"{path}:" in e["message"], e["message"]

@@ -49,8 +49,8 @@ def test_only_assistant_tokens_carry_loss(tokenizer):
 def test_sft_end_to_end(models_dir, data_dir, tmp_path):
     out = tmp_path / "sft-out"
     job = {"version": 1, "stage": "sft", "model": str(models_dir["sft"]), "output_dir": str(out),
-           "cutoff_len": 128, "data": {"train": str(data_dir["sft"]), "eval_ratio": 0.1},
-           "train": {"epochs": 3, "batch_size": 4, "lr": 3e-3, "warmup_steps": 2, "dropout": 0.1, "eval_steps": 5}}
+           "cutoff_len": 96, "data": {"train": str(data_dir["sft"]), "eval_ratio": 0.1},
+           "train": {"max_steps": 24, "batch_size": 4, "lr": 3e-3, "warmup_steps": 2, "dropout": 0.1, "eval_steps": 8}}
     rc, ev, err = run_job(job, tmp_path)
     assert rc == 0, err
     steps = of(ev, "step")

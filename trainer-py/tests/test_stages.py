@@ -23,7 +23,7 @@ def test_dpo_margin_grows(models_dir, tmp_path, opt):
         optimizer.update({"p": 0.5, "alpha": 1e-4, "base_model": str(models_dir["base"])})
     job = {"version": 1, "stage": "dpo", "model": str(models_dir["sft"]), "output_dir": str(tmp_path / "dpo"),
            "cutoff_len": 96, "data": {"train": str(data), "eval_ratio": 0.25},
-           "train": {"max_steps": 12, "batch_size": 4, "lr": 5e-3, "scheduler": "constant", "eval_steps": 6},
+           "train": {"max_steps": 10, "batch_size": 4, "lr": 5e-3, "scheduler": "constant", "eval_steps": 5},
            "optimizer": optimizer, "dpo": {"beta": 0.1, "sft_weight": 0.1, "precompute_ref": opt == "onties"}}
     rc, ev, err = run_job(job, tmp_path)
     assert rc == 0, err
@@ -41,7 +41,7 @@ def test_rm_n_models_differ_and_beat_chance(models_dir, tmp_path):
     data = write_jsonl(tmp_path / "easy.jsonl", easy_pairs(24))
     job = {"version": 1, "stage": "rm", "model": str(models_dir["sft"]), "output_dir": str(tmp_path / "rm"),
            "cutoff_len": 96, "data": {"train": str(data)},
-           "train": {"epochs": 2, "batch_size": 4, "lr": 5e-3, "scheduler": "constant"},
+           "train": {"max_steps": 6, "batch_size": 4, "lr": 5e-3, "scheduler": "constant"},
            "rm": {"num_models": 2, "seeds": [1, 2]}}
     rc, ev, err = run_job(job, tmp_path)
     assert rc == 0, err
