@@ -22,7 +22,7 @@ const TERM_SUFFIX = /^(?:型|超|肽|波|线|热|级|族|类|群|亚|期|带|区
 // …or precede it: 维生素D, 因子X, 乙肝e抗原's neighbours are lowercase and never options anyway.
 const TERM_PREFIX = /(?:维生素|维他命|因子|类型|血型|分型|分级|亚型|辅酶|细胞色素)\s*$/;
 // English words after a capital "A" that make it the article, not option A ("A patient with …").
-const ARTICLE_FOLLOWERS = /^ (?!(?:is|was|are|and|or|to|would|seems|best|correct|fits|matches|only|because|describes|refers|states|also|as|,))[a-z]/;
+const ARTICLE_FOLLOWERS = /^ (?!(?:is|was|are|and|or|to|would|seems|best|correct|fits|matches|only|because|describes|refers|states|also|as)\b)[a-z]/;
 
 const MASK = "#";
 
@@ -42,7 +42,7 @@ function prepare(text: string, letters: ReadonlySet<string>): string {
     const run = chars.slice(i, j).join("");
     const before = chars[i - 1] ?? "";
     const after = chars[j] ?? "";
-    const rest = chars.slice(j, j + 6).join("");
+    const rest = chars.slice(j, j + 16).join("");
     const head = chars.slice(Math.max(0, i - 6), i).join("");
     let keep: boolean;
     if (run.length === 1) {
@@ -60,7 +60,8 @@ function prepare(text: string, letters: ReadonlySet<string>): string {
       // or an abbreviation (CT, MRI, HBV, IgA, DNA, NYHA) whose capitals are not options.
       keep = isLetterList(run, letters) && !/[0-9]/.test(after) && !TERM_SUFFIX.test(rest) && !TERM_PREFIX.test(head);
     }
-    if (!keep) for (let k = i; k < j; k++) out[k] = /[A-Z]/.test(chars[k]!) ? MASK : chars[k]!;
+    // Only option letters need hiding; other capitals (the "I" of "I would choose") stay readable.
+    if (!keep) for (let k = i; k < j; k++) out[k] = letters.has(chars[k]!) ? MASK : chars[k]!;
     i = j;
   }
   return out.join("");
@@ -135,7 +136,7 @@ function positiveRegexes(cls: string): RegExp[] {
   return [
     new RegExp(String.raw`(?:选项|option\s*)?${list}\s*[)）]?\s*(?:项|选项)?\s*(?:是|为|均|都)?\s*(?:正确(?!与否)|对的|当选|符合题意|最佳|最合适|最恰当|最准确|为本题答案|是本题答案|is\s+(?:the\s+)?(?:correct|right|best)|are\s+correct)(?!\s*[吗么?？])`, "gu"),
     // "(C)" after an option text, and CMExam-style "（C对）".
-    new RegExp(String.raw`[(（]\s*${list}\s*(?:对|正确)?\s*[)）]`, "gu"),
+    new RegExp(String.raw`[(（]\s*${list}\s*(?:对|正确|[)）])`, "gu"),
     new RegExp(String.raw`\*\*\s*(?:答案[:：]?\s*)?${list}\s*[.．、:：)]?\s*[^*\n]{0,30}\*\*`, "gu"),
   ];
 }
@@ -253,6 +254,8 @@ export function explainChoice(response: string, options: Record<string, string>,
   const hits: Hit[] = [];
   for (const { re, strength } of rx.anchors) {
     for (const h of collect(re, text, letters)) {
+      // "答案A不是…", "选C是错的": the anchor names a letter only to reject it.
+      if (/^\s*(?:项|选项)?\s*(?:不|错|是错|是不|并非|is\s+not|is\s+wrong|is\s+incorrect)/u.test(text.slice(h.end, h.end + 8))) continue;
       const l = clean(h.letters);
       if (l.length) hits.push({ ...h, letters: l, strength });
     }
@@ -289,22 +292,21 @@ export function explainChoice(response: string, options: Record<string, string>,
 
   // 4. Content: option texts in the conclusion (after the last conclusion marker or answer phrase, else the last
   //    sentence; a short reply is all conclusion).
-  const markers = [...text.matchAll(new RegExp(`${CONCLUSION}|答案|${ci("answer")}|诊断为|考虑为|应为|是`, "gu"))];
-  const sentences = plain.split(/(?<=[。！!？?\n])/).filter((s) => s.trim());
+  //    A long text that merely mentions an option's words without concluding is not an answer.
+  const markers = [...text.matchAll(new RegExp(`${CONCLUSION}|答案|${ci("answer")}|诊断为|考虑为|应为|而是|最可能(?:的)?(?:诊断)?是`, "gu"))];
   const scopes: string[] = [];
   if (plain.length <= 40) scopes.push(plain);
-  const lastMarker = markers.filter((m) => !/^是$/.test(m[0])).at(-1);
-  if (lastMarker) scopes.push(plain.slice(lastMarker.index!));
-  if (sentences.length) scopes.push(sentences.at(-1)!);
+  const lastMarker = markers.at(-1);
+  if (lastMarker) scopes.push(plain.slice(lastMarker.index!).split(/(?<=[。！!？?\n])/)[0]!);
   for (const scope of scopes) {
     const c = clean(contentMatches(scope, options));
     if (c.length === 1 || (c.length > 1 && opts.multiple)) return { letters: c, rule: "content" };
     if (c.length > 1) break;
   }
 
-  // 5. Exactly one option letter mentioned anywhere (after masking), and not negated.
+  // 5. A short reply that mentions exactly one option letter (after masking), not negated.
   const mentioned = new Set<string>();
   for (const m of text.matchAll(new RegExp(listPattern(cls), "gu"))) lettersIn(m[1]!, letters).forEach((l) => mentioned.add(l));
-  if (mentioned.size === 1 && negated.size === 0) return { letters: [...mentioned], rule: "single-letter" };
+  if (mentioned.size === 1 && negated.size === 0 && text.length <= 30) return { letters: [...mentioned], rule: "single-letter" };
   return { letters: [], rule: "none" };
 }
