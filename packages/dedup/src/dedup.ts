@@ -182,6 +182,7 @@ export async function dedup<R>(records: Iterable<R> | AsyncIterable<R>, options:
     const sourceOf = new GrowArray(Int32Array); // -1 = index document
     const scores = options.score ? new GrowArray(Float64Array) : undefined;
     const needIds = typeof keepPolicy === "function" || options.saveIndex !== undefined;
+    const needLengths = keepPolicy !== "first";
     const ids: Array<string | null> = [];
     const sourceNames: string[] = [];
     const sourceIndex = new Map<string | undefined, number>();
@@ -210,7 +211,7 @@ export async function dedup<R>(records: Iterable<R> | AsyncIterable<R>, options:
         sizes.push(s);
         offsets.push(shingleTotal);
         shingleTotal += s;
-        lengths.push(0);
+        if (needLengths) lengths.push(0);
         sourceOf.push(-1);
         scores?.push(Number.NaN);
         if (needIds) ids.push(idx.ids[i] ?? null);
@@ -254,7 +255,7 @@ export async function dedup<R>(records: Iterable<R> | AsyncIterable<R>, options:
       const text = textView ? textView(rec, i) : textOf(rec, { field, line: i + 1 });
       if (typeof text !== "string") throw new DedupError("text view did not return a string", { code: "NO_TEXT", line: i + 1 });
       batch.push(text);
-      lengths.push(text.length);
+      if (needLengths) lengths.push(text.length);
       const src = getSource(rec, i);
       let si = sourceIndex.get(src);
       if (si === undefined) {
@@ -281,11 +282,12 @@ export async function dedup<R>(records: Iterable<R> | AsyncIterable<R>, options:
     tStage = lap("signatures", tStage);
 
     const N = M + count;
-    const sizeArr = sizes.view();
-    const offArr = offsets.view();
-    const lenArr = lengths.view();
-    const srcArr = sourceOf.view();
-    const scoreArr = scores?.view();
+    // exact-size copies: the growable buffers' spare capacity is released
+    const sizeArr = sizes.take();
+    const offArr = offsets.take();
+    const lenArr = lengths.take();
+    const srcArr = sourceOf.take();
+    const scoreArr = scores?.take();
     const uf = new UnionFind(N);
     const empty = new Uint8Array(N);
     let emptyCount = 0;
@@ -365,7 +367,7 @@ export async function dedup<R>(records: Iterable<R> | AsyncIterable<R>, options:
         }
       }
     };
-    const scratch = { idx: new Int32Array(N), tmp: new Int32Array(N) };
+    let scratch = { idx: new Int32Array(N), tmp: new Int32Array(N) };
     let keyBuf = new Int32Array(0);
     const sweep = (phase: DedupProgress["phase"], skip: Uint8Array, onBucket: (m: Int32Array, c: number) => void) => {
       for (let b = 0; b < bands; b++) {
@@ -447,6 +449,9 @@ export async function dedup<R>(records: Iterable<R> | AsyncIterable<R>, options:
     for (let d = 0; d < N; d++) skip2[d] = empty[d] || (alive1 && !alive1[d]) ? 1 : 0;
     sweep("global", skip2, emitPairs);
     tStage = lap("global", tStage);
+    // the band buffers are done with; let them go before the cluster arrays are allocated
+    scratch = { idx: new Int32Array(0), tmp: new Int32Array(0) };
+    keyBuf = new Int32Array(0);
 
     // 3. Clusters and survivors.
     const best = chooseSurvivors(alive1);
@@ -554,7 +559,8 @@ export async function dedup<R>(records: Iterable<R> | AsyncIterable<R>, options:
       await writeIndex(options.saveIndex, manifest, {
         ids: saved.map((d) => ids[d] ?? null),
         bandKeys: (b) => {
-          const keys = bandSpills[b]!.read(0, 2 * N, keyBuf.length >= 2 * N ? keyBuf : new Int32Array(2 * N));
+          if (keyBuf.length < 2 * N) keyBuf = new Int32Array(2 * N);
+          const keys = bandSpills[b]!.read(0, 2 * N, keyBuf);
           const out = new Int32Array(2 * saved.length);
           saved.forEach((d, i) => {
             out[2 * i] = keys[2 * d]!;

@@ -25,4 +25,11 @@ export class GrowArray<T extends Int32Array | Float64Array> {
   view(): T {
     return this.data.subarray(0, this.length) as T;
   }
+  /** The filled part as an exact-size copy; the array itself is emptied so its spare capacity can be freed. */
+  take(): T {
+    const out = this.data.slice(0, this.length) as T;
+    this.data = new this.ctor(0);
+    this.length = 0;
+    return out;
+  }
 }
