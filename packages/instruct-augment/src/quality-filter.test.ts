@@ -45,4 +45,17 @@ describe("quality filter", () => {
       if (checkForm(text) !== undefined) expect(v.ok).toBe(false);
     },
   );
+
+  test.prop([fc.stringMatching(/^[A-Za-z ,]{8,60}[.?]$/)])("text without Han characters never passes", (text) => {
+    expect(checkForm(text)).toMatchObject({ ok: false });
+  });
+
+  test.prop([fc.stringMatching(/^[\u4e00-\u9fa5]{8,40}$/), fc.constantFrom("", "（", "“")])(
+    "an unclosed bracket or quote, or no final punctuation, is incomplete",
+    (body, opener) => {
+      const text = opener ? `${opener}${body}。` : body;
+      expect(checkForm(text)).toMatchObject({ ok: false, reason: "incomplete" });
+      expect(checkForm(`${body}。`)).toBeUndefined();
+    },
+  );
 });

@@ -39,4 +39,16 @@ describe("splitCandidates", () => {
       expect(splitCandidates(text)).toEqual(items);
     },
   );
+
+  test.prop([fc.array(fc.oneof(fc.string({ maxLength: 30 }), fc.constantFrom("1. ", "2、", "（3）", "- ", "• ", "以下是扩展的指令：", "\n", "\r\n", "  ")), { maxLength: 30 }).map((xs) => xs.join(""))])(
+    "candidates are never empty, never padded, never start with a list marker",
+    (text) => {
+      for (const c of splitCandidates(text)) {
+        expect(c.length).toBeGreaterThan(0);
+        expect(c).toBe(c.trim());
+        expect(c).not.toMatch(/^(?:\d{1,3}(?:[.．:：](?!\d)|[、)）])|[（(]\d{1,3}[)）]|[-*+]\s|[•·●▪◦])/u);
+        expect(c).not.toContain("\n");
+      }
+    },
+  );
 });

@@ -1,7 +1,7 @@
 // List markers a model puts before items: "1." "1、" "1)" "(1)" "（1）" "一、" "第1条：" "-" "*" "•" "·".
-// A number is a marker only when punctuation follows it, and not a decimal point ("1.5毫克").
+// A number is a marker only when punctuation follows it, and not a decimal point or a clock ("1.5毫克", "10:30").
 const MARKER =
-  /^\s*(?:(?:[(（]\s*)?(?:\d{1,3}|[一二三四五六七八九十]{1,3})\s*[.．、:：)）](?!\d)|第\s*\d{1,3}\s*[条个]\s*[:：]?|[-*+](?=\s)|[•·●▪◦]|#{1,6}(?=\s))\s*/u;
+  /^\s*(?:(?:[(（]\s*)?(?:\d{1,3}|[一二三四五六七八九十]{1,3})\s*(?:[.．:：](?!\d)|[、)）])|第\s*\d{1,3}\s*[条个]\s*[:：]?|[-*+](?=\s)|[•·●▪◦]|#{1,6}(?=\s))\s*/u;
 // Lines that introduce a list rather than being an instruction ("以下是扩展的指令：").
 const PREAMBLE = /^(?:以下|下面|好的|当然|这里|here)[^。！？!?]*[:：]$/iu;
 
@@ -19,12 +19,8 @@ export function splitCandidates(text: string, opts: SplitOptions = {}): string[]
   for (const raw of text.split(/\r?\n/)) {
     let line = raw.trim();
     if (!line) continue;
-    // Strip nested markers such as "1. - ".
-    for (let i = 0; i < 2; i++) {
-      const m = MARKER.exec(line);
-      if (!m || m[0].length === 0) break;
-      line = line.slice(m[0].length).trim();
-    }
+    // Strip nested markers such as "1. - " (each pass eats at least one character, so this ends).
+    for (let m = MARKER.exec(line); m && m[0].length > 0; m = MARKER.exec(line)) line = line.slice(m[0].length).trim();
     line = line.replace(/^\*\*(.*)\*\*$/u, "$1").trim();
     line = line.replace(/^["“「『](.*)["”」』]$/u, "$1").trim();
     if (!line || PREAMBLE.test(line)) continue;
