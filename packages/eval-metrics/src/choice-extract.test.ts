@@ -74,6 +74,18 @@ describe("extractChoice details", () => {
     expect(extractChoice("动风由肝阳化风所致（C对），肝阳上亢（A错）无动风。", TCM)).toEqual(["C"]);
   });
 
+  it("abstains on long text that mentions letters or option words without concluding", () => {
+    const long = "肝阳上亢多见头晕目眩、急躁易怒等表现，其病机为肝肾阴虚、阳亢于上。临床辨证时需结合舌脉综合判断，并与其他证型鉴别。";
+    expect(extractChoice(long, TCM)).toEqual([]);
+    expect(extractChoice("多肽链中α-螺旋占75%，形成A至H的8个螺旋区，两个螺旋区之间有一段无规卷曲，脯氨酸位于拐角处。", TCM)).toEqual([]);
+    expect(extractChoice("答案A不是本题所问，说法错误。", TCM)).toEqual([]);
+  });
+
+  it("keeps the English article apart from option A only when a noun follows", () => {
+    expect(extractChoice("I would choose A because it best matches the question.", TCM)).toEqual(["A"]);
+    expect(extractChoice("A patient with vertigo. The answer is B.", TCM)).toEqual(["B"]);
+  });
+
   it("says which rule decided", () => {
     expect(explainChoice("答案是C", TCM).rule).toBe("anchor");
     expect(explainChoice("肝阳化风", TCM).rule).toBe("content");

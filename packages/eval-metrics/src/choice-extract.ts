@@ -255,11 +255,15 @@ export function explainChoice(response: string, options: Record<string, string>,
   for (const { re, strength } of rx.anchors) {
     for (const h of collect(re, text, letters)) {
       // "答案A不是…", "选C是错的": the anchor names a letter only to reject it.
-      if (/^\s*(?:项|选项)?\s*(?:不|错|是错|是不|并非|is\s+not|is\s+wrong|is\s+incorrect)/u.test(text.slice(h.end, h.end + 8))) continue;
-      const l = clean(h.letters);
-      if (l.length) hits.push({ ...h, letters: l, strength });
+      if (/^\s*(?:项|选项)?\s*(?:不|错|是错|是不|并非|is\s+not|is\s+wrong|is\s+incorrect)/u.test(text.slice(h.end, h.end + 8))) {
+        h.letters.forEach((l) => negated.add(l));
+        continue;
+      }
+      hits.push({ ...h, strength });
     }
   }
+  for (const h of hits) h.letters = clean(h.letters);
+  hits.splice(0, hits.length, ...hits.filter((h) => h.letters.length));
   if (hits.length) {
     hits.sort((a, b) => a.index - b.index || b.end - a.end);
     const first = hits[0]!;
