@@ -1,7 +1,7 @@
 import type { ChatModel, ChatOptions } from "@sfmed/llm";
 import type { Message } from "@sfmed/schema";
 import { describe, expect, it } from "vitest";
-import { cmbClinRubric } from "./judge-rubric.js";
+import { cmbClinRubric, type JudgeRubric } from "./judge-rubric.js";
 import { compareByJudge, judgeAnswer, judgeAnswers, JudgeParseError } from "./judge-score.js";
 
 /** A fake judge: answers from a script keyed by the graded answer text, and records every call. */
@@ -50,6 +50,26 @@ describe("judgeAnswer", () => {
     const { model } = fakeJudge(() => "{“fluency”: 4, “relevance”: 5, “completeness”: 3, “proficiency”: 4}");
     const j = await judgeAnswer(item, { model, rubric: cmbClinRubric() });
     expect(j.score).toBe(4);
+  });
+});
+
+describe("custom rubrics", () => {
+  it("grades on any dimensions with its own prompt and range (DISC-MedLLM style 1–5 lines)", async () => {
+    const rubric: JudgeRubric = {
+      name: "disc-1-5",
+      dimensions: ["Proactivity", "Accuracy", "Helpfulness", "Linguistic Quality"].map((k) => ({ key: k.toLowerCase().replace(" ", "_"), aliases: [k] })),
+      min: 1,
+      max: 5,
+      buildMessages: ({ question, reference, answer }) => [
+        { role: "system", content: "judge" },
+        { role: "user", content: `Q: ${question}\nRef: ${reference}\n[Answer]\n${answer}\n\nOnly provide the scores.` },
+      ],
+      repairPrompt: "Scores only, one per line.",
+    };
+    const { model } = fakeJudge(() => "Proactivity: 4\nAccuracy: 5\nHelpfulness: 5\nLinguistic Quality: 5");
+    const j = await judgeAnswer(item, { model, rubric });
+    expect(j.scores).toEqual({ proactivity: 4, accuracy: 5, helpfulness: 5, linguistic_quality: 5 });
+    expect(j.score).toBe(4.75);
   });
 });
 

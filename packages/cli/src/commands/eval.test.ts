@@ -103,6 +103,16 @@ describe("sfmed eval", () => {
     const items = (await readFile(path.join(out, "judge-items.jsonl"), "utf8")).trim().split("\n").map((l) => JSON.parse(l) as { ok: boolean; outputs: string[] });
     expect(items.every((i) => i.ok && i.outputs.length === 2)).toBe(true);
     expect(r.stdout).toMatch(/\| good \| \d+\.\d\d \| 0 \| 10 \|/);
+
+    // With the default response cache, a second run (e.g. after an interruption) asks the server nothing new.
+    const cached = path.join(dir, "judge-cached");
+    const args = ["eval", "judge", "--refs", f.refs, "--pred", f.good, "-o", cached, "--base-url", `${srv.url}/v1`, "--model", "judge-x"];
+    expect((await capture(args)).code).toBe(0);
+    const after = calls;
+    const again = await capture(args);
+    expect(again.code).toBe(0);
+    expect(calls).toBe(after);
+    expect(again.stdout).toBe((await capture(args)).stdout);
   });
 
   it("compare --metric judge: grades both systems separately through the server", async () => {
