@@ -1,5 +1,8 @@
 import { stripThinking } from "./strip-thinking.js";
 
+/** Option text by letter ("A" … "J"); other keys are ignored. */
+export type ChoiceOptions = Readonly<Record<string, string | undefined>>;
+
 export interface ExtractChoiceOptions {
   /**
    * The question accepts several letters. Affects only fallbacks: content matching may then return several
@@ -204,9 +207,10 @@ function esc(s: string): string {
  * longer matching option's occurrence is not counted ("肝阳上亢" inside "肝阳上亢证"). Occurrences right after a
  * negation ("不是肝阳上亢") do not count.
  */
-function contentMatches(scope: string, options: Record<string, string>): string[] {
+function contentMatches(scope: string, options: ChoiceOptions): string[] {
   const found: { letter: string; start: number; end: number }[] = [];
   for (const [letter, raw] of Object.entries(options)) {
+    if (raw === undefined) continue;
     const t = raw.normalize("NFKC").trim().replace(/[。.]$/, "");
     if (t.length < 2) continue;
     for (const m of scope.matchAll(new RegExp(esc(t), "g"))) {
@@ -227,15 +231,15 @@ function contentMatches(scope: string, options: Record<string, string>): string[
  * 维生素D, A型, B超) → anchored letters (答案是/故选/正确选项/the answer is/\boxed{}), choosing the first anchor
  * when the answer opens with it and otherwise the last (conclusion markers first) → remove negated letters
  * (不选A/排除A/A错误/不是A) → per-option verdicts (C项正确) → a leading letter ("C。因为…") → option texts in the
- * conclusion → a single letter mentioned alone → abstain.
+ * conclusion → in a short reply, a single letter mentioned alone → abstain.
  */
-export function extractChoice(response: string, options: Record<string, string>, opts: ExtractChoiceOptions = {}): string[] {
+export function extractChoice(response: string, options: ChoiceOptions, opts: ExtractChoiceOptions = {}): string[] {
   return explainChoice(response, options, opts).letters;
 }
 
 /** `extractChoice` plus which rule decided. */
-export function explainChoice(response: string, options: Record<string, string>, opts: ExtractChoiceOptions = {}): ChoiceExtraction {
-  const letters = new Set(Object.keys(options).filter((k) => /^[A-Z]$/.test(k)));
+export function explainChoice(response: string, options: ChoiceOptions, opts: ExtractChoiceOptions = {}): ChoiceExtraction {
+  const letters = new Set(Object.keys(options).filter((k) => /^[A-Z]$/.test(k) && options[k] !== undefined));
   if (letters.size === 0) return { letters: [], rule: "none" };
   const cls = `[${[...letters].join("")}]`;
   // `plain` is the NFKC text; `text` the same with term capitals masked (same length, so indices carry over).
@@ -294,9 +298,8 @@ export function explainChoice(response: string, options: Record<string, string>,
     if (l.length && !walksOptions) return { letters: l, rule: "leading" };
   }
 
-  // 4. Content: option texts in the conclusion (after the last conclusion marker or answer phrase, else the last
-  //    sentence; a short reply is all conclusion).
-  //    A long text that merely mentions an option's words without concluding is not an answer.
+  // 4. Content: option texts in the conclusion — the sentence after the last concluding phrase, or the whole of a
+  //    short reply. A long text that merely mentions an option's words without concluding is not an answer.
   const markers = [...text.matchAll(new RegExp(`${CONCLUSION}|答案|${ci("answer")}|诊断为|考虑为|应为|而是|最可能(?:的)?(?:诊断)?是`, "gu"))];
   const scopes: string[] = [];
   if (plain.length <= 40) scopes.push(plain);

@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { scoreChoices } from "./choice-score.js";
 import { EvalInputError } from "./errors.js";
 
-const q = (id: string, answer: string[], subject: string, source = "cmexam"): ChoiceQuestion => (<ChoiceQuestion>{
+const q = (id: string, answer: string[], subject: string, source = "cmexam"): ChoiceQuestion => ({
   id,
   subject,
   source,

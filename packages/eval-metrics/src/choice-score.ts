@@ -1,5 +1,5 @@
 import type { ChoiceQuestion, Prediction } from "@sfmed/schema";
-import { explainChoice } from "./choice-extract.js";
+import { explainChoice, type ChoiceOptions } from "./choice-extract.js";
 import { EvalInputError } from "./errors.js";
 
 /** Accuracy of one group of questions. Abstentions count as wrong in `accuracy`. */
@@ -41,7 +41,7 @@ export interface ScoreChoicesOptions {
    */
   isMultiple?: (q: ChoiceQuestion) => boolean;
   /** Replace the extractor (e.g. to score a published rule for comparison). */
-  extract?: (response: string, options: Record<string, string>, multiple: boolean) => string[];
+  extract?: (response: string, options: ChoiceOptions, multiple: boolean) => string[];
 }
 
 export function defaultIsMultiple(q: ChoiceQuestion): boolean {

@@ -55,7 +55,7 @@ describe("evaluateCompare", () => {
 describe("evaluateChoices and the reports", () => {
   it("scores each model, renders per-subject tables and charts", () => {
     const q = (id: string, subject: string, answer: string[]) =>
-      ({ id, subject, source: "cmexam", question: "?", options: { A: "甲", B: "乙", C: "丙", D: "丁" }, answer }) as unknown as ChoiceQuestion;
+      ({ id, subject, source: "cmexam", question: "?", options: { A: "甲", B: "乙", C: "丙", D: "丁" }, answer: answer as ChoiceQuestion["answer"] }) satisfies ChoiceQuestion;
     const questions = [q("1", "内科", ["A"]), q("2", "外科", ["B"])];
     const { report } = evaluateChoices(questions, [pred("m1", "1", "答案：A"), pred("m1", "2", "答案：C"), pred("m2", "1", "不知道"), pred("m2", "2", "B")]);
     expect(report.systems.map((s) => [s.model, s.accuracy, s.abstentionRate])).toEqual([

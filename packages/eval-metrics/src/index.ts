@@ -8,7 +8,7 @@ export { winTieLoss, signTestP, formatWinTieLoss } from "./win-tie-loss.js";
 export type { WinTieLoss, WinTieLossOptions, Interval } from "./win-tie-loss.js";
 export { EvalInputError } from "./errors.js";
 export { extractChoice, explainChoice } from "./choice-extract.js";
-export type { ExtractChoiceOptions, ChoiceExtraction } from "./choice-extract.js";
+export type { ExtractChoiceOptions, ChoiceExtraction, ChoiceOptions } from "./choice-extract.js";
 export { scoreChoices, defaultIsMultiple } from "./choice-score.js";
 export type { ChoiceScores, ChoiceGroupScore, ChoiceItemResult, ScoreChoicesOptions } from "./choice-score.js";
 export { stripThinking } from "./strip-thinking.js";
