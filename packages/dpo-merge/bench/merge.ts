@@ -13,7 +13,7 @@ import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { homedir, tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { Checkpoint, CheckpointWriter, mergeCheckpoints, seededRng, type MergeMethod } from "@sfmed/dpo-merge";
+import { bf16ToF32, Checkpoint, CheckpointWriter, mergeCheckpoints, seededRng, TopKCut, type MergeMethod } from "@sfmed/dpo-merge";
 
 const args = process.argv.slice(2);
 const arg = (name: string, dflt: string) => {
@@ -159,30 +159,48 @@ function mergekitYaml(method: MergeMethod, dir: string): string {
   }
 }
 
-/** Bitwise comparison of two bf16 checkpoints: identical elements and the largest difference in bf16 ulps. */
-async function compare(a: string, b: string): Promise<{ identical: number; total: number; maxUlp: number }> {
+/**
+ * Bitwise comparison of two bf16 checkpoints: identical elements, the largest absolute difference, and for TIES
+ * how many differing elements sit exactly at a model's magnitude cut (where mergekit's unstable argsort picks an
+ * arbitrary subset of the equal magnitudes and we keep the lowest indices).
+ */
+async function compare(a: string, b: string, tiesDir?: string): Promise<{ identical: number; total: number; maxAbs: number; atCut: number }> {
   const x = await Checkpoint.open(a);
   const y = await Checkpoint.open(b);
+  const inputs = tiesDir ? await Promise.all(["base", "m1", "m2"].map((m) => Checkpoint.open(path.join(tiesDir, m)))) : [];
   let identical = 0;
   let total = 0;
-  let maxUlp = 0;
+  let maxAbs = 0;
+  let atCut = 0;
   for (const name of x.names()) {
     const u = new Uint16Array((await x.readBytes(name)).buffer);
     const v = new Uint16Array((await y.readBytes(name)).buffer);
+    const fu = bf16ToF32(u);
+    const fv = bf16ToF32(v);
+    let deltas: Float32Array[] = [];
+    let cuts: number[] = [];
     for (let i = 0; i < u.length; i++) {
       total++;
-      if (u[i] === v[i]) identical++;
-      else {
-        // Ordered integer view of the bf16 bit patterns: adjacent floats differ by 1.
-        const ou = u[i]! & 0x8000 ? -(u[i]! & 0x7fff) : u[i]!;
-        const ov = v[i]! & 0x8000 ? -(v[i]! & 0x7fff) : v[i]!;
-        maxUlp = Math.max(maxUlp, Math.abs(ou - ov));
+      if (u[i] === v[i]) {
+        identical++;
+        continue;
       }
+      maxAbs = Math.max(maxAbs, Math.abs(fu[i]! - fv[i]!));
+      if (inputs.length && cuts.length === 0) {
+        const [b0, ...ms] = await Promise.all(inputs.map((c) => c.readF32(name)));
+        deltas = ms.map((m) => m.map((val, j) => val - b0![j]!));
+        cuts = await Promise.all(
+          deltas.map(async (d) => {
+            const cut = await TopKCut.find(async function* () { yield d; }, Math.max(1, Math.floor(DENSITY * d.length)));
+            return new Float32Array(new Uint32Array([cut.threshold]).buffer)[0]!;
+          }),
+        );
+      }
+      if (cuts.length && deltas.some((d, k) => Math.abs(d[i]!) === cuts[k])) atCut++;
     }
   }
-  await x.close();
-  await y.close();
-  return { identical, total, maxUlp };
+  await Promise.all([x, y, ...inputs].map((c) => c.close()));
+  return { identical, total, maxAbs, atCut };
 }
 
 const dir = await mkdtemp(path.join(tmpdir(), "sfmed-bench-merge-"));
@@ -207,9 +225,12 @@ try {
     }
     let same = "—";
     if (r2?.ok) {
-      const c = await compare(ours, theirs);
+      const c = await compare(ours, theirs, method === "ties" ? dir : undefined);
       const pct = ((100 * c.identical) / c.total).toFixed(method.startsWith("dare") ? 1 : 4);
-      same = method.startsWith("dare") ? `${pct}% (random masks differ)` : `${pct}%, max ${c.maxUlp} ulp`;
+      const diff = c.total - c.identical;
+      same = method.startsWith("dare")
+        ? `${pct}% (random masks differ)`
+        : `${pct}%, max |Δ| ${c.maxAbs.toExponential(1)}${method === "ties" ? `; ${c.atCut} of ${diff} differing at a tied magnitude cut` : ""}`;
     }
     const gbps = (s: number) => (bytes / 1e9 / s).toFixed(3);
     rows.push(
