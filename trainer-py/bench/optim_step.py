@@ -3,7 +3,8 @@
 Run: bash trainer-py/scripts/ensure-env.sh; $VENV/bin/python trainer-py/bench/optim_step.py [--params 25e6] [--steps 20]
 Measures optimizer.step() only (fixed random gradients), on parameter shapes of a Qwen2-like block stack,
 and the optimizer's own memory: Adam moments + the stored task vector τ (+ the temporary mask/Δ peak is not
-counted). Prints a table with ratios against AdamW.
+counted; a sparse τ counts its indices and values). Prints a table with ratios against AdamW.
+On a shared machine pin OMP_NUM_THREADS=1: oversubscribed threads make every number noise.
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from sfmed_trainer.optim import OnlineMergeAdamW  # noqa: E402
+from sfmed_trainer.optim import SPARSE_P, OnlineMergeAdamW, SparseTau, bernoulli_indices  # noqa: E402
 
 
 def make_params(total: float, hidden: int, device, dtype):
@@ -43,7 +44,10 @@ def state_bytes(opt) -> int:
             if torch.is_tensor(v):
                 b += v.numel() * v.element_size()
     for v in getattr(opt, "tau", {}).values():
-        b += v.numel() * v.element_size()
+        if isinstance(v, SparseTau):
+            b += v.indices.numel() * v.indices.element_size() + v.values.numel() * v.values.element_size()
+        else:
+            b += v.numel() * v.element_size()
     return b
 
 
@@ -54,7 +58,16 @@ def bench(name: str, params, steps: int, p: float, alpha: float) -> tuple[float,
         opt = torch.optim.AdamW(params, lr=1e-5)
     else:
         opt = OnlineMergeAdamW(params, lr=1e-5, method=name, p=p, alpha=alpha, seed=0)
-        opt.set_tau({q: torch.randn_like(q) * 1e-3 for q in params})
+        if name == "ondare" and p <= SPARSE_P:
+            # what compute_tau stores for a small keep rate: the fixed DARE support only
+            g = torch.Generator(device=params[0].device).manual_seed(1)
+            tau = {}
+            for q in params:
+                idx = bernoulli_indices(q.numel(), p, g, q.device)
+                tau[q] = SparseTau(idx, torch.randn(idx.numel(), device=q.device, dtype=q.dtype) * 1e-3 / p)
+            opt.set_tau(tau)
+        else:
+            opt.set_tau({q: torch.randn_like(q) * 1e-3 for q in params})
     opt.step()  # warm-up (lazy state init)
     times = []
     for _ in range(steps):

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import math
 import os
+from dataclasses import dataclass
 from typing import Iterable
 
 import torch
@@ -40,7 +41,7 @@ def _rescale_(x: torch.Tensor, before_l1: torch.Tensor | None, keep: float, mode
 
 def magnitude_mask(x: torch.Tensor, keep: float) -> torch.Tensor:
     """1 for the k = int(keep·numel) largest |x|, else 0; ties at the threshold go to the lower flat index
-    (deterministic, unlike topk). Uses a k-th value selection instead of a sort."""
+    (deterministic, unlike a bare topk)."""
     n = x.numel()
     k = int(keep * n)
     if keep >= 1 or k < 1:
@@ -48,12 +49,11 @@ def magnitude_mask(x: torch.Tensor, keep: float) -> torch.Tensor:
     a = x.detach().abs().flatten()
     if a.dtype in (torch.float16, torch.bfloat16):
         a = a.float()
-    thr = torch.kthvalue(a, n - k + 1).values
+    thr = torch.topk(a, k, sorted=False).values.min()
     m = a > thr
     room = k - int(m.sum())
     if room > 0:
-        eq = a == thr
-        m |= eq & (torch.cumsum(eq, 0) <= room)
+        m[torch.nonzero(a == thr).flatten()[:room]] = True
     return m.view_as(x).to(x.dtype)
 
 
@@ -140,6 +140,104 @@ def merge_update_(
         raise ValueError(f"unknown method {method!r}")
 
 
+SPARSE_P = 0.1  # ondare keep rates at or below this use the index (sparse) path
+
+
+def bernoulli_indices(n: int, p: float, generator: torch.Generator, device=None) -> torch.Tensor:
+    """Flat indices of an i.i.d. Bernoulli(p) draw over n elements, sampled as geometric gaps: O(p·n)
+    random numbers instead of n."""
+    out = []
+    pos = -1
+    while True:
+        chunk = int(max(16, (n - pos) * p * 1.1 + 32))
+        gaps = torch.empty(chunk, dtype=torch.float64, device=device).geometric_(p, generator=generator)
+        idx = pos + torch.cumsum(gaps, 0)
+        out.append(idx)
+        pos = idx[-1].item()
+        if pos >= n - 1:
+            break
+    idx = torch.cat(out)
+    return idx[idx < n].long()
+
+
+@dataclass
+class SparseTau:
+    """τ kept as flat indices + values (ondare with a small keep rate: ~p·n entries instead of n)."""
+
+    indices: torch.Tensor
+    values: torch.Tensor
+
+
+def ondare_sparse_update_(
+    param: torch.Tensor, grad: torch.Tensor, exp_avg: torch.Tensor, exp_avg_sq: torch.Tensor, step: int, *,
+    lr: float, betas: tuple[float, float], eps: float, weight_decay: float, p: float, alpha: float,
+    tau: "torch.Tensor | SparseTau | None", kept: torch.Tensor, rescale: str,
+) -> None:
+    """OnDARE step with the Bernoulli draw given as kept flat indices: the same update as merge_update_ with
+    mask = 1 at `kept`, but Δ is only computed where it is kept. rescale "l1" is not supported here."""
+    beta1, beta2 = betas
+    if weight_decay != 0:
+        param.mul_(1 - lr * weight_decay)
+    exp_avg.lerp_(grad, 1 - beta1)
+    exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+    bias_correction1 = 1 - beta1**step
+    bias_correction2 = 1 - beta2**step
+    m = exp_avg.view(-1)[kept]
+    v = exp_avg_sq.view(-1)[kept]
+    u = m / (v.sqrt() / bias_correction2**0.5).add_(eps)
+    factor = -(lr / bias_correction1) * (1 - alpha)
+    if rescale == "inverse_keep":
+        factor /= p
+    if alpha != 0 and tau is not None:
+        if isinstance(tau, SparseTau):
+            param.view(-1).index_add_(0, tau.indices, tau.values, alpha=alpha)
+        else:
+            param.add_(tau, alpha=alpha)
+    param.view(-1).index_add_(0, kept, u, alpha=factor)
+
+
+def topk_indices(a: torch.Tensor, k: int) -> torch.Tensor:
+    """Flat indices of the k largest entries of a 1-D tensor, ties at the threshold to the lower index (the
+    same set as magnitude_mask)."""
+    vals, idx = torch.topk(a, k, sorted=False)
+    thr = vals.min()
+    strict = idx[vals > thr]
+    need = k - strict.numel()
+    ties = torch.nonzero(a == thr).flatten()[:need]
+    return torch.cat([strict, ties])
+
+
+def onties_sparse_update_(
+    param: torch.Tensor, grad: torch.Tensor, exp_avg: torch.Tensor, exp_avg_sq: torch.Tensor, step: int, *,
+    lr: float, betas: tuple[float, float], eps: float, weight_decay: float, p: float, alpha: float,
+    tau: torch.Tensor | None,
+) -> None:
+    """OnTIES step (no rescale) touching only the kept set S = top-k |Δ|: outside S, Δ' = 0 and the election
+    is sign(τ), so τ always survives there; inside S the election decides for both τ and Δ."""
+    beta1, beta2 = betas
+    if weight_decay != 0:
+        param.mul_(1 - lr * weight_decay)
+    exp_avg.lerp_(grad, 1 - beta1)
+    exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+    bias_correction1 = 1 - beta1**step
+    bias_correction2 = 1 - beta2**step
+    denom = (exp_avg_sq.sqrt() / bias_correction2**0.5).add_(eps)
+    delta = (exp_avg / denom).mul_(-(lr / bias_correction1)).view(-1)
+    S = topk_indices(delta.abs(), int(p * delta.numel()))
+    d = delta[S]
+    flat = param.view(-1)
+    if tau is None:
+        flat.index_add_(0, S, d, alpha=1 - alpha)
+        return
+    t = tau.view(-1)[S]
+    positive = (t + d) >= 0
+    d = d * ((d >= 0) == positive)
+    if alpha != 0:
+        param.add_(tau, alpha=alpha)
+        flat.index_add_(0, S, t * ((t >= 0) != positive), alpha=-alpha)
+    flat.index_add_(0, S, d, alpha=1 - alpha)
+
+
 class OnlineMergeAdamW(torch.optim.Optimizer):
     """AdamW whose applied update is sparsified (DARE or TIES) and merged with a fixed task vector τ.
 
@@ -201,12 +299,31 @@ class OnlineMergeAdamW(torch.optim.Optimizer):
                     state["exp_avg_sq"] = torch.zeros_like(prm, memory_format=torch.preserve_format)
                 state["step"] += 1
                 mask = None
+                tau = self.tau.get(prm)
                 if self.method == "ondare" and self.p < 1:
+                    if self.p <= SPARSE_P and self.rescale != "l1" and prm.is_contiguous():
+                        kept = bernoulli_indices(prm.numel(), self.p, self._gen(prm.device), prm.device)
+                        ondare_sparse_update_(
+                            prm, prm.grad, state["exp_avg"], state["exp_avg_sq"], state["step"].item(),
+                            lr=group["lr"], betas=group["betas"], eps=group["eps"], weight_decay=group["weight_decay"],
+                            p=self.p, alpha=self.alpha, tau=tau, kept=kept, rescale=self.rescale)
+                        continue
                     mask = torch.empty_like(prm).bernoulli_(self.p, generator=self._gen(prm.device))
+                if (self.method == "onties" and self.p < 1 and int(self.p * prm.numel()) >= 1
+                        and self.rescale == "none" and prm.is_contiguous() and not isinstance(tau, SparseTau)):
+                    onties_sparse_update_(
+                        prm, prm.grad, state["exp_avg"], state["exp_avg_sq"], state["step"].item(),
+                        lr=group["lr"], betas=group["betas"], eps=group["eps"], weight_decay=group["weight_decay"],
+                        p=self.p, alpha=self.alpha, tau=tau)
+                    continue
+                if isinstance(tau, SparseTau):
+                    dense = torch.zeros_like(prm)
+                    dense.view(-1)[tau.indices] = tau.values
+                    tau = dense
                 merge_update_(
                     prm, prm.grad, state["exp_avg"], state["exp_avg_sq"], state["step"].item(),
                     lr=group["lr"], betas=group["betas"], eps=group["eps"], weight_decay=group["weight_decay"],
-                    method=self.method, p=self.p, alpha=self.alpha, tau=self.tau.get(prm), mask=mask,
+                    method=self.method, p=self.p, alpha=self.alpha, tau=tau, mask=mask,
                     rescale=self.rescale,
                 )
         return loss
@@ -298,5 +415,11 @@ def compute_tau(
                     _rescale_(t, before, p, rescale)
         if method == "ondare":
             t.clamp_(-clip_tau, clip_tau)
-        out[prm] = t.to(dtype=prm.dtype, device=prm.device)
+        t = t.to(dtype=prm.dtype, device=prm.device)
+        if method == "ondare" and p <= SPARSE_P and prm.is_contiguous():
+            flat = t.view(-1)
+            idx = torch.nonzero(flat).flatten()
+            out[prm] = SparseTau(idx, flat[idx].clone())
+        else:
+            out[prm] = t
     return out, missing

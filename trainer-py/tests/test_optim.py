@@ -184,3 +184,84 @@ def test_compute_tau_streams_checkpoint_difference(models_dir):
     # TIES on tau: magnitude top-k
     t3, _ = compute_tau(named, str(models_dir["sft"]), str(models_dir["base"]), method="onties", p=0.1)
     assert (t3[p0] != 0).sum().item() == int(0.1 * p0.numel())
+
+
+def test_bernoulli_indices_is_a_bernoulli_draw():
+    from sfmed_trainer.optim import bernoulli_indices
+
+    g = torch.Generator().manual_seed(0)
+    n, p = 200_000, 0.01
+    counts = [len(bernoulli_indices(n, p, g)) for _ in range(5)]
+    sd = math.sqrt(n * p * (1 - p))
+    assert all(abs(c - n * p) < 5 * sd for c in counts)
+    idx = bernoulli_indices(n, p, g)
+    assert idx.min() >= 0 and idx.max() < n and bool((idx[1:] > idx[:-1]).all())
+    # every position is equally likely: first and second half get about the same share
+    half = (idx < n // 2).sum().item()
+    assert abs(half - len(idx) / 2) < 5 * math.sqrt(len(idx) / 4)
+
+
+def test_sparse_ondare_path_equals_dense_with_same_mask():
+    from sfmed_trainer.optim import SparseTau, bernoulli_indices, ondare_sparse_update_
+
+    g = torch.Generator().manual_seed(1)
+    n = 400
+    th, gr = torch.randn(n, dtype=torch.float64), torch.randn(n, dtype=torch.float64)
+    m0, v0 = torch.randn(n, dtype=torch.float64) * 0.1, torch.rand(n, dtype=torch.float64) * 0.01
+    tau = torch.randn(n, dtype=torch.float64) * 0.01 * (torch.rand(n, dtype=torch.float64) < 0.05)
+    kept = bernoulli_indices(n, 0.05, g)
+    assert len(kept) > 0
+    mask = torch.zeros(n, dtype=torch.float64)
+    mask[kept] = 1
+    a, ma, va = th.clone(), m0.clone(), v0.clone()
+    merge_update_(a, gr, ma, va, 3, lr=1e-2, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01, method="ondare",
+                  p=0.05, alpha=0.2, tau=tau, mask=mask)
+    b, mb, vb = th.clone(), m0.clone(), v0.clone()
+    nz = torch.nonzero(tau).flatten()
+    ondare_sparse_update_(b, gr, mb, vb, 3, lr=1e-2, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01, p=0.05,
+                          alpha=0.2, tau=SparseTau(nz, tau[nz]), kept=kept, rescale="inverse_keep")
+    assert torch.allclose(a, b, rtol=1e-12, atol=1e-15) and torch.equal(ma, mb) and torch.equal(va, vb)
+
+
+def test_small_p_ondare_stores_sparse_tau_and_trains(models_dir):
+    from transformers import AutoModelForCausalLM
+
+    from sfmed_trainer.optim import SparseTau
+
+    model = AutoModelForCausalLM.from_pretrained(models_dir["sft"])
+    base = dict(AutoModelForCausalLM.from_pretrained(models_dir["base"]).named_parameters())
+    named = list(model.named_parameters())
+    tau, _ = compute_tau(named, str(models_dir["sft"]), str(models_dir["base"]), method="ondare", p=0.05, clip_tau=10, seed=3)
+    n0, p0 = named[0]
+    st = tau[p0]
+    assert isinstance(st, SparseTau) and 0.02 < len(st.indices) / p0.numel() < 0.08
+    assert torch.allclose(st.values, (p0 - base[n0]).detach().view(-1)[st.indices] / 0.05, atol=1e-6)
+    opt = OnlineMergeAdamW(model.parameters(), lr=1e-3, method="ondare", p=0.05, alpha=0.1, seed=0)
+    opt.set_tau(tau)
+    before = p0.detach().clone()
+    ids = torch.randint(0, model.config.vocab_size, (2, 16))
+    model(input_ids=ids, labels=ids).loss.backward()
+    opt.step()
+    moved = (p0.detach() - before).view(-1) != 0
+    # only kept Adam entries and tau's support move
+    assert 0 < moved.float().mean().item() < 0.2
+
+
+@pytest.mark.parametrize("with_tau,wd", [(True, 0.0), (True, 0.1), (False, 0.0)])
+def test_sparse_onties_path_equals_dense(with_tau, wd):
+    from sfmed_trainer.optim import onties_sparse_update_
+
+    g = torch.Generator().manual_seed(4)
+    n = 300
+    th, gr = torch.randn(n, dtype=torch.float64, generator=g), torch.randn(n, dtype=torch.float64, generator=g)
+    m0 = torch.randn(n, dtype=torch.float64, generator=g) * 0.1
+    v0 = torch.rand(n, dtype=torch.float64, generator=g) * 0.01
+    tau = torch.randn(n, dtype=torch.float64, generator=g) * 0.01 if with_tau else None
+    kw = dict(lr=1e-2, betas=(0.9, 0.999), eps=1e-8, weight_decay=wd, p=0.1, alpha=0.3, tau=tau)
+    a, ma, va = th.clone(), m0.clone(), v0.clone()
+    merge_update_(a, gr, ma, va, 5, method="onties", mask=None, **kw)
+    b, mb, vb = th.clone(), m0.clone(), v0.clone()
+    onties_sparse_update_(b, gr, mb, vb, 5, **kw)
+    assert torch.allclose(a, b, rtol=1e-12, atol=1e-15) and torch.equal(ma, mb)
+    moved = (a - th * (1 - 1e-2 * wd)).abs() > 1e-15
+    assert moved.sum().item() == (n if with_tau else int(0.1 * n))  # tau moves everything; alone, only the top-k
