@@ -57,6 +57,21 @@ describe("sfmed eval", () => {
     expect((await readFile(path.join(out, "rouge-items.jsonl"), "utf8")).trim().split("\n")).toHaveLength(20);
   });
 
+  it("rouge --compat rouge-chinese: jieba words with the 1e-8 epsilon", async () => {
+    const dir = await tempDir();
+    const f = await qaFiles(dir);
+    const same = path.join(dir, "same.jsonl");
+    await writeFile(same, (await readFile(f.refs, "utf8")).trim().split("\n").map((l) => {
+      const r = JSON.parse(l) as { id: string; reference: string };
+      return JSON.stringify({ id: r.id, model: "copy", output: r.reference });
+    }).join("\n") + "\n");
+    const out = path.join(dir, "zh");
+    expect((await capture(["eval", "rouge", "--refs", f.refs, "--pred", same, "-o", out, "--compat", "rouge-chinese"])).code).toBe(0);
+    const json = JSON.parse(await readFile(path.join(out, "rouge.json"), "utf8")) as { report: { tokenizer: string; systems: { f: number }[] } };
+    expect(json.report.tokenizer).toBe("jieba");
+    expect(json.report.systems[0]!.f).toBeCloseTo(2 / (2 + 1e-8), 12); // not 1: the epsilon is kept
+  });
+
   it("compare: win/tie/loss by ROUGE-L in the paper's format", async () => {
     const dir = await tempDir();
     const f = await qaFiles(dir);

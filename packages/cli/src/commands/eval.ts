@@ -114,14 +114,13 @@ export const register: Register = (program, ctx) => {
     .requiredOption("--refs <file>", "reference answers (ReferenceQA records)")
     .requiredOption("--pred <files...>", "predictions (Prediction records; several models allowed)")
     .requiredOption("-o, --out <dir>", "output directory")
-    .option("--tokenizer <name>", "char (code points), jieba or whitespace", "char")
+    .option("--tokenizer <name>", "char (code points), jieba or whitespace (default: char; jieba under --compat rouge-chinese)")
     .option("--compat <name>", "rouge-score (F = 2PR/(P+R)) or rouge-chinese (jieba words, 1e-8 epsilon)")
     .option("--threads <n>", "worker threads for the LCS kernel")
     .action(async (o: { refs: string; pred: string[]; out: string; tokenizer?: string; compat?: string; threads?: string }) => {
       const c = ctx();
       const started = Date.now();
       const opts = rougeOptions(o);
-      if (o.compat === "rouge-chinese" && o.tokenizer === "char") delete opts.tokenizer; // rouge-chinese means jieba words unless asked otherwise
       const refs = await readAll(o.refs, "qa");
       const bar = createProgress({ label: "rouge", unit: "pair", quiet: c.quiet });
       const { report, items } = await evaluateRouge(refs, await readPredictions(o.pred), { ...opts, onProgress: (d, t) => (bar.setTotal(t), bar.update(d)) });
