@@ -21,7 +21,7 @@ export type { FilterOptions, FilterContext, Verdict, RejectReason } from "./qual
 export { MedicalLexicon, parseLexicon, defaultMedicalLexicon } from "./medical-lexicon.js";
 export { diversityStats } from "./diversity-stats.js";
 export type { DiversityStats } from "./diversity-stats.js";
-export { applyInstructions, attachInstruction, poolFor, defaultPools, SEED_INSTRUCTIONS } from "./instruction-pools.js";
+export { applyInstructions, applyInstructionsStream, attachInstruction, poolFor, defaultPools, SEED_INSTRUCTIONS } from "./instruction-pools.js";
 export type { InstructionPools, ApplyOptions } from "./instruction-pools.js";
 export { SeededRandom } from "./seeded-random.js";
 export type { RandomState } from "./seeded-random.js";

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { fc, test } from "@fast-check/vitest";
 import type { Dialogue } from "@sfmed/schema";
-import { applyInstructions, attachInstruction, defaultPools, poolFor } from "./instruction-pools.js";
+import { applyInstructions, applyInstructionsStream, attachInstruction, defaultPools, poolFor } from "./instruction-pools.js";
 
 const single = (id: string): Dialogue => ({ id, messages: [{ role: "user", content: "头痛怎么办？" }, { role: "assistant", content: "多休息。" }] });
 const multi = (id: string): Dialogue => ({
@@ -50,6 +50,16 @@ describe("applyInstructions", () => {
       expect(rev).toEqual(fwd);
     },
   );
+
+  it("streams the same result as the array form", async () => {
+    const ds = [single("a"), multi("b"), single("c")];
+    async function* source() {
+      yield* ds;
+    }
+    const got: Dialogue[] = [];
+    for await (const d of applyInstructionsStream(source(), pools, { seed: 5 })) got.push(d);
+    expect(got).toEqual(applyInstructions(ds, pools, { seed: 5 }));
+  });
 
   it("spreads picks over the pool", () => {
     const ds = Array.from({ length: 300 }, (_, i) => single(`d${i}`));

@@ -76,3 +76,12 @@ export function applyInstructions(dialogues: Iterable<Dialogue>, pools: Instruct
   for (const d of dialogues) out.push(attachInstruction(d, pools, opts));
   return out;
 }
+
+/** {@link attachInstruction} over a stream of dialogues (e.g. `readRecords` from `@sfmed/schema`), in order. */
+export async function* applyInstructionsStream(
+  dialogues: AsyncIterable<Dialogue> | Iterable<Dialogue>,
+  pools: InstructionPools,
+  opts: ApplyOptions = {},
+): AsyncGenerator<Dialogue> {
+  for await (const d of dialogues) yield attachInstruction(d, pools, opts);
+}

@@ -1,6 +1,6 @@
 import { readdir, stat } from "node:fs/promises";
 import path from "node:path";
-import { applyInstructions, defaultPools, poolFor, type InstructionPools } from "@sfmed/instruct-augment";
+import { applyInstructionsStream, defaultPools, type InstructionPools } from "@sfmed/instruct-augment";
 import { readRecords, recordsOnly, writeRecords, type Dialogue } from "@sfmed/schema";
 import { UsageError } from "../context.js";
 import { readInstructionFile } from "./augment.js";
@@ -56,15 +56,16 @@ export const register: Register = (program, ctx) => {
       if (!Number.isInteger(seed)) throw new UsageError(`--seed must be a whole number, got "${o.seed}"`);
       const pools = await loadPools(o);
       const counts = { single: 0, multi: 0, kept: 0 };
-      async function* dialogues(): AsyncGenerator<Dialogue> {
-        for await (const d of recordsOnly(readRecords(o.input, { kind: "dialogue" }))) {
-          const [out] = applyInstructions([d], pools, { seed, existing: o.replace ? "replace" : "keep" });
-          if (out === d) counts.kept++;
-          else counts[poolFor(d)]++;
-          yield out!;
+      async function* tally(ds: AsyncIterable<Dialogue>): AsyncGenerator<Dialogue> {
+        for await (const d of ds) {
+          const pool = d.meta?.instructionPool;
+          if (pool === "single" || pool === "multi") counts[pool]++;
+          else counts.kept++;
+          yield d;
         }
       }
-      const { count } = await writeRecords(o.output, dialogues());
+      const input = recordsOnly(readRecords(o.input, { kind: "dialogue" }));
+      const { count } = await writeRecords(o.output, tally(applyInstructionsStream(input, pools, { seed, existing: o.replace ? "replace" : "keep" })));
       c.info(
         `apply-instructions: ${count} dialogues → ${o.output} (${counts.single} single-turn, ${counts.multi} multi-turn, ${counts.kept} kept their system message; pools ${pools.single.length}/${pools.multi.length})`,
       );
