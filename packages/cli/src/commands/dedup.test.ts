@@ -71,6 +71,19 @@ describe("sfmed dedup", () => {
     expect((await lines(path.join(dir, "c2.jsonl"))).map((l) => JSON.parse(l))).toEqual([{ id: "n1", cluster: 0, kept: false }]);
   });
 
+  it("reads CSV input and writes its records as JSON lines", async () => {
+    const dir = await tempDir();
+    const csv = path.join(dir, "qa.csv");
+    await writeFile(csv, `id,question\nq1,"${Q}"\nq2,"${Q}。"\nq3,"${R}"\n`);
+    const out = path.join(dir, "k.jsonl");
+    const r = await capture(["dedup", csv, "-o", out, "--field", "question", "--threads", "0"]);
+    expect(r.code).toBe(0);
+    expect((await lines(out)).map((l) => JSON.parse(l))).toEqual([
+      { id: "q1", question: Q },
+      { id: "q3", question: R },
+    ]);
+  });
+
   it("rejects bad flags with exit code 2 and names file, line and field for bad records", async () => {
     const dir = await tempDir();
     const a = path.join(dir, "a.jsonl");
