@@ -133,12 +133,18 @@ export const register: Register = (program, ctx) => {
     .requiredOption("--questions <file>", "questions (ChoiceQuestion records)")
     .requiredOption("--pred <files...>", "predictions (Prediction records; several models allowed)")
     .requiredOption("-o, --out <dir>", "output directory")
-    .action(async (o: { questions: string; pred: string[]; out: string }) => {
+    .option("--answered-only", "score only the questions that have a prediction (a sampled run), not the whole file")
+    .action(async (o: { questions: string; pred: string[]; out: string; answeredOnly?: boolean }) => {
       const c = ctx();
       const started = Date.now();
-      const questions: ChoiceQuestion[] = await readAll(o.questions, "choice");
-      const { report, items } = evaluateChoices(questions, await readPredictions(o.pred));
-      await writeReport(c, o.out, "mc", report, { inputs: [o.questions, ...o.pred], params: {}, items, started });
+      const predictions = await readPredictions(o.pred);
+      let questions: ChoiceQuestion[] = await readAll(o.questions, "choice");
+      if (o.answeredOnly) {
+        const ids = new Set(predictions.map((p) => p.id));
+        questions = questions.filter((q) => ids.has(q.id));
+      }
+      const { report, items } = evaluateChoices(questions, predictions);
+      await writeReport(c, o.out, "mc", report, { inputs: [o.questions, ...o.pred], params: { answeredOnly: Boolean(o.answeredOnly) }, items, started });
     });
 
   judgeFlags(

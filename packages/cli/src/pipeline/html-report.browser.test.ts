@@ -19,6 +19,7 @@ describe.skipIf(!browserPath)("pipeline HTML report in a real browser", () => {
     await writeFile(path.join(stageDir("eval"), "report.json"), JSON.stringify({ winTieLoss: { win: 12, tie: 5, loss: 3 }, perSubject: { anatomy: 0.61, virology: 0.44 } }));
     await mkdir(stageDir("dedup"), { recursive: true });
     await writeFile(path.join(stageDir("dedup"), "report.json"), JSON.stringify({ input: 1000, kept: 870, clusterSizeHistogram: { "2": 90, "3": 12, "4+": 4 } }));
+    await writeFile(path.join(stageDir("dedup"), "plot.svg"), '<svg xmlns="http://www.w3.org/2000/svg" width="200" height="100"><rect width="200" height="100" fill="#3b82f6"/></svg>');
     const html = await renderPipelineReport({
       name: "mini <sfmed>",
       out,
@@ -50,6 +51,9 @@ describe.skipIf(!browserPath)("pipeline HTML report in a real browser", () => {
       const box = await page.locator('svg[aria-label="accuracy by subject"]').boundingBox();
       expect(box?.width).toBeGreaterThan(100);
       expect(await page.locator("#stage-dedup table.metrics th", { hasText: "kept" }).count()).toBe(1);
+      // An SVG plot written by a stage is embedded and actually decodes as an image.
+      const plot = page.locator("#stage-dedup img.plot");
+      expect(await plot.evaluate((img) => (img as unknown as { naturalWidth: number }).naturalWidth)).toBe(200);
       expect(errors).toEqual([]);
     } finally {
       await browser.close();

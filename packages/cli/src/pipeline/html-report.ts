@@ -35,36 +35,83 @@ export function barChart(title: string, bars: Array<{ label: string; value: numb
   return `<svg class="chart" role="img" aria-label="${esc(title)}" width="${w}" height="${h}" viewBox="0 0 ${w} ${h}" font-family="system-ui,sans-serif" font-size="12"><text x="0" y="14" font-weight="600">${esc(title)}</text>${rows}</svg>`;
 }
 
-/** Charts for the report shapes the stages write (win/tie/loss, accuracy by subject, counts). */
+/** Charts for the report shapes the stages write (win/tie/loss, accuracy, dedup and selection counts). */
 function chartsFor(report: Record<string, unknown>): string[] {
   const charts: string[] = [];
-  const wtl = (report.winTieLoss ?? report.win_tie_loss ?? report.comparison) as Record<string, unknown> | undefined;
-  if (wtl && typeof wtl.win === "number" && typeof wtl.tie === "number" && typeof wtl.loss === "number") {
-    charts.push(barChart("win / tie / loss", [
-      { label: "win", value: wtl.win, color: "#16a34a" },
-      { label: "tie", value: wtl.tie, color: "#9ca3af" },
-      { label: "loss", value: wtl.loss, color: "#dc2626" },
-    ]));
+  const inner = (report.report && typeof report.report === "object" ? report.report : report) as Record<string, unknown>;
+  const wtlChart = (title: string, r: Record<string, unknown> | undefined) => {
+    if (r && typeof r.win === "number" && typeof r.tie === "number" && typeof r.loss === "number") {
+      charts.push(barChart(title, [
+        { label: "win", value: r.win, color: "#16a34a" },
+        { label: "tie", value: r.tie, color: "#9ca3af" },
+        { label: "loss", value: r.loss, color: "#dc2626" },
+      ]));
+    }
+  };
+  wtlChart("win / tie / loss", (inner.winTieLoss ?? inner.win_tie_loss) as Record<string, unknown> | undefined);
+  // eval compare: one chart per comparison.
+  if (Array.isArray(inner.comparisons)) {
+    for (const c of inner.comparisons as Array<{ a?: string; b?: string; result?: Record<string, unknown> }>) {
+      wtlChart(`win / tie / loss: ${c.a ?? "a"} vs ${c.b ?? "b"}${typeof inner.metric === "string" ? ` (${inner.metric})` : ""}`, c.result);
+    }
   }
-  const subj = (report.perSubject ?? report.bySubject) as Record<string, unknown> | undefined;
+  // eval mc: accuracy per system, then by subject/source.
+  if (Array.isArray(inner.systems)) {
+    const systems = inner.systems as Array<{ model?: string; accuracy?: number; bySubject?: Record<string, { accuracy?: number }>; bySource?: Record<string, { accuracy?: number }> }>;
+    const acc = systems.filter((x) => typeof x.accuracy === "number").map((x) => ({ label: x.model ?? "?", value: x.accuracy! }));
+    if (acc.length) charts.push(barChart("accuracy", acc, { max: 1 }));
+    for (const x of systems) {
+      const groups = { ...(x.bySource ?? {}), ...(x.bySubject ?? {}) };
+      const bars = Object.entries(groups).filter(([, v]) => typeof v?.accuracy === "number").map(([k, v]) => ({ label: k, value: v.accuracy! }));
+      if (bars.length > 1) charts.push(barChart(`accuracy by subject: ${x.model ?? ""}`, bars, { max: 1 }));
+    }
+  }
+  const subj = (inner.perSubject ?? inner.bySubject) as Record<string, unknown> | undefined;
   if (subj && typeof subj === "object") {
     const bars = Object.entries(subj)
       .map(([k, v]) => ({ label: k, value: typeof v === "number" ? v : typeof (v as { accuracy?: unknown })?.accuracy === "number" ? (v as { accuracy: number }).accuracy : NaN }))
       .filter((b) => Number.isFinite(b.value));
     if (bars.length) charts.push(barChart("accuracy by subject", bars, { max: 1 }));
   }
-  const hist = (report.clusterSizeHistogram ?? report.histogram) as Record<string, unknown> | undefined;
+  // dedup: kept/removed per source.
+  const per = inner.perSource as Record<string, { input?: number; kept?: number }> | undefined;
+  if (per && typeof per === "object" && Object.values(per).every((v) => typeof v?.kept === "number")) {
+    charts.push(barChart("kept records per source", Object.entries(per).map(([k, v]) => ({ label: k, value: v.kept! }))));
+  }
+  const hist = (inner.clusterSizes ?? inner.clusterSizeHistogram ?? inner.histogram) as Record<string, unknown> | undefined;
   if (hist && typeof hist === "object" && !Array.isArray(hist)) {
     const bars = Object.entries(hist).filter(([, v]) => typeof v === "number").map(([k, v]) => ({ label: k, value: v as number }));
-    if (bars.length && bars.length <= 30) charts.push(barChart("histogram", bars));
+    if (bars.length && bars.length <= 30) charts.push(barChart("cluster sizes", bars));
+  }
+  // pref select: what happened to the pairs.
+  const sum = inner.summary as Record<string, unknown> | undefined;
+  if (sum && typeof sum.kept === "number" && typeof sum.flipped === "number" && typeof sum.dropped === "number") {
+    charts.push(barChart("preference pairs", [
+      { label: "kept", value: sum.kept, color: "#16a34a" },
+      { label: "flipped", value: sum.flipped, color: "#f59e0b" },
+      { label: "dropped", value: sum.dropped, color: "#dc2626" },
+    ]));
   }
   return charts;
 }
 
+/** SVG plots a stage wrote (embedded as data URLs so the page stays one file). */
+async function stagePlots(dir: string): Promise<Array<{ file: string; data: Buffer }>> {
+  try {
+    const names = (await readdir(dir)).filter((n) => n.endsWith(".svg")).sort();
+    return Promise.all(names.map(async (file) => ({ file, data: await readFile(path.join(dir, file)) })));
+  } catch {
+    return [];
+  }
+}
+
+/** The JSON reports stages write (`report.json`, `X.report.json`, and eval/probe summaries). */
+const REPORT_FILE = /(^|\.)report\.json$|^(compare|mc|rouge|judge|memorization|gate)\.json$/i;
+
 async function stageReports(dir: string): Promise<Array<{ file: string; data: Record<string, unknown> }>> {
   let names: string[] = [];
   try {
-    names = (await readdir(dir)).filter((n) => /report.*\.json$|\.report\.json$|^report\.json$/i.test(n)).sort();
+    names = (await readdir(dir)).filter((n) => REPORT_FILE.test(n)).sort();
   } catch {
     return [];
   }
@@ -85,7 +132,8 @@ export async function renderPipelineReport(run: { name: string; out: string; sta
   const sections: string[] = [];
   for (const s of run.stages) {
     const reports = await stageReports(s.dir);
-    if (!reports.length) continue;
+    const plots = await stagePlots(s.dir);
+    if (!reports.length && !plots.length) continue;
     const parts = reports.map((r) => {
       const nums = flatNumbers(r.data);
       const table = nums.length
@@ -93,7 +141,8 @@ export async function renderPipelineReport(run: { name: string; out: string; sta
         : "";
       return `<h3>${esc(r.file)}</h3>${chartsFor(r.data).join("")}${table}`;
     });
-    sections.push(`<section id="stage-${esc(s.id)}"><h2>${esc(s.id)}</h2>${parts.join("")}</section>`);
+    const imgs = plots.map((p) => `<figure><img class="plot" alt="${esc(p.file)}" src="data:image/svg+xml;base64,${p.data.toString("base64")}"><figcaption>${esc(p.file)}</figcaption></figure>`);
+    sections.push(`<section id="stage-${esc(s.id)}"><h2>${esc(s.id)}</h2>${parts.join("")}${imgs.join("")}</section>`);
   }
   const timing = barChart(
     "stage time (s)",
@@ -109,7 +158,7 @@ export async function renderPipelineReport(run: { name: string; out: string; sta
 body{font-family:system-ui,sans-serif;margin:2rem auto;max-width:1000px;color:#111;padding:0 1rem}
 table{border-collapse:collapse;margin:.5rem 0 1rem}td,th{border:1px solid #ddd;padding:.25rem .5rem;text-align:left;font-size:13px;vertical-align:top}
 th{background:#f6f6f6}tr.failed td{background:#fee2e2}tr.cached td{color:#666}code{font-size:12px;word-break:break-all}
-section{border-top:1px solid #eee;margin-top:1.5rem}
+section{border-top:1px solid #eee;margin-top:1.5rem}img.plot{max-width:100%}
 </style></head><body>
 <h1>${esc(run.name)}</h1>
 <p>${run.stages.length} stages in ${(run.ms / 1000).toFixed(1)} s · output <code>${esc(run.out)}</code></p>
