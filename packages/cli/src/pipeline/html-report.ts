@@ -161,7 +161,7 @@ th{background:#f6f6f6}tr.failed td{background:#fee2e2}tr.cached td{color:#666}co
 section{border-top:1px solid #eee;margin-top:1.5rem}img.plot{max-width:100%}
 </style></head><body>
 <h1>${esc(run.name)}</h1>
-<p>${run.stages.length} stages in ${(run.ms / 1000).toFixed(1)} s · output <code>${esc(run.out)}</code></p>
+<p>${run.stages.length} stages; this run took ${(run.ms / 1000).toFixed(1)} s (times of cached stages are those of the run that produced them) · output <code>${esc(run.out)}</code></p>
 <table id="stages"><thead><tr><th>stage</th><th>status</th><th>seconds</th><th>command</th></tr></thead><tbody>${rows}</tbody></table>
 ${timing}
 ${sections.join("\n")}

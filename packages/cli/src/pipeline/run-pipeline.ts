@@ -69,9 +69,9 @@ export class PipelineStageError extends Error {
 
 const sha = (s: string) => createHash("sha256").update(s).digest("hex");
 
-async function readMarker(dir: string): Promise<{ key: string } | undefined> {
+async function readMarker(dir: string): Promise<{ key: string; ms?: number; argv?: string[] } | undefined> {
   try {
-    return JSON.parse(await readFile(path.join(dir, STAGE_MARKER), "utf8")) as { key: string };
+    return JSON.parse(await readFile(path.join(dir, STAGE_MARKER), "utf8")) as { key: string; ms?: number; argv?: string[] };
   } catch {
     return undefined;
   }
@@ -171,7 +171,8 @@ export async function runPipeline(spec: PipelineSpec, opts: PipelineOptions): Pr
       const t = Date.now();
       const marker = await readMarker(dir);
       if (marker?.key === key && !force.has(stage.id)) {
-        results.push({ id: stage.id, status: "cached", key, dir, ms: 0 });
+        // A cached stage reports the time and command of the run that produced it.
+        results.push({ id: stage.id, status: "cached", key, dir, ms: marker.ms ?? 0, ...(marker.argv ? { argv: marker.argv } : {}) });
         emit({ stage: stage.id, status: "cached" });
       } else if (opts.dryRun) {
         results.push({ id: stage.id, status: "skipped", key, dir, ms: 0, argv });
