@@ -66,3 +66,16 @@ def test_sft_end_to_end(models_dir, data_dir, tmp_path):
 
     m = AutoModelForCausalLM.from_pretrained(done["final_model"])
     assert m.config.attention_dropout == 0.1
+
+
+def test_default_system_prompt_and_truncation_keeps_it(tokenizer):
+    msgs = [{"role": "user", "content": "first question " * 5}, {"role": "assistant", "content": "first answer " * 5},
+            {"role": "user", "content": "second?"}, {"role": "assistant", "content": "second."}]
+    full = D.encode_dialogue(tokenizer, msgs, 10_000, system="You are a doctor.")
+    assert tokenizer.decode(full["input_ids"]).startswith("<|im_start|>system\nYou are a doctor.<|im_end|>")
+    short = D.encode_dialogue(tokenizer, msgs, len(full["input_ids"]) - 5, system="You are a doctor.")
+    text = tokenizer.decode(short["input_ids"])
+    assert short["dropped_turns"] == 2 and text.startswith("<|im_start|>system\nYou are a doctor.") and "first" not in text
+    # a dialogue with its own system message keeps it
+    own = D.encode_dialogue(tokenizer, [{"role": "system", "content": "Own."}, *msgs], 10_000, system="ignored")
+    assert "ignored" not in tokenizer.decode(own["input_ids"])
