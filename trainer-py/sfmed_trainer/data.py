@@ -79,6 +79,16 @@ def load_pairs(path: str, limit: int | None = None) -> list[dict[str, Any]]:
     return out
 
 
+def record_ref_logps(rec: dict[str, Any]) -> tuple[float, float] | None:
+    """Precomputed reference log-probs of a pair (summed over response tokens), from `ref_chosen_logps` /
+    `ref_rejected_logps` at the top level or in `meta`; None when absent."""
+    for src in (rec, rec.get("meta") or {}):
+        c, r = src.get("ref_chosen_logps"), src.get("ref_rejected_logps")
+        if isinstance(c, (int, float)) and isinstance(r, (int, float)):
+            return float(c), float(r)
+    return None
+
+
 def load_docs(path: str, limit: int | None = None) -> list[dict[str, Any]]:
     out = []
     for i, rec in read_jsonl(path, limit):

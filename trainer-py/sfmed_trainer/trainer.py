@@ -283,7 +283,14 @@ class Runner:
             train = [e for e in train if any(l != D.IGNORE for l in e["labels"])]
             return train, ev
         if job.stage in ("dpo", "rm"):
-            enc = lambda recs: [{**D.encode_pair(tok, r["prompt"], [r["chosen"], r["rejected"]], job.cutoff_len, job.system), "margin": r.get("margin")} for r in recs]
+            def one(r):
+                e = {**D.encode_pair(tok, r["prompt"], [r["chosen"], r["rejected"]], job.cutoff_len, job.system), "margin": r.get("margin")}
+                ref = D.record_ref_logps(r)
+                if ref is not None and job.stage == "dpo":
+                    e["ref_logps"] = ref
+                return e
+
+            enc = lambda recs: [one(r) for r in recs]
             train, ev = self._split(D.load_pairs(cfg.train, cfg.max_samples), seed)
             if cfg.eval:
                 ev = D.load_pairs(cfg.eval)
@@ -327,6 +334,9 @@ class Runner:
         ref_path = job.dpo.ref_model or job.model
         # The frozen reference runs in bf16 on CUDA when training uses bf16 autocast (half the memory).
         ref_dtype = torch.bfloat16 if (self.d.device.type == "cuda" and job.train.bf16 is not False) else torch.float32
+        if all("ref_logps" in e for e in train) and all("ref_logps" in e for e in ev):
+            log("dpo: every record carries reference log-probs; no reference model is loaded")
+            return DpoTask(self, None)
         if job.dpo.precompute_ref:
             ref = load_causal(ref_path, 0.0, self.d.device, ref_dtype) if (job.resume_from or ref_path != job.model) else model
             task = DpoTask(self, None)

@@ -34,7 +34,26 @@ def test_dpo_margin_grows(models_dir, tmp_path, opt):
     assert steps[-1]["loss"] < steps[0]["loss"]
     evals = of(ev, "eval")
     assert evals[-1]["eval_reward_margin"] > evals[0]["eval_reward_margin"] - 1e-9 and evals[-1]["eval_reward_margin"] > 0
-    assert of(ev, "done")[-1]["interrupted"] is False
+    done = of(ev, "done")[-1]
+    assert done["interrupted"] is False
+    from transformers import AutoModelForCausalLM
+
+    AutoModelForCausalLM.from_pretrained(done["model"])
+
+
+def test_dpo_reference_logps_from_records(models_dir, tmp_path):
+    """Records carrying ref_chosen_logps/ref_rejected_logps (here in meta) need no reference model; with
+    zeros, step 1's rewards are beta times the policy log-probs."""
+    recs = [{**r, "meta": {"ref_chosen_logps": 0.0, "ref_rejected_logps": 0.0}} for r in easy_pairs(8)]
+    data = write_jsonl(tmp_path / "ref.jsonl", recs)
+    job = {"version": 1, "stage": "dpo", "model": str(models_dir["sft"]), "output_dir": str(tmp_path / "dpo-ref"),
+           "cutoff_len": 96, "data": {"train": str(data)}, "train": {"max_steps": 2, "batch_size": 4, "lr": 1e-3},
+           "dpo": {"beta": 0.2, "ref_model": "/nonexistent/never-loaded"}}
+    rc, ev, err = run_job(job, tmp_path)
+    assert rc == 0, err
+    s = of(ev, "step")[0]
+    assert s["rewards_chosen"] == pytest.approx(0.2 * s["logps_chosen"], rel=1e-5)
+    assert s["rewards_rejected"] == pytest.approx(0.2 * s["logps_rejected"], rel=1e-5)
 
 
 def test_rm_n_models_differ_and_beat_chance(models_dir, tmp_path):
