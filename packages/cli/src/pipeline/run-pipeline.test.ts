@@ -135,6 +135,14 @@ describe("pipeline", () => {
   });
 });
 
+describe("variables", () => {
+  it("a word that is exactly ${var} expands to the variable's words", async () => {
+    const { dir, file } = await setup(`vars:\n  files: \${dir}/a.txt \${dir}/b.txt\nstages:\n  one:\n    run: cat \${files} -o \${out}/ab.txt\n`);
+    await runPipeline(await loadPipeline(file), { runCommand: fakeSfmed([]), startService: async () => ({ url: "", close: async () => {} }) });
+    expect(await readFile(path.join(dir, "out/one/ab.txt"), "utf8")).toBe("AB");
+  });
+});
+
 describe("splitArgs", () => {
   it("splits like a shell for quotes and escapes", () => {
     expect(splitArgs(`a "b c" 'd e' f\\ g "h\\"i" ''`)).toEqual(["a", "b c", "d e", "f g", 'h"i', ""]);

@@ -3,6 +3,7 @@ import { existsSync } from "node:fs";
 import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { hashPath, STAGE_MARKER } from "./hash-inputs.js";
+import { splitArgs } from "./argv.js";
 import { interpolate, referencedStages } from "./interpolate.js";
 import type { PipelineSpec, StageSpec } from "./spec.js";
 
@@ -132,7 +133,12 @@ export async function runPipeline(spec: PipelineSpec, opts: PipelineOptions): Pr
     let reachedUntil = false;
     for (const stage of spec.stages) {
       const dir = path.join(spec.out, stage.id);
-      const words = stage.run ?? stage.service!;
+      // A word that is exactly `${var}` expands to the variable's words (like an unquoted shell variable), so a
+      // variable can hold several flags.
+      const words = (stage.run ?? stage.service!).flatMap((w) => {
+        const m = /^\$\{([a-zA-Z_][\w-]*)\}$/.exec(w);
+        return m && m[1]! in vars && /\s/.test(spec.vars[m[1]!]!) ? splitArgs(spec.vars[m[1]!]!) : [w];
+      });
       const earlier = new Set(Object.keys(stageDirs));
       for (const ref of referencedStages([...words, ...stage.inputs], ids)) {
         if (!earlier.has(ref)) throw new PipelineStageError(stage.id, `refers to \${${ref}}, which is not an earlier stage`, spec.file);
