@@ -1,3 +1,3 @@
-import { sfmedProject } from "../../vitest.shared";
+import { sfmedProject } from "../../vitest.shared.ts";
 
 export default sfmedProject("train-runner");
