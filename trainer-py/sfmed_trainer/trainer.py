@@ -46,6 +46,15 @@ class Dist:
         return self.rank == 0
 
 
+def requested_sharding() -> str | None:
+    """The sharding an `accelerate launch` config asked for (DeepSpeed / FSDP); this trainer runs DDP."""
+    if os.environ.get("ACCELERATE_USE_DEEPSPEED", "").lower() == "true":
+        return "deepspeed"
+    if os.environ.get("ACCELERATE_USE_FSDP", "").lower() == "true":
+        return "fsdp"
+    return None
+
+
 def setup_dist(job: Job) -> Dist:
     want_cuda = job.device == "cuda" or (job.device == "auto" and torch.cuda.is_available())
     world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -472,7 +481,11 @@ class Runner:
             start, best = st["step"], st["best"]
             log(f"resumed from {resume_dir} at step {start}")
         n_params = sum(p.numel() for p in base.parameters())
+        asked = requested_sharding()
+        if asked and d.main:
+            log(f"warning: the launcher asked for {asked} sharding; this trainer version runs DDP (full replicas per rank)")
         self.events.emit("start", stage=job.stage, mode=job.mode, world_size=d.world, device=str(d.device), bf16=use_bf16,
+                         strategy="ddp" if d.world > 1 else "single", requested_sharding=asked,
                          n_train=n, n_eval=len(ev), total_steps=total, steps_per_epoch=spe, start_step=start,
                          params=n_params, optimizer=job.optimizer.name, output_dir=out_dir, **tag)
         perms: dict[int, list[int]] = {}

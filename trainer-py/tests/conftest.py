@@ -14,10 +14,6 @@ ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "data" / "samples"
 TRAINER = Path(__file__).resolve().parents[1]
 
-CHATML = (
-    "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n' }}"
-    "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
-)
 
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 
@@ -54,28 +50,15 @@ def write_jsonl(path: Path, recs: list[dict]) -> Path:
 
 
 def build_tokenizer(corpus: list[str]):
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
+    from sfmed_trainer.tiny import build_tokenizer as bt
 
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=512, special_tokens=["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
-    tok.train_from_iterator(corpus, trainer=trainer)
-    return PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>",
-                                   additional_special_tokens=["<|im_start|>", "<|im_end|>"], chat_template=CHATML)
+    return bt(corpus, 512)
 
 
 def build_model(tok, seed: int):
-    from transformers import Qwen2Config, Qwen2ForCausalLM
+    from sfmed_trainer.tiny import build_model as bm
 
-    torch.manual_seed(seed)
-    cfg = Qwen2Config(vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=1024,
-                      tie_word_embeddings=True, rope_theta=10000.0, bos_token_id=None,
-                      eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
-    return Qwen2ForCausalLM(cfg)
+    return bm(tok, hidden=64, layers=2, seed=seed, max_positions=1024)
 
 
 @pytest.fixture(scope="session")

@@ -79,3 +79,35 @@ def test_default_system_prompt_and_truncation_keeps_it(tokenizer):
     # a dialogue with its own system message keeps it
     own = D.encode_dialogue(tokenizer, [{"role": "system", "content": "Own."}, *msgs], 10_000, system="ignored")
     assert "ignored" not in tokenizer.decode(own["input_ids"])
+
+
+def test_tiny_model_cli(tmp_path, data_dir):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from conftest import TRAINER
+
+    out = tmp_path / "tiny"
+    env = {**os.environ, "PYTHONPATH": str(TRAINER), "OMP_NUM_THREADS": "1"}
+    cp = subprocess.run([sys.executable, "-m", "sfmed_trainer.tiny", str(out), "--corpus", str(data_dir["sft"]),
+                         str(data_dir["pairs"]), "--vocab-size", "400", "--hidden", "32", "--layers", "1", "--seed", "3"],
+                        capture_output=True, text=True, env=env, timeout=120)
+    assert cp.returncode == 0, cp.stderr
+    done = json.loads(cp.stdout.splitlines()[-1])
+    assert done["event"] == "done" and done["model"] == str(out) and done["layers"] == 1
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(out)
+    m = AutoModelForCausalLM.from_pretrained(out)
+    assert m.config.hidden_size == 32 and m.config.num_hidden_layers == 1 and len(tok) == m.config.vocab_size <= 400
+    assert tok.pad_token_id != tok.eos_token_id and tok.eos_token == "<|im_end|>"
+    text = D.render(tok, [{"role": "user", "content": "发热"}], True)
+    assert text == "<|im_start|>user\n发热<|im_end|>\n<|im_start|>assistant\n"
+    # no corpus text: an error event and exit 1
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("{}\n", encoding="utf-8")
+    cp = subprocess.run([sys.executable, "-m", "sfmed_trainer.tiny", str(tmp_path / "x"), "--corpus", str(empty)],
+                        capture_output=True, text=True, env=env, timeout=120)
+    assert cp.returncode == 1 and json.loads(cp.stdout.splitlines()[-1])["event"] == "error"
