@@ -137,7 +137,7 @@ export async function renderPipelineReport(run: { name: string; out: string; sta
     const parts = reports.map((r) => {
       const nums = flatNumbers(r.data);
       const table = nums.length
-        ? `<table class="metrics"><tbody>${nums.map(([k, v]) => `<tr><th>${esc(k)}</th><td>${fmt(v)}</td></tr>`).join("")}</tbody></table>`
+        ? `<details><summary>${nums.length} numbers</summary><table class="metrics"><tbody>${nums.map(([k, v]) => `<tr><th>${esc(k)}</th><td>${fmt(v)}</td></tr>`).join("")}</tbody></table></details>`
         : "";
       return `<h3>${esc(r.file)}</h3>${chartsFor(r.data).join("")}${table}`;
     });
