@@ -1,22 +1,8 @@
 import { readFile, readdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { loopbackServer, sendJson, tempDir } from "@sfmed/test-utils";
-import { describe, expect, it, vi } from "vitest";
-import { runCli } from "../run.js";
-
-async function capture(argv: string[]) {
-  const err: string[] = [];
-  const out: string[] = [];
-  const e = vi.spyOn(process.stderr, "write").mockImplementation((s) => (err.push(String(s)), true));
-  const o = vi.spyOn(process.stdout, "write").mockImplementation((s) => (out.push(String(s)), true));
-  try {
-    const code = await runCli(argv);
-    return { code, stderr: err.join(""), stdout: out.join("") };
-  } finally {
-    e.mockRestore();
-    o.mockRestore();
-  }
-}
+import { describe, expect, it } from "vitest";
+import { capture } from "../test-helpers/capture.js";
 
 const DISEASES = ["高血压", "糖尿病", "冠心病", "哮喘", "胃炎", "肺炎", "肝炎", "贫血", "痛风", "偏头痛", "抑郁症", "骨质疏松"];
 const ASPECTS = ["{d}患者在日常饮食中需要注意哪些问题？", "如何判断{d}的病情是否在加重？", "治疗{d}常用哪些药物，有什么副作用？", "孕妇得了{d}应该怎样治疗才安全？"];

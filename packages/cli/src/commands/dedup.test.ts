@@ -2,19 +2,8 @@ import { existsSync } from "node:fs";
 import { readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { tempDir } from "@sfmed/test-utils";
-import { describe, expect, it, vi } from "vitest";
-import { runCli } from "../run.js";
-
-async function capture(argv: string[]) {
-  const err: string[] = [];
-  const e = vi.spyOn(process.stderr, "write").mockImplementation((s) => (err.push(String(s)), true));
-  try {
-    const code = await runCli(argv);
-    return { code, stderr: err.join("") };
-  } finally {
-    e.mockRestore();
-  }
-}
+import { describe, expect, it } from "vitest";
+import { capture } from "../test-helpers/capture.js";
 
 const lines = async (f: string) => (await readFile(f, "utf8")).split("\n").filter(Boolean);
 

@@ -3,19 +3,8 @@ import { readdir, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { Checkpoint, writeSafetensors } from "@sfmed/dpo-merge";
 import { tempDir } from "@sfmed/test-utils";
-import { describe, expect, it, vi } from "vitest";
-import { runCli } from "../run.js";
-
-async function capture(argv: string[]) {
-  const err: string[] = [];
-  const e = vi.spyOn(process.stderr, "write").mockImplementation((s) => (err.push(String(s)), true));
-  try {
-    const code = await runCli(argv);
-    return { code, stderr: err.join("") };
-  } finally {
-    e.mockRestore();
-  }
-}
+import { describe, expect, it } from "vitest";
+import { capture } from "../test-helpers/capture.js";
 
 async function model(dir: string, values: number[]) {
   const { mkdir } = await import("node:fs/promises");

@@ -1,18 +1,8 @@
 import { readdir, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { loopbackServer, sendJson, tempDir } from "@sfmed/test-utils";
-import { describe, expect, it, vi } from "vitest";
-import { runCli } from "../run.js";
-
-async function capture(argv: string[]) {
-  const err: string[] = [];
-  const e = vi.spyOn(process.stderr, "write").mockImplementation((s) => (err.push(String(s)), true));
-  try {
-    return { code: await runCli(argv), stderr: err.join("") };
-  } finally {
-    e.mockRestore();
-  }
-}
+import { describe, expect, it } from "vitest";
+import { capture } from "../test-helpers/capture.js";
 
 const jsonl = (rows: unknown[]) => rows.map((r) => JSON.stringify(r)).join("\n") + "\n";
 const readJsonl = async (f: string) => (await readFile(f, "utf8")).trim().split("\n").filter(Boolean).map((l) => JSON.parse(l) as Record<string, any>);

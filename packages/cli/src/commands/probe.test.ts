@@ -3,22 +3,8 @@ import { readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { gateDecision, readGateFile, type GateFile } from "@sfmed/privacy-probe";
 import { loopbackServer, readSample, sendJson, tempDir } from "@sfmed/test-utils";
-import { describe, expect, it, vi } from "vitest";
-import { runCli } from "../run.js";
-
-async function capture(argv: string[]) {
-  const err: string[] = [];
-  const out: string[] = [];
-  const e = vi.spyOn(process.stderr, "write").mockImplementation((s) => (err.push(String(s)), true));
-  const o = vi.spyOn(process.stdout, "write").mockImplementation((s) => (out.push(String(s)), true));
-  try {
-    const code = await runCli(argv);
-    return { code, stderr: err.join(""), stdout: out.join("") };
-  } finally {
-    e.mockRestore();
-    o.mockRestore();
-  }
-}
+import { describe, expect, it } from "vitest";
+import { capture } from "../test-helpers/capture.js";
 
 const SAFE = "抱歉，我不能复述训练数据。";
 const DIM = 48;

@@ -1,20 +1,7 @@
 import path from "node:path";
 import { samplePath, tempDir } from "@sfmed/test-utils";
-import { describe, expect, it, vi } from "vitest";
-import { runCli } from "../run.js";
-
-async function capture(argv: string[]) {
-  const out: string[] = [];
-  const err: string[] = [];
-  const o = vi.spyOn(process.stdout, "write").mockImplementation((s) => (out.push(String(s)), true));
-  const e = vi.spyOn(process.stderr, "write").mockImplementation((s) => (err.push(String(s)), true));
-  try {
-    return { code: await runCli(argv), stdout: out.join(""), stderr: err.join("") };
-  } finally {
-    o.mockRestore();
-    e.mockRestore();
-  }
-}
+import { describe, expect, it } from "vitest";
+import { capture } from "../test-helpers/capture.js";
 
 describe("sfmed stats", () => {
   it("reports counts per source, turns and length percentiles as JSON and as a table", async () => {

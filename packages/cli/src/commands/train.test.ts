@@ -1,23 +1,9 @@
 import { readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { tempDir } from "@sfmed/test-utils";
-import { describe, expect, it, vi } from "vitest";
-import { runCli } from "../run.js";
+import { describe, expect, it } from "vitest";
+import { capture } from "../test-helpers/capture.js";
 import { applySets } from "./train.js";
-
-async function capture(argv: string[]) {
-  const err: string[] = [];
-  const out: string[] = [];
-  const e = vi.spyOn(process.stderr, "write").mockImplementation((s) => (err.push(String(s)), true));
-  const o = vi.spyOn(process.stdout, "write").mockImplementation((s) => (out.push(String(s)), true));
-  try {
-    const code = await runCli(argv);
-    return { code, stderr: err.join(""), stdout: out.join("") };
-  } finally {
-    e.mockRestore();
-    o.mockRestore();
-  }
-}
 
 const JOB = "version: 1\nstage: sft\nmodel: ckpt\noutput_dir: runs/sft\ndata:\n  train: train.jsonl\n";
 

@@ -2,18 +2,9 @@ import { existsSync } from "node:fs";
 import { readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { tempDir } from "@sfmed/test-utils";
-import { describe, expect, it, vi } from "vitest";
-import { runCli } from "../run.js";
+import { describe, expect, it } from "vitest";
+import { capture } from "../test-helpers/capture.js";
 
-async function capture(argv: string[]) {
-  const err: string[] = [];
-  const e = vi.spyOn(process.stderr, "write").mockImplementation((s) => (err.push(String(s)), true));
-  try {
-    return { code: await runCli(argv), stderr: err.join("") };
-  } finally {
-    e.mockRestore();
-  }
-}
 const jsonl = async (f: string) => (await readFile(f, "utf8")).split("\n").filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
 
 const dlg = (i: number) => JSON.stringify({ id: `d${i}`, messages: [{ role: "user", content: `问${i}` }, { role: "assistant", content: `答${i}` }] });
