@@ -96,6 +96,7 @@ class TrainCfg:
     save_steps: int | None = None
     keep_best: bool = True
     save_total_limit: int = 2
+    sharding: Literal["none", "fsdp"] = "none"
 
 
 @dataclass

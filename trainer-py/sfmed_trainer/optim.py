@@ -238,6 +238,11 @@ def onties_sparse_update_(
     flat.index_add_(0, S, d, alpha=1 - alpha)
 
 
+def _local(x: torch.Tensor) -> torch.Tensor:
+    """The local shard of a DTensor (FSDP2 parameter or gradient; an alias), else x."""
+    return x.to_local() if hasattr(x, "device_mesh") and hasattr(x, "to_local") else x
+
+
 class OnlineMergeAdamW(torch.optim.Optimizer):
     """AdamW whose applied update is sparsified (DARE or TIES) and merged with a fixed task vector τ.
 
@@ -289,22 +294,25 @@ class OnlineMergeAdamW(torch.optim.Optimizer):
             with torch.enable_grad():
                 loss = closure()
         for group in self.param_groups:
-            for prm in group["params"]:
-                if prm.grad is None:
+            for dprm in group["params"]:
+                if dprm.grad is None:
                     continue
-                state = self.state[prm]
+                state = self.state[dprm]
+                tau = self.tau.get(dprm)
+                # FSDP2 parameters are DTensors: the update is elementwise (up to OnTIES's top-k, taken per
+                # shard), so it runs on this rank's shard, with plain local moments and τ cut the same way.
+                prm, grad = _local(dprm), _local(dprm.grad)
                 if len(state) == 0:
                     state["step"] = torch.tensor(0.0)
                     state["exp_avg"] = torch.zeros_like(prm, memory_format=torch.preserve_format)
                     state["exp_avg_sq"] = torch.zeros_like(prm, memory_format=torch.preserve_format)
                 state["step"] += 1
                 mask = None
-                tau = self.tau.get(prm)
                 if self.method == "ondare" and self.p < 1:
                     if self.p <= SPARSE_P and self.rescale != "l1" and prm.is_contiguous():
                         kept = bernoulli_indices(prm.numel(), self.p, self._gen(prm.device), prm.device)
                         ondare_sparse_update_(
-                            prm, prm.grad, state["exp_avg"], state["exp_avg_sq"], state["step"].item(),
+                            prm, grad, state["exp_avg"], state["exp_avg_sq"], state["step"].item(),
                             lr=group["lr"], betas=group["betas"], eps=group["eps"], weight_decay=group["weight_decay"],
                             p=self.p, alpha=self.alpha, tau=tau, kept=kept, rescale=self.rescale)
                         continue
@@ -312,7 +320,7 @@ class OnlineMergeAdamW(torch.optim.Optimizer):
                 if (self.method == "onties" and self.p < 1 and int(self.p * prm.numel()) >= 1
                         and self.rescale == "none" and prm.is_contiguous() and not isinstance(tau, SparseTau)):
                     onties_sparse_update_(
-                        prm, prm.grad, state["exp_avg"], state["exp_avg_sq"], state["step"].item(),
+                        prm, grad, state["exp_avg"], state["exp_avg_sq"], state["step"].item(),
                         lr=group["lr"], betas=group["betas"], eps=group["eps"], weight_decay=group["weight_decay"],
                         p=self.p, alpha=self.alpha, tau=tau)
                     continue
@@ -321,7 +329,7 @@ class OnlineMergeAdamW(torch.optim.Optimizer):
                     dense.view(-1)[tau.indices] = tau.values
                     tau = dense
                 merge_update_(
-                    prm, prm.grad, state["exp_avg"], state["exp_avg_sq"], state["step"].item(),
+                    prm, grad, state["exp_avg"], state["exp_avg_sq"], state["step"].item(),
                     lr=group["lr"], betas=group["betas"], eps=group["eps"], weight_decay=group["weight_decay"],
                     method=self.method, p=self.p, alpha=self.alpha, tau=tau, mask=mask,
                     rescale=self.rescale,
@@ -415,11 +423,18 @@ def compute_tau(
                     _rescale_(t, before, p, rescale)
         if method == "ondare":
             t.clamp_(-clip_tau, clip_tau)
-        t = t.to(dtype=prm.dtype, device=prm.device)
-        if method == "ondare" and p <= SPARSE_P and prm.is_contiguous():
-            flat = t.view(-1)
+        # τ is built and sparsified on the full tensor (the same mask as an unsharded run), then a sharded
+        # (DTensor) parameter keeps only its own slice, cut as the parameter is.
+        loc = _local(prm)
+        if loc is not prm:
+            from torch.distributed.tensor import distribute_tensor
+
+            t = distribute_tensor(t, prm.device_mesh, prm.placements, src_data_rank=None).to_local()
+        t = t.to(dtype=loc.dtype, device=loc.device)
+        if method == "ondare" and p <= SPARSE_P and loc.is_contiguous():
+            flat = t.contiguous().view(-1)
             idx = torch.nonzero(flat).flatten()
             out[prm] = SparseTau(idx, flat[idx].clone())
         else:
-            out[prm] = t
+            out[prm] = t.contiguous()
     return out, missing

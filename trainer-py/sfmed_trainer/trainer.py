@@ -17,6 +17,7 @@ from . import data as D
 from .config import Job
 from .events import Events, log
 from .losses import bt_loss, dpo_loss
+from . import sharding as S
 from .optim import OnlineMergeAdamW, compute_tau
 
 
@@ -46,13 +47,7 @@ class Dist:
         return self.rank == 0
 
 
-def requested_sharding() -> str | None:
-    """The sharding an `accelerate launch` config asked for (DeepSpeed / FSDP); this trainer runs DDP."""
-    if os.environ.get("ACCELERATE_USE_DEEPSPEED", "").lower() == "true":
-        return "deepspeed"
-    if os.environ.get("ACCELERATE_USE_FSDP", "").lower() == "true":
-        return "fsdp"
-    return None
+requested_sharding = S.requested_sharding
 
 
 def setup_dist(job: Job) -> Dist:
@@ -145,10 +140,11 @@ def lr_lambda(kind: str, warmup: int, total: int) -> Callable[[int], float]:
     return f
 
 
-def _atomic_save_dir(build: Callable[[str], None], dest: str) -> None:
-    tmp = dest + ".tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    os.makedirs(tmp)
+def _atomic_save_dir(build: Callable[[str], None], dest: str, prepared: str | None = None) -> None:
+    tmp = prepared or dest + ".tmp"
+    if prepared is None:
+        shutil.rmtree(tmp, ignore_errors=True)
+        os.makedirs(tmp)
     build(tmp)
     old = dest + ".old"
     if os.path.exists(dest):
@@ -430,14 +426,17 @@ class Runner:
 
     # ----------------------------------------------------------------------------------------- optimizer
 
-    def build_optimizer(self, model):
+    def build_optimizer(self, model, sharded: bool = False):
         o, t = self.job.optimizer, self.job.train
         params = [p for p in model.parameters() if p.requires_grad]
         if o.name == "adamw":
             return torch.optim.AdamW(params, lr=t.lr, betas=o.betas, eps=o.eps, weight_decay=t.weight_decay)
         seed = o.seed if o.seed is not None else t.seed
+        # Sharded: each rank masks a different slice, so each draws its own masks (the same seed everywhere
+        # would repeat one pattern on every shard). τ's fixed mask is drawn on full tensors with `seed`.
+        mask_seed = seed + 7919 * self.d.rank if sharded else seed
         opt = OnlineMergeAdamW(params, lr=t.lr, betas=o.betas, eps=o.eps, weight_decay=t.weight_decay,
-                               method=o.name, p=o.p, alpha=o.alpha, rescale=o.rescale, seed=seed)
+                               method=o.name, p=o.p, alpha=o.alpha, rescale=o.rescale, seed=mask_seed)
         if o.base_model:
             named = [(n, p) for n, p in _unwrap(model).named_parameters() if p.requires_grad]
             tau, missing = compute_tau(named, o.sft_model or self.job.model, o.base_model, method=o.name, p=o.p,
@@ -457,9 +456,17 @@ class Runner:
             model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         model.config.use_cache = False
         base = model
-        if d.world > 1:
+        strategy, asked = S.choose_strategy(t.sharding, d.world)
+        fsdp = strategy == "fsdp"
+        if fsdp:
+            S.shard_model(model)
+            ref = getattr(task, "ref", None)
+            if ref is not None and ref is not model and not getattr(ref, "_sfmed_sharded", False):
+                S.shard_model(ref)  # the frozen reference is sharded too (forward only)
+                ref._sfmed_sharded = True
+        elif d.world > 1:
             model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[d.device.index] if d.device.type == "cuda" else None)
-        opt = self.build_optimizer(model)
+        opt = self.build_optimizer(model, sharded=fsdp)
         n = len(train)
         per_step = t.batch_size * t.grad_accum * d.world
         spe = max(1, n // per_step)
@@ -473,7 +480,16 @@ class Runner:
         resume_dir = job.resume_from if (resume is None or resume) else None
         if resume_dir and os.path.exists(os.path.join(resume_dir, "trainer_state.pt")):
             st = torch.load(os.path.join(resume_dir, "trainer_state.pt"), weights_only=False)
-            opt.load_state_dict(st["optimizer"])
+            if st.get("optimizer_shards"):
+                if not fsdp or st["optimizer_shards"] != d.world:
+                    raise ValueError(f"resume_from: {resume_dir} holds optimizer state sharded over "
+                                     f"{st['optimizer_shards']} FSDP ranks; resume with sharding fsdp on as many processes")
+                opt.load_state_dict(torch.load(os.path.join(resume_dir, f"optimizer.rank{d.rank}.pt"), weights_only=False))
+                S.restore_dtensor_state(opt)
+            elif fsdp:
+                raise ValueError(f"resume_from: {resume_dir} was written without FSDP; resume it with sharding none")
+            else:
+                opt.load_state_dict(st["optimizer"])
             sched.load_state_dict(st["scheduler"])
             torch.set_rng_state(st["rng_cpu"])
             if st.get("rng_cuda") is not None and torch.cuda.is_available():
@@ -481,11 +497,8 @@ class Runner:
             start, best = st["step"], st["best"]
             log(f"resumed from {resume_dir} at step {start}")
         n_params = sum(p.numel() for p in base.parameters())
-        asked = requested_sharding()
-        if asked and d.main:
-            log(f"warning: the launcher asked for {asked} sharding; this trainer version runs DDP (full replicas per rank)")
         self.events.emit("start", stage=job.stage, mode=job.mode, world_size=d.world, device=str(d.device), bf16=use_bf16,
-                         strategy="ddp" if d.world > 1 else "single", requested_sharding=asked,
+                         strategy=strategy, requested_sharding=asked,
                          n_train=n, n_eval=len(ev), total_steps=total, steps_per_epoch=spe, start_step=start,
                          params=n_params, optimizer=job.optimizer.name, output_dir=out_dir, **tag)
         perms: dict[int, list[int]] = {}
@@ -496,20 +509,48 @@ class Runner:
                 perms[epoch] = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 1000 + epoch)).tolist()
             return perms[epoch]
 
+        def trainer_state(step: int, optimizer) -> dict:
+            return {"step": step, "optimizer": optimizer, "scheduler": sched.state_dict(),
+                    "rng_cpu": torch.get_rng_state(),
+                    "rng_cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+                    "best": best, "stage": job.stage, "optimizer_shards": d.world if fsdp else None}
+
+        def prune_ckpts() -> None:
+            ck = sorted((int(x.split("-")[1]) for x in os.listdir(out_dir) if x.startswith("checkpoint-") and x.split("-")[1].isdigit()))
+            for old in ck[:-t.save_total_limit]:
+                shutil.rmtree(os.path.join(out_dir, f"checkpoint-{old}"), ignore_errors=True)
+
         def save_ckpt(step: int) -> str:
             path = os.path.join(out_dir, f"checkpoint-{step}")
+            if fsdp:
+                # Gathered HF weights + trainer state from rank 0, one optimizer-state shard per rank, all
+                # written into the temp folder before rank 0 renames it (the folder must be on storage every
+                # rank sees).
+                sd = S.full_state_dict(model)
+                tmp = path + ".tmp"
+                if d.main:
+                    shutil.rmtree(tmp, ignore_errors=True)
+                    os.makedirs(tmp)
+                    _unwrap(model).save_pretrained(tmp, state_dict=sd)
+                    self.tok.save_pretrained(tmp)
+                    torch.save(trainer_state(step, None), os.path.join(tmp, "trainer_state.pt"))
+                del sd
+                S.barrier()
+                torch.save(S.optimizer_state_local(opt.state_dict()), os.path.join(tmp, f"optimizer.rank{d.rank}.pt"))
+                S.barrier()
+                if d.main:
+                    _atomic_save_dir(lambda dest: None, path, prepared=tmp)
+                    prune_ckpts()
+                    self.events.emit("checkpoint", step=step, path=path, **tag)
+                S.barrier()
+                return path
             if d.main:
                 def build(tmp):
                     _unwrap(model).save_pretrained(tmp)
                     self.tok.save_pretrained(tmp)
-                    torch.save({"step": step, "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                                "rng_cpu": torch.get_rng_state(),
-                                "rng_cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
-                                "best": best, "stage": job.stage}, os.path.join(tmp, "trainer_state.pt"))
+                    torch.save(trainer_state(step, opt.state_dict()), os.path.join(tmp, "trainer_state.pt"))
                 _atomic_save_dir(build, path)
-                ck = sorted((int(x.split("-")[1]) for x in os.listdir(out_dir) if x.startswith("checkpoint-") and x.split("-")[1].isdigit()))
-                for old in ck[:-t.save_total_limit]:
-                    shutil.rmtree(os.path.join(out_dir, f"checkpoint-{old}"), ignore_errors=True)
+                prune_ckpts()
                 self.events.emit("checkpoint", step=step, path=path, **tag)
             if d.world > 1:
                 dist.barrier()
@@ -517,6 +558,13 @@ class Runner:
 
         def save_model(name: str) -> str:
             path = os.path.join(out_dir, name)
+            if fsdp:
+                sd = S.full_state_dict(model)
+                if d.main:
+                    _atomic_save_dir(lambda tmp: (_unwrap(model).save_pretrained(tmp, state_dict=sd), self.tok.save_pretrained(tmp)), path)
+                del sd
+                S.barrier()
+                return path
             if d.main:
                 _atomic_save_dir(lambda tmp: (_unwrap(model).save_pretrained(tmp), self.tok.save_pretrained(tmp)), path)
             if d.world > 1:
@@ -533,13 +581,18 @@ class Runner:
             tot, cnt, agg = 0.0, 0, {}
             with torch.no_grad(), autocast():
                 shard = ev[d.rank::d.world]
+                n_local = len(shard)
+                if fsdp:  # every rank must run as many forwards (each all-gathers): pad with weight-0 batches
+                    longest = math.ceil(len(ev) / d.world)
+                    shard = shard + ev[:longest - len(shard)]
                 for i in range(0, len(shard), t.batch_size):
                     chunk = shard[i:i + t.batch_size]
+                    w = max(0, min(len(chunk), n_local - i))
                     loss, m, _ = task.loss(model, _to(task.batch(chunk), d.device))
-                    tot += loss.item() * len(chunk)
-                    cnt += len(chunk)
+                    tot += loss.item() * w
+                    cnt += w
                     for k, v in m.items():
-                        agg[k] = agg.get(k, 0.0) + v * len(chunk)
+                        agg[k] = agg.get(k, 0.0) + v * w
             if d.world > 1:
                 vec = torch.tensor([tot, cnt] + [agg[k] for k in sorted(agg)], dtype=torch.float64)
                 dist.all_reduce(vec)
@@ -567,7 +620,9 @@ class Runner:
                 exs = [train[order[(start_i + i) % n]] for i in range(t.batch_size)]
                 b = _to(task.batch(exs), d.device)
                 sync = d.world == 1 or j == t.grad_accum - 1
-                ctx = model.no_sync() if (d.world > 1 and not sync) else _null()
+                if fsdp:
+                    S.set_grad_sync(model, sync)
+                ctx = model.no_sync() if (d.world > 1 and not sync and not fsdp) else _null()
                 with ctx:
                     with autocast():
                         loss, m, ntok = task.loss(model, b)
@@ -577,7 +632,8 @@ class Runner:
                 for k, v in m.items():
                     agg[k] = agg.get(k, 0.0) + v / t.grad_accum
             clip = t.max_grad_norm if t.max_grad_norm > 0 else float("inf")
-            grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), clip).item()
+            grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+            grad_norm = (grad_norm.full_tensor() if S.is_dtensor(grad_norm) else grad_norm).item()
             lr = sched.get_last_lr()[0]
             opt.step()
             sched.step()
@@ -604,7 +660,7 @@ class Runner:
             self.events.emit("done", **res)
             return res
         extra = {}
-        if d.world > 1:
+        if d.world > 1 and not fsdp:
             extra["replica_max_diff"] = self._replica_diff(base)
         final = save_model("final")
         best_path = os.path.join(out_dir, "best") if best["step"] is not None else None

@@ -1,0 +1,114 @@
+"""Sharded data parallelism with PyTorch FSDP2 (`torch.distributed.fsdp.fully_shard`).
+
+Each decoder layer (the model's `_no_split_modules` classes) and the root become FSDP units: parameters,
+gradients and optimizer state are split along dim 0 across ranks (DTensor `Shard(0)`), and a unit's full
+weights exist only while it runs. Optimizer state stays sharded on disk too (one file per rank); model
+weights are gathered to rank 0 and written as an ordinary HF checkpoint.
+"""
+from __future__ import annotations
+
+import os
+
+import torch
+import torch.distributed as dist
+
+from .events import log
+
+
+def requested_sharding() -> str | None:
+    """The sharding an `accelerate launch` config asked for (DeepSpeed / FSDP), from accelerate's env."""
+    if os.environ.get("ACCELERATE_USE_DEEPSPEED", "").lower() == "true":
+        return "deepspeed"
+    if os.environ.get("ACCELERATE_USE_FSDP", "").lower() == "true":
+        return "fsdp"
+    return None
+
+
+def choose_strategy(job_sharding: str, world: int) -> tuple[str, str | None]:
+    """(strategy, requested_sharding): "single", "ddp" or "fsdp". A DeepSpeed request maps to FSDP full
+    sharding (the same ZeRO-3 memory profile: parameters, gradients and optimizer state all sharded)."""
+    asked = requested_sharding()
+    if world <= 1:
+        if job_sharding == "fsdp" or asked:
+            log("note: one process; sharding has nothing to split, running unsharded")
+        return "single", asked
+    if asked == "deepspeed":
+        log("note: DeepSpeed ZeRO-3 was requested; this trainer runs PyTorch FSDP full sharding instead "
+            "(parameters, gradients and optimizer state sharded, as ZeRO-3); the DeepSpeed config is ignored")
+    if job_sharding == "fsdp" or asked in ("fsdp", "deepspeed"):
+        return "fsdp", asked
+    return "ddp", asked
+
+
+def is_dtensor(x) -> bool:
+    from torch.distributed.tensor import DTensor
+
+    return isinstance(x, DTensor)
+
+
+def local(x: torch.Tensor) -> torch.Tensor:
+    """This rank's shard of a DTensor (an alias: in-place ops change the DTensor), else x itself."""
+    return x.to_local() if is_dtensor(x) else x
+
+
+def shard_like(full: torch.Tensor, prm: torch.Tensor) -> torch.Tensor:
+    """This rank's slice of a full tensor, cut exactly as the DTensor parameter `prm` is (no communication:
+    every rank holds `full`)."""
+    if not is_dtensor(prm):
+        return full
+    from torch.distributed.tensor import distribute_tensor
+
+    return distribute_tensor(full, prm.device_mesh, prm.placements, src_data_rank=None).to_local()
+
+
+def shard_model(model: torch.nn.Module) -> torch.nn.Module:
+    """fully_shard every decoder layer, then the root (embeddings, final norm, head). In place."""
+    from torch.distributed.fsdp import fully_shard
+
+    names = set(getattr(model, "_no_split_modules", None) or [])
+    units = [m for m in model.modules() if type(m).__name__ in names]
+    if not units:
+        log("fsdp: no decoder-layer classes found (_no_split_modules); sharding the root only")
+    for m in units:
+        fully_shard(m)
+    fully_shard(model)
+    return model
+
+
+def full_state_dict(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """Gathered, CPU-offloaded model state on rank 0 (empty elsewhere). Collective: every rank calls it."""
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+
+    return get_model_state_dict(model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+
+
+def set_grad_sync(model, sync: bool) -> None:
+    """Skip the gradient reduce-scatter on accumulation micro-steps (FSDP2's no_sync)."""
+    model.set_requires_gradient_sync(sync)
+
+
+def optimizer_state_local(sd: dict) -> dict:
+    """Optimizer state dict with DTensor state replaced by the local shard (a plain per-rank file)."""
+    out = dict(sd)
+    out["state"] = {k: {n: (v.to_local().clone() if is_dtensor(v) else v) for n, v in st.items()}
+                    for k, st in sd["state"].items()}
+    return out
+
+
+def restore_dtensor_state(opt: torch.optim.Optimizer) -> None:
+    """After load_state_dict from a per-rank file: wrap local shards back into DTensors for parameters that
+    are DTensors and whose optimizer keeps DTensor state (torch.optim.AdamW)."""
+    from torch.distributed.tensor import DTensor
+
+    for prm, st in opt.state.items():
+        if not is_dtensor(prm):
+            continue
+        shape = prm.to_local().shape
+        for n, v in list(st.items()):
+            if torch.is_tensor(v) and not is_dtensor(v) and v.dim() > 0 and v.shape == shape:
+                st[n] = DTensor.from_local(v, prm.device_mesh, prm.placements, shape=prm.shape, stride=prm.stride())
+
+
+def barrier() -> None:
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
