@@ -230,7 +230,7 @@ try {
       const diff = c.total - c.identical;
       same = method.startsWith("dare")
         ? `${pct}% (random masks differ)`
-        : `${pct}%, max |Δ| ${c.maxAbs.toExponential(1)}${method === "ties" ? `; ${c.atCut} of ${diff} differing at a tied magnitude cut` : ""}`;
+        : `${pct}%, max abs diff ${c.maxAbs.toExponential(1)}${method === "ties" ? `; ${c.atCut} of ${diff} differing at a tied magnitude cut` : ""}`;
     }
     const gbps = (s: number) => (bytes / 1e9 / s).toFixed(3);
     rows.push(

@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { seededRng } from "./seeded-rng.js";
 import { slerp } from "./slerp.js";
 import { bernoulliMask, dare, magnitudePrune, topKMask } from "./sparsify.js";
-import { linearMerge, mergeTaskVectors, taskVector, tiesMerge } from "./task-arithmetic.js";
+import { linearMerge, mergeTaskVectors, mixChunk, taskVector, tiesMerge } from "./task-arithmetic.js";
 
 // Multiples of 1/8 in a small range: every sum and product below is exact in float32, so reorderings must agree
 // bit for bit.
@@ -134,5 +134,82 @@ describe("slerp", () => {
     const end = slerp({ a, b, t: 1 });
     expect(end[0]).toBeCloseTo(0, 6);
     expect(end[1]).toBeCloseTo(1, 6);
+  });
+});
+
+/** The straightforward per-element form of mixChunk (its first version), kept as the reference it must equal. */
+function mixReference(o: { base: Float32Array; models: Float32Array[]; weights: number[]; masks: Array<Uint8Array | undefined>; scales: Array<{ div: number } | { mul: number } | undefined>; consensus: "sum" | "none"; normalize: boolean; lambda: number }): Float32Array {
+  const f = Math.fround;
+  const w = o.weights.map(f);
+  let wsum = 0;
+  for (const x of w) wsum = f(wsum + x);
+  if (Math.abs(wsum) < 1e-8) wsum = 1;
+  const out = new Float32Array(o.base.length);
+  for (let j = 0; j < out.length; j++) {
+    const b = o.base[j]!;
+    const d = o.models.map((m, i) => {
+      let x = o.masks[i] && o.masks[i]![j] === 0 ? 0 : f(m[j]! - b);
+      const s = o.scales[i];
+      if (s && x !== 0) x = "div" in s ? f(x / f(s.div)) : f(x * f(s.mul));
+      return f(x * w[i]!);
+    });
+    let mix = 0;
+    if (o.consensus === "sum") {
+      let s = 0;
+      for (const x of d) s = f(s + x);
+      const major = s >= 0 ? 1 : -1;
+      let div = 0;
+      d.forEach((x, i) => {
+        if (Math.sign(x) === major) {
+          mix = f(mix + x);
+          div = f(div + w[i]!);
+        }
+      });
+      if (o.normalize) mix = f(mix / (div === 0 ? 1 : div));
+    } else {
+      for (const x of d) mix = f(mix + x);
+      if (o.normalize) mix = f(mix / wsum);
+    }
+    if (o.lambda !== 1) mix = f(mix * f(o.lambda));
+    out[j] = b + mix;
+  }
+  return out;
+}
+
+describe("mixChunk", () => {
+  const val = fc.float({ min: -4, max: 4, noNaN: true });
+  test.prop(
+    [
+      fc.integer({ min: 1, max: 20 }).chain((n) =>
+        fc.tuple(
+          fc.array(val, { minLength: n, maxLength: n }),
+          fc.array(
+            fc.tuple(
+              fc.array(val, { minLength: n, maxLength: n }),
+              fc.double({ min: -2, max: 2, noNaN: true }),
+              fc.option(fc.array(fc.constantFrom(0, 1), { minLength: n, maxLength: n })),
+              fc.option(fc.oneof(fc.record({ div: fc.constantFrom(0.3, 0.5, 0.9) }), fc.record({ mul: fc.double({ min: 0.5, max: 3, noNaN: true }) }))),
+            ),
+            { minLength: 1, maxLength: 4 },
+          ),
+        ),
+      ),
+      fc.constantFrom("sum" as const, "none" as const),
+      fc.boolean(),
+      fc.constantFrom(1, 0.7),
+    ],
+    { numRuns: 300 },
+  )("equals the per-element reference bit for bit", ([base, ms], consensus, normalize, lambda) => {
+    const o = {
+      base: Float32Array.from(base),
+      models: ms.map((m) => Float32Array.from(m[0])),
+      weights: ms.map((m) => m[1]),
+      masks: ms.map((m) => (m[2] ? Uint8Array.from(m[2]) : undefined)),
+      scales: ms.map((m) => m[3] ?? undefined),
+      consensus,
+      normalize,
+      lambda,
+    };
+    expect([...mixChunk(o)]).toEqual([...mixReference(o)]);
   });
 });

@@ -67,55 +67,64 @@ export interface MixChunkOptions {
 export function mixChunk(opts: MixChunkOptions): Float32Array {
   const { base, models } = opts;
   const n = base.length;
-  const k = models.length;
   const w = opts.weights.map(f);
   const out = opts.out ?? new Float32Array(n);
-  const d = new Float64Array(k);
   const lambda = f(opts.lambda);
   let wsum = 0;
   for (const x of w) wsum = f(wsum + x);
   if (Math.abs(wsum) < 1e-8) wsum = 1;
-  const masks = opts.masks ?? [];
-  // 0 = no division / multiplication for that model.
-  const divs = models.map((_, i) => {
-    const s = opts.scales?.[i];
-    return s !== undefined && "div" in s ? f(s.div) : 0;
-  });
-  const muls = models.map((_, i) => {
-    const s = opts.scales?.[i];
-    return s !== undefined && "mul" in s ? f(s.mul) : 0;
-  });
   const consensus = opts.consensus === "sum";
-  for (let j = 0; j < n; j++) {
-    const b = base[j]!;
-    for (let i = 0; i < k; i++) {
-      const m = masks[i];
-      let x = m !== undefined && m[j] === 0 ? 0 : f(models[i]![j]! - b);
-      if (x !== 0) {
-        if (divs[i] !== 0) x = f(x / divs[i]!);
-        else if (muls[i] !== 0) x = f(x * muls[i]!);
+  // Model by model over the chunk (tight, monomorphic loops); Float32Array stores round like torch's float32 ops.
+  const mix = new Float32Array(n);
+  const sum = consensus ? new Float32Array(n) : mix;
+  const weighted: Float32Array[] = [];
+  models.forEach((m, i) => {
+    const wi = w[i]!;
+    const mask = opts.masks?.[i];
+    const s = opts.scales?.[i];
+    const div = s !== undefined && "div" in s ? f(s.div) : 0;
+    const mul = s !== undefined && "mul" in s ? f(s.mul) : 0;
+    const d = consensus ? new Float32Array(n) : undefined;
+    const acc = sum;
+    for (let j = 0; j < n; j++) {
+      let x = 0;
+      if (mask === undefined || mask[j] !== 0) {
+        x = f(m[j]! - base[j]!);
+        if (div !== 0) x = f(x / div);
+        else if (mul !== 0) x = f(x * mul);
       }
-      d[i] = f(x * w[i]!);
+      const y = f(x * wi);
+      if (d) d[j] = y;
+      acc[j] = acc[j]! + y;
     }
-    let mix = 0;
-    if (consensus) {
-      let sum = 0;
-      for (let i = 0; i < k; i++) sum = f(sum + d[i]!);
-      const major = sum >= 0 ? 1 : -1;
-      let div = 0;
-      for (let i = 0; i < k; i++) {
-        if (Math.sign(d[i]!) === major) {
-          mix = f(mix + d[i]!);
-          div = f(div + w[i]!);
+    if (d) weighted.push(d);
+  });
+  if (consensus) {
+    const divisor = new Float32Array(n);
+    weighted.forEach((d, i) => {
+      const wi = w[i]!;
+      for (let j = 0; j < n; j++) {
+        const x = d[j]!;
+        // sign(d) equals the elected sign (sum ≥ 0 → +1): zeros never agree.
+        if (sum[j]! >= 0 ? x > 0 : x < 0) {
+          mix[j] = mix[j]! + x;
+          divisor[j] = divisor[j]! + wi;
         }
       }
-      if (opts.normalize) mix = f(mix / (div === 0 ? 1 : div));
-    } else {
-      for (let i = 0; i < k; i++) mix = f(mix + d[i]!);
-      if (opts.normalize) mix = f(mix / wsum);
+    });
+    for (let j = 0; j < n; j++) {
+      let v = mix[j]!;
+      if (opts.normalize) v = f(v / (divisor[j] === 0 ? 1 : divisor[j]!));
+      if (lambda !== 1) v = f(v * lambda);
+      out[j] = base[j]! + v;
     }
-    if (lambda !== 1) mix = f(mix * lambda);
-    out[j] = b + mix;
+  } else {
+    for (let j = 0; j < n; j++) {
+      let v = mix[j]!;
+      if (opts.normalize) v = f(v / wsum);
+      if (lambda !== 1) v = f(v * lambda);
+      out[j] = base[j]! + v;
+    }
   }
   return out;
 }
