@@ -75,10 +75,12 @@ def merge_update_(
     mask: torch.Tensor | None,
     rescale: str | None = None,
     trace: dict | None = None,
+    mask_fn=None,
 ) -> None:
     """One in-place online-merge step for one tensor. `step` is this update's 1-based count; `mask` is the
     keep mask for Δ (ondare: the Bernoulli draw; onties: None → magnitude top-k of Δ). `tau` is the stored,
-    already-sparsified task vector (None = zeros). `trace`, when given, receives the raw Adam update
+    already-sparsified task vector (None = zeros). `mask_fn(Δ)` replaces onties' top-k (the sharded,
+    global-threshold selection). `trace`, when given, receives the raw Adam update
     ("delta") and the keep mask used ("mask")."""
     beta1, beta2 = betas
     rescale = rescale or default_rescale(method)
@@ -122,7 +124,7 @@ def merge_update_(
         if trace is not None:
             trace["delta"] = delta.clone()
         before = delta.abs().sum() if rescale == "l1" else None
-        m = mask if mask is not None else magnitude_mask(delta, p)
+        m = mask if mask is not None else (mask_fn(delta) if mask_fn is not None else magnitude_mask(delta, p))
         if trace is not None:
             trace["mask"] = m.clone()
         delta.mul_(m)
@@ -138,6 +140,47 @@ def merge_update_(
         param.add_(delta, alpha=1 - alpha)
     else:
         raise ValueError(f"unknown method {method!r}")
+
+
+def sharded_magnitude_mask(x: torch.Tensor, keep: float, dprm) -> torch.Tensor:
+    """magnitude_mask over the FULL tensor of the DTensor `dprm`, given this rank's dim-0 shard `x` of a
+    same-shaped tensor: exactly the set the unsharded run keeps (k = int(keep·numel) of the whole tensor,
+    ties to the lower flat index). Each rank's local top-k values are all-gathered (the global top-k lies in
+    their union) to find the threshold; tie counts are all-gathered so ties go to lower ranks first (Shard(0)
+    on a 1-D mesh orders flat indices by rank). Communication: k values per rank."""
+    import torch.distributed as dist
+
+    n = dprm.numel()
+    k = int(keep * n)
+    if keep >= 1 or k < 1:
+        return torch.ones_like(x)
+    group = dprm.device_mesh.get_group()
+    world, me = dist.get_world_size(group), dprm.device_mesh.get_local_rank()
+    a = x.detach().abs().flatten()
+    if a.dtype != torch.float32:
+        a = a.float()
+    top = torch.full((k,), -1.0, device=a.device)  # |x| ≥ 0, so -1 pads below every real value
+    kl = min(k, a.numel())
+    if kl:
+        top[:kl] = torch.topk(a, kl, sorted=False).values
+    gathered = [torch.empty_like(top) for _ in range(world)]
+    dist.all_gather(gathered, top, group=group)
+    thr = torch.topk(torch.cat(gathered), k, sorted=False).values.min()
+    m = a > thr
+    ties = torch.nonzero(a == thr).flatten()
+    counts = torch.tensor([int(m.sum()), ties.numel()], dtype=torch.int64, device=a.device)
+    all_counts = [torch.empty_like(counts) for _ in range(world)]
+    dist.all_gather(all_counts, counts, group=group)
+    room = k - sum(int(c[0]) for c in all_counts) - sum(int(c[1]) for c in all_counts[:me])
+    if room > 0:
+        m[ties[:room]] = True
+    return m.view_as(x).to(x.dtype)
+
+
+def _global_topk_ok(dprm) -> bool:
+    """A DTensor sharded along dim 0 on a 1-D mesh (FSDP2's layout): flat index order = rank order."""
+    pl = getattr(dprm, "placements", None)
+    return pl is not None and len(pl) == 1 and getattr(pl[0], "dim", None) == 0 and dprm.device_mesh.ndim == 1
 
 
 SPARSE_P = 0.1  # ondare keep rates at or below this use the index (sparse) path
@@ -317,7 +360,11 @@ class OnlineMergeAdamW(torch.optim.Optimizer):
                             p=self.p, alpha=self.alpha, tau=tau, kept=kept, rescale=self.rescale)
                         continue
                     mask = torch.empty_like(prm).bernoulli_(self.p, generator=self._gen(prm.device))
-                if (self.method == "onties" and self.p < 1 and int(self.p * prm.numel()) >= 1
+                mask_fn = None
+                if prm is not dprm and self.method == "onties" and self.p < 1:
+                    if _global_topk_ok(dprm):
+                        mask_fn = lambda d, dp=dprm: sharded_magnitude_mask(d, self.p, dp)
+                elif (self.method == "onties" and self.p < 1 and int(self.p * prm.numel()) >= 1
                         and self.rescale == "none" and prm.is_contiguous() and not isinstance(tau, SparseTau)):
                     onties_sparse_update_(
                         prm, grad, state["exp_avg"], state["exp_avg_sq"], state["step"].item(),
@@ -332,7 +379,7 @@ class OnlineMergeAdamW(torch.optim.Optimizer):
                     prm, grad, state["exp_avg"], state["exp_avg_sq"], state["step"].item(),
                     lr=group["lr"], betas=group["betas"], eps=group["eps"], weight_decay=group["weight_decay"],
                     method=self.method, p=self.p, alpha=self.alpha, tau=tau, mask=mask,
-                    rescale=self.rescale,
+                    rescale=self.rescale, mask_fn=mask_fn,
                 )
         return loss
 

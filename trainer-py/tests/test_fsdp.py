@@ -1,6 +1,7 @@
 """FSDP2 with 2 CPU processes (gloo, torchrun): sharded training equals the unsharded run, checkpoints are
 gathered HF folders, resume continues exactly, and the online-merging optimizers work on shards."""
 import json
+import math
 import os
 import socket
 import subprocess
@@ -93,3 +94,73 @@ def test_fsdp_dpo_ondare_sharded_tau(models_dir, data_dir, tmp_path):
     assert rc == 0, err[-3000:]
     assert [s["loss"] for s in of(ev1, "step")] == pytest.approx(losses, rel=1e-5, abs=1e-6)
     assert max_diff(weights(tmp_path / "fsdp" / "final"), weights(tmp_path / "single" / "final")) < 1e-6
+
+
+def _mask_worker(rank: int, init: str) -> None:
+    import torch.distributed as dist
+    from torch.distributed.device_mesh import init_device_mesh
+    from torch.distributed.tensor import Shard, distribute_tensor
+
+    from sfmed_trainer.optim import magnitude_mask, sharded_magnitude_mask
+
+    dist.init_process_group("gloo", init_method=init, rank=rank, world_size=2)
+    try:
+        mesh = init_device_mesh("cpu", (2,))
+        g = torch.Generator().manual_seed(3)
+        for shape in [(7, 5), (3, 4), (1, 6), (9,)]:
+            # Few distinct magnitudes with both signs: many ties at the threshold, some on both ranks.
+            full = (torch.randint(-4, 5, shape, generator=g) * 0.25).float()
+            dt = distribute_tensor(full, mesh, [Shard(0)])
+            for keep in (0.05, 0.3, 0.5, 0.77, 1.0):
+                local = sharded_magnitude_mask(dt.to_local(), keep, dt)
+                got = type(dt).from_local(local, mesh, dt.placements, shape=dt.shape, stride=dt.stride()).full_tensor()
+                want = magnitude_mask(full, keep)
+                assert torch.equal(got, want), (shape, keep, got, want)
+    finally:
+        dist.destroy_process_group()
+
+
+def test_sharded_onties_mask_equals_global_topk(tmp_path):
+    """OnTIES's trim over a dim-0-sharded tensor keeps exactly the unsharded top-k set, ties included."""
+    import torch.multiprocessing as mp
+
+    mp.spawn(_mask_worker, args=(f"file://{tmp_path / 'store'}",), nprocs=2, join=True)
+
+
+def dpo_job(models_dir, data_dir, out, optimizer: dict, accum: int, **train):
+    return {"version": 1, "stage": "dpo", "model": str(models_dir["sft"]), "output_dir": str(out),
+            "cutoff_len": 64, "data": {"train": str(data_dir["pairs"]), "max_samples": 16},
+            "optimizer": {"alpha": 1e-2, "base_model": str(models_dir["base"]), **optimizer},
+            "train": {"max_steps": 3, "batch_size": 1, "grad_accum": accum, "lr": 2e-3, "keep_best": False, **train},
+            "dpo": {"beta": 0.1}}
+
+
+def test_fsdp_dpo_onties_global_trim_close_to_single(models_dir, data_dir, tmp_path):
+    """OnTIES under FSDP (global top-k over shards). Not bit-equal to one process: FSDP's gradients differ
+    from the unsharded ones in the last bits (reduce-scatter and sharded norm arithmetic; grad_norm differs
+    at ~1e-6), and Adam's first steps make |Δ| almost all equal (≈ lr), so those bits decide ties in the
+    top-k. The trim itself is exact (test_sharded_onties_mask_equals_global_topk); here the losses agree
+    to 1e-3 and the run trains."""
+    opt = {"name": "onties", "p": 0.5}
+    ev = torchrun(dpo_job(models_dir, data_dir, tmp_path / "fsdp", opt, 1, sharding="fsdp"), tmp_path, "onties")
+    assert of(ev, "start")[0]["strategy"] == "fsdp"
+    losses = [s["loss"] for s in of(ev, "step")]
+    assert len(losses) == 3 and all(math.isfinite(l) for l in losses)
+    rc, ev1, err = run_job(dpo_job(models_dir, data_dir, tmp_path / "single", opt, 2), tmp_path)
+    assert rc == 0, err[-3000:]
+    assert [s["loss"] for s in of(ev1, "step")] == pytest.approx(losses, rel=1e-3)
+    assert max_diff(weights(tmp_path / "fsdp" / "final"), weights(models_dir["sft"])) > 1e-4
+
+
+def test_fsdp_dpo_ondare_masks_deepspeed_request(models_dir, data_dir, tmp_path):
+    """A DeepSpeed request runs FSDP; OnDARE with p < 1 (per-rank masks, index path) trains and saves."""
+    opt = {"name": "ondare", "p": 0.05}
+    ev = torchrun(dpo_job(models_dir, data_dir, tmp_path / "fsdp", opt, 1), tmp_path, "ondare",
+                  env={"ACCELERATE_USE_DEEPSPEED": "true"})
+    start = of(ev, "start")[0]
+    assert start["strategy"] == "fsdp" and start["requested_sharding"] == "deepspeed"
+    steps = of(ev, "step")
+    assert len(steps) == 3 and all(s["loss"] is not None and math.isfinite(s["loss"]) for s in steps)
+    assert all(math.isfinite(s["reward_margin"]) for s in steps)
+    after = weights(tmp_path / "fsdp" / "final")
+    assert max_diff(after, weights(models_dir["sft"])) > 1e-4
