@@ -61,17 +61,37 @@ def shard_like(full: torch.Tensor, prm: torch.Tensor) -> torch.Tensor:
     return distribute_tensor(full, prm.device_mesh, prm.placements, src_data_rank=None).to_local()
 
 
-def shard_model(model: torch.nn.Module) -> torch.nn.Module:
-    """fully_shard every decoder layer, then the root (embeddings, final norm, head). In place."""
+_MESHES: dict[str, object] = {}
+
+
+def mesh_for(device: torch.device):
+    """A 1-D mesh over all ranks on the training device type (explicit, so a gloo CPU run on a machine with
+    CUDA does not get FSDP's default CUDA mesh)."""
+    from torch.distributed.device_mesh import init_device_mesh
+
+    key = device.type
+    if key not in _MESHES:
+        _MESHES[key] = init_device_mesh(key, (dist.get_world_size(),))
+    return _MESHES[key]
+
+
+def shard_model(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+    """fully_shard every decoder layer (the model's `_no_split_modules` classes), then the root (embeddings,
+    final norm, head). In place; FSDP2 moves each unit's parameters to the mesh device as it shards them.
+    Calling it again on a sharded model does nothing."""
     from torch.distributed.fsdp import fully_shard
 
+    if getattr(model, "_sfmed_sharded", False):
+        return model
+    mesh = mesh_for(device)
     names = set(getattr(model, "_no_split_modules", None) or [])
     units = [m for m in model.modules() if type(m).__name__ in names]
     if not units:
         log("fsdp: no decoder-layer classes found (_no_split_modules); sharding the root only")
     for m in units:
-        fully_shard(m)
-    fully_shard(model)
+        fully_shard(m, mesh=mesh)
+    fully_shard(model, mesh=mesh)
+    model._sfmed_sharded = True
     return model
 
 

@@ -259,11 +259,28 @@ class Runner:
     def __init__(self, job: Job, events: Events | None = None):
         self.job = job
         self.d = setup_dist(job)
+        self.strategy, self.asked_sharding = S.choose_strategy(job.train.sharding, self.d.world) if job.mode == "train" else ("single", None)
         self.events = events or Events(enabled=self.d.main)
         if not self.d.main:
             self.events.enabled = False
         self.tok = None
         self.pad_id = 0
+
+    # ----------------------------------------------------------------------------------------- sharding
+
+    @property
+    def fsdp(self) -> bool:
+        return self.strategy == "fsdp"
+
+    def _load_device(self):
+        """FSDP: weights load on CPU and fully_shard moves one unit at a time to the device as it shards it,
+        so the accelerator never holds a full model (host memory still does, once per rank)."""
+        return None if self.fsdp else self.d.device
+
+    def _shard(self, model):
+        if self.fsdp:
+            S.shard_model(model, self.d.device)
+        return model
 
     # ----------------------------------------------------------------------------------------- data
 
@@ -327,7 +344,7 @@ class Runner:
         if job.stage == "rm":
             return self.run_rm(train, ev)
         model_path = job.resume_from or job.model
-        model = load_causal(model_path, job.train.dropout, self.d.device)
+        model = self._shard(load_causal(model_path, job.train.dropout, self._load_device()))
         if job.stage == "dpo":
             task = self.make_dpo_task(model, train, ev)
         else:
@@ -343,7 +360,7 @@ class Runner:
             log("dpo: every record carries reference log-probs; no reference model is loaded")
             return DpoTask(self, None)
         if job.dpo.precompute_ref:
-            ref = load_causal(ref_path, 0.0, self.d.device, ref_dtype) if (job.resume_from or ref_path != job.model) else model
+            ref = self._shard(load_causal(ref_path, 0.0, self._load_device(), ref_dtype)) if (job.resume_from or ref_path != job.model) else model
             task = DpoTask(self, None)
             was_training = ref.training
             ref.eval()
@@ -360,7 +377,7 @@ class Runner:
             if ref is not model:
                 del ref
             return task
-        ref = load_causal(ref_path, 0.0, self.d.device, ref_dtype)
+        ref = self._shard(load_causal(ref_path, 0.0, self._load_device(), ref_dtype))
         ref.eval()
         ref.requires_grad_(False)
         return DpoTask(self, ref)
@@ -381,7 +398,7 @@ class Runner:
                 continue
             torch.manual_seed(seed)
             src = job.resume_from if resume_here or (n == 1 and job.resume_from) else job.model
-            model = load_reward(src, job.train.dropout, self.d.device, self.pad_id)
+            model = self._shard(load_reward(src, job.train.dropout, self._load_device(), self.pad_id))
             res = self.fit(model, RmTask(self), train, ev, out, seed, model_index=i, resume=src != job.model)
             results.append(res)
             if res.get("interrupted"):
@@ -456,14 +473,10 @@ class Runner:
             model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         model.config.use_cache = False
         base = model
-        strategy, asked = S.choose_strategy(t.sharding, d.world)
-        fsdp = strategy == "fsdp"
+        strategy, asked = self.strategy, self.asked_sharding
+        fsdp = self.fsdp
         if fsdp:
-            S.shard_model(model)
-            ref = getattr(task, "ref", None)
-            if ref is not None and ref is not model and not getattr(ref, "_sfmed_sharded", False):
-                S.shard_model(ref)  # the frozen reference is sharded too (forward only)
-                ref._sfmed_sharded = True
+            S.shard_model(model, d.device)  # no-op when run() already sharded it (the reference is sharded too)
         elif d.world > 1:
             model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[d.device.index] if d.device.type == "cuda" else None)
         opt = self.build_optimizer(model, sharded=fsdp)

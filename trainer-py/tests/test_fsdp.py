@@ -49,7 +49,9 @@ def sft_job(models_dir, data_dir, out, **train):
 
 
 def test_fsdp_sft_adamw_equals_single_process_and_resumes(models_dir, data_dir, tmp_path):
-    ev = torchrun(sft_job(models_dir, data_dir, tmp_path / "fsdp", sharding="fsdp"), tmp_path, "fsdp")
+    # Gradient checkpointing recomputes the same values (no dropout), so it must not change the result.
+    ev = torchrun(sft_job(models_dir, data_dir, tmp_path / "fsdp", sharding="fsdp", gradient_checkpointing=True),
+                  tmp_path, "fsdp")
     start = of(ev, "start")[0]
     assert start["strategy"] == "fsdp" and start["world_size"] == 2
     steps = [s["loss"] for s in of(ev, "step")]
@@ -74,6 +76,10 @@ def test_fsdp_sft_adamw_equals_single_process_and_resumes(models_dir, data_dir, 
     assert of(ev2, "start")[0]["start_step"] == 2
     assert [s["loss"] for s in of(ev2, "step")] == pytest.approx(steps[2:], rel=1e-6, abs=1e-7)
     assert max_diff(fsdp_final, weights(tmp_path / "fsdp" / "final")) < 1e-7
+
+    # The optimizer state is sharded per rank: a one-process resume refuses it by name.
+    rc, ev3, _ = run_job({**sft_job(models_dir, data_dir, tmp_path / "other"), "resume_from": str(ck)}, tmp_path)
+    assert rc == 1 and "sharded over 2 FSDP ranks" in of(ev3, "error")[0]["message"]
 
 
 def test_fsdp_dpo_ondare_sharded_tau(models_dir, data_dir, tmp_path):
