@@ -24,16 +24,18 @@ def requested_sharding() -> str | None:
     return None
 
 
-def choose_strategy(job_sharding: str, world: int) -> tuple[str, str | None]:
+def choose_strategy(job_sharding: str, world: int, main: bool = True) -> tuple[str, str | None]:
     """(strategy, requested_sharding): "single", "ddp" or "fsdp". A DeepSpeed request maps to FSDP full
-    sharding (the same ZeRO-3 memory profile: parameters, gradients and optimizer state all sharded)."""
+    sharding (the same ZeRO-3 memory profile: parameters, gradients and optimizer state all sharded).
+    Notes go to stderr from the main rank only."""
     asked = requested_sharding()
+    say = log if main else (lambda msg: None)
     if world <= 1:
         if job_sharding == "fsdp" or asked:
-            log("note: one process; sharding has nothing to split, running unsharded")
+            say("note: one process; sharding has nothing to split, running unsharded")
         return "single", asked
     if asked == "deepspeed":
-        log("note: DeepSpeed ZeRO-3 was requested; this trainer runs PyTorch FSDP full sharding instead "
+        say("note: DeepSpeed ZeRO-3 was requested; this trainer runs PyTorch FSDP full sharding instead "
             "(parameters, gradients and optimizer state sharded, as ZeRO-3); the DeepSpeed config is ignored")
     if job_sharding == "fsdp" or asked in ("fsdp", "deepspeed"):
         return "fsdp", asked

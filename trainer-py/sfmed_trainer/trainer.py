@@ -259,7 +259,7 @@ class Runner:
     def __init__(self, job: Job, events: Events | None = None):
         self.job = job
         self.d = setup_dist(job)
-        self.strategy, self.asked_sharding = S.choose_strategy(job.train.sharding, self.d.world) if job.mode == "train" else ("single", None)
+        self.strategy, self.asked_sharding = S.choose_strategy(job.train.sharding, self.d.world, self.d.main) if job.mode == "train" else ("single", None)
         self.events = events or Events(enabled=self.d.main)
         if not self.d.main:
             self.events.enabled = False
