@@ -16,7 +16,7 @@ describe("dpoJob", () => {
       version: 1,
       stage: "dpo",
       model: "ckpt/sft",
-      optimizer: { name: "ondare", p: 0.01, alpha: 1e-7, base_model: "ckpt/base", sft_model: "ckpt/sft", rescale: "inverse_keep", clip_tau: 1 },
+      optimizer: { name: "ondare", p: 0.01, alpha: 1e-7, base_model: "ckpt/base", sft_model: "ckpt/sft", clip_tau: 1 },
       dpo: { beta: 0.1, loss_type: "sigmoid", ref_model: "ckpt/sft" },
       train: { lr: 1e-6, epochs: 2, warmup_steps: 100, scheduler: "cosine", weight_decay: 0 },
     });

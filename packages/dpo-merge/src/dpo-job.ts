@@ -34,7 +34,8 @@ export interface DpoMergeJob {
     alpha: number;
     base_model: string;
     sft_model: string;
-    rescale: "inverse_keep" | "none" | "l1";
+    /** Omitted: the trainer's per-method default (OnDARE ×1/p, OnTIES none), as the official code. */
+    rescale?: "inverse_keep" | "none" | "l1";
     clip_tau: number;
     seed?: number;
   };
@@ -81,7 +82,7 @@ export interface DpoJobParams {
   warmupSteps?: number;
   /** @default 2048 */
   cutoffLen?: number;
-  /** Rescale of the sparsified update. @default "inverse_keep" (F.dropout, as the official code) */
+  /** Rescale of the sparsified update. @default the trainer's per-method default: ×1/p for OnDARE (F.dropout, as the official code), none for OnTIES */
   rescale?: "inverse_keep" | "none" | "l1";
   /** OnDARE clamp of τ. @default 1 */
   clipTau?: number;
@@ -159,7 +160,7 @@ export function dpoJob(p: DpoJobParams): DpoMergeJob {
       alpha,
       base_model: p.baseModel,
       sft_model: p.sftModel,
-      rescale: p.rescale ?? "inverse_keep",
+      ...(p.rescale ? { rescale: p.rescale } : {}),
       clip_tau: clip,
       ...(p.maskSeed !== undefined ? { seed: p.maskSeed } : {}),
     },
