@@ -104,6 +104,16 @@ def full_state_dict(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     return get_model_state_dict(model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
 
 
+def reshard(model: torch.nn.Module) -> None:
+    """Free the gathered weights left by forwards without backward (no_grad evaluation, the DPO reference
+    pass). Without it, units gathered by a no_grad pass before the first step kept their unsharded copies
+    and later forwards read them after the optimizer had updated the shards (a DPO `precompute_ref` run
+    drifted from the unsharded one at step 2)."""
+    for m in model.modules():
+        if hasattr(m, "reshard") and type(m).__name__.startswith("FSDP"):
+            m.reshard()
+
+
 def set_grad_sync(model, sync: bool) -> None:
     """Skip the gradient reduce-scatter on accumulation micro-steps (FSDP2's no_sync)."""
     model.set_requires_gradient_sync(sync)

@@ -374,6 +374,8 @@ class Runner:
                         for j, e in enumerate(chunk):
                             e["ref_logps"] = (s[j].item(), s[h + j].item())
             ref.train(was_training)
+            if self.fsdp:
+                S.reshard(ref)
             if ref is not model:
                 del ref
             return task
@@ -611,6 +613,8 @@ class Runner:
                 dist.all_reduce(vec)
                 tot, cnt = vec[0].item(), vec[1].item()
                 agg = {k: vec[2 + i].item() for i, k in enumerate(sorted(agg))}
+            if fsdp:
+                S.reshard(model)
             model.train()
             el = tot / max(cnt, 1)
             self.events.emit("eval", step=step, epoch=step / spe, eval_loss=el, n=cnt, **{f"eval_{k}": v / max(cnt, 1) for k, v in agg.items()}, **tag)

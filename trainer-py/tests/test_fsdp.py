@@ -45,7 +45,8 @@ def max_diff(a: dict, b: dict) -> float:
 def sft_job(models_dir, data_dir, out, **train):
     return {"version": 1, "stage": "sft", "model": str(models_dir["sft"]), "output_dir": str(out), "cutoff_len": 64,
             "data": {"train": str(data_dir["sft"]), "max_samples": 30, "eval_ratio": 0.1},
-            "train": {"max_steps": 4, "batch_size": 2, "grad_accum": 1, "lr": 2e-3, "save_steps": 2, **train}}
+            "train": {"max_steps": 4, "batch_size": 2, "grad_accum": 1, "lr": 2e-3, "save_steps": 2, "eval_steps": 1,
+                      **train}}
 
 
 def test_fsdp_sft_adamw_equals_single_process_and_resumes(models_dir, data_dir, tmp_path):
@@ -67,7 +68,8 @@ def test_fsdp_sft_adamw_equals_single_process_and_resumes(models_dir, data_dir, 
     single = [s["loss"] for s in of(ev1, "step")]
     assert single == pytest.approx(steps, rel=1e-5, abs=1e-6)
     # 3 eval examples over 2 ranks: rank 1 pads with a weight-0 batch so both run as many forwards.
-    assert [e["n"] for e in of(ev, "eval")] == [3] and [e["n"] for e in of(ev1, "eval")] == [3]
+    # Evaluations after every step (no_grad forwards between optimizer steps) leave the training unchanged.
+    assert [e["n"] for e in of(ev, "eval")] == [3] * 4 and [e["n"] for e in of(ev1, "eval")] == [3] * 4
     assert max_diff(fsdp_final, weights(tmp_path / "single" / "final")) < 1e-6
 
     # Resume the sharded run from its checkpoint: the same losses and final weights.
@@ -148,11 +150,15 @@ def test_fsdp_dpo_onties_global_trim_close_to_single(models_dir, data_dir, tmp_p
     top-k. The trim itself is exact (test_sharded_onties_mask_equals_global_topk); here the losses agree
     to 1e-3 and the run trains."""
     opt = {"name": "onties", "p": 0.5}
-    ev = torchrun(dpo_job(models_dir, data_dir, tmp_path / "fsdp", opt, 1, sharding="fsdp"), tmp_path, "onties")
+    job = dpo_job(models_dir, data_dir, tmp_path / "fsdp", opt, 1, sharding="fsdp")
+    job["dpo"]["precompute_ref"] = True  # a no_grad pass over the sharded policy before the first step
+    ev = torchrun(job, tmp_path, "onties")
     assert of(ev, "start")[0]["strategy"] == "fsdp"
     losses = [s["loss"] for s in of(ev, "step")]
     assert len(losses) == 3 and all(math.isfinite(l) for l in losses)
-    rc, ev1, err = run_job(dpo_job(models_dir, data_dir, tmp_path / "single", opt, 2), tmp_path)
+    job1 = dpo_job(models_dir, data_dir, tmp_path / "single", opt, 2)
+    job1["dpo"]["precompute_ref"] = True
+    rc, ev1, err = run_job(job1, tmp_path)
     assert rc == 0, err[-3000:]
     assert [s["loss"] for s in of(ev1, "step")] == pytest.approx(losses, rel=1e-3)
     assert max_diff(weights(tmp_path / "fsdp" / "final"), weights(models_dir["sft"])) > 1e-4
