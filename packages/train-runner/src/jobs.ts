@@ -27,6 +27,8 @@ export interface TrainOptions {
   save_steps?: number;
   keep_best?: boolean;
   save_total_limit?: number;
+  /** FSDP full sharding across processes (also chosen by accelerate's FSDP or DeepSpeed configs). @default "none" */
+  sharding?: "none" | "fsdp";
 }
 
 export interface OptimizerOptions {

@@ -49,6 +49,15 @@ describe("sfmed train", () => {
     expect(JSON.parse(await readFile(path.join(dir, "runs/sft/job.json"), "utf8")).data.train).toBe(path.join(dir, "train.jsonl"));
   });
 
+  it("asks for several processes before sharding", async () => {
+    const dir = await tempDir();
+    const file = path.join(dir, "job.yaml");
+    await writeFile(file, JOB);
+    const r = await capture(["train", "sft", "--config", file, "--distributed", "fsdp", "--python", "python3"]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/needs several processes/);
+  });
+
   it("--set overrides keys deeply and validates them", async () => {
     expect(applySets({ data: { train: "a", eval: "b" } }, ["data.train=c", "train.max_steps=5", 'rm.models=["x","y"]'])).toEqual({
       data: { train: "c", eval: "b" },

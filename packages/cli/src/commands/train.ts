@@ -96,7 +96,11 @@ async function launchFrom(o: LaunchFlags, outputDir: string) {
     ...(o.masterPort !== undefined ? { masterPort: int("master-port", o.masterPort)! } : {}),
   };
   if (o.launcher !== "accelerate") {
-    if (o.distributed && o.distributed !== "ddp") throw new UsageError(`--distributed ${o.distributed} needs --launcher accelerate`);
+    // Under torchrun the trainer shards with FSDP itself (job key train.sharding); ZeRO-3 maps to FSDP full sharding.
+    if (o.distributed && o.distributed !== "ddp") {
+      if (o.launcher === "local") throw new UsageError(`--distributed ${o.distributed} needs several processes: --launcher torchrun or accelerate`);
+      return { ...launch, sharding: "fsdp" as const };
+    }
     return launch;
   }
   await mkdir(outputDir, { recursive: true });
@@ -195,7 +199,8 @@ export const register: Register = (program, ctx) => {
       const job = await loadJobFile(o.config, overrides);
       if (job.stage !== stage) throw new UsageError(`${o.config} is a "${job.stage}" job; run it with: sfmed train ${job.stage}`);
       const env = await ensureTrainerEnv({ ...(o.python ? { python: o.python } : {}), onLog: (l) => c.info(l) });
-      const launch = await launchFrom(o, job.output_dir);
+      const { sharding, ...launch } = { sharding: undefined as "fsdp" | undefined, ...(await launchFrom(o, job.output_dir)) };
+      if (sharding) job.train = { ...job.train, sharding };
       const r = eventRenderer(c, o.json, `${stage}`);
       const sig = sigintController(c);
       try {
