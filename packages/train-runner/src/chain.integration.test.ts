@@ -5,6 +5,7 @@ import { samplePath } from "@sfmed/test-utils";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { StepEvent, TrainerEvent } from "./events.js";
 import { dpoJob, ptJob, rmJob, rmScoreJob, sftJob, validateJob } from "./jobs.js";
+import { accelerateConfig } from "./launchers.js";
 import { resumeJob, runJob } from "./run-job.js";
 import { createTinyModel } from "./tiny-model.js";
 import { ensureTrainerEnv, trainerPythonEnv, type TrainerEnv } from "./trainer-env.js";
@@ -109,5 +110,24 @@ describe("train-runner driving trainer-py (tiny model, CPU)", () => {
     expect(r.status).toBe("completed");
     expect(r.lastStep?.step).toBe(2);
     expect(starts[0]?.world_size).toBe(2);
+  }, 900_000);
+
+  it("runs a 2-process FSDP job under accelerate", async () => {
+    const out = path.join(dir, "sft-fsdp");
+    const { mkdir, writeFile: write } = await import("node:fs/promises");
+    await mkdir(out, { recursive: true });
+    const cfg = path.join(out, "accelerate.yaml");
+    const { stringify } = await import("yaml");
+    await write(cfg, stringify(accelerateConfig({ strategy: "fsdp", nprocPerNode: 2 })));
+    const starts: TrainerEvent[] = [];
+    const r = await runJob(sftJob({ ...tiny, model: base, train: files.sft, outputDir: out, trainOptions: { ...quick, max_steps: 2 } }), {
+      python: env.python,
+      env: { ...trainerPythonEnv(env), OMP_NUM_THREADS: "1" },
+      launch: { launcher: "accelerate", nprocPerNode: 2, accelerateConfigPath: cfg, masterPort: 30000 + Math.floor(Math.random() * 1000) },
+      onEvent: (e) => e.event === "start" && starts.push(e),
+    });
+    expect(r.status).toBe("completed");
+    expect(starts[0]).toMatchObject({ world_size: 2, strategy: "fsdp" });
+    expect(JSON.parse(await readFile(path.join(r.model!, "config.json"), "utf8")).model_type).toBe("qwen2");
   }, 900_000);
 });

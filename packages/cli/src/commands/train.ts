@@ -104,14 +104,15 @@ async function launchFrom(o: LaunchFlags, outputDir: string) {
     return launch;
   }
   await mkdir(outputDir, { recursive: true });
-  const strategy = o.distributed ?? "deepspeed-zero3";
-  let dsPath: string | undefined;
-  if (strategy === "deepspeed-zero3") {
-    dsPath = path.join(outputDir, "deepspeed-zero3.json");
-    await writeAtomic(dsPath, JSON.stringify(deepspeedZero3Config(), null, 2) + "\n");
+  // The trainer shards with FSDP; a ZeRO-3 request becomes FSDP full sharding (the same memory profile), so the
+  // launch needs no DeepSpeed install. The ZeRO-3 config is still written for reference and other trainers.
+  const requested = o.distributed ?? "fsdp";
+  if (requested === "deepspeed-zero3") {
+    await writeAtomic(path.join(outputDir, "deepspeed-zero3.json"), JSON.stringify(deepspeedZero3Config(), null, 2) + "\n");
   }
+  const strategy = requested === "deepspeed-zero3" ? "fsdp" : requested;
   const cfgPath = path.join(outputDir, "accelerate.yaml");
-  await writeAtomic(cfgPath, toYaml(accelerateConfig({ strategy, nprocPerNode: nproc, nnodes, ...(dsPath ? { deepspeedConfigPath: dsPath } : {}) })));
+  await writeAtomic(cfgPath, toYaml(accelerateConfig({ strategy, nprocPerNode: nproc, nnodes })));
   return { ...launch, accelerateConfigPath: cfgPath };
 }
 
@@ -175,7 +176,7 @@ function addLaunchFlags<T extends import("commander").Command>(cmd: T): T {
     .option("--node-rank <n>", "this node's rank")
     .option("--master-addr <host>", "rank 0's address")
     .option("--master-port <port>", "rank 0's port")
-    .option("--distributed <strategy>", "with accelerate: deepspeed-zero3 (default) | fsdp | ddp")
+    .option("--distributed <strategy>", "fsdp | deepspeed-zero3 (runs as FSDP full sharding) | ddp; default with accelerate: fsdp")
     .option("--python <path>", "base Python for the trainer environment (default: SFMED_PYTHON, python3)")
     .option("--json", "print trainer events as JSON lines instead of a progress bar");
 }
