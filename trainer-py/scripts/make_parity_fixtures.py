@@ -103,6 +103,9 @@ def merge_cases(g: torch.Generator) -> list[dict]:
                       method=c["method"], p=c["p"], alpha=c["alpha"], tau=tau, mask=mask, trace=trace)
         cases.append({
             **c, "betas": [0.9, 0.999], "eps": 1e-8,
+            # Adam arithmetic of torch.optim.AdamW (eps after bias correction, decay before the update); the official
+            # online-merging code differs in the last bits (see the README's deviations).
+            "adam_variant": "torch",
             "theta": theta.tolist(), "grad": grad.tolist(), "exp_avg": m.tolist(), "exp_avg_sq": v.tolist(),
             "tau": tau.tolist(), "mask": [int(x) for x in trace["mask"].tolist()],
             "expected_theta": th.tolist(), "expected_exp_avg": mm.tolist(), "expected_exp_avg_sq": vv.tolist(),
