@@ -1,4 +1,5 @@
 import { codePointsInto, minhashInto, shingleHashesInto } from "./minhash-kernel.js";
+import { createSimdMinhash, type SimdMinhash } from "./minhash-simd.js";
 import { normalizeText } from "./normalize-text.js";
 import { splitmix32 } from "./seeded-random.js";
 
@@ -28,6 +29,8 @@ export class MinHasher {
   private readonly normalize: (text: string) => string;
   private cps: Int32Array = new Int32Array(1024);
   private hashes: Int32Array = new Int32Array(1024);
+  /** Wasm SIMD kernel (bit-identical, ≈4× faster), null where unavailable; created on first use. */
+  private simd: SimdMinhash | null | undefined;
 
   constructor(options: MinHasherOptions = {}) {
     this.numPerm = options.numPerm ?? 128;
@@ -59,7 +62,9 @@ export class MinHasher {
 
   /** Signature of a set of shingle hashes; `out` is reused when given. An empty set gives all SIG_EMPTY. */
   signatureOfHashes(hashes: Int32Array, out: Int32Array = new Int32Array(this.numPerm)): Int32Array {
-    minhashInto(hashes, hashes.length, this.a, this.b, this.numPerm, out);
+    if (this.simd === undefined) this.simd = createSimdMinhash(this.a, this.b);
+    if (this.simd) this.simd.minhash(hashes, hashes.length, out);
+    else minhashInto(hashes, hashes.length, this.a, this.b, this.numPerm, out);
     return out;
   }
 
