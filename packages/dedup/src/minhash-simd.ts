@@ -76,12 +76,24 @@ function moduleBytes(): Uint8Array {
   ]);
 }
 
-let compiled: WebAssembly.Module | null | undefined;
-function simdModule(): WebAssembly.Module | null {
+// The package's type libraries carry no WebAssembly declarations: the little used here, typed by hand.
+interface WasmMemory {
+  readonly buffer: ArrayBuffer;
+  grow(pages: number): number;
+}
+interface WasmApi {
+  validate(bytes: Uint8Array): boolean;
+  Module: new (bytes: Uint8Array) => object;
+  Instance: new (module: object) => { exports: Record<string, unknown> };
+}
+const Wasm = (globalThis as unknown as { WebAssembly?: WasmApi }).WebAssembly;
+
+let compiled: object | null | undefined;
+function simdModule(): object | null {
   if (compiled === undefined) {
     try {
       const bytes = moduleBytes();
-      compiled = WebAssembly.validate(bytes) ? new WebAssembly.Module(bytes) : null;
+      compiled = Wasm?.validate(bytes) ? new Wasm.Module(bytes) : null;
     } catch {
       compiled = null;
     }
@@ -103,8 +115,8 @@ export function createSimdMinhash(a: Int32Array, b: Int32Array): SimdMinhash | n
   if (k === 0 || k % SIMD_PERM_MULTIPLE !== 0 || b.length !== k) return null;
   const mod = simdModule();
   if (!mod) return null;
-  const inst = new WebAssembly.Instance(mod);
-  const mem = inst.exports.mem as WebAssembly.Memory;
+  const inst = new Wasm!.Instance(mod);
+  const mem = inst.exports.mem as WasmMemory;
   const fn = inst.exports.minhash as (aOff: number, bOff: number, sigOff: number, hOff: number, m: number, kBytes: number) => void;
   const kb = 4 * k;
   const hOff = 3 * kb;
