@@ -1,10 +1,12 @@
 import { defineConfig } from "tsup";
 
 export default defineConfig({
-  entry: ["src/index.ts"],
+  // the worker is its own entry: merge-pool.ts starts dist/merge-worker.js beside the bundle
+  entry: ["src/index.ts", "src/merge-worker.ts"],
   format: ["esm", "cjs"],
   dts: true,
   clean: true,
   sourcemap: true,
   target: "node20",
+  shims: true,
 });

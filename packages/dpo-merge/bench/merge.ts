@@ -1,6 +1,6 @@
 // Side-by-side benchmark of mergeCheckpoints against mergekit on the same bf16 checkpoints.
 //
-//   npx tsx --conditions=@sfmed/source packages/dpo-merge/bench/merge.ts [--layers 24] [--methods a,b] [--keep]
+//   npx tsx --conditions=@sfmed/source packages/dpo-merge/bench/merge.ts [--layers 24] [--methods a,b] [--threads N] [--keep]
 //
 // Writes three Qwen2.5-0.5B-shaped checkpoints (untied lm_head, ≈1.26 GB of bf16 each, sharded at 500 MB) of
 // random values with this package's writer, merges them with every method in a child process for each tool
@@ -31,6 +31,8 @@ if (args[0] === "--child") {
 }
 
 const LAYERS = Number(arg("layers", "24"));
+/** Worker threads for mergeCheckpoints (default: its own, the core count); 1 = the single-threaded path. */
+const THREADS = arg("threads", "");
 const METHODS = arg("methods", "linear,task_arithmetic,ties,slerp,dare_ties").split(",") as MergeMethod[];
 const VENV = process.env.SFMED_BENCH_VENV ?? path.join(homedir(), ".cache", "sfmed", "bench-dpo-merge");
 const MERGEKIT = path.join(VENV, "bin", "mergekit-yaml");
@@ -136,6 +138,7 @@ function ourOptions(method: MergeMethod, dir: string, out: string) {
     density: method === "ties" || method.startsWith("dare") ? DENSITY : undefined,
     t: T,
     seed: 0,
+    ...(THREADS ? { threads: Number(THREADS) } : {}),
     out,
   };
 }

@@ -1,4 +1,4 @@
-import { existsSync } from "node:fs";
+import { existsSync, writeFileSync } from "node:fs";
 import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { tempDir } from "@sfmed/test-utils";
@@ -129,6 +129,44 @@ describe("mergeCheckpoints", () => {
     const a = await run("a", 3, 1);
     expect(await run("b", 1000, 1)).toEqual(a);
     expect(await run("c", 3, 2)).not.toEqual(a);
+  });
+
+  it("writes the same bytes on worker threads as on the calling thread, for every method", async () => {
+    const dir = await tempDir();
+    await makeModel(path.join(dir, "base"), 1);
+    await makeModel(path.join(dir, "m1"), 2);
+    await makeModel(path.join(dir, "m2"), 3);
+    const methods: MergeMethod[] = ["linear", "task_arithmetic", "ties", "dare_ties", "dare_linear", "slerp"];
+    for (const method of methods) {
+      const models = method === "slerp" ? [path.join(dir, "m1")] : [path.join(dir, "m1"), path.join(dir, "m2")];
+      const bytes: Buffer[] = [];
+      for (const threads of [1, 3]) {
+        const out = path.join(dir, `${method}-${threads}`);
+        const progress: MergeProgress[] = [];
+        await mergeCheckpoints({ method, base: path.join(dir, "base"), models, weights: models.map((_, i) => 0.6 - 0.2 * i), density: 0.5,
+          rescale: method === "dare_linear" ? "l1" : undefined, t: 0.3, seed: 4, threads, chunkElements: 7, out, onProgress: (p) => progress.push(p) });
+        expect(progress.map((p) => p.tensorsDone)).toEqual([1, 2, 3, 4, 5]);
+        expect(new Set(progress.map((p) => p.tensor)).size).toBe(5);
+        bytes.push(await readFile(path.join(out, "model.safetensors")));
+      }
+      expect(bytes[1]!.equals(bytes[0]!), method).toBe(true);
+    }
+  });
+
+  it("passes a worker's typed error on and leaves nothing behind", async () => {
+    const dir = await tempDir();
+    await makeModel(path.join(dir, "base"), 1);
+    await makeModel(path.join(dir, "m1"), 2);
+    const file = path.join(dir, "m1", "model.safetensors");
+    const whole = await readFile(file);
+    // The non-float tensor is copied (and reported) before the workers open their inputs: cut the file then.
+    const onProgress = (p: MergeProgress) => {
+      if (p.tensor === "position_ids") writeFileSync(file, whole.subarray(0, whole.length - 8));
+    };
+    await expect(
+      mergeCheckpoints({ method: "task_arithmetic", base: path.join(dir, "base"), models: [path.join(dir, "m1")], threads: 2, out: path.join(dir, "o"), onProgress }),
+    ).rejects.toThrow(expect.objectContaining({ name: "SafetensorsError", file }));
+    expect((await readdir(dir)).sort()).toEqual(["base", "m1"]);
   });
 
   it("writes f32 when asked, shards the output, and replaces only with overwrite", async () => {

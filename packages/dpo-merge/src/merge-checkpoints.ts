@@ -1,16 +1,15 @@
 import { randomBytes } from "node:crypto";
+import { availableParallelism } from "node:os";
 import { existsSync } from "node:fs";
 import { copyFile, mkdir, readdir, rename, rm, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { Checkpoint, CheckpointWriter } from "./checkpoint.js";
 import { DTYPE_BITS, isFloatDtype, type FloatDtype } from "./dtype.js";
 import { MergeInputError } from "./errors.js";
-import { seededRng } from "./seeded-rng.js";
 import type { TensorSpec } from "./safetensors-writer.js";
-import { slerpApply, slerpCoefficients, slerpSums } from "./slerp.js";
-import { bernoulliMask, type RescaleMode } from "./sparsify.js";
-import { TopKCut } from "./streaming-top-k.js";
-import { deltaScale, linearMerge, mixChunk, type DeltaScale } from "./task-arithmetic.js";
+import type { RescaleMode } from "./sparsify.js";
+import { runMergePool } from "./merge-pool.js";
+import { mergeTensor, type TensorMergeParams } from "./merge-tensor.js";
 
 export const MERGE_METHODS = ["task_arithmetic", "ties", "dare_ties", "dare_linear", "linear", "slerp"] as const;
 export type MergeMethod = (typeof MERGE_METHODS)[number];
@@ -52,6 +51,11 @@ export interface MergeCheckpointsOptions {
   maxShardBytes?: number | undefined;
   /** Elements per chunk: memory holds a few chunks per input, never whole tensors. @default 1_048_576 */
   chunkElements?: number | undefined;
+  /**
+   * Worker threads that merge tensors in parallel (each tensor whole on one thread, so the output is the same
+   * for any count); 1 merges on the calling thread. @default os.availableParallelism()
+   */
+  threads?: number | undefined;
   /** Replace an existing output folder. @default false */
   overwrite?: boolean | undefined;
   onProgress?: ((p: MergeProgress) => void) | undefined;
@@ -107,6 +111,8 @@ export async function mergeCheckpoints(opts: MergeCheckpointsOptions): Promise<M
   const normalize = opts.normalize ?? (method === "ties" || method === "linear");
   const lambda = opts.lambda ?? 1;
   const rescale = opts.rescale ?? "inverse_keep";
+  const threads = opts.threads ?? availableParallelism();
+  check(Number.isSafeInteger(threads) && threads > 0, "threads", "must be a positive integer");
   const out = path.resolve(opts.out);
   check(opts.overwrite === true || !existsSync(out), "out", `${out} exists (pass overwrite to replace it)`);
 
@@ -153,104 +159,37 @@ export async function mergeCheckpoints(opts: MergeCheckpointsOptions): Promise<M
     let bytesDone = 0;
     const copied: string[] = [];
 
+    const params: TensorMergeParams = { method, weights, density, t, normalize, lambda, rescale, seed, chunk, hasBase: opts.base !== undefined };
+    let tensorsDone = 0;
+    const done = (name: string, outBytes: number) => {
+      bytesDone += outBytes;
+      tensorsDone++;
+      opts.onProgress?.({ tensor: name, tensorsDone, tensorsTotal: names.length, bytesDone, bytesTotal });
+    };
+    const floats: string[] = [];
     for (const [ti, name] of names.entries()) {
-      const info = ref.info(name);
-      const outBytes = byteLen(specs[ti]!);
-      if (!isFloatDtype(info.dtype)) {
+      if (isFloatDtype(ref.info(name).dtype)) floats.push(name);
+      else {
         await w.write(name, await ref.readBytes(name));
         copied.push(name);
-      } else {
-        const n = info.numel;
-        const baseCk = opts.base === undefined ? undefined : ref;
-        const read = (ck: Checkpoint, start: number) => ck.readF32Range(name, start, Math.min(chunk, n - start));
-        async function* deltas(i: number): AsyncIterable<Float32Array> {
-          for (let s = 0; s < n; s += chunk) {
-            const [b, m] = await Promise.all([read(baseCk!, s), read(modelCks[i]!, s)]);
-            for (let j = 0; j < m.length; j++) m[j] = m[j]! - b[j]!;
-            yield m;
-          }
-        }
-
-        // Per-model mask makers and scales for the task-arithmetic family.
-        const maskers: Array<((len: number, delta: () => Float32Array) => Uint8Array) | undefined> = [];
-        const scales: DeltaScale[] = [];
-        let slerpCoef: [number, number] = [1 - t, t];
-        const dareLike = method === "dare_ties" || method === "dare_linear";
-        if ((method === "ties" || dareLike) && density < 1) {
-          for (let i = 0; i < models.length; i++) {
-            if (method === "ties") {
-              const k = density <= 0 || n === 0 ? 0 : Math.max(1, Math.floor(density * n));
-              const cut = k > 0 ? await TopKCut.find(() => deltas(i), k) : undefined;
-              maskers.push((len, delta) => (cut ? cut.mask(delta()) : new Uint8Array(len)));
-              scales.push(undefined);
-            } else {
-              const rng = seededRng(seed, name, i);
-              maskers.push((len) => bernoulliMask({ length: len, p: density, rng }));
-              if (rescale === "l1") {
-                // First pass with a twin stream: the dense and kept L1 norms.
-                const twin = seededRng(seed, name, i);
-                let before = 0;
-                let after = 0;
-                for await (const d of deltas(i)) {
-                  const m = bernoulliMask({ length: d.length, p: density, rng: twin });
-                  for (let j = 0; j < d.length; j++) {
-                    const a = Math.abs(d[j]!);
-                    before += a;
-                    if (m[j]) after += a;
-                  }
-                }
-                scales.push(deltaScale("l1", density, undefined, undefined, { before, after }));
-              } else scales.push(deltaScale(rescale, density));
-            }
-          }
-        }
-        if (method === "slerp") {
-          const acc = { sumAA: 0, sumBB: 0, sumAB: 0 };
-          for (let s = 0; s < n; s += chunk) {
-            const [a, b] = await Promise.all([read(ref, s), read(modelCks[0]!, s)]);
-            slerpSums(a, b, acc);
-          }
-          slerpCoef = slerpCoefficients({ ...acc, t });
-        }
-
-        const readSet = (s: number) =>
-          Promise.all([baseCk ? read(baseCk, s) : Promise.resolve(undefined), ...modelCks.map((ck) => read(ck, s))]);
-        let next = n > 0 ? readSet(0) : undefined;
-        let pendingWrite: Promise<void> = Promise.resolve();
-        if (n === 0) await w.writeF32Range(name, 0, new Float32Array(0));
-        for (let s = 0; s < n; s += chunk) {
-          const [b, ...ms] = await next!;
-          next = s + chunk < n ? readSet(s + chunk) : undefined;
-          let merged: Float32Array;
-          if (method === "linear") merged = linearMerge({ tensors: ms, weights, normalize });
-          else if (method === "slerp") merged = slerpApply(b!, ms[0]!, slerpCoef);
-          else {
-            const masks = maskers.map((mk, i) =>
-              mk?.(b!.length, () => {
-                const d = new Float32Array(b!.length);
-                const m = ms[i]!;
-                for (let j = 0; j < d.length; j++) d[j] = m[j]! - b![j]!;
-                return d;
-              }),
-            );
-            merged = mixChunk({
-              base: b!,
-              models: ms,
-              weights,
-              masks,
-              scales,
-              consensus: method === "ties" || method === "dare_ties" ? "sum" : "none",
-              normalize,
-              lambda,
-            });
-          }
-          await pendingWrite;
-          pendingWrite = w.writeF32Range(name, s, merged);
-        }
-        await pendingWrite;
+        done(name, byteLen(specs[ti]!));
       }
-      bytesDone += outBytes;
-      opts.onProgress?.({ tensor: name, tensorsDone: ti + 1, tensorsTotal: names.length, bytesDone, bytesTotal });
+    }
+    const outBytes = new Map(specs.map((s) => [s.name, byteLen(s)]));
+    if (threads > 1 && floats.length > 1) {
+      await runMergePool({
+        data: { refPath, modelPaths: models.map((m, i) => (opts.base === undefined && i === 0 ? undefined : m)), params },
+        names: floats,
+        numel: (name) => ref.info(name).numel,
+        threads,
+        write: (name, start, data) => w.writeF32Range(name, start, data),
+        onDone: (name) => done(name, outBytes.get(name)!),
+      });
+    } else {
+      for (const name of floats) {
+        await mergeTensor(name, params, ref, modelCks, (start, data) => w.writeF32Range(name, start, data));
+        done(name, outBytes.get(name)!);
+      }
     }
     await w.close();
     writer = undefined;

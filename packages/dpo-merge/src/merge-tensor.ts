@@ -1,0 +1,124 @@
+import type { Checkpoint } from "./checkpoint.js";
+import { seededRng } from "./seeded-rng.js";
+import { slerpApply, slerpCoefficients, slerpSums } from "./slerp.js";
+import { bernoulliMask, type RescaleMode } from "./sparsify.js";
+import { TopKCut } from "./streaming-top-k.js";
+import { deltaScale, linearMerge, mixChunk, type DeltaScale } from "./task-arithmetic.js";
+
+/** The resolved, serialisable parameters of one merge (what a worker thread needs besides the input paths). */
+export interface TensorMergeParams {
+  method: "task_arithmetic" | "ties" | "dare_ties" | "dare_linear" | "linear" | "slerp";
+  weights: number[];
+  density: number;
+  t: number;
+  normalize: boolean;
+  lambda: number;
+  rescale: RescaleMode;
+  seed: number;
+  chunk: number;
+  /** Whether `ref` is a base model (false only for `linear` without a base, where `ref` is models[0]). */
+  hasBase: boolean;
+}
+
+/**
+ * Merge one float tensor chunk by chunk and hand each merged chunk to `write` (awaited before the next chunk is
+ * handed over, so at most one write is pending). The result depends only on the tensor and the parameters,
+ * never on which thread runs it or in which order tensors come: DARE streams are keyed by (seed, name, model).
+ */
+export async function mergeTensor(
+  name: string,
+  p: TensorMergeParams,
+  ref: Checkpoint,
+  modelCks: readonly Checkpoint[],
+  write: (start: number, data: Float32Array) => Promise<void>,
+): Promise<void> {
+  const { method, weights, density, t, normalize, lambda, rescale, seed, chunk } = p;
+  const n = ref.info(name).numel;
+  const baseCk = p.hasBase ? ref : undefined;
+  const read = (ck: Checkpoint, start: number) => ck.readF32Range(name, start, Math.min(chunk, n - start));
+  async function* deltas(i: number): AsyncIterable<Float32Array> {
+    for (let s = 0; s < n; s += chunk) {
+      const [b, m] = await Promise.all([read(baseCk!, s), read(modelCks[i]!, s)]);
+      for (let j = 0; j < m.length; j++) m[j] = m[j]! - b[j]!;
+      yield m;
+    }
+  }
+
+  // Per-model mask makers and scales for the task-arithmetic family.
+  const maskers: Array<((len: number, delta: () => Float32Array) => Uint8Array) | undefined> = [];
+  const scales: DeltaScale[] = [];
+  let slerpCoef: [number, number] = [1 - t, t];
+  const dareLike = method === "dare_ties" || method === "dare_linear";
+  if ((method === "ties" || dareLike) && density < 1) {
+    for (let i = 0; i < modelCks.length; i++) {
+      if (method === "ties") {
+        const k = density <= 0 || n === 0 ? 0 : Math.max(1, Math.floor(density * n));
+        const cut = k > 0 ? await TopKCut.find(() => deltas(i), k) : undefined;
+        maskers.push((len, delta) => (cut ? cut.mask(delta()) : new Uint8Array(len)));
+        scales.push(undefined);
+      } else {
+        const rng = seededRng(seed, name, i);
+        maskers.push((len) => bernoulliMask({ length: len, p: density, rng }));
+        if (rescale === "l1") {
+          // First pass with a twin stream: the dense and kept L1 norms.
+          const twin = seededRng(seed, name, i);
+          let before = 0;
+          let after = 0;
+          for await (const d of deltas(i)) {
+            const m = bernoulliMask({ length: d.length, p: density, rng: twin });
+            for (let j = 0; j < d.length; j++) {
+              const a = Math.abs(d[j]!);
+              before += a;
+              if (m[j]) after += a;
+            }
+          }
+          scales.push(deltaScale("l1", density, undefined, undefined, { before, after }));
+        } else scales.push(deltaScale(rescale, density));
+      }
+    }
+  }
+  if (method === "slerp") {
+    const acc = { sumAA: 0, sumBB: 0, sumAB: 0 };
+    for (let s = 0; s < n; s += chunk) {
+      const [a, b] = await Promise.all([read(ref, s), read(modelCks[0]!, s)]);
+      slerpSums(a, b, acc);
+    }
+    slerpCoef = slerpCoefficients({ ...acc, t });
+  }
+
+  const readSet = (s: number) =>
+    Promise.all([baseCk ? read(baseCk, s) : Promise.resolve(undefined), ...modelCks.map((ck) => read(ck, s))]);
+  let next = n > 0 ? readSet(0) : undefined;
+  let pendingWrite: Promise<void> = Promise.resolve();
+  if (n === 0) await write(0, new Float32Array(0));
+  for (let s = 0; s < n; s += chunk) {
+    const [b, ...ms] = await next!;
+    next = s + chunk < n ? readSet(s + chunk) : undefined;
+    let merged: Float32Array;
+    if (method === "linear") merged = linearMerge({ tensors: ms, weights, normalize });
+    else if (method === "slerp") merged = slerpApply(b!, ms[0]!, slerpCoef);
+    else {
+      const masks = maskers.map((mk, i) =>
+        mk?.(b!.length, () => {
+          const d = new Float32Array(b!.length);
+          const m = ms[i]!;
+          for (let j = 0; j < d.length; j++) d[j] = m[j]! - b![j]!;
+          return d;
+        }),
+      );
+      merged = mixChunk({
+        base: b!,
+        models: ms,
+        weights,
+        masks,
+        scales,
+        consensus: method === "ties" || method === "dare_ties" ? "sum" : "none",
+        normalize,
+        lambda,
+      });
+    }
+    await pendingWrite;
+    pendingWrite = write(s, merged);
+  }
+  await pendingWrite;
+}
