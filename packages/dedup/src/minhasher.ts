@@ -60,6 +60,13 @@ export class MinHasher {
     return this.hashes.subarray(0, m);
   }
 
+  /** As {@link MinHasher.shingleHashes}, from the first `len` code points in `cps`. */
+  shingleHashesOfCodePoints(cps: Int32Array, len: number): Int32Array {
+    if (this.hashes.length < len + 1) this.hashes = new Int32Array(Math.max(len + 1, this.hashes.length * 2));
+    const m = shingleHashesInto(cps, len, this.ngram, this.hashes);
+    return this.hashes.subarray(0, m);
+  }
+
   /** Signature of a set of shingle hashes; `out` is reused when given. An empty set gives all SIG_EMPTY. */
   signatureOfHashes(hashes: Int32Array, out: Int32Array = new Int32Array(this.numPerm)): Int32Array {
     if (this.simd === undefined) this.simd = createSimdMinhash(this.a, this.b);

@@ -1,6 +1,6 @@
 import { fc, test } from "@fast-check/vitest";
 import { describe, expect, it } from "vitest";
-import { normalizeText, normalizeTextReference } from "./normalize-text.js";
+import { normalizedCodePointsInto, normalizeText, normalizeTextReference } from "./normalize-text.js";
 
 describe("normalizeText", () => {
   it("folds width and case, drops punctuation, symbols and spaces", () => {
@@ -26,6 +26,14 @@ describe("normalizeText", () => {
   );
   test.prop([fc.array(chunk, { maxLength: 6 }).map((a) => a.join(""))], { numRuns: 500 })("fast path equals NFKC + lower + L/N filter", (s) => {
     expect(normalizeText(s)).toBe(normalizeTextReference(s));
+  });
+  test.prop([fc.array(chunk, { maxLength: 6 }).map((a) => a.join(""))], { numRuns: 500 })("fused code points equal those of the reference, or decline", (s) => {
+    const out = new Int32Array(s.length);
+    const n = normalizedCodePointsInto(s, out);
+    const want = Array.from(normalizeTextReference(s)).map((c) => c.codePointAt(0));
+    if (n >= 0) expect(Array.from(out.subarray(0, n))).toEqual(want);
+    else expect(normalizeText(s)).toBe(normalizeTextReference(s));
+    if (/^[\u4e00-\u9fff，。！？、a-zA-Z0-9 ]*$/.test(s)) expect(n).toBe(want.length);
   });
   test.prop([fc.string({ unit: "binary" })])("is idempotent and leaves only letters and numbers", (s) => {
     const n = normalizeText(s);

@@ -55,4 +55,29 @@ export function normalizeText(text: string): string {
   return start === 0 ? text : text.length > start ? out + text.slice(start) : out;
 }
 
+/**
+ * {@link normalizeText} fused with reading code points: writes the code points of the normalised text into
+ * `out` (at least `text.length` long) without building a string, and returns their count, or −1 when the text
+ * leaves the table-free fast path (then call `normalizeText` and read its code points).
+ */
+export function normalizedCodePointsInto(text: string, out: Int32Array): number {
+  let n = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 0x4e00 && c <= 0x9fff) {
+      out[n++] = c;
+      continue;
+    }
+    const k = classify(c);
+    if (k === 1) out[n++] = c;
+    else if (k === 2) out[n++] = c + 32;
+    else if (k === 3) {
+      const a = c - 0xff01 + 0x21;
+      if ((a >= 0x30 && a <= 0x39) || (a >= 0x61 && a <= 0x7a)) out[n++] = a;
+      else if (a >= 0x41 && a <= 0x5a) out[n++] = a + 32;
+    } else if (k < 0) return -1;
+  }
+  return n;
+}
+
 export { normalizeSlow as normalizeTextReference };

@@ -1,6 +1,6 @@
-import { bandKeysInto } from "./minhash-kernel.js";
+import { bandKeysInto, codePointsInto } from "./minhash-kernel.js";
 import { MinHasher } from "./minhasher.js";
-import { normalizeText } from "./normalize-text.js";
+import { normalizedCodePointsInto, normalizeText } from "./normalize-text.js";
 
 /** What a signature batch needs; plain data so it can be posted to a worker thread. */
 export interface BatchParams {
@@ -37,6 +37,9 @@ export function createBatchComputer(params: BatchParams, normalize: (text: strin
   const hasher = new MinHasher({ numPerm: params.numPerm, seed: params.seed, ngram: params.ngram });
   const sig = new Int32Array(params.numPerm);
   const width = 2 * params.bands;
+  // the default normalisation runs fused with code-point reading (no intermediate string) where it can
+  const fused = normalize === normalizeText;
+  let cps = new Int32Array(1024);
   return (texts) => {
     const count = texts.length;
     const bandKeys = new Int32Array(count * width);
@@ -45,7 +48,11 @@ export function createBatchComputer(params: BatchParams, normalize: (text: strin
     let shingleParts: Int32Array[] | undefined = params.keepShingles ? [] : undefined;
     let total = 0;
     for (let i = 0; i < count; i++) {
-      const hashes = hasher.shingleHashes(normalize(texts[i]!));
+      const text = texts[i]!;
+      if (cps.length < text.length) cps = new Int32Array(Math.max(text.length, 2 * cps.length));
+      let len = fused ? normalizedCodePointsInto(text, cps) : -1;
+      if (len < 0) [len, cps] = codePointsInto(normalize(text), cps);
+      const hashes = hasher.shingleHashesOfCodePoints(cps, len);
       sizes[i] = hashes.length;
       if (hashes.length === 0) continue; // empty text: no keys, never a candidate
       hasher.signatureOfHashes(hashes, sig);
