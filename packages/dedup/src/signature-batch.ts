@@ -39,7 +39,7 @@ export function createBatchComputer(params: BatchParams, normalize: (text: strin
   const width = 2 * params.bands;
   // the default normalisation runs fused with code-point reading (no intermediate string) where it can
   const fused = normalize === normalizeText;
-  let cps = new Int32Array(1024);
+  let cps: Int32Array = new Int32Array(1024);
   return (texts) => {
     const count = texts.length;
     const bandKeys = new Int32Array(count * width);
