@@ -212,4 +212,18 @@ describe("mixChunk", () => {
     };
     expect([...mixChunk(o)]).toEqual([...mixReference(o)]);
   });
+
+  it("equals the reference across its internal blocks, with masks, scales and negative weights", () => {
+    const rng = seededRng(3, "blocks");
+    const n = 3 * 4096 + 123;
+    const arr = () => Float32Array.from({ length: n }, () => (rng() - 0.5) * 8);
+    const mask = () => Uint8Array.from({ length: n }, () => (rng() < 0.6 ? 1 : 0));
+    for (const consensus of ["sum", "none"] as const) {
+      const o = { base: arr(), models: [arr(), arr(), arr()], weights: [0.7, -0.4, 1.3], masks: [mask(), undefined, mask()],
+        scales: [{ div: 0.6 }, undefined, { mul: 1.7 }], consensus, normalize: true, lambda: 0.8 };
+      const got = mixChunk(o);
+      expect(got.length).toBe(n);
+      expect([...got]).toEqual([...mixReference(o)]);
+    }
+  });
 });

@@ -54,7 +54,13 @@ export async function mergeTensor(
       if (method === "ties") {
         const k = density <= 0 || n === 0 ? 0 : Math.max(1, Math.floor(density * n));
         const cut = k > 0 ? await TopKCut.find(() => deltas(i), k) : undefined;
-        maskers.push((len, delta) => (cut ? cut.mask(delta()) : new Uint8Array(len)));
+        // One delta and one mask array per model, reused chunk after chunk (a chunk's masks die with it).
+        let keep = new Uint8Array(0);
+        maskers.push((len, delta) => {
+          if (!cut) return new Uint8Array(len);
+          if (keep.length !== len) keep = new Uint8Array(len);
+          return cut.mask(delta(), keep);
+        });
         scales.push(undefined);
       } else {
         const rng = seededRng(seed, name, i);
@@ -90,6 +96,7 @@ export async function mergeTensor(
     Promise.all([baseCk ? read(baseCk, s) : Promise.resolve(undefined), ...modelCks.map((ck) => read(ck, s))]);
   let next = n > 0 ? readSet(0) : undefined;
   let pendingWrite: Promise<void> = Promise.resolve();
+  let deltaBuf = new Float32Array(0);
   if (n === 0) await write(0, new Float32Array(0));
   for (let s = 0; s < n; s += chunk) {
     const [b, ...ms] = await next!;
@@ -100,7 +107,8 @@ export async function mergeTensor(
     else {
       const masks = maskers.map((mk, i) =>
         mk?.(b!.length, () => {
-          const d = new Float32Array(b!.length);
+          if (deltaBuf.length !== b!.length) deltaBuf = new Float32Array(b!.length);
+          const d = deltaBuf;
           const m = ms[i]!;
           for (let j = 0; j < d.length; j++) d[j] = m[j]! - b![j]!;
           return d;

@@ -74,59 +74,79 @@ export function mixChunk(opts: MixChunkOptions): Float32Array {
   for (const x of w) wsum = f(wsum + x);
   if (Math.abs(wsum) < 1e-8) wsum = 1;
   const consensus = opts.consensus === "sum";
-  // Model by model over the chunk (tight, monomorphic loops); Float32Array stores round like torch's float32 ops.
-  const mix = new Float32Array(n);
-  const sum = consensus ? new Float32Array(n) : mix;
-  const weighted: Float32Array[] = [];
-  models.forEach((m, i) => {
-    const wi = w[i]!;
-    const mask = opts.masks?.[i];
-    const s = opts.scales?.[i];
-    const div = s !== undefined && "div" in s ? f(s.div) : 0;
-    const mul = s !== undefined && "mul" in s ? f(s.mul) : 0;
-    const d = consensus ? new Float32Array(n) : undefined;
-    const acc = sum;
-    for (let j = 0; j < n; j++) {
-      let x = 0;
-      if (mask === undefined || mask[j] !== 0) {
-        x = f(m[j]! - base[j]!);
-        if (div !== 0) x = f(x / div);
-        else if (mul !== 0) x = f(x * mul);
-      }
-      const y = f(x * wi);
-      if (d) d[j] = y;
-      acc[j] = acc[j]! + y;
+  const masks = opts.masks ?? [];
+  const scales = opts.scales ?? [];
+  // Block by block (the scratch arrays stay in cache), model by model inside a block (tight, monomorphic
+  // loops); Float32Array stores round like torch's float32 ops. The first model initialises the sum (0 + y,
+  // as when adding to zeros).
+  const sum = scratch(0);
+  const mix = scratch(1);
+  const divisor = scratch(2);
+  const ds: Float32Array[] = [];
+  for (let i = 0; i < models.length; i++) ds.push(scratch(3 + i));
+  for (let lo = 0; lo < n; lo += BLOCK) {
+    const len = Math.min(BLOCK, n - lo);
+    for (let i = 0; i < models.length; i++) {
+      const d = ds[i]!;
+      weightedDelta(models[i]!, base, masks[i], scales[i], w[i]!, d, lo, len);
+      if (i === 0) for (let j = 0; j < len; j++) sum[j] = 0 + d[j]!;
+      else for (let j = 0; j < len; j++) sum[j] = sum[j]! + d[j]!;
     }
-    if (d) weighted.push(d);
-  });
-  if (consensus) {
-    const divisor = new Float32Array(n);
-    weighted.forEach((d, i) => {
-      const wi = w[i]!;
-      for (let j = 0; j < n; j++) {
-        const x = d[j]!;
-        // sign(d) equals the elected sign (sum ≥ 0 → +1): zeros never agree.
-        if (sum[j]! >= 0 ? x > 0 : x < 0) {
-          mix[j] = mix[j]! + x;
-          divisor[j] = divisor[j]! + wi;
+    if (models.length === 0) sum.fill(0);
+    if (consensus) {
+      mix.fill(0, 0, len);
+      divisor.fill(0, 0, len);
+      for (let i = 0; i < models.length; i++) {
+        const d = ds[i]!;
+        const wi = w[i]!;
+        for (let j = 0; j < len; j++) {
+          const x = d[j]!;
+          // sign(d) equals the elected sign (sum ≥ 0 → +1): zeros never agree.
+          if (sum[j]! >= 0 ? x > 0 : x < 0) {
+            mix[j] = mix[j]! + x;
+            divisor[j] = divisor[j]! + wi;
+          }
         }
       }
-    });
-    for (let j = 0; j < n; j++) {
-      let v = mix[j]!;
-      if (opts.normalize) v = f(v / (divisor[j] === 0 ? 1 : divisor[j]!));
-      if (lambda !== 1) v = f(v * lambda);
-      out[j] = base[j]! + v;
-    }
-  } else {
-    for (let j = 0; j < n; j++) {
-      let v = mix[j]!;
-      if (opts.normalize) v = f(v / wsum);
-      if (lambda !== 1) v = f(v * lambda);
-      out[j] = base[j]! + v;
-    }
+      const norm = opts.normalize;
+      for (let j = 0; j < len; j++) {
+        let v = mix[j]!;
+        if (norm) v = f(v / (divisor[j] === 0 ? 1 : divisor[j]!));
+        if (lambda !== 1) v = f(v * lambda);
+        out[lo + j] = base[lo + j]! + v;
+      }
+    } else if (opts.normalize) {
+      if (lambda !== 1) for (let j = 0; j < len; j++) out[lo + j] = base[lo + j]! + f(f(sum[j]! / wsum) * lambda);
+      else for (let j = 0; j < len; j++) out[lo + j] = base[lo + j]! + f(sum[j]! / wsum);
+    } else if (lambda !== 1) for (let j = 0; j < len; j++) out[lo + j] = base[lo + j]! + f(sum[j]! * lambda);
+    else for (let j = 0; j < len; j++) out[lo + j] = base[lo + j]! + sum[j]!;
   }
   return out;
+}
+
+/** Elements per block of mixChunk: its scratch arrays (a few per model) stay in cache. */
+const BLOCK = 4096;
+/** Per-thread scratch blocks of mixChunk, allocated once. */
+const scratchArrays: Float32Array[] = [];
+function scratch(slot: number): Float32Array {
+  return (scratchArrays[slot] ??= new Float32Array(BLOCK));
+}
+
+/**
+ * d[j] = f(w·scale(mask·(m − b))) for elements [lo, lo + len), one loop per case so the per-element path
+ * carries no mode tests.
+ */
+function weightedDelta(m: Float32Array, b: Float32Array, mask: Uint8Array | undefined, s: DeltaScale, wi: number, d: Float32Array, lo: number, len: number): void {
+  const div = s !== undefined && "div" in s ? f(s.div) : 0;
+  const mul = s !== undefined && "mul" in s ? f(s.mul) : 0;
+  // The store rounds the product once; masked-out entries give 0·w (−0 for a negative weight, as before).
+  if (mask === undefined) {
+    if (div !== 0) for (let j = 0; j < len; j++) d[j] = f(f(m[lo + j]! - b[lo + j]!) / div) * wi;
+    else if (mul !== 0) for (let j = 0; j < len; j++) d[j] = f(f(m[lo + j]! - b[lo + j]!) * mul) * wi;
+    else for (let j = 0; j < len; j++) d[j] = f(m[lo + j]! - b[lo + j]!) * wi;
+  } else if (div !== 0) for (let j = 0; j < len; j++) d[j] = (mask[lo + j] !== 0 ? f(f(m[lo + j]! - b[lo + j]!) / div) : 0) * wi;
+  else if (mul !== 0) for (let j = 0; j < len; j++) d[j] = (mask[lo + j] !== 0 ? f(f(m[lo + j]! - b[lo + j]!) * mul) : 0) * wi;
+  else for (let j = 0; j < len; j++) d[j] = (mask[lo + j] !== 0 ? f(m[lo + j]! - b[lo + j]!) : 0) * wi;
 }
 
 /**
