@@ -1,4 +1,4 @@
-import { clampScore, contextWord, followedByQuantity, PHONE_CONTEXT, RECORD_CONTEXT } from "./pii-context.js";
+import { clampScore, phoneContextScore } from "./pii-context.js";
 import type { PiiDetector, PiiMatch } from "./pii-types.js";
 
 /**
@@ -30,21 +30,7 @@ export function landlineNumberDetector(): PiiDetector {
         const formatted = /^[(（+]|^00/.test(m[0]) || (m[1] ?? "") !== "";
         const reasons = [formatted ? "formatted" : "bare"];
         let score = formatted ? 0.7 : 0.3;
-        const ctx = contextWord(text, m.index, PHONE_CONTEXT);
-        if (ctx) {
-          score = 0.95;
-          reasons.push(`context:${ctx}`);
-        } else {
-          const record = contextWord(text, m.index, RECORD_CONTEXT);
-          if (record) {
-            score = 0.1;
-            reasons.push(`record-context:${record}`);
-          }
-        }
-        if (followedByQuantity(text, m.index + m[0].length)) {
-          score = 0.1;
-          reasons.push("quantity");
-        }
+        score = phoneContextScore(text, m.index, m.index + m[0].length, score, reasons);
         out.push({ kind: "landline", start: m.index, end: m.index + m[0].length, text: m[0], score: clampScore(score), reasons });
       }
       return out;

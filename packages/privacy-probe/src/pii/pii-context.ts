@@ -44,3 +44,26 @@ export function followedByQuantity(text: string, end: number): boolean {
 export function clampScore(x: number): number {
   return Math.min(1, Math.max(0, x));
 }
+
+/**
+ * The score of a phone-like number after its surroundings: a phone word before it makes it near certain; a record
+ * word (住院号, 编号, …) or a quantity unit after it (mg, 次, 元, …) rules it out. Appends why to `reasons`.
+ */
+export function phoneContextScore(text: string, start: number, end: number, score: number, reasons: string[]): number {
+  const ctx = contextWord(text, start, PHONE_CONTEXT);
+  if (ctx) {
+    score = 0.95;
+    reasons.push(`context:${ctx}`);
+  } else {
+    const record = contextWord(text, start, RECORD_CONTEXT);
+    if (record) {
+      score = 0.1;
+      reasons.push(`record-context:${record}`);
+    }
+  }
+  if (followedByQuantity(text, end)) {
+    score = 0.1;
+    reasons.push("quantity");
+  }
+  return score;
+}
