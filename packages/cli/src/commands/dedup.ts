@@ -36,21 +36,41 @@ interface InputRow {
   raw: string;
 }
 
-/** Records of every input in order. JSONL lines pass through untouched; other formats are written as JSON. */
-async function* readInputs(files: string[]): AsyncGenerator<InputRow> {
+function parseLine(text: string, file: string, line: number): Record<string, unknown> {
+  let record: unknown;
+  try {
+    record = JSON.parse(text);
+  } catch (cause) {
+    throw new DedupError(`invalid JSON: ${(cause as Error).message}`, { code: "PARSE_ERROR", file, line, cause });
+  }
+  if (!record || typeof record !== "object" || Array.isArray(record)) throw new DedupError("a record must be a JSON object", { code: "PARSE_ERROR", file, line });
+  return record as Record<string, unknown>;
+}
+
+/**
+ * Records of every input in order. JSONL lines pass through untouched; other formats are written as JSON. With
+ * `lazy`, JSONL lines are parsed only when `record` is read (the write pass needs the raw text, and a record only
+ * for the clusters file).
+ */
+async function* readInputs(files: string[], opts: { lazy?: boolean } = {}): AsyncGenerator<InputRow> {
   for (const file of files) {
     const format = await detectFormat(file);
     if (format === "jsonl") {
       for await (const { line, text } of readLines(file)) {
         if (text.trim() === "") continue;
-        let record: unknown;
-        try {
-          record = JSON.parse(text);
-        } catch (cause) {
-          throw new DedupError(`invalid JSON: ${(cause as Error).message}`, { code: "PARSE_ERROR", file, line, cause });
+        if (!opts.lazy) {
+          yield { file, line, record: parseLine(text, file, line), raw: text };
+          continue;
         }
-        if (!record || typeof record !== "object" || Array.isArray(record)) throw new DedupError("a record must be a JSON object", { code: "PARSE_ERROR", file, line });
-        yield { file, line, record: record as Record<string, unknown>, raw: text };
+        let parsed: Record<string, unknown> | undefined;
+        yield {
+          file,
+          line,
+          raw: text,
+          get record() {
+            return (parsed ??= parseLine(text, file, line));
+          },
+        };
       }
     } else {
       if (format === "parquet") throw new UsageError(`${file}: Parquet input is not supported by sfmed dedup; convert it to JSONL first`);
@@ -187,7 +207,7 @@ export const register: Register = (program, ctx) => {
       const perFile = new Map<string, number>();
       try {
         let i = 0;
-        for await (const row of readInputs(inputs)) {
+        for await (const row of readInputs(inputs, { lazy: true })) {
           if (i >= result.count) throw new DedupError("an input changed while deduplicating", { code: "INPUT_CHANGED", file: row.file, line: row.line });
           perFile.set(row.file, (perFile.get(row.file) ?? 0) + 1);
           const keep = result.keep[i] === 1;
