@@ -58,6 +58,11 @@ export function f32BitsToBf16(u32: number): number {
   return ((u32 >>> 0) + 0x7fff + ((u32 >>> 16) & 1)) >>> 16;
 }
 
+/** A float32 array over memory that is not zeroed first (Node's unpooled unsafe allocation): for outputs whose every element is written. */
+export function uninitF32(n: number): Float32Array<ArrayBuffer> {
+  return new Float32Array(Buffer.allocUnsafeSlow(n * 4).buffer as ArrayBuffer, 0, n);
+}
+
 /** float32 array to bfloat16 bit patterns (round-to-nearest-even, NaN → 0x7FC0). */
 export function f32ToBf16(src: Float32Array, dst: Uint16Array = new Uint16Array(src.length)): Uint16Array {
   const u = new Uint32Array(src.buffer, src.byteOffset, src.length);
@@ -200,7 +205,7 @@ export function encodeFromF32(dtype: Dtype, data: Float32Array): Uint8Array {
     case "F32":
       return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
     case "BF16": {
-      const out = f32ToBf16(data);
+      const out = f32ToBf16(data, new Uint16Array(Buffer.allocUnsafeSlow(data.length * 2).buffer, 0, data.length));
       return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
     }
     case "F16": {

@@ -1,4 +1,5 @@
 import type { Checkpoint } from "./checkpoint.js";
+import { uninitF32 } from "./dtype.js";
 import { seededRng } from "./seeded-rng.js";
 import { slerpApply, slerpCoefficients, slerpSums } from "./slerp.js";
 import { bernoulliMask, type RescaleMode } from "./sparsify.js";
@@ -102,8 +103,10 @@ export async function mergeTensor(
     const [b, ...ms] = await next!;
     next = s + chunk < n ? readSet(s + chunk) : undefined;
     let merged: Float32Array;
-    if (method === "linear") merged = linearMerge({ tensors: ms, weights, normalize });
-    else if (method === "slerp") merged = slerpApply(b!, ms[0]!, slerpCoef);
+    // Outputs are fresh (a worker transfers them away) but need no zeroing: every element is written.
+    const out = uninitF32(ms[0]!.length);
+    if (method === "linear") merged = linearMerge({ tensors: ms, weights, normalize, out });
+    else if (method === "slerp") merged = slerpApply(b!, ms[0]!, slerpCoef, out);
     else {
       const masks = maskers.map((mk, i) =>
         mk?.(b!.length, () => {
@@ -123,6 +126,7 @@ export async function mergeTensor(
         consensus: method === "ties" || method === "dare_ties" ? "sum" : "none",
         normalize,
         lambda,
+        out,
       });
     }
     await pendingWrite;

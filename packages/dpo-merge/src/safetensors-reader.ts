@@ -1,5 +1,5 @@
 import { open, type FileHandle } from "node:fs/promises";
-import { DTYPE_BITS, decodeToF32 } from "./dtype.js";
+import { bf16ToF32, DTYPE_BITS, decodeToF32, uninitF32 } from "./dtype.js";
 import { SafetensorsError } from "./errors.js";
 import { parseHeader, readHeaderSize, type ParseHeaderOptions, type SafetensorsHeader, type TensorInfo } from "./safetensors-header.js";
 
@@ -97,6 +97,8 @@ export class SafetensorsFile {
     const len = count * width;
     const buf = new Uint8Array(Buffer.allocUnsafeSlow(len).buffer, 0, len);
     await readExactly(this.fh, buf, t.fileOffset + start * width, this.path, name);
+    // Widen into memory that is not zeroed first: every element is overwritten.
+    if (t.dtype === "BF16") return bf16ToF32(new Uint16Array(buf.buffer, 0, count), uninitF32(count));
     return decodeToF32(t.dtype, buf);
   }
 

@@ -22,13 +22,20 @@ export function slerpCoefficients(opts: { sumAA: number; sumBB: number; sumAB: n
 
 /** Accumulate the sums {@link slerpCoefficients} needs over one chunk. */
 export function slerpSums(a: Float32Array, b: Float32Array, acc = { sumAA: 0, sumBB: 0, sumAB: 0 }): { sumAA: number; sumBB: number; sumAB: number } {
+  // Locals instead of property updates in the loop; the same float64 additions in the same order.
+  let aa = acc.sumAA;
+  let bb = acc.sumBB;
+  let ab = acc.sumAB;
   for (let i = 0; i < a.length; i++) {
     const x = a[i]!;
     const y = b[i]!;
-    acc.sumAA += x * x;
-    acc.sumBB += y * y;
-    acc.sumAB += x * y;
+    aa += x * x;
+    bb += y * y;
+    ab += x * y;
   }
+  acc.sumAA = aa;
+  acc.sumBB = bb;
+  acc.sumAB = ab;
   return acc;
 }
 
