@@ -12,6 +12,7 @@
  */
 import { readFileSync, readdirSync, writeFileSync, existsSync } from "node:fs";
 import { join } from "node:path";
+import { parse as parseCsvSync } from "csv-parse/sync";
 import { repoRoot, sharedDataDir } from "@sfmed/test-utils";
 import { seededRandom } from "../src/seeded-random.js";
 
@@ -34,26 +35,8 @@ export interface FixtureItem {
   gold: string[];
 }
 
-/** Minimal RFC 4180 CSV parser (quoted fields, doubled quotes, newlines inside quotes). */
-function parseCsv(text: string): string[][] {
-  const rows: string[][] = [];
-  let row: string[] = [];
-  let cell = "";
-  let q = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i]!;
-    if (q) {
-      if (c === '"' && text[i + 1] === '"') (cell += '"'), i++;
-      else if (c === '"') q = false;
-      else cell += c;
-    } else if (c === '"') q = true;
-    else if (c === ",") row.push(cell), (cell = "");
-    else if (c === "\n") row.push(cell), rows.push(row), (row = []), (cell = "");
-    else if (c !== "\r") cell += c;
-  }
-  if (cell || row.length) row.push(cell), rows.push(row);
-  return rows;
-}
+/** CSV text → rows of cells (csv-parse, the parser @sfmed/schema reads CSV with). */
+const parseCsv = (text: string): string[][] => parseCsvSync(text, { relax_column_count: true, relax_quotes: true }) as string[][];
 
 function cmexam(file: string, prefix: string): Q[] {
   const [head, ...rows] = parseCsv(readFileSync(file, "utf8"));

@@ -13,30 +13,14 @@
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { parse as parseCsvSync } from "csv-parse/sync";
 import { sharedDataDir } from "@sfmed/test-utils";
 import { fileURLToPath } from "node:url";
 import { extractChoice } from "../src/choice-extract.js";
 import { publicExtractors, type Extractor } from "./public-extractors.js";
 
-/** Minimal RFC 4180 CSV parser (quoted fields, doubled quotes, newlines inside quotes). */
-function parseCsv(text: string): string[][] {
-  const out: string[][] = [];
-  let row: string[] = [];
-  let cell = "";
-  let q = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i]!;
-    if (q) {
-      if (c === '"' && text[i + 1] === '"') (cell += '"'), i++;
-      else if (c === '"') q = false;
-      else cell += c;
-    } else if (c === '"') q = true;
-    else if (c === ",") row.push(cell), (cell = "");
-    else if (c === "\n") row.push(cell), out.push(row), (row = []), (cell = "");
-    else if (c !== "\r") cell += c;
-  }
-  return out;
-}
+/** CSV text → rows of cells (csv-parse, the parser @sfmed/schema reads CSV with). */
+const parseCsv = (text: string): string[][] => parseCsvSync(text, { relax_column_count: true, relax_quotes: true }) as string[][];
 
 interface Item {
   id: string;
