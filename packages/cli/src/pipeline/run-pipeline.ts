@@ -5,7 +5,7 @@ import path from "node:path";
 import { hashPath, STAGE_MARKER } from "./hash-inputs.js";
 import { splitArgs } from "./argv.js";
 import { interpolate, referencedStages } from "./interpolate.js";
-import type { PipelineSpec, StageSpec } from "./spec.js";
+import type { PipelineSpec } from "./spec.js";
 
 export interface RunningService {
   url: string;
@@ -95,7 +95,8 @@ export async function runPipeline(spec: PipelineSpec, opts: PipelineOptions): Pr
   const stageDirs: Record<string, string> = {};
   const keys: Record<string, string> = {};
   const services = new Map<string, RunningService>();
-  const serviceSpecs = new Map<string, StageSpec>();
+  /** Service stage id → its resolved `serve …` argv (started lazily). */
+  const serviceArgv = new Map<string, string[]>();
   const results: StageResult[] = [];
   const force = new Set(opts.force ?? []);
   for (const f of force) if (!ids.has(f)) throw new PipelineStageError(f, "no such stage to force", spec.file);
@@ -104,7 +105,6 @@ export async function runPipeline(spec: PipelineSpec, opts: PipelineOptions): Pr
 
   const emit = (e: StageEvent) => opts.onStage?.(e);
   const outRel = (p: string) => !path.relative(spec.out, p).startsWith("..");
-  let serviceArgvFor: (id: string) => string[] = () => [];
   // Variables may use ${dir} and earlier variables.
   const vars: Record<string, string> = {};
   const keyVars: Record<string, string> = {};
@@ -117,9 +117,9 @@ export async function runPipeline(spec: PipelineSpec, opts: PipelineOptions): Pr
     let s = services.get(id);
     if (s) return s;
     const t = Date.now();
-    emit({ stage: id, status: "running", argv: serviceArgvFor(id) });
+    emit({ stage: id, status: "running", argv: serviceArgv.get(id)! });
     try {
-      s = await opts.startService(serviceArgvFor(id));
+      s = await opts.startService(serviceArgv.get(id)!);
     } catch (err) {
       emit({ stage: id, status: "failed", error: (err as Error).message });
       throw new PipelineStageError(id, (err as Error).message, spec.file);
@@ -163,10 +163,7 @@ export async function runPipeline(spec: PipelineSpec, opts: PipelineOptions): Pr
       stageDirs[stage.id] = dir;
 
       if (stage.service) {
-        serviceSpecs.set(stage.id, stage);
-        const svcArgv = argv;
-        const prev = serviceArgvFor;
-        serviceArgvFor = (id) => (id === stage.id ? svcArgv : prev(id));
+        serviceArgv.set(stage.id, argv);
         continue;
       }
       if (reachedUntil) {
@@ -186,7 +183,7 @@ export async function runPipeline(spec: PipelineSpec, opts: PipelineOptions): Pr
       } else {
         // Services this stage names start now (lazily), so fully cached runs never load a model.
         const urls: Record<string, string> = {};
-        for (const d of deps) if (serviceSpecs.has(d)) urls[d] = (await startServiceFor(d)).url;
+        for (const d of deps) if (serviceArgv.has(d)) urls[d] = (await startServiceFor(d)).url;
         const finalArgv = words.map((w) => interpolate(w, { ...scope, serviceUrl: (k) => urls[k] ?? "" }));
         await rm(dir, { recursive: true, force: true });
         await mkdir(dir, { recursive: true });
