@@ -57,6 +57,18 @@ def magnitude_mask(x: torch.Tensor, keep: float) -> torch.Tensor:
     return m.view_as(x).to(x.dtype)
 
 
+def _decay_and_moments_(param: torch.Tensor, grad: torch.Tensor, exp_avg: torch.Tensor, exp_avg_sq: torch.Tensor,
+                        step: int, lr: float, betas: tuple[float, float], weight_decay: float) -> tuple[float, float]:
+    """The AdamW part every step shares (torch.optim.AdamW's order): decoupled weight decay, then the moments.
+    Returns the two bias corrections."""
+    beta1, beta2 = betas
+    if weight_decay != 0:
+        param.mul_(1 - lr * weight_decay)
+    exp_avg.lerp_(grad, 1 - beta1)
+    exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+    return 1 - beta1**step, 1 - beta2**step
+
+
 def merge_update_(
     param: torch.Tensor,
     grad: torch.Tensor,
@@ -82,14 +94,8 @@ def merge_update_(
     already-sparsified task vector (None = zeros). `mask_fn(Δ)` replaces onties' top-k (the sharded,
     global-threshold selection). `trace`, when given, receives the raw Adam update
     ("delta") and the keep mask used ("mask")."""
-    beta1, beta2 = betas
     rescale = rescale or default_rescale(method)
-    if weight_decay != 0:
-        param.mul_(1 - lr * weight_decay)
-    exp_avg.lerp_(grad, 1 - beta1)
-    exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-    bias_correction1 = 1 - beta1**step
-    bias_correction2 = 1 - beta2**step
+    bias_correction1, bias_correction2 = _decay_and_moments_(param, grad, exp_avg, exp_avg_sq, step, lr, betas, weight_decay)
     step_size = lr / bias_correction1
     denom = (exp_avg_sq.sqrt() / bias_correction2**0.5).add_(eps)
     scale = -step_size
@@ -218,13 +224,7 @@ def ondare_sparse_update_(
 ) -> None:
     """OnDARE step with the Bernoulli draw given as kept flat indices: the same update as merge_update_ with
     mask = 1 at `kept`, but Δ is only computed where it is kept. rescale "l1" is not supported here."""
-    beta1, beta2 = betas
-    if weight_decay != 0:
-        param.mul_(1 - lr * weight_decay)
-    exp_avg.lerp_(grad, 1 - beta1)
-    exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-    bias_correction1 = 1 - beta1**step
-    bias_correction2 = 1 - beta2**step
+    bias_correction1, bias_correction2 = _decay_and_moments_(param, grad, exp_avg, exp_avg_sq, step, lr, betas, weight_decay)
     m = exp_avg.view(-1)[kept]
     v = exp_avg_sq.view(-1)[kept]
     u = m / (v.sqrt() / bias_correction2**0.5).add_(eps)
@@ -257,13 +257,7 @@ def onties_sparse_update_(
 ) -> None:
     """OnTIES step (no rescale) touching only the kept set S = top-k |Δ|: outside S, Δ' = 0 and the election
     is sign(τ), so τ always survives there; inside S the election decides for both τ and Δ."""
-    beta1, beta2 = betas
-    if weight_decay != 0:
-        param.mul_(1 - lr * weight_decay)
-    exp_avg.lerp_(grad, 1 - beta1)
-    exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-    bias_correction1 = 1 - beta1**step
-    bias_correction2 = 1 - beta2**step
+    bias_correction1, bias_correction2 = _decay_and_moments_(param, grad, exp_avg, exp_avg_sq, step, lr, betas, weight_decay)
     denom = (exp_avg_sq.sqrt() / bias_correction2**0.5).add_(eps)
     delta = (exp_avg / denom).mul_(-(lr / bias_correction1)).view(-1)
     S = topk_indices(delta.abs(), int(p * delta.numel()))
