@@ -124,6 +124,8 @@ def _mask_worker(rank: int, init: str) -> None:
                 got = type(dt).from_local(local, mesh, dt.placements, shape=dt.shape, stride=dt.stride()).full_tensor()
                 want = magnitude_mask(full, keep)
                 assert torch.equal(got, want), (shape, keep, got, want)
+        # Both ranks finish their collectives before either tears gloo down (else an occasional SIGABRT).
+        dist.barrier()
     finally:
         dist.destroy_process_group()
 
