@@ -11,7 +11,7 @@ import { lshParams } from "./lsh-params.js";
 import { HASH_SCHEME } from "./minhash-kernel.js";
 import { NORMALIZATION } from "./normalize-text.js";
 import type { BatchResult } from "./signature-batch.js";
-import { createSignaturePool } from "./signature-pool.js";
+import { createSignaturePool, type SignaturePool } from "./signature-pool.js";
 import { SpillFile } from "./spill-file.js";
 import { textOf } from "./text-view.js";
 import { UnionFind } from "./union-find.js";
@@ -121,6 +121,51 @@ function defaultId(r: unknown): string | undefined {
  * @throws DedupError for bad options, records without text (`NO_TEXT`), or an incompatible `against` index.
  */
 export async function dedup<R>(records: Iterable<R> | AsyncIterable<R>, options: DedupOptions<R> = {}): Promise<DedupResult> {
+  const textView = options.text;
+  const field = options.field;
+  const getSource = options.source ?? defaultSource;
+  const getId = options.id ?? defaultId;
+  const getScore = options.score;
+  return runDedup(options, Boolean(options.normalize), async (sink) => {
+    const inFlight: Array<Promise<BatchResult>> = [];
+    const maxInFlight = Math.max(1, 2 * sink.threads);
+    let batch: string[] = [];
+    const drainTo = async (limit: number) => {
+      while (inFlight.length > limit) sink.addBatch(await inFlight.shift()!);
+    };
+    let i = 0;
+    for await (const rec of records as AsyncIterable<R>) {
+      const text = textView ? textView(rec, i) : textOf(rec, { field, line: i + 1 });
+      if (typeof text !== "string") throw new DedupError("text view did not return a string", { code: "NO_TEXT", line: i + 1 });
+      batch.push(text);
+      sink.addRecord(getSource(rec, i), text.length, sink.needIds ? (getId(rec, i) ?? null) : null, getScore ? getScore(rec, i) : Number.NaN);
+      i++;
+      if (batch.length >= sink.batchSize) {
+        inFlight.push(sink.pool.compute(batch));
+        batch = [];
+        await drainTo(maxInFlight - 1);
+        sink.progress(i);
+      }
+    }
+    if (batch.length) inFlight.push(sink.pool.compute(batch));
+    await drainTo(0);
+  });
+}
+
+/** What an input feed hands the pipeline: per-record columns in input order, and signature batches in order. */
+export interface FeedSink {
+  pool: SignaturePool;
+  threads: number;
+  batchSize: number;
+  needIds: boolean;
+  needLengths: boolean;
+  addRecord(source: string | undefined, length: number, id: string | null, score: number): void;
+  addBatch(r: BatchResult): void;
+  progress(done: number): void;
+}
+
+/** The pipeline behind `dedup` and `dedupJsonl`: `feed` streams the input into the sink. */
+export async function runDedup(options: DedupOptions<never>, customNormalize: boolean, feed: (sink: FeedSink) => Promise<void>): Promise<DedupResult> {
   const t0 = performance.now();
   const threshold = options.threshold ?? 0.8;
   const numPerm = options.numPerm ?? 128;
@@ -151,7 +196,7 @@ export async function dedup<R>(records: Iterable<R> | AsyncIterable<R>, options:
   } else {
     ({ bands, rows, recallAtThreshold } = lshParams({ threshold, numPerm }));
   }
-  const threads = options.normalize ? 0 : Math.max(0, Math.floor(options.threads ?? availableParallelism()));
+  const threads = customNormalize ? 0 : Math.max(0, Math.floor(options.threads ?? availableParallelism()));
   const normalization = options.normalize ? "custom" : NORMALIZATION;
   const onProgress = options.onProgress;
   const onPair = options.onPair;
@@ -218,11 +263,12 @@ export async function dedup<R>(records: Iterable<R> | AsyncIterable<R>, options:
       }
     }
 
-    // 1. Stream records → signatures → spills, keeping batch order whatever thread finishes first.
+    // 1. Stream the input → signatures → spills, keeping batch order whatever thread finishes first.
     let tStage = performance.now();
     const M = indexDocs;
     let count = 0;
-    const consume = (r: BatchResult) => {
+    let batched = 0;
+    const addBatch = (r: BatchResult) => {
       const width = 2 * bands;
       const part = new Int32Array(2 * r.count);
       for (let b = 0; b < bands; b++) {
@@ -237,26 +283,13 @@ export async function dedup<R>(records: Iterable<R> | AsyncIterable<R>, options:
         offsets.push(shingleTotal);
         shingleTotal += r.sizes[i]!;
       }
+      batched += r.count;
       if (shingleSpill && r.shingles) shingleSpill.append(r.shingles);
       if (sigSpill && r.signatures) sigSpill.append(r.signatures);
     };
-    const inFlight: Array<Promise<BatchResult>> = [];
-    const maxInFlight = Math.max(1, 2 * threads);
-    let batch: string[] = [];
-    const textView = options.text;
-    const field = options.field;
-    const getSource = options.source ?? defaultSource;
-    const getId = options.id ?? defaultId;
-    const drainTo = async (limit: number) => {
-      while (inFlight.length > limit) consume(await inFlight.shift()!);
-    };
-    for await (const rec of records as AsyncIterable<R>) {
-      const i = count++;
-      const text = textView ? textView(rec, i) : textOf(rec, { field, line: i + 1 });
-      if (typeof text !== "string") throw new DedupError("text view did not return a string", { code: "NO_TEXT", line: i + 1 });
-      batch.push(text);
-      if (needLengths) lengths.push(text.length);
-      const src = getSource(rec, i);
+    const addRecord = (src: string | undefined, length: number, id: string | null, score: number) => {
+      count++;
+      if (needLengths) lengths.push(length);
       let si = sourceIndex.get(src);
       if (si === undefined) {
         si = sourceNames.length;
@@ -264,17 +297,11 @@ export async function dedup<R>(records: Iterable<R> | AsyncIterable<R>, options:
         sourceNames.push(src ?? "");
       }
       sourceOf.push(si);
-      if (scores) scores.push(options.score!(rec, i));
-      if (needIds) ids.push(getId(rec, i) ?? null);
-      if (batch.length >= batchSize) {
-        inFlight.push(pool.compute(batch));
-        batch = [];
-        await drainTo(maxInFlight - 1);
-        onProgress?.({ phase: "signatures", done: count });
-      }
-    }
-    if (batch.length) inFlight.push(pool.compute(batch));
-    await drainTo(0);
+      if (scores) scores.push(score);
+      if (needIds) ids.push(id);
+    };
+    await feed({ pool, threads, batchSize, needIds, needLengths, addRecord, addBatch, progress: (done) => onProgress?.({ phase: "signatures", done }) });
+    if (batched !== count) throw new DedupError(`internal: ${count} records but ${batched} signatures`, { code: "INTERNAL" });
     onProgress?.({ phase: "signatures", done: count, total: count });
     for (const s of bandSpills) s.flush();
     shingleSpill?.flush();

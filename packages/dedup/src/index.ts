@@ -8,5 +8,7 @@ export { UnionFind } from "./union-find.js";
 export { textOf, type TextViewOptions } from "./text-view.js";
 export { byPriority, type DocInfo, type KeepComparator, type KeepPolicy } from "./keep-policy.js";
 export { dedup, filterKept, type DedupOptions, type DedupResult, type DedupProgress, type VerifyMode } from "./dedup.js";
+export { dedupJsonl, splitJsonl, sourceOfFile, type DedupJsonlOptions, type DedupJsonlResult, type SplitJsonlOptions } from "./dedup-jsonl.js";
+export { isUtf8Text } from "./jsonl-chunks.js";
 export type { DedupReport, SourceReport, GiantCluster } from "./dedup-report.js";
 export { DedupError } from "./errors.js";

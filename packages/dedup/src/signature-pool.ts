@@ -3,6 +3,7 @@ import { createRequire } from "node:module";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
 import { DedupError } from "./errors.js";
+import { createJsonlBatchComputer, type JsonlBatchError, type JsonlBatchResult, type JsonlView } from "./jsonl-batch.js";
 import { createBatchComputer, type BatchParams, type BatchResult } from "./signature-batch.js";
 
 /** Computes signature batches on worker threads, or on the calling thread when `threads` is 0. */
@@ -10,6 +11,8 @@ export interface SignaturePool {
   readonly threads: number;
   /** Submit a batch; results resolve in any order, so callers keep their own sequence. */
   compute(texts: string[]): Promise<BatchResult>;
+  /** Submit a chunk of whole JSONL lines (UTF-8); its buffer is transferred to the worker. */
+  computeJsonl(bytes: Uint8Array, view: JsonlView): Promise<JsonlBatchResult | JsonlBatchError>;
   close(): Promise<void>;
 }
 
@@ -58,20 +61,23 @@ function bundleWorker(tsxEntry: string, entry: string): string | null {
 export function createSignaturePool(params: BatchParams, threads: number, normalize?: (text: string) => string): SignaturePool {
   if (threads <= 0) {
     const compute = createBatchComputer(params, normalize);
+    let computeJsonl: ReturnType<typeof createJsonlBatchComputer> | undefined;
     return {
       threads: 0,
       compute: async (texts) => compute(texts),
+      computeJsonl: async (bytes, view) => (computeJsonl ??= createJsonlBatchComputer(params))(bytes, view),
       close: async () => {},
     };
   }
   const entry = workerEntry();
-  const pending = new Map<number, { resolve: (r: BatchResult) => void; reject: (e: Error) => void }>();
+  type Out = BatchResult | JsonlBatchResult | JsonlBatchError;
+  const pending = new Map<number, { resolve: (r: Out) => void; reject: (e: Error) => void }>();
   let failure: Error | undefined;
   const workers: Worker[] = [];
   const busy: number[] = [];
   for (let i = 0; i < threads; i++) {
     const w = new Worker(entry.url, { eval: entry.eval, workerData: params });
-    w.on("message", (msg: { seq: number; result?: BatchResult; error?: string }) => {
+    w.on("message", (msg: { seq: number; result?: Out; error?: string }) => {
       busy[i]!--;
       const p = pending.get(msg.seq);
       pending.delete(msg.seq);
@@ -88,19 +94,21 @@ export function createSignaturePool(params: BatchParams, threads: number, normal
     busy.push(0);
   }
   let seq = 0;
+  const submit = (msg: object, transfer: ArrayBuffer[]): Promise<Out> => {
+    if (failure) return Promise.reject(failure);
+    let pick = 0;
+    for (let i = 1; i < workers.length; i++) if (busy[i]! < busy[pick]!) pick = i;
+    const id = seq++;
+    busy[pick]!++;
+    return new Promise<Out>((resolve, reject) => {
+      pending.set(id, { resolve, reject });
+      workers[pick]!.postMessage({ seq: id, ...msg }, transfer);
+    });
+  };
   return {
     threads,
-    compute(texts) {
-      if (failure) return Promise.reject(failure);
-      let pick = 0;
-      for (let i = 1; i < workers.length; i++) if (busy[i]! < busy[pick]!) pick = i;
-      const id = seq++;
-      busy[pick]!++;
-      return new Promise<BatchResult>((resolve, reject) => {
-        pending.set(id, { resolve, reject });
-        workers[pick]!.postMessage({ seq: id, texts });
-      });
-    },
+    compute: (texts) => submit({ texts }, []) as Promise<BatchResult>,
+    computeJsonl: (bytes, view) => submit({ bytes, view }, [bytes.buffer as ArrayBuffer]) as Promise<JsonlBatchResult | JsonlBatchError>,
     async close() {
       await Promise.all(workers.map((w) => w.terminate()));
     },

@@ -88,4 +88,47 @@ describe("sfmed dedup", () => {
     expect(mismatch.code).toBe(1);
     expect(mismatch.stderr).toMatch(/DedupError: .*not a dedup index/);
   });
+
+  it("gives the same outputs for UTF-8 JSONL (read by the workers) as for a JSON array and GB18030 JSONL (read here)", async () => {
+    const dir = await tempDir();
+    const recs = [Q, `${Q}。`, R, `${R}！`, "完全不同的一段文字内容，和上面都没有关系", Q].map((text, i) => ({ id: `r${i}`, text }));
+    const jsonl = path.join(dir, "in.jsonl");
+    const arr = path.join(dir, "in.json");
+    await writeFile(jsonl, recs.map((r) => JSON.stringify(r)).join("\r\n") + "\r\n");
+    await writeFile(arr, JSON.stringify(recs));
+    const run = async (input: string, tag: string, threads: string) => {
+      const out = (f: string) => path.join(dir, `${tag}-${f}`);
+      const r = await capture(["dedup", input, "-o", out("k.jsonl"), "--removed", out("r.jsonl"), "--clusters", out("c.jsonl"), "--report", out("rep.json"), "--threads", threads]);
+      expect(r.code).toBe(0);
+      const rep = JSON.parse(await readFile(out("rep.json"), "utf8"));
+      return {
+        kept: (await lines(out("k.jsonl"))).map((l) => JSON.parse(l)),
+        removed: (await lines(out("r.jsonl"))).map((l) => JSON.parse(l)),
+        clusters: await lines(out("c.jsonl")),
+        counts: rep.counts,
+        records: rep.inputs[0].records,
+      };
+    };
+    const fast = await run(jsonl, "fast", "1");
+    expect(fast.kept.map((r) => r.id)).toEqual(["r0", "r2", "r4"]);
+    expect(await readFile(path.join(dir, "fast-k.jsonl"), "utf8")).toBe([0, 2, 4].map((i) => JSON.stringify(recs[i]) + "\n").join(""));
+    expect(await run(arr, "array", "0")).toEqual(fast);
+    const gb = path.join(dir, "gb.jsonl");
+    await writeFile(gb, new Uint8Array(gb18030(recs.map((r) => JSON.stringify(r)).join("\n"))));
+    expect(await run(gb, "gb", "0")).toEqual(fast);
+  });
 });
+
+/** GB18030 bytes of a text (Node can decode but not encode it): map each character through a decode table. */
+function gb18030(text: string): number[] {
+  const dec = new TextDecoder("gb18030");
+  const table = new Map<string, number[]>();
+  for (let a = 0x81; a <= 0xfe; a++) for (let b = 0x40; b <= 0xfe; b++) if (b !== 0x7f) table.set(dec.decode(new Uint8Array([a, b])), [a, b]);
+  const out: number[] = [];
+  for (const ch of text) {
+    const c = ch.codePointAt(0)!;
+    if (c < 0x80) out.push(c);
+    else out.push(...table.get(ch)!);
+  }
+  return out;
+}

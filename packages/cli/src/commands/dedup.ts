@@ -2,7 +2,7 @@ import { createWriteStream, type WriteStream } from "node:fs";
 import { mkdir, rename, rm } from "node:fs/promises";
 import { once } from "node:events";
 import path from "node:path";
-import { dedup, DedupError, textOf, type DedupProgress, type VerifyMode } from "@sfmed/dedup";
+import { dedup, dedupJsonl, DedupError, isUtf8Text, sourceOfFile, splitJsonl, textOf, type DedupProgress, type DedupResult, type VerifyMode } from "@sfmed/dedup";
 import { detectFormat, isBadRow, readLines, scanRows } from "@sfmed/schema";
 import { UsageError } from "../context.js";
 import { createProgress, type Progress } from "../progress.js";
@@ -130,6 +130,58 @@ const PHASE_LABEL: Record<DedupProgress["phase"], string> = {
   index: "index",
 };
 
+/** True when every input is JSONL in UTF-8 (the fast path's precondition). */
+async function allUtf8Jsonl(files: string[]): Promise<boolean> {
+  for (const f of files) if ((await detectFormat(f)) !== "jsonl" || !(await isUtf8Text(f))) return false;
+  return true;
+}
+
+type CommonOptions = Omit<Parameters<typeof dedup<InputRow>>[1] & object, "text" | "source" | "id">;
+
+/** Any input format: records parsed on this thread, outputs written from a second read of the inputs. */
+async function dedupParsed(
+  inputs: string[],
+  o: DedupFlags,
+  common: CommonOptions,
+  idOf: (record: Record<string, unknown>, file: string, line: number) => string,
+): Promise<{ result: DedupResult; perFile: Array<{ file: string; records: number }> }> {
+  const result = await dedup(readInputs(inputs), {
+    ...common,
+    text: (r) => textOf(r.record, { field: o.field, file: r.file, line: r.line }),
+    source: (r) => {
+      const v = r.record[o.sourceField];
+      return typeof v === "string" ? v : sourceOfFile(r.file);
+    },
+    id: (r) => idOf(r.record, r.file, r.line),
+  });
+  const outputs = [o.output, o.removed, o.clusters].filter((f): f is string => Boolean(f));
+  for (const f of outputs) await mkdir(path.dirname(path.resolve(f)), { recursive: true });
+  const kept = new AtomicLines(o.output);
+  const removed = o.removed ? new AtomicLines(o.removed) : undefined;
+  const clusters = o.clusters ? new AtomicLines(o.clusters) : undefined;
+  const perFile = new Map<string, number>();
+  try {
+    let i = 0;
+    for await (const row of readInputs(inputs, { lazy: true })) {
+      if (i >= result.count) throw new DedupError("an input changed while deduplicating", { code: "INPUT_CHANGED", file: row.file, line: row.line });
+      perFile.set(row.file, (perFile.get(row.file) ?? 0) + 1);
+      const keep = result.keep[i] === 1;
+      if (keep) await kept.write(row.raw + "\n");
+      else await removed?.write(row.raw + "\n");
+      if (clusters && result.cluster[i]! >= 0) await clusters.write(JSON.stringify({ id: idOf(row.record, row.file, row.line), cluster: result.cluster[i], kept: keep }) + "\n");
+      i++;
+    }
+    if (i !== result.count) throw new DedupError("an input changed while deduplicating", { code: "INPUT_CHANGED" });
+    await kept.commit();
+    await removed?.commit();
+    await clusters?.commit();
+  } catch (err) {
+    await Promise.all([kept.abort(), removed?.abort(), clusters?.abort()]);
+    throw err;
+  }
+  return { result, perFile: [...perFile].map(([file, records]) => ({ file, records })) };
+}
+
 export const register: Register = (program, ctx) => {
   program
     .command("dedup")
@@ -172,61 +224,57 @@ export const register: Register = (program, ctx) => {
         }
         bar!.update(p.done);
       };
-      const rows = readInputs(inputs);
-      const idOf = (r: InputRow) => {
-        const v = r.record[o.idField];
-        return typeof v === "string" || typeof v === "number" ? String(v) : `${r.file}:${r.line}`;
+      const idOf = (record: Record<string, unknown>, file: string, line: number) => {
+        const v = record[o.idField];
+        return typeof v === "string" || typeof v === "number" ? String(v) : `${file}:${line}`;
       };
-      const result = await dedup(rows, {
+      const common = {
         threshold,
         numPerm,
         ngram,
         seed,
         verify: o.verify as VerifyMode,
-        keep: o.keep,
+        keep: o.keep as "first" | "longest",
         perSource: Boolean(o.perSource),
-        text: (r) => textOf(r.record, { field: o.field, file: r.file, line: r.line }),
-        source: (r) => {
-          const v = r.record[o.sourceField];
-          return typeof v === "string" ? v : path.basename(r.file).replace(/\.(jsonl|ndjson|json|csv|tsv)(\.gz)?$/i, "");
-        },
-        id: idOf,
         ...(threads !== undefined ? { threads } : {}),
         ...(o.against ? { against: o.against } : {}),
         ...(o.index ? { saveIndex: o.index } : {}),
         onProgress,
-      });
-      bar?.stop();
-
-      // Second pass: write the outputs, all in input order.
+      };
       const outputs = [o.output, o.removed, o.clusters].filter((f): f is string => Boolean(f));
-      for (const f of outputs) await mkdir(path.dirname(path.resolve(f)), { recursive: true });
-      const kept = new AtomicLines(o.output);
-      const removed = o.removed ? new AtomicLines(o.removed) : undefined;
-      const clusters = o.clusters ? new AtomicLines(o.clusters) : undefined;
-      const perFile = new Map<string, number>();
-      try {
-        let i = 0;
-        for await (const row of readInputs(inputs, { lazy: true })) {
-          if (i >= result.count) throw new DedupError("an input changed while deduplicating", { code: "INPUT_CHANGED", file: row.file, line: row.line });
-          perFile.set(row.file, (perFile.get(row.file) ?? 0) + 1);
-          const keep = result.keep[i] === 1;
-          if (keep) await kept.write(row.raw + "\n");
-          else await removed?.write(row.raw + "\n");
-          if (clusters && result.cluster[i]! >= 0) await clusters.write(JSON.stringify({ id: idOf(row), cluster: result.cluster[i], kept: keep }) + "\n");
-          i++;
+      // UTF-8 JSONL (the usual case) goes the fast way: signature workers read the lines themselves and the
+      // outputs are copied line by line from the input bytes; other formats are parsed here.
+      const fast = await allUtf8Jsonl(inputs);
+      let result: DedupResult;
+      let perFile: Array<{ file: string; records: number }>;
+      if (fast) {
+        result = await dedupJsonl(inputs, { ...common, field: o.field, sourceField: o.sourceField, idField: o.idField });
+        bar?.stop();
+        for (const f of outputs) await mkdir(path.dirname(path.resolve(f)), { recursive: true });
+        const clusters = o.clusters ? new AtomicLines(o.clusters) : undefined;
+        try {
+          perFile = await splitJsonl(inputs, result, {
+            kept: o.output,
+            ...(o.removed ? { removed: o.removed } : {}),
+            ...(clusters
+              ? {
+                  onClustered: (i: number, text: string, file: string, line: number) =>
+                    clusters.write(JSON.stringify({ id: idOf(parseLine(text, file, line), file, line), cluster: result.cluster[i], kept: result.keep[i] === 1 }) + "\n"),
+                }
+              : {}),
+          });
+          await clusters?.commit();
+        } catch (err) {
+          await clusters?.abort();
+          throw err;
         }
-        if (i !== result.count) throw new DedupError("an input changed while deduplicating", { code: "INPUT_CHANGED" });
-        await kept.commit();
-        await removed?.commit();
-        await clusters?.commit();
-      } catch (err) {
-        await Promise.all([kept.abort(), removed?.abort(), clusters?.abort()]);
-        throw err;
+      } else {
+        ({ result, perFile } = await dedupParsed(inputs, o, common, idOf));
+        bar?.stop();
       }
       const report = result.report;
       if (o.report) {
-        const full = { inputs: [...perFile].map(([file, records]) => ({ file, records })), ...report };
+        const full = { inputs: perFile, ...report };
         await mkdir(path.dirname(path.resolve(o.report)), { recursive: true });
         const w = new AtomicLines(o.report);
         await w.write(JSON.stringify(full, null, 2) + "\n");

@@ -1,0 +1,193 @@
+import { createWriteStream, type WriteStream } from "node:fs";
+import { once } from "node:events";
+import { rename, rm } from "node:fs/promises";
+import path from "node:path";
+import { readFileBytes } from "@sfmed/schema";
+import { runDedup, type DedupOptions, type DedupResult } from "./dedup.js";
+import { DedupError } from "./errors.js";
+import { isBatchError, isBlankLine, type JsonlBatchError, type JsonlBatchResult, type JsonlView } from "./jsonl-batch.js";
+import { CHUNK_BYTES, lineChunks } from "./jsonl-chunks.js";
+
+export interface DedupJsonlOptions extends Omit<DedupOptions<never>, "text" | "normalize" | "source" | "id" | "score" | "batchSize"> {
+  /** Field holding a record's source; records without a string there take the file's name. @default "source" */
+  sourceField?: string;
+  /** Field holding a record's id (string or number); records without one are `file:line`. @default "id" */
+  idField?: string;
+  /** Bytes of JSONL per signature batch. @default 1 MiB */
+  chunkBytes?: number;
+}
+
+export interface DedupJsonlResult extends DedupResult {
+  /** Records read from each input file, in order. */
+  inputs: Array<{ file: string; records: number }>;
+}
+
+/** The name a file's records get as source when they carry none: the file name less its data extension. */
+export function sourceOfFile(file: string): string {
+  return path.basename(file).replace(/\.(jsonl|ndjson|json|csv|tsv)(\.gz)?$/i, "");
+}
+
+/**
+ * `dedup` over UTF-8 JSONL files (.gz ok), read by the signature workers themselves: the calling thread only cuts
+ * the files into chunks of whole lines and hands the bytes over; each worker decodes, parses, takes the text view
+ * and computes signatures, and returns them with each record's source (and id or length where needed). Gives the
+ * same result as `dedup` over the parsed records with the same text, source and id views (property-tested).
+ * Blank lines are skipped; line numbers count them.
+ *
+ * @throws DedupError naming file, line and field for invalid JSON, a non-object line, invalid UTF-8 or a record
+ *   without text; and as `dedup` does for bad options.
+ */
+export async function dedupJsonl(files: readonly string[], options: DedupJsonlOptions = {}): Promise<DedupJsonlResult> {
+  const sourceField = options.sourceField ?? "source";
+  const idField = options.idField ?? "id";
+  const chunkBytes = options.chunkBytes ?? CHUNK_BYTES;
+  const inputs: Array<{ file: string; records: number }> = [];
+  const result = await runDedup(options, false, async (sink) => {
+    const maxInFlight = Math.max(2, 2 * sink.threads);
+    let done = 0;
+    for (const file of files) {
+      const view: JsonlView = { field: options.field, sourceField, defaultSource: sourceOfFile(file), idField, needIds: sink.needIds, needLengths: sink.needLengths };
+      const input = { file, records: 0 };
+      inputs.push(input);
+      let baseLine = 0;
+      const inFlight: Array<Promise<JsonlBatchResult | JsonlBatchError>> = [];
+      const take = (r: JsonlBatchResult | JsonlBatchError) => {
+        if (isBatchError(r)) throw new DedupError(r.message, { code: r.code, file, line: baseLine + r.line, field: r.field });
+        const n = r.sourceOf.length;
+        for (let i = 0; i < n; i++) {
+          let id: string | null = null;
+          if (r.ids) id = r.ids[i] ?? `${file}:${baseLine + r.idLines![i]!}`;
+          sink.addRecord(r.sourceNames[r.sourceOf[i]!], r.lengths ? r.lengths[i]! : 0, id, Number.NaN);
+        }
+        sink.addBatch(r.batch);
+        baseLine += r.lines;
+        input.records += n;
+        done += n;
+      };
+      try {
+        for await (const chunk of lineChunks(file, chunkBytes)) {
+          inFlight.push(sink.pool.computeJsonl(chunk, view));
+          while (inFlight.length >= maxInFlight) take(await inFlight.shift()!);
+          sink.progress(done);
+        }
+        while (inFlight.length) take(await inFlight.shift()!);
+      } finally {
+        // let the rest settle so no rejection goes unhandled
+        await Promise.allSettled(inFlight);
+      }
+    }
+  });
+  return { ...result, inputs };
+}
+
+/** Where {@link splitJsonl} writes; every output is written to a temp file and renamed into place at the end. */
+export interface SplitJsonlOptions {
+  /** Kept records. */
+  kept?: string;
+  /** Removed records. */
+  removed?: string;
+  /**
+   * Called for every record in a cluster of two or more (`result.cluster[index] >= 0`), with its line's text, e.g.
+   * to write a clusters file.
+   */
+  onClustered?: (index: number, text: string, file: string, line: number) => void | Promise<void>;
+}
+
+/** A byte file written through a temp file: big buffered writes, renamed into place by `commit()`. */
+class AtomicBytes {
+  private readonly tmp: string;
+  private readonly stream: WriteStream;
+  private buf = Buffer.allocUnsafe(1 << 20);
+  private used = 0;
+  constructor(readonly file: string) {
+    this.tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
+    this.stream = createWriteStream(this.tmp);
+  }
+  /** Append `bytes` and a line feed; resolves after a flush when the buffer filled. */
+  async line(bytes: Uint8Array): Promise<void> {
+    if (this.used + bytes.length + 1 > this.buf.length) {
+      await this.flush();
+      if (bytes.length + 1 > this.buf.length) this.buf = Buffer.allocUnsafe(2 * (bytes.length + 1));
+    }
+    this.buf.set(bytes, this.used);
+    this.used += bytes.length;
+    this.buf[this.used++] = 10;
+  }
+  private async flush(): Promise<void> {
+    if (!this.used) return;
+    const out = this.buf.subarray(0, this.used);
+    this.buf = Buffer.allocUnsafe(this.buf.length); // the stream holds on to `out` until written
+    this.used = 0;
+    if (!this.stream.write(out)) await once(this.stream, "drain");
+  }
+  async commit(): Promise<void> {
+    await this.flush();
+    this.stream.end();
+    await once(this.stream, "finish");
+    await rename(this.tmp, this.file);
+  }
+  async abort(): Promise<void> {
+    this.stream.destroy();
+    await rm(this.tmp, { force: true });
+  }
+}
+
+const decoder = new TextDecoder("utf-8", { ignoreBOM: true });
+
+/** True when a line's bytes hold a character other than white space (ASCII fast check, else decode). */
+function hasContent(bytes: Uint8Array, start: number, end: number): boolean {
+  let high = false;
+  for (let i = start; i < end; i++) {
+    const b = bytes[i]!;
+    if (b >= 0x80) high = true;
+    else if (b !== 32 && (b < 9 || b > 13)) return true;
+  }
+  return high && !isBlankLine(decoder.decode(bytes.subarray(start, end)));
+}
+
+/**
+ * Write the kept (and removed) records of a `dedupJsonl` result by copying each record's line bytes from the
+ * same files, unchanged and in input order (CRLF line ends become LF, a BOM is dropped), without parsing them.
+ *
+ * @returns the number of records read per file.
+ * @throws DedupError (`INPUT_CHANGED`) when the files hold another number of records than the result.
+ */
+export async function splitJsonl(files: readonly string[], result: DedupResult, options: SplitJsonlOptions): Promise<Array<{ file: string; records: number }>> {
+  const kept = options.kept !== undefined ? new AtomicBytes(options.kept) : undefined;
+  const removed = options.removed !== undefined ? new AtomicBytes(options.removed) : undefined;
+  const onClustered = options.onClustered;
+  const counts: Array<{ file: string; records: number }> = [];
+  let index = 0;
+  try {
+    for (const file of files) {
+      const entry = { file, records: 0 };
+      counts.push(entry);
+      let line = 0;
+      for await (const chunk of lineChunks(file)) {
+        let start = 0;
+        while (start < chunk.length) {
+          let nl = chunk.indexOf(10, start);
+          if (nl < 0) nl = chunk.length;
+          line++;
+          const end = nl > start && chunk[nl - 1] === 13 ? nl - 1 : nl;
+          if (hasContent(chunk, start, end)) {
+            if (index >= result.count) throw new DedupError("an input changed while deduplicating", { code: "INPUT_CHANGED", file, line });
+            const out = result.keep[index] ? kept : removed;
+            if (out) await out.line(chunk.subarray(start, end));
+            if (onClustered && result.cluster[index]! >= 0) await onClustered(index, decoder.decode(chunk.subarray(start, end)), file, line);
+            index++;
+            entry.records++;
+          }
+          start = nl + 1;
+        }
+      }
+    }
+    if (index !== result.count) throw new DedupError(`${index} records, but ${result.count} were deduplicated: an input changed`, { code: "INPUT_CHANGED" });
+    await kept?.commit();
+    await removed?.commit();
+  } catch (err) {
+    await Promise.all([kept?.abort(), removed?.abort()]);
+    throw err;
+  }
+  return counts;
+}
