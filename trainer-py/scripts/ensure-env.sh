@@ -34,7 +34,7 @@ echo "ensure-env: building $venv (first run on this machine; about 2 minutes, ~4
 "$py" -m venv "$tmp" >&2
 # --no-deps with a complete lock: exact versions, and no triton (see requirements.lock).
 "$tmp/bin/pip" install --quiet --disable-pip-version-check --no-deps -r "$lock" >&2
-"$tmp/bin/python" -c 'import torch, transformers, tokenizers, safetensors, jsonschema; torch.ones(2) @ torch.ones(2)' >&2
+"$tmp/bin/python" -c 'import torch, transformers, tokenizers, safetensors, jsonschema, trl; torch.ones(2) @ torch.ones(2)' >&2
 rm -rf "$venv"
 mv "$tmp" "$venv"
 # venv scripts hard-code their creation path; re-point them at the final location.

@@ -121,6 +121,7 @@ class DpoCfg:
     sft_weight: float = 0.0
     ref_model: str | None = None
     precompute_ref: bool = False
+    engine: Literal["sfmed", "trl"] = "sfmed"
 
 
 @dataclass

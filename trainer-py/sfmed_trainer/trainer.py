@@ -343,6 +343,10 @@ class Runner:
             raise ValueError("data.train: no usable training examples")
         if job.stage == "rm":
             return self.run_rm(train, ev)
+        if job.stage == "dpo" and job.dpo.engine == "trl":
+            from .trl_dpo import run_trl_dpo
+
+            return run_trl_dpo(self, train, ev)
         model_path = job.resume_from or job.model
         model = self._shard(load_causal(model_path, job.train.dropout, self._load_device()))
         if job.stage == "dpo":

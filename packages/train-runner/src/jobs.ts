@@ -59,7 +59,7 @@ export interface TrainerJob {
   data?: { train: string; eval?: string; eval_ratio?: number; max_samples?: number };
   train?: TrainOptions;
   optimizer?: OptimizerOptions;
-  dpo?: { beta?: number; loss_type?: "sigmoid" | "ipo" | "hinge" | "robust"; label_smoothing?: number; sft_weight?: number; ref_model?: string; precompute_ref?: boolean };
+  dpo?: { beta?: number; loss_type?: "sigmoid" | "ipo" | "hinge" | "robust"; label_smoothing?: number; sft_weight?: number; ref_model?: string; precompute_ref?: boolean; engine?: "sfmed" | "trl" };
   rm?: { num_models?: number; seeds?: number[]; models?: string[]; input?: string; output?: string; batch_size?: number };
   pt?: { general?: string; general_ratio?: number };
 }

@@ -1,0 +1,166 @@
+"""dpo.engine "trl": TRL's DPOTrainer with this package's data, reference, optimizers and events."""
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from conftest import of, run_job, write_jsonl
+from test_stages import easy_pairs
+
+
+def _job(models_dir, data_path, out, **over):
+    job = {"version": 1, "stage": "dpo", "model": str(models_dir["sft"]), "output_dir": str(out), "cutoff_len": 96,
+           "data": {"train": str(data_path)},
+           "train": {"max_steps": 2, "batch_size": 6, "lr": 2e-3, "scheduler": "cosine", "warmup_steps": 1,
+                     "dropout": 0.0, "keep_best": False},
+           "dpo": {"beta": 0.1, "engine": "trl"}}
+    for k, v in over.items():
+        job[k] = {**job.get(k, {}), **v} if isinstance(v, dict) else v
+    return job
+
+
+def _weights(done: dict) -> dict[str, torch.Tensor]:
+    import os
+
+    return load_file(os.path.join(done["final_model"], "model.safetensors"))
+
+
+@pytest.mark.parametrize("optimizer", [
+    {"name": "adamw"},
+    {"name": "ondare", "p": 0.5, "alpha": 0.5},
+    {"name": "onties", "p": 0.3, "alpha": 0.5},
+])
+def test_trl_engine_matches_builtin_loop(models_dir, tmp_path, optimizer):
+    """One batch holds every example, so both engines see the same data each step: the losses, reward metrics and
+    the trained weights must agree (AdamW and both online-merging optimizers, τ from base → sft)."""
+    data = write_jsonl(tmp_path / "easy.jsonl", easy_pairs(6))
+    opt = dict(optimizer)
+    if opt["name"] != "adamw":
+        opt["base_model"] = str(models_dir["base"])
+    runs = {}
+    for engine in ("sfmed", "trl"):
+        job = _job(models_dir, data, tmp_path / engine, optimizer=opt, dpo={"engine": engine})
+        rc, ev, err = run_job(job, tmp_path)
+        assert rc == 0, err
+        runs[engine] = ev
+    a, b = of(runs["sfmed"], "step"), of(runs["trl"], "step")
+    assert [s["step"] for s in a] == [s["step"] for s in b] == [1, 2]
+    for sa, sb in zip(a, b):
+        for k in ("loss", "reward_margin", "rewards_chosen", "logps_chosen", "logps_rejected", "lr"):
+            # step 2 follows an update: OnTIES' top-k may swap an element tied in the last bits (see below)
+            assert sb[k] == pytest.approx(sa[k], rel=1e-5 if sa["step"] == 1 else 1e-3, abs=1e-6), (sa["step"], k)
+    assert b[1]["reward_margin"] > 0  # the second step sees the first update
+    # Adam's first steps are nearly sign(g), so gradients that differ in the last float bits (TRL's
+    # selective_log_softmax vs a gathered log_softmax) move a few elements with |g| ≈ eps: compare whole updates.
+    start = load_file(str(models_dir["sft"] / "model.safetensors"))
+    wa, wb = _weights(of(runs["sfmed"], "done")[-1]), _weights(of(runs["trl"], "done")[-1])
+    assert wa.keys() == wb.keys() == start.keys()
+    agree, total = 0, 0
+    for k in wa:
+        ua, ub = wa[k] - start[k], wb[k] - start[k]
+        assert ua.norm() > 0, k
+        agree += int(torch.isclose(ub, ua, rtol=1e-4, atol=1e-6).sum())
+        total += ua.numel()
+        if opt["name"] != "onties":
+            assert (ua - ub).norm() <= 2e-3 * ua.norm(), k
+    # OnTIES keeps the top p·n of |Δ|, and Adam's first |Δ| are all ≈ lr: many elements tie at the threshold, so
+    # last-bit differences in g move a few percent of them across it.
+    assert agree / total >= (0.97 if opt["name"] == "onties" else 0.999)
+    assert of(runs["trl"], "start")[0]["engine"] == "trl"
+
+
+def test_trl_engine_events_eval_best_and_resume(models_dir, tmp_path):
+    """Events carry the same keys as the built-in loop; resuming a TRL checkpoint reproduces the uninterrupted
+    losses; keep_best writes `best`."""
+    data = write_jsonl(tmp_path / "easy.jsonl", easy_pairs(16))
+    train = {"max_steps": 4, "batch_size": 2, "grad_accum": 2, "save_steps": 2, "eval_steps": 2, "keep_best": True}
+    job = _job(models_dir, data, tmp_path / "full", train=train, data={"eval_ratio": 0.25},
+               dpo={"sft_weight": 0.1, "loss_type": "robust", "label_smoothing": 0.1})
+    rc, ev, err = run_job(job, tmp_path)
+    assert rc == 0, err
+    steps = of(ev, "step")
+    assert [s["step"] for s in steps] == [1, 2, 3, 4]
+    assert {"loss", "lr", "grad_norm", "rewards_chosen", "rewards_rejected", "reward_accuracy", "reward_margin",
+            "logps_chosen", "logps_rejected", "epoch", "total_steps"} <= steps[0].keys()
+    assert steps[0]["reward_margin"] == pytest.approx(0.0, abs=1e-5)  # policy == reference before the first update
+    evals = of(ev, "eval")
+    assert [e["step"] for e in evals] == [2, 4] and "eval_reward_margin" in evals[0]
+    assert [c["step"] for c in of(ev, "checkpoint")] == [2, 4]
+    done = of(ev, "done")[-1]
+    assert done["interrupted"] is False and done["best_step"] in (2, 4)
+    assert done["model"].endswith("best")
+    from transformers import AutoModelForCausalLM
+
+    AutoModelForCausalLM.from_pretrained(done["model"])
+    AutoModelForCausalLM.from_pretrained(done["final_model"])
+
+    job2 = {**_job(models_dir, data, tmp_path / "full", train=train, data={"eval_ratio": 0.25},
+                   dpo={"sft_weight": 0.1, "loss_type": "robust", "label_smoothing": 0.1}),
+            "resume_from": str(tmp_path / "full" / "checkpoint-2")}
+    job2["output_dir"] = str(tmp_path / "resumed")
+    rc, ev2, err = run_job(job2, tmp_path)
+    assert rc == 0, err
+    full = {s["step"]: s["loss"] for s in steps}
+    resumed = {s["step"]: s["loss"] for s in of(ev2, "step")}
+    assert sorted(resumed) == [3, 4]
+    for k in resumed:
+        assert resumed[k] == pytest.approx(full[k], rel=1e-5, abs=1e-7), k
+
+
+@pytest.mark.parametrize("over, path", [
+    ({"dpo": {"loss_type": "sigmoid", "label_smoothing": 0.1}}, "dpo.label_smoothing"),
+    ({"resume_from": "/nonexistent/checkpoint-3"}, "resume_from"),
+])
+def test_trl_engine_refuses_what_it_cannot_do(models_dir, tmp_path, over, path):
+    data = write_jsonl(tmp_path / "easy.jsonl", easy_pairs(4))
+    rc, ev, err = run_job(_job(models_dir, data, tmp_path / "x", **over), tmp_path)
+    assert rc != 0
+    e = of(ev, "error")[-1]
+    assert e["message"].startswith(path + ":") or f" {path}:" in e["message"], e["message"]
+
+
+def test_engine_is_validated(models_dir, tmp_path):
+    data = write_jsonl(tmp_path / "easy.jsonl", easy_pairs(4))
+    rc, ev, err = run_job(_job(models_dir, data, tmp_path / "x", dpo={"engine": "deepspeed"}), tmp_path)
+    assert rc == 2
+    assert of(ev, "error")[-1]["message"].startswith(f"{tmp_path}") and "dpo.engine" in of(ev, "error")[-1]["message"]
+
+
+def test_trl_engine_sigint_checkpoints_and_resumes(models_dir, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from conftest import TRAINER
+
+    data = write_jsonl(tmp_path / "easy.jsonl", easy_pairs(8))
+    job = _job(models_dir, data, tmp_path / "s", train={"max_steps": 400, "batch_size": 2})
+    jp = tmp_path / "sig.json"
+    jp.write_text(json.dumps(job), encoding="utf-8")
+    env = {**os.environ, "PYTHONPATH": str(TRAINER), "OMP_NUM_THREADS": "2"}
+    proc = subprocess.Popen([sys.executable, "-m", "sfmed_trainer", "run", str(jp)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)
+    events = []
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        events.append(json.loads(line))  # stdout holds nothing but events
+        if events[-1]["event"] == "step" and events[-1]["step"] >= 2:
+            proc.send_signal(signal.SIGINT)
+            break
+    rest, err = proc.communicate(timeout=120)
+    events += [json.loads(l) for l in rest.splitlines() if l.strip()]
+    assert proc.returncode == 0, err
+    done = of(events, "done")[-1]
+    assert done["interrupted"] is True and 2 <= done["step"] < 400
+    assert os.path.exists(os.path.join(done["checkpoint"], "trainer_state.json"))
+    job2 = {**_job(models_dir, data, tmp_path / "s", train={"max_steps": done["step"] + 2, "batch_size": 2}),
+            "resume_from": done["checkpoint"]}
+    rc, ev2, err = run_job(job2, tmp_path)
+    assert rc == 0, err
+    assert [s["step"] for s in of(ev2, "step")] == [done["step"] + 1, done["step"] + 2]
