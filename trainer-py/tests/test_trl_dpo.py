@@ -164,3 +164,34 @@ def test_trl_engine_sigint_checkpoints_and_resumes(models_dir, tmp_path):
     rc, ev2, err = run_job(job2, tmp_path)
     assert rc == 0, err
     assert [s["step"] for s in of(ev2, "step")] == [done["step"] + 1, done["step"] + 2]
+
+
+def test_trl_engine_two_processes_gloo(models_dir, tmp_path):
+    """torchrun with 2 CPU processes: transformers' Trainer wraps the policy in DDP on the process group the
+    runner opened; only rank 0 emits events; OnDARE draws the same masks on both ranks, so the run completes."""
+    import os
+    import subprocess
+    import sys
+
+    from conftest import TRAINER
+    from test_ddp import _free_port
+
+    data = write_jsonl(tmp_path / "easy.jsonl", easy_pairs(8))
+    job = _job(models_dir, data, tmp_path / "ddp", train={"max_steps": 3, "batch_size": 2},
+               optimizer={"name": "ondare", "p": 0.5, "alpha": 0.5, "base_model": str(models_dir["base"])})
+    jp = tmp_path / "ddp.json"
+    jp.write_text(json.dumps(job), encoding="utf-8")
+    env = {**os.environ, "PYTHONPATH": str(TRAINER), "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes=1", "--nproc_per_node=2",
+           "--master_addr=127.0.0.1", f"--master_port={_free_port()}", "-m", "sfmed_trainer", "run", str(jp)]
+    cp = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+    assert cp.returncode == 0, cp.stderr[-3000:]
+    ev = [json.loads(l) for l in cp.stdout.splitlines() if l.strip()]
+    start = of(ev, "start")
+    assert len(start) == 1 and start[0]["world_size"] == 2 and start[0]["engine"] == "trl"
+    assert [s["step"] for s in of(ev, "step")] == [1, 2, 3]
+    done = of(ev, "done")
+    assert len(done) == 1 and done[0]["interrupted"] is False
+    from transformers import AutoModelForCausalLM
+
+    AutoModelForCausalLM.from_pretrained(done[0]["final_model"])
