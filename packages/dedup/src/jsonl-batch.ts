@@ -1,3 +1,4 @@
+import { isUtf8 } from "node:buffer";
 import { DedupError } from "./errors.js";
 import { createBatchComputer, type BatchParams, type BatchResult } from "./signature-batch.js";
 import { textOf } from "./text-view.js";
@@ -55,10 +56,10 @@ export function createJsonlBatchComputer(params: BatchParams): (bytes: Uint8Arra
   const compute = createBatchComputer(params);
   const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
   return (bytes, view) => {
+    // validate, then decode without checks (both simdutf-backed: several times faster than a fatal TextDecoder)
     let text: string;
-    try {
-      text = decoder.decode(bytes);
-    } catch {
+    if (isUtf8(bytes)) text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("utf8");
+    else {
       // name the line: decode line by line until the bad one
       let line = 1;
       let start = 0;

@@ -64,13 +64,31 @@ export function shingleHashesInto(cps: Int32Array, len: number, n: number, out: 
     return 1;
   }
   const m = len - n + 1;
-  for (let i = 0; i < m; i++) out[i] = hashRun(cps, i, n);
+  // the per-code-point half of hashRun (multiply, rotate, multiply) once per position instead of n times
+  if (mixed.length < len) mixed = new Int32Array(Math.max(len, 2 * mixed.length));
+  const k = mixed;
+  for (let j = 0; j < len; j++) {
+    const x = Math.imul(cps[j]!, 0xcc9e2d51);
+    k[j] = Math.imul((x << 15) | (x >>> 17), 0x1b873593);
+  }
+  const h0 = 0x2f6b3c9d ^ n;
+  for (let i = 0; i < m; i++) {
+    let h = h0;
+    for (let j = i, end = i + n; j < end; j++) {
+      h ^= k[j]!;
+      h = (h << 13) | (h >>> 19);
+      h = (Math.imul(h, 5) + 0xe6546b64) | 0;
+    }
+    out[i] = fmix32(h);
+  }
   const view = out.subarray(0, m);
   view.sort();
   let u = 1;
   for (let i = 1; i < m; i++) if (out[i] !== out[u - 1]) out[u++] = out[i]!;
   return u;
 }
+
+let mixed = new Int32Array(1024);
 
 /**
  * MinHash of the first `m` hashes in `h` under `k` permutations `x ↦ a·x + b (mod 2^32)` with odd `a`

@@ -1,7 +1,7 @@
 import { fc, test } from "@fast-check/vitest";
 import { describe, expect, it } from "vitest";
 import { corpus, editText, randomText, splitmix32 } from "../test/texts.js";
-import { codePointsInto, shingleHashesInto } from "./minhash-kernel.js";
+import { codePointsInto, fmix32, shingleHashesInto } from "./minhash-kernel.js";
 import { MinHasher } from "./minhasher.js";
 import { normalizeText } from "./normalize-text.js";
 import { jaccard, shingles } from "./shingles.js";
@@ -18,6 +18,29 @@ describe("MinHash kernel", () => {
     expect(m).toBe(shingles(s, { ngram: n }).length);
     for (let i = 1; i < m; i++) expect(out[i]!).toBeGreaterThan(out[i - 1]!);
   });
+  test.prop([fc.array(fc.integer({ min: 0, max: 0x10ffff }), { maxLength: 300 }), fc.integer({ min: 1, max: 8 })])(
+    "gives the murmur3-style hash of each n-gram (the hashing scheme saved indexes depend on)",
+    (cpList, n) => {
+      // the scheme written out plainly: murmur3 body over the n code points, length mixed into the seed, fmix32
+      const ref = (xs: number[]) => {
+        let h = 0x2f6b3c9d ^ xs.length;
+        for (const c of xs) {
+          let k = Math.imul(c, 0xcc9e2d51);
+          k = (k << 15) | (k >>> 17);
+          h ^= Math.imul(k, 0x1b873593);
+          h = (h << 13) | (h >>> 19);
+          h = (Math.imul(h, 5) + 0xe6546b64) | 0;
+        }
+        return fmix32(h);
+      };
+      const want = new Set<number>();
+      if (cpList.length > 0 && cpList.length < n) want.add(ref(cpList));
+      for (let i = 0; i + n <= cpList.length; i++) want.add(ref(cpList.slice(i, i + n)));
+      const out = new Int32Array(cpList.length + 1);
+      const m = shingleHashesInto(Int32Array.from(cpList), cpList.length, n, out);
+      expect(Array.from(out.subarray(0, m))).toEqual([...want].sort((a, b) => a - b));
+    },
+  );
 });
 
 describe("MinHasher", () => {

@@ -55,10 +55,53 @@ export function normalizeText(text: string): string {
   return start === 0 ? text : text.length > start ? out + text.slice(start) : out;
 }
 
+/** BMP blocks whose characters are mapped one by one from a table built with the definition itself. */
+const TABLE_RANGES: ReadonlyArray<readonly [number, number]> = [
+  [0x80, 0x24f], // Latin-1, Latin Extended-A/B: °, ±, ×, ², é, …
+  [0x370, 0x3ff], // Greek: α, β, μ, …
+  [0x2000, 0x2bff], // punctuation, super/subscripts, ℃, Ⅱ, arrows, ≥, ①, shapes, …
+  [0x3000, 0x33ff], // CJK symbols, kana, enclosed CJK, ㎎, ㎏, …
+];
+const TABLE_END = 0x3400;
+const UNKNOWN = -1;
+const DROP = -2;
+let table: Int32Array | undefined; // per code unit: UNKNOWN, DROP, a code point, or −3 − i for expansions[i]
+let expansions: Int32Array[] = [];
+
+/**
+ * The definition applied to each character of {@link TABLE_RANGES} alone. A character is only tabled when its
+ * result cannot depend on its neighbours: not a combining mark, not decomposing to one first, and giving the same
+ * result next to letters on either side and next to itself (this rules out the final-sigma rule of lower case).
+ */
+function buildTable(): Int32Array {
+  const t = new Int32Array(TABLE_END).fill(UNKNOWN);
+  const list: Int32Array[] = [];
+  const mark = /^\p{M}/u;
+  for (const [lo, hi] of TABLE_RANGES) {
+    for (let c = lo; c <= hi; c++) {
+      const ch = String.fromCharCode(c);
+      if (mark.test(ch) || mark.test(ch.normalize("NFKD"))) continue;
+      const r = normalizeSlow(ch);
+      if (normalizeSlow(`a${ch}`) !== `a${r}` || normalizeSlow(`${ch}a`) !== `${r}a` || normalizeSlow(`一${ch}一`) !== `一${r}一` || normalizeSlow(ch + ch) !== r + r) continue;
+      const cps = Array.from(r, (x) => x.codePointAt(0)!);
+      if (cps.length === 0) t[c] = DROP;
+      else if (cps.length === 1) t[c] = cps[0]!;
+      else {
+        t[c] = -3 - list.length;
+        list.push(Int32Array.from(cps));
+      }
+    }
+  }
+  expansions = list;
+  return t;
+}
+
 /**
  * {@link normalizeText} fused with reading code points: writes the code points of the normalised text into
  * `out` (at least `text.length` long) without building a string, and returns their count, or −1 when the text
- * leaves the table-free fast path (then call `normalizeText` and read its code points).
+ * leaves the fast path or its expansions (㎎ → mg) do not fit in `out` (then call `normalizeText` and read its
+ * code points). Besides the table-free classes,
+ * characters of common symbol blocks (°, ×, α, ①, ℃, Ⅱ, ≥, ㎎, …) go through a per-character table.
  */
 export function normalizedCodePointsInto(text: string, out: Int32Array): number {
   let n = 0;
@@ -75,7 +118,19 @@ export function normalizedCodePointsInto(text: string, out: Int32Array): number 
       const a = c - 0xff01 + 0x21;
       if ((a >= 0x30 && a <= 0x39) || (a >= 0x61 && a <= 0x7a)) out[n++] = a;
       else if (a >= 0x41 && a <= 0x5a) out[n++] = a + 32;
-    } else if (k < 0) return -1;
+    } else if (k < 0) {
+      if (c >= TABLE_END) return -1;
+      const v = (table ??= buildTable())[c]!;
+      if (v >= 0) out[n++] = v;
+      else if (v === UNKNOWN) return -1;
+      else if (v !== DROP) {
+        const e = expansions[-3 - v]!;
+        // the rest of the text must still fit one unit per code unit
+        if (n + e.length > out.length - (text.length - i - 1)) return -1;
+        out.set(e, n);
+        n += e.length;
+      }
+    }
   }
   return n;
 }

@@ -49,7 +49,8 @@ export function createBatchComputer(params: BatchParams, normalize: (text: strin
     let total = 0;
     for (let i = 0; i < count; i++) {
       const text = texts[i]!;
-      if (cps.length < text.length) cps = new Int32Array(Math.max(text.length, 2 * cps.length));
+      // room for a few expansions (㎎ → mg) on the fused path
+      if (cps.length < text.length + 64) cps = new Int32Array(Math.max(text.length + 64, 2 * cps.length));
       let len = fused ? normalizedCodePointsInto(text, cps) : -1;
       if (len < 0) [len, cps] = codePointsInto(normalize(text), cps);
       const hashes = hasher.shingleHashesOfCodePoints(cps, len);
