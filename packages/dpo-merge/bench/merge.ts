@@ -1,19 +1,23 @@
 // Side-by-side benchmark of mergeCheckpoints against mergekit on the same bf16 checkpoints.
 //
-//   npx tsx --conditions=@sfmed/source packages/dpo-merge/bench/merge.ts [--layers 24] [--methods a,b] [--threads N] [--keep]
+//   npx tsx --conditions=@sfmed/source packages/dpo-merge/bench/merge.ts [--layers 24] [--methods a,b] [--threads N] [--runs 3] [--dir D] [--keep]
 //
 // Writes three Qwen2.5-0.5B-shaped checkpoints (untied lm_head, ≈1.26 GB of bf16 each, sharded at 500 MB) of
-// random values with this package's writer, merges them with every method in a child process for each tool
-// (wall time and peak RSS from /usr/bin/time), and compares the output tensors bit for bit. mergekit runs from
-// the bench-only venv $HOME/.cache/sfmed/bench-dpo-merge (`python3 -m venv … && bin/pip install mergekit`),
-// configured to compute in float32 and write bfloat16, which is what mergeCheckpoints does.
+// random values with this package's writer (or reuses them from --dir), merges them with every method in a child
+// process for each tool (wall time and peak RSS from /usr/bin/time), and compares the output tensors bit for
+// bit. mergekit runs from the bench-only venv $HOME/.cache/sfmed/bench-dpo-merge (`python3 -m venv … &&
+// bin/pip install mergekit`), configured to compute in float32 and write bfloat16, which is what
+// mergeCheckpoints does. Fairness: both tools read the same files (read once beforehand, so both find them in
+// the page cache) and write their bf16 output to the same disk; before every timed run the previous output is
+// deleted and `sync` flushes dirty pages, and the order of the two tools alternates from run to run. Every run
+// is printed; the table shows medians.
 import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, open, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { homedir, tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { bf16ToF32, Checkpoint, CheckpointWriter, mergeCheckpoints, seededRng, TopKCut, type MergeMethod } from "@sfmed/dpo-merge";
+import { bf16ToF32, Checkpoint, CheckpointWriter, INDEX_FILE, mergeCheckpoints, seededRng, TopKCut, type MergeMethod } from "@sfmed/dpo-merge";
 
 const args = process.argv.slice(2);
 const arg = (name: string, dflt: string) => {
@@ -34,6 +38,8 @@ const LAYERS = Number(arg("layers", "24"));
 /** Worker threads for mergeCheckpoints (default: its own, the core count); 1 = the single-threaded path. */
 const THREADS = arg("threads", "");
 const METHODS = arg("methods", "linear,task_arithmetic,ties,slerp,dare_ties").split(",") as MergeMethod[];
+const RUNS = Number(arg("runs", "3"));
+const DIR = arg("dir", "");
 const VENV = process.env.SFMED_BENCH_VENV ?? path.join(homedir(), ".cache", "sfmed", "bench-dpo-merge");
 const MERGEKIT = path.join(VENV, "bin", "mergekit-yaml");
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -120,6 +126,8 @@ interface Run {
 }
 
 function timed(cmd: string, argv: string[], env: NodeJS.ProcessEnv = process.env): Run {
+  // Flush the previous run's dirty pages so they are not written back during this one.
+  spawnSync("sync");
   const r = spawnSync("/usr/bin/time", ["-f", "TIME %e %M", cmd, ...argv], { encoding: "utf8", env, maxBuffer: 1 << 26 });
   const m = /TIME ([\d.]+) (\d+)/.exec(r.stderr);
   return { seconds: m ? Number(m[1]) : NaN, rssMB: m ? Number(m[2]) / 1024 : NaN, ok: r.status === 0, ...(r.status !== 0 ? { err: r.stderr.slice(-2000) } : {}) };
@@ -206,50 +214,108 @@ async function compare(a: string, b: string, tiesDir?: string): Promise<{ identi
   return { identical, total, maxAbs, atCut };
 }
 
-const dir = await mkdtemp(path.join(tmpdir(), "sfmed-bench-merge-"));
+/** Read every file under `dir` once, so both tools start from a warm page cache. */
+async function warm(d: string): Promise<void> {
+  for (const e of await readdir(d, { withFileTypes: true, recursive: true })) {
+    if (!e.isFile()) continue;
+    const fh = await open(path.join(e.parentPath, e.name), "r");
+    const buf = Buffer.allocUnsafe(1 << 22);
+    while ((await fh.read(buf, 0, buf.length)).bytesRead > 0);
+    await fh.close();
+  }
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
+
+const dir = DIR || (await mkdtemp(path.join(tmpdir(), "sfmed-bench-merge-")));
 try {
   const t0 = Date.now();
-  const bytes = await writeModels(dir);
-  console.error(`wrote 3 checkpoints of ${(bytes / 1e9).toFixed(2)} GB each (${LAYERS} layers) in ${((Date.now() - t0) / 1000).toFixed(1)}s under ${dir}`);
+  let bytes: number;
+  if (DIR && existsSync(path.join(DIR, "m2", INDEX_FILE))) {
+    bytes = (await Checkpoint.open(path.join(DIR, "m2")).then(async (c) => [c.totalBytes(), await c.close()] as const))[0];
+    console.error(`reusing the checkpoints under ${dir}`);
+  } else {
+    bytes = await writeModels(dir);
+    console.error(`wrote 3 checkpoints of ${(bytes / 1e9).toFixed(2)} GB each (${LAYERS} layers) in ${((Date.now() - t0) / 1000).toFixed(1)}s under ${dir}`);
+  }
+  await warm(dir);
   const haveMergekit = existsSync(MERGEKIT);
   if (!haveMergekit) console.error(`mergekit not found at ${MERGEKIT}: only our side runs`);
   const mkVersion = haveMergekit ? execFileSync(path.join(VENV, "bin", "python"), ["-c", "import importlib.metadata as m, torch; print(m.version('mergekit'), torch.__version__)"], { encoding: "utf8" }).trim() : "";
   const rows: string[] = [];
+  const runRows: string[] = [];
+  const gbps = (s: number) => (bytes / 1e9 / s).toFixed(3);
   for (const method of METHODS) {
     const ours = path.join(dir, `ours-${method}`);
     const theirs = path.join(dir, `mk-${method}`);
-    const r1 = timed(process.execPath, ["--conditions=@sfmed/source", "--import", "tsx", fileURLToPath(import.meta.url), "--child", JSON.stringify(ourOptions(method, dir, ours))], { ...process.env, NODE_NO_WARNINGS: "1" });
-    if (!r1.ok) throw new Error(`ours ${method} failed: ${r1.err}`);
-    let r2: Run | undefined;
-    if (haveMergekit) {
-      await writeFile(path.join(dir, `${method}.yml`), mergekitYaml(method, dir));
-      r2 = timed(MERGEKIT, [path.join(dir, `${method}.yml`), theirs, "--no-copy-tokenizer", "--no-write-model-card", "--random-seed", "0", "--quiet"]);
-      if (!r2.ok) console.error(`mergekit ${method} failed: ${r2.err}`);
-    }
+    await writeFile(path.join(dir, `${method}.yml`), mergekitYaml(method, dir));
+    const runOurs = () => {
+      const r = timed(process.execPath, ["--conditions=@sfmed/source", "--import", "tsx", fileURLToPath(import.meta.url), "--child", JSON.stringify(ourOptions(method, dir, ours))], { ...process.env, NODE_NO_WARNINGS: "1" });
+      if (!r.ok) throw new Error(`ours ${method} failed: ${r.err}`);
+      return r;
+    };
+    const runTheirs = () => {
+      const r = timed(MERGEKIT, [path.join(dir, `${method}.yml`), theirs, "--no-copy-tokenizer", "--no-write-model-card", "--random-seed", "0", "--quiet"]);
+      if (!r.ok) console.error(`mergekit ${method} failed: ${r.err}`);
+      return r;
+    };
+    const mine: Run[] = [];
+    const peer: Run[] = [];
     let same = "—";
-    if (r2?.ok) {
-      const c = await compare(ours, theirs, method === "ties" ? dir : undefined);
-      const pct = ((100 * c.identical) / c.total).toFixed(method.startsWith("dare") ? 1 : 4);
-      const diff = c.total - c.identical;
-      same = method.startsWith("dare")
-        ? `${pct}% (random masks differ)`
-        : `${pct}%, max abs diff ${c.maxAbs.toExponential(1)}${method === "ties" ? `; ${c.atCut} of ${diff} differing at a tied magnitude cut` : ""}`;
+    for (let run = 0; run < RUNS; run++) {
+      await rm(ours, { recursive: true, force: true });
+      await rm(theirs, { recursive: true, force: true });
+      const oursFirst = run % 2 === 0;
+      let r1: Run;
+      let r2: Run | undefined;
+      if (oursFirst) {
+        r1 = runOurs();
+        if (haveMergekit) r2 = runTheirs();
+      } else {
+        if (haveMergekit) r2 = runTheirs();
+        r1 = runOurs();
+      }
+      mine.push(r1);
+      if (r2?.ok) peer.push(r2);
+      const load = (await readFile("/proc/loadavg", "utf8").catch(() => "")).split(" ")[0] ?? "";
+      const row = `| ${method} | ${run + 1} | ${oursFirst ? "ours" : "mergekit"} | ${r1.seconds.toFixed(1)} | ${r2?.ok ? r2.seconds.toFixed(1) : "—"} | ${r2?.ok ? (r2.seconds / r1.seconds).toFixed(2) + "×" : "—"} | ${r1.rssMB.toFixed(0)} | ${r2?.ok ? r2.rssMB.toFixed(0) : "—"} | ${load} |`;
+      runRows.push(row);
+      console.error(row);
+      if (run === 0 && r2?.ok) {
+        const c = await compare(ours, theirs, method === "ties" ? dir : undefined);
+        const pct = ((100 * c.identical) / c.total).toFixed(method.startsWith("dare") ? 1 : 4);
+        const diff = c.total - c.identical;
+        same = method.startsWith("dare")
+          ? `${pct}% (random masks differ)`
+          : `${pct}%, max abs diff ${c.maxAbs.toExponential(1)}${method === "ties" ? `; ${c.atCut} of ${diff} differing at a tied magnitude cut` : ""}`;
+      }
     }
-    const gbps = (s: number) => (bytes / 1e9 / s).toFixed(3);
+    const s1 = median(mine.map((r) => r.seconds));
+    const m1 = median(mine.map((r) => r.rssMB));
+    const s2 = peer.length ? median(peer.map((r) => r.seconds)) : NaN;
+    const m2 = peer.length ? median(peer.map((r) => r.rssMB)) : NaN;
+    const ratios = peer.length === mine.length ? mine.map((r, i) => peer[i]!.seconds / r.seconds) : [];
+    const spread = ratios.length ? ` (${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)})` : "";
     rows.push(
-      `| ${method} | ${r1.seconds.toFixed(1)} | ${r2?.ok ? r2.seconds.toFixed(1) : "—"} | ${gbps(r1.seconds)} | ${r2?.ok ? gbps(r2.seconds) : "—"} | ${r2?.ok ? (r2.seconds / r1.seconds).toFixed(2) + "×" : "—"} | ${r1.rssMB.toFixed(0)} | ${r2?.ok ? r2.rssMB.toFixed(0) : "—"} | ${r2?.ok ? (r1.rssMB / r2.rssMB).toFixed(2) : "—"} | ${same} |`,
+      `| ${method} | ${s1.toFixed(1)} | ${peer.length ? s2.toFixed(1) : "—"} | ${gbps(s1)} | ${peer.length ? gbps(s2) : "—"} | ${peer.length ? (s2 / s1).toFixed(2) + "×" + spread : "—"} | ${m1.toFixed(0)} | ${peer.length ? m2.toFixed(0) : "—"} | ${peer.length ? (m1 / m2).toFixed(2) : "—"} | ${same} |`,
     );
-    console.error(rows.at(-1));
     await rm(ours, { recursive: true, force: true });
     await rm(theirs, { recursive: true, force: true });
   }
   console.log(`\nInput: 3 checkpoints × ${(bytes / 1e9).toFixed(2)} GB bf16 (${LAYERS}-layer Qwen2.5-0.5B shapes, untied lm_head); output bf16. mergekit ${mkVersion} (dtype float32, out_dtype bfloat16), CPU.`);
-  console.log("Throughput = output GB per wall-clock second; peak RSS from /usr/bin/time (MB).\n");
+  console.log(`Throughput = output GB per wall-clock second; peak RSS from /usr/bin/time (MB); ${RUNS} runs per method, order alternating.\n`);
+  console.log("| method | run | first | ours s | mergekit s | speed-up | ours RSS | mergekit RSS | load |");
+  console.log("|---|---|---|---|---|---|---|---|---|");
+  for (const r of runRows) console.log(r);
+  console.log("\nMedians (speed-up: ratio of the medians, then the range of the per-run ratios):\n");
   console.log("| method | ours s | mergekit s | ours GB/s | mergekit GB/s | speed-up | ours RSS | mergekit RSS | RSS ratio | identical bf16 |");
   console.log("|---|---|---|---|---|---|---|---|---|---|");
   for (const r of rows) console.log(r);
 } finally {
-  if (!args.includes("--keep")) await rm(dir, { recursive: true, force: true });
+  if (!args.includes("--keep") && !DIR) await rm(dir, { recursive: true, force: true });
   else console.error(`kept ${dir}`);
 }
 void REPO;

@@ -120,6 +120,11 @@ export class Checkpoint {
     return this.file(name).readF32Range(name, start, count);
   }
 
+  /** See {@link SafetensorsFile.readRangeInto}. */
+  readRangeInto(name: string, start: number, count: number, dst: Uint8Array): Promise<void> {
+    return this.file(name).readRangeInto(name, start, count, dst);
+  }
+
   /** Total bytes of tensor data. */
   totalBytes(): number {
     let n = 0;
@@ -210,6 +215,13 @@ export class CheckpointWriter {
     const w = this.byName.get(name);
     if (!w) throw new SafetensorsError("tensor was not declared", { code: "NO_TENSOR", file: this.dir, field: name });
     await w.writeF32Range(name, start, data);
+  }
+
+  /** See {@link SafetensorsWriter.writeBytesRange}. */
+  async writeBytesRange(name: string, start: number, bytes: Uint8Array): Promise<void> {
+    const w = this.byName.get(name);
+    if (!w) throw new SafetensorsError("tensor was not declared", { code: "NO_TENSOR", file: this.dir, field: name });
+    await w.writeBytesRange(name, start, bytes);
   }
 
   /** Close every shard and write the index when there is more than one. */

@@ -9,7 +9,7 @@ import { MergeInputError } from "./errors.js";
 import type { TensorSpec } from "./safetensors-writer.js";
 import type { RescaleMode } from "./sparsify.js";
 import { runMergePool } from "./merge-pool.js";
-import { mergeTensor, type TensorMergeParams } from "./merge-tensor.js";
+import { mergeTensor, type MergedChunk, type TensorMergeParams } from "./merge-tensor.js";
 
 export const MERGE_METHODS = ["task_arithmetic", "ties", "dare_ties", "dare_linear", "linear", "slerp"] as const;
 export type MergeMethod = (typeof MERGE_METHODS)[number];
@@ -159,7 +159,9 @@ export async function mergeCheckpoints(opts: MergeCheckpointsOptions): Promise<M
     let bytesDone = 0;
     const copied: string[] = [];
 
-    const params: TensorMergeParams = { method, weights, density, t, normalize, lambda, rescale, seed, chunk, hasBase: opts.base !== undefined };
+    const params: TensorMergeParams = { method, weights, density, t, normalize, lambda, rescale, seed, chunk, hasBase: opts.base !== undefined, outDtype: opts.outDtype };
+    const writeChunk = (name: string, start: number, data: MergedChunk) =>
+      data instanceof Float32Array ? w.writeF32Range(name, start, data) : w.writeBytesRange(name, start, data);
     let tensorsDone = 0;
     const done = (name: string, outBytes: number) => {
       bytesDone += outBytes;
@@ -182,12 +184,12 @@ export async function mergeCheckpoints(opts: MergeCheckpointsOptions): Promise<M
         names: floats,
         numel: (name) => ref.info(name).numel,
         threads,
-        write: (name, start, data) => w.writeF32Range(name, start, data),
+        write: writeChunk,
         onDone: (name) => done(name, outBytes.get(name)!),
       });
     } else {
       for (const name of floats) {
-        await mergeTensor(name, params, ref, modelCks, (start, data) => w.writeF32Range(name, start, data));
+        await mergeTensor(name, params, ref, modelCks, (start, data) => writeChunk(name, start, data));
         done(name, outBytes.get(name)!);
       }
     }

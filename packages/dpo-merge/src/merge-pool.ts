@@ -3,7 +3,7 @@ import { createRequire } from "node:module";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
 import { MergeInputError, SafetensorsError, type SafetensorsErrorCode } from "./errors.js";
-import type { TensorMergeParams } from "./merge-tensor.js";
+import type { MergedChunk, TensorMergeParams } from "./merge-tensor.js";
 
 /** What each merge worker starts with. */
 export interface WorkerData {
@@ -14,7 +14,7 @@ export interface WorkerData {
 }
 export type WorkerRequest = { type: "tensor"; name: string } | { type: "ack" } | { type: "close" };
 export type WorkerReply =
-  | { type: "chunk"; name: string; start: number; data: Float32Array }
+  | { type: "chunk"; name: string; start: number; data: MergedChunk }
   | { type: "done"; name: string }
   | { type: "error"; error: { name: string; message: string; code?: string | undefined; file?: string | undefined; field?: string | undefined } };
 
@@ -66,7 +66,7 @@ export async function runMergePool(opts: {
   names: string[];
   numel: (name: string) => number;
   threads: number;
-  write: (name: string, start: number, data: Float32Array) => Promise<void>;
+  write: (name: string, start: number, data: MergedChunk) => Promise<void>;
   onDone: (name: string) => void;
 }): Promise<void> {
   const queue = [...opts.names].sort((a, b) => opts.numel(b) - opts.numel(a));

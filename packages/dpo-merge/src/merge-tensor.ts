@@ -1,6 +1,7 @@
+import { Bf16Engine, type MixSpec, type MixValues } from "./bf16-kernels.js";
 import type { Checkpoint } from "./checkpoint.js";
-import { uninitF32 } from "./dtype.js";
-import { seededRng } from "./seeded-rng.js";
+import { uninitF32, type FloatDtype } from "./dtype.js";
+import { seededRng, seededState } from "./seeded-rng.js";
 import { slerpApply, slerpCoefficients, slerpSums } from "./slerp.js";
 import { bernoulliMask, type RescaleMode } from "./sparsify.js";
 import { TopKCut } from "./streaming-top-k.js";
@@ -19,7 +20,14 @@ export interface TensorMergeParams {
   chunk: number;
   /** Whether `ref` is a base model (false only for `linear` without a base, where `ref` is models[0]). */
   hasBase: boolean;
+  /** Output dtype of float tensors (default: the reference tensor's own). */
+  outDtype?: FloatDtype | undefined;
 }
+
+/** A merged chunk: float32 values, or bytes already encoded in the output dtype. */
+export type MergedChunk = Float32Array | Uint8Array;
+
+const f = Math.fround;
 
 /**
  * Merge one float tensor chunk by chunk and hand each merged chunk to `write` (awaited before the next chunk is
@@ -31,8 +39,10 @@ export async function mergeTensor(
   p: TensorMergeParams,
   ref: Checkpoint,
   modelCks: readonly Checkpoint[],
-  write: (start: number, data: Float32Array) => Promise<void>,
+  write: (start: number, data: MergedChunk) => Promise<void>,
 ): Promise<void> {
+  const fast = bf16Plan(name, p, ref, modelCks);
+  if (fast) return mergeBf16(name, p, fast, write);
   const { method, weights, density, t, normalize, lambda, rescale, seed, chunk } = p;
   const n = ref.info(name).numel;
   const baseCk = p.hasBase ? ref : undefined;
@@ -131,6 +141,97 @@ export async function mergeTensor(
     }
     await pendingWrite;
     pendingWrite = write(s, merged);
+  }
+  await pendingWrite;
+}
+
+interface Bf16Plan {
+  engine: Bf16Engine;
+  inputs: Checkpoint[];
+  values: MixValues;
+  /** Models whose keep-mask is drawn (DARE). */
+  masked: number[];
+}
+
+/**
+ * The bf16 → bf16 path: when every input of this tensor and the output are bf16, the method is one the Wasm
+ * kernels cover (all but TIES and DARE with L1 rescale) and the runtime has Wasm SIMD. Same arithmetic, same
+ * bits as the float32 path, without the float32 arrays.
+ */
+function bf16Plan(name: string, p: TensorMergeParams, ref: Checkpoint, modelCks: readonly Checkpoint[]): Bf16Plan | undefined {
+  const { method, density } = p;
+  if ((p.outDtype ?? ref.info(name).dtype) !== "BF16" || method === "ties") return undefined;
+  const dareLike = method === "dare_ties" || method === "dare_linear";
+  const drop = dareLike && density < 1;
+  if (drop && p.rescale === "l1") return undefined;
+  const inputs = method === "linear" ? [...modelCks] : method === "slerp" ? [ref, modelCks[0]!] : [ref, ...modelCks];
+  if (inputs.some((ck) => ck.info(name).dtype !== "BF16") || ref.info(name).numel === 0) return undefined;
+  const k = method === "slerp" ? 1 : modelCks.length;
+  const w = p.weights.map(f);
+  let wsum = 0;
+  for (const x of w) wsum = f(wsum + x);
+  const lambda = f(p.lambda);
+  let spec: MixSpec;
+  const values: MixValues = { weights: w };
+  if (method === "linear") {
+    spec = { kind: "linear", k, masked: [], scale: [], consensus: false, normalize: p.normalize && wsum !== 1, lambda: false };
+    values.wsum = wsum;
+  } else if (method === "slerp") {
+    spec = { kind: "slerp", k, masked: [], scale: [], consensus: false, normalize: false, lambda: false };
+  } else {
+    const scale = drop ? deltaScale(p.rescale, density) : undefined;
+    const kind = scale === undefined ? undefined : "div" in scale ? ("div" as const) : ("mul" as const);
+    spec = {
+      kind: "task",
+      k,
+      masked: modelCks.map(() => drop),
+      scale: modelCks.map(() => kind),
+      consensus: method === "dare_ties",
+      normalize: p.normalize,
+      lambda: lambda !== 1,
+    };
+    values.scales = modelCks.map(() => (scale === undefined ? 1 : "div" in scale ? scale.div : scale.mul));
+    values.wsum = Math.abs(wsum) < 1e-8 ? 1 : wsum;
+    values.lambda = lambda;
+  }
+  const engine = Bf16Engine.get(spec, p.chunk);
+  if (!engine) return undefined;
+  return { engine, inputs, values, masked: drop ? modelCks.map((_, i) => i) : [] };
+}
+
+async function mergeBf16(name: string, p: TensorMergeParams, plan: Bf16Plan, write: (start: number, data: MergedChunk) => Promise<void>): Promise<void> {
+  const { engine, inputs, values } = plan;
+  const { chunk } = p;
+  const n = inputs[0]!.info(name).numel;
+  // Two buffer sets: the next chunk is read into one while the other is merged.
+  const readSet = (set: number, s: number) => {
+    const len = Math.min(chunk, n - s);
+    return Promise.all(inputs.map((ck, i) => ck.readRangeInto(name, s, len, engine.input(set, i))));
+  };
+  if (p.method === "slerp") {
+    const acc = { sumAA: 0, sumBB: 0, sumAB: 0 };
+    let next = readSet(0, 0);
+    for (let s = 0, set = 0; s < n; s += chunk, set ^= 1) {
+      await next;
+      if (s + chunk < n) next = readSet(set ^ 1, s + chunk);
+      engine.sums(set, Math.min(chunk, n - s), acc);
+    }
+    values.coef = slerpCoefficients({ ...acc, t: p.t });
+  }
+  engine.setValues(values);
+  for (const i of plan.masked) engine.setRngState(i, seededState(p.seed, name, i));
+  let next = readSet(0, 0);
+  let pendingWrite: Promise<void> = Promise.resolve();
+  for (let s = 0, set = 0; s < n; s += chunk, set ^= 1) {
+    const len = Math.min(chunk, n - s);
+    await next;
+    if (s + chunk < n) next = readSet(set ^ 1, s + chunk);
+    for (const i of plan.masked) engine.drawMask(i, len, p.density);
+    // A fresh buffer per chunk: a worker transfers it away, and the engine's output is reused.
+    const out = new Uint8Array(Buffer.allocUnsafeSlow(2 * len).buffer, 0, 2 * len);
+    out.set(engine.mix(set, len));
+    await pendingWrite;
+    pendingWrite = write(s, out);
   }
   await pendingWrite;
 }

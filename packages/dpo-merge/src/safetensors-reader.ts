@@ -103,6 +103,20 @@ export class SafetensorsFile {
   }
 
   /**
+   * The raw little-endian bytes of elements [start, start + count) read into `dst` (its first
+   * count × element-size bytes), with one positioned read: for callers that decode in place.
+   * @throws {SafetensorsError} `BAD_OFFSETS` for a range past the end or a `dst` too small.
+   */
+  async readRangeInto(name: string, start: number, count: number, dst: Uint8Array): Promise<void> {
+    const t = this.info(name);
+    const width = DTYPE_BITS[t.dtype] / 8;
+    if (!Number.isInteger(width) || !(start >= 0 && count >= 0 && start + count <= t.numel) || dst.byteLength < count * width) {
+      throw new SafetensorsError(`range [${start}, ${start + count}) outside ${t.numel} elements or its buffer`, { code: "BAD_OFFSETS", file: this.path, field: name });
+    }
+    await readExactly(this.fh, dst.subarray(0, count * width), t.fileOffset + start * width, this.path, name);
+  }
+
+  /**
    * The tensor as float32 (F16/BF16 widen exactly, F64 rounds).
    * @throws {SafetensorsError} `UNSUPPORTED_DTYPE` for integer and 8-bit float tensors.
    */

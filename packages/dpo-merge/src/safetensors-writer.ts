@@ -172,12 +172,33 @@ export class SafetensorsWriter {
     if (!(start >= 0 && start + data.length <= t.numel)) {
       throw new SafetensorsError(`range [${start}, ${start + data.length}) outside ${t.numel} elements`, { code: "BAD_OFFSETS", file: this.path, field: name });
     }
-    const bytes = encodeFromF32(t.dtype, data);
+    await this.writeEncoded(t, start, encodeFromF32(t.dtype, data));
+  }
+
+  /**
+   * Write elements [start, …) of a tensor from bytes already in its dtype (little-endian), e.g. bf16 rounded
+   * elsewhere. Same bookkeeping as {@link writeF32Range}.
+   * @throws {SafetensorsError} `NO_TENSOR`, `WRITE_ORDER`, `BAD_OFFSETS` for a range past the end or a length
+   * that is not a whole number of elements.
+   */
+  async writeBytesRange(name: string, start: number, bytes: Uint8Array): Promise<void> {
+    const t = this.byName.get(name);
+    if (!t) throw new SafetensorsError("tensor was not declared when the writer was created", { code: "NO_TENSOR", file: this.path, field: name });
+    if (!this.pending.has(name)) throw new SafetensorsError("tensor written twice", { code: "WRITE_ORDER", file: this.path, field: name });
+    const width = t.numel === 0 ? 1 : t.byteLength / t.numel;
+    const count = bytes.byteLength / width;
+    if (!(Number.isInteger(count) && start >= 0 && start + count <= t.numel)) {
+      throw new SafetensorsError(`${bytes.byteLength} bytes at element ${start} do not fit ${t.numel} elements`, { code: "BAD_OFFSETS", file: this.path, field: name });
+    }
+    await this.writeEncoded(t, start, bytes);
+  }
+
+  private async writeEncoded(t: TensorInfo, start: number, bytes: Uint8Array): Promise<void> {
     const width = t.numel === 0 ? 0 : t.byteLength / t.numel;
     await writeAll(this.fh, bytes, t.fileOffset + start * width);
-    const done = (this.written.get(name) ?? 0) + bytes.byteLength;
-    this.written.set(name, done);
-    if (done >= t.byteLength) this.pending.delete(name);
+    const done = (this.written.get(t.name) ?? 0) + bytes.byteLength;
+    this.written.set(t.name, done);
+    if (done >= t.byteLength) this.pending.delete(t.name);
   }
 
   /** Names still to be written. */

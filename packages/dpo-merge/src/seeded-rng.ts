@@ -15,20 +15,11 @@ function fnv1a(s: string, h = 0x811c9dc5): number {
  * tensor's random mask depends only on the seed and its own name, never on the order tensors are visited.
  */
 export function seededRng(seed: number, ...keys: Array<string | number>): Rng {
-  let h = fnv1a(keys.join("\u0000"), fnv1a(String(seed)));
-  // splitmix32 expands the hash into the four words of state.
-  const next = () => {
-    h = (h + 0x9e3779b9) >>> 0;
-    let z = h;
-    z = Math.imul(z ^ (z >>> 16), 0x85ebca6b);
-    z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35);
-    return (z ^ (z >>> 16)) >>> 0;
-  };
-  let a = next();
-  let b = next();
-  let c = next();
-  let d = next();
-  if ((a | b | c | d) === 0) a = 1;
+  const s = seededState(seed, ...keys);
+  let a = s[0]!;
+  let b = s[1]!;
+  let c = s[2]!;
+  let d = s[3]!;
   return () => {
     const r = Math.imul(Math.imul(b, 5) << 7 | Math.imul(b, 5) >>> 25, 9) >>> 0;
     const t = b << 9;
@@ -40,4 +31,23 @@ export function seededRng(seed: number, ...keys: Array<string | number>): Rng {
     d = (d << 11) | (d >>> 21);
     return r / 4294967296;
   };
+}
+
+/**
+ * The four xoshiro128** state words {@link seededRng} starts from, for kernels that run the same stream
+ * elsewhere (the Wasm mask generator).
+ */
+export function seededState(seed: number, ...keys: Array<string | number>): Uint32Array {
+  let h = fnv1a(keys.join("\u0000"), fnv1a(String(seed)));
+  // splitmix32 expands the hash into the four words of state.
+  const next = () => {
+    h = (h + 0x9e3779b9) >>> 0;
+    let z = h;
+    z = Math.imul(z ^ (z >>> 16), 0x85ebca6b);
+    z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35);
+    return (z ^ (z >>> 16)) >>> 0;
+  };
+  const s = new Uint32Array([next(), next(), next(), next()]);
+  if ((s[0]! | s[1]! | s[2]! | s[3]!) === 0) s[0] = 1;
+  return s;
 }

@@ -1,0 +1,316 @@
+// The bf16 → bf16 merge kernels on WebAssembly SIMD: per 8 elements, widen each input (a bf16 is the top half
+// of a float32), merge in float32 with the same operations in the same order as the JavaScript operators
+// (`mixChunk`, `linearMerge`, `slerpApply`), and round back to bf16 (nearest even, NaN → 0x7FC0, as `f32ToBf16`),
+// with no float32 array in between. The module is generated per configuration, so the per-element path has no
+// tests of options; where the runtime lacks Wasm SIMD, `Bf16Engine.create` returns undefined and callers keep the
+// JavaScript path.
+import { BF16_NAN } from "./dtype.js";
+import { F64, FnBuilder, I32, instantiate, moduleBytes, op, V128, v, type WasmMemory } from "./wasm-asm.js";
+
+/** The shape of one merge: what is baked into the generated code (values are set per tensor). */
+export interface MixSpec {
+  /**
+   * `task`: inputs are the base then `k` models (task arithmetic, TIES-style sign consensus, DARE masks);
+   * `linear`: inputs are `k` models, Σ w_i θ_i (÷ s); `slerp`: inputs a, b, ca·a + cb·b.
+   */
+  kind: "task" | "linear" | "slerp";
+  k: number;
+  /** task: which models have a keep-mask. */
+  masked: boolean[];
+  /** task: per model, divide or multiply the masked delta by its scale. */
+  scale: Array<"div" | "mul" | undefined>;
+  /** task: sign election and disjoint mean. */
+  consensus: boolean;
+  /** task: divide by the (agreeing) weight sum; linear: divide by s. */
+  normalize: boolean;
+  /** task: scale the mix by λ. */
+  lambda: boolean;
+}
+
+/** Per-tensor values of a {@link MixSpec}. */
+export interface MixValues {
+  weights: number[];
+  /** task: per model scale (see {@link MixSpec.scale}). */
+  scales?: number[];
+  /** task without consensus: Σ w_i; linear: the divisor s. */
+  wsum?: number;
+  lambda?: number;
+  /** slerp: the two coefficients. */
+  coef?: [number, number];
+}
+
+const align = (n: number, a: number) => Math.ceil(n / a) * a;
+const ZERO16 = new Array<number>(16).fill(0);
+
+interface Layout {
+  nIn: number;
+  f64: number;
+  rng: number;
+  acc: number;
+  data: number;
+  stride: number;
+  mask: number;
+  mstride: number;
+  out: number;
+  total: number;
+}
+
+function layout(spec: MixSpec, chunk: number): Layout {
+  const k = spec.k;
+  const nIn = spec.kind === "task" ? k + 1 : spec.kind === "linear" ? k : 2;
+  const f64 = align(4 * (2 * k + 5), 16);
+  const rng = align(f64 + 8 * k, 16);
+  const acc = rng + 16 * k;
+  const data = align(acc + 24, 64);
+  const stride = align(chunk * 2, 16);
+  const mask = data + 2 * nIn * stride;
+  const mstride = align(chunk, 16);
+  const out = mask + k * mstride;
+  return { nIn, f64, rng, acc, data, stride, mask, mstride, out, total: out + stride };
+}
+
+/** float32 constant slots (byte offset 4·slot). */
+const slot = { w: (i: number) => 4 * i, s: (k: number, i: number) => 4 * (k + i), wsum: (k: number) => 8 * k, lambda: (k: number) => 8 * k + 4, ca: (k: number) => 8 * k + 8, cb: (k: number) => 8 * k + 12 };
+
+/** mix(inOff, maskOff, outOff, bytes): merge `bytes / 2` elements (a multiple of 8) of the inputs at inOff + i·stride. */
+function mixFn(spec: MixSpec, L: Layout): FnBuilder {
+  const k = spec.k;
+  const f = new FnBuilder([I32, I32, I32, I32]);
+  const [inOff, maskOff, outOff, nBytes] = [0, 1, 2, 3];
+  const j = f.local(I32);
+  const mj = f.local(I32);
+  const V = () => f.local(V128);
+  const get = op.get, set = op.set;
+  // Constants, loaded once.
+  const ZERO = V(), ONE = V(), C7FFF = V(), C1 = V(), CABS = V(), CINF = V(), CNAN = V();
+  f.emit(v.const(ZERO16), set(ZERO), v.i32x4Const(0x3f800000), set(ONE), v.i32x4Const(0x7fff), set(C7FFF), v.i32x4Const(1), set(C1));
+  f.emit(v.i32x4Const(0x7fffffff), set(CABS), v.i32x4Const(0x7f800000), set(CINF), v.i32x4Const(BF16_NAN), set(CNAN));
+  const W: number[] = [], S: number[] = [], WD: number[] = [];
+  for (let i = 0; i < k; i++) {
+    W.push(V());
+    f.emit(op.i32(0), v.load32Splat(slot.w(i)), set(W[i]!));
+    S.push(V());
+    f.emit(op.i32(0), v.load32Splat(slot.s(k, i)), set(S[i]!));
+    WD.push(V());
+    f.emit(op.i32(0), v.load64Splat(L.f64 + 8 * i), set(WD[i]!));
+  }
+  const WSUM = V(), LAMBDA = V(), CA = V(), CB = V();
+  f.emit(op.i32(0), v.load32Splat(slot.wsum(k)), set(WSUM), op.i32(0), v.load32Splat(slot.lambda(k)), set(LAMBDA));
+  f.emit(op.i32(0), v.load32Splat(slot.ca(k)), set(CA), op.i32(0), v.load32Splat(slot.cb(k)), set(CB));
+
+  const IN: number[] = Array.from({ length: L.nIn }, () => V());
+  const MK: number[] = spec.kind === "task" ? spec.masked.map((m) => (m ? V() : -1)) : [];
+  const D: number[] = Array.from({ length: k }, () => V());
+  const B = V(), SUM = V(), POS = V(), MIX = V(), DIV = V(), AG = V(), T = V(), ACC = V(), U0 = V(), U1 = V();
+
+  const widen = (x: number, h: number) => [...get(x), ...(h ? v.i32x4ExtendHighI16x8U : v.i32x4ExtendLowI16x8U), ...op.i32(16), ...v.i32x4Shl];
+  const HI = [8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15];
+  const CAT = [0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23];
+
+  /** The merged float32 lanes of half h (0: elements 0–3, 1: 4–7), left in local `u`. */
+  const half = (h: number, u: number) => {
+    if (spec.kind === "slerp") {
+      f.emit(get(CA), widen(IN[0]!, h), v.f32x4Mul, get(CB), widen(IN[1]!, h), v.f32x4Mul, v.f32x4Add, set(u));
+      return;
+    }
+    if (spec.kind === "linear") {
+      // First product rounded to float32; then each multiply-add in float64 (exact product), rounded once.
+      f.emit(widen(IN[0]!, h), get(W[0]!), v.f32x4Mul, set(ACC));
+      for (let i = 1; i < k; i++) {
+        f.emit(widen(IN[i]!, h), set(T));
+        f.emit(get(ACC), v.f64x2PromoteLowF32x4, get(T), v.f64x2PromoteLowF32x4, get(WD[i]!), v.f64x2Mul, v.f64x2Add, v.f32x4DemoteF64x2Zero);
+        f.emit(get(ACC), get(ACC), v.shuffle(HI), v.f64x2PromoteLowF32x4, get(T), get(T), v.shuffle(HI), v.f64x2PromoteLowF32x4, get(WD[i]!), v.f64x2Mul, v.f64x2Add, v.f32x4DemoteF64x2Zero);
+        f.emit(v.shuffle(CAT), set(ACC));
+      }
+      f.emit(get(ACC));
+      if (spec.normalize) f.emit(get(WSUM), v.f32x4Div);
+      f.emit(set(u));
+      return;
+    }
+    f.emit(widen(IN[0]!, h), set(B));
+    for (let i = 0; i < k; i++) {
+      f.emit(widen(IN[i + 1]!, h), get(B), v.f32x4Sub);
+      if (spec.scale[i] === "div") f.emit(get(S[i]!), v.f32x4Div);
+      else if (spec.scale[i] === "mul") f.emit(get(S[i]!), v.f32x4Mul);
+      if (spec.masked[i]) f.emit(get(MK[i]!), h ? v.i32x4ExtendHighI16x8U : v.i32x4ExtendLowI16x8U, get(ZERO), v.i32x4Ne, v.and);
+      f.emit(get(W[i]!), v.f32x4Mul, set(D[i]!));
+      if (i === 0) f.emit(get(ZERO), get(D[0]!), v.f32x4Add, set(SUM));
+      else f.emit(get(SUM), get(D[i]!), v.f32x4Add, set(SUM));
+    }
+    if (spec.consensus) {
+      f.emit(get(SUM), get(ZERO), v.f32x4Ge, set(POS), get(ZERO), set(MIX), get(ZERO), set(DIV));
+      for (let i = 0; i < k; i++) {
+        // Agrees when sign(d) is the elected sign: d > 0 where the sum is ≥ 0, d < 0 elsewhere (zeros never).
+        f.emit(get(D[i]!), get(ZERO), v.f32x4Gt, get(D[i]!), get(ZERO), v.f32x4Lt, get(POS), v.bitselect, set(AG));
+        f.emit(get(MIX), get(D[i]!), v.f32x4Add, get(MIX), get(AG), v.bitselect, set(MIX));
+        if (spec.normalize) f.emit(get(DIV), get(W[i]!), v.f32x4Add, get(DIV), get(AG), v.bitselect, set(DIV));
+      }
+      f.emit(get(MIX));
+      if (spec.normalize) f.emit(get(ONE), get(DIV), get(DIV), get(ZERO), v.f32x4Eq, v.bitselect, v.f32x4Div);
+    } else {
+      f.emit(get(SUM));
+      if (spec.normalize) f.emit(get(WSUM), v.f32x4Div);
+    }
+    if (spec.lambda) f.emit(get(LAMBDA), v.f32x4Mul);
+    f.emit(get(B), v.f32x4Add, set(u));
+  };
+  /** bf16 bits of the float32 lanes in local u: (u + 0x7FFF + ((u >> 16) & 1)) >> 16, NaN → 0x7FC0. */
+  const narrow = (u: number) => [
+    ...get(CNAN),
+    ...get(u), ...get(C7FFF), ...v.i32x4Add, ...get(u), ...op.i32(16), ...v.i32x4ShrU, ...get(C1), ...v.and, ...v.i32x4Add, ...op.i32(16), ...v.i32x4ShrU,
+    ...get(u), ...get(CABS), ...v.and, ...get(CINF), ...v.i32x4GtU,
+    ...v.bitselect,
+  ];
+
+  f.emit(op.i32(0), set(j), op.i32(0), set(mj), op.block, op.loop, get(j), get(nBytes), op.i32GeU, op.brIf(1));
+  for (let i = 0; i < L.nIn; i++) f.emit(get(inOff), get(j), op.i32Add, v.load(i * L.stride), set(IN[i]!));
+  for (let i = 0; i < MK.length; i++) if (MK[i]! >= 0) f.emit(get(maskOff), get(mj), op.i32Add, v.load8x8u(i * L.mstride), set(MK[i]!));
+  half(0, U0);
+  half(1, U1);
+  f.emit(get(outOff), get(j), op.i32Add, narrow(U0), narrow(U1), v.i16x8NarrowI32x4U, v.store());
+  f.emit(get(j), op.i32(16), op.i32Add, set(j), get(mj), op.i32(8), op.i32Add, set(mj), op.br(0), op.end, op.end);
+  return f;
+}
+
+/** sums(aOff, bOff, n): Σa², Σb², Σab over n bf16 pairs into the float64s at `acc`, one element after the other (the order of `slerpSums`). */
+function sumsFn(L: Layout): FnBuilder {
+  const f = new FnBuilder([I32, I32, I32]);
+  const [aOff, bOff, n] = [0, 1, 2];
+  const i = f.local(I32), aa = f.local(F64), bb = f.local(F64), ab = f.local(F64), x = f.local(F64), y = f.local(F64);
+  const { get, set } = op;
+  const load = (base: number) => [...get(base), ...get(i), ...op.i32Add, ...op.i32Load16u(), ...op.i32(16), ...op.i32Shl, ...op.f32ReinterpretI32, ...op.f64PromoteF32];
+  f.emit(op.i32(0), op.f64Load(L.acc), set(aa), op.i32(0), op.f64Load(L.acc + 8), set(bb), op.i32(0), op.f64Load(L.acc + 16), set(ab));
+  f.emit(get(n), get(n), op.i32Add, set(n), op.i32(0), set(i), op.block, op.loop, get(i), get(n), op.i32GeU, op.brIf(1));
+  f.emit(load(aOff), set(x), load(bOff), set(y));
+  f.emit(get(aa), get(x), get(x), op.f64Mul, op.f64Add, set(aa));
+  f.emit(get(bb), get(y), get(y), op.f64Mul, op.f64Add, set(bb));
+  f.emit(get(ab), get(x), get(y), op.f64Mul, op.f64Add, set(ab));
+  f.emit(get(i), op.i32(2), op.i32Add, set(i), op.br(0), op.end, op.end);
+  f.emit(op.i32(0), get(aa), op.f64Store(L.acc), op.i32(0), get(bb), op.f64Store(L.acc + 8), op.i32(0), get(ab), op.f64Store(L.acc + 16));
+  return f;
+}
+
+/**
+ * bernoulli(stateOff, outOff, n, thr): n mask bytes from the xoshiro128** stream whose state sits at stateOff
+ * (the `seededRng` step), 0xFF where the output r ≤ thr (unsigned), else 0; the state is written back.
+ */
+function bernoulliFn(): FnBuilder {
+  const f = new FnBuilder([I32, I32, I32, I32]);
+  const [st, outOff, n, thr] = [0, 1, 2, 3];
+  const i = f.local(I32), a = f.local(I32), b = f.local(I32), c = f.local(I32), d = f.local(I32), r = f.local(I32), t = f.local(I32);
+  const { get, set } = op;
+  f.emit(get(st), op.i32Load(0), set(a), get(st), op.i32Load(4), set(b), get(st), op.i32Load(8), set(c), get(st), op.i32Load(12), set(d));
+  f.emit(op.i32(0), set(i), op.block, op.loop, get(i), get(n), op.i32GeU, op.brIf(1));
+  f.emit(get(b), op.i32(5), op.i32Mul, op.i32(7), op.i32Rotl, op.i32(9), op.i32Mul, set(r));
+  f.emit(get(b), op.i32(9), op.i32Shl, set(t));
+  f.emit(get(c), get(a), op.i32Xor, set(c), get(d), get(b), op.i32Xor, set(d), get(b), get(c), op.i32Xor, set(b));
+  f.emit(get(a), get(d), op.i32Xor, set(a), get(c), get(t), op.i32Xor, set(c), get(d), op.i32(11), op.i32Rotl, set(d));
+  f.emit(get(outOff), get(i), op.i32Add, op.i32(0), get(r), get(thr), op.i32LeU, op.i32Sub, op.i32Store8());
+  f.emit(get(i), op.i32(1), op.i32Add, set(i), op.br(0), op.end, op.end);
+  f.emit(get(st), get(a), op.i32Store(0), get(st), get(b), op.i32Store(4), get(st), get(c), op.i32Store(8), get(st), get(d), op.i32Store(12));
+  return f;
+}
+
+const specKey = (s: MixSpec, chunk: number) => JSON.stringify([s, chunk]);
+/** Instances per thread, by configuration: each owns a fixed memory, never grown (views into it stay valid). */
+const cache = new Map<string, Bf16Engine | null>();
+
+/**
+ * One thread's bf16 merge engine for a {@link MixSpec} and a chunk size: two sets of input buffers (one being
+ * read into while the other is merged), mask buffers and an output buffer, all in the module's memory.
+ */
+export class Bf16Engine {
+  readonly spec: MixSpec;
+  readonly chunk: number;
+  private readonly L: Layout;
+  private readonly mem: WasmMemory;
+  private readonly fns: { mix: (a: number, b: number, c: number, d: number) => void; sums: (a: number, b: number, n: number) => void; bernoulli: (s: number, o: number, n: number, t: number) => void };
+
+  private constructor(spec: MixSpec, chunk: number, L: Layout, exports: Record<string, unknown>) {
+    this.spec = spec;
+    this.chunk = chunk;
+    this.L = L;
+    this.mem = exports.mem as WasmMemory;
+    this.fns = exports as unknown as Bf16Engine["fns"];
+  }
+
+  /** The engine for this configuration (cached per thread), or undefined where Wasm SIMD is unavailable. */
+  static get(spec: MixSpec, chunk: number): Bf16Engine | undefined {
+    const key = specKey(spec, chunk);
+    let e = cache.get(key);
+    if (e === undefined) {
+      const L = layout(spec, chunk);
+      const bytes = moduleBytes(Math.ceil(L.total / 65536), [
+        { name: "mix", fn: mixFn(spec, L) },
+        { name: "sums", fn: sumsFn(L) },
+        { name: "bernoulli", fn: bernoulliFn() },
+      ]);
+      const ex = instantiate(bytes);
+      e = ex ? new Bf16Engine(spec, chunk, L, ex) : null;
+      cache.set(key, e);
+    }
+    return e ?? undefined;
+  }
+
+  /** Number of inputs (task: base + k models; linear: k; slerp: 2). */
+  get inputs(): number {
+    return this.L.nIn;
+  }
+
+  /** The bytes of input `i` in buffer set `set` (room for `chunk` bf16 elements). */
+  input(set: number, i: number): Uint8Array {
+    return new Uint8Array(this.mem.buffer, this.L.data + (set * this.L.nIn + i) * this.L.stride, 2 * this.chunk);
+  }
+
+  /** Set the per-tensor values (float32-rounded as the JavaScript operators round them). */
+  setValues(x: MixValues): void {
+    const k = this.spec.k;
+    const f32 = new Float32Array(this.mem.buffer, 0, 2 * k + 5);
+    const f64 = new Float64Array(this.mem.buffer, this.L.f64, k);
+    for (let i = 0; i < k; i++) {
+      f32[i] = x.weights[i] ?? 0;
+      f64[i] = f32[i]!;
+      f32[k + i] = x.scales?.[i] ?? 1;
+    }
+    f32[2 * k] = x.wsum ?? 1;
+    f32[2 * k + 1] = x.lambda ?? 1;
+    f32[2 * k + 2] = x.coef?.[0] ?? 0;
+    f32[2 * k + 3] = x.coef?.[1] ?? 0;
+  }
+
+  /** Start model i's mask stream from these xoshiro128** state words. */
+  setRngState(i: number, state: Uint32Array): void {
+    new Uint32Array(this.mem.buffer, this.L.rng + 16 * i, 4).set(state);
+  }
+
+  /**
+   * The next n entries of model i's keep-mask: kept with probability p, drawn exactly as `bernoulliMask` draws
+   * (`rng() < p`, i.e. the 32-bit output r < p·2³²).
+   */
+  drawMask(i: number, n: number, p: number): void {
+    const off = this.L.mask + i * this.L.mstride;
+    const cut = Math.ceil(p * 4294967296);
+    if (cut <= 0) new Uint8Array(this.mem.buffer, off, n).fill(0);
+    else this.fns.bernoulli(this.L.rng + 16 * i, off, n, Math.min(cut, 4294967296) - 1);
+  }
+
+  /** Merge n elements of buffer set `set`; returns a view of the bf16 output bytes (valid until the next call). */
+  mix(set: number, n: number): Uint8Array {
+    const groups = Math.ceil(n / 8);
+    this.fns.mix(this.L.data + set * this.L.nIn * this.L.stride, this.L.mask, this.L.out, 16 * groups);
+    return new Uint8Array(this.mem.buffer, this.L.out, 2 * n);
+  }
+
+  /** Add Σa², Σb², Σab over n elements of inputs 0 and 1 of set `set` to `acc` (float64, in element order). */
+  sums(set: number, n: number, acc: { sumAA: number; sumBB: number; sumAB: number }): void {
+    const a = new Float64Array(this.mem.buffer, this.L.acc, 3);
+    a[0] = acc.sumAA;
+    a[1] = acc.sumBB;
+    a[2] = acc.sumAB;
+    const base = this.L.data + set * this.L.nIn * this.L.stride;
+    this.fns.sums(base, base + this.L.stride, n);
+    acc.sumAA = a[0]!;
+    acc.sumBB = a[1]!;
+    acc.sumAB = a[2]!;
+  }
+}
