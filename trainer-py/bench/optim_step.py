@@ -2,8 +2,9 @@
 
 Run: bash trainer-py/scripts/ensure-env.sh; $VENV/bin/python trainer-py/bench/optim_step.py [--params 25e6] [--steps 20]
 Measures optimizer.step() only (fixed random gradients), on parameter shapes of a Qwen2-like block stack,
-and the optimizer's own memory: Adam moments + the stored task vector τ (+ the temporary mask/Δ peak is not
-counted; a sparse τ counts its indices and values). Prints a table with ratios against AdamW.
+and the optimizer's own memory: Adam moments + the stored task vector τ as compute_tau stores it (a sparse τ
+counts its indices and values; per-step temporaries and scratch buffers are not counted, as AdamW's are not).
+Every optimizer gets the same weight decay (--wd, default 0). Prints a table with ratios against AdamW.
 On a shared machine pin OMP_NUM_THREADS=1: oversubscribed threads make every number noise.
 """
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from sfmed_trainer import optim as O  # noqa: E402
 from sfmed_trainer.optim import SPARSE_P, OnlineMergeAdamW, SparseTau, bernoulli_indices  # noqa: E402
 
 
@@ -51,34 +53,55 @@ def state_bytes(opt) -> int:
     return b
 
 
-def bench(name: str, params, steps: int, p: float, alpha: float) -> tuple[float, int]:
-    for q in params:
-        q.data.normal_(0, 0.02)
+def onties_tau(q: torch.Tensor, p: float, g: torch.Generator):
+    """What compute_tau stores for onties: the top int(p·n) magnitudes of τ, sparse at small keep rates."""
+    t = torch.randn(q.shape, generator=g, device=q.device, dtype=q.dtype) * 1e-3
+    sparse_p = getattr(O, "SPARSE_TAU_ONTIES_P", 0.0)
+    if p < 1:
+        t.mul_(O.magnitude_mask(t, p))
+    if p <= sparse_p:
+        flat = t.view(-1)
+        idx = torch.nonzero(flat).flatten()
+        return SparseTau(idx, flat[idx].clone())
+    return t
+
+
+def make_opt(name: str, params, p: float, alpha: float, wd: float):
     if name == "adamw":
-        opt = torch.optim.AdamW(params, lr=1e-5)
+        return torch.optim.AdamW(params, lr=1e-5, weight_decay=wd)
+    opt = OnlineMergeAdamW(params, lr=1e-5, weight_decay=wd, method=name, p=p, alpha=alpha, seed=0)
+    g = torch.Generator(device=params[0].device).manual_seed(1)
+    if name == "ondare" and p <= SPARSE_P:
+        # what compute_tau stores for a small keep rate: the fixed DARE support only
+        tau = {}
+        for q in params:
+            idx = bernoulli_indices(q.numel(), p, g, q.device)
+            tau[q] = SparseTau(idx, torch.randn(idx.numel(), device=q.device, dtype=q.dtype) * 1e-3 / p)
+        opt.set_tau(tau)
+    elif name == "onties":
+        opt.set_tau({q: onties_tau(q, p, g) for q in params})
     else:
-        opt = OnlineMergeAdamW(params, lr=1e-5, method=name, p=p, alpha=alpha, seed=0)
-        if name == "ondare" and p <= SPARSE_P:
-            # what compute_tau stores for a small keep rate: the fixed DARE support only
-            g = torch.Generator(device=params[0].device).manual_seed(1)
-            tau = {}
-            for q in params:
-                idx = bernoulli_indices(q.numel(), p, g, q.device)
-                tau[q] = SparseTau(idx, torch.randn(idx.numel(), device=q.device, dtype=q.dtype) * 1e-3 / p)
-            opt.set_tau(tau)
-        else:
-            opt.set_tau({q: torch.randn_like(q) * 1e-3 for q in params})
-    opt.step()  # warm-up (lazy state init)
-    times = []
+        opt.set_tau({q: torch.randn_like(q) * 1e-3 for q in params})
+    return opt
+
+
+def bench(names, params, steps: int, p: float, alpha: float, wd: float) -> dict[str, tuple[float, int]]:
+    """Median step time and state bytes per optimizer. The optimizers share the parameters and take their
+    steps in turn (one round = one step of each), so load changes on a shared machine hit all alike."""
+    opts = {name: make_opt(name, params, p, alpha, wd) for name in names}
+    for opt in opts.values():
+        opt.step()  # warm-up (lazy state init)
+    times: dict[str, list[float]] = {name: [] for name in names}
     for _ in range(steps):
-        if params[0].is_cuda:
-            torch.cuda.synchronize()
-        t0 = time.perf_counter()
-        opt.step()
-        if params[0].is_cuda:
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), state_bytes(opt)
+        for name, opt in opts.items():
+            if params[0].is_cuda:
+                torch.cuda.synchronize()
+            t0 = time.perf_counter()
+            opt.step()
+            if params[0].is_cuda:
+                torch.cuda.synchronize()
+            times[name].append(time.perf_counter() - t0)
+    return {name: (statistics.median(times[name]), state_bytes(opts[name])) for name in names}
 
 
 def main():
@@ -88,6 +111,7 @@ def main():
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--p", type=float, default=0.01)
     ap.add_argument("--alpha", type=float, default=1e-7)
+    ap.add_argument("--wd", type=float, default=0.0, help="weight decay, the same for every optimizer")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
     a = ap.parse_args()
@@ -95,11 +119,9 @@ def main():
     params = make_params(a.params, a.hidden, torch.device(a.device), dtype)
     n = sum(q.numel() for q in params)
     print(f"# {n/1e6:.1f}M params in {len(params)} tensors, {a.device}, {a.dtype}, torch {torch.__version__}, "
-          f"threads {torch.get_num_threads()}, p={a.p}, alpha={a.alpha}, median of {a.steps} steps")
-    rows = []
-    for name in ("adamw", "ondare", "onties"):
-        t, mem = bench(name, params, a.steps, a.p, a.alpha)
-        rows.append((name, t, mem))
+          f"threads {torch.get_num_threads()}, p={a.p}, alpha={a.alpha}, wd={a.wd}, median of {a.steps} interleaved steps")
+    res = bench(("adamw", "ondare", "onties"), params, a.steps, a.p, a.alpha, a.wd)
+    rows = [(name, t, mem) for name, (t, mem) in res.items()]
     base_t, base_m = rows[0][1], rows[0][2]
     param_bytes = n * params[0].element_size()
     print(f"| optimizer | step ms | x adamw | state MB | state / params | x adamw memory |")

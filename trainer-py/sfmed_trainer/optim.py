@@ -190,6 +190,9 @@ def _global_topk_ok(dprm) -> bool:
 
 
 SPARSE_P = 0.1  # ondare keep rates at or below this use the index (sparse) path
+# onties keeps τ as its top-k support (12 bytes per kept entry) at keep rates up to this: ≤ 0.6 bytes per
+# element instead of a dense copy, and the step adds α·τ with one index_add over p·n entries, not a full pass.
+SPARSE_TAU_ONTIES_P = 0.05
 
 
 def bernoulli_indices(n: int, p: float, generator: torch.Generator, device=None) -> torch.Tensor:
@@ -250,28 +253,164 @@ def topk_indices(a: torch.Tensor, k: int) -> torch.Tensor:
     return torch.cat([strict, ties])
 
 
+class Scratch:
+    """Reusable per-step buffers (one set per device and dtype, grown to the largest tensor seen): the
+    OnTIES step allocates nothing of full size. Also holds the selection's threshold hints, which only
+    decide how fast the exact answer is found, never which answer."""
+
+    def __init__(self):
+        self._bufs: dict[tuple, torch.Tensor] = {}
+        self.hints: dict[int, float] = {}  # per moment buffer: the last candidate threshold (a speed hint only)
+
+    def get(self, slot: int, like: torch.Tensor, dtype: torch.dtype | None = None) -> torch.Tensor:
+        dtype = dtype or like.dtype
+        key = (slot, like.device, dtype)
+        n = like.numel()
+        b = self._bufs.get(key)
+        if b is None or b.numel() < n:
+            b = self._bufs[key] = torch.empty(n, dtype=dtype, device=like.device)
+        return b[:n]
+
+
+SELECT_MIN_N = 1 << 14  # smaller tensors take the plain topk path (its fixed costs are smaller there)
+SELECT_SAMPLE = 8192  # threshold-estimate sample size
+HINT_MARGIN = 0.08  # candidates aimed for above k when the previous step's threshold is reused
+
+
+def _sample_stride(n: int, last_dim: int) -> int:
+    """An odd stride giving about SELECT_SAMPLE samples that is coprime with the row length, so the sample
+    walks across columns instead of repeating a few of them."""
+    s = max(1, n // SELECT_SAMPLE) | 1
+    while math.gcd(s, max(1, last_dim)) != 1:
+        s += 2
+    return s
+
+
+def top_update_support(exp_avg: torch.Tensor, denom: torch.Tensor, scale: float, k: int,
+                       scratch: Scratch | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(S, Δ[S]) for Δ = (exp_avg / denom)·scale: S = the flat indices of the k largest |Δ| (ties at the
+    threshold to the lower index: the set topk_indices(|Δ|, k) gives); Δ[S] bit-identical to the dense
+    expression. `denom` is overwritten (used as scratch).
+
+    Fast path (CPU, float32/64, large tensors): u = exp_avg / denom is one pass into a scratch buffer and
+    |u| a second one into denom's; |Δ| = fl(|u|·|scale|) is a non-decreasing function of |u|. A threshold `lo`
+    on |u| is read from a strided sample (its r-th largest, r four standard deviations above the expected
+    count), then one vectorised compare + compaction (numpy) gives the candidates C = {|u| ≥ lo}, a few per
+    cent more than k. Δ is formed on C only and the exact k-th largest |Δ| (t) selected there. Every element
+    outside C has |Δ| ≤ min over C, so when t > min_C |Δ| the set is exact; otherwise (fewer than k
+    candidates, or ties reaching the bottom of C, as at Adam's first step where |Δ| ≈ lr almost everywhere)
+    the full topk runs."""
+    n = exp_avg.numel()
+    fast = (n >= SELECT_MIN_N and 0 < k < n and exp_avg.device.type == "cpu"
+            and exp_avg.dtype in (torch.float32, torch.float64) and exp_avg.is_contiguous() and denom.is_contiguous())
+    if not fast:
+        delta = (exp_avg / denom).mul_(scale).view(-1)
+        S = topk_indices(delta.abs(), k)
+        return S, delta[S]
+    import numpy as np
+
+    u = scratch.get(1, exp_avg) if scratch is not None else torch.empty(n, dtype=exp_avg.dtype)
+    torch.div(exp_avg.view(-1), denom.view(-1), out=u)
+    un, an = u.numpy(), denom.view(-1).numpy()
+    np.abs(un, out=an)
+    mask = (scratch.get(2, exp_avg, torch.bool) if scratch is not None else torch.empty(n, dtype=torch.bool)).numpy()
+    hints = scratch.hints if scratch is not None else {}
+    key = exp_avg.data_ptr()
+    guesses = (hints.pop(key, None), lambda: _sampled_threshold(an, k, exp_avg.shape[-1] if exp_avg.dim() else 1))
+    for lo in guesses:
+        lo = lo() if callable(lo) else lo  # the sample only when the hint is missing or misses
+        if lo is None:
+            continue
+        np.greater_equal(an, lo, out=mask)
+        cand = np.flatnonzero(mask)
+        if cand.size <= k:
+            continue
+        uc = un[cand]
+        dc = uc * un.dtype.type(scale)  # the same rounding as torch's mul_ by a Python float
+        ac = np.abs(dc)
+        j = cand.size - k
+        thr = np.partition(ac, j)[j]
+        if not thr > ac.min():
+            continue
+        keep = ac > thr
+        need = k - int(np.count_nonzero(keep))
+        if need > 0:
+            keep[np.flatnonzero(ac == thr)[:need]] = True
+        # Next step's first guess: the |u| that would have admitted k·(1 + HINT_MARGIN) candidates now
+        # (Adam's moments move slowly, so the count stays close; a miss falls back to the sample).
+        want = int(k * (1 + HINT_MARGIN)) + 8
+        if cand.size > want:
+            ua = np.abs(uc)
+            hints[key] = np.partition(ua, cand.size - want)[cand.size - want]
+        return torch.from_numpy(cand[keep]), torch.from_numpy(dc[keep])
+    delta = u.mul_(scale)
+    S = topk_indices(delta.abs(), k)
+    return S, delta[S]
+
+
+def _sampled_threshold(a, k: int, last_dim: int):
+    """A value of the 1-D numpy array `a` with, almost surely, more than k entries at or above it but not
+    many more: the r-th largest of a strided sample, r four standard deviations above the expected count."""
+    import numpy as np
+
+    n = a.size
+    sample = a[::_sample_stride(n, last_dim)]
+    ms = sample.size
+    ks = k * ms / n
+    r = int(ks + 4 * math.sqrt(ks) + 8)
+    if r >= ms:
+        return None
+    return np.partition(sample, ms - r)[ms - r]
+
+
+def _tau_at(tau: "torch.Tensor | SparseTau", S: torch.Tensor) -> torch.Tensor:
+    """τ's values at the flat indices S (zeros off a sparse τ's support)."""
+    if not isinstance(tau, SparseTau):
+        return tau.reshape(-1)[S]
+    m = tau.indices.numel()
+    if m == 0:
+        return torch.zeros(S.numel(), dtype=tau.values.dtype, device=S.device)
+    if S.device.type == "cpu":
+        import numpy as np
+
+        pos = torch.from_numpy(np.searchsorted(tau.indices.numpy(), S.numpy())).clamp_(max=m - 1)
+    else:
+        pos = torch.searchsorted(tau.indices, S).clamp_(max=m - 1)
+    hit = tau.indices[pos] == S
+    return torch.where(hit, tau.values[pos], torch.zeros((), dtype=tau.values.dtype, device=S.device))
+
+
 def onties_sparse_update_(
     param: torch.Tensor, grad: torch.Tensor, exp_avg: torch.Tensor, exp_avg_sq: torch.Tensor, step: int, *,
     lr: float, betas: tuple[float, float], eps: float, weight_decay: float, p: float, alpha: float,
-    tau: torch.Tensor | None,
+    tau: "torch.Tensor | SparseTau | None", scratch: Scratch | None = None,
 ) -> None:
     """OnTIES step (no rescale) touching only the kept set S = top-k |Δ|: outside S, Δ' = 0 and the election
-    is sign(τ), so τ always survives there; inside S the election decides for both τ and Δ."""
+    is sign(τ), so τ always survives there; inside S the election decides for both τ and Δ. τ may be dense
+    or a SparseTau (its top-k support); the denominator goes to a scratch buffer when one is given."""
     bias_correction1, bias_correction2 = _decay_and_moments_(param, grad, exp_avg, exp_avg_sq, step, lr, betas, weight_decay)
-    denom = (exp_avg_sq.sqrt() / bias_correction2**0.5).add_(eps)
-    delta = (exp_avg / denom).mul_(-(lr / bias_correction1)).view(-1)
-    S = topk_indices(delta.abs(), int(p * delta.numel()))
-    d = delta[S]
+    if scratch is not None:
+        denom = scratch.get(0, exp_avg).view_as(exp_avg)
+        torch.sqrt(exp_avg_sq, out=denom).div_(bias_correction2**0.5).add_(eps)
+    else:
+        denom = (exp_avg_sq.sqrt() / bias_correction2**0.5).add_(eps)
+    S, d = top_update_support(exp_avg, denom, -(lr / bias_correction1), int(p * param.numel()), scratch)
     flat = param.view(-1)
     if tau is None:
         flat.index_add_(0, S, d, alpha=1 - alpha)
         return
-    t = tau.view(-1)[S]
+    t = _tau_at(tau, S)
     positive = (t + d) >= 0
     d = d * ((d >= 0) == positive)
     if alpha != 0:
-        param.add_(tau, alpha=alpha)
-        flat.index_add_(0, S, t * ((t >= 0) != positive), alpha=-alpha)
+        if isinstance(tau, SparseTau):
+            flat.index_add_(0, tau.indices, tau.values, alpha=alpha)
+        else:
+            param.add_(tau, alpha=alpha)
+        # inside S: + (1−α)·Δ'' − α·τ where τ lost the election (it was added everywhere above); one add
+        d = d.mul_(1 - alpha).sub_(t * ((t >= 0) != positive), alpha=alpha)
+        flat.index_add_(0, S, d)
+        return
     flat.index_add_(0, S, d, alpha=1 - alpha)
 
 
@@ -312,6 +451,7 @@ class OnlineMergeAdamW(torch.optim.Optimizer):
         self.seed = seed
         self.tau: dict[torch.Tensor, torch.Tensor] = {}
         self._gens: dict[str, torch.Generator] = {}
+        self._scratch = Scratch()
 
     def _gen(self, device: torch.device) -> torch.Generator:
         key = str(device)
@@ -359,11 +499,11 @@ class OnlineMergeAdamW(torch.optim.Optimizer):
                     if _global_topk_ok(dprm):
                         mask_fn = lambda d, dp=dprm: sharded_magnitude_mask(d, self.p, dp)
                 elif (self.method == "onties" and self.p < 1 and int(self.p * prm.numel()) >= 1
-                        and self.rescale == "none" and prm.is_contiguous() and not isinstance(tau, SparseTau)):
+                        and self.rescale == "none" and prm.is_contiguous()):
                     onties_sparse_update_(
                         prm, grad, state["exp_avg"], state["exp_avg_sq"], state["step"].item(),
                         lr=group["lr"], betas=group["betas"], eps=group["eps"], weight_decay=group["weight_decay"],
-                        p=self.p, alpha=self.alpha, tau=tau)
+                        p=self.p, alpha=self.alpha, tau=tau, scratch=self._scratch)
                     continue
                 if isinstance(tau, SparseTau):
                     dense = torch.zeros_like(prm)
@@ -472,7 +612,10 @@ def compute_tau(
 
             t = distribute_tensor(t, prm.device_mesh, prm.placements, src_data_rank=None).to_local()
         t = t.to(dtype=loc.dtype, device=loc.device)
-        if method == "ondare" and p <= SPARSE_P and loc.is_contiguous():
+        if loc.is_contiguous() and ((method == "ondare" and p <= SPARSE_P)
+                                    or (method == "onties" and p <= SPARSE_TAU_ONTIES_P and rescale == "none")):
+            # A small keep rate leaves τ with ≈ p·n nonzeros (ondare's fixed DARE support, onties's top-k):
+            # kept as indices + values; the index update paths read it directly.
             flat = t.contiguous().view(-1)
             idx = torch.nonzero(flat).flatten()
             out[prm] = SparseTau(idx, flat[idx].clone())

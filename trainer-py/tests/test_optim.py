@@ -265,3 +265,54 @@ def test_sparse_onties_path_equals_dense(with_tau, wd):
     assert torch.allclose(a, b, rtol=1e-12, atol=1e-15) and torch.equal(ma, mb)
     moved = (a - th * (1 - 1e-2 * wd)).abs() > 1e-15
     assert moved.sum().item() == (n if with_tau else int(0.1 * n))  # tau moves everything; alone, only the top-k
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_top_update_support_equals_full_topk(dtype):
+    """The sampled-threshold selection (and its reuse of the last threshold) returns exactly the full top-k
+    set with ties to the lower index, and Δ at it bit for bit, including massive ties and hint misses."""
+    from sfmed_trainer.optim import SELECT_MIN_N, Scratch, top_update_support, topk_indices
+
+    g = torch.Generator().manual_seed(11)
+    shape = (130, 400)
+    assert shape[0] * shape[1] >= SELECT_MIN_N
+    sc = Scratch()
+    m = torch.randn(shape, generator=g, dtype=dtype) * 1e-3
+    v = torch.rand(shape, generator=g, dtype=dtype) * 1e-6
+    cases = []
+    for p in (0.001, 0.01, 0.2, 0.7):
+        cases += [(p, m, v), (p, m * 1.01 + 1e-6, v), (p, m * torch.where(torch.arange(shape[1]) < 200, 30.0, 1.0).to(dtype), v)]
+    ties = (torch.randint(-3, 4, shape, generator=g) * 0.25).to(dtype)  # seven magnitudes: huge ties
+    cases += [(0.01, ties, torch.ones(shape, dtype=dtype)), (0.3, ties, torch.ones(shape, dtype=dtype))]
+    buf = torch.empty(shape, dtype=dtype)  # one moment buffer, as in an optimizer: the last threshold is reused
+    for p, mm, vv in cases:
+        mm = buf.copy_(mm)
+        denom = (vv.sqrt() / 0.7).add_(1e-8)
+        scale = -1e-3 / 0.19
+        k = int(p * mm.numel())
+        delta = (mm / denom).mul_(scale).view(-1)
+        want = torch.sort(topk_indices(delta.abs(), k)).values
+        S, d = top_update_support(mm.contiguous(), denom.clone(), scale, k, sc)
+        order = torch.argsort(S)
+        assert torch.equal(S[order], want), (p, dtype)
+        assert torch.equal(d[order], delta[want])
+
+
+def test_onties_sparse_tau_equals_dense_tau_on_large_tensor():
+    from sfmed_trainer.optim import SELECT_MIN_N, Scratch, SparseTau, onties_sparse_update_
+
+    g = torch.Generator().manual_seed(5)
+    n = SELECT_MIN_N * 2
+    th = torch.randn(n, dtype=torch.float64, generator=g)
+    gr = torch.randn(n, dtype=torch.float64, generator=g)
+    m0 = torch.randn(n, dtype=torch.float64, generator=g) * 0.1
+    v0 = torch.rand(n, dtype=torch.float64, generator=g) * 0.01
+    tau = torch.randn(n, dtype=torch.float64, generator=g) * 0.01
+    tau = tau * magnitude_mask(tau, 0.02)
+    nz = torch.nonzero(tau).flatten()
+    kw = dict(lr=1e-2, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01, p=0.02, alpha=0.3)
+    a, ma, va = th.clone(), m0.clone(), v0.clone()
+    merge_update_(a, gr, ma, va, 5, method="onties", mask=None, tau=tau, **kw)
+    b, mb, vb = th.clone(), m0.clone(), v0.clone()
+    onties_sparse_update_(b, gr, mb, vb, 5, tau=SparseTau(nz, tau[nz]), scratch=Scratch(), **kw)
+    assert torch.allclose(a, b, rtol=1e-12, atol=1e-15) and torch.equal(ma, mb) and torch.equal(va, vb)
