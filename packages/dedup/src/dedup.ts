@@ -8,7 +8,7 @@ import { GrowArray } from "./grow-array.js";
 import { readIndex, writeIndex, type IndexManifest } from "./index-store.js";
 import type { DocInfo, KeepPolicy } from "./keep-policy.js";
 import { lshParams } from "./lsh-params.js";
-import { HASH_SCHEME } from "./minhash-kernel.js";
+import { HASH_SCHEME, jaccardOfSets } from "./minhash-kernel.js";
 import { NORMALIZATION } from "./normalize-text.js";
 import type { BatchResult } from "./signature-batch.js";
 import { createSignaturePool, type SignaturePool } from "./signature-pool.js";
@@ -340,20 +340,8 @@ export async function runDedup(options: DedupOptions<never>, customNormalize: bo
       if (bufB.length < sy) bufB = new Int32Array(sy * 2);
       const a = shingleSpill!.read(offArr[x]!, sx, bufA);
       const b = shingleSpill!.read(offArr[y]!, sy, bufB);
-      let i = 0;
-      let j = 0;
-      let inter = 0;
-      while (i < sx && j < sy) {
-        const va = a[i]!;
-        const vb = b[j]!;
-        if (va === vb) {
-          inter++;
-          i++;
-          j++;
-        } else if (va < vb) i++;
-        else j++;
-      }
-      return inter / (sx + sy - inter);
+      // sets are distinct hashes in any order (sorted in indexes written before, first-seen order now)
+      return jaccardOfSets(a, sx, b, sy);
     };
     const isDuplicate = (x: number, y: number): boolean => {
       if (verify === "none") return true;
@@ -560,7 +548,8 @@ export async function runDedup(options: DedupOptions<never>, customNormalize: bo
         shingles = new Int32Array(total);
         let p = 0;
         for (const d of saved) {
-          shingleSpill.read(offArr[d]!, sizeArr[d]!, shingles.subarray(p, p + sizeArr[d]!));
+          // indexes keep each set sorted, as they always have
+          shingleSpill.read(offArr[d]!, sizeArr[d]!, shingles.subarray(p, p + sizeArr[d]!)).sort();
           p += sizeArr[d]!;
         }
       }

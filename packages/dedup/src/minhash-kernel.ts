@@ -58,6 +58,106 @@ function hashRun(cps: Int32Array, start: number, len: number): number {
  * `out` must hold at least max(1, len - n + 1) values.
  */
 export function shingleHashesInto(cps: Int32Array, len: number, n: number, out: Int32Array): number {
+  const m = shingleRunInto(cps, len, n, out);
+  if (m <= 1) return m;
+  out.subarray(0, m).sort();
+  let u = 1;
+  for (let i = 1; i < m; i++) if (out[i] !== out[u - 1]) out[u++] = out[i]!;
+  return u;
+}
+
+/**
+ * As {@link shingleHashesInto}, but the distinct hashes stay in first-seen order (a hash set instead of a
+ * sort, ≈3× cheaper): all MinHash needs, and enough for {@link jaccardOfSets}.
+ */
+export function shingleSetInto(cps: Int32Array, len: number, n: number, out: Int32Array): number {
+  const m = shingleRunInto(cps, len, n, out);
+  if (m <= 1) return m;
+  const table = setTable(m);
+  const mask = table.keys.length - 1;
+  const gen = table.nextGen();
+  const { keys, stamps } = table;
+  let u = 0;
+  for (let i = 0; i < m; i++) {
+    const h = out[i]!;
+    let p = h & mask; // the hashes are avalanched already
+    for (;;) {
+      if (stamps[p] !== gen) {
+        stamps[p] = gen;
+        keys[p] = h;
+        out[u++] = h;
+        break;
+      }
+      if (keys[p] === h) break;
+      p = (p + 1) & mask;
+    }
+  }
+  return u;
+}
+
+/**
+ * Exact Jaccard similarity of two sets of distinct hashes in any order (as {@link shingleSetInto} gives them):
+ * the smaller one goes into a hash set, the larger one probes it.
+ */
+export function jaccardOfSets(a: Int32Array, na: number, b: Int32Array, nb: number): number {
+  if (na === 0 && nb === 0) return 1;
+  if (na > nb) return jaccardOfSets(b, nb, a, na);
+  const table = setTable(na);
+  const mask = table.keys.length - 1;
+  const gen = table.nextGen();
+  const { keys, stamps } = table;
+  for (let i = 0; i < na; i++) {
+    const h = a[i]!;
+    let p = h & mask;
+    while (stamps[p] === gen && keys[p] !== h) p = (p + 1) & mask;
+    stamps[p] = gen;
+    keys[p] = h;
+  }
+  let inter = 0;
+  for (let i = 0; i < nb; i++) {
+    const h = b[i]!;
+    let p = h & mask;
+    while (stamps[p] === gen) {
+      if (keys[p] === h) {
+        inter++;
+        break;
+      }
+      p = (p + 1) & mask;
+    }
+  }
+  return inter / (na + nb - inter);
+}
+
+/** Open-addressing scratch table with generation stamps (no clearing between uses), at most half full. */
+class SetTable {
+  keys: Int32Array;
+  stamps: Int32Array;
+  private gen = 0;
+  constructor(size: number) {
+    this.keys = new Int32Array(size);
+    this.stamps = new Int32Array(size);
+  }
+  nextGen(): number {
+    if (++this.gen === 0x7fffffff) {
+      this.stamps.fill(0);
+      this.gen = 1;
+    }
+    return this.gen;
+  }
+}
+
+let sets = new SetTable(1024);
+function setTable(m: number): SetTable {
+  if (sets.keys.length < 2 * m) {
+    let size = sets.keys.length;
+    while (size < 2 * m) size *= 2;
+    sets = new SetTable(size);
+  }
+  return sets;
+}
+
+/** Hash every `n`-gram of `cps[0..len)` into `out` in text order (one hash for a text shorter than `n`). */
+function shingleRunInto(cps: Int32Array, len: number, n: number, out: Int32Array): number {
   if (len === 0) return 0;
   if (len < n) {
     out[0] = hashRun(cps, 0, len);
@@ -81,11 +181,7 @@ export function shingleHashesInto(cps: Int32Array, len: number, n: number, out: 
     }
     out[i] = fmix32(h);
   }
-  const view = out.subarray(0, m);
-  view.sort();
-  let u = 1;
-  for (let i = 1; i < m; i++) if (out[i] !== out[u - 1]) out[u++] = out[i]!;
-  return u;
+  return m;
 }
 
 let mixed = new Int32Array(1024);

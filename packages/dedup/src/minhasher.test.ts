@@ -1,7 +1,7 @@
 import { fc, test } from "@fast-check/vitest";
 import { describe, expect, it } from "vitest";
 import { corpus, editText, randomText, splitmix32 } from "../test/texts.js";
-import { codePointsInto, fmix32, shingleHashesInto } from "./minhash-kernel.js";
+import { codePointsInto, fmix32, jaccardOfSets, shingleHashesInto, shingleSetInto } from "./minhash-kernel.js";
 import { MinHasher } from "./minhasher.js";
 import { normalizeText } from "./normalize-text.js";
 import { jaccard, shingles } from "./shingles.js";
@@ -41,6 +41,24 @@ describe("MinHash kernel", () => {
       expect(Array.from(out.subarray(0, m))).toEqual([...want].sort((a, b) => a - b));
     },
   );
+  test.prop([fc.array(fc.integer({ min: 0, max: 40 }), { maxLength: 400 }), fc.integer({ min: 1, max: 6 })])(
+    "the unsorted shingle set holds the same distinct hashes in first-seen order",
+    (cpList, n) => {
+      const cps = Int32Array.from(cpList);
+      const sorted = new Int32Array(cpList.length + 1);
+      const ms = shingleHashesInto(cps, cpList.length, n, sorted);
+      const set = new Int32Array(cpList.length + 1);
+      const m = shingleSetInto(cps, cpList.length, n, set);
+      expect(m).toBe(ms);
+      expect(new Set(set.subarray(0, m)).size).toBe(m);
+      expect(Array.from(set.subarray(0, m)).sort((a, b) => a - b)).toEqual(Array.from(sorted.subarray(0, ms)));
+    },
+  );
+  test.prop([fc.uniqueArray(fc.integer({ min: -50, max: 50 })), fc.uniqueArray(fc.integer({ min: -50, max: 50 }))])("Jaccard of unordered sets", (xs, ys) => {
+    fc.pre(xs.length + ys.length > 0);
+    const inter = xs.filter((x) => ys.includes(x)).length;
+    expect(jaccardOfSets(Int32Array.from(xs), xs.length, Int32Array.from(ys), ys.length)).toBeCloseTo(inter / (xs.length + ys.length - inter), 12);
+  });
 });
 
 describe("MinHasher", () => {

@@ -1,4 +1,4 @@
-import { codePointsInto, minhashInto, shingleHashesInto } from "./minhash-kernel.js";
+import { codePointsInto, minhashInto, shingleHashesInto, shingleSetInto } from "./minhash-kernel.js";
 import { createSimdMinhash, type SimdMinhash } from "./minhash-simd.js";
 import { normalizeText } from "./normalize-text.js";
 import { splitmix32 } from "./seeded-random.js";
@@ -64,6 +64,13 @@ export class MinHasher {
   shingleHashesOfCodePoints(cps: Int32Array, len: number): Int32Array {
     if (this.hashes.length < len + 1) this.hashes = new Int32Array(Math.max(len + 1, this.hashes.length * 2));
     const m = shingleHashesInto(cps, len, this.ngram, this.hashes);
+    return this.hashes.subarray(0, m);
+  }
+
+  /** As {@link MinHasher.shingleHashesOfCodePoints}, distinct but in first-seen order (cheaper; same signature). */
+  shingleSetOfCodePoints(cps: Int32Array, len: number): Int32Array {
+    if (this.hashes.length < len + 1) this.hashes = new Int32Array(Math.max(len + 1, this.hashes.length * 2));
+    const m = shingleSetInto(cps, len, this.ngram, this.hashes);
     return this.hashes.subarray(0, m);
   }
 

@@ -9,7 +9,7 @@ export interface BatchParams {
   ngram: number;
   bands: number;
   rows: number;
-  /** Return each document's sorted distinct shingle hashes (for exact verification). */
+  /** Return each document's distinct shingle hashes (for exact verification). */
   keepShingles: boolean;
   /** Return full signatures (for estimate verification). */
   keepSignatures: boolean;
@@ -22,7 +22,7 @@ export interface BatchResult {
   bandKeys: Int32Array;
   /** Shingle-set size per document; 0 means the normalised text is empty. */
   sizes: Int32Array;
-  /** Concatenated shingle sets (lengths in `sizes`), when `keepShingles`. */
+  /** Concatenated shingle sets (lengths in `sizes`; distinct hashes in first-seen order), when `keepShingles`. */
   shingles?: Int32Array;
   /** `count × numPerm` Int32, when `keepSignatures`. */
   signatures?: Int32Array;
@@ -53,7 +53,7 @@ export function createBatchComputer(params: BatchParams, normalize: (text: strin
       if (cps.length < text.length + 64) cps = new Int32Array(Math.max(text.length + 64, 2 * cps.length));
       let len = fused ? normalizedCodePointsInto(text, cps) : -1;
       if (len < 0) [len, cps] = codePointsInto(normalize(text), cps);
-      const hashes = hasher.shingleHashesOfCodePoints(cps, len);
+      const hashes = hasher.shingleSetOfCodePoints(cps, len);
       sizes[i] = hashes.length;
       if (hashes.length === 0) continue; // empty text: no keys, never a candidate
       hasher.signatureOfHashes(hashes, sig);
