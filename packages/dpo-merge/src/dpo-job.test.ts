@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { fc, test } from "@fast-check/vitest";
 import { repoRoot } from "@sfmed/test-utils";
+import { PAPER_DEFAULTS, validateJob } from "@sfmed/train-runner";
 import { Ajv2020 } from "ajv/dist/2020.js";
 import { describe, expect, it } from "vitest";
 import { dpoJob } from "./dpo-job.js";
@@ -20,6 +21,18 @@ describe("dpoJob", () => {
       dpo: { beta: 0.1, loss_type: "sigmoid", ref_model: "ckpt/sft" },
       train: { lr: 1e-6, epochs: 2, warmup_steps: 100, scheduler: "cosine", weight_decay: 0 },
     });
+  });
+
+  it("is train-runner's DPO job: its defaults underneath, the online-merging recipe on top", () => {
+    const job = dpoJob({ ...base, optimizer: "onties", p: 0.2, maskSeed: 5, warmupSteps: 0, precomputeRef: true });
+    // Keys this package does not set come from train-runner's builder and its paper defaults.
+    expect(job.train.max_grad_norm).toBe(PAPER_DEFAULTS.train.max_grad_norm);
+    expect(job.cutoff_len).toBe(PAPER_DEFAULTS.cutoff_len);
+    // The recipe's own: warm-up in steps only (0 means none, not the paper's ratio), no dropout.
+    expect(job.train).toMatchObject({ warmup_steps: 0, warmup_ratio: 0, dropout: 0 });
+    expect(job.optimizer).toEqual({ name: "onties", betas: [0.9, 0.999], eps: 1e-8, p: 0.2, alpha: 1e-7, base_model: "ckpt/base", sft_model: "ckpt/sft", clip_tau: 1, seed: 5 });
+    expect(job.dpo).toEqual({ beta: 0.1, loss_type: "sigmoid", label_smoothing: 0, ref_model: "ckpt/sft", precompute_ref: true });
+    expect(() => validateJob(job)).not.toThrow();
   });
 
   it("rejects values the trainer would refuse", () => {

@@ -1,52 +1,19 @@
+import { dpoJob as trainerDpoJob, type OptimizerOptions, type TrainerJob, type TrainOptions } from "@sfmed/train-runner";
 import { MergeInputError } from "./errors.js";
 import type { DpoLossType } from "./dpo-loss.js";
 import type { OnlineMergeMethod } from "./online-merge-step.js";
 
 /**
- * A trainer-py DPO job with online merging, in the exact shape of `trainer-py/sfmed_trainer/job.schema.json`
- * (the subset of keys a DPO job uses).
+ * A trainer-py DPO job with online merging: train-runner's {@link TrainerJob} (whose builder owns the shape that
+ * `trainer-py/sfmed_trainer/job.schema.json` validates), with the blocks a DPO + online-merging job always has.
  */
-export interface DpoMergeJob {
-  version: 1;
+export type DpoMergeJob = TrainerJob & {
   stage: "dpo";
-  model: string;
-  output_dir: string;
-  cutoff_len: number;
-  system?: string;
-  data: { train: string; eval?: string; eval_ratio?: number };
-  train: {
-    epochs: number;
-    lr: number;
-    batch_size: number;
-    grad_accum: number;
-    weight_decay: number;
-    scheduler: "cosine" | "linear" | "constant";
-    warmup_steps: number;
-    bf16: "auto" | boolean;
-    seed: number;
-    max_steps?: number;
-  };
-  optimizer: {
-    name: OnlineMergeMethod;
-    betas: [number, number];
-    eps: number;
-    p: number;
-    alpha: number;
-    base_model: string;
-    sft_model: string;
-    /** Omitted: the trainer's per-method default (OnDARE ×1/p, OnTIES none), as the official code. */
-    rescale?: "inverse_keep" | "none" | "l1";
-    clip_tau: number;
-    seed?: number;
-  };
-  dpo: {
-    beta: number;
-    loss_type: DpoLossType;
-    label_smoothing: number;
-    ref_model: string;
-    precompute_ref: boolean;
-  };
-}
+  data: NonNullable<TrainerJob["data"]>;
+  train: TrainOptions;
+  optimizer: OptimizerOptions & { name: OnlineMergeMethod; p: number; alpha: number; base_model: string; sft_model: string };
+  dpo: NonNullable<TrainerJob["dpo"]>;
+};
 
 export interface DpoJobParams {
   /** SFT checkpoint: the policy's start, the DPO reference, and τ's minuend. */
@@ -100,10 +67,11 @@ function need(ok: boolean, field: string, message: string): asserts ok {
 }
 
 /**
- * Build the DPO + online-merging job trainer-py runs (`python -m sfmed_trainer run job.json`), following the
- * official recipe (run_dpo_om.sh): the SFT model is both the policy's start and the reference, τ comes from the
- * SFT and base checkpoints, sigmoid DPO with β = 0.1, lr 1e-6, cosine schedule with 100 warm-up steps, 2 epochs,
- * weight decay 0, bf16 where available.
+ * Build the DPO + online-merging job trainer-py runs (`python -m sfmed_trainer run job.json`) with train-runner's
+ * `dpoJob` (the one builder of the job shape), following the official recipe (run_dpo_om.sh) on top of its
+ * defaults: the SFT model is both the policy's start and the reference, τ comes from the SFT and base
+ * checkpoints, sigmoid DPO with β = 0.1, lr 1e-6, cosine schedule with 100 warm-up steps (no warm-up ratio),
+ * 2 epochs, weight decay 0, no dropout, Adam betas (0.9, 0.999) and ε 1e-8, bf16 where available.
  * @throws {MergeInputError} for values outside the ranges the trainer accepts.
  */
 export function dpoJob(p: DpoJobParams): DpoMergeJob {
@@ -132,15 +100,14 @@ export function dpoJob(p: DpoJobParams): DpoMergeJob {
   for (const [k, v, min] of ints) need(v === undefined || (Number.isInteger(v) && v >= min), k, `must be an integer >= ${min}, got ${v}`);
   const epochs = p.epochs ?? 2;
   need(epochs > 0, "epochs", `must be > 0, got ${epochs}`);
-  return {
-    version: 1,
-    stage: "dpo",
+  const job = trainerDpoJob({
     model: p.sftModel,
-    output_dir: p.outputDir,
-    cutoff_len: p.cutoffLen ?? 2048,
+    outputDir: p.outputDir,
+    train: p.train,
+    ...(p.eval ? { eval: p.eval } : {}),
+    cutoffLen: p.cutoffLen ?? 2048,
     ...(p.system !== undefined ? { system: p.system } : {}),
-    data: { train: p.train, ...(p.eval ? { eval: p.eval } : {}) },
-    train: {
+    trainOptions: {
       epochs,
       lr,
       batch_size: p.batchSize ?? 1,
@@ -148,28 +115,29 @@ export function dpoJob(p: DpoJobParams): DpoMergeJob {
       weight_decay: 0,
       scheduler: "cosine",
       warmup_steps: p.warmupSteps ?? 100,
+      warmup_ratio: 0,
+      dropout: 0,
       bf16: "auto",
       seed: p.seed ?? 42,
       ...(p.maxSteps !== undefined ? { max_steps: p.maxSteps } : {}),
     },
-    optimizer: {
-      name: p.optimizer ?? "ondare",
+    beta,
+    lossType: p.lossType ?? "sigmoid",
+    labelSmoothing: ls,
+    refModel: p.sftModel,
+    precomputeRef: p.precomputeRef ?? false,
+    onlineMerge: {
+      method: p.optimizer ?? "ondare",
       betas: [0.9, 0.999],
       eps: 1e-8,
       p: reserve,
       alpha,
-      base_model: p.baseModel,
-      sft_model: p.sftModel,
+      baseModel: p.baseModel,
+      sftModel: p.sftModel,
       ...(p.rescale ? { rescale: p.rescale } : {}),
-      clip_tau: clip,
+      clipTau: clip,
       ...(p.maskSeed !== undefined ? { seed: p.maskSeed } : {}),
     },
-    dpo: {
-      beta,
-      loss_type: p.lossType ?? "sigmoid",
-      label_smoothing: ls,
-      ref_model: p.sftModel,
-      precompute_ref: p.precomputeRef ?? false,
-    },
-  };
+  });
+  return job as DpoMergeJob;
 }

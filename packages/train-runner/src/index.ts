@@ -40,5 +40,6 @@ export {
   type TrainerJob,
   type TrainOptions,
   type OptimizerOptions,
+  type OnlineMergeParams,
 } from "./jobs.js";
 export { createTinyModel, type TinyModelOptions } from "./tiny-model.js";

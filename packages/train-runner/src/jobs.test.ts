@@ -25,6 +25,20 @@ describe("job builders", () => {
     expect(dpoJob({ ...base, onlineMerge: { method: "onties", p: 0.3, alpha: 0.5, baseModel: "/b" } }).optimizer).toMatchObject({ name: "onties", p: 0.3, alpha: 0.5, base_model: "/b", sft_model: "/ckpt/base" });
   });
 
+  it("dpoJob carries every online-merging option into the optimizer block, and nothing it was not given", () => {
+    const full = dpoJob({
+      ...base,
+      precomputeRef: true,
+      onlineMerge: { method: "ondare", p: 0.01, alpha: 1e-7, baseModel: "/b", sftModel: "/s", rescale: "l1", clipTau: 0.5, seed: 3, betas: [0.8, 0.99], eps: 1e-6 },
+    });
+    expect(() => validateJob(full)).not.toThrow();
+    expect(full.optimizer).toEqual({ name: "ondare", betas: [0.8, 0.99], eps: 1e-6, p: 0.01, alpha: 1e-7, base_model: "/b", sft_model: "/s", rescale: "l1", clip_tau: 0.5, seed: 3 });
+    expect(full.dpo?.precompute_ref).toBe(true);
+    const bare = dpoJob({ ...base, onlineMerge: { method: "onties", p: 0.3, alpha: 0.5, baseModel: "/b" } });
+    expect(Object.keys(bare.optimizer!).sort()).toEqual(["alpha", "base_model", "name", "p", "sft_model"]);
+    expect(bare.dpo).not.toHaveProperty("precompute_ref");
+  });
+
   test.prop([fc.double({ min: 1e-7, max: 1e-2, noNaN: true }), fc.integer({ min: 1, max: 64 }), fc.integer({ min: 8, max: 8192 })])(
     "any sensible hyper-parameters validate",
     (lr, batch, cutoff) => {

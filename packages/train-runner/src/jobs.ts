@@ -27,8 +27,11 @@ export interface TrainOptions {
   save_steps?: number;
   keep_best?: boolean;
   save_total_limit?: number;
-  /** FSDP full sharding across processes (also chosen by accelerate's FSDP or DeepSpeed configs). @default "none" */
-  sharding?: "none" | "fsdp";
+  /**
+   * FSDP full sharding across processes (also chosen by accelerate's FSDP or DeepSpeed configs), or DeepSpeed
+   * ZeRO-3 (DPO with `dpo.engine: "trl"` and AdamW only). @default "none"
+   */
+  sharding?: "none" | "fsdp" | "deepspeed";
 }
 
 export interface OptimizerOptions {
@@ -133,6 +136,28 @@ export function rmScoreJob(p: { model: string; models?: string[]; input: string;
   };
 }
 
+/** Online merging for {@link dpoJob}: the optimizer block trainer-py's `ondare` / `onties` read. */
+export interface OnlineMergeParams {
+  method: "ondare" | "onties";
+  /** Keep-probability (OnDARE) or kept fraction (OnTIES) of the update. */
+  p: number;
+  /** Weight of the task vector τ = θ_SFT − θ_base. */
+  alpha: number;
+  baseModel: string;
+  /** @default the job's model */
+  sftModel?: string;
+  /** Rescale of the sparsified update. @default the trainer's per-method default */
+  rescale?: "inverse_keep" | "none" | "l1";
+  /** OnDARE clamp of τ. @default the trainer's (1) */
+  clipTau?: number;
+  /** Mask seed. @default the trainer's (the train seed) */
+  seed?: number;
+  /** Adam betas. @default the trainer's ([0.9, 0.999]) */
+  betas?: [number, number];
+  /** Adam epsilon. @default the trainer's (1e-8) */
+  eps?: number;
+}
+
 /** DPO from an SFT model, optionally with online merging (`ondare` / `onties`) towards τ = θ_SFT − θ_base. */
 export function dpoJob(
   p: CommonParams & {
@@ -141,7 +166,9 @@ export function dpoJob(
     labelSmoothing?: number;
     sftWeight?: number;
     refModel?: string;
-    onlineMerge?: { method: "ondare" | "onties"; p: number; alpha: number; baseModel: string; sftModel?: string };
+    /** Compute the reference log-probs once and free the reference model. */
+    precomputeRef?: boolean;
+    onlineMerge?: OnlineMergeParams;
   },
 ): TrainerJob {
   const job = common("dpo", p);
@@ -151,14 +178,21 @@ export function dpoJob(
     ...(p.labelSmoothing !== undefined ? { label_smoothing: p.labelSmoothing } : {}),
     ...(p.sftWeight !== undefined ? { sft_weight: p.sftWeight } : {}),
     ...(p.refModel ? { ref_model: p.refModel } : {}),
+    ...(p.precomputeRef !== undefined ? { precompute_ref: p.precomputeRef } : {}),
   };
-  if (p.onlineMerge) {
+  const om = p.onlineMerge;
+  if (om) {
     job.optimizer = {
-      name: p.onlineMerge.method,
-      p: p.onlineMerge.p,
-      alpha: p.onlineMerge.alpha,
-      base_model: p.onlineMerge.baseModel,
-      sft_model: p.onlineMerge.sftModel ?? p.model,
+      name: om.method,
+      ...(om.betas ? { betas: om.betas } : {}),
+      ...(om.eps !== undefined ? { eps: om.eps } : {}),
+      p: om.p,
+      alpha: om.alpha,
+      base_model: om.baseModel,
+      sft_model: om.sftModel ?? p.model,
+      ...(om.rescale ? { rescale: om.rescale } : {}),
+      ...(om.clipTau !== undefined ? { clip_tau: om.clipTau } : {}),
+      ...(om.seed !== undefined ? { seed: om.seed } : {}),
     };
   }
   return job;
