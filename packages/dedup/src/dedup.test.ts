@@ -230,4 +230,15 @@ describe("dedup", () => {
     const empty = await run([]);
     expect(empty.count).toBe(0);
   });
+  it("counts every one of many sources (more than a byte's worth)", async () => {
+    const texts = corpus(5, 700, { dupShare: 0.3 });
+    const docs = docsOf(texts, (i) => `s${i % 300}`);
+    const a = await run(docs, { perSource: true });
+    expect(Object.keys(a.report.perSource)).toHaveLength(300);
+    expect(a.report.perSource.s7!.input).toBe(docs.filter((d) => d.source === "s7").length);
+    // the same run with the sources renamed gives the same clusters
+    const b = await run(docs.map((d) => ({ ...d, source: `renamed-${d.source}` })), { perSource: true });
+    expect(Array.from(b.keep)).toEqual(Array.from(a.keep));
+    expect(Array.from(b.cluster)).toEqual(Array.from(a.cluster));
+  });
 });

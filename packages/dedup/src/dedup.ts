@@ -4,7 +4,7 @@ import path from "node:path";
 import { forEachBucket } from "./band-pass.js";
 import type { DedupReport, GiantCluster, SourceReport } from "./dedup-report.js";
 import { DedupError } from "./errors.js";
-import { GrowArray } from "./grow-array.js";
+import { GrowArray, SmallIntColumn } from "./grow-array.js";
 import { readIndex, writeIndex, type IndexManifest } from "./index-store.js";
 import type { DocInfo, KeepPolicy } from "./keep-policy.js";
 import { lshParams } from "./lsh-params.js";
@@ -90,6 +90,9 @@ export interface DedupResult {
   cluster: Int32Array;
   report: DedupReport;
 }
+
+/** Documents per stored shingle-set offset (see `blockStarts`). */
+const OFFSET_BLOCK = 64;
 
 /** Buckets with at most this many members are verified pair by pair; larger ones against anchors. */
 const ALL_PAIRS_LIMIT = 16;
@@ -222,9 +225,11 @@ export async function runDedup(options: DedupOptions<never>, customNormalize: bo
 
     // Per-document columns, in document space: index documents first, then input records.
     const sizes = new GrowArray(Int32Array); // shingle-set size; 0 = empty text
-    const offsets = new GrowArray(Float64Array); // start of each shingle set in shingleSpill
+    // start of every 64th document's shingle set in shingleSpill; the others add up sizes from there (saves
+    // 8 bytes per document)
+    const blockStarts = new GrowArray(Float64Array);
     const lengths = new GrowArray(Int32Array);
-    const sourceOf = new GrowArray(Int32Array); // -1 = index document
+    const sourceOf = new SmallIntColumn(); // 1 + source number; 0 = index document
     const scores = options.score ? new GrowArray(Float64Array) : undefined;
     const needIds = typeof keepPolicy === "function" || options.saveIndex !== undefined;
     const needLengths = keepPolicy !== "first";
@@ -254,10 +259,10 @@ export async function runDedup(options: DedupOptions<never>, customNormalize: bo
       for (let i = 0; i < indexDocs; i++) {
         const s = idx.sizes[i]!;
         sizes.push(s);
-        offsets.push(shingleTotal);
+        if ((sizes.length - 1) % OFFSET_BLOCK === 0) blockStarts.push(shingleTotal);
         shingleTotal += s;
         if (needLengths) lengths.push(0);
-        sourceOf.push(-1);
+        sourceOf.push(0);
         scores?.push(Number.NaN);
         if (needIds) ids.push(idx.ids[i] ?? null);
       }
@@ -279,8 +284,8 @@ export async function runDedup(options: DedupOptions<never>, customNormalize: bo
         bandSpills[b]!.append(part);
       }
       for (let i = 0; i < r.count; i++) {
+        if (sizes.length % OFFSET_BLOCK === 0) blockStarts.push(shingleTotal);
         sizes.push(r.sizes[i]!);
-        offsets.push(shingleTotal);
         shingleTotal += r.sizes[i]!;
       }
       batched += r.count;
@@ -296,11 +301,13 @@ export async function runDedup(options: DedupOptions<never>, customNormalize: bo
         sourceIndex.set(src, si);
         sourceNames.push(src ?? "");
       }
-      sourceOf.push(si);
+      sourceOf.push(si + 1);
       if (scores) scores.push(score);
       if (needIds) ids.push(id);
     };
     await feed({ pool, threads, batchSize, needIds, needLengths, addRecord, addBatch, progress: (done) => onProgress?.({ phase: "signatures", done }) });
+    // the workers (and their heaps) are done with: free them before the band pass allocates
+    await pool.close();
     if (batched !== count) throw new DedupError(`internal: ${count} records but ${batched} signatures`, { code: "INTERNAL" });
     onProgress?.({ phase: "signatures", done: count, total: count });
     for (const s of bandSpills) s.flush();
@@ -311,7 +318,7 @@ export async function runDedup(options: DedupOptions<never>, customNormalize: bo
     const N = M + count;
     // exact-size copies: the growable buffers' spare capacity is released
     const sizeArr = sizes.take();
-    const offArr = offsets.take();
+    const blockArr = blockStarts.take();
     const lenArr = lengths.take();
     const srcArr = sourceOf.take();
     const scoreArr = scores?.take();
@@ -333,13 +340,19 @@ export async function runDedup(options: DedupOptions<never>, customNormalize: bo
     let bufB = new Int32Array(1024);
     const sigA = new Int32Array(numPerm);
     const sigB = new Int32Array(numPerm);
+    const shingleStart = (d: number): number => {
+      const first = d - (d % OFFSET_BLOCK);
+      let at = blockArr[first / OFFSET_BLOCK]!;
+      for (let i = first; i < d; i++) at += sizeArr[i]!;
+      return at;
+    };
     const jaccardExact = (x: number, y: number): number => {
       const sx = sizeArr[x]!;
       const sy = sizeArr[y]!;
       if (bufA.length < sx) bufA = new Int32Array(sx * 2);
       if (bufB.length < sy) bufB = new Int32Array(sy * 2);
-      const a = shingleSpill!.read(offArr[x]!, sx, bufA);
-      const b = shingleSpill!.read(offArr[y]!, sy, bufB);
+      const a = shingleSpill!.read(shingleStart(x), sx, bufA);
+      const b = shingleSpill!.read(shingleStart(y), sy, bufB);
       // sets are distinct hashes in any order (sorted in indexes written before, first-seen order now)
       return jaccardOfSets(a, sx, b, sy);
     };
@@ -397,7 +410,7 @@ export async function runDedup(options: DedupOptions<never>, customNormalize: bo
     const info = (d: number): DocInfo => ({
       index: d - M,
       id: needIds ? (ids[d] ?? undefined) : undefined,
-      source: srcArr[d]! >= 0 ? sourceNames[srcArr[d]!] : undefined,
+      source: srcArr[d]! > 0 ? sourceNames[srcArr[d]! - 1] : undefined,
       length: lenArr[d]!,
       score: scoreArr ? scoreArr[d]! : Number.NaN,
     });
@@ -491,7 +504,7 @@ export async function runDedup(options: DedupOptions<never>, customNormalize: bo
       if (compSize[r]! > 1) cluster[p] = firstPos[r]!;
       const k = best[r] === d;
       keep[p] = k ? 1 : 0;
-      const sr = perSourceReport[sourceNames[srcArr[d]!]!]!;
+      const sr = perSourceReport[sourceNames[srcArr[d]! - 1]!]!;
       sr.input++;
       if (k) {
         keptCount++;
@@ -549,7 +562,7 @@ export async function runDedup(options: DedupOptions<never>, customNormalize: bo
         let p = 0;
         for (const d of saved) {
           // indexes keep each set sorted, as they always have
-          shingleSpill.read(offArr[d]!, sizeArr[d]!, shingles.subarray(p, p + sizeArr[d]!)).sort();
+          shingleSpill.read(shingleStart(d), sizeArr[d]!, shingles.subarray(p, p + sizeArr[d]!)).sort();
           p += sizeArr[d]!;
         }
       }

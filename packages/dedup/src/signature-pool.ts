@@ -96,6 +96,7 @@ export function createSignaturePool(params: BatchParams, threads: number, normal
   let seq = 0;
   const submit = (msg: object, transfer: ArrayBuffer[]): Promise<Out> => {
     if (failure) return Promise.reject(failure);
+    if (!workers.length) return Promise.reject(new DedupError("the signature pool is closed", { code: "WORKER_FAILED" }));
     let pick = 0;
     for (let i = 1; i < workers.length; i++) if (busy[i]! < busy[pick]!) pick = i;
     const id = seq++;
@@ -110,7 +111,8 @@ export function createSignaturePool(params: BatchParams, threads: number, normal
     compute: (texts) => submit({ texts }, []) as Promise<BatchResult>,
     computeJsonl: (bytes, view) => submit({ bytes, view }, [bytes.buffer as ArrayBuffer]) as Promise<JsonlBatchResult | JsonlBatchError>,
     async close() {
-      await Promise.all(workers.map((w) => w.terminate()));
+      const all = workers.splice(0);
+      await Promise.all(all.map((w) => w.terminate()));
     },
   };
 }

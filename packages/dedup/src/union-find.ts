@@ -1,16 +1,14 @@
 /**
- * Disjoint sets over 0..n−1 in two Int32Arrays: union by size, path halving. `find` is amortised almost O(1).
+ * Disjoint sets over 0..n−1 in one Int32Array (4 bytes per element): a root holds minus its set's size, any
+ * other element its parent. Union by size, path halving; `find` is amortised almost O(1).
  */
 export class UnionFind {
   private readonly parent: Int32Array;
-  private readonly sizes: Int32Array;
   private sets: number;
 
   constructor(n: number) {
     if (!Number.isInteger(n) || n < 0) throw new RangeError(`size must be a non-negative integer, got ${n}`);
-    this.parent = new Int32Array(n);
-    this.sizes = new Int32Array(n).fill(1);
-    for (let i = 0; i < n; i++) this.parent[i] = i;
+    this.parent = new Int32Array(n).fill(-1);
     this.sets = n;
   }
 
@@ -27,12 +25,14 @@ export class UnionFind {
   find(x: number): number {
     if (!(x >= 0 && x < this.parent.length)) throw new RangeError(`element ${x} out of range 0..${this.parent.length - 1}`);
     const p = this.parent;
-    while (p[x] !== x) {
-      const g = p[p[x]!]!;
+    for (;;) {
+      const up = p[x]!;
+      if (up < 0) return x;
+      const g = p[up]!;
+      if (g < 0) return up;
       p[x] = g;
       x = g;
     }
-    return x;
   }
 
   /** Merge the sets of `a` and `b`; returns false when they were already one set. */
@@ -40,9 +40,10 @@ export class UnionFind {
     let ra = this.find(a);
     let rb = this.find(b);
     if (ra === rb) return false;
-    if (this.sizes[ra]! < this.sizes[rb]!) [ra, rb] = [rb, ra];
-    this.parent[rb] = ra;
-    this.sizes[ra]! += this.sizes[rb]!;
+    const p = this.parent;
+    if (p[ra]! > p[rb]!) [ra, rb] = [rb, ra]; // ra: the larger set (more negative)
+    p[ra]! += p[rb]!;
+    p[rb] = ra;
     this.sets--;
     return true;
   }
@@ -53,6 +54,6 @@ export class UnionFind {
 
   /** Size of `x`'s set. */
   setSize(x: number): number {
-    return this.sizes[this.find(x)]!;
+    return -this.parent[this.find(x)]!;
   }
 }
