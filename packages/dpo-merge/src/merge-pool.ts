@@ -12,7 +12,8 @@ export interface WorkerData {
   modelPaths: Array<string | undefined>;
   params: TensorMergeParams;
 }
-export type WorkerRequest = { type: "tensor"; name: string } | { type: "ack" } | { type: "close" };
+/** `ack`: the last chunk is written; its buffer comes back (transferred) when it held encoded bytes, for reuse. */
+export type WorkerRequest = { type: "tensor"; name: string } | { type: "ack"; buffer?: ArrayBuffer } | { type: "close" };
 export type WorkerReply =
   | { type: "chunk"; name: string; start: number; data: MergedChunk }
   | { type: "done"; name: string }
@@ -102,7 +103,13 @@ export async function runMergePool(opts: {
           if (failed) return;
           if (msg.type === "chunk") {
             opts.write(msg.name, msg.start, msg.data).then(
-              () => w.postMessage({ type: "ack" } satisfies WorkerRequest),
+              () => {
+                if (msg.data instanceof Float32Array) w.postMessage({ type: "ack" } satisfies WorkerRequest);
+                else {
+                  const buffer = msg.data.buffer as ArrayBuffer;
+                  w.postMessage({ type: "ack", buffer } satisfies WorkerRequest, [buffer]);
+                }
+              },
               (e: unknown) => fail(e instanceof Error ? e : new Error(String(e))),
             );
           } else if (msg.type === "done") {

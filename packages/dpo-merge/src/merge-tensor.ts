@@ -222,16 +222,36 @@ async function mergeBf16(name: string, p: TensorMergeParams, plan: Bf16Plan, wri
   for (const i of plan.masked) engine.setRngState(i, seededState(p.seed, name, i));
   let next = readSet(0, 0);
   let pendingWrite: Promise<void> = Promise.resolve();
+  let prev: Uint8Array | undefined;
   for (let s = 0, set = 0; s < n; s += chunk, set ^= 1) {
     const len = Math.min(chunk, n - s);
     await next;
     if (s + chunk < n) next = readSet(set ^ 1, s + chunk);
     for (const i of plan.masked) engine.drawMask(i, len, p.density);
-    // A fresh buffer per chunk: a worker transfers it away, and the engine's output is reused.
-    const out = new Uint8Array(Buffer.allocUnsafeSlow(2 * len).buffer, 0, 2 * len);
+    // Out of the engine's memory into a buffer of its own: a worker transfers it to the writing thread.
+    const out = new Uint8Array(takeBuffer(2 * chunk), 0, 2 * len);
     out.set(engine.mix(set, len));
     await pendingWrite;
+    if (prev && prev.buffer.byteLength > 0) recycleBuffer(prev.buffer as ArrayBuffer);
+    prev = out;
     pendingWrite = write(s, out);
   }
   await pendingWrite;
+  if (prev && prev.buffer.byteLength > 0) recycleBuffer(prev.buffer as ArrayBuffer);
+}
+
+/**
+ * Output buffers once written, kept for the next chunks: fresh ones would each cost their page faults again.
+ * A worker gets its buffers back from the writing thread (transferred back with the acknowledgement).
+ */
+const spare: ArrayBuffer[] = [];
+
+function takeBuffer(bytes: number): ArrayBuffer {
+  const i = spare.findIndex((b) => b.byteLength >= bytes);
+  return i >= 0 ? spare.splice(i, 1)[0]! : (Buffer.allocUnsafeSlow(bytes).buffer as ArrayBuffer);
+}
+
+/** Hand a written output buffer back for reuse (at most a few are kept). */
+export function recycleBuffer(buf: ArrayBuffer): void {
+  if (spare.length < 4 && buf.byteLength > 0) spare.push(buf);
 }

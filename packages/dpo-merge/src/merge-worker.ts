@@ -3,7 +3,7 @@
 // after the pool acknowledges the previous write, so memory stays at a few chunks per input.
 import { parentPort, workerData } from "node:worker_threads";
 import { Checkpoint } from "./checkpoint.js";
-import { mergeTensor } from "./merge-tensor.js";
+import { mergeTensor, recycleBuffer } from "./merge-tensor.js";
 import type { WorkerData, WorkerReply, WorkerRequest } from "./merge-pool.js";
 
 const port = parentPort!;
@@ -24,6 +24,7 @@ const ready = (async () => {
 
 port.on("message", (msg: WorkerRequest) => {
   if (msg.type === "ack") {
+    if (msg.buffer) recycleBuffer(msg.buffer);
     const a = acked;
     acked = undefined;
     a?.();
