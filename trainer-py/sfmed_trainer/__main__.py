@@ -7,7 +7,19 @@ import sys
 from .events import Events, log
 
 
-def main(argv: list[str] | None = None) -> int:
+def claim_stdout():
+    """Keep stdout for events alone: events get a private copy of fd 1, and fd 1 itself is pointed at stderr,
+    so whatever a library prints there (DeepSpeed's import banner, C++ extension builds, transformers' log
+    printer) lands with the human logs instead of corrupting the JSON-lines stream."""
+    import os
+
+    sys.stdout.flush()
+    fd = os.dup(1)
+    os.dup2(2, 1)
+    return os.fdopen(fd, "w", buffering=1, encoding="utf-8")
+
+
+def main(argv: list[str] | None = None, events_out=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m sfmed_trainer")
     sub = ap.add_subparsers(dest="cmd", required=True)
     r = sub.add_parser("run", help="run a job file")
@@ -22,12 +34,12 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--gate", default=None, help="embedding-gate JSON file")
     s.add_argument("--name", default=None, help="model id (default: the checkpoint folder name)")
     a = ap.parse_args(argv)
-    ev = Events()
+    ev = Events(events_out)
 
     if a.cmd == "schema":
         from .config import SCHEMA_PATH
 
-        print(SCHEMA_PATH)
+        print(SCHEMA_PATH, file=ev.out, flush=True)
         return 0
     if a.cmd in ("run", "validate"):
         from .config import JobError, load_job
@@ -39,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
             log(f"error: {e}")
             return 2
         if a.cmd == "validate":
-            print('{"ok":true}')
+            print('{"ok":true}', file=ev.out, flush=True)
             return 0
         from .trainer import Runner, Stop
 
@@ -59,4 +71,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(events_out=claim_stdout()))

@@ -96,7 +96,7 @@ class TrainCfg:
     save_steps: int | None = None
     keep_best: bool = True
     save_total_limit: int = 2
-    sharding: Literal["none", "fsdp"] = "none"
+    sharding: Literal["none", "fsdp", "deepspeed"] = "none"
 
 
 @dataclass
@@ -212,6 +212,18 @@ def parse_job(doc: dict[str, Any], base_dir: str | os.PathLike = ".", file: str 
         raise JobError("rm.seeds", f"needs {job.rm.num_models} entries (rm.num_models), got {len(job.rm.seeds)}", file)
     if job.optimizer.name != "adamw" and job.stage not in ("dpo", "sft", "pt"):
         raise JobError("optimizer.name", f"{job.optimizer.name} applies to causal-LM stages, not {job.stage!r}", file)
+    if job.train.sharding == "deepspeed":
+        if job.stage != "dpo" or job.dpo.engine != "trl":
+            raise JobError("train.sharding", "deepspeed (ZeRO-3) runs through transformers' Trainer: stage dpo with "
+                           "dpo.engine trl; use fsdp for the built-in loop", file)
+        if job.optimizer.name != "adamw":
+            # ZeRO-3 hands the optimizer flat fp32 partitions, so per-tensor τ and masks have nothing to attach to.
+            raise JobError("optimizer.name", f"{job.optimizer.name} under DeepSpeed ZeRO-3 is not supported (the "
+                           "optimizer sees flat partitions, not tensors); use train.sharding fsdp with dpo.engine "
+                           "sfmed for online merging on shards", file)
+        if job.dpo.precompute_ref:
+            raise JobError("dpo.precompute_ref", "not with train.sharding deepspeed: the reference is a ZeRO-3 "
+                           "inference engine there; drop precompute_ref or put ref log-probs in the records", file)
     return job
 
 

@@ -53,6 +53,14 @@ requested_sharding = S.requested_sharding
 def setup_dist(job: Job) -> Dist:
     want_cuda = job.device == "cuda" or (job.device == "auto" and torch.cuda.is_available())
     world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and job.train.sharding == "deepspeed" and job.mode == "train":
+        # DeepSpeed opens the process group itself (through accelerate); one opened here hides the world size
+        # from deepspeed.comm.
+        local = int(os.environ.get("LOCAL_RANK", "0"))
+        device = torch.device("cuda", local) if want_cuda else torch.device("cpu")
+        if want_cuda:
+            torch.cuda.set_device(device)
+        return Dist(int(os.environ.get("RANK", "0")), world, device)
     if world > 1:
         if not dist.is_initialized():
             dist.init_process_group(backend="nccl" if want_cuda else "gloo")
@@ -259,7 +267,12 @@ class Runner:
     def __init__(self, job: Job, events: Events | None = None):
         self.job = job
         self.d = setup_dist(job)
-        self.strategy, self.asked_sharding = S.choose_strategy(job.train.sharding, self.d.world, self.d.main) if job.mode == "train" else ("single", None)
+        if job.mode != "train":
+            self.strategy, self.asked_sharding = "single", None
+        elif job.train.sharding == "deepspeed":  # transformers' Trainer drives DeepSpeed (trl_dpo.py)
+            self.strategy, self.asked_sharding = ("deepspeed" if self.d.world > 1 else "single"), S.requested_sharding()
+        else:
+            self.strategy, self.asked_sharding = S.choose_strategy(job.train.sharding, self.d.world, self.d.main)
         self.events = events or Events(enabled=self.d.main)
         if not self.d.main:
             self.events.enabled = False

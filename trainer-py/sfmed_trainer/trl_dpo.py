@@ -11,6 +11,8 @@ Differences from `engine: "sfmed"`, all deliberate:
 - `loss_type: sigmoid` with `label_smoothing > 0` (cDPO) is refused: TRL ≥ 1.0 applies label smoothing only to
   `robust`.
 - `train.sharding: fsdp` is refused: FSDP with online merging runs in the built-in loop (`sharding.py`).
+  `train.sharding: deepspeed` runs DeepSpeed ZeRO-3 here, with AdamW: ZeRO-3 hands the optimizer flat
+  partitions, so OnDARE/OnTIES (per-tensor τ and masks) are refused there by the job validation.
 - Checkpoints are TRL/transformers checkpoints (`checkpoint-N` with `optimizer.pt`, `scheduler.pt`,
   `rng_state.pth`, `trainer_state.json`); `resume_from` accepts those.
 """
@@ -68,7 +70,7 @@ def run_trl_dpo(runner: "Runner", train: list[dict[str, Any]], ev: list[dict[str
     from transformers import TrainerCallback
     from trl import DPOConfig, DPOTrainer
 
-    from .trainer import Stop, _atomic_save_dir, _unwrap, load_causal, lr_lambda
+    from .trainer import Stop, _atomic_save_dir, load_causal, lr_lambda
 
     check_supported(runner)
     job, t, d = runner.job, runner.job.train, runner.d
@@ -78,11 +80,11 @@ def run_trl_dpo(runner: "Runner", train: list[dict[str, Any]], ev: list[dict[str
                        "engine trl resumes from its own checkpoint-N folders")
     out_dir = job.output_dir
     os.makedirs(out_dir, exist_ok=True)
-    # The policy starts from the job's model; a TRL checkpoint in resume_from restores weights, optimizer,
-    # scheduler and RNG on top of it.
-    model = load_causal(job.model, t.dropout, d.device)
-    task = runner.make_dpo_task(model, train, ev)  # loads the reference, or fills ref_logps into the examples
-    precomputed = task.ref is None
+    # As make_dpo_task decides: no reference model when every record carries its log-probs or they are precomputed.
+    precomputed = job.dpo.precompute_ref or all("ref_logps" in e for e in train + ev)
+    deepspeed = runner.strategy == "deepspeed"
+    if deepspeed and d.device.type == "cpu":
+        os.environ.setdefault("DS_ACCELERATOR", "cpu")  # DeepSpeed's CPU accelerator talks over gloo
     n = len(train)
     per_step = t.batch_size * t.grad_accum * d.world
     spe = max(1, n // per_step)
@@ -128,7 +130,25 @@ def run_trl_dpo(runner: "Runner", train: list[dict[str, Any]], ev: list[dict[str
         precompute_ref_log_probs=precomputed,
         dataloader_num_workers=0,
         save_only_model=False,
+        # ZeRO-3 with the job's optimizer; save_model gathers the 16-bit weights into one HF checkpoint.
+        deepspeed={"zero_optimization": {"stage": 3, "overlap_comm": True,
+                                         "stage3_gather_16bit_weights_on_model_save": True},
+                   "bf16": {"enabled": use_bf16}, "train_micro_batch_size_per_gpu": "auto",
+                   "train_batch_size": "auto", "gradient_accumulation_steps": "auto",
+                   "gradient_clipping": "auto"} if deepspeed else None,
     )
+    _ = args.device  # opens the process group
+    if deepspeed:
+        import deepspeed as ds
+
+        # zero.Init reads the world size from deepspeed.comm, which accelerate leaves closed on CPU; this wraps
+        # the open torch.distributed group (a no-op where accelerate already did it).
+        ds.init_distributed(dist_backend="gloo" if d.device.type == "cpu" else "nccl")
+    # Built after the config: with DeepSpeed, transformers then loads the weights straight into ZeRO-3 partitions.
+    # The policy starts from the job's model; a TRL checkpoint in resume_from restores weights, optimizer,
+    # scheduler and RNG on top of it.
+    model = load_causal(job.model, t.dropout, d.device)
+    task = runner.make_dpo_task(model, train, ev)  # loads the reference, or fills ref_logps into the examples
     opt = runner.build_optimizer(model)
     lr_fn = lr_lambda(t.scheduler, warmup, total)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_fn)
@@ -141,9 +161,10 @@ def run_trl_dpo(runner: "Runner", train: list[dict[str, Any]], ev: list[dict[str
 
         def on_train_begin(self, a, s, control, **kw):
             events.emit("start", stage="dpo", mode="train", engine="trl", world_size=d.world, device=str(d.device),
-                        bf16=use_bf16, strategy="ddp" if d.world > 1 else "single", requested_sharding=None,
+                        bf16=use_bf16, strategy=runner.strategy if deepspeed else ("ddp" if d.world > 1 else "single"),
+                        requested_sharding=runner.asked_sharding,
                         n_train=n, n_eval=len(ev), total_steps=total, steps_per_epoch=spe, start_step=s.global_step,
-                        params=sum(p.numel() for p in model.parameters()), optimizer=job.optimizer.name,
+                        params=sum(getattr(p, "ds_numel", p.numel()) for p in model.parameters()), optimizer=job.optimizer.name,
                         output_dir=out_dir)
 
         def on_step_end(self, a, s, control, **kw):
@@ -177,10 +198,7 @@ def run_trl_dpo(runner: "Runner", train: list[dict[str, Any]], ev: list[dict[str
             best = state["best"]
             if t.keep_best and (best["loss"] is None or m["eval_loss"] < best["loss"]):
                 state["best"] = {"loss": m["eval_loss"], "step": s.global_step}
-                if s.is_world_process_zero:
-                    target = _unwrap(model)
-                    _atomic_save_dir(lambda tmp: (target.save_pretrained(tmp), tok.save_pretrained(tmp)),
-                                     os.path.join(out_dir, "best"))
+                save_hf(os.path.join(out_dir, "best"))
 
         def on_save(self, a, s, control, **kw):
             events.emit("checkpoint", step=s.global_step, path=os.path.join(out_dir, f"checkpoint-{s.global_step}"))
@@ -193,6 +211,20 @@ def run_trl_dpo(runner: "Runner", train: list[dict[str, Any]], ev: list[dict[str
 
         def _precompute_ref_logps(self, dataset, name, batch_size):
             return dataset  # the columns are filled from the records or by make_dpo_task
+
+    def save_hf(path: str) -> str:
+        """Every rank calls this (ZeRO-3 gathers the weights); rank 0 writes into a temp folder, then renames."""
+        tmp = path + ".tmp"
+        if trainer.is_world_process_zero():
+            import shutil
+
+            shutil.rmtree(tmp, ignore_errors=True)
+        trainer.save_model(tmp)  # weights + the tokenizer (processing_class)
+        trainer.accelerator.wait_for_everyone()
+        if trainer.is_world_process_zero():
+            _atomic_save_dir(lambda _: None, path, prepared=tmp)
+        trainer.accelerator.wait_for_everyone()
+        return path
 
     trainer = Trainer(
         model=model,
@@ -218,11 +250,7 @@ def run_trl_dpo(runner: "Runner", train: list[dict[str, Any]], ev: list[dict[str
         res = {"stage": "dpo", "engine": "trl", "interrupted": True, "step": step, "checkpoint": ck}
         events.emit("done", **res)
         return res
-    final = os.path.join(out_dir, "final")
-    if trainer.is_world_process_zero():
-        target = _unwrap(trainer.model)
-        _atomic_save_dir(lambda tmp: (target.save_pretrained(tmp), tok.save_pretrained(tmp)), final)
-    trainer.accelerator.wait_for_everyone()
+    final = save_hf(os.path.join(out_dir, "final"))
     best = state["best"]
     best_path = os.path.join(out_dir, "best") if best["step"] is not None else None
     chosen = best_path if (t.keep_best and best_path) else final
