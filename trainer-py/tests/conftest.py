@@ -137,3 +137,47 @@ def run_job(job: dict, tmp: Path, *, timeout: float = 300, env: dict | None = No
 
 def of(events: list[dict], kind: str) -> list[dict]:
     return [e for e in events if e["event"] == kind]
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run_torchrun(job: dict, tmp: Path, nproc: int = 2, timeout: float = 300) -> tuple[int, list[dict], str]:
+    """Run a job under `torchrun --nproc_per_node=nproc` on CPU (gloo); returns (exit code, events, stderr)."""
+    jp = tmp / f"torchrun-{abs(hash(json.dumps(job, sort_keys=True))) % 10**8}.json"
+    jp.write_text(json.dumps(job), encoding="utf-8")
+    env = {**os.environ, "PYTHONPATH": str(TRAINER), "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes=1", f"--nproc_per_node={nproc}",
+           "--master_addr=127.0.0.1", f"--master_port={free_port()}", "-m", "sfmed_trainer", "run", str(jp)]
+    cp = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+    return cp.returncode, [json.loads(l) for l in cp.stdout.splitlines() if l.strip()], cp.stderr
+
+
+def run_until_sigint(job: dict, tmp: Path, after_step: int, timeout: float = 120) -> tuple[int, list[dict], str]:
+    """Start a job in a child process, send SIGINT once a `step` event reaches `after_step`, and wait for it."""
+    import signal
+    import time
+
+    jp = tmp / "sigint.json"
+    jp.write_text(json.dumps(job), encoding="utf-8")
+    env = {**os.environ, "PYTHONPATH": str(TRAINER), "OMP_NUM_THREADS": "2"}
+    proc = subprocess.Popen([sys.executable, "-m", "sfmed_trainer", "run", str(jp)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)
+    events: list[dict] = []
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        events.append(json.loads(line))  # stdout holds nothing but events
+        if events[-1]["event"] == "step" and events[-1]["step"] >= after_step:
+            proc.send_signal(signal.SIGINT)
+            break
+    rest, err = proc.communicate(timeout=timeout)
+    events += [json.loads(l) for l in rest.splitlines() if l.strip()]
+    return proc.returncode, events, err

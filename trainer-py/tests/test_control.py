@@ -1,13 +1,9 @@
-import json
 import os
-import signal
-import subprocess
-import sys
 import time
 
 import pytest
 
-from conftest import TRAINER, of, run_job
+from conftest import of, run_job, run_until_sigint
 
 
 def _job(models_dir, data_dir, out, p=0.05, **train):
@@ -44,24 +40,8 @@ def test_resume_equals_uninterrupted(models_dir, data_dir, tmp_path):
 
 def test_sigint_leaves_usable_checkpoint(models_dir, data_dir, tmp_path):
     job = _job(models_dir, data_dir, tmp_path / "s", max_steps=400)
-    jp = tmp_path / "sig.json"
-    jp.write_text(json.dumps(job), encoding="utf-8")
-    env = {**os.environ, "PYTHONPATH": str(TRAINER), "OMP_NUM_THREADS": "2"}
-    proc = subprocess.Popen([sys.executable, "-m", "sfmed_trainer", "run", str(jp)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env)
-    events = []
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        events.append(json.loads(line))
-        if events[-1]["event"] == "step" and events[-1]["step"] >= 2:
-            proc.send_signal(signal.SIGINT)
-            break
-    rest, err = proc.communicate(timeout=120)
-    events += [json.loads(l) for l in rest.splitlines() if l.strip()]
-    assert proc.returncode == 0, err
+    rc, events, err = run_until_sigint(job, tmp_path, after_step=2)
+    assert rc == 0, err
     done = of(events, "done")[-1]
     assert done["interrupted"] is True and done["step"] < 400
     ck = done["checkpoint"]

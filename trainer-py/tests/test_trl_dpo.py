@@ -1,11 +1,11 @@
 """dpo.engine "trl": TRL's DPOTrainer with this package's data, reference, optimizers and events."""
-import json
+import os
 
 import pytest
 import torch
 from safetensors.torch import load_file
 
-from conftest import of, run_job, write_jsonl
+from conftest import of, run_job, run_torchrun, run_until_sigint, write_jsonl
 from test_stages import easy_pairs
 
 
@@ -21,8 +21,6 @@ def _job(models_dir, data_path, out, **over):
 
 
 def _weights(done: dict) -> dict[str, torch.Tensor]:
-    import os
-
     return load_file(os.path.join(done["final_model"], "model.safetensors"))
 
 
@@ -128,34 +126,10 @@ def test_engine_is_validated(models_dir, tmp_path):
 
 
 def test_trl_engine_sigint_checkpoints_and_resumes(models_dir, tmp_path):
-    import os
-    import signal
-    import subprocess
-    import sys
-    import time
-
-    from conftest import TRAINER
-
     data = write_jsonl(tmp_path / "easy.jsonl", easy_pairs(8))
     job = _job(models_dir, data, tmp_path / "s", train={"max_steps": 400, "batch_size": 2})
-    jp = tmp_path / "sig.json"
-    jp.write_text(json.dumps(job), encoding="utf-8")
-    env = {**os.environ, "PYTHONPATH": str(TRAINER), "OMP_NUM_THREADS": "2"}
-    proc = subprocess.Popen([sys.executable, "-m", "sfmed_trainer", "run", str(jp)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env)
-    events = []
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        events.append(json.loads(line))  # stdout holds nothing but events
-        if events[-1]["event"] == "step" and events[-1]["step"] >= 2:
-            proc.send_signal(signal.SIGINT)
-            break
-    rest, err = proc.communicate(timeout=120)
-    events += [json.loads(l) for l in rest.splitlines() if l.strip()]
-    assert proc.returncode == 0, err
+    rc, events, err = run_until_sigint(job, tmp_path, after_step=2)
+    assert rc == 0, err
     done = of(events, "done")[-1]
     assert done["interrupted"] is True and 2 <= done["step"] < 400
     assert os.path.exists(os.path.join(done["checkpoint"], "trainer_state.json"))
@@ -169,24 +143,11 @@ def test_trl_engine_sigint_checkpoints_and_resumes(models_dir, tmp_path):
 def test_trl_engine_two_processes_gloo(models_dir, tmp_path):
     """torchrun with 2 CPU processes: transformers' Trainer wraps the policy in DDP on the process group the
     runner opened; only rank 0 emits events; OnDARE draws the same masks on both ranks, so the run completes."""
-    import os
-    import subprocess
-    import sys
-
-    from conftest import TRAINER
-    from test_ddp import _free_port
-
     data = write_jsonl(tmp_path / "easy.jsonl", easy_pairs(8))
     job = _job(models_dir, data, tmp_path / "ddp", train={"max_steps": 3, "batch_size": 2},
                optimizer={"name": "ondare", "p": 0.5, "alpha": 0.5, "base_model": str(models_dir["base"])})
-    jp = tmp_path / "ddp.json"
-    jp.write_text(json.dumps(job), encoding="utf-8")
-    env = {**os.environ, "PYTHONPATH": str(TRAINER), "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes=1", "--nproc_per_node=2",
-           "--master_addr=127.0.0.1", f"--master_port={_free_port()}", "-m", "sfmed_trainer", "run", str(jp)]
-    cp = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
-    assert cp.returncode == 0, cp.stderr[-3000:]
-    ev = [json.loads(l) for l in cp.stdout.splitlines() if l.strip()]
+    rc, ev, err = run_torchrun(job, tmp_path)
+    assert rc == 0, err[-3000:]
     start = of(ev, "start")
     assert len(start) == 1 and start[0]["world_size"] == 2 and start[0]["engine"] == "trl"
     assert [s["step"] for s in of(ev, "step")] == [1, 2, 3]
@@ -200,26 +161,13 @@ def test_trl_engine_two_processes_gloo(models_dir, tmp_path):
 def test_trl_engine_deepspeed_zero3_two_processes(models_dir, tmp_path):
     """train.sharding deepspeed: DeepSpeed ZeRO-3 (CPU accelerator, gloo) over 2 processes gives the same
     per-step losses as one process with the whole batch, and writes a gathered, loadable final model."""
-    import os
-    import subprocess
-    import sys
-
-    from conftest import TRAINER
-    from test_ddp import _free_port
-
     data = write_jsonl(tmp_path / "easy.jsonl", easy_pairs(8))
     single = _job(models_dir, data, tmp_path / "one", train={"max_steps": 3, "batch_size": 4})
     rc, ev1, err = run_job(single, tmp_path)
     assert rc == 0, err
     job = _job(models_dir, data, tmp_path / "ds", train={"max_steps": 3, "batch_size": 2, "sharding": "deepspeed"})
-    jp = tmp_path / "ds.json"
-    jp.write_text(json.dumps(job), encoding="utf-8")
-    env = {**os.environ, "PYTHONPATH": str(TRAINER), "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes=1", "--nproc_per_node=2",
-           "--master_addr=127.0.0.1", f"--master_port={_free_port()}", "-m", "sfmed_trainer", "run", str(jp)]
-    cp = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
-    assert cp.returncode == 0, cp.stderr[-3000:]
-    ev = [json.loads(l) for l in cp.stdout.splitlines() if l.startswith("{")]
+    rc, ev, err = run_torchrun(job, tmp_path)
+    assert rc == 0, err[-3000:]
     start = of(ev, "start")
     assert len(start) == 1 and start[0]["strategy"] == "deepspeed" and start[0]["world_size"] == 2
     assert start[0]["params"] == of(ev1, "start")[0]["params"]  # counted from ZeRO-3 partitions
@@ -233,7 +181,7 @@ def test_trl_engine_deepspeed_zero3_two_processes(models_dir, tmp_path):
     done = of(ev, "done")[0]
     from transformers import AutoModelForCausalLM
 
-    m = AutoModelForCausalLM.from_pretrained(done["final_model"])
+    AutoModelForCausalLM.from_pretrained(done["final_model"])
     w = load_file(os.path.join(done["final_model"], "model.safetensors"))
     ref = load_file(str(models_dir["sft"] / "model.safetensors"))
     assert w.keys() == ref.keys() and all(w[k].shape == ref[k].shape for k in w)  # gathered, not partitions
