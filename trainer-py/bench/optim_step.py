@@ -1,7 +1,8 @@
 """Step time and memory of the online merging optimizers against AdamW.
 
 Run: bash trainer-py/scripts/ensure-env.sh; $VENV/bin/python trainer-py/bench/optim_step.py [--params 25e6] [--steps 20]
-Measures optimizer.step() only (fixed random gradients), on parameter shapes of a Qwen2-like block stack,
+Measures optimizer.step() only (random gradients, fresh every round), on parameter shapes of a Qwen2-like
+block stack,
 and the optimizer's own memory: Adam moments + the stored task vector τ as compute_tau stores it (a sparse τ
 counts its indices and values; per-step temporaries and scratch buffers are not counted, as AdamW's are not).
 Every optimizer gets the same weight decay (--wd, default 0). Prints a table with ratios against AdamW.
@@ -85,23 +86,31 @@ def make_opt(name: str, params, p: float, alpha: float, wd: float):
     return opt
 
 
-def bench(names, params, steps: int, p: float, alpha: float, wd: float) -> dict[str, tuple[float, int]]:
-    """Median step time and state bytes per optimizer. The optimizers share the parameters and take their
+def bench(names, params, steps: int, p: float, alpha: float, wd: float, warmup: int = 1) -> dict[str, tuple[float, float, int]]:
+    """Median step wall time, median step CPU time (process time: what a busy shared machine distorts
+    least) and state bytes per optimizer. The optimizers share the parameters and take their
     steps in turn (one round = one step of each), so load changes on a shared machine hit all alike."""
     opts = {name: make_opt(name, params, p, alpha, wd) for name in names}
-    for opt in opts.values():
-        opt.step()  # warm-up (lazy state init)
     times: dict[str, list[float]] = {name: [] for name in names}
-    for _ in range(steps):
+    cpu: dict[str, list[float]] = {name: [] for name in names}
+    g = torch.Generator(device=params[0].device).manual_seed(2)
+    for r in range(warmup + steps):
+        # Fresh gradients every round (untimed): with one fixed gradient Adam's |Δ| tends to lr everywhere
+        # and OnTIES's top-k degenerates into breaking near-ties.
+        for q in params:
+            q.grad.normal_(0, 1e-3, generator=g)
         for name, opt in opts.items():
             if params[0].is_cuda:
                 torch.cuda.synchronize()
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             opt.step()
             if params[0].is_cuda:
                 torch.cuda.synchronize()
-            times[name].append(time.perf_counter() - t0)
-    return {name: (statistics.median(times[name]), state_bytes(opts[name])) for name in names}
+            if r >= warmup:  # the first rounds initialise state (and let Adam's moments settle)
+                times[name].append(time.perf_counter() - t0)
+                cpu[name].append(time.process_time() - c0)
+    return {name: (statistics.median(times[name]), statistics.median(cpu[name]), state_bytes(opts[name]))
+            for name in names}
 
 
 def main():
@@ -111,6 +120,7 @@ def main():
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--p", type=float, default=0.01)
     ap.add_argument("--alpha", type=float, default=1e-7)
+    ap.add_argument("--warmup", type=int, default=1, help="untimed rounds first")
     ap.add_argument("--wd", type=float, default=0.0, help="weight decay, the same for every optimizer")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
@@ -119,15 +129,16 @@ def main():
     params = make_params(a.params, a.hidden, torch.device(a.device), dtype)
     n = sum(q.numel() for q in params)
     print(f"# {n/1e6:.1f}M params in {len(params)} tensors, {a.device}, {a.dtype}, torch {torch.__version__}, "
-          f"threads {torch.get_num_threads()}, p={a.p}, alpha={a.alpha}, wd={a.wd}, median of {a.steps} interleaved steps")
-    res = bench(("adamw", "ondare", "onties"), params, a.steps, a.p, a.alpha, a.wd)
-    rows = [(name, t, mem) for name, (t, mem) in res.items()]
-    base_t, base_m = rows[0][1], rows[0][2]
+          f"threads {torch.get_num_threads()}, p={a.p}, alpha={a.alpha}, wd={a.wd}, median of {a.steps} interleaved steps after {a.warmup}")
+    res = bench(("adamw", "ondare", "onties"), params, a.steps, a.p, a.alpha, a.wd, a.warmup)
+    rows = [(name, t, c, mem) for name, (t, c, mem) in res.items()]
+    base_t, base_c, base_m = rows[0][1], rows[0][2], rows[0][3]
     param_bytes = n * params[0].element_size()
-    print(f"| optimizer | step ms | x adamw | state MB | state / params | x adamw memory |")
-    print(f"|---|---|---|---|---|---|")
-    for name, t, mem in rows:
-        print(f"| {name} | {t*1e3:.1f} | {t/base_t:.2f} | {mem/2**20:.0f} | {mem/param_bytes:.2f} | {mem/base_m:.2f} |")
+    print("| optimizer | step ms | x adamw | CPU ms | x adamw (CPU) | state MB | state / params | x adamw memory |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name, t, c, mem in rows:
+        print(f"| {name} | {t*1e3:.1f} | {t/base_t:.2f} | {c*1e3:.1f} | {c/base_c:.2f} | {mem/2**20:.0f} | "
+              f"{mem/param_bytes:.2f} | {mem/base_m:.2f} |")
 
 
 if __name__ == "__main__":

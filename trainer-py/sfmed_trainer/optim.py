@@ -260,7 +260,7 @@ class Scratch:
 
     def __init__(self):
         self._bufs: dict[tuple, torch.Tensor] = {}
-        self.hints: dict[int, float] = {}  # per moment buffer: the last candidate threshold (a speed hint only)
+        self.hints: dict[int, tuple] = {}  # per moment buffer: (last candidate threshold, try it): speed only
 
     def get(self, slot: int, like: torch.Tensor, dtype: torch.dtype | None = None) -> torch.Tensor:
         dtype = dtype or like.dtype
@@ -287,7 +287,7 @@ def _sample_stride(n: int, last_dim: int) -> int:
 
 
 def top_update_support(exp_avg: torch.Tensor, denom: torch.Tensor, scale: float, k: int,
-                       scratch: Scratch | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                       scratch: Scratch | None = None, norm: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
     """(S, Δ[S]) for Δ = (exp_avg / denom)·scale: S = the flat indices of the k largest |Δ| (ties at the
     threshold to the lower index: the set topk_indices(|Δ|, k) gives); Δ[S] bit-identical to the dense
     expression. `denom` is overwritten (used as scratch).
@@ -299,7 +299,9 @@ def top_update_support(exp_avg: torch.Tensor, denom: torch.Tensor, scale: float,
     cent more than k. Δ is formed on C only and the exact k-th largest |Δ| (t) selected there. Every element
     outside C has |Δ| ≤ min over C, so when t > min_C |Δ| the set is exact; otherwise (fewer than k
     candidates, or ties reaching the bottom of C, as at Adam's first step where |Δ| ≈ lr almost everywhere)
-    the full topk runs."""
+    the full topk runs. With a `scratch`, the threshold that worked is kept (divided by `norm`, the first
+    moment's bias correction, so it tracks |Δ|/lr across Adam's warm-up) as the next call's first guess;
+    a guess admitting too few or far too many candidates is dropped for the sample before compaction."""
     n = exp_avg.numel()
     fast = (n >= SELECT_MIN_N and 0 < k < n and exp_avg.device.type == "cpu"
             and exp_avg.dtype in (torch.float32, torch.float64) and exp_avg.is_contiguous() and denom.is_contiguous())
@@ -316,15 +318,19 @@ def top_update_support(exp_avg: torch.Tensor, denom: torch.Tensor, scale: float,
     mask = (scratch.get(2, exp_avg, torch.bool) if scratch is not None else torch.empty(n, dtype=torch.bool)).numpy()
     hints = scratch.hints if scratch is not None else {}
     key = exp_avg.data_ptr()
-    guesses = (hints.pop(key, None), lambda: _sampled_threshold(an, k, exp_avg.shape[-1] if exp_avg.dim() else 1))
-    for lo in guesses:
+    hint, trust = hints.pop(key, (None, False))
+    guesses = (hint * norm if trust else None,
+               lambda: _sampled_threshold(an, k, exp_avg.shape[-1] if exp_avg.dim() else 1))
+    for i, lo in enumerate(guesses):
         lo = lo() if callable(lo) else lo  # the sample only when the hint is missing or misses
         if lo is None:
             continue
         np.greater_equal(an, lo, out=mask)
-        cand = np.flatnonzero(mask)
-        if cand.size <= k:
+        count = int(np.count_nonzero(mask))
+        if count <= k or (i == 0 and count > 2 * k + 64):
             continue
+        hit = i == 0
+        cand = np.flatnonzero(mask)
         uc = un[cand]
         dc = uc * un.dtype.type(scale)  # the same rounding as torch's mul_ by a Python float
         ac = np.abs(dc)
@@ -341,7 +347,9 @@ def top_update_support(exp_avg: torch.Tensor, denom: torch.Tensor, scale: float,
         want = int(k * (1 + HINT_MARGIN)) + 8
         if cand.size > want:
             ua = np.abs(uc)
-            hints[key] = np.partition(ua, cand.size - want)[cand.size - want]
+            # a hint that just missed is skipped once (during Adam's warm-up it keeps missing)
+            tried = trust and hint is not None
+            hints[key] = (np.partition(ua, cand.size - want)[cand.size - want] / norm, hit or not tried)
         return torch.from_numpy(cand[keep]), torch.from_numpy(dc[keep])
     delta = u.mul_(scale)
     S = topk_indices(delta.abs(), k)
@@ -380,6 +388,36 @@ def _tau_at(tau: "torch.Tensor | SparseTau", S: torch.Tensor) -> torch.Tensor:
     return torch.where(hit, tau.values[pos], torch.zeros((), dtype=tau.values.dtype, device=S.device))
 
 
+def _onties_merge_numpy(flat, S, d, tau, alpha: float) -> None:
+    """The election and merge of onties_sparse_update_ on numpy views (CPU float32/64): the same arithmetic
+    as the torch ops, with a few microseconds per call instead of tens (it runs on p·n entries)."""
+    import numpy as np
+
+    if tau is None:
+        flat[S] += d * (1 - alpha)
+        return
+    if isinstance(tau, SparseTau):
+        ti, tv = tau.indices.numpy(), tau.values.numpy()
+        if ti.size:
+            pos = np.minimum(np.searchsorted(ti, S), ti.size - 1)
+            t = np.where(ti[pos] == S, tv[pos], tv.dtype.type(0))
+        else:
+            t = np.zeros_like(d)
+    else:
+        t = tau.detach().reshape(-1).numpy()[S]
+    positive = (t + d) >= 0
+    d = np.where((d >= 0) == positive, d, d.dtype.type(0))
+    if alpha == 0:
+        flat[S] += d
+        return
+    if isinstance(tau, SparseTau):
+        flat[ti] += tv * tv.dtype.type(alpha)
+    else:
+        flat += tau.detach().reshape(-1).numpy() * flat.dtype.type(alpha)
+    # inside S: + (1−α)·Δ'' − α·τ where τ lost the election (it was added everywhere above); one add
+    flat[S] += d * d.dtype.type(1 - alpha) - np.where((t >= 0) != positive, t, t.dtype.type(0)) * t.dtype.type(alpha)
+
+
 def onties_sparse_update_(
     param: torch.Tensor, grad: torch.Tensor, exp_avg: torch.Tensor, exp_avg_sq: torch.Tensor, step: int, *,
     lr: float, betas: tuple[float, float], eps: float, weight_decay: float, p: float, alpha: float,
@@ -394,8 +432,13 @@ def onties_sparse_update_(
         torch.sqrt(exp_avg_sq, out=denom).div_(bias_correction2**0.5).add_(eps)
     else:
         denom = (exp_avg_sq.sqrt() / bias_correction2**0.5).add_(eps)
-    S, d = top_update_support(exp_avg, denom, -(lr / bias_correction1), int(p * param.numel()), scratch)
+    S, d = top_update_support(exp_avg, denom, -(lr / bias_correction1), int(p * param.numel()), scratch,
+                              norm=bias_correction1)
     flat = param.view(-1)
+    if S.device.type == "cpu" and param.dtype in (torch.float32, torch.float64) and d.dtype == param.dtype \
+            and (tau is None or isinstance(tau, SparseTau) or tau.is_contiguous()):
+        _onties_merge_numpy(flat.detach().numpy(), S.numpy(), d.numpy(), tau, alpha)
+        return
     if tau is None:
         flat.index_add_(0, S, d, alpha=1 - alpha)
         return
