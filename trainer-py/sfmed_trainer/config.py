@@ -97,6 +97,7 @@ class TrainCfg:
     keep_best: bool = True
     save_total_limit: int = 2
     sharding: Literal["none", "fsdp", "deepspeed"] = "none"
+    cpu_offload: bool = False
 
 
 @dataclass

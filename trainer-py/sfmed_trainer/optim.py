@@ -507,6 +507,15 @@ class OnlineMergeAdamW(torch.optim.Optimizer):
     def set_tau(self, tau_by_param: dict[torch.Tensor, torch.Tensor]) -> None:
         self.tau = tau_by_param
 
+    # Moments are plain tensors holding this rank's shard even for DTensor (FSDP2) parameters.
+    local_state = True
+
+    def reseed(self, salt: int) -> None:
+        """Restart the mask generators from seed + salt (a resume whose saved generators cannot be mapped
+        to this rank, e.g. on a different number of ranks)."""
+        self.seed = self.seed + 1_000_033 * int(salt)
+        self._gens.clear()
+
     @torch.no_grad()
     def step(self, closure=None):
         loss = None

@@ -77,10 +77,35 @@ def mesh_for(device: torch.device):
     return _MESHES[key]
 
 
-def shard_model(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+def fsdp_policies(train, device: torch.device, main: bool = True) -> dict:
+    """fully_shard keyword arguments for a job's `train` section.
+
+    - bf16 (`train.bf16` true, or "auto" on CUDA: the same rule as the autocast elsewhere):
+      `MixedPrecisionPolicy(param_dtype=bf16, reduce_dtype=fp32)` — units all-gather and compute in bf16,
+      gradients are reduce-scattered in fp32 and the sharded master weights and optimizer state stay fp32.
+    - `train.cpu_offload`: `CPUOffloadPolicy()` — sharded parameters, gradients and optimizer state live in
+      host memory and the optimizer steps on the CPU; each unit is copied to the GPU for its forward and
+      backward. FSDP2 pins host memory for this, which needs CUDA: on a CPU device everything is in host
+      memory already, so the option is noted and ignored there."""
+    from torch.distributed.fsdp import CPUOffloadPolicy, MixedPrecisionPolicy
+
+    out: dict = {}
+    bf16 = getattr(train, "bf16", "auto")
+    if bf16 is True or (bf16 == "auto" and device.type == "cuda"):
+        out["mp_policy"] = MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.float32)
+    if getattr(train, "cpu_offload", False):
+        if device.type == "cuda":
+            out["offload_policy"] = CPUOffloadPolicy()
+        elif main:
+            log("note: train.cpu_offload on a CPU device: parameters and optimizer state are in host memory already")
+    return out
+
+
+def shard_model(model: torch.nn.Module, device: torch.device, **policies) -> torch.nn.Module:
     """fully_shard every decoder layer (the model's `_no_split_modules` classes), then the root (embeddings,
-    final norm, head). In place; FSDP2 moves each unit's parameters to the mesh device as it shards them.
-    Calling it again on a sharded model does nothing."""
+    final norm, head). In place; FSDP2 moves each unit's parameters to the mesh device as it shards them
+    (they stay in host memory under an `offload_policy`). `policies` are fully_shard's `mp_policy` /
+    `offload_policy` (see fsdp_policies). Calling it again on a sharded model does nothing."""
     from torch.distributed.fsdp import fully_shard
 
     if getattr(model, "_sfmed_sharded", False):
@@ -91,9 +116,12 @@ def shard_model(model: torch.nn.Module, device: torch.device) -> torch.nn.Module
     if not units:
         log("fsdp: no decoder-layer classes found (_no_split_modules); sharding the root only")
     for m in units:
-        fully_shard(m, mesh=mesh)
-    fully_shard(model, mesh=mesh)
+        fully_shard(m, mesh=mesh, **policies)
+    fully_shard(model, mesh=mesh, **policies)
     model._sfmed_sharded = True
+    model._sfmed_policies = policies
+    if policies and (not dist.is_initialized() or dist.get_rank() == 0):
+        log(f"fsdp: {type(model).__name__} sharded with " + ", ".join(f"{k}={v}" for k, v in policies.items()))
     return model
 
 
@@ -139,6 +167,127 @@ def restore_dtensor_state(opt: torch.optim.Optimizer) -> None:
         for n, v in list(st.items()):
             if torch.is_tensor(v) and not is_dtensor(v) and v.dim() > 0 and v.shape == shape:
                 st[n] = DTensor.from_local(v, prm.device_mesh, prm.placements, shape=prm.shape, stride=prm.stride())
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Optimizer state that resumes on any number of ranks: torch.distributed.checkpoint (DCP) files keyed by
+# parameter name. Each rank writes its own shards (no gathering); DCP's metadata records every shard's
+# place in the full tensor, so a load reads exactly the slices the new layout needs: 2 ranks → 1 process,
+# 1 → 3, or the same count.
+
+OPTIM_DIR = "optimizer"
+OPTIM_META = "optimizer_meta.pt"
+
+
+def _param_names(model: torch.nn.Module) -> dict[torch.Tensor, str]:
+    return {p: n for n, p in model.named_parameters()}
+
+
+def _per_element(v, prm) -> bool:
+    return torch.is_tensor(v) and v.dim() > 0 and tuple(local(v).shape) == tuple(local(prm).shape)
+
+
+def save_optimizer(model: torch.nn.Module, opt: torch.optim.Optimizer, folder: str) -> None:
+    """Write `opt`'s state under `folder`: `optimizer/` (DCP: per-element state as DTensors, so each rank
+    writes its shard; scalar state such as `step` once), `optimizer_meta.pt` (rank 0: hyperparameters,
+    world size) and `optimizer_rng.rank{r}.pt` (each rank's mask-generator states, OnlineMergeAdamW).
+    Collective when a process group is up: every rank calls it."""
+    import torch.distributed.checkpoint as dcp
+    from torch.distributed.tensor import DTensor
+
+    names = _param_names(model)
+    tensors: dict[str, torch.Tensor] = {}
+    for group in opt.param_groups:
+        for prm in group["params"]:
+            for key, v in opt.state.get(prm, {}).items():
+                if not torch.is_tensor(v):
+                    continue
+                if _per_element(v, prm) and is_dtensor(prm) and not is_dtensor(v):
+                    # OnlineMergeAdamW keeps plain local shards: describe them as the parameter is cut
+                    v = DTensor.from_local(v, prm.device_mesh, prm.placements, shape=prm.shape, stride=prm.stride())
+                tensors[f"{names[prm]}/{key}"] = v
+    sd = opt.state_dict()
+    rank, world = (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else (0, 1)
+    os.makedirs(folder, exist_ok=True)
+    dcp.save(tensors, checkpoint_id=os.path.join(folder, OPTIM_DIR), no_dist=not dist.is_initialized())
+    if "mask_rng" in sd:
+        torch.save(sd["mask_rng"], os.path.join(folder, f"optimizer_rng.rank{rank}.pt"))
+    if rank == 0:
+        groups = [{k: v for k, v in g.items() if k != "params"} for g in sd["param_groups"]]
+        order = [[names[p] for p in g["params"]] for g in opt.param_groups]
+        torch.save({"param_groups": groups, "param_names": order, "world": world},
+                   os.path.join(folder, OPTIM_META))
+
+
+def has_optimizer_checkpoint(folder: str) -> bool:
+    return os.path.exists(os.path.join(folder, OPTIM_META))
+
+
+def load_optimizer(model: torch.nn.Module, opt: torch.optim.Optimizer, folder: str) -> None:
+    """Load what save_optimizer wrote into a freshly built `opt` over `model` (sharded or not, any world
+    size). Each per-element state tensor is read straight into this rank's slice. OnlineMergeAdamW's mask
+    generators come back per rank when the world size is unchanged; otherwise there is no rank to take
+    them from, so they are reseeded from the step (the masks differ from an uninterrupted run's, which
+    draws per-rank masks anyway) and a note says so."""
+    import torch.distributed.checkpoint as dcp
+    from torch.distributed.checkpoint import FileSystemReader
+
+    meta = torch.load(os.path.join(folder, OPTIM_META), weights_only=False)
+    path = os.path.join(folder, OPTIM_DIR)
+    md = FileSystemReader(path).read_metadata().state_dict_metadata
+    by_name = {n: p for n, p in model.named_parameters()}
+    targets: dict[str, torch.Tensor] = {}
+    for key, m in md.items():
+        pname, _, skey = key.rpartition("/")
+        prm = by_name.get(pname)
+        if prm is None:
+            raise ValueError(f"{folder}: optimizer state for {pname!r}, which the model does not have")
+        size, dtype = tuple(m.size), m.properties.dtype
+        if len(size) and size == tuple(prm.shape):
+            targets[key] = torch.zeros_like(prm, dtype=dtype)  # a DTensor cut like the parameter when sharded
+        else:
+            targets[key] = torch.zeros(size, dtype=dtype)
+    import warnings
+
+    with warnings.catch_warnings():  # "assuming ... a single process": that is the one-process resume
+        warnings.filterwarnings("ignore", message=".*torch.distributed is disabled.*")
+        dcp.load(targets, checkpoint_id=path, no_dist=not dist.is_initialized())
+    local_state = getattr(opt, "local_state", False)
+    index = {}
+    i = 0
+    for group in opt.param_groups:
+        for prm in group["params"]:
+            index[prm] = i
+            i += 1
+    state: dict[int, dict] = {}
+    for key, v in targets.items():
+        pname, _, skey = key.rpartition("/")
+        prm = by_name[pname]
+        if local_state or not is_dtensor(prm):
+            v = local(v)
+        state.setdefault(index[prm], {})[skey] = v
+    saved_order = meta["param_names"]
+    now = [[_param_names(model)[p] for p in g["params"]] for g in opt.param_groups]
+    if saved_order != now:
+        raise ValueError(f"{folder}: optimizer parameter groups differ from this model's")
+    groups = [{**g, "params": [index[p] for p in cur["params"]]} for g, cur in zip(meta["param_groups"], opt.param_groups)]
+    sd = {"state": state, "param_groups": groups}
+    rank, world = (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else (0, 1)
+    rng_file = os.path.join(folder, f"optimizer_rng.rank{rank}.pt")
+    same_world = meta["world"] == world
+    if same_world and os.path.exists(rng_file):
+        sd["mask_rng"] = torch.load(rng_file, weights_only=False)
+    opt.load_state_dict(sd)
+    if not same_world and hasattr(opt, "reseed"):
+        step = max((int(st["step"].item()) for st in state.values() if "step" in st), default=0)
+        opt.reseed(step)
+        if rank == 0:
+            log(f"note: optimizer state saved by {meta['world']} rank(s), resumed on {world}: "
+                "per-rank mask generators reseeded from the step")
+    # torch's load_state_dict casts state to each parameter's dtype/device but leaves its type: keep
+    # DTensor state for DTensor parameters unless the optimizer works on local shards.
+    if not local_state:
+        restore_dtensor_state(opt)
 
 
 def barrier() -> None:

@@ -292,7 +292,7 @@ class Runner:
 
     def _shard(self, model):
         if self.fsdp:
-            S.shard_model(model, self.d.device)
+            S.shard_model(model, self.d.device, **S.fsdp_policies(self.job.train, self.d.device, self.d.main))
         return model
 
     # ----------------------------------------------------------------------------------------- data
@@ -495,7 +495,7 @@ class Runner:
         strategy, asked = self.strategy, self.asked_sharding
         fsdp = self.fsdp
         if fsdp:
-            S.shard_model(model, d.device)  # no-op when run() already sharded it (the reference is sharded too)
+            self._shard(model)  # no-op when run() already sharded it (the reference is sharded too)
         elif d.world > 1:
             model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[d.device.index] if d.device.type == "cuda" else None)
         opt = self.build_optimizer(model, sharded=fsdp)
@@ -512,7 +512,9 @@ class Runner:
         resume_dir = job.resume_from if (resume is None or resume) else None
         if resume_dir and os.path.exists(os.path.join(resume_dir, "trainer_state.pt")):
             st = torch.load(os.path.join(resume_dir, "trainer_state.pt"), weights_only=False)
-            if st.get("optimizer_shards"):
+            if st.get("optimizer_shards") and S.has_optimizer_checkpoint(resume_dir):
+                S.load_optimizer(_unwrap(model), opt, resume_dir)  # any number of ranks, sharded or not
+            elif st.get("optimizer_shards"):
                 if not fsdp or st["optimizer_shards"] != d.world:
                     raise ValueError(f"resume_from: {resume_dir} holds optimizer state sharded over "
                                      f"{st['optimizer_shards']} FSDP ranks; resume with sharding fsdp on as many processes")
@@ -568,7 +570,7 @@ class Runner:
                     torch.save(trainer_state(step, None), os.path.join(tmp, "trainer_state.pt"))
                 del sd
                 S.barrier()
-                torch.save(S.optimizer_state_local(opt.state_dict()), os.path.join(tmp, f"optimizer.rank{d.rank}.pt"))
+                S.save_optimizer(_unwrap(model), opt, tmp)
                 S.barrier()
                 if d.main:
                     _atomic_save_dir(lambda dest: None, path, prepared=tmp)
