@@ -19,7 +19,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def torchrun(job: dict, tmp, name: str, env: dict | None = None) -> list[dict]:
+def torchrun(job: dict, tmp, name: str, env: dict | None = None, stderr: list | None = None) -> list[dict]:
     jp = tmp / f"{name}.json"
     jp.write_text(json.dumps(job), encoding="utf-8")
     e = {**os.environ, "PYTHONPATH": str(TRAINER), "OMP_NUM_THREADS": "1", **(env or {})}
@@ -27,6 +27,8 @@ def torchrun(job: dict, tmp, name: str, env: dict | None = None) -> list[dict]:
            "--master_addr=127.0.0.1", f"--master_port={_free_port()}", "-m", "sfmed_trainer", "run", str(jp)]
     cp = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=e)
     assert cp.returncode == 0, cp.stderr[-4000:]
+    if stderr is not None:
+        stderr.append(cp.stderr)
     return [json.loads(l) for l in cp.stdout.splitlines() if l.startswith("{")]
 
 
@@ -101,14 +103,24 @@ def test_fsdp_dpo_ondare_sharded_tau(models_dir, data_dir, tmp_path):
                 "train": {"max_steps": 3, "batch_size": 1, "grad_accum": accum, "lr": 2e-3, "keep_best": False, **extra},
                 "dpo": {"beta": 0.1}}
 
-    ev = torchrun(job(tmp_path / "fsdp", 1.0, 1), tmp_path, "dpo", env={"ACCELERATE_USE_FSDP": "true"})
+    ev = torchrun(job(tmp_path / "fsdp", 1.0, 1, save_steps=2), tmp_path, "dpo", env={"ACCELERATE_USE_FSDP": "true"})
     start = of(ev, "start")[0]
     assert start["strategy"] == "fsdp" and start["requested_sharding"] == "fsdp"
     losses = [s["loss"] for s in of(ev, "step")]
     rc, ev1, err = run_job(job(tmp_path / "single", 1.0, 2), tmp_path)
     assert rc == 0, err[-3000:]
     assert [s["loss"] for s in of(ev1, "step")] == pytest.approx(losses, rel=1e-5, abs=1e-6)
-    assert max_diff(weights(tmp_path / "fsdp" / "final"), weights(tmp_path / "single" / "final")) < 1e-6
+    fsdp_final = weights(tmp_path / "fsdp" / "final")
+    assert max_diff(fsdp_final, weights(tmp_path / "single" / "final")) < 1e-6
+
+    # OnlineMergeAdamW's per-rank moment shards (plain local tensors) resume in one process: step 3 matches.
+    ck = tmp_path / "fsdp" / "checkpoint-2"
+    rc, ev2, err = run_job({**job(tmp_path / "one", 1.0, 2), "resume_from": str(ck)}, tmp_path)
+    assert rc == 0, err[-3000:]
+    assert of(ev2, "start")[0]["start_step"] == 2
+    assert [s["loss"] for s in of(ev2, "step")] == pytest.approx(losses[2:], rel=1e-5, abs=1e-6)
+    assert "resumed on 1: per-rank mask generators reseeded" in err
+    assert max_diff(fsdp_final, weights(tmp_path / "one" / "final")) < 1e-6
 
 
 def _mask_worker(rank: int, init: str) -> None:
@@ -185,3 +197,34 @@ def test_fsdp_dpo_ondare_masks_deepspeed_request(models_dir, data_dir, tmp_path)
     assert all(math.isfinite(s["reward_margin"]) for s in steps)
     after = weights(tmp_path / "fsdp" / "final")
     assert max_diff(after, weights(models_dir["sft"])) > 1e-4
+
+
+def test_fsdp_bf16_mixed_precision_policy(models_dir, data_dir, tmp_path):
+    """train.bf16 true under FSDP shards with MixedPrecisionPolicy(bf16 params, fp32 reduce) — it runs on
+    CPU/gloo too — trains close to the one-process bf16 autocast run and saves fp32 weights."""
+    err: list = []
+    ev = torchrun(sft_job(models_dir, data_dir, tmp_path / "fsdp", sharding="fsdp", bf16=True, max_steps=2,
+                          save_steps=100, eval_steps=100), tmp_path, "bf16", stderr=err)
+    assert of(ev, "start")[0]["bf16"] is True
+    assert "mp_policy=MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.float32" in err[0]
+    losses = [s["loss"] for s in of(ev, "step")]
+    rc, ev1, e1 = run_job(sft_job(models_dir, data_dir, tmp_path / "single", bf16=True, max_steps=2, grad_accum=2,
+                                  save_steps=100, eval_steps=100), tmp_path)
+    assert rc == 0, e1[-3000:]
+    assert [s["loss"] for s in of(ev1, "step")] == pytest.approx(losses, rel=2e-2)
+    final = weights(tmp_path / "fsdp" / "final")
+    assert max_diff(final, weights(models_dir["sft"])) > 1e-4
+
+
+def test_fsdp_policies_from_job():
+    from sfmed_trainer.config import TrainCfg
+    from sfmed_trainer.sharding import fsdp_policies
+    from torch.distributed.fsdp import CPUOffloadPolicy, MixedPrecisionPolicy
+
+    cuda, cpu = torch.device("cuda"), torch.device("cpu")
+    assert fsdp_policies(TrainCfg(), cpu) == {}
+    pol = fsdp_policies(TrainCfg(cpu_offload=True), cuda)  # bf16 "auto" on CUDA
+    assert pol["mp_policy"] == MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.float32)
+    assert isinstance(pol["offload_policy"], CPUOffloadPolicy)
+    assert set(fsdp_policies(TrainCfg(bf16=False, cpu_offload=True), cuda)) == {"offload_policy"}
+    assert set(fsdp_policies(TrainCfg(bf16=True, cpu_offload=True), cpu)) == {"mp_policy"}  # offload: CUDA only
