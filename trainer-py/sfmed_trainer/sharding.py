@@ -290,6 +290,33 @@ def load_optimizer(model: torch.nn.Module, opt: torch.optim.Optimizer, folder: s
         restore_dtensor_state(opt)
 
 
+def load_optimizer_from_full(opt: torch.optim.Optimizer, sd: dict) -> None:
+    """A one-process optimizer state dict (full tensors, as a checkpoint written without FSDP holds) into
+    an optimizer over FSDP-sharded parameters: every rank keeps its own slice (no communication; every rank
+    has read the file). OnlineMergeAdamW's single mask generator has no per-rank counterpart: reseeded."""
+    from torch.distributed.tensor import DTensor
+
+    params = [p for g in opt.param_groups for p in g["params"]]
+    local_state = getattr(opt, "local_state", False)
+    state = {}
+    for i, st in sd["state"].items():
+        prm = params[int(i)]
+        out = {}
+        for k, v in st.items():
+            if is_dtensor(prm) and torch.is_tensor(v) and v.dim() > 0 and tuple(v.shape) == tuple(prm.shape):
+                v = shard_like(v.to(prm.device), prm)
+                if not local_state:
+                    v = DTensor.from_local(v, prm.device_mesh, prm.placements, shape=prm.shape, stride=prm.stride())
+            out[k] = v
+        state[i] = out
+    sd = {k: v for k, v in sd.items() if k != "mask_rng"}
+    opt.load_state_dict({**sd, "state": state})
+    if hasattr(opt, "reseed"):
+        opt.reseed(max((int(st["step"].item()) for st in state.values() if "step" in st), default=0))
+    if not local_state:
+        restore_dtensor_state(opt)
+
+
 def barrier() -> None:
     if dist.is_available() and dist.is_initialized():
         dist.barrier()

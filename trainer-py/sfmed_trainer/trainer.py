@@ -521,7 +521,7 @@ class Runner:
                 opt.load_state_dict(torch.load(os.path.join(resume_dir, f"optimizer.rank{d.rank}.pt"), weights_only=False))
                 S.restore_dtensor_state(opt)
             elif fsdp:
-                raise ValueError(f"resume_from: {resume_dir} was written without FSDP; resume it with sharding none")
+                S.load_optimizer_from_full(opt, st["optimizer"])  # each rank keeps its slice
             else:
                 opt.load_state_dict(st["optimizer"])
             sched.load_state_dict(st["scheduler"])

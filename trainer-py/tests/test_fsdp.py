@@ -92,6 +92,12 @@ def test_fsdp_sft_adamw_equals_single_process_and_resumes(models_dir, data_dir, 
     assert [s["loss"] for s in of(ev3, "step")] == pytest.approx(steps[2:], rel=1e-5, abs=1e-6)
     assert max_diff(fsdp_final, weights(tmp_path / "other" / "final")) < 1e-6
 
+    # And the other way: the one-process checkpoint resumes sharded over 2 ranks.
+    ev4 = torchrun({**sft_job(models_dir, data_dir, tmp_path / "single", sharding="fsdp"),
+                    "resume_from": str(tmp_path / "single" / "checkpoint-2")}, tmp_path, "single-to-fsdp")
+    assert of(ev4, "start")[0]["strategy"] == "fsdp" and of(ev4, "start")[0]["start_step"] == 2
+    assert [s["loss"] for s in of(ev4, "step")] == pytest.approx(single[2:], rel=1e-5, abs=1e-6)
+
 
 def test_fsdp_dpo_ondare_sharded_tau(models_dir, data_dir, tmp_path):
     """ACCELERATE_USE_FSDP selects FSDP; with p = 1 the OnDARE update has no random mask, so the per-shard
