@@ -247,6 +247,8 @@ export class Bf16Engine {
       ]);
       const ex = instantiate(bytes);
       e = ex ? new Bf16Engine(spec, chunk, L, ex) : null;
+      // A few configurations at a time (a long-lived process may merge in many shapes); callers keep theirs.
+      if (cache.size >= 4) cache.delete(cache.keys().next().value!);
       cache.set(key, e);
     }
     return e ?? undefined;
