@@ -335,7 +335,12 @@ export async function runDedup(options: DedupOptions<never>, customNormalize: bo
     // Verification.
     let verified = 0;
     let accepted = 0;
-    const rejected = new Set<number>();
+    // Rejected pairs, so a pair colliding in several bands is checked once: a direct-mapped table of at most
+    // 2^21 slots (16 MB). A pair pushed out by another can be checked again (same verdict); a Set of every
+    // rejected pair took ≈40 bytes per pair, hundreds of MB at 10M documents.
+    const rejBits = Math.min(21, Math.max(10, Math.ceil(Math.log2(2 * N + 1))));
+    const rejLo = new Int32Array(1 << rejBits).fill(-1);
+    const rejHi = new Int32Array(1 << rejBits);
     let bufA = new Int32Array(1024);
     let bufB = new Int32Array(1024);
     const sigA = new Int32Array(numPerm);
@@ -374,14 +379,19 @@ export async function runDedup(options: DedupOptions<never>, customNormalize: bo
     const tryPair = (x: number, y: number) => {
       if (x < M && y < M) return; // two index documents: both were kept before
       if (uf.find(x) === uf.find(y)) return;
-      const key = x < y ? x * N + y : y * N + x;
-      if (rejected.has(key)) return;
+      const lo = x < y ? x : y;
+      const hi = x < y ? y : x;
+      const slot = (Math.imul(lo, 0x9e3779b1) ^ Math.imul(hi, 0x85ebca6b)) >>> (32 - rejBits);
+      if (rejLo[slot] === lo && rejHi[slot] === hi) return;
       verified++;
       const ok = isDuplicate(x, y);
       if (ok) {
         accepted++;
         uf.union(x, y);
-      } else rejected.add(key);
+      } else {
+        rejLo[slot] = lo;
+        rejHi[slot] = hi;
+      }
       onPair?.(x < M ? -1 - x : x - M, y < M ? -1 - y : y - M, ok);
     };
     const emitPairs = (list: Int32Array, c: number) => {
@@ -395,7 +405,7 @@ export async function runDedup(options: DedupOptions<never>, customNormalize: bo
         }
       }
     };
-    let scratch = { idx: new Int32Array(N), tmp: new Int32Array(N) };
+    const scratch = { idx: new Int32Array(N), tmp: new Int32Array(N) };
     let keyBuf = new Int32Array(0);
     const sweep = (phase: DedupProgress["phase"], skip: Uint8Array, onBucket: (m: Int32Array, c: number) => void) => {
       for (let b = 0; b < bands; b++) {
@@ -427,8 +437,8 @@ export async function runDedup(options: DedupOptions<never>, customNormalize: bo
       }
       return a < b;
     };
-    const chooseSurvivors = (alive: Uint8Array | undefined): Int32Array => {
-      const best = new Int32Array(N).fill(-1);
+    const chooseSurvivors = (alive: Uint8Array | undefined, into?: Int32Array): Int32Array => {
+      const best = (into ?? new Int32Array(N)).fill(-1);
       for (let d = 0; d < N; d++) {
         if (alive && !alive[d]) continue;
         const r = uf.find(d);
@@ -477,15 +487,13 @@ export async function runDedup(options: DedupOptions<never>, customNormalize: bo
     for (let d = 0; d < N; d++) skip2[d] = empty[d] || (alive1 && !alive1[d]) ? 1 : 0;
     sweep("global", skip2, emitPairs);
     tStage = lap("global", tStage);
-    // the band buffers are done with; let them go before the cluster arrays are allocated
-    scratch = { idx: new Int32Array(0), tmp: new Int32Array(0) };
-    keyBuf = new Int32Array(0);
 
-    // 3. Clusters and survivors.
-    const best = chooseSurvivors(alive1);
+    // 3. Clusters and survivors, in the band pass's buffers (done with now), so the peak stays that of the pass.
+    const reuse = (buf: Int32Array, from: number) => (buf.length >= from + N ? buf.subarray(from, from + N) : new Int32Array(N));
+    const best = chooseSurvivors(alive1, reuse(scratch.idx, 0));
     const keep = new Uint8Array(count);
-    const compSize = new Int32Array(N);
-    const firstPos = new Int32Array(N).fill(-1);
+    const compSize = reuse(scratch.tmp, 0).fill(0);
+    const firstPos = reuse(keyBuf, 0).fill(-1);
     const hasIndex = new Uint8Array(N);
     for (let d = 0; d < N; d++) {
       const r = uf.find(d);
