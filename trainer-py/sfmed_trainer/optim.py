@@ -262,10 +262,16 @@ class Scratch:
         self._bufs: dict[tuple, torch.Tensor] = {}
         self.hints: dict[int, tuple] = {}  # per moment buffer: (last candidate threshold, try it): speed only
 
+    # Buffers persist between steps; beyond this many elements (a large embedding shard) they are
+    # temporaries instead, like AdamW's, so they do not sit beside activations during forward/backward.
+    keep_max = 1 << 26
+
     def get(self, slot: int, like: torch.Tensor, dtype: torch.dtype | None = None) -> torch.Tensor:
         dtype = dtype or like.dtype
         key = (slot, like.device, dtype)
         n = like.numel()
+        if n > self.keep_max:
+            return torch.empty(n, dtype=dtype, device=like.device)
         b = self._bufs.get(key)
         if b is None or b.numel() < n:
             b = self._bufs[key] = torch.empty(n, dtype=dtype, device=like.device)
