@@ -224,7 +224,7 @@ export async function runDedup(options: DedupOptions<never>, customNormalize: bo
     if (verify === "estimate") sigSpill = new SpillFile(path.join(work, "signatures.i32"), 1 << 18);
 
     // Per-document columns, in document space: index documents first, then input records.
-    const sizes = new GrowArray(Int32Array); // shingle-set size; 0 = empty text
+    const sizes = new SmallIntColumn(); // shingle-set size; 0 = empty text (2 bytes per document below 65,536)
     // start of every 64th document's shingle set in shingleSpill; the others add up sizes from there (saves
     // 8 bytes per document)
     const blockStarts = new GrowArray(Float64Array);
@@ -483,8 +483,9 @@ export async function runDedup(options: DedupOptions<never>, customNormalize: bo
     }
 
     // 2b. Global stage over the survivors.
-    const skip2 = new Uint8Array(N);
-    for (let d = 0; d < N; d++) skip2[d] = empty[d] || (alive1 && !alive1[d]) ? 1 : 0;
+    // without a per-source stage the empty mask is the skip mask as it is
+    const skip2 = alive1 ? new Uint8Array(N) : empty;
+    if (alive1) for (let d = 0; d < N; d++) skip2[d] = empty[d] || !alive1[d] ? 1 : 0;
     sweep("global", skip2, emitPairs);
     tStage = lap("global", tStage);
 
