@@ -19,6 +19,16 @@ def claim_stdout():
     return os.fdopen(fd, "w", buffering=1, encoding="utf-8")
 
 
+def _close_process_group() -> None:
+    """After a successful multi-rank run: wait for every rank, then tear the group down. Leaving gloo to the
+    interpreter's exit let one rank's teardown race another's last collective (an occasional SIGABRT)."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
 def main(argv: list[str] | None = None, events_out=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m sfmed_trainer")
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -62,6 +72,7 @@ def main(argv: list[str] | None = None, events_out=None) -> int:
             ev.error(e)
             log(f"error: {type(e).__name__}: {e}")
             return 1
+        _close_process_group()
         return 0
     if a.cmd == "serve":
         from .serve import main as serve_main
