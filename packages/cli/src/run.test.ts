@@ -1,4 +1,7 @@
+import { Command } from "commander";
 import { describe, expect, it, vi } from "vitest";
+import { commands } from "./commands/index.js";
+import { makeContext } from "./context.js";
 import { buildProgram } from "./program.js";
 import { describeError, runCli } from "./run.js";
 
@@ -24,9 +27,22 @@ describe("sfmed program", () => {
     }
   });
 
-  it("lists every registered subcommand in --help", () => {
-    const help = buildProgram().helpInformation();
-    for (const c of buildProgram().commands) expect(help).toContain(c.name());
+  it("lists every registered subcommand in --help", async () => {
+    const program = await buildProgram();
+    const help = program.helpInformation();
+    for (const c of program.commands) expect(help).toContain(c.name());
+  });
+
+  it("knows which module owns each top-level command, and loads only that one for it", async () => {
+    const all = (await buildProgram()).commands.map((c) => c.name());
+    expect([...commands.flatMap((m) => m.names)].sort()).toEqual([...all].sort());
+    for (const m of commands) {
+      const p = new Command();
+      (await m.load()).register(p, () => makeContext(true));
+      expect(p.commands.map((c) => c.name())).toEqual([...m.names]);
+      expect((await buildProgram(["-q", m.names[0]!, "--help"])).commands.map((c) => c.name())).toEqual([...m.names]);
+    }
+    expect((await buildProgram(["no-such-command"])).commands.map((c) => c.name())).toEqual(all);
   });
 
   it("describes typed errors with their name", () => {

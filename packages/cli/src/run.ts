@@ -12,7 +12,7 @@ export function describeError(err: unknown): string {
 
 /** Run the CLI; resolves to the process exit code. Never calls process.exit itself (bin.ts does). */
 export async function runCli(argv: string[]): Promise<number> {
-  const program = buildProgram().exitOverride();
+  const program = (await buildProgram(argv)).exitOverride();
   try {
     await program.parseAsync(argv, { from: "user" });
     return 0;

@@ -15,7 +15,7 @@ const examples = readdirSync(path.join(repoRoot, "examples"), { withFileTypes: t
 describe.each(examples)("example pipeline %s", (file) => {
   it("parses, names only existing subcommands, and refers only to earlier stages", async () => {
     const spec = await loadPipeline(file);
-    const program = buildProgram();
+    const program = await buildProgram();
     const ids = new Set(spec.stages.map((s) => s.id));
     const seen = new Set<string>();
     for (const s of spec.stages) {
