@@ -1,8 +1,5 @@
-import { createWriteStream, type WriteStream } from "node:fs";
-import { once } from "node:events";
-import { rename, rm } from "node:fs/promises";
 import path from "node:path";
-import { readFileBytes } from "@sfmed/schema";
+import { AtomicFile, readFileBytes } from "@sfmed/schema";
 import { runDedup, type DedupOptions, type DedupResult } from "./dedup.js";
 import { DedupError } from "./errors.js";
 import { isBatchError, isBlankLine, type JsonlBatchError, type JsonlBatchResult, type JsonlView } from "./jsonl-batch.js";
@@ -93,44 +90,7 @@ export interface SplitJsonlOptions {
   onClustered?: (index: number, text: string, file: string, line: number) => void | Promise<void>;
 }
 
-/** A byte file written through a temp file: big buffered writes, renamed into place by `commit()`. */
-class AtomicBytes {
-  private readonly tmp: string;
-  private readonly stream: WriteStream;
-  private buf = Buffer.allocUnsafe(1 << 20);
-  private used = 0;
-  constructor(readonly file: string) {
-    this.tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
-    this.stream = createWriteStream(this.tmp);
-  }
-  /** Append `bytes` and a line feed; resolves after a flush when the buffer filled. */
-  async line(bytes: Uint8Array): Promise<void> {
-    if (this.used + bytes.length + 1 > this.buf.length) {
-      await this.flush();
-      if (bytes.length + 1 > this.buf.length) this.buf = Buffer.allocUnsafe(2 * (bytes.length + 1));
-    }
-    this.buf.set(bytes, this.used);
-    this.used += bytes.length;
-    this.buf[this.used++] = 10;
-  }
-  private async flush(): Promise<void> {
-    if (!this.used) return;
-    const out = this.buf.subarray(0, this.used);
-    this.buf = Buffer.allocUnsafe(this.buf.length); // the stream holds on to `out` until written
-    this.used = 0;
-    if (!this.stream.write(out)) await once(this.stream, "drain");
-  }
-  async commit(): Promise<void> {
-    await this.flush();
-    this.stream.end();
-    await once(this.stream, "finish");
-    await rename(this.tmp, this.file);
-  }
-  async abort(): Promise<void> {
-    this.stream.destroy();
-    await rm(this.tmp, { force: true });
-  }
-}
+const LF = Uint8Array.of(10);
 
 const decoder = new TextDecoder("utf-8", { ignoreBOM: true });
 
@@ -153,8 +113,8 @@ function hasContent(bytes: Uint8Array, start: number, end: number): boolean {
  * @throws DedupError (`INPUT_CHANGED`) when the files hold another number of records than the result.
  */
 export async function splitJsonl(files: readonly string[], result: DedupResult, options: SplitJsonlOptions): Promise<Array<{ file: string; records: number }>> {
-  const kept = options.kept !== undefined ? new AtomicBytes(options.kept) : undefined;
-  const removed = options.removed !== undefined ? new AtomicBytes(options.removed) : undefined;
+  const kept = options.kept !== undefined ? new AtomicFile(options.kept) : undefined;
+  const removed = options.removed !== undefined ? new AtomicFile(options.removed) : undefined;
   const onClustered = options.onClustered;
   const counts: Array<{ file: string; records: number }> = [];
   let index = 0;
@@ -173,7 +133,10 @@ export async function splitJsonl(files: readonly string[], result: DedupResult, 
           if (hasContent(chunk, start, end)) {
             if (index >= result.count) throw new DedupError("an input changed while deduplicating", { code: "INPUT_CHANGED", file, line });
             const out = result.keep[index] ? kept : removed;
-            if (out) await out.line(chunk.subarray(start, end));
+            if (out) {
+              await out.write(chunk.subarray(start, end));
+              await out.write(LF);
+            }
             if (onClustered && result.cluster[index]! >= 0) await onClustered(index, decoder.decode(chunk.subarray(start, end)), file, line);
             index++;
             entry.records++;

@@ -6,6 +6,7 @@ export { detectEncoding, decodeText, SNIFF_BYTES, type TextEncoding, type Detect
 export { readFileBytes, type ByteProgress } from "./io/byte-source.js";
 export { readLines, readText, splitLines, type TextLine, type TextReadOptions } from "./io/lines.js";
 export { atomicWrite } from "./io/atomic-write.js";
+export { AtomicFile } from "./io/atomic-file.js";
 export { createRejectsFile, InvalidPolicy, type OnInvalid, type Reject, type RejectSink, type RejectsFile } from "./io/rejects.js";
 export { isBadRow, type SourceRow, type BadRow, type RowItem } from "./io/rows.js";
 export { scanJsonl, writeJsonl, type WriteOptions } from "./io/jsonl.js";

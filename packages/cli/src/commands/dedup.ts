@@ -1,9 +1,7 @@
-import { createWriteStream, type WriteStream } from "node:fs";
-import { mkdir, rename, rm } from "node:fs/promises";
-import { once } from "node:events";
+import { mkdir } from "node:fs/promises";
 import path from "node:path";
 import { dedup, dedupJsonl, DedupError, isUtf8Text, sourceOfFile, splitJsonl, textOf, type DedupProgress, type DedupResult, type VerifyMode } from "@sfmed/dedup";
-import { detectFormat, isBadRow, readLines, scanRows } from "@sfmed/schema";
+import { AtomicFile, detectFormat, isBadRow, readLines, scanRows } from "@sfmed/schema";
 import { UsageError } from "../context.js";
 import { createProgress, type Progress } from "../progress.js";
 import type { Register } from "./index.js";
@@ -82,40 +80,6 @@ async function* readInputs(files: string[], opts: { lazy?: boolean } = {}): Asyn
   }
 }
 
-/** A text file written through a temp file and renamed into place by `commit()`. */
-class AtomicLines {
-  private readonly tmp: string;
-  private readonly stream: WriteStream;
-  private buf: string[] = [];
-  private size = 0;
-  constructor(readonly file: string) {
-    this.tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
-    this.stream = createWriteStream(this.tmp);
-  }
-  async write(line: string): Promise<void> {
-    this.buf.push(line);
-    this.size += line.length;
-    if (this.size >= 1 << 16) await this.flush();
-  }
-  private async flush(): Promise<void> {
-    if (!this.buf.length) return;
-    const ok = this.stream.write(this.buf.join(""));
-    this.buf = [];
-    this.size = 0;
-    if (!ok) await once(this.stream, "drain");
-  }
-  async commit(): Promise<void> {
-    await this.flush();
-    this.stream.end();
-    await once(this.stream, "finish");
-    await rename(this.tmp, this.file);
-  }
-  async abort(): Promise<void> {
-    this.stream.destroy();
-    await rm(this.tmp, { force: true });
-  }
-}
-
 function number(flag: string, value: string, integer: boolean): number {
   const n = Number(value);
   if (value.trim() === "" || !Number.isFinite(n) || (integer && !Number.isInteger(n))) throw new UsageError(`${flag} expects ${integer ? "an integer" : "a number"}, got "${value}"`);
@@ -156,9 +120,9 @@ async function dedupParsed(
   });
   const outputs = [o.output, o.removed, o.clusters].filter((f): f is string => Boolean(f));
   for (const f of outputs) await mkdir(path.dirname(path.resolve(f)), { recursive: true });
-  const kept = new AtomicLines(o.output);
-  const removed = o.removed ? new AtomicLines(o.removed) : undefined;
-  const clusters = o.clusters ? new AtomicLines(o.clusters) : undefined;
+  const kept = new AtomicFile(o.output);
+  const removed = o.removed ? new AtomicFile(o.removed) : undefined;
+  const clusters = o.clusters ? new AtomicFile(o.clusters) : undefined;
   const perFile = new Map<string, number>();
   try {
     let i = 0;
@@ -251,7 +215,7 @@ export const register: Register = (program, ctx) => {
         result = await dedupJsonl(inputs, { ...common, field: o.field, sourceField: o.sourceField, idField: o.idField });
         bar?.stop();
         for (const f of outputs) await mkdir(path.dirname(path.resolve(f)), { recursive: true });
-        const clusters = o.clusters ? new AtomicLines(o.clusters) : undefined;
+        const clusters = o.clusters ? new AtomicFile(o.clusters) : undefined;
         try {
           perFile = await splitJsonl(inputs, result, {
             kept: o.output,
@@ -276,7 +240,7 @@ export const register: Register = (program, ctx) => {
       if (o.report) {
         const full = { inputs: perFile, ...report };
         await mkdir(path.dirname(path.resolve(o.report)), { recursive: true });
-        const w = new AtomicLines(o.report);
+        const w = new AtomicFile(o.report);
         await w.write(JSON.stringify(full, null, 2) + "\n");
         await w.commit();
       }
