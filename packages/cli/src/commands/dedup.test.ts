@@ -117,6 +117,23 @@ describe("sfmed dedup", () => {
     await writeFile(gb, new Uint8Array(gb18030(recs.map((r) => JSON.stringify(r)).join("\n"))));
     expect(await run(gb, "gb", "0")).toEqual(fast);
   });
+
+  it("reads a GB18030 file whose first MiBs are ASCII again with encoding detection", async () => {
+    const dir = await tempDir();
+    // > 4 MiB of ASCII lines, then Chinese records in GB18030: the UTF-8 check passes on the
+    // prefix, the workers meet the GB18030 bytes, and the command falls back instead of failing.
+    const ascii = Array.from({ length: 45_000 }, (_, i) => JSON.stringify({ id: `a${i}`, text: `record ${i} ${"abcdefghij".repeat(8)} ${i * 7919}` }));
+    const chinese = [Q, `${Q}。`, R].map((text, i) => JSON.stringify({ id: `c${i}`, text }));
+    const file = path.join(dir, "mixed.jsonl");
+    await writeFile(file, Buffer.concat([Buffer.from(ascii.join("\n") + "\n"), Buffer.from(gb18030(chinese.join("\n") + "\n"))]));
+    const out = path.join(dir, "kept.jsonl");
+    const r = await capture(["dedup", file, "-o", out, "--threads", "1"]);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(/invalid UTF-8.*reading the inputs again with encoding detection/);
+    const kept = (await lines(out)).map((l) => JSON.parse(l).id);
+    expect(kept.slice(-2)).toEqual(["c0", "c2"]); // decoded: c1 is Q plus a full stop, a near-duplicate of c0
+    expect(kept.length).toBeGreaterThan(ascii.length / 2);
+  }, 60_000);
 });
 
 /** GB18030 bytes of a text (Node can decode but not encode it): map each character through a decode table. */

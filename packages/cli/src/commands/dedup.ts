@@ -208,22 +208,33 @@ export const register: Register = (program, ctx) => {
       const outputs = [o.output, o.removed, o.clusters].filter((f): f is string => Boolean(f));
       // UTF-8 JSONL (the usual case) goes the fast way: signature workers read the lines themselves and the
       // outputs are copied line by line from the input bytes; other formats are parsed here.
-      const fast = await allUtf8Jsonl(inputs);
-      let result: DedupResult;
+      let fast = await allUtf8Jsonl(inputs);
+      let result: DedupResult | undefined;
       let perFile: Array<{ file: string; records: number }>;
       if (fast) {
-        result = await dedupJsonl(inputs, { ...common, field: o.field, sourceField: o.sourceField, idField: o.idField });
+        try {
+          result = await dedupJsonl(inputs, { ...common, field: o.field, sourceField: o.sourceField, idField: o.idField });
+        } catch (err) {
+          // The encoding check reads a file's first MiBs only: a GB18030 file that is ASCII for that long
+          // fails here and is read again with encoding detection (which decides at its first non-ASCII byte).
+          if (!(err instanceof DedupError && err.message.includes("invalid UTF-8"))) throw err;
+          c.info(`dedup: ${err.message}; reading the inputs again with encoding detection`);
+          fast = false;
+        }
+      }
+      if (fast && result) {
+        const res = result;
         bar?.stop();
         for (const f of outputs) await mkdir(path.dirname(path.resolve(f)), { recursive: true });
         const clusters = o.clusters ? new AtomicFile(o.clusters) : undefined;
         try {
-          perFile = await splitJsonl(inputs, result, {
+          perFile = await splitJsonl(inputs, res, {
             kept: o.output,
             ...(o.removed ? { removed: o.removed } : {}),
             ...(clusters
               ? {
                   onClustered: (i: number, text: string, file: string, line: number) =>
-                    clusters.write(JSON.stringify({ id: idOf(parseLine(text, file, line), file, line), cluster: result.cluster[i], kept: result.keep[i] === 1 }) + "\n"),
+                    clusters.write(JSON.stringify({ id: idOf(parseLine(text, file, line), file, line), cluster: res.cluster[i], kept: res.keep[i] === 1 }) + "\n"),
                 }
               : {}),
           });
