@@ -332,11 +332,10 @@ def top_update_support(exp_avg: torch.Tensor, denom: torch.Tensor, scale: float,
         if lo is None:
             continue
         np.greater_equal(an, lo, out=mask)
-        count = int(np.count_nonzero(mask))
-        if count <= k or (i == 0 and count > 2 * k + 64):
+        cand = np.flatnonzero(mask)  # its size is the count: no separate counting pass over the mask
+        if cand.size <= k or (i == 0 and cand.size > 2 * k + 64):
             continue
         hit = i == 0
-        cand = np.flatnonzero(mask)
         uc = un[cand]
         dc = uc * un.dtype.type(scale)  # the same rounding as torch's mul_ by a Python float
         ac = np.abs(dc)
