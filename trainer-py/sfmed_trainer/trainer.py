@@ -148,6 +148,28 @@ def lr_lambda(kind: str, warmup: int, total: int) -> Callable[[int], float]:
     return f
 
 
+@dataclass
+class StepPlan:
+    """Step counts and precision of a training run, from the job and the data size (shared by both DPO engines,
+    so their schedules and events agree)."""
+
+    per_step: int  # examples per optimizer step, all ranks
+    steps_per_epoch: int
+    total: int
+    warmup: int
+    eval_every: int
+    save_every: int
+    bf16: bool
+
+    @classmethod
+    def of(cls, t, n: int, d: "Dist") -> "StepPlan":
+        per_step = t.batch_size * t.grad_accum * d.world
+        spe = max(1, n // per_step)
+        total = t.max_steps or max(1, math.ceil(t.epochs * spe))
+        return cls(per_step, spe, total, t.warmup_steps or math.ceil(t.warmup_ratio * total), t.eval_steps or spe,
+                   t.save_steps or spe, t.bf16 is True or (t.bf16 == "auto" and d.device.type == "cuda"))
+
+
 def _atomic_save_dir(build: Callable[[str], None], dest: str, prepared: str | None = None) -> None:
     tmp = prepared or dest + ".tmp"
     if prepared is None:
@@ -500,14 +522,10 @@ class Runner:
             model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[d.device.index] if d.device.type == "cuda" else None)
         opt = self.build_optimizer(model, sharded=fsdp)
         n = len(train)
-        per_step = t.batch_size * t.grad_accum * d.world
-        spe = max(1, n // per_step)
-        total = t.max_steps or max(1, math.ceil(t.epochs * spe))
-        warmup = t.warmup_steps or math.ceil(t.warmup_ratio * total)
+        plan = StepPlan.of(t, n, d)
+        per_step, spe, total, warmup = plan.per_step, plan.steps_per_epoch, plan.total, plan.warmup
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(t.scheduler, warmup, total))
-        eval_every = t.eval_steps or spe
-        save_every = t.save_steps or spe
-        use_bf16 = t.bf16 is True or (t.bf16 == "auto" and d.device.type == "cuda")
+        eval_every, save_every, use_bf16 = plan.eval_every, plan.save_every, plan.bf16
         start, best = 0, {"loss": None, "step": None}
         resume_dir = job.resume_from if (resume is None or resume) else None
         if resume_dir and os.path.exists(os.path.join(resume_dir, "trainer_state.pt")):

@@ -18,7 +18,6 @@ Differences from `engine: "sfmed"`, all deliberate:
 """
 from __future__ import annotations
 
-import math
 import os
 import time
 from typing import TYPE_CHECKING, Any
@@ -70,7 +69,7 @@ def run_trl_dpo(runner: "Runner", train: list[dict[str, Any]], ev: list[dict[str
     from transformers import TrainerCallback
     from trl import DPOConfig, DPOTrainer
 
-    from .trainer import Stop, _atomic_save_dir, load_causal, lr_lambda
+    from .trainer import StepPlan, Stop, _atomic_save_dir, load_causal, lr_lambda
 
     check_supported(runner)
     job, t, d = runner.job, runner.job.train, runner.d
@@ -86,13 +85,8 @@ def run_trl_dpo(runner: "Runner", train: list[dict[str, Any]], ev: list[dict[str
     if deepspeed and d.device.type == "cpu":
         os.environ.setdefault("DS_ACCELERATOR", "cpu")  # DeepSpeed's CPU accelerator talks over gloo
     n = len(train)
-    per_step = t.batch_size * t.grad_accum * d.world
-    spe = max(1, n // per_step)
-    total = t.max_steps or max(1, math.ceil(t.epochs * spe))
-    warmup = t.warmup_steps or math.ceil(t.warmup_ratio * total)
-    eval_every = t.eval_steps or spe
-    save_every = t.save_steps or spe
-    use_bf16 = t.bf16 is True or (t.bf16 == "auto" and d.device.type == "cuda")
+    plan = StepPlan.of(t, n, d)
+    spe, total, warmup, use_bf16 = plan.steps_per_epoch, plan.total, plan.warmup, plan.bf16
     loss_types, weights = [job.dpo.loss_type], [1.0]
     if job.dpo.sft_weight > 0:
         loss_types.append("sft")
@@ -109,9 +103,9 @@ def run_trl_dpo(runner: "Runner", train: list[dict[str, Any]], ev: list[dict[str
         max_steps=total,  # our step count, so the schedule and the events agree with the built-in loop
         logging_steps=t.logging_steps,
         eval_strategy="steps" if ev else "no",
-        eval_steps=eval_every,
+        eval_steps=plan.eval_every,
         save_strategy="steps",
-        save_steps=save_every,
+        save_steps=plan.save_every,
         save_total_limit=t.save_total_limit,
         seed=t.seed,
         data_seed=t.seed,
