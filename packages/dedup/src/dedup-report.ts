@@ -45,7 +45,11 @@ export interface DedupReport {
     removedByIndex: number;
     clusters: number;
     largestCluster: number;
-    /** Candidate pairs checked by the verifier (pairs already in one cluster are skipped). */
+    /**
+     * Verifier checks of candidate pairs (pairs already in one cluster are skipped). Rejected pairs are
+     * remembered in a bounded table, so a rejected pair pushed out of it by another and met again in a later band
+     * is checked, and counted, again (same verdict); `rejectedPairs` counts the same way.
+     */
     verifiedPairs: number;
     acceptedPairs: number;
     rejectedPairs: number;
