@@ -1,5 +1,3 @@
-import { mkdir } from "node:fs/promises";
-import path from "node:path";
 import { dedup, dedupJsonl, DedupError, isUtf8Text, sourceOfFile, splitJsonl, textOf, type DedupProgress, type DedupResult, type VerifyMode } from "@sfmed/dedup";
 import { AtomicFile, detectFormat, isBadRow, readLines, scanRows } from "@sfmed/schema";
 import { UsageError } from "../context.js";
@@ -118,8 +116,6 @@ async function dedupParsed(
     },
     id: (r) => idOf(r.record, r.file, r.line),
   });
-  const outputs = [o.output, o.removed, o.clusters].filter((f): f is string => Boolean(f));
-  for (const f of outputs) await mkdir(path.dirname(path.resolve(f)), { recursive: true });
   const kept = new AtomicFile(o.output);
   const removed = o.removed ? new AtomicFile(o.removed) : undefined;
   const clusters = o.clusters ? new AtomicFile(o.clusters) : undefined;
@@ -205,7 +201,6 @@ export const register: Register = (program, ctx) => {
         ...(o.index ? { saveIndex: o.index } : {}),
         onProgress,
       };
-      const outputs = [o.output, o.removed, o.clusters].filter((f): f is string => Boolean(f));
       // UTF-8 JSONL (the usual case) goes the fast way: signature workers read the lines themselves and the
       // outputs are copied line by line from the input bytes; other formats are parsed here.
       let fast = await allUtf8Jsonl(inputs);
@@ -225,7 +220,6 @@ export const register: Register = (program, ctx) => {
       if (fast && result) {
         const res = result;
         bar?.stop();
-        for (const f of outputs) await mkdir(path.dirname(path.resolve(f)), { recursive: true });
         const clusters = o.clusters ? new AtomicFile(o.clusters) : undefined;
         try {
           perFile = await splitJsonl(inputs, res, {
@@ -250,7 +244,6 @@ export const register: Register = (program, ctx) => {
       const report = result.report;
       if (o.report) {
         const full = { inputs: perFile, ...report };
-        await mkdir(path.dirname(path.resolve(o.report)), { recursive: true });
         const w = new AtomicFile(o.report);
         await w.write(JSON.stringify(full, null, 2) + "\n");
         await w.commit();
