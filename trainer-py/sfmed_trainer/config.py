@@ -213,6 +213,9 @@ def parse_job(doc: dict[str, Any], base_dir: str | os.PathLike = ".", file: str 
         raise JobError("rm.seeds", f"needs {job.rm.num_models} entries (rm.num_models), got {len(job.rm.seeds)}", file)
     if job.optimizer.name != "adamw" and job.stage not in ("dpo", "sft", "pt"):
         raise JobError("optimizer.name", f"{job.optimizer.name} applies to causal-LM stages, not {job.stage!r}", file)
+    if job.dpo.engine == "trl" and job.dpo.loss_type == "sigmoid" and job.dpo.label_smoothing > 0:
+        raise JobError("dpo.label_smoothing", "engine trl: TRL's sigmoid loss has no label smoothing (cDPO); "
+                       "use loss_type robust, or engine sfmed", file)
     if job.train.sharding == "deepspeed":
         if job.stage != "dpo" or job.dpo.engine != "trl":
             raise JobError("train.sharding", "deepspeed (ZeRO-3) runs through transformers' Trainer: stage dpo with "

@@ -147,14 +147,6 @@ def set_grad_sync(model, sync: bool) -> None:
     model.set_requires_gradient_sync(sync)
 
 
-def optimizer_state_local(sd: dict) -> dict:
-    """Optimizer state dict with DTensor state replaced by the local shard (a plain per-rank file)."""
-    out = dict(sd)
-    out["state"] = {k: {n: (v.to_local().clone() if is_dtensor(v) else v) for n, v in st.items()}
-                    for k, st in sd["state"].items()}
-    return out
-
-
 def restore_dtensor_state(opt: torch.optim.Optimizer) -> None:
     """After load_state_dict from a per-rank file: wrap local shards back into DTensors for parameters that
     are DTensors and whose optimizer keeps DTensor state (torch.optim.AdamW)."""

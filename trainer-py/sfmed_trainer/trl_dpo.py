@@ -44,11 +44,8 @@ _KEYS = {
 
 
 def check_supported(runner: "Runner") -> None:
-    """Fail before any model loads when the job asks for something the TRL engine does not do."""
-    job = runner.job
-    if job.dpo.loss_type == "sigmoid" and job.dpo.label_smoothing > 0:
-        raise JobError("dpo.label_smoothing", "engine trl: TRL's sigmoid loss has no label smoothing (cDPO); "
-                       "use loss_type robust, or engine sfmed")
+    """Fail before any model loads when the run asks for something the TRL engine does not do. (What the job
+    file alone decides is refused when it is read, in config.parse_job; FSDP can also come from the launcher.)"""
     if runner.fsdp:
         raise JobError("dpo.engine", "engine trl does not run with train.sharding fsdp; use engine sfmed "
                        "(FSDP with online merging on shards)")
