@@ -220,11 +220,12 @@ def parse_job(doc: dict[str, Any], base_dir: str | os.PathLike = ".", file: str 
         if job.stage != "dpo" or job.dpo.engine != "trl":
             raise JobError("train.sharding", "deepspeed (ZeRO-3) runs through transformers' Trainer: stage dpo with "
                            "dpo.engine trl; use fsdp for the built-in loop", file)
-        if job.optimizer.name != "adamw":
-            # ZeRO-3 hands the optimizer flat fp32 partitions, so per-tensor τ and masks have nothing to attach to.
-            raise JobError("optimizer.name", f"{job.optimizer.name} under DeepSpeed ZeRO-3 is not supported (the "
-                           "optimizer sees flat partitions, not tensors); use train.sharding fsdp with dpo.engine "
-                           "sfmed for online merging on shards", file)
+        if job.optimizer.name != "adamw" and job.optimizer.rescale == "l1":
+            # OnDARE/OnTIES run on each rank's partition (ds_merge.py); an L1 norm would be a partition's, not the
+            # tensor's.
+            raise JobError("optimizer.rescale", "l1 is not supported under DeepSpeed ZeRO-3 (its norms would be "
+                           "taken per partition); use inverse_keep or none, or train.sharding fsdp with dpo.engine "
+                           "sfmed", file)
         if job.dpo.precompute_ref:
             raise JobError("dpo.precompute_ref", "not with train.sharding deepspeed: the reference is a ZeRO-3 "
                            "inference engine there; drop precompute_ref or put ref log-probs in the records", file)

@@ -11,8 +11,10 @@ Differences from `engine: "sfmed"`, all deliberate:
 - `loss_type: sigmoid` with `label_smoothing > 0` (cDPO) is refused: TRL ≥ 1.0 applies label smoothing only to
   `robust`.
 - `train.sharding: fsdp` is refused: FSDP with online merging runs in the built-in loop (`sharding.py`).
-  `train.sharding: deepspeed` runs DeepSpeed ZeRO-3 here, with AdamW: ZeRO-3 hands the optimizer flat
-  partitions, so OnDARE/OnTIES (per-tensor τ and masks) are refused there by the job validation.
+  `train.sharding: deepspeed` runs DeepSpeed ZeRO-3 here. AdamW is torch's, stepped by DeepSpeed on the flat
+  fp32 partitions; OnDARE/OnTIES become `ds_merge.ZeroMergeAdamW`, the inner optimizer that runs the same
+  per-tensor merge on each parameter's slice of those partitions (τ sliced like the partition, OnDARE masks
+  per rank, OnTIES's top-k global over the whole tensor). `rescale: l1` is refused there.
 - Checkpoints are TRL/transformers checkpoints (`checkpoint-N` with `optimizer.pt`, `scheduler.pt`,
   `rng_state.pth`, `trainer_state.json`); `resume_from` accepts those.
 """
@@ -140,7 +142,12 @@ def run_trl_dpo(runner: "Runner", train: list[dict[str, Any]], ev: list[dict[str
     # scheduler and RNG on top of it.
     model = load_causal(job.model, t.dropout, d.device)
     task = runner.make_dpo_task(model, train, ev)  # loads the reference, or fills ref_logps into the examples
-    opt = runner.build_optimizer(model)
+    if deepspeed and job.optimizer.name != "adamw":
+        from .ds_merge import build_zero_merge_optimizer
+
+        opt = build_zero_merge_optimizer(runner, model)  # merges on the ZeRO-3 partitions (ds_merge.py)
+    else:
+        opt = runner.build_optimizer(model)
     lr_fn = lr_lambda(t.scheduler, warmup, total)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_fn)
     events = runner.events
@@ -202,6 +209,17 @@ def run_trl_dpo(runner: "Runner", train: list[dict[str, Any]], ev: list[dict[str
 
         def _precompute_ref_logps(self, dataset, name, batch_size):
             return dataset  # the columns are filled from the records or by make_dpo_task
+
+        # Under DeepSpeed, transformers' deepspeed_init drops the optimizer and scheduler given to the Trainer
+        # and builds its defaults (AdamW from the TrainingArguments, a linear schedule): the job's optimizer (OnDARE,
+        # OnTIES, or AdamW with its betas/eps) and schedule are handed back here, so DeepSpeed steps them.
+        def create_optimizer(self, model=None):
+            self.optimizer = opt
+            return opt
+
+        def create_scheduler(self, num_training_steps, optimizer=None):
+            self.lr_scheduler = sched
+            return sched
 
     def save_hf(path: str) -> str:
         """Every rank calls this (ZeRO-3 gathers the weights); rank 0 writes into a temp folder, then renames."""
