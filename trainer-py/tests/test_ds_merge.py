@@ -100,7 +100,10 @@ def _pair(models_dir, tmp_path, data, name, optimizer):
 
 @pytest.mark.parametrize("optimizer", [
     {"name": "ondare", "p": 1.0, "alpha": 0.1},  # τ merged every step, no random mask: deterministic
-    {"name": "onties", "p": 0.5, "alpha": 0.1},  # global top-k + sign election against τ
+    # global top-k + sign election against τ. ε = 1e-3: with 1e-8, Adam's first |Δ| = lr·|g|/(|g|+ε) are a few
+    # ulps apart for most |g| here, so the last-bit gradient differences between one process and a reduce-scatter
+    # moved ~80 of 107k elements across the threshold (each then off by ~lr); with ε near |g| the ranking is stable.
+    {"name": "onties", "p": 0.5, "alpha": 0.1, "eps": 1e-3},
 ])
 def test_zero3_online_merge_matches_one_process(models_dir, tmp_path, optimizer):
     """12 examples, 4 per step: the 3 steps of the first epoch see the same examples in one process and on 2
@@ -114,7 +117,8 @@ def test_zero3_online_merge_matches_one_process(models_dir, tmp_path, optimizer)
         assert b["loss"] == pytest.approx(a["loss"], rel=1e-4, abs=1e-6), a["step"]
         assert b["reward_margin"] == pytest.approx(a["reward_margin"], rel=1e-3, abs=1e-5), a["step"]
     assert s2[-1]["loss"] < s2[0]["loss"]
-    adamw = _job(models_dir, data, tmp_path / "adamw", train={"max_steps": 3, "batch_size": 4})
+    adamw = _job(models_dir, data, tmp_path / "adamw", train={"max_steps": 3, "batch_size": 4},
+                 optimizer={"name": "adamw", "eps": optimizer.get("eps", 1e-8)})
     rc, ev0, err = run_job(adamw, tmp_path)
     assert rc == 0, err
     w0, w1, w2 = (_weights(of(e, "done")[-1]) for e in (ev0, ev1, ev2))
@@ -126,12 +130,7 @@ def test_zero3_online_merge_matches_one_process(models_dir, tmp_path, optimizer)
           f"max |w(merge) - w(adamw)| {merge:.3g}, losses 1p {[s['loss'] for s in s1]} 2p {[s['loss'] for s in s2]}")
     assert merge > 1e-3  # α·τ and the trim move the weights away from AdamW's
     assert all((w1[k] - start[k]).abs().max() > 0 for k in w1)
-    if optimizer["name"] == "ondare":
-        assert gap < 1e-5
-    else:
-        # OnTIES's trim at Adam's first steps ranks |Δ| ≈ lr·|g|/(|g|+ε), so last-bit gradient differences
-        # (reduce-scatter vs one process) can move an element across the threshold: a few elements off by ~lr.
-        assert agree > 0.999
+    assert gap < 1e-5 and agree == 1.0
 
 
 def test_zero3_ondare_masks_train_and_resume(models_dir, tmp_path):

@@ -189,7 +189,7 @@ def test_trl_engine_deepspeed_zero3_two_processes(models_dir, tmp_path):
 
 
 @pytest.mark.parametrize("over, path", [
-    ({"optimizer": {"name": "ondare", "p": 0.5, "alpha": 0.5, "base_model": "/x"}}, "optimizer.name"),
+    ({"optimizer": {"name": "ondare", "p": 0.5, "alpha": 0.5, "base_model": "/x", "rescale": "l1"}}, "optimizer.rescale"),
     ({"dpo": {"engine": "sfmed"}}, "train.sharding"),
     ({"dpo": {"precompute_ref": True}}, "dpo.precompute_ref"),
 ])
