@@ -14,7 +14,9 @@ Differences from `engine: "sfmed"`, all deliberate:
   `train.sharding: deepspeed` runs DeepSpeed ZeRO-3 here. AdamW is torch's, stepped by DeepSpeed on the flat
   fp32 partitions; OnDARE/OnTIES become `ds_merge.ZeroMergeAdamW`, the inner optimizer that runs the same
   per-tensor merge on each parameter's slice of those partitions (τ sliced like the partition, OnDARE masks
-  per rank, OnTIES's top-k global over the whole tensor). `rescale: l1` is refused there.
+  per rank, OnTIES's top-k global over the whole tensor). `rescale: l1` is refused there. transformers'
+  deepspeed_init would replace the Trainer's optimizer and scheduler with its defaults; `create_optimizer` and
+  `create_scheduler` hand back the job's.
 - Checkpoints are TRL/transformers checkpoints (`checkpoint-N` with `optimizer.pt`, `scheduler.pt`,
   `rng_state.pth`, `trainer_state.json`); `resume_from` accepts those.
 """
