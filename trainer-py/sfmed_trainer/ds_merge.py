@@ -20,9 +20,11 @@ by the flat tensor, so `checkpoint-N/global_stepN` saves and resumes it).
 
 Memory beyond AdamW on the partitions: τ's local slice in fp32 (4·P/world bytes; computed by streaming one
 full tensor at a time from the SFT and base checkpoints, sparsified on the full tensor with the unsharded
-run's seed and mask, then sliced), and per step one partition-sized temporary per parameter (the update, as
-`merge_update_` forms it). OnTIES gathers each rank's top-min(k, ps) |Δ| values per parameter (k = int(p·numel)
-of the full parameter) to find the global threshold: world·min(k, ps) floats per parameter, transient.
+run's seed and mask, then sliced; OnDARE with p ≤ optim.SPARSE_P keeps it as indices + values, ≈ 12·p·P/world
+bytes, and updates through OnlineMergeAdamW's index path), and per step one partition-sized temporary per
+parameter (the update, as `merge_update_` forms it). OnTIES gathers each rank's top-min(k, ps) |Δ| values per
+parameter (k = int(p·numel) of the full parameter) to find the global threshold: world·min(k, ps) floats per
+parameter, transient.
 
 Masks: OnDARE's Bernoulli masks are drawn per rank (ranks own disjoint elements), from a generator reseeded
 every step with (seed, rank, step, sub-group): a resumed run draws the masks an uninterrupted one would, with
@@ -36,7 +38,8 @@ from typing import Iterable
 
 import torch
 
-from .optim import CheckpointTensors, _rescale_, default_rescale, magnitude_mask, merge_update_
+from .optim import (SPARSE_P, CheckpointTensors, SparseTau, _rescale_, bernoulli_indices, default_rescale,
+                    magnitude_mask, merge_update_, ondare_sparse_update_)
 
 # ---------------------------------------------------------------------------------------------------------
 # Partition layout and the global top-k, as plain functions (tested without DeepSpeed).
@@ -134,11 +137,13 @@ def partition_tau(
     clip_tau: float = 1.0,
     rescale: str | None = None,
     seed: int = 0,
-) -> tuple[dict[torch.Tensor, torch.Tensor], list[str]]:
+    sparse: bool = False,
+) -> tuple[dict[torch.Tensor, "torch.Tensor | SparseTau"], list[str]]:
     """({param: τ's valid slice on this rank, fp32}, names missing from a checkpoint). τ = θ_SFT − θ_base is
     streamed one full tensor at a time and sparsified exactly as optim.compute_tau does (the same generator,
     seed and order, so the same fixed mask as an unsharded run), then sliced as ZeRO-3 partitions the
-    parameter. Parameters may be ZeRO-3 parameters (shape from `ds_shape`) or plain tensors."""
+    parameter. Parameters may be ZeRO-3 parameters (shape from `ds_shape`) or plain tensors. `sparse` keeps each
+    slice as a SparseTau (its nonzero indices + values)."""
     rescale = rescale or default_rescale(method)
     sft, base = CheckpointTensors(sft_path), CheckpointTensors(base_path)
     gen = torch.Generator().manual_seed(seed + 1_000_003)  # compute_tau's generator
@@ -165,7 +170,12 @@ def partition_tau(
         if method == "ondare":
             t.clamp_(-clip_tau, clip_tau)
         start, valid, _ = partition_bounds(t.numel(), world, rank)
-        out[prm] = t.reshape(-1)[start : start + valid].clone()
+        local = t.reshape(-1)[start : start + valid]
+        if sparse:
+            idx = torch.nonzero(local).flatten()
+            out[prm] = SparseTau(idx, local[idx].clone())
+        else:
+            out[prm] = local.clone()
     return out, missing
 
 
@@ -224,7 +234,7 @@ class ZeroMergeAdamW(torch.optim.Optimizer):
                     raise RuntimeError(f"ZeRO-3 partition of a {tuple(prm.ds_shape)} parameter holds {n} elements; "
                                        f"expected ceil({prm.ds_numel}/{world}) = {ps}")
                 tau = self.tau.get(prm)
-                if tau is not None and tau.numel() != valid:
+                if torch.is_tensor(tau) and tau.numel() != valid:
                     raise RuntimeError(f"tau slice of {valid} elements expected, got {tau.numel()}")
                 segs.append((prm, int(off), valid, ps, rank, group))
             layout[id(flat)] = (i, segs)
@@ -258,11 +268,23 @@ class ZeroMergeAdamW(torch.optim.Optimizer):
                     view = lambda x: x.narrow(0, off, valid)  # the valid slice; padding stays 0
                     prm_v, grad_v = view(flat), view(flat.grad)
                     tau = self.tau.get(prm)
-                    if tau is not None and tau.device != flat.device:
-                        tau = self.tau[prm] = tau.to(flat.device)
                     mask = mask_fn = None
+                    if gen is not None and self.p <= SPARSE_P and self.rescale != "l1":
+                        # OnlineMergeAdamW's index path: the kept indices drawn as geometric gaps (O(p·n) draws),
+                        # Δ formed and added only there, τ as indices + values.
+                        kept = bernoulli_indices(valid, self.p, gen, flat.device)
+                        ondare_sparse_update_(
+                            prm_v, grad_v, view(state["exp_avg"]), view(state["exp_avg_sq"]), step,
+                            lr=group["lr"], betas=group["betas"], eps=group["eps"],
+                            weight_decay=group["weight_decay"], p=self.p, alpha=self.alpha, tau=tau, kept=kept,
+                            rescale=self.rescale)
+                        continue
                     if gen is not None:
                         mask = torch.empty_like(prm_v).bernoulli_(self.p, generator=gen)
+                    if isinstance(tau, SparseTau):
+                        dense = torch.zeros_like(prm_v)
+                        dense[tau.indices] = tau.values
+                        tau = dense
                     elif self.method == "onties" and self.p < 1:
                         mask_fn = lambda d, n=prm.ds_numel, ps=ps, g=pgroup: partition_topk_mask(d, self.p, n, ps, g)
                     merge_update_(
@@ -284,9 +306,13 @@ def build_zero_merge_optimizer(runner, model) -> ZeroMergeAdamW:
     opt = ZeroMergeAdamW([q for _, q in named], lr=t.lr, betas=o.betas, eps=o.eps, weight_decay=t.weight_decay,
                          method=o.name, p=o.p, alpha=o.alpha, rescale=o.rescale, seed=seed)
     if o.base_model:
+        # a DARE-masked τ keeps ≈ p of its entries: indices + values (12 bytes each) instead of a dense slice
+        sparse = o.name == "ondare" and o.p <= SPARSE_P and opt.rescale != "l1"
         tau, missing = partition_tau(named, o.sft_model or runner.job.model, o.base_model, method=o.name, p=o.p,
-                                     world=d.world, rank=d.rank, clip_tau=o.clip_tau, rescale=o.rescale, seed=seed)
+                                     world=d.world, rank=d.rank, clip_tau=o.clip_tau, rescale=o.rescale, seed=seed,
+                                     sparse=sparse)
         if missing:
             log(f"tau: {len(missing)} tensors missing from a checkpoint, treated as zero: {missing[:5]}")
-        opt.set_tau({q: v.to(d.device) for q, v in tau.items()})
+        opt.set_tau({q: SparseTau(v.indices.to(d.device), v.values.to(d.device)) if isinstance(v, SparseTau)
+                     else v.to(d.device) for q, v in tau.items()})
     return opt

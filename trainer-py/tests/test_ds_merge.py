@@ -77,6 +77,13 @@ def test_partition_tau_slices_the_unsharded_tau(models_dir, method, p):
             got = torch.cat([s[q] for s in slices])
             assert torch.equal(got, t.reshape(-1).float())
             assert got.abs().sum() > 0
+        if method == "ondare":  # the index form OnDARE keeps at small p holds the same entries
+            sp = partition_tau(named, str(models_dir["sft"]), str(models_dir["base"]), method=method, p=p,
+                               world=world, rank=world - 1, seed=5, sparse=True)[0]
+            for _, q in named:
+                dense = torch.zeros_like(slices[-1][q])
+                dense[sp[q].indices] = sp[q].values
+                assert torch.equal(dense, slices[-1][q])
 
 
 def _weights(done: dict) -> dict[str, torch.Tensor]:
@@ -133,12 +140,13 @@ def test_zero3_online_merge_matches_one_process(models_dir, tmp_path, optimizer)
     assert gap < 1e-5 and agree == 1.0
 
 
-def test_zero3_ondare_masks_train_and_resume(models_dir, tmp_path):
+@pytest.mark.parametrize("p", [0.5, 0.1])  # a dense Bernoulli mask; the index path with a sparse τ (p ≤ SPARSE_P)
+def test_zero3_ondare_masks_train_and_resume(models_dir, tmp_path, p):
     """OnDARE with p < 1 on 2 ZeRO-3 ranks: per-rank masks, so no one-process twin; the run trains, ends away
     from AdamW's weights, saves a loadable model, and resuming its DeepSpeed checkpoint redraws the same masks
     (they are a function of seed, rank and step): the resumed step and final weights equal the uninterrupted run."""
     data = write_jsonl(tmp_path / "easy.jsonl", easy_pairs(12))
-    opt = {"name": "ondare", "p": 0.5, "alpha": 0.1, "base_model": str(models_dir["base"])}
+    opt = {"name": "ondare", "p": p, "alpha": 0.1, "base_model": str(models_dir["base"])}
     train = {"max_steps": 3, "batch_size": 2, "sharding": "deepspeed", "save_steps": 2}
     full = _job(models_dir, data, tmp_path / "full", optimizer=opt, train=train)
     rc, ev, err = run_torchrun(full, tmp_path)
@@ -165,5 +173,5 @@ def test_zero3_ondare_masks_train_and_resume(models_dir, tmp_path):
     assert s2[0]["loss"] == pytest.approx(steps[2]["loss"], rel=1e-6, abs=1e-7)
     wr = _weights(of(ev2, "done")[0])
     gap = max((wr[k] - w[k]).abs().max().item() for k in w)
-    print(f"ondare p=0.5 resume: step-3 loss {steps[2]['loss']} vs {s2[0]['loss']}, max |w| gap {gap:.3g}")
+    print(f"ondare p={p} resume: step-3 loss {steps[2]['loss']} vs {s2[0]['loss']}, max |w| gap {gap:.3g}")
     assert gap < 1e-6
