@@ -285,7 +285,7 @@ class ZeroMergeAdamW(torch.optim.Optimizer):
                         dense = torch.zeros_like(prm_v)
                         dense[tau.indices] = tau.values
                         tau = dense
-                    elif self.method == "onties" and self.p < 1:
+                    if self.method == "onties" and self.p < 1:
                         mask_fn = lambda d, n=prm.ds_numel, ps=ps, g=pgroup: partition_topk_mask(d, self.p, n, ps, g)
                     merge_update_(
                         prm_v, grad_v, view(state["exp_avg"]), view(state["exp_avg_sq"]), step,
