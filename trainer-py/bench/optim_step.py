@@ -4,9 +4,13 @@ Run: bash trainer-py/scripts/ensure-env.sh; $VENV/bin/python trainer-py/bench/op
 Measures optimizer.step() only (random gradients, fresh every round), on parameter shapes of a Qwen2-like
 block stack,
 and the optimizer's own memory: Adam moments + the stored task vector τ as compute_tau stores it (a sparse τ
-counts its indices and values; per-step temporaries and scratch buffers are not counted, as AdamW's are not).
+counts its indices and values; per-step temporaries are not counted, as AdamW's are not).
 Every optimizer gets the same weight decay (--wd, default 0). Prints a table with ratios against AdamW.
 On a shared machine pin OMP_NUM_THREADS=1: oversubscribed threads make every number noise.
+Ratios are against torch.optim.AdamW's default (what OnlineMergeAdamW extends); `adamw_fused` (fused=True)
+is listed for reference. --warmup 30 measures steady state: in Adam's first steps the OnTIES selection's
+reused threshold misses more often and a step costs a second pass. --hidden sets the tensor sizes: the
+default 512 gives many small tensors, where per-tensor overheads weigh most; a 7B model's are 10-100× larger.
 """
 from __future__ import annotations
 
@@ -70,6 +74,8 @@ def onties_tau(q: torch.Tensor, p: float, g: torch.Generator):
 def make_opt(name: str, params, p: float, alpha: float, wd: float):
     if name == "adamw":
         return torch.optim.AdamW(params, lr=1e-5, weight_decay=wd)
+    if name == "adamw_fused":  # torch's one-kernel AdamW: not the default, shown for reference
+        return torch.optim.AdamW(params, lr=1e-5, weight_decay=wd, fused=True)
     opt = OnlineMergeAdamW(params, lr=1e-5, weight_decay=wd, method=name, p=p, alpha=alpha, seed=0)
     g = torch.Generator(device=params[0].device).manual_seed(1)
     if name == "ondare" and p <= SPARSE_P:
@@ -130,7 +136,7 @@ def main():
     n = sum(q.numel() for q in params)
     print(f"# {n/1e6:.1f}M params in {len(params)} tensors, {a.device}, {a.dtype}, torch {torch.__version__}, "
           f"threads {torch.get_num_threads()}, p={a.p}, alpha={a.alpha}, wd={a.wd}, median of {a.steps} interleaved steps after {a.warmup}")
-    res = bench(("adamw", "ondare", "onties"), params, a.steps, a.p, a.alpha, a.wd, a.warmup)
+    res = bench(("adamw", "adamw_fused", "ondare", "onties"), params, a.steps, a.p, a.alpha, a.wd, a.warmup)
     rows = [(name, t, c, mem) for name, (t, c, mem) in res.items()]
     base_t, base_c, base_m = rows[0][1], rows[0][2], rows[0][3]
     param_bytes = n * params[0].element_size()

@@ -253,34 +253,20 @@ def topk_indices(a: torch.Tensor, k: int) -> torch.Tensor:
     return torch.cat([strict, ties])
 
 
-class Scratch:
-    """Reusable per-step buffers (one set per device and dtype, grown to the largest tensor seen): the
-    OnTIES step allocates nothing of full size. Also holds the selection's threshold hints, which only
-    decide how fast the exact answer is found, never which answer."""
+class SelectionState:
+    """What the OnTIES selection keeps between steps: per moment buffer, the last threshold that worked (the
+    next step's first guess; it decides how fast the exact answer is found, never which), and counts of how
+    answers were found."""
 
     def __init__(self):
-        self._bufs: dict[tuple, torch.Tensor] = {}
-        self.hints: dict[int, tuple] = {}  # per moment buffer: (last candidate threshold, try it): speed only
-
-    # Buffers persist between steps; beyond this many elements (a large embedding shard) they are
-    # temporaries instead, like AdamW's, so they do not sit beside activations during forward/backward.
-    keep_max = 1 << 26
-
-    def get(self, slot: int, like: torch.Tensor, dtype: torch.dtype | None = None) -> torch.Tensor:
-        dtype = dtype or like.dtype
-        key = (slot, like.device, dtype)
-        n = like.numel()
-        if n > self.keep_max:
-            return torch.empty(n, dtype=dtype, device=like.device)
-        b = self._bufs.get(key)
-        if b is None or b.numel() < n:
-            b = self._bufs[key] = torch.empty(n, dtype=dtype, device=like.device)
-        return b[:n]
+        self.hints: dict[int, tuple] = {}  # moment buffer address → (threshold / bias correction, try it)
+        self.selected = {"candidates": 0, "full_topk": 0}
 
 
 SELECT_MIN_N = 1 << 14  # smaller tensors take the plain topk path (its fixed costs are smaller there)
 SELECT_SAMPLE = 8192  # threshold-estimate sample size
-HINT_MARGIN = 0.08  # candidates aimed for above k when the previous step's threshold is reused
+HINT_MARGIN = 0.2  # candidates aimed for above k when the previous step's threshold is reused
+HINT_LOWER = 0.95  # the next guess when a threshold admitted fewer spare candidates than that
 
 
 def _sample_stride(n: int, last_dim: int) -> int:
@@ -292,88 +278,140 @@ def _sample_stride(n: int, last_dim: int) -> int:
     return s
 
 
-def top_update_support(exp_avg: torch.Tensor, denom: torch.Tensor, scale: float, k: int,
-                       scratch: Scratch | None = None, norm: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
-    """(S, Δ[S]) for Δ = (exp_avg / denom)·scale: S = the flat indices of the k largest |Δ| (ties at the
-    threshold to the lower index: the set topk_indices(|Δ|, k) gives); Δ[S] bit-identical to the dense
-    expression. `denom` is overwritten (used as scratch).
+def _kernels():
+    """sfmed_trainer.kernels (numba), or None when numba cannot be imported."""
+    global _KERNELS
+    if _KERNELS is None:
+        try:
+            from . import kernels
+        except ImportError:
+            kernels = False
+        _KERNELS = kernels
+    return _KERNELS or None
 
-    Fast path (CPU, float32/64, large tensors): u = exp_avg / denom is one pass into a scratch buffer and
-    |u| a second one into denom's; |Δ| = fl(|u|·|scale|) is a non-decreasing function of |u|. A threshold `lo`
-    on |u| is read from a strided sample (its r-th largest, r four standard deviations above the expected
-    count), then one vectorised compare + compaction (numpy) gives the candidates C = {|u| ≥ lo}, a few per
-    cent more than k. Δ is formed on C only and the exact k-th largest |Δ| (t) selected there. Every element
-    outside C has |Δ| ≤ min over C, so when t > min_C |Δ| the set is exact; otherwise (fewer than k
-    candidates, or ties reaching the bottom of C, as at Adam's first step where |Δ| ≈ lr almost everywhere)
-    the full topk runs. With a `scratch`, the threshold that worked is kept (divided by `norm`, the first
-    moment's bias correction, so it tracks |Δ|/lr across Adam's warm-up) as the next call's first guess;
-    a guess admitting too few or far too many candidates is dropped for the sample before compaction."""
+
+_KERNELS = None
+# The compiled candidate test may round its quotient differently from torch's ops by a few ulps; the cut
+# is accepted only with this much relative room above the candidate threshold (far above float32 rounding).
+SELECT_MARGIN = 2.0**-16
+
+
+def top_update_support(exp_avg: torch.Tensor, exp_avg_sq: torch.Tensor, c2: float, eps: float, scale: float,
+                       k: int, state: SelectionState | None = None, norm: float = 1.0, *,
+                       grad: torch.Tensor | None = None,
+                       betas: tuple[float, float] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(S, Δ[S]) for Δ = exp_avg / (√exp_avg_sq / c2 + eps) · scale: S = the flat indices of the k largest |Δ|
+    in ascending order (ties at the threshold to the lower index: the set topk_indices(|Δ|, k) gives); Δ[S]
+    bit-identical to that dense torch expression.
+
+    Fast path (CPU, float32/64, large tensors, numba present): a threshold `lo` on |u| = |Δ|/|scale| is read
+    from a strided sample (its r-th largest, r four standard deviations above the expected count); one
+    compiled pass over the two moments (kernels.candidate_mask) marks C = {|u| ≥ lo}, a few per cent more
+    than k, without forming u. On C alone, Δ is formed with the dense expression's own torch ops and the exact
+    k-th largest |Δ| (t) selected. Every element outside C has |u| < lo (up to the kernel's rounding, covered
+    by SELECT_MARGIN), so when t exceeds lo·|scale|·(1 + SELECT_MARGIN) the set is exact; otherwise (fewer
+    than k candidates, or ties reaching the bottom of C, as at Adam's first step where |Δ| ≈ lr almost
+    everywhere) the full topk runs. With a `state`, the threshold that worked is kept (divided by `norm`,
+    the first moment's bias correction, so it tracks |Δ|/lr across Adam's warm-up) as the next call's first
+    guess; a guess admitting too few or far too many candidates is dropped for the sample.
+
+    With `grad` and `betas`, the Adam moments are first updated from grad (torch.optim.AdamW's formulas). On
+    the fast path that happens inside the first marking pass, so the moments are read and written once per
+    step; its correctly rounded arithmetic may differ from torch's fused multiply-adds in the last bit."""
     n = exp_avg.numel()
     fast = (n >= SELECT_MIN_N and 0 < k < n and exp_avg.device.type == "cpu"
-            and exp_avg.dtype in (torch.float32, torch.float64) and exp_avg.is_contiguous() and denom.is_contiguous())
-    if not fast:
-        delta = (exp_avg / denom).mul_(scale).view(-1)
-        S = topk_indices(delta.abs(), k)
-        return S, delta[S]
-    import numpy as np
+            and exp_avg.dtype in (torch.float32, torch.float64) and exp_avg_sq.dtype == exp_avg.dtype
+            and exp_avg.is_contiguous() and exp_avg_sq.is_contiguous()
+            and (grad is None or (grad.dtype == exp_avg.dtype and grad.device.type == "cpu" and grad.is_contiguous())))
+    K = _kernels() if fast else None
+    pending = grad  # moments still to update
+    if K is not None:
+        import numpy as np
 
-    u = scratch.get(1, exp_avg) if scratch is not None else torch.empty(n, dtype=exp_avg.dtype)
-    torch.div(exp_avg.view(-1), denom.view(-1), out=u)
-    un, an = u.numpy(), denom.view(-1).numpy()
-    np.abs(un, out=an)
-    mask = (scratch.get(2, exp_avg, torch.bool) if scratch is not None else torch.empty(n, dtype=torch.bool)).numpy()
-    hints = scratch.hints if scratch is not None else {}
-    key = exp_avg.data_ptr()
-    hint, trust = hints.pop(key, (None, False))
-    guesses = (hint * norm if trust else None,
-               lambda: _sampled_threshold(an, k, exp_avg.shape[-1] if exp_avg.dim() else 1))
-    for i, lo in enumerate(guesses):
-        lo = lo() if callable(lo) else lo  # the sample only when the hint is missing or misses
-        if lo is None:
-            continue
-        np.greater_equal(an, lo, out=mask)
-        cand = np.flatnonzero(mask)  # its size is the count: no separate counting pass over the mask
-        if cand.size <= k or (i == 0 and cand.size > 2 * k + 64):
-            continue
-        hit = i == 0
-        uc = un[cand]
-        dc = uc * un.dtype.type(scale)  # the same rounding as torch's mul_ by a Python float
-        ac = np.abs(dc)
-        j = cand.size - k
-        thr = np.partition(ac, j)[j]
-        if not thr > ac.min():
-            continue
-        keep = ac > thr
-        need = k - int(np.count_nonzero(keep))
-        if need > 0:
-            keep[np.flatnonzero(ac == thr)[:need]] = True
-        # Next step's first guess: the |u| that would have admitted k·(1 + HINT_MARGIN) candidates now
-        # (Adam's moments move slowly, so the count stays close; a miss falls back to the sample).
-        want = int(k * (1 + HINT_MARGIN)) + 8
-        if cand.size > want:
-            ua = np.abs(uc)
+        m_flat, v_flat = exp_avg.view(-1), exp_avg_sq.view(-1)
+        mv, vv = m_flat.numpy(), v_flat.numpy()
+        dt = mv.dtype.type
+        mom = None
+        if grad is not None:
+            gv = grad.detach().view(-1).numpy()
+            b1, b2 = betas
+            mom = (gv, dt(1 - b1), dt(b2), dt(1 - b2))
+        hints = state.hints if state is not None else {}
+        key = exp_avg.data_ptr()
+        hint, trust = hints.pop(key, (None, False))
+        last_dim = exp_avg.shape[-1] if exp_avg.dim() else 1
+        guesses = (hint * norm if trust else None,
+                   lambda: _sampled_threshold(mv, vv, c2, eps, k, last_dim, mom if pending is not None else None))
+        threads = torch.get_num_threads()
+        for i, lo in enumerate(guesses):
+            lo = lo() if callable(lo) else lo  # the sample only when the hint is missing or misses
+            if lo is None:
+                continue
+            lo = dt(lo)
+            # a hint admitting over twice k is dropped for the sample; the sample's own count is rarely past 4k
+            cap = min(n, 2 * k + 64 if i == 0 else 4 * k + 1024)
+            count, cand, mc, vc = K.candidates(mv, vv, dt(c2), dt(eps), lo, cap, threads,
+                                               mom if pending is not None else None)
+            pending = None
+            if count <= k or count > cap:
+                continue
+            hit = i == 0
+            # the dense expression's torch ops, on the candidates only: the same values, bit for bit
+            uc = torch.from_numpy(mc) / torch.sqrt(torch.from_numpy(vc)).div_(c2).add_(eps)
+            dc = (uc * scale).numpy()
+            ac = np.abs(dc)
+            j = count - k
+            # Next step's first guess: the |u| that would have admitted k·(1 + HINT_MARGIN) candidates now
+            # (Adam's moments move slowly, so the count stays close; a miss falls back to the sample). It is
+            # read off |Δ| = |u|·|scale| in the same partition as the k-th value.
+            want = int(k * (1 + HINT_MARGIN)) + 8
+            if count > want:
+                part = np.partition(ac, [count - want, j])
+                nxt = float(part[count - want]) / abs(scale)
+            else:  # fewer spare candidates than aimed for: the next guess goes a little lower
+                part = np.partition(ac, j)
+                nxt = float(lo) * HINT_LOWER
+            thr = part[j]
+            if not float(thr) > float(lo) * abs(scale) * (1 + SELECT_MARGIN):
+                continue
             # a hint that just missed is skipped once (during Adam's warm-up it keeps missing)
             tried = trust and hint is not None
-            hints[key] = (np.partition(ua, cand.size - want)[cand.size - want] / norm, hit or not tried)
-        return torch.from_numpy(cand[keep]), torch.from_numpy(dc[keep])
-    delta = u.mul_(scale)
-    S = topk_indices(delta.abs(), k)
+            hints[key] = (nxt / norm, hit or not tried)
+            if state is not None:
+                state.selected["candidates"] += 1
+            S, d = K.select_top(cand, dc, ac, thr, k)
+            return torch.from_numpy(S), torch.from_numpy(d)
+    if pending is not None:
+        b1, b2 = betas
+        exp_avg.lerp_(pending, 1 - b1)
+        exp_avg_sq.mul_(b2).addcmul_(pending, pending, value=1 - b2)
+    if state is not None:
+        state.selected["full_topk"] += 1
+    delta = (exp_avg / (exp_avg_sq.sqrt() / c2).add_(eps)).mul_(scale).view(-1)
+    S = torch.sort(topk_indices(delta.abs(), k)).values
     return S, delta[S]
 
 
-def _sampled_threshold(a, k: int, last_dim: int):
-    """A value of the 1-D numpy array `a` with, almost surely, more than k entries at or above it but not
-    many more: the r-th largest of a strided sample, r four standard deviations above the expected count."""
+def _sampled_threshold(m, v, c2: float, eps: float, k: int, last_dim: int, moments: tuple | None = None):
+    """A value that, almost surely, more than k but not many more of |m / (√v / c2 + eps)| reach (1-D numpy
+    moments): the r-th largest over a strided sample, r four standard deviations above the expected count.
+    `moments` = (g, w1, b2, w2): the moments as they will be after this step's update."""
     import numpy as np
 
-    n = a.size
-    sample = a[::_sample_stride(n, last_dim)]
-    ms = sample.size
+    n = m.size
+    s = _sample_stride(n, last_dim)
+    ms, vs = m[::s], v[::s]
+    if moments is not None:
+        g, w1, b2, w2 = moments
+        gs = g[::s]
+        ms, vs = ms + w1 * (gs - ms), vs * b2 + w2 * gs * gs
+    a = np.abs(ms / (np.sqrt(vs) / c2 + eps))
+    ms = a.size
     ks = k * ms / n
     r = int(ks + 4 * math.sqrt(ks) + 8)
     if r >= ms:
         return None
-    return np.partition(sample, ms - r)[ms - r]
+    return np.partition(a, ms - r)[ms - r]
 
 
 def _tau_at(tau: "torch.Tensor | SparseTau", S: torch.Tensor) -> torch.Tensor:
@@ -393,56 +431,33 @@ def _tau_at(tau: "torch.Tensor | SparseTau", S: torch.Tensor) -> torch.Tensor:
     return torch.where(hit, tau.values[pos], torch.zeros((), dtype=tau.values.dtype, device=S.device))
 
 
-def _onties_merge_numpy(flat, S, d, tau, alpha: float) -> None:
-    """The election and merge of onties_sparse_update_ on numpy views (CPU float32/64): the same arithmetic
-    as the torch ops, with a few microseconds per call instead of tens (it runs on p·n entries)."""
-    import numpy as np
-
-    if tau is None:
-        flat[S] += d * (1 - alpha)
-        return
-    if isinstance(tau, SparseTau):
-        ti, tv = tau.indices.numpy(), tau.values.numpy()
-        if ti.size:
-            pos = np.minimum(np.searchsorted(ti, S), ti.size - 1)
-            t = np.where(ti[pos] == S, tv[pos], tv.dtype.type(0))
-        else:
-            t = np.zeros_like(d)
-    else:
-        t = tau.detach().reshape(-1).numpy()[S]
-    positive = (t + d) >= 0
-    d = np.where((d >= 0) == positive, d, d.dtype.type(0))
-    if alpha == 0:
-        flat[S] += d
-        return
-    if isinstance(tau, SparseTau):
-        flat[ti] += tv * tv.dtype.type(alpha)
-    else:
-        flat += tau.detach().reshape(-1).numpy() * flat.dtype.type(alpha)
-    # inside S: + (1−α)·Δ'' − α·τ where τ lost the election (it was added everywhere above); one add
-    flat[S] += d * d.dtype.type(1 - alpha) - np.where((t >= 0) != positive, t, t.dtype.type(0)) * t.dtype.type(alpha)
-
-
 def onties_sparse_update_(
     param: torch.Tensor, grad: torch.Tensor, exp_avg: torch.Tensor, exp_avg_sq: torch.Tensor, step: int, *,
     lr: float, betas: tuple[float, float], eps: float, weight_decay: float, p: float, alpha: float,
-    tau: "torch.Tensor | SparseTau | None", scratch: Scratch | None = None,
+    tau: "torch.Tensor | SparseTau | None", state: SelectionState | None = None,
 ) -> None:
     """OnTIES step (no rescale) touching only the kept set S = top-k |Δ|: outside S, Δ' = 0 and the election
     is sign(τ), so τ always survives there; inside S the election decides for both τ and Δ. τ may be dense
-    or a SparseTau (its top-k support); the denominator goes to a scratch buffer when one is given."""
-    bias_correction1, bias_correction2 = _decay_and_moments_(param, grad, exp_avg, exp_avg_sq, step, lr, betas, weight_decay)
-    if scratch is not None:
-        denom = scratch.get(0, exp_avg).view_as(exp_avg)
-        torch.sqrt(exp_avg_sq, out=denom).div_(bias_correction2**0.5).add_(eps)
-    else:
-        denom = (exp_avg_sq.sqrt() / bias_correction2**0.5).add_(eps)
-    S, d = top_update_support(exp_avg, denom, -(lr / bias_correction1), int(p * param.numel()), scratch,
-                              norm=bias_correction1)
+    or a SparseTau (its top-k support); a `state` keeps the selection's threshold hints. The moments are
+    updated inside top_update_support (in the selection's first pass on CPU)."""
+    beta1, beta2 = betas
+    if weight_decay != 0:
+        param.mul_(1 - lr * weight_decay)
+    bias_correction1, bias_correction2 = 1 - beta1**step, 1 - beta2**step
+    S, d = top_update_support(exp_avg, exp_avg_sq, bias_correction2**0.5, eps, -(lr / bias_correction1),
+                              int(p * param.numel()), state, norm=bias_correction1, grad=grad, betas=betas)
     flat = param.view(-1)
-    if S.device.type == "cpu" and param.dtype in (torch.float32, torch.float64) and d.dtype == param.dtype \
-            and (tau is None or isinstance(tau, SparseTau) or tau.is_contiguous()):
-        _onties_merge_numpy(flat.detach().numpy(), S.numpy(), d.numpy(), tau, alpha)
+    K = _kernels() if S.device.type == "cpu" and param.dtype in (torch.float32, torch.float64) \
+        and d.dtype == param.dtype and (tau is None or isinstance(tau, SparseTau) or tau.is_contiguous()) else None
+    if K is not None:
+        if isinstance(tau, SparseTau):
+            K.merge(flat.detach().numpy(), S.numpy(), d.numpy(), tau.indices.numpy(), tau.values.numpy(), None, alpha)
+        elif tau is not None:
+            if alpha != 0:
+                param.add_(tau, alpha=alpha)
+            K.merge(flat.detach().numpy(), S.numpy(), d.numpy(), None, None, tau.detach().reshape(-1).numpy(), alpha)
+        else:
+            K.merge(flat.detach().numpy(), S.numpy(), d.numpy(), None, None, None, alpha)
         return
     if tau is None:
         flat.index_add_(0, S, d, alpha=1 - alpha)
@@ -499,7 +514,7 @@ class OnlineMergeAdamW(torch.optim.Optimizer):
         self.seed = seed
         self.tau: dict[torch.Tensor, torch.Tensor] = {}
         self._gens: dict[str, torch.Generator] = {}
-        self._scratch = Scratch()
+        self._select = SelectionState()
 
     def _gen(self, device: torch.device) -> torch.Generator:
         key = str(device)
@@ -560,7 +575,7 @@ class OnlineMergeAdamW(torch.optim.Optimizer):
                     onties_sparse_update_(
                         prm, grad, state["exp_avg"], state["exp_avg_sq"], state["step"].item(),
                         lr=group["lr"], betas=group["betas"], eps=group["eps"], weight_decay=group["weight_decay"],
-                        p=self.p, alpha=self.alpha, tau=tau, scratch=self._scratch)
+                        p=self.p, alpha=self.alpha, tau=tau, state=self._select)
                     continue
                 if isinstance(tau, SparseTau):
                     dense = torch.zeros_like(prm)

@@ -1,0 +1,236 @@
+"""Compiled CPU kernels (numba) for the OnTIES step: candidate selection and the sparse merge.
+
+OnTIES keeps the k = p·n largest |Δ| of each tensor. As torch ops, finding them is seven passes over memory
+(sqrt, div, add, div, abs, compare, nonzero) plus a topk. Here:
+- `candidates`: one pass over the two Adam moments (updating them from the gradient first, when asked),
+  block by block: a vectorised loop marks, in an L1-sized buffer, where |m / (√v / c₂ + ε)| reaches a threshold chosen to admit a little more than k elements, and a
+  second loop collects the marked indices and their moments, skipping eight unmarked elements at a time;
+- `select_top`: the exact top k among the candidates once the caller has found the k-th value;
+- `merge_sparse` / `merge_dense`: the sign election with τ and the update, on the kept set only.
+Large tensors are cut into chunks run on a thread pool as wide as torch's intra-op pool (the kernels release
+the GIL).
+
+The marking quotient uses IEEE sqrt while torch's CPU sqrt is within half an ulp, so the marks may differ from
+torch's compare at the rounding level: `optim.top_update_support` forms Δ on the candidates with torch's own
+ops and accepts the cut only with a margin (SELECT_MARGIN) that covers this. This module imports numba;
+optim.py imports it lazily and takes the torch path when that fails.
+"""
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import numba
+import numpy as np
+
+# Below this many elements per chunk a second thread costs more than it saves.
+CHUNK_MIN = 1 << 20
+
+_pool: ThreadPoolExecutor | None = None
+_pool_size = 0
+
+_jit = numba.njit(nogil=True, cache=True, error_model="numpy", boundscheck=False)
+
+
+BLOCK = 2048  # elements marked per inner loop: the block's moments and marks stay in L1 for the gather
+
+
+@_jit
+def _scan(m, v, c2, eps, lo, base, idx, mo, vo):  # pragma: no cover - compiled
+    """Candidates of m/v (global indices from `base`) into idx/mo/vo; returns their count, which may exceed
+    the outputs' size (then only the first ones are written)."""
+    n = m.size
+    cap = idx.size
+    buf = np.zeros(BLOCK, dtype=np.bool_)
+    words = buf.view(np.uint64)
+    c = 0
+    for s in range(0, n, BLOCK):
+        e = min(n, s + BLOCK)
+        mb = m[s:e]  # slices: indices known to be in range, so LLVM vectorises the marking loop
+        vb = v[s:e]
+        L = e - s
+        for j in range(L):
+            buf[j] = abs(mb[j] / (np.sqrt(vb[j]) / c2 + eps)) >= lo
+        for j in range(L, BLOCK):
+            buf[j] = False
+        for w in range(BLOCK // 8):
+            x = words[w]
+            if x != 0:  # eight unmarked elements at once: most words at a 1% keep rate
+                for b in range(8):
+                    if (x >> np.uint64(8 * b)) & np.uint64(0xFF):
+                        j = w * 8 + b
+                        if c < cap:
+                            idx[c] = base + s + j
+                            mo[c] = mb[j]
+                            vo[c] = vb[j]
+                        c += 1
+    return c
+
+
+@_jit
+def _step_scan(g, m, v, w1, w1c, b2, w2, c2, eps, lo, base, idx, mo, vo):  # pragma: no cover - compiled
+    """_scan, with the Adam moments first updated in place from the gradient g in the same pass (torch's
+    formulas: m.lerp_(g, w1), v.mul_(b2).addcmul_(g, g, value=w2)): the moments are read and written once.
+    Every scalar comes in the arrays' dtype (w1c = 1 − w1): a Python-int expression here would be float64."""
+    n = m.size
+    cap = idx.size
+    buf = np.zeros(BLOCK, dtype=np.bool_)
+    words = buf.view(np.uint64)
+    small = w1 < 0.5
+    c = 0
+    for s in range(0, n, BLOCK):
+        e = min(n, s + BLOCK)
+        gb = g[s:e]
+        mb = m[s:e]
+        vb = v[s:e]
+        L = e - s
+        if small:  # torch's lerp: start + w·(end − start) for w < 0.5, else end − (end − start)·(1 − w)
+            for j in range(L):
+                gj = gb[j]
+                mj = mb[j] + w1 * (gj - mb[j])
+                vj = vb[j] * b2 + w2 * gj * gj
+                mb[j] = mj
+                vb[j] = vj
+                buf[j] = abs(mj / (np.sqrt(vj) / c2 + eps)) >= lo
+        else:
+            for j in range(L):
+                gj = gb[j]
+                mj = gj - (gj - mb[j]) * w1c
+                vj = vb[j] * b2 + w2 * gj * gj
+                mb[j] = mj
+                vb[j] = vj
+                buf[j] = abs(mj / (np.sqrt(vj) / c2 + eps)) >= lo
+        for j in range(L, BLOCK):
+            buf[j] = False
+        for w in range(BLOCK // 8):
+            x = words[w]
+            if x != 0:
+                for b in range(8):
+                    if (x >> np.uint64(8 * b)) & np.uint64(0xFF):
+                        j = w * 8 + b
+                        if c < cap:
+                            idx[c] = base + s + j
+                            mo[c] = mb[j]
+                            vo[c] = vb[j]
+                        c += 1
+    return c
+
+
+@_jit
+def _select(idx, d, a, thr, need, s_out, d_out):  # pragma: no cover - compiled
+    c = 0
+    for i in range(idx.size):
+        if a[i] > thr or (a[i] == thr and need > 0):
+            if a[i] == thr:
+                need -= 1
+            s_out[c] = idx[i]
+            d_out[c] = d[i]
+            c += 1
+    return c
+
+
+@_jit
+def _merge_sparse(flat, S, d, ti, tv, alpha, one_minus, zero):  # pragma: no cover - compiled
+    i = 0
+    j = 0
+    ns, nt = S.size, ti.size
+    while i < ns or j < nt:
+        if j < nt and (i >= ns or ti[j] < S[i]):
+            flat[ti[j]] += alpha * tv[j]  # Δ' = 0 here, so the election is sign(τ): τ is kept
+            j += 1
+        else:
+            s = S[i]
+            di = d[i]
+            t = zero
+            if j < nt and ti[j] == s:
+                t = tv[j]
+                j += 1
+            positive = (t + di) >= 0
+            dk = di if (di >= 0) == positive else zero
+            tk = t if (t >= 0) == positive else zero
+            flat[s] = (flat[s] + alpha * tk) + one_minus * dk
+            i += 1
+
+
+@_jit
+def _merge_dense(flat, S, d, tau, alpha, one_minus, zero):  # pragma: no cover - compiled
+    # flat already holds θ + α·τ everywhere; on S the election may drop τ and Δ
+    for i in range(S.size):
+        s = S[i]
+        di = d[i]
+        t = tau[s]
+        positive = (t + di) >= 0
+        dk = di if (di >= 0) == positive else zero
+        lost = zero if (t >= 0) == positive else t
+        flat[s] = (flat[s] - alpha * lost) + one_minus * dk
+
+
+def _executor(threads: int) -> ThreadPoolExecutor:
+    global _pool, _pool_size
+    if _pool is None or _pool_size < threads:
+        if _pool is not None:
+            _pool.shutdown(wait=False)
+        _pool, _pool_size = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="sfmed-select"), threads
+    return _pool
+
+
+def _bounds(n: int, threads: int) -> list[int]:
+    chunks = max(1, min(threads, n // CHUNK_MIN))
+    return [n * i // chunks for i in range(chunks + 1)]
+
+
+def candidates(m: np.ndarray, v: np.ndarray, c2, eps, lo, cap: int, threads: int = 1,
+               moments: tuple | None = None) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
+    """(count, idx, m[idx], v[idx]) for idx = the flat indices where |m / (√v / c2 + eps)| ≥ lo, ascending,
+    over contiguous 1-D arrays of one float dtype (c2, eps, lo given in that dtype). When count > cap the
+    arrays hold only the first cap entries (the caller's threshold admitted too many).
+
+    `moments` = (g, w1, b2, w2): first update m and v in place, in the same pass, as torch.optim.AdamW does
+    with gradient g (m.lerp_(g, w1); v.mul_(b2).addcmul_(g, g, value=w2)). Each operation is correctly
+    rounded, so the result may differ from torch's vectorised (fused multiply-add) kernels in the last bit."""
+    b = _bounds(m.size, threads)
+    jobs = list(zip(b, b[1:]))
+    parts = [(np.empty(cap, dtype=np.int64), np.empty(cap, dtype=m.dtype), np.empty(cap, dtype=v.dtype))
+             for _ in jobs]
+    if moments is not None:
+        g, w1, b2, w2 = moments
+        w1c = m.dtype.type(1) - w1
+        kernel, lead, tail = _step_scan, lambda x, y: (g[x:y], m[x:y], v[x:y], w1, w1c, b2, w2), (c2, eps, lo)
+    else:
+        kernel, lead, tail = _scan, lambda x, y: (m[x:y], v[x:y]), (c2, eps, lo)
+    if len(jobs) == 1:
+        counts = [kernel(*lead(0, m.size), *tail, 0, *parts[0])]
+    else:
+        pool = _executor(len(jobs))
+        futs = [pool.submit(kernel, *lead(x, y), *tail, x, *pt) for (x, y), pt in zip(jobs, parts)]
+        counts = [f.result() for f in futs]
+    count = int(sum(counts))
+    keep = min(count, cap)
+    if len(jobs) == 1:
+        return count, parts[0][0][:keep], parts[0][1][:keep], parts[0][2][:keep]
+    # each chunk wrote its first min(its count, cap) entries: together, in order, they start with the first cap
+    return count, *(np.concatenate([pt[t][:min(c, cap)] for pt, c in zip(parts, counts)])[:keep] for t in range(3))
+
+
+def select_top(idx: np.ndarray, d: np.ndarray, a: np.ndarray, thr, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The entries of (idx, d) whose a = |d| is above `thr`, then those equal to it in order until k are
+    taken (idx ascending: ties go to the lower index). `thr` must be the k-th largest of a."""
+    need = k - int(np.count_nonzero(a > thr))
+    s_out, d_out = np.empty(k, dtype=idx.dtype), np.empty(k, dtype=d.dtype)
+    got = _select(idx, d, a, a.dtype.type(thr), need, s_out, d_out)
+    if got != k:
+        raise ValueError(f"select_top: took {got} entries, not {k} (thr is not the k-th largest)")
+    return s_out, d_out
+
+
+def merge(flat: np.ndarray, S: np.ndarray, d: np.ndarray, tau_indices: np.ndarray | None,
+          tau_values: np.ndarray | None, tau_dense: np.ndarray | None, alpha: float) -> None:
+    """OnTIES's election and update on the kept set S (ascending) with Δ' = d there: θ += α·τ where τ wins
+    the election, + (1−α)·Δ' where Δ' wins. τ is sparse (ascending indices + values), dense, or absent. With a
+    dense τ, `flat` must already hold θ + α·τ (one in-place torch add does that best); this corrects S."""
+    dt = flat.dtype.type
+    if tau_dense is not None:
+        _merge_dense(flat, S, d, tau_dense, dt(alpha), dt(1 - alpha), dt(0))
+        return
+    if tau_indices is None:
+        tau_indices, tau_values = np.empty(0, dtype=np.int64), np.empty(0, dtype=flat.dtype)
+    _merge_sparse(flat, S, d, tau_indices, tau_values, dt(alpha), dt(1 - alpha), dt(0))
