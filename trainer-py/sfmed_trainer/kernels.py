@@ -6,6 +6,7 @@ OnTIES keeps the k = p·n largest |Δ| of each tensor. As torch ops, finding the
   block by block: a vectorised loop marks, in an L1-sized buffer, where |m / (√v / c₂ + ε)| reaches a threshold chosen to admit a little more than k elements, and a
   second loop collects the marked indices and their moments, skipping eight unmarked elements at a time;
 - `select_top`: the exact top k among the candidates once the caller has found the k-th value;
+- `update_moments`: the Adam moments alone in one pass (OnDARE's index path);
 - `merge_sparse` / `merge_dense`: the sign election with τ and the update, on the kept set only.
 Large tensors are cut into chunks run on a thread pool as wide as torch's intra-op pool (the kernels release
 the GIL).
@@ -116,6 +117,21 @@ def _step_scan(g, m, v, w1, w1c, b2, w2, c2, eps, lo, base, idx, mo, vo):  # pra
 
 
 @_jit
+def _moments(g, m, v, w1, w1c, b2, w2):  # pragma: no cover - compiled
+    """The Adam moment update alone (OnDARE's index path), one pass: the formulas of _step_scan."""
+    if w1 < 0.5:
+        for i in range(m.size):
+            gi = g[i]
+            m[i] = m[i] + w1 * (gi - m[i])
+            v[i] = v[i] * b2 + w2 * gi * gi
+    else:
+        for i in range(m.size):
+            gi = g[i]
+            m[i] = gi - (gi - m[i]) * w1c
+            v[i] = v[i] * b2 + w2 * gi * gi
+
+
+@_jit
 def _select(idx, d, a, thr, need, s_out, d_out):  # pragma: no cover - compiled
     c = 0
     for i in range(idx.size):
@@ -209,6 +225,21 @@ def candidates(m: np.ndarray, v: np.ndarray, c2, eps, lo, cap: int, threads: int
         return count, parts[0][0][:keep], parts[0][1][:keep], parts[0][2][:keep]
     # each chunk wrote its first min(its count, cap) entries: together, in order, they start with the first cap
     return count, *(np.concatenate([pt[t][:min(c, cap)] for pt, c in zip(parts, counts)])[:keep] for t in range(3))
+
+
+def update_moments(g: np.ndarray, m: np.ndarray, v: np.ndarray, b1: float, b2: float, threads: int = 1) -> None:
+    """m.lerp_(g, 1 − b1); v.mul_(b2).addcmul_(g, g, value=1 − b2) in one pass over contiguous 1-D arrays of
+    one float dtype (each operation rounded once: may differ from torch's kernels in the last bit)."""
+    dt = m.dtype.type
+    w1 = dt(1 - b1)
+    args = (w1, dt(1) - w1, dt(b2), dt(1 - b2))
+    b = _bounds(m.size, threads)
+    if len(b) == 2:
+        _moments(g, m, v, *args)
+        return
+    pool = _executor(len(b) - 1)
+    for f in [pool.submit(_moments, g[x:y], m[x:y], v[x:y], *args) for x, y in zip(b, b[1:])]:
+        f.result()
 
 
 def select_top(idx: np.ndarray, d: np.ndarray, a: np.ndarray, thr, k: int) -> tuple[np.ndarray, np.ndarray]:

@@ -226,8 +226,20 @@ def ondare_sparse_update_(
     tau: "torch.Tensor | SparseTau | None", kept: torch.Tensor, rescale: str,
 ) -> None:
     """OnDARE step with the Bernoulli draw given as kept flat indices: the same update as merge_update_ with
-    mask = 1 at `kept`, but Δ is only computed where it is kept. rescale "l1" is not supported here."""
-    bias_correction1, bias_correction2 = _decay_and_moments_(param, grad, exp_avg, exp_avg_sq, step, lr, betas, weight_decay)
+    mask = 1 at `kept`, but Δ is only computed where it is kept. rescale "l1" is not supported here. On CPU
+    (float32/64, numba present) the moments are updated in one compiled pass (kernels.update_moments)."""
+    K = _kernels() if (exp_avg.device.type == "cpu" and exp_avg.dtype in (torch.float32, torch.float64)
+                       and grad.dtype == exp_avg.dtype == exp_avg_sq.dtype and grad.is_contiguous()
+                       and exp_avg.is_contiguous() and exp_avg_sq.is_contiguous()) else None
+    if K is None:
+        bias_correction1, bias_correction2 = _decay_and_moments_(param, grad, exp_avg, exp_avg_sq, step, lr, betas,
+                                                                 weight_decay)
+    else:
+        if weight_decay != 0:
+            param.mul_(1 - lr * weight_decay)
+        K.update_moments(grad.detach().view(-1).numpy(), exp_avg.view(-1).numpy(), exp_avg_sq.view(-1).numpy(),
+                         betas[0], betas[1], torch.get_num_threads())
+        bias_correction1, bias_correction2 = 1 - betas[0]**step, 1 - betas[1]**step
     m = exp_avg.view(-1)[kept]
     v = exp_avg_sq.view(-1)[kept]
     u = m / (v.sqrt() / bias_correction2**0.5).add_(eps)

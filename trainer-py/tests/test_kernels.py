@@ -73,6 +73,25 @@ def test_candidates_update_the_moments_first(seed, n, dtype, q, b1, threads):
 
 
 @PROPS
+@given(seed=st.integers(0, 2**31), n=st.integers(1, 5000), dtype=st.sampled_from(DTYPES),
+       b1=st.sampled_from([0.9, 0.5, 0.3]), threads=st.sampled_from([1, 3]))
+def test_update_moments_is_adamw_moments(seed, n, dtype, b1, threads):
+    m, v = moments(seed, n, dtype, False)
+    g = (np.random.default_rng(seed + 1).standard_normal(n) * 1e-3).astype(dtype)
+    tm, tv, tg = torch.from_numpy(m.copy()), torch.from_numpy(v.copy()), torch.from_numpy(g)
+    tm.lerp_(tg, 1 - b1)
+    tv.mul_(0.999).addcmul_(tg, tg, value=1 - 0.999)
+    m0, v0 = m.copy(), v.copy()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(K, "CHUNK_MIN", 1000)
+        K.update_moments(g, m, v, b1, 0.999, threads)
+    e = 4 * np.finfo(dtype).eps
+    assert np.all(np.abs(m - tm.numpy()) <= e * (np.abs(m0) + np.abs(g)))
+    assert np.all(np.abs(v - tv.numpy()) <= e * (v0 + g * g))
+    assert not np.array_equal(m, m0)  # the update happened in place
+
+
+@PROPS
 @given(seed=st.integers(0, 2**31), n=st.integers(1, 3000), k=st.integers(1, 3000), ties=st.booleans(),
        dtype=st.sampled_from(DTYPES))
 def test_select_top_is_topk_with_ties_to_lower_index(seed, n, k, ties, dtype):

@@ -220,7 +220,9 @@ def test_sparse_ondare_path_equals_dense_with_same_mask():
     nz = torch.nonzero(tau).flatten()
     ondare_sparse_update_(b, gr, mb, vb, 3, lr=1e-2, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01, p=0.05,
                           alpha=0.2, tau=SparseTau(nz, tau[nz]), kept=kept, rescale="inverse_keep")
-    assert torch.allclose(a, b, rtol=1e-12, atol=1e-15) and torch.equal(ma, mb) and torch.equal(va, vb)
+    # the index path's compiled moment update rounds each operation once (torch's kernels fuse): ulp-close
+    assert torch.allclose(a, b, rtol=1e-12, atol=1e-15)
+    assert torch.allclose(ma, mb, rtol=0, atol=1e-16) and torch.allclose(va, vb, rtol=1e-15, atol=0)
 
 
 def test_small_p_ondare_stores_sparse_tau_and_trains(models_dir):
