@@ -29,7 +29,8 @@ export interface TrainOptions {
   save_total_limit?: number;
   /**
    * FSDP full sharding across processes (also chosen by accelerate's FSDP or DeepSpeed configs), or DeepSpeed
-   * ZeRO-3 (DPO with `dpo.engine: "trl"` and AdamW only). @default "none"
+   * ZeRO-3 (DPO with `dpo.engine: "trl"`; AdamW, or OnDARE/OnTIES merged on each rank's partition, without
+   * `rescale: "l1"` or `precompute_ref`). @default "none"
    */
   sharding?: "none" | "fsdp" | "deepspeed";
 }
