@@ -271,7 +271,7 @@ class SelectionState:
     answers were found."""
 
     def __init__(self):
-        self.hints: dict[int, tuple] = {}  # moment buffer address → (threshold / bias correction, try it)
+        self.hints: dict[int, tuple] = {}  # moment buffer address → (threshold, k-th |u|, its trend, try it)
         self.selected = {"candidates": 0, "full_topk": 0}
 
 
@@ -279,6 +279,7 @@ SELECT_MIN_N = 1 << 14  # smaller tensors take the plain topk path (its fixed co
 SELECT_SAMPLE = 8192  # threshold-estimate sample size
 HINT_MARGIN = 0.2  # candidates aimed for above k when the previous step's threshold is reused
 HINT_LOWER = 0.95  # the next guess when a threshold admitted fewer spare candidates than that
+HINT_TREND = (0.8, 1.25)  # bounds on the step-to-step ratio applied to the next guess
 
 
 def _sample_stride(n: int, last_dim: int) -> int:
@@ -309,7 +310,7 @@ SELECT_MARGIN = 2.0**-16
 
 
 def top_update_support(exp_avg: torch.Tensor, exp_avg_sq: torch.Tensor, c2: float, eps: float, scale: float,
-                       k: int, state: SelectionState | None = None, norm: float = 1.0, *,
+                       k: int, state: SelectionState | None = None, *,
                        grad: torch.Tensor | None = None,
                        betas: tuple[float, float] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """(S, Δ[S]) for Δ = exp_avg / (√exp_avg_sq / c2 + eps) · scale: S = the flat indices of the k largest |Δ|
@@ -318,14 +319,16 @@ def top_update_support(exp_avg: torch.Tensor, exp_avg_sq: torch.Tensor, c2: floa
 
     Fast path (CPU, float32/64, large tensors, numba present): a threshold `lo` on |u| = |Δ|/|scale| is read
     from a strided sample (its r-th largest, r four standard deviations above the expected count); one
-    compiled pass over the two moments (kernels.candidate_mask) marks C = {|u| ≥ lo}, a few per cent more
+    compiled pass over the two moments (kernels.candidates) marks C = {|u| ≥ lo}, a few per cent more
     than k, without forming u. On C alone, Δ is formed with the dense expression's own torch ops and the exact
     k-th largest |Δ| (t) selected. Every element outside C has |u| < lo (up to the kernel's rounding, covered
     by SELECT_MARGIN), so when t exceeds lo·|scale|·(1 + SELECT_MARGIN) the set is exact; otherwise (fewer
     than k candidates, or ties reaching the bottom of C, as at Adam's first step where |Δ| ≈ lr almost
-    everywhere) the full topk runs. With a `state`, the threshold that worked is kept (divided by `norm`,
-    the first moment's bias correction, so it tracks |Δ|/lr across Adam's warm-up) as the next call's first
-    guess; a guess admitting too few or far too many candidates is dropped for the sample.
+    everywhere) the full topk runs. With a `state`, the next call's first guess is the threshold that would
+    have admitted k·(1 + HINT_MARGIN) this time, times the step-to-step ratio of the k-th |u| (clamped to
+    HINT_TREND): through Adam's warm-up |u| drifts steadily (down, for noisy gradients, as the bias
+    corrections fade), and the trend follows it. A guess admitting too few or far too many candidates is
+    dropped for the sample.
 
     With `grad` and `betas`, the Adam moments are first updated from grad (torch.optim.AdamW's formulas). On
     the fast path that happens inside the first marking pass, so the moments are read and written once per
@@ -350,9 +353,9 @@ def top_update_support(exp_avg: torch.Tensor, exp_avg_sq: torch.Tensor, c2: floa
             mom = (gv, dt(1 - b1), dt(b2), dt(1 - b2))
         hints = state.hints if state is not None else {}
         key = exp_avg.data_ptr()
-        hint, trust = hints.pop(key, (None, False))
+        hint, t_last, trend, trust = hints.pop(key, (None, None, 1.0, False))
         last_dim = exp_avg.shape[-1] if exp_avg.dim() else 1
-        guesses = (hint * norm if trust else None,
+        guesses = (hint * trend if trust else None,
                    lambda: _sampled_threshold(mv, vv, c2, eps, k, last_dim, mom if pending is not None else None))
         threads = torch.get_num_threads()
         for i, lo in enumerate(guesses):
@@ -386,9 +389,11 @@ def top_update_support(exp_avg: torch.Tensor, exp_avg_sq: torch.Tensor, c2: floa
             thr = part[j]
             if not float(thr) > float(lo) * abs(scale) * (1 + SELECT_MARGIN):
                 continue
-            # a hint that just missed is skipped once (during Adam's warm-up it keeps missing)
+            # a hint that just missed is skipped once
             tried = trust and hint is not None
-            hints[key] = (nxt / norm, hit or not tried)
+            t_u = float(thr) / abs(scale)
+            trend = min(max(t_u / t_last, HINT_TREND[0]), HINT_TREND[1]) if t_last else 1.0
+            hints[key] = (nxt, t_u, trend, hit or not tried)
             if state is not None:
                 state.selected["candidates"] += 1
             S, d = K.select_top(cand, dc, ac, thr, k)
@@ -457,7 +462,7 @@ def onties_sparse_update_(
         param.mul_(1 - lr * weight_decay)
     bias_correction1, bias_correction2 = 1 - beta1**step, 1 - beta2**step
     S, d = top_update_support(exp_avg, exp_avg_sq, bias_correction2**0.5, eps, -(lr / bias_correction1),
-                              int(p * param.numel()), state, norm=bias_correction1, grad=grad, betas=betas)
+                              int(p * param.numel()), state, grad=grad, betas=betas)
     flat = param.view(-1)
     K = _kernels() if S.device.type == "cpu" and param.dtype in (torch.float32, torch.float64) \
         and d.dtype == param.dtype and (tau is None or isinstance(tau, SparseTau) or tau.is_contiguous()) else None

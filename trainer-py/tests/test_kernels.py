@@ -166,7 +166,7 @@ def test_top_update_support_exact_over_steps(seed, rows, cols, p, dtype, ties, s
         k = int(p * m.numel())
         delta = (m / (v.sqrt() / c2).add_(1e-8)).mul_(scale).view(-1)
         want = torch.sort(O.topk_indices(delta.abs(), k)).values
-        S, d = O.top_update_support(m, v, c2, 1e-8, scale, k, state, norm=bc1)
+        S, d = O.top_update_support(m, v, c2, 1e-8, scale, k, state)
         assert torch.equal(S, want)
         assert torch.equal(d, delta[want])
     if not ties:
