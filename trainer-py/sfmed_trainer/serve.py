@@ -1,7 +1,7 @@
 """OpenAI-compatible HTTP server over a local checkpoint (standard-library ThreadingHTTPServer).
 
 Endpoints: GET /v1/models; POST /v1/chat/completions (stream or not), /v1/completions (raw prompt, greedy at
-temperature 0, optional logprobs), /v1/embeddings (extra params `layer`, `pooling`), /v1/score (reward model).
+temperature 0, optional logprobs, `echo` with the prompt's own token log-probs), /v1/embeddings (extra params `layer`, `pooling`), /v1/score (reward model).
 Requests run one at a time on the model (a lock), so hooks and the gate's running state stay per request.
 """
 from __future__ import annotations
@@ -111,13 +111,15 @@ class Engine:
 
     def stream_text(self, ids, body, top_k_logprobs=None) -> Iterator[tuple[str, dict | None, str | None]]:
         """Yields (text_delta, token_record, finish_reason)."""
-        max_tokens = int(body.get("max_tokens") or body.get("max_completion_tokens") or 16)
+        max_tokens = next((v for v in (body.get("max_tokens"), body.get("max_completion_tokens")) if v is not None), 16)
+        if not isinstance(max_tokens, int) or isinstance(max_tokens, bool):
+            raise ApiError(400, "max_tokens must be an integer", "max_tokens")
         temperature = float(body.get("temperature", 1.0) if body.get("temperature") is not None else 1.0)
         top_p = float(body.get("top_p", 1.0) if body.get("top_p") is not None else 1.0)
         stop = body.get("stop") or []
         stop = [stop] if isinstance(stop, str) else list(stop)
         if max_tokens < 1:
-            raise ApiError(400, "max_tokens must be >= 1", "max_tokens")
+            raise ApiError(400, "max_tokens must be >= 1 (0 only with echo on /v1/completions)", "max_tokens")
         out_ids: list[int] = []
         emitted = ""
         finish = "length"
@@ -140,6 +142,44 @@ class Engine:
             if hit:
                 break
         yield "", None, finish
+
+    def prompt_pieces(self, prompt: str, ids: list[int]) -> list[str]:
+        """The prompt's text cut at its token boundaries, one piece per id, joining back to the prompt exactly:
+        from the tokenizer's character offsets, so a character split over several byte-level tokens goes to
+        the first of them and the others get "" (decoding such a token alone gives U+FFFD). Without offsets
+        (a slow tokenizer), each token decoded alone."""
+        try:
+            enc = self.tok(prompt, add_special_tokens=False, return_offsets_mapping=True)
+            spans = enc["offset_mapping"]
+            if list(enc["input_ids"]) != ids:
+                raise ValueError("ids differ")
+        except (NotImplementedError, ValueError, KeyError):
+            return [self.tok.decode([i]) for i in ids]
+        pieces, cursor = [], 0
+        for _, end in spans:
+            end = max(cursor, min(end, len(prompt)))
+            pieces.append(prompt[cursor:end])  # any gap before the token's span goes with it
+            cursor = end
+        if pieces and cursor < len(prompt):
+            pieces[-1] += prompt[cursor:]
+        return pieces
+
+    @torch.no_grad()
+    def prompt_logprobs(self, ids: list[int], top_k: int | None) -> list[dict[str, Any]]:
+        """One forward pass over the prompt: per token {"id", "logprob", "top"} with log p(token | the tokens
+        before it); the first token has no context, so its logprob and top are None (as OpenAI's echo)."""
+        self._reset()
+        logits = self.model(input_ids=torch.tensor([ids], dtype=torch.long, device=self.device)).logits[0].float()
+        lp = torch.log_softmax(logits[:-1], -1)
+        out: list[dict[str, Any]] = [{"id": ids[0], "logprob": None, "top": None}]
+        picked = lp.gather(1, torch.tensor(ids[1:], device=lp.device).unsqueeze(1)).squeeze(1).tolist() if len(ids) > 1 else []
+        tops = None
+        if top_k and len(ids) > 1:
+            v, i = torch.topk(lp, min(top_k, lp.shape[-1]), dim=-1)
+            tops = [list(zip(a, b)) for a, b in zip(i.tolist(), v.tolist())]
+        for j, tid in enumerate(ids[1:]):
+            out.append({"id": tid, "logprob": picked[j], "top": tops[j] if tops is not None else None})
+        return out
 
     # ------------------------------------------------------------------------------------------- others
 
@@ -318,13 +358,35 @@ def make_handler(engine: Engine):
                 raise ApiError(400, "prompt must not be empty", "prompt")
             k = body.get("logprobs")
             k = int(k) if k is not None and k is not False else None
+            echo = bool(body.get("echo"))
+            mt = body.get("max_tokens")
+            if mt is not None and (not isinstance(mt, int) or isinstance(mt, bool)):
+                raise ApiError(400, "max_tokens must be an integer", "max_tokens")
+            # echo with max_tokens 0 scores the prompt only (a tokenizer / membership-probe request)
+            generate = not (echo and mt == 0)
             cid, created = f"cmpl-{uuid.uuid4().hex[:24]}", _now()
             toks, tlps, tops, offs = [], [], [], []
             text, finish, n_out = "", "length", 0
+            if echo:
+                text = prompt
+                if k is not None:
+                    pos = 0
+                    for rec, piece in zip(engine.prompt_logprobs(ids, k), engine.prompt_pieces(prompt, ids)):
+                        offs.append(pos)
+                        toks.append(piece)
+                        tlps.append(rec["logprob"])
+                        tops.append(None if rec["top"] is None or k == 0 else
+                                    {engine.tok.decode([i]): v for i, v in rec["top"][:k]})
+                        pos += len(piece)
             stream = bool(body.get("stream"))
             if stream:
                 self._sse_start()
-            for delta, rec, fin in engine.stream_text(ids, body, max(k, 1) if k is not None else None):
+                if echo:
+                    self._sse({"id": cid, "object": "text_completion", "created": created, "model": engine.name,
+                               "choices": [{"index": 0, "text": prompt, "logprobs": None, "finish_reason": None}]})
+            steps = engine.stream_text(ids, body, max(k, 1) if k is not None else None) if generate else \
+                iter([("", None, "length")])
+            for delta, rec, fin in steps:
                 if rec is not None:
                     n_out += 1
                     if k is not None:

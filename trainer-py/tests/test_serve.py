@@ -107,6 +107,50 @@ def test_completions_greedy_logprobs_match_model(lm):
     assert b["choices"][0]["text"].startswith(lp["tokens"][0])
 
 
+def test_completions_echo_scores_the_prompt(lm):
+    """echo: the prompt's tokens come back with log p(token | prefix) from one forward pass (the first has
+    none), they rebuild the prompt, and generation continues after it exactly as without echo."""
+    prompt = "The patient has a fever and a cough"
+    eng = lm.engine
+    ids = eng.encode(prompt)
+    st, b = call(lm.url, "/v1/completions", {"prompt": prompt, "echo": True, "max_tokens": 0, "logprobs": 2})
+    assert st == 200
+    ch = b["choices"][0]
+    lp = ch["logprobs"]
+    assert ch["text"] == prompt and "".join(lp["tokens"]) == prompt and len(lp["tokens"]) == len(ids)
+    assert lp["token_logprobs"][0] is None and lp["top_logprobs"][0] is None
+    assert lp["text_offset"] == [sum(len(t) for t in lp["tokens"][:i]) for i in range(len(ids))]
+    with torch.no_grad():
+        ref = torch.log_softmax(eng.model(input_ids=torch.tensor([ids])).logits[0].float(), -1)
+    want = [ref[i - 1, ids[i]].item() for i in range(1, len(ids))]
+    assert lp["token_logprobs"][1:] == pytest.approx(want, abs=1e-5)
+    assert all(len(t) == 2 and max(t.values()) >= lp["token_logprobs"][i + 1] - 1e-6
+               for i, t in enumerate(lp["top_logprobs"][1:]))
+    assert b["usage"]["completion_tokens"] == 0
+    plain = call(lm.url, "/v1/completions", {"prompt": prompt, "temperature": 0, "max_tokens": 4, "logprobs": 0})[1]
+    both = call(lm.url, "/v1/completions", {"prompt": prompt, "temperature": 0, "max_tokens": 4, "logprobs": 0,
+                                            "echo": True})[1]
+    gen = plain["choices"][0]
+    ch = both["choices"][0]
+    assert ch["text"] == prompt + gen["text"]
+    n = len(ids)
+    assert ch["logprobs"]["tokens"][n:] == gen["logprobs"]["tokens"]
+    assert ch["logprobs"]["text_offset"][n:] == [o + len(prompt) for o in gen["logprobs"]["text_offset"]]
+    # Chinese through the byte-level tokenizer: characters split over byte tokens still rebuild the prompt
+    zh = "患者发热三天，伴咳嗽。"
+    lz = call(lm.url, "/v1/completions", {"prompt": zh, "echo": True, "max_tokens": 0, "logprobs": 1})[1]["choices"][0]["logprobs"]
+    assert "".join(lz["tokens"]) == zh and len(lz["tokens"]) == len(eng.encode(zh))
+    assert all(t == "" or "\ufffd" not in t for t in lz["tokens"])
+    assert "" in lz["tokens"]  # some character is split over byte tokens in this tiny vocabulary
+    st, raw = call(lm.url, "/v1/completions", {"prompt": prompt, "temperature": 0, "max_tokens": 4, "echo": True,
+                                              "stream": True}, raw=True)
+    parts = [json.loads(l[6:]) for l in raw.split("\n") if l.startswith("data: ") and l != "data: [DONE]"]
+    assert parts[0]["choices"][0]["text"] == prompt
+    assert "".join(p["choices"][0]["text"] for p in parts) == prompt + gen["text"]
+    assert call(lm.url, "/v1/completions", {"prompt": prompt, "max_tokens": 0})[0] == 400  # 0 needs echo
+    assert call(lm.url, "/v1/completions", {"prompt": prompt, "echo": True, "max_tokens": "0"})[0] == 400
+
+
 def test_embeddings_layers_and_pooling(lm):
     eng = lm.engine
     text = "头痛 fever"

@@ -12,7 +12,7 @@ import { createInterface } from "node:readline";
 import { createOpenAIModel } from "@sfmed/llm";
 import { readSample, repoRoot, tempDir } from "@sfmed/test-utils";
 import { describe, expect, it, onTestFinished } from "vitest";
-import { buildHighRiskDb, evaluateGate, gateFileFromDb, probeMemorization, toProbeSample, writeGateFile, type ProbeSample } from "../src/index.js";
+import { buildHighRiskDb, echoTokenizer, evaluateGate, gateFileFromDb, probeMemorization, toProbeSample, writeGateFile, type ProbeSample } from "../src/index.js";
 
 const trainerDir = path.join(repoRoot, "trainer-py");
 
@@ -115,6 +115,14 @@ describe.runIf(enabled)("tiny real model (trainer-py)", () => {
     expect(report.total).toBe(12);
     // Continuation log-probs separate the trained dialogues from the held-out ones.
     expect(report.membership!.scores.loss.auc).toBeGreaterThan(0.9);
+    // So do the true suffix's log-probs, scored by the server through echo (one forward pass per sample).
+    const echoed = await probeMemorization({ model: ungated, samples, concurrency: 1, stop: ["<|im_end|>"], maxTokens: () => 48, membership: "suffix-echo" });
+    expect(echoed.membership!.source).toBe("suffix-echo");
+    expect(echoed.membership!.scores.loss.auc).toBeGreaterThan(0.9);
+    // The server's own token boundaries, through echo, rebuild the text (Chinese split over byte tokens included).
+    const text = samples[0]!.prefix + samples[0]!.suffix;
+    const pieces = await echoTokenizer(ungated)(text);
+    expect(pieces.join("")).toBe(text);
 
     const memorized = samples.filter((s) => report.memorizedIds.includes(s.id));
     const db = await buildHighRiskDb({ model: ungated, samples: memorized, layer: 1, replacements: { safeResponses: ["抱歉，我不能提供这方面的信息。"] } });

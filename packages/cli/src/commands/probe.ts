@@ -106,7 +106,7 @@ function registerMemorization(probe: Command, ctx: () => CliContext) {
     .option("--ratio <x>", "split text samples at this share of their tokens (default 0.5)")
     .option("--suffix-tokens <k>", "split text samples leaving the last k tokens as suffix (Carlini: 50)")
     .option("--prefix-tokens <n>", "with --suffix-tokens: prefix = first n tokens, suffix = the next k")
-    .option("--tokenizer <name>", "token boundaries for the split: char or server (the served model's tokenizer via echo; vLLM-style servers)", "char")
+    .option("--tokenizer <name>", "token boundaries for the split: char or server (the served model's tokenizer via echo: vLLM or sfmed serve)", "char")
     .option("--membership <source>", "membership scores: none, continuation (log-probs of the model's output) or suffix-echo (of the true suffix; needs echo)", "continuation")
     .option("--stop <text...>", "stop sequences for generation")
     .option("--limit <n>", "probe only the first n samples")

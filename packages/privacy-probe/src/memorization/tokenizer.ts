@@ -12,8 +12,9 @@ export const charTokenizer: TextTokenizer = (text) => Array.from(text);
 
 /**
  * A tokenizer that asks an OpenAI-compatible completion server for its own tokens by echoing the prompt
- * (`echo: true`, `max_tokens: 0`, log-probs on; vLLM supports this, trainer-py serve does not). Pieces that do not
- * concatenate back to the text (byte-level tokens of split characters) are rejected.
+ * (`echo: true`, `max_tokens: 0`, log-probs on; vLLM and trainer-py serve support this). Pieces that do not
+ * concatenate back to the text are rejected (trainer-py serve gives a character split over byte-level tokens to
+ * the first of them and "" to the rest; servers that return U+FFFD for such tokens do not rebuild the text).
  * @throws {PrivacyProbeError} code `MODEL_ERROR` when the server returns no tokens or pieces that do not rebuild the text
  */
 export function echoTokenizer(model: CompletionModel): TextTokenizer {
