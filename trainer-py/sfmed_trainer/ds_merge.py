@@ -38,8 +38,8 @@ from typing import Iterable
 
 import torch
 
-from .optim import (SPARSE_P, CheckpointTensors, SparseTau, _rescale_, bernoulli_indices, default_rescale,
-                    magnitude_mask, merge_update_, ondare_sparse_update_)
+from .optim import (SPARSE_P, SparseTau, bernoulli_indices, default_rescale, merge_update_, ondare_sparse_update_,
+                    stream_tau)
 
 # ---------------------------------------------------------------------------------------------------------
 # Partition layout and the global top-k, as plain functions (tested without DeepSpeed).
@@ -140,35 +140,15 @@ def partition_tau(
     sparse: bool = False,
 ) -> tuple[dict[torch.Tensor, "torch.Tensor | SparseTau"], list[str]]:
     """({param: τ's valid slice on this rank, fp32}, names missing from a checkpoint). τ = θ_SFT − θ_base is
-    streamed one full tensor at a time and sparsified exactly as optim.compute_tau does (the same generator,
+    streamed one full tensor at a time by optim.stream_tau, as optim.compute_tau does (the same generator,
     seed and order, so the same fixed mask as an unsharded run), then sliced as ZeRO-3 partitions the
     parameter. Parameters may be ZeRO-3 parameters (shape from `ds_shape`) or plain tensors. `sparse` keeps each
     slice as a SparseTau (its nonzero indices + values)."""
-    rescale = rescale or default_rescale(method)
-    sft, base = CheckpointTensors(sft_path), CheckpointTensors(base_path)
-    gen = torch.Generator().manual_seed(seed + 1_000_003)  # compute_tau's generator
     out: dict[torch.Tensor, torch.Tensor] = {}
     missing: list[str] = []
-    for name, prm in named_params:
-        key = name[len("module.") :] if name.startswith("module.") else name
-        if key not in sft or key not in base:
-            missing.append(key)
-            continue
-        t = sft.get(key).float() - base.get(key).float()
-        shape = tuple(getattr(prm, "ds_shape", prm.shape))
-        if tuple(t.shape) != shape:
-            raise ValueError(f"tau {key}: shape {tuple(t.shape)} differs from the model's {shape}")
-        if p < 1:
-            before = t.abs().sum() if rescale == "l1" else None
-            if method == "ondare":
-                t.mul_(torch.bernoulli(torch.full_like(t, p), generator=gen))
-                _rescale_(t, before, p, rescale)
-            else:
-                t.mul_(magnitude_mask(t, p))
-                if rescale != "none":
-                    _rescale_(t, before, p, rescale)
-        if method == "ondare":
-            t.clamp_(-clip_tau, clip_tau)
+    for prm, t in stream_tau(named_params, sft_path, base_path, method=method, p=p, clip_tau=clip_tau,
+                             rescale=rescale, seed=seed, missing=missing,
+                             shape_of=lambda q: tuple(getattr(q, "ds_shape", q.shape))):
         start, valid, _ = partition_bounds(t.numel(), world, rank)
         local = t.reshape(-1)[start : start + valid]
         if sparse:

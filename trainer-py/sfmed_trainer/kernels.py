@@ -36,55 +36,28 @@ BLOCK = 2048  # elements marked per inner loop: the block's moments and marks st
 
 
 @_jit
-def _scan(m, v, c2, eps, lo, base, idx, mo, vo):  # pragma: no cover - compiled
+def _scan(g, m, v, mode, w1, w1c, b2, w2, c2, eps, lo, base, idx, mo, vo):  # pragma: no cover - compiled
     """Candidates of m/v (global indices from `base`) into idx/mo/vo; returns their count, which may exceed
-    the outputs' size (then only the first ones are written)."""
+    the outputs' size (then only the first ones are written). mode 0 reads the moments as they are; modes 1
+    and 2 first update them in place from the gradient g in the same pass (torch's formulas: m.lerp_(g, w1),
+    whose form depends on w1 < 0.5 (mode 1) or not (mode 2), and v.mul_(b2).addcmul_(g, g, value=w2)), so
+    the moments are read and written once. Every scalar comes in the arrays' dtype (w1c = 1 − w1): a
+    Python-int expression here would be float64."""
     n = m.size
     cap = idx.size
     buf = np.zeros(BLOCK, dtype=np.bool_)
     words = buf.view(np.uint64)
-    c = 0
-    for s in range(0, n, BLOCK):
-        e = min(n, s + BLOCK)
-        mb = m[s:e]  # slices: indices known to be in range, so LLVM vectorises the marking loop
-        vb = v[s:e]
-        L = e - s
-        for j in range(L):
-            buf[j] = abs(mb[j] / (np.sqrt(vb[j]) / c2 + eps)) >= lo
-        for j in range(L, BLOCK):
-            buf[j] = False
-        for w in range(BLOCK // 8):
-            x = words[w]
-            if x != 0:  # eight unmarked elements at once: most words at a 1% keep rate
-                for b in range(8):
-                    if (x >> np.uint64(8 * b)) & np.uint64(0xFF):
-                        j = w * 8 + b
-                        if c < cap:
-                            idx[c] = base + s + j
-                            mo[c] = mb[j]
-                            vo[c] = vb[j]
-                        c += 1
-    return c
-
-
-@_jit
-def _step_scan(g, m, v, w1, w1c, b2, w2, c2, eps, lo, base, idx, mo, vo):  # pragma: no cover - compiled
-    """_scan, with the Adam moments first updated in place from the gradient g in the same pass (torch's
-    formulas: m.lerp_(g, w1), v.mul_(b2).addcmul_(g, g, value=w2)): the moments are read and written once.
-    Every scalar comes in the arrays' dtype (w1c = 1 − w1): a Python-int expression here would be float64."""
-    n = m.size
-    cap = idx.size
-    buf = np.zeros(BLOCK, dtype=np.bool_)
-    words = buf.view(np.uint64)
-    small = w1 < 0.5
     c = 0
     for s in range(0, n, BLOCK):
         e = min(n, s + BLOCK)
         gb = g[s:e]
-        mb = m[s:e]
+        mb = m[s:e]  # slices: indices known to be in range, so LLVM vectorises the marking loops
         vb = v[s:e]
         L = e - s
-        if small:  # torch's lerp: start + w·(end − start) for w < 0.5, else end − (end − start)·(1 − w)
+        if mode == 0:
+            for j in range(L):
+                buf[j] = abs(mb[j] / (np.sqrt(vb[j]) / c2 + eps)) >= lo
+        elif mode == 1:
             for j in range(L):
                 gj = gb[j]
                 mj = mb[j] + w1 * (gj - mb[j])
@@ -104,7 +77,7 @@ def _step_scan(g, m, v, w1, w1c, b2, w2, c2, eps, lo, base, idx, mo, vo):  # pra
             buf[j] = False
         for w in range(BLOCK // 8):
             x = words[w]
-            if x != 0:
+            if x != 0:  # eight unmarked elements at once: most words at a 1% keep rate
                 for b in range(8):
                     if (x >> np.uint64(8 * b)) & np.uint64(0xFF):
                         j = w * 8 + b
@@ -118,7 +91,7 @@ def _step_scan(g, m, v, w1, w1c, b2, w2, c2, eps, lo, base, idx, mo, vo):  # pra
 
 @_jit
 def _moments(g, m, v, w1, w1c, b2, w2):  # pragma: no cover - compiled
-    """The Adam moment update alone (OnDARE's index path), one pass: the formulas of _step_scan."""
+    """The Adam moment update alone (OnDARE's index path), one pass: the formulas of _scan's modes 1 and 2."""
     if w1 < 0.5:
         for i in range(m.size):
             gi = g[i]
@@ -207,17 +180,18 @@ def candidates(m: np.ndarray, v: np.ndarray, c2, eps, lo, cap: int, threads: int
     jobs = list(zip(b, b[1:]))
     parts = [(np.empty(cap, dtype=np.int64), np.empty(cap, dtype=m.dtype), np.empty(cap, dtype=v.dtype))
              for _ in jobs]
+    dt = m.dtype.type
     if moments is not None:
         g, w1, b2, w2 = moments
-        w1c = m.dtype.type(1) - w1
-        kernel, lead, tail = _step_scan, lambda x, y: (g[x:y], m[x:y], v[x:y], w1, w1c, b2, w2), (c2, eps, lo)
+        mode = 1 if w1 < 0.5 else 2
     else:
-        kernel, lead, tail = _scan, lambda x, y: (m[x:y], v[x:y]), (c2, eps, lo)
+        g, w1, b2, w2, mode = m, dt(0), dt(0), dt(0), 0  # g unread in mode 0
+    scalars = (mode, w1, dt(1) - w1, b2, w2, c2, eps, lo)
     if len(jobs) == 1:
-        counts = [kernel(*lead(0, m.size), *tail, 0, *parts[0])]
+        counts = [_scan(g, m, v, *scalars, 0, *parts[0])]
     else:
         pool = _executor(len(jobs))
-        futs = [pool.submit(kernel, *lead(x, y), *tail, x, *pt) for (x, y), pt in zip(jobs, parts)]
+        futs = [pool.submit(_scan, g[x:y], m[x:y], v[x:y], *scalars, x, *pt) for (x, y), pt in zip(jobs, parts)]
         counts = [f.result() for f in futs]
     count = int(sum(counts))
     keep = min(count, cap)

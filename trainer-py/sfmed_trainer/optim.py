@@ -17,7 +17,7 @@ import json
 import math
 import os
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Iterable, Iterator
 
 import torch
 
@@ -656,7 +656,7 @@ class CheckpointTensors:
         return self._handle.get_tensor(name)
 
 
-def compute_tau(
+def stream_tau(
     named_params: Iterable[tuple[str, torch.Tensor]],
     sft_path: str,
     base_path: str,
@@ -666,22 +666,26 @@ def compute_tau(
     clip_tau: float = 1.0,
     rescale: str | None = None,
     seed: int = 0,
-) -> tuple[dict[torch.Tensor, torch.Tensor], list[str]]:
-    """Return ({param: τ}, names missing from either checkpoint). τ is fp32-computed, stored in the
-    parameter's dtype and device, and sparsified with a mask fixed for the run."""
+    missing: list[str],
+    shape_of=lambda prm: tuple(prm.shape),
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """(param, its full τ in fp32), one parameter at a time: τ = θ_SFT − θ_base read tensor by tensor from the
+    two checkpoints and sparsified with the run's fixed mask (ondare: DARE draw from a generator seeded by
+    `seed`, rescaled and clamped to ±clip_tau; onties: magnitude top-k). Every consumer (one process, FSDP
+    shards, ZeRO-3 partitions) cuts the same full τ, so they agree with the unsharded run. Names missing
+    from a checkpoint are appended to `missing`; `shape_of(param)` is the full shape to check against."""
     rescale = rescale or default_rescale(method)
     sft, base = CheckpointTensors(sft_path), CheckpointTensors(base_path)
     gen = torch.Generator().manual_seed(seed + 1_000_003)
-    out: dict[torch.Tensor, torch.Tensor] = {}
-    missing: list[str] = []
     for name, prm in named_params:
         key = name[len("module.") :] if name.startswith("module.") else name
         if key not in sft or key not in base:
             missing.append(key)
             continue
         t = sft.get(key).float() - base.get(key).float()
-        if t.shape != prm.shape:
-            raise ValueError(f"tau {key}: shape {tuple(t.shape)} differs from the model's {tuple(prm.shape)}")
+        shape = tuple(shape_of(prm))
+        if tuple(t.shape) != shape:
+            raise ValueError(f"tau {key}: shape {tuple(t.shape)} differs from the model's {shape}")
         if p < 1:
             before = t.abs().sum() if rescale == "l1" else None
             if method == "ondare":
@@ -693,6 +697,27 @@ def compute_tau(
                     _rescale_(t, before, p, rescale)
         if method == "ondare":
             t.clamp_(-clip_tau, clip_tau)
+        yield prm, t
+
+
+def compute_tau(
+    named_params: Iterable[tuple[str, torch.Tensor]],
+    sft_path: str,
+    base_path: str,
+    *,
+    method: str,
+    p: float,
+    clip_tau: float = 1.0,
+    rescale: str | None = None,
+    seed: int = 0,
+) -> tuple[dict[torch.Tensor, torch.Tensor], list[str]]:
+    """Return ({param: τ}, names missing from either checkpoint). τ is fp32-computed (stream_tau), stored in
+    the parameter's dtype and device, and sparsified with a mask fixed for the run."""
+    rescale = rescale or default_rescale(method)
+    out: dict[torch.Tensor, torch.Tensor] = {}
+    missing: list[str] = []
+    for prm, t in stream_tau(named_params, sft_path, base_path, method=method, p=p, clip_tau=clip_tau,
+                             rescale=rescale, seed=seed, missing=missing):
         # τ is built and sparsified on the full tensor (the same mask as an unsharded run), then a sharded
         # (DTensor) parameter keeps only its own slice, cut as the parameter is.
         loc = _local(prm)
