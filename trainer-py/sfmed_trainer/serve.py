@@ -379,11 +379,22 @@ def make_handler(engine: Engine):
                                     {engine.tok.decode([i]): v for i, v in rec["top"][:k]})
                         pos += len(piece)
             stream = bool(body.get("stream"))
+            sent = 0  # tokens whose log-probs went out in stream chunks
+
+            def chunk_lp():  # the log-probs of the tokens since the last chunk (each chunk carries its own)
+                nonlocal sent
+                if k is None:
+                    return None
+                lp = {"tokens": toks[sent:], "token_logprobs": tlps[sent:], "top_logprobs": tops[sent:],
+                      "text_offset": offs[sent:]}
+                sent = len(toks)
+                return lp
+
             if stream:
                 self._sse_start()
                 if echo:
                     self._sse({"id": cid, "object": "text_completion", "created": created, "model": engine.name,
-                               "choices": [{"index": 0, "text": prompt, "logprobs": None, "finish_reason": None}]})
+                               "choices": [{"index": 0, "text": prompt, "logprobs": chunk_lp(), "finish_reason": None}]})
             steps = engine.stream_text(ids, body, max(k, 1) if k is not None else None) if generate else \
                 iter([("", None, "length")])
             for delta, rec, fin in steps:
@@ -399,7 +410,7 @@ def make_handler(engine: Engine):
                     finish = fin
                 if stream and (delta or fin):
                     self._sse({"id": cid, "object": "text_completion", "created": created, "model": engine.name,
-                               "choices": [{"index": 0, "text": delta, "logprobs": None, "finish_reason": fin}]})
+                               "choices": [{"index": 0, "text": delta, "logprobs": chunk_lp(), "finish_reason": fin}]})
             if stream:
                 self.wfile.write(b"data: [DONE]\n\n")
                 self.wfile.flush()

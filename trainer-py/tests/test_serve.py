@@ -147,6 +147,12 @@ def test_completions_echo_scores_the_prompt(lm):
     parts = [json.loads(l[6:]) for l in raw.split("\n") if l.startswith("data: ") and l != "data: [DONE]"]
     assert parts[0]["choices"][0]["text"] == prompt
     assert "".join(p["choices"][0]["text"] for p in parts) == prompt + gen["text"]
+    # streamed with logprobs: the chunks' log-probs concatenate to the non-streamed ones
+    st, raw = call(lm.url, "/v1/completions", {"prompt": prompt, "temperature": 0, "max_tokens": 4, "echo": True,
+                                              "logprobs": 0, "stream": True}, raw=True)
+    parts = [json.loads(l[6:]) for l in raw.split("\n") if l.startswith("data: ") and l != "data: [DONE]"]
+    for key in ("tokens", "token_logprobs", "text_offset"):
+        assert sum((p["choices"][0]["logprobs"][key] for p in parts), []) == ch["logprobs"][key]
     assert call(lm.url, "/v1/completions", {"prompt": prompt, "max_tokens": 0})[0] == 400  # 0 needs echo
     assert call(lm.url, "/v1/completions", {"prompt": prompt, "echo": True, "max_tokens": "0"})[0] == 400
 
