@@ -304,8 +304,9 @@ def _kernels():
 
 
 _KERNELS = None
-# The compiled candidate test may round its quotient differently from torch's ops by a few ulps; the cut
-# is accepted only with this much relative room above the candidate threshold (far above float32 rounding).
+# The compiled candidate test may round its quotient differently from torch's ops (its square root is IEEE,
+# torch's is off by an ulp at times); the cut is accepted only with this much relative room above the
+# candidate threshold (far above float32 rounding).
 SELECT_MARGIN = 2.0**-16
 
 
