@@ -8,7 +8,8 @@ OnTIES keeps the k = p·n largest |Δ| of each tensor. As torch ops, finding the
   their moments, skipping eight unmarked elements at a time;
 - `select_top`: the exact top k among the candidates once the caller has found the k-th value;
 - `merge`: the sign election with τ (sparse, dense or none) and the update, on the kept set only;
-- `update_moments`: the Adam moments alone in one pass (OnDARE's index path).
+- `update_moments`, `dare_apply`: OnDARE's index path, the moments in one pass and the update on the kept
+  entries (gather, quotient and add in one loop).
 Large tensors are cut into chunks run on a thread pool as wide as torch's intra-op pool (the kernels release
 the GIL).
 
@@ -104,6 +105,15 @@ def _moments(g, m, v, w1, w1c, b2, w2):  # pragma: no cover - compiled
             gi = g[i]
             m[i] = gi - (gi - m[i]) * w1c
             v[i] = v[i] * b2 + w2 * gi * gi
+
+
+@_jit
+def _dare_apply(flat, m, v, kept, c2, eps, factor, ti, tv, alpha):  # pragma: no cover - compiled
+    for j in range(ti.size):  # θ += α·τ on τ's (fixed, sparse) support first, as the dense step orders it
+        flat[ti[j]] += alpha * tv[j]
+    for i in range(kept.size):  # then the kept Adam updates: one read of m, v and θ per kept entry
+        q = kept[i]
+        flat[q] += factor * (m[q] / (np.sqrt(v[q]) / c2 + eps))
 
 
 @_jit
@@ -216,6 +226,16 @@ def update_moments(g: np.ndarray, m: np.ndarray, v: np.ndarray, b1: float, b2: f
     pool = _executor(len(b) - 1)
     for f in [pool.submit(_moments, g[x:y], m[x:y], v[x:y], *args) for x, y in zip(b, b[1:])]:
         f.result()
+
+
+def dare_apply(flat: np.ndarray, m: np.ndarray, v: np.ndarray, kept: np.ndarray, c2: float, eps: float,
+               factor: float, tau_indices: np.ndarray | None, tau_values: np.ndarray | None, alpha: float) -> None:
+    """OnDARE's update on its kept entries: θ += α·τ over τ's sparse support (when given), then
+    θ[kept] += factor · m / (√v / c2 + eps) at each kept flat index (any order, no repeats)."""
+    dt = flat.dtype.type
+    if tau_indices is None:
+        tau_indices, tau_values = np.empty(0, dtype=np.int64), np.empty(0, dtype=flat.dtype)
+    _dare_apply(flat, m, v, kept, dt(c2), dt(eps), dt(factor), tau_indices, tau_values, dt(alpha))
 
 
 def select_top(idx: np.ndarray, d: np.ndarray, a: np.ndarray, thr, k: int) -> tuple[np.ndarray, np.ndarray]:

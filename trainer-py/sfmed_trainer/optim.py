@@ -227,7 +227,8 @@ def ondare_sparse_update_(
 ) -> None:
     """OnDARE step with the Bernoulli draw given as kept flat indices: the same update as merge_update_ with
     mask = 1 at `kept`, but Δ is only computed where it is kept. rescale "l1" is not supported here. On CPU
-    (float32/64, numba present) the moments are updated in one compiled pass (kernels.update_moments)."""
+    (float32/64, numba present) the moments are updated in one compiled pass and the kept entries in one
+    compiled loop (kernels.update_moments, kernels.dare_apply)."""
     K = _kernels() if (exp_avg.device.type == "cpu" and exp_avg.dtype in (torch.float32, torch.float64)
                        and grad.dtype == exp_avg.dtype == exp_avg_sq.dtype and grad.is_contiguous()
                        and exp_avg.is_contiguous() and exp_avg_sq.is_contiguous()) else None
@@ -240,12 +241,23 @@ def ondare_sparse_update_(
         K.update_moments(grad.detach().view(-1).numpy(), exp_avg.view(-1).numpy(), exp_avg_sq.view(-1).numpy(),
                          betas[0], betas[1], torch.get_num_threads())
         bias_correction1, bias_correction2 = 1 - betas[0]**step, 1 - betas[1]**step
-    m = exp_avg.view(-1)[kept]
-    v = exp_avg_sq.view(-1)[kept]
-    u = m / (v.sqrt() / bias_correction2**0.5).add_(eps)
     factor = -(lr / bias_correction1) * (1 - alpha)
     if rescale == "inverse_keep":
         factor /= p
+    if K is not None and param.is_contiguous() and param.dtype == exp_avg.dtype and kept.device.type == "cpu" \
+            and (tau is None or alpha == 0 or isinstance(tau, SparseTau) or tau.is_contiguous()):
+        ti = tv = None
+        if alpha != 0 and tau is not None:
+            if isinstance(tau, SparseTau):
+                ti, tv = tau.indices.numpy(), tau.values.numpy()
+            else:
+                param.add_(tau, alpha=alpha)
+        K.dare_apply(param.detach().view(-1).numpy(), exp_avg.view(-1).numpy(), exp_avg_sq.view(-1).numpy(),
+                     kept.numpy(), bias_correction2**0.5, eps, factor, ti, tv, alpha)
+        return
+    m = exp_avg.view(-1)[kept]
+    v = exp_avg_sq.view(-1)[kept]
+    u = m / (v.sqrt() / bias_correction2**0.5).add_(eps)
     if alpha != 0 and tau is not None:
         if isinstance(tau, SparseTau):
             param.view(-1).index_add_(0, tau.indices, tau.values, alpha=alpha)

@@ -142,6 +142,31 @@ def test_merge_equals_dense_election(seed, n, ps, pt, alpha, kind):
     assert torch.allclose(flat, want, rtol=1e-14, atol=1e-15)
 
 
+@PROPS
+@given(seed=st.integers(0, 2**31), n=st.integers(1, 3000), pk=st.floats(0.0, 1.0), pt=st.floats(0.0, 1.0),
+       alpha=st.sampled_from([0.0, 0.5, 1e-7]), with_tau=st.booleans(), dtype=st.sampled_from([torch.float32, torch.float64]))
+def test_dare_apply_equals_torch_index_path(seed, n, pk, pt, alpha, with_tau, dtype):
+    """θ += α·τ on τ's support, then θ[kept] += factor·m/(√v/c2 + ε), kept in any order: as the torch ops do."""
+    g = torch.Generator().manual_seed(seed)
+    theta = torch.randn(n, generator=g, dtype=dtype)
+    m = torch.randn(n, generator=g, dtype=dtype) * 1e-3
+    v = torch.rand(n, generator=g, dtype=dtype) * 1e-6
+    kept = torch.nonzero(torch.rand(n, generator=g) < pk).flatten()
+    kept = kept[torch.randperm(kept.numel(), generator=g)]
+    ti = torch.nonzero(torch.rand(n, generator=g) < pt).flatten()
+    tv = torch.randn(ti.numel(), generator=g, dtype=dtype) * 1e-2
+    c2, eps, factor = 0.7, 1e-8, -1e-3
+    want = theta.clone()
+    if with_tau:
+        want.index_add_(0, ti, tv, alpha=alpha)
+    want.index_add_(0, kept, m[kept] / (v[kept].sqrt() / c2).add_(eps), alpha=factor)
+    got = theta.clone()
+    K.dare_apply(got.numpy(), m.numpy(), v.numpy(), kept.numpy(), c2, eps, factor,
+                 ti.numpy() if with_tau else None, tv.numpy() if with_tau else None, alpha)
+    tol = 1e-6 if dtype == torch.float32 else 1e-14
+    assert torch.allclose(got, want, rtol=tol, atol=tol)
+
+
 @settings(max_examples=25, deadline=None)
 @given(seed=st.integers(0, 2**31), rows=st.integers(128, 300), cols=st.integers(128, 300),
        p=st.sampled_from([0.001, 0.01, 0.05, 0.3]), dtype=st.sampled_from([torch.float32, torch.float64]),
