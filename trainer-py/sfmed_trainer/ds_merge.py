@@ -39,7 +39,7 @@ from typing import Iterable
 import torch
 
 from .optim import (SPARSE_P, SparseTau, bernoulli_indices, default_rescale, merge_update_, ondare_sparse_update_,
-                    stream_tau)
+                    stream_tau, topk_values)
 
 # ---------------------------------------------------------------------------------------------------------
 # Partition layout and the global top-k, as plain functions (tested without DeepSpeed).
@@ -66,7 +66,7 @@ def _local_top(a: torch.Tensor, width: int) -> torch.Tensor:
     top = torch.full((width,), -1.0, dtype=a.dtype, device=a.device)
     kl = min(width, a.numel())
     if kl:
-        top[:kl] = torch.topk(a, kl, sorted=False).values
+        top[:kl] = topk_values(a, kl)
     return top
 
 

@@ -7,6 +7,7 @@ OnTIES keeps the k = p·n largest |Δ| of each tensor. As torch ops, finding the
   threshold chosen to admit a little more than k elements, and a second loop collects the marked indices and
   their moments, skipping eight unmarked elements at a time;
 - `select_top`: the exact top k among the candidates once the caller has found the k-th value;
+- `top_values`: the k largest values of a plain array above a sampled threshold (the magnitude masks' top-k);
 - `merge`: the sign election with τ (sparse, dense or none) and the update, on the kept set only;
 - `update_moments`, `dare_apply`: OnDARE's index path, the moments in one pass and the update on the kept
   entries (gather, quotient and add in one loop).
@@ -114,6 +115,20 @@ def _dare_apply(flat, m, v, kept, c2, eps, factor, ti, tv, alpha):  # pragma: no
     for i in range(kept.size):  # then the kept Adam updates: one read of m, v and θ per kept entry
         q = kept[i]
         flat[q] += factor * (m[q] / (np.sqrt(v[q]) / c2 + eps))
+
+
+@_jit
+def _at_least(a, lo, out):  # pragma: no cover - compiled
+    """The values of a that are ≥ lo, in order, into out (while it has room); returns how many there are."""
+    cap = out.size
+    c = 0
+    for i in range(a.size):
+        x = a[i]
+        if x >= lo:
+            if c < cap:
+                out[c] = x
+            c += 1
+    return c
 
 
 @_jit
@@ -236,6 +251,19 @@ def dare_apply(flat: np.ndarray, m: np.ndarray, v: np.ndarray, kept: np.ndarray,
     if tau_indices is None:
         tau_indices, tau_values = np.empty(0, dtype=np.int64), np.empty(0, dtype=flat.dtype)
     _dare_apply(flat, m, v, kept, dt(c2), dt(eps), dt(factor), tau_indices, tau_values, dt(alpha))
+
+
+def top_values(a: np.ndarray, k: int, lo) -> np.ndarray | None:
+    """The k largest values of the contiguous 1-D array `a` (any order), found among those ≥ `lo`; None
+    when fewer than k or more than 4k + 1024 reach `lo` (the caller then takes another way). Exact whenever
+    it answers: at least k values ≥ lo means the k-th largest is ≥ lo, so every one of the k largest is there
+    (tied values are interchangeable)."""
+    out = np.empty(min(a.size, 4 * k + 1024), dtype=a.dtype)
+    c = int(_at_least(a, a.dtype.type(lo), out))
+    if c < k or c > out.size:
+        return None
+    vals = out[:c]
+    return np.partition(vals, c - k)[c - k:]
 
 
 def select_top(idx: np.ndarray, d: np.ndarray, a: np.ndarray, thr, k: int) -> tuple[np.ndarray, np.ndarray]:

@@ -39,6 +39,27 @@ def _rescale_(x: torch.Tensor, before_l1: torch.Tensor | None, keep: float, mode
     return x
 
 
+def topk_values(a: torch.Tensor, k: int) -> torch.Tensor:
+    """The k largest entries of the 1-D tensor `a` (any order): torch.topk's values. On CPU float32/64 with
+    numba, one compiled pass keeps the values above a threshold read from a strided sample and a partition
+    picks the k largest of those (exact; torch.topk when the sample's guess admits too few or too many)."""
+    n = a.numel()
+    K = _kernels() if (n >= SELECT_MIN_N and 0 < k < n and a.device.type == "cpu" and a.is_contiguous()
+                       and a.dtype in (torch.float32, torch.float64)) else None
+    if K is not None:
+        import numpy as np
+
+        an = a.detach().numpy()
+        sample = an[:: _sample_stride(n, 1)]
+        ks = k * sample.size / n
+        r = int(ks + 4 * math.sqrt(ks) + 8)
+        if r < sample.size:
+            vals = K.top_values(an, k, np.partition(sample, sample.size - r)[sample.size - r])
+            if vals is not None:
+                return torch.from_numpy(vals)
+    return torch.topk(a, k, sorted=False).values
+
+
 def magnitude_mask(x: torch.Tensor, keep: float) -> torch.Tensor:
     """1 for the k = int(keep·numel) largest |x|, else 0; ties at the threshold go to the lower flat index
     (deterministic, unlike a bare topk)."""
@@ -49,7 +70,7 @@ def magnitude_mask(x: torch.Tensor, keep: float) -> torch.Tensor:
     a = x.detach().abs().flatten()
     if a.dtype in (torch.float16, torch.bfloat16):
         a = a.float()
-    thr = torch.topk(a, k, sorted=False).values.min()
+    thr = topk_values(a, k).min()
     m = a > thr
     room = k - int(m.sum())
     if room > 0:
@@ -168,7 +189,7 @@ def sharded_magnitude_mask(x: torch.Tensor, keep: float, dprm) -> torch.Tensor:
     top = torch.full((k,), -1.0, device=a.device)  # |x| ≥ 0, so -1 pads below every real value
     kl = min(k, a.numel())
     if kl:
-        top[:kl] = torch.topk(a, kl, sorted=False).values
+        top[:kl] = topk_values(a, kl)
     gathered = [torch.empty_like(top) for _ in range(world)]
     dist.all_gather(gathered, top, group=group)
     thr = torch.topk(torch.cat(gathered), k, sorted=False).values.min()

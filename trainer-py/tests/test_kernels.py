@@ -234,3 +234,28 @@ def test_candidates_threaded_on_a_large_tensor(threads):
     count, idx, mo, vo = K.candidates(m, v, c2, eps, lo, n, threads)
     want = np.flatnonzero(a >= lo)
     assert count == want.size and np.array_equal(idx, want) and np.array_equal(mo, m[want])
+
+
+@PROPS
+@given(seed=st.integers(0, 2**31), n=st.integers(O.SELECT_MIN_N, 60000), p=st.floats(1e-4, 0.9),
+       ties=st.booleans(), dtype=st.sampled_from([torch.float32, torch.float64]))
+def test_topk_values_equal_torch_topk(seed, n, p, ties, dtype):
+    """The compiled top-k values (through the sampled threshold, or torch's when that misses) are torch.topk's."""
+    g = torch.Generator().manual_seed(seed)
+    a = (torch.randint(0, 6, (n,), generator=g) * 0.5).to(dtype) if ties else torch.rand(n, generator=g, dtype=dtype)
+    k = max(1, int(p * n))
+    got = torch.sort(O.topk_values(a, k)).values
+    want = torch.sort(torch.topk(a, k, sorted=False).values).values
+    assert torch.equal(got, want)
+
+
+def test_topk_values_takes_the_compiled_path(monkeypatch):
+    calls = []
+    real = K.top_values
+    monkeypatch.setattr(K, "top_values", lambda *a: calls.append(1) or real(*a))
+    a = torch.rand(100_000, generator=torch.Generator().manual_seed(1))
+    assert torch.equal(torch.sort(O.topk_values(a, 1000)).values, torch.sort(torch.topk(a, 1000).values).values)
+    assert calls == [1]
+    # the magnitude masks use it: exactly k kept, ties to the lower index
+    m = O.magnitude_mask(a.view(250, 400), 0.01)
+    assert int(m.sum()) == 1000 and len(calls) == 2
