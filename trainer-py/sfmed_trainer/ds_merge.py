@@ -21,7 +21,8 @@ by the flat tensor, so `checkpoint-N/global_stepN` saves and resumes it).
 Memory beyond AdamW on the partitions: τ's local slice in fp32 (4·P/world bytes; computed by streaming one
 full tensor at a time from the SFT and base checkpoints, sparsified on the full tensor with the unsharded
 run's seed and mask, then sliced; OnDARE with p ≤ optim.SPARSE_P keeps it as indices + values, ≈ 12·p·P/world
-bytes, and updates through OnlineMergeAdamW's index path), and per step one partition-sized temporary per
+bytes, and updates through OnlineMergeAdamW's index path; OnTIES with p ≤ optim.SPARSE_TAU_ONTIES_P keeps it
+sparse too and makes one parameter's slice dense at a time in the step), and per step one partition-sized temporary per
 parameter (the update, as `merge_update_` forms it). OnTIES gathers each rank's top-min(k, ps) |Δ| values per
 parameter (k = int(p·numel) of the full parameter) to find the global threshold: world·min(k, ps) floats per
 parameter, transient.
@@ -38,7 +39,7 @@ from typing import Iterable
 
 import torch
 
-from .optim import (SPARSE_P, SparseTau, bernoulli_indices, default_rescale, merge_update_, ondare_sparse_update_,
+from .optim import (SPARSE_P, SPARSE_TAU_ONTIES_P, SparseTau, bernoulli_indices, default_rescale, merge_update_, ondare_sparse_update_,
                     stream_tau, topk_values)
 
 # ---------------------------------------------------------------------------------------------------------
@@ -286,8 +287,9 @@ def build_zero_merge_optimizer(runner, model) -> ZeroMergeAdamW:
     opt = ZeroMergeAdamW([q for _, q in named], lr=t.lr, betas=o.betas, eps=o.eps, weight_decay=t.weight_decay,
                          method=o.name, p=o.p, alpha=o.alpha, rescale=o.rescale, seed=seed)
     if o.base_model:
-        # a DARE-masked τ keeps ≈ p of its entries: indices + values (12 bytes each) instead of a dense slice
-        sparse = o.name == "ondare" and o.p <= SPARSE_P and opt.rescale != "l1"
+        # a DARE-masked or top-k τ keeps ≈ p of its entries: indices + values (12 bytes each), not a dense slice
+        sparse = ((o.name == "ondare" and o.p <= SPARSE_P and opt.rescale != "l1")
+                  or (o.name == "onties" and o.p <= SPARSE_TAU_ONTIES_P and opt.rescale == "none"))
         tau, missing = partition_tau(named, o.sft_model or runner.job.model, o.base_model, method=o.name, p=o.p,
                                      world=d.world, rank=d.rank, clip_tau=o.clip_tau, rescale=o.rescale, seed=seed,
                                      sparse=sparse)
