@@ -497,6 +497,13 @@ def onties_sparse_update_(
     bias_correction1, bias_correction2 = 1 - beta1**step, 1 - beta2**step
     S, d = top_update_support(exp_avg, exp_avg_sq, bias_correction2**0.5, eps, -(lr / bias_correction1),
                               int(p * param.numel()), state, grad=grad, betas=betas)
+    _onties_merge_(param, S, d, tau, alpha)
+
+
+def _onties_merge_(param: torch.Tensor, S: torch.Tensor, d: torch.Tensor, tau: "torch.Tensor | SparseTau | None",
+                   alpha: float) -> None:
+    """OnTIES's election and update given the kept flat indices S (ascending) and Δ there: outside S, Δ' = 0
+    and τ always survives the election; inside S it decides for both."""
     flat = param.view(-1)
     K = _kernels() if S.device.type == "cpu" and param.dtype in (torch.float32, torch.float64) \
         and d.dtype == param.dtype and (tau is None or isinstance(tau, SparseTau) or tau.is_contiguous()) else None
@@ -526,6 +533,65 @@ def onties_sparse_update_(
         flat.index_add_(0, S, d)
         return
     flat.index_add_(0, S, d, alpha=1 - alpha)
+
+
+def onties_sharded_update_(
+    param: torch.Tensor, grad: torch.Tensor, exp_avg: torch.Tensor, exp_avg_sq: torch.Tensor, step: int, *,
+    lr: float, betas: tuple[float, float], eps: float, weight_decay: float, p: float, alpha: float,
+    tau: "torch.Tensor | SparseTau | None", dprm, state: SelectionState | None = None,
+) -> None:
+    """OnTIES (no rescale) on this rank's shard `param` of the dim-0-sharded DTensor `dprm`, keeping exactly
+    the set sharded_magnitude_mask keeps (the k = int(p·numel) largest |Δ| of the whole tensor, ties to the
+    lower flat index), without forming Δ densely: this rank's own top-min(k, shard) entries come from
+    top_update_support (the compiled pass on CPU, moments updated in it), the global threshold from an
+    all-gather of their |Δ|, and the tie counts from a second one. The global top-k lies among the ranks' own
+    top-k, so only a local cut that falls inside a run of values equal to the threshold needs the shard's
+    dense |Δ| (to count the ties past it). Every rank makes the same collective calls."""
+    import torch.distributed as dist
+
+    beta1, beta2 = betas
+    if weight_decay != 0:
+        param.mul_(1 - lr * weight_decay)
+    bc1, bc2 = 1 - beta1**step, 1 - beta2**step
+    c2, scale = bc2**0.5, -(lr / bc1)
+    n = param.numel()
+    k = int(p * dprm.numel())
+    kl = min(k, n)
+    group = dprm.device_mesh.get_group()
+    world, me = dist.get_world_size(group), dprm.device_mesh.get_local_rank()
+
+    def dense_delta() -> torch.Tensor:  # the moments are updated by now
+        return (exp_avg / (exp_avg_sq.sqrt() / c2).add_(eps)).mul_(scale).view(-1)
+
+    if 0 < kl < n:
+        S, d = top_update_support(exp_avg, exp_avg_sq, c2, eps, scale, kl, state, grad=grad, betas=betas)
+    else:  # the whole shard is a candidate (or there is none): moments, then Δ everywhere
+        exp_avg.lerp_(grad, 1 - beta1)
+        exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+        S = torch.arange(n, device=param.device)
+        d = dense_delta()
+    a = d.abs().float()
+    top = torch.full((k,), -1.0, device=param.device)  # |Δ| ≥ 0, so -1 pads below every real value
+    top[: a.numel()] = a
+    gathered = [torch.empty_like(top) for _ in range(world)]
+    dist.all_gather(gathered, top, group=group)
+    thr = topk_values(torch.cat(gathered), k).min()
+    strict = a > thr
+    if 0 < kl < n and bool(a.min() == thr):  # ties at the threshold may continue past the local cut
+        full = dense_delta()
+        tie_idx = torch.nonzero(full.abs().float() == thr).flatten()
+        tie_d = full[tie_idx]
+    else:
+        tie = a == thr
+        tie_idx, tie_d = S[tie], d[tie]
+    counts = torch.tensor([int(strict.sum()), tie_idx.numel()], dtype=torch.int64, device=param.device)
+    all_counts = [torch.empty_like(counts) for _ in range(world)]
+    dist.all_gather(all_counts, counts, group=group)
+    room = max(0, k - sum(int(c[0]) for c in all_counts) - sum(int(c[1]) for c in all_counts[:me]))
+    keep_idx = torch.cat([S[strict], tie_idx[:room]])
+    keep_d = torch.cat([d[strict], tie_d[:room]])
+    order = torch.argsort(keep_idx)
+    _onties_merge_(param, keep_idx[order], keep_d[order], tau, alpha)
 
 
 def _local(x: torch.Tensor) -> torch.Tensor:
@@ -619,6 +685,15 @@ class OnlineMergeAdamW(torch.optim.Optimizer):
                     mask = torch.empty_like(prm).bernoulli_(self.p, generator=self._gen(prm.device))
                 mask_fn = None
                 if prm is not dprm and self.method == "onties" and self.p < 1:
+                    # On CPU (tests, FSDP CPU offload) the compiled selection; GPUs keep the dense trim.
+                    if (_global_topk_ok(dprm) and self.rescale == "none" and int(self.p * dprm.numel()) >= 1
+                            and prm.device.type == "cpu" and prm.is_contiguous() and grad.is_contiguous()):
+                        onties_sharded_update_(
+                            prm, grad, state["exp_avg"], state["exp_avg_sq"], state["step"].item(),
+                            lr=group["lr"], betas=group["betas"], eps=group["eps"],
+                            weight_decay=group["weight_decay"], p=self.p, alpha=self.alpha, tau=tau, dprm=dprm,
+                            state=self._select)
+                        continue
                     if _global_topk_ok(dprm):
                         mask_fn = lambda d, dp=dprm: sharded_magnitude_mask(d, self.p, dp)
                 elif (self.method == "onties" and self.p < 1 and int(self.p * prm.numel()) >= 1
