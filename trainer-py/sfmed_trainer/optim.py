@@ -190,18 +190,29 @@ def sharded_magnitude_mask(x: torch.Tensor, keep: float, dprm) -> torch.Tensor:
     kl = min(k, a.numel())
     if kl:
         top[:kl] = topk_values(a, kl)
+    dev = _comm_device(dprm, a)
+    top = top.to(dev)
     gathered = [torch.empty_like(top) for _ in range(world)]
     dist.all_gather(gathered, top, group=group)
-    thr = torch.topk(torch.cat(gathered), k, sorted=False).values.min()
+    thr = topk_values(torch.cat(gathered), k).min().to(a.device)
     m = a > thr
     ties = torch.nonzero(a == thr).flatten()
-    counts = torch.tensor([int(m.sum()), ties.numel()], dtype=torch.int64, device=a.device)
+    counts = torch.tensor([int(m.sum()), ties.numel()], dtype=torch.int64, device=dev)
     all_counts = [torch.empty_like(counts) for _ in range(world)]
     dist.all_gather(all_counts, counts, group=group)
     room = k - sum(int(c[0]) for c in all_counts) - sum(int(c[1]) for c in all_counts[:me])
     if room > 0:
         m[ties[:room]] = True
     return m.view_as(x).to(x.dtype)
+
+
+def _comm_device(dprm, local: torch.Tensor) -> torch.device:
+    """Where the trims' small collectives run: the mesh's device. A CPU-offloaded shard of a CUDA mesh lives on
+    the CPU, but its process group is NCCL's, which takes CUDA tensors only."""
+    kind = getattr(dprm.device_mesh, "device_type", local.device.type)
+    if kind == "cuda" and local.device.type != "cuda":
+        return torch.device("cuda", torch.cuda.current_device())
+    return local.device
 
 
 def _global_topk_ok(dprm) -> bool:
@@ -573,9 +584,11 @@ def onties_sharded_update_(
     a = d.abs().float()
     top = torch.full((k,), -1.0, device=param.device)  # |Δ| ≥ 0, so -1 pads below every real value
     top[: a.numel()] = a
+    dev = _comm_device(dprm, param)
+    top = top.to(dev)
     gathered = [torch.empty_like(top) for _ in range(world)]
     dist.all_gather(gathered, top, group=group)
-    thr = topk_values(torch.cat(gathered), k).min()
+    thr = topk_values(torch.cat(gathered), k).min().to(param.device)
     strict = a > thr
     if 0 < kl < n and bool(a.min() == thr):  # ties at the threshold may continue past the local cut
         full = dense_delta()
@@ -584,7 +597,7 @@ def onties_sharded_update_(
     else:
         tie = a == thr
         tie_idx, tie_d = S[tie], d[tie]
-    counts = torch.tensor([int(strict.sum()), tie_idx.numel()], dtype=torch.int64, device=param.device)
+    counts = torch.tensor([int(strict.sum()), tie_idx.numel()], dtype=torch.int64, device=dev)
     all_counts = [torch.empty_like(counts) for _ in range(world)]
     dist.all_gather(all_counts, counts, group=group)
     room = max(0, k - sum(int(c[0]) for c in all_counts) - sum(int(c[1]) for c in all_counts[:me]))
