@@ -47,14 +47,10 @@ def topk_values(a: torch.Tensor, k: int) -> torch.Tensor:
     K = _kernels() if (n >= SELECT_MIN_N and 0 < k < n and a.device.type == "cpu" and a.is_contiguous()
                        and a.dtype in (torch.float32, torch.float64)) else None
     if K is not None:
-        import numpy as np
-
         an = a.detach().numpy()
-        sample = an[:: _sample_stride(n, 1)]
-        ks = k * sample.size / n
-        r = int(ks + 4 * math.sqrt(ks) + 8)
-        if r < sample.size:
-            vals = K.top_values(an, k, np.partition(sample, sample.size - r)[sample.size - r])
+        lo = _sample_threshold(an[:: _sample_stride(n, 1)], k, n)
+        if lo is not None:
+            vals = K.top_values(an, k, lo)
             if vals is not None:
                 return torch.from_numpy(vals)
     return torch.topk(a, k, sorted=False).values
@@ -467,13 +463,21 @@ def _sampled_threshold(m, v, c2: float, eps: float, k: int, last_dim: int, momen
         g, w1, b2, w2 = moments
         gs = g[::s]
         ms, vs = ms + w1 * (gs - ms), vs * b2 + w2 * gs * gs
-    a = np.abs(ms / (np.sqrt(vs) / c2 + eps))
-    ms = a.size
-    ks = k * ms / n
+    return _sample_threshold(np.abs(ms / (np.sqrt(vs) / c2 + eps)), k, n)
+
+
+def _sample_threshold(sample, k: int, n: int):
+    """From a uniform (strided) numpy sample of n values: its r-th largest, r four standard deviations above
+    the count k·|sample|/n expected over the top k, so that almost surely more than k of the n values reach
+    it but not many more; None when the sample is too small for that."""
+    import numpy as np
+
+    size = sample.size
+    ks = k * size / n
     r = int(ks + 4 * math.sqrt(ks) + 8)
-    if r >= ms:
+    if r >= size:
         return None
-    return np.partition(a, ms - r)[ms - r]
+    return np.partition(sample, size - r)[size - r]
 
 
 def _tau_at(tau: "torch.Tensor | SparseTau", S: torch.Tensor) -> torch.Tensor:
