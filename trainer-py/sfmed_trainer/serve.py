@@ -1,7 +1,8 @@
 """OpenAI-compatible HTTP server over a local checkpoint (standard-library ThreadingHTTPServer).
 
 Endpoints: GET /v1/models; POST /v1/chat/completions (stream or not), /v1/completions (raw prompt, greedy at
-temperature 0, optional logprobs, `echo` with the prompt's own token log-probs), /v1/embeddings (extra params `layer`, `pooling`), /v1/score (reward model).
+temperature 0, optional logprobs, `echo` with the prompt's own token log-probs), /v1/embeddings (extra params
+`layer`, `pooling`), /v1/score (reward model).
 Requests run one at a time on the model (a lock), so hooks and the gate's running state stay per request.
 """
 from __future__ import annotations
