@@ -19,14 +19,33 @@ def claim_stdout():
     return os.fdopen(fd, "w", buffering=1, encoding="utf-8")
 
 
+_group_closed = False
+
+
 def _close_process_group() -> None:
     """After a successful multi-rank run: wait for every rank, then tear the group down. Leaving gloo to the
     interpreter's exit let one rank's teardown race another's last collective (an occasional SIGABRT)."""
+    global _group_closed
     import torch.distributed as dist
 
     if dist.is_available() and dist.is_initialized():
         dist.barrier()
         dist.destroy_process_group()
+        _group_closed = True
+
+
+def _exit(rc: int) -> None:
+    """Leave with `rc`. A rank whose group was torn down skips the interpreter's finalization: DTensor (FSDP2)
+    keeps references to the destroyed group that only C++ static destructors drop, while its gloo threads still
+    run, and that teardown can abort a finished rank (SIGABRT, "terminate called without an active exception").
+    Events are written line by line and outputs renamed into place, so nothing is lost."""
+    if _group_closed:
+        import os
+
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(rc)
+    sys.exit(rc)
 
 
 def main(argv: list[str] | None = None, events_out=None) -> int:
@@ -82,4 +101,4 @@ def main(argv: list[str] | None = None, events_out=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(events_out=claim_stdout()))
+    _exit(main(events_out=claim_stdout()))

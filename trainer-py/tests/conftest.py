@@ -181,3 +181,27 @@ def run_until_sigint(job: dict, tmp: Path, after_step: int, timeout: float = 120
     rest, err = proc.communicate(timeout=timeout)
     events += [json.loads(l) for l in rest.splitlines() if l.strip()]
     return proc.returncode, events, err
+
+
+def _rank_entry(rank: int, fn, init: str, world: int, args: tuple) -> None:
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo", init_method=init, rank=rank, world_size=world)
+    try:
+        fn(rank, *args)
+        dist.barrier()  # both ranks finish their collectives before either tears gloo down
+    finally:
+        dist.destroy_process_group()
+    # As `python -m sfmed_trainer` does after a multi-rank run: skip the interpreter's finalization, where a
+    # group DTensor still references is destroyed under gloo's running threads (an occasional SIGABRT).
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
+
+
+def spawn_ranks(fn, tmp: Path, *args, world: int = 2) -> None:
+    """Run the module-level `fn(rank, *args)` on `world` CPU processes joined in one gloo group; a failed
+    assertion on any rank fails the calling test with that rank's traceback."""
+    import torch.multiprocessing as mp
+
+    mp.spawn(_rank_entry, args=(fn, f"file://{tmp / 'store'}", world, args), nprocs=world, join=True)

@@ -10,7 +10,7 @@ import sys
 import pytest
 import torch
 
-from conftest import TRAINER, of, run_job
+from conftest import TRAINER, of, run_job, spawn_ranks
 
 
 def _free_port() -> int:
@@ -129,37 +129,28 @@ def test_fsdp_dpo_ondare_sharded_tau(models_dir, data_dir, tmp_path):
     assert max_diff(fsdp_final, weights(tmp_path / "one" / "final")) < 1e-6
 
 
-def _mask_worker(rank: int, init: str) -> None:
-    import torch.distributed as dist
+def _mask_worker(rank: int) -> None:
     from torch.distributed.device_mesh import init_device_mesh
     from torch.distributed.tensor import Shard, distribute_tensor
 
     from sfmed_trainer.optim import magnitude_mask, sharded_magnitude_mask
 
-    dist.init_process_group("gloo", init_method=init, rank=rank, world_size=2)
-    try:
-        mesh = init_device_mesh("cpu", (2,))
-        g = torch.Generator().manual_seed(3)
-        for shape in [(7, 5), (3, 4), (1, 6), (9,)]:
-            # Few distinct magnitudes with both signs: many ties at the threshold, some on both ranks.
-            full = (torch.randint(-4, 5, shape, generator=g) * 0.25).float()
-            dt = distribute_tensor(full, mesh, [Shard(0)])
-            for keep in (0.05, 0.3, 0.5, 0.77, 1.0):
-                local = sharded_magnitude_mask(dt.to_local(), keep, dt)
-                got = type(dt).from_local(local, mesh, dt.placements, shape=dt.shape, stride=dt.stride()).full_tensor()
-                want = magnitude_mask(full, keep)
-                assert torch.equal(got, want), (shape, keep, got, want)
-        # Both ranks finish their collectives before either tears gloo down (else an occasional SIGABRT).
-        dist.barrier()
-    finally:
-        dist.destroy_process_group()
+    mesh = init_device_mesh("cpu", (2,))
+    g = torch.Generator().manual_seed(3)
+    for shape in [(7, 5), (3, 4), (1, 6), (9,)]:
+        # Few distinct magnitudes with both signs: many ties at the threshold, some on both ranks.
+        full = (torch.randint(-4, 5, shape, generator=g) * 0.25).float()
+        dt = distribute_tensor(full, mesh, [Shard(0)])
+        for keep in (0.05, 0.3, 0.5, 0.77, 1.0):
+            local = sharded_magnitude_mask(dt.to_local(), keep, dt)
+            got = type(dt).from_local(local, mesh, dt.placements, shape=dt.shape, stride=dt.stride()).full_tensor()
+            want = magnitude_mask(full, keep)
+            assert torch.equal(got, want), (shape, keep, got, want)
 
 
 def test_sharded_onties_mask_equals_global_topk(tmp_path):
     """OnTIES's trim over a dim-0-sharded tensor keeps exactly the unsharded top-k set, ties included."""
-    import torch.multiprocessing as mp
-
-    mp.spawn(_mask_worker, args=(f"file://{tmp_path / 'store'}",), nprocs=2, join=True)
+    spawn_ranks(_mask_worker, tmp_path)
 
 
 def dpo_job(models_dir, data_dir, out, optimizer: dict, accum: int, **train):
@@ -236,54 +227,46 @@ def test_fsdp_policies_from_job():
     assert set(fsdp_policies(TrainCfg(bf16=True, cpu_offload=True), cpu)) == {"mp_policy"}  # offload: CUDA only
 
 
-def _sharded_onties_worker(rank: int, init: str) -> None:
-    import torch.distributed as dist
+def _sharded_onties_worker(rank: int) -> None:
     from torch.distributed.device_mesh import init_device_mesh
     from torch.distributed.tensor import Shard, distribute_tensor
 
     from sfmed_trainer.optim import SelectionState, SparseTau, magnitude_mask, onties_sharded_update_, onties_sparse_update_
 
-    dist.init_process_group("gloo", init_method=init, rank=rank, world_size=2)
-    try:
-        mesh = init_device_mesh("cpu", (2,))
-        g = torch.Generator().manual_seed(7)
-        kw = dict(lr=1e-2, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01, alpha=0.3)
-        # large shards (the compiled local selection), small tensors (k above a shard's size: the whole shard),
-        # and Adam's first steps from zero moments on few gradient values: |Δ| ties across the cut, recounted
-        for shape, p, ties in [((900, 48), 0.01, False), ((900, 48), 0.2, False), ((11, 5), 0.3, False),
-                               ((9, 5), 0.7, False), ((700, 64), 0.02, True)]:
-            full_p = torch.randn(shape, generator=g)
-            m0 = torch.zeros(shape) if ties else torch.randn(shape, generator=g) * 1e-3
-            v0 = torch.zeros(shape) if ties else torch.rand(shape, generator=g) * 1e-6
-            tau = torch.randn(shape, generator=g) * 1e-2
-            tau = tau * magnitude_mask(tau, p)
-            want, wm, wv = full_p.clone(), m0.clone(), v0.clone()
-            st1, st2 = SelectionState(), SelectionState()
-            for step in (1, 2, 3):
-                gr = (torch.randint(-2, 3, shape, generator=g) * 0.25 if ties else torch.randn(shape, generator=g)).float()
-                nz = torch.nonzero(tau.view(-1)).flatten()
-                onties_sparse_update_(want, gr, wm, wv, step, p=p, tau=SparseTau(nz, tau.view(-1)[nz]), state=st1, **kw)
-                if step == 1:
-                    dp = distribute_tensor(full_p.clone(), mesh, [Shard(0)])
-                    lm = distribute_tensor(m0.clone(), mesh, [Shard(0)]).to_local().contiguous()
-                    lv = distribute_tensor(v0.clone(), mesh, [Shard(0)]).to_local().contiguous()
-                    lt = distribute_tensor(tau.clone(), mesh, [Shard(0)]).to_local().contiguous().view(-1)
-                    lnz = torch.nonzero(lt).flatten()
-                    lt = SparseTau(lnz, lt[lnz].clone())  # as compute_tau keeps a shard's τ at p ≤ 0.05
-                lg = distribute_tensor(gr, mesh, [Shard(0)]).to_local().contiguous()
-                onties_sharded_update_(dp.to_local(), lg, lm, lv, step, p=p, tau=lt, dprm=dp, state=st2, **kw)
-            got = dp.full_tensor()
-            # the same moments arithmetic element by element, the same global top-k set, the same merge: a
-            # different kept set would show as differences of the order of lr·|u| ≫ 1e-6
-            assert torch.allclose(got, want, rtol=0, atol=1e-6), (shape, p, ties, (got - want).abs().max())
-        dist.barrier()
-    finally:
-        dist.destroy_process_group()
+    mesh = init_device_mesh("cpu", (2,))
+    g = torch.Generator().manual_seed(7)
+    kw = dict(lr=1e-2, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01, alpha=0.3)
+    # large shards (the compiled local selection), small tensors (k above a shard's size: the whole shard),
+    # and Adam's first steps from zero moments on few gradient values: |Δ| ties across the cut, recounted
+    for shape, p, ties in [((900, 48), 0.01, False), ((900, 48), 0.2, False), ((11, 5), 0.3, False),
+                           ((9, 5), 0.7, False), ((700, 64), 0.02, True)]:
+        full_p = torch.randn(shape, generator=g)
+        m0 = torch.zeros(shape) if ties else torch.randn(shape, generator=g) * 1e-3
+        v0 = torch.zeros(shape) if ties else torch.rand(shape, generator=g) * 1e-6
+        tau = torch.randn(shape, generator=g) * 1e-2
+        tau = tau * magnitude_mask(tau, p)
+        want, wm, wv = full_p.clone(), m0.clone(), v0.clone()
+        st1, st2 = SelectionState(), SelectionState()
+        for step in (1, 2, 3):
+            gr = (torch.randint(-2, 3, shape, generator=g) * 0.25 if ties else torch.randn(shape, generator=g)).float()
+            nz = torch.nonzero(tau.view(-1)).flatten()
+            onties_sparse_update_(want, gr, wm, wv, step, p=p, tau=SparseTau(nz, tau.view(-1)[nz]), state=st1, **kw)
+            if step == 1:
+                dp = distribute_tensor(full_p.clone(), mesh, [Shard(0)])
+                lm = distribute_tensor(m0.clone(), mesh, [Shard(0)]).to_local().contiguous()
+                lv = distribute_tensor(v0.clone(), mesh, [Shard(0)]).to_local().contiguous()
+                lt = distribute_tensor(tau.clone(), mesh, [Shard(0)]).to_local().contiguous().view(-1)
+                lnz = torch.nonzero(lt).flatten()
+                lt = SparseTau(lnz, lt[lnz].clone())  # as compute_tau keeps a shard's τ at p ≤ 0.05
+            lg = distribute_tensor(gr, mesh, [Shard(0)]).to_local().contiguous()
+            onties_sharded_update_(dp.to_local(), lg, lm, lv, step, p=p, tau=lt, dprm=dp, state=st2, **kw)
+        got = dp.full_tensor()
+        # the same moments arithmetic element by element, the same global top-k set, the same merge: a
+        # different kept set would show as differences of the order of lr·|u| ≫ 1e-6
+        assert torch.allclose(got, want, rtol=0, atol=1e-6), (shape, p, ties, (got - want).abs().max())
 
 
 def test_sharded_onties_update_equals_one_process(tmp_path):
     """OnTIES on dim-0 shards with the compiled local selection and the global trim lands where the
     one-process step does, over three steps, ties and a small tensor included."""
-    import torch.multiprocessing as mp
-
-    mp.spawn(_sharded_onties_worker, args=(f"file://{tmp_path / 'store'}",), nprocs=2, join=True)
+    spawn_ranks(_sharded_onties_worker, tmp_path)
