@@ -1,5 +1,7 @@
-"""OnTIES on dim-0 shards over 2 gloo ranks (CPU): the compiled sharded step (`onties_sharded_update_`)
-against the dense sharded trim (`merge_update_` with `sharded_magnitude_mask`) and AdamW on the same shards.
+"""OnTIES on dim-0 shards over 2 gloo ranks (CPU): the compiled sharded step one parameter at a time
+(`onties_sharded_update_`, two all-gathers per parameter) and batched (`onties_sharded_many_`, as the
+optimizer runs it: two all-gathers per batch) against the dense sharded trim (`merge_update_` with
+`sharded_magnitude_mask`) and AdamW on the same shards.
 
 Run: OMP_NUM_THREADS=1 $VENV/bin/python trainer-py/bench/sharded_onties.py [--steps 40] [--p 0.01]
 Prints the median step time over the last 10 steps (and steps 2-11) on rank 0.
@@ -26,7 +28,7 @@ def worker(rank: int, init: str, steps: int, p: float) -> None:
     from torch.distributed.tensor import Shard, distribute_tensor
 
     from sfmed_trainer.optim import (SelectionState, SparseTau, magnitude_mask, merge_update_,
-                                     onties_sharded_update_, sharded_magnitude_mask)
+                                     onties_sharded_many_, onties_sharded_update_, sharded_magnitude_mask)
 
     torch.set_num_threads(1)
     dist.init_process_group("gloo", init_method=init, rank=rank, world_size=2)
@@ -35,16 +37,18 @@ def worker(rank: int, init: str, steps: int, p: float) -> None:
     kw = dict(lr=1e-5, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, alpha=1e-7)
     items = []
     for shape in [(1408, 512), (512, 1408), (512, 512), (128, 512)] * 6:
-        dp = distribute_tensor(torch.randn(shape, generator=g) * 0.02, mesh, [Shard(0)])
+        w = torch.randn(shape, generator=g) * 0.02
+        dp, dpb = distribute_tensor(w, mesh, [Shard(0)]), distribute_tensor(w.clone(), mesh, [Shard(0)])
         tau = torch.randn(shape, generator=g) * 1e-3
         local = distribute_tensor(tau * magnitude_mask(tau, p), mesh, [Shard(0)]).to_local().contiguous()
         nz = torch.nonzero(local.view(-1)).flatten()
         zeros = lambda: torch.zeros_like(dp.to_local())  # noqa: E731
         items.append(dict(dp=dp, m=zeros(), v=zeros(), m2=zeros(), v2=zeros(), state=SelectionState(),
+                          dpb=dpb, mb=zeros(), vb=zeros(), state_b=SelectionState(),
                           tau_sparse=SparseTau(nz, local.view(-1)[nz].clone()), tau_dense=local))
     params = [torch.nn.Parameter(it["dp"].to_local().clone()) for it in items]
     adamw = torch.optim.AdamW(params, lr=1e-5, weight_decay=0.0)
-    t_new, t_old, t_adam = [], [], []
+    t_new, t_batched, t_old, t_adam = [], [], [], []
 
     def timed(out, fn):
         dist.barrier()
@@ -58,6 +62,10 @@ def worker(rank: int, init: str, steps: int, p: float) -> None:
         timed(t_new, lambda: [onties_sharded_update_(it["dp"].to_local(), gr, it["m"], it["v"], step, p=p,
                                                      tau=it["tau_sparse"], dprm=it["dp"], state=it["state"], **kw)
                               for it, gr in zip(items, grads)])
+        timed(t_batched, lambda: onties_sharded_many_(
+            [dict(param=it["dpb"].to_local(), grad=gr, exp_avg=it["mb"], exp_avg_sq=it["vb"], step=step, p=p,
+                  tau=it["tau_sparse"], dprm=it["dpb"], state=it["state_b"], **kw) for it, gr in zip(items, grads)],
+            mesh.get_group(), 2))
         timed(t_old, lambda: [merge_update_(it["dp"].to_local(), gr, it["m2"], it["v2"], step, method="onties", p=p,
                                             tau=it["tau_dense"], mask=None, rescale="none",
                                             mask_fn=lambda d, dp=it["dp"]: sharded_magnitude_mask(d, p, dp), **kw)
@@ -69,10 +77,11 @@ def worker(rank: int, init: str, steps: int, p: float) -> None:
         med = lambda xs: statistics.median(xs) * 1e3  # noqa: E731
         n = sum(it["dp"].numel() for it in items)
         print(f"# 2 gloo ranks, {n / 1e6:.1f}M params in {len(items)} tensors, p={p}, one thread per rank")
-        print("| step | compiled sharded ms | dense sharded ms | adamw ms |")
-        print("|---|---|---|---|")
-        print(f"| 2-11 | {med(t_new[1:11]):.1f} | {med(t_old[1:11]):.1f} | {med(t_adam[1:11]):.1f} |")
-        print(f"| last 10 | {med(t_new[-10:]):.1f} | {med(t_old[-10:]):.1f} | {med(t_adam[-10:]):.1f} |")
+        print("| steps | compiled, per parameter ms | compiled, batched ms | dense trim ms | adamw ms | batched × adamw |")
+        print("|---|---|---|---|---|---|")
+        for name, sl in (("2-11", slice(1, 11)), ("last 10", slice(-10, None))):
+            row = [med(t[sl]) for t in (t_new, t_batched, t_old, t_adam)]
+            print(f"| {name} | " + " | ".join(f"{x:.1f}" for x in row) + f" | {row[1] / row[3]:.2f} |")
     dist.barrier()
     dist.destroy_process_group()
     # skip the interpreter's finalization (see sfmed_trainer.__main__._exit): an occasional SIGABRT otherwise

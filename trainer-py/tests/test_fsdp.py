@@ -231,42 +231,59 @@ def _sharded_onties_worker(rank: int) -> None:
     from torch.distributed.device_mesh import init_device_mesh
     from torch.distributed.tensor import Shard, distribute_tensor
 
-    from sfmed_trainer.optim import SelectionState, SparseTau, magnitude_mask, onties_sharded_update_, onties_sparse_update_
+    from sfmed_trainer.optim import (SelectionState, SparseTau, magnitude_mask, onties_sharded_many_,
+                                     onties_sharded_update_, onties_sparse_update_)
 
     mesh = init_device_mesh("cpu", (2,))
-    g = torch.Generator().manual_seed(7)
     kw = dict(lr=1e-2, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01, alpha=0.3)
     # large shards (the compiled local selection), small tensors (k above a shard's size: the whole shard),
     # and Adam's first steps from zero moments on few gradient values: |Δ| ties across the cut, recounted
-    for shape, p, ties in [((900, 48), 0.01, False), ((900, 48), 0.2, False), ((11, 5), 0.3, False),
-                           ((9, 5), 0.7, False), ((700, 64), 0.02, True)]:
-        full_p = torch.randn(shape, generator=g)
-        m0 = torch.zeros(shape) if ties else torch.randn(shape, generator=g) * 1e-3
-        v0 = torch.zeros(shape) if ties else torch.rand(shape, generator=g) * 1e-6
-        tau = torch.randn(shape, generator=g) * 1e-2
-        tau = tau * magnitude_mask(tau, p)
-        want, wm, wv = full_p.clone(), m0.clone(), v0.clone()
-        st1, st2 = SelectionState(), SelectionState()
+    cases = [((900, 48), 0.01, False), ((900, 48), 0.2, False), ((11, 5), 0.3, False), ((9, 5), 0.7, False),
+             ((700, 64), 0.02, True)]
+    # one parameter per call, then all five through onties_sharded_many_ with a budget that cuts them into
+    # batches of one to three parameters (k·2 ranks·4 bytes: 3456, 69120, 128, 248, 7168)
+    for batched in (None, 72_000, 1 << 30):
+        g = torch.Generator().manual_seed(7)
+        runs = []
+        for shape, p, ties in cases:
+            full_p = torch.randn(shape, generator=g)
+            m0 = torch.zeros(shape) if ties else torch.randn(shape, generator=g) * 1e-3
+            v0 = torch.zeros(shape) if ties else torch.rand(shape, generator=g) * 1e-6
+            tau = torch.randn(shape, generator=g) * 1e-2
+            tau = tau * magnitude_mask(tau, p)
+            lt = distribute_tensor(tau.clone(), mesh, [Shard(0)]).to_local().contiguous().view(-1)
+            lnz, nz = torch.nonzero(lt).flatten(), torch.nonzero(tau.view(-1)).flatten()
+            runs.append(dict(
+                shape=shape, p=p, ties=ties, want=full_p.clone(), wm=m0.clone(), wv=v0.clone(), st1=SelectionState(),
+                wtau=SparseTau(nz, tau.view(-1)[nz]), dp=distribute_tensor(full_p.clone(), mesh, [Shard(0)]),
+                lm=distribute_tensor(m0.clone(), mesh, [Shard(0)]).to_local().contiguous(),
+                lv=distribute_tensor(v0.clone(), mesh, [Shard(0)]).to_local().contiguous(),
+                lt=SparseTau(lnz, lt[lnz].clone()),  # as compute_tau keeps a shard's τ at p ≤ 0.05
+                st2=SelectionState()))
         for step in (1, 2, 3):
-            gr = (torch.randint(-2, 3, shape, generator=g) * 0.25 if ties else torch.randn(shape, generator=g)).float()
-            nz = torch.nonzero(tau.view(-1)).flatten()
-            onties_sparse_update_(want, gr, wm, wv, step, p=p, tau=SparseTau(nz, tau.view(-1)[nz]), state=st1, **kw)
-            if step == 1:
-                dp = distribute_tensor(full_p.clone(), mesh, [Shard(0)])
-                lm = distribute_tensor(m0.clone(), mesh, [Shard(0)]).to_local().contiguous()
-                lv = distribute_tensor(v0.clone(), mesh, [Shard(0)]).to_local().contiguous()
-                lt = distribute_tensor(tau.clone(), mesh, [Shard(0)]).to_local().contiguous().view(-1)
-                lnz = torch.nonzero(lt).flatten()
-                lt = SparseTau(lnz, lt[lnz].clone())  # as compute_tau keeps a shard's τ at p ≤ 0.05
-            lg = distribute_tensor(gr, mesh, [Shard(0)]).to_local().contiguous()
-            onties_sharded_update_(dp.to_local(), lg, lm, lv, step, p=p, tau=lt, dprm=dp, state=st2, **kw)
-        got = dp.full_tensor()
-        # the same moments arithmetic element by element, the same global top-k set, the same merge: a
-        # different kept set would show as differences of the order of lr·|u| ≫ 1e-6
-        assert torch.allclose(got, want, rtol=0, atol=1e-6), (shape, p, ties, (got - want).abs().max())
+            items = []
+            for r in runs:
+                gr = (torch.randint(-2, 3, r["shape"], generator=g) * 0.25 if r["ties"]
+                      else torch.randn(r["shape"], generator=g)).float()
+                onties_sparse_update_(r["want"], gr, r["wm"], r["wv"], step, p=r["p"], tau=r["wtau"], state=r["st1"], **kw)
+                lg = distribute_tensor(gr, mesh, [Shard(0)]).to_local().contiguous()
+                item = dict(param=r["dp"].to_local(), grad=lg, exp_avg=r["lm"], exp_avg_sq=r["lv"], step=step, p=r["p"],
+                            tau=r["lt"], dprm=r["dp"], state=r["st2"], **kw)
+                if batched is None:
+                    onties_sharded_update_(**item)
+                else:
+                    items.append(item)
+            if batched is not None:
+                onties_sharded_many_(items, mesh.get_group(), 2, budget=batched)
+        for r in runs:
+            got = r["dp"].full_tensor()
+            # the same moments arithmetic element by element, the same global top-k set, the same merge: a
+            # different kept set would show as differences of the order of lr·|u| ≫ 1e-6
+            assert torch.allclose(got, r["want"], rtol=0, atol=1e-6), (batched, r["shape"], r["p"], (got - r["want"]).abs().max())
 
 
 def test_sharded_onties_update_equals_one_process(tmp_path):
     """OnTIES on dim-0 shards with the compiled local selection and the global trim lands where the
-    one-process step does, over three steps, ties and a small tensor included."""
+    one-process step does, over three steps, ties and a small tensor included, one parameter at a time and
+    with many parameters' all-gathers batched."""
     spawn_ranks(_sharded_onties_worker, tmp_path)
