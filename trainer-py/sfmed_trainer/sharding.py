@@ -125,6 +125,30 @@ def shard_model(model: torch.nn.Module, device: torch.device, **policies) -> tor
     return model
 
 
+def shard_from_rank0(model: torch.nn.Module, device: torch.device, **policies) -> torch.nn.Module:
+    """Shard a model whose weights only rank 0 holds; every other rank built it on the meta device. All ranks
+    shard it (shard_model); the meta ranks allocate their shards (in host memory under an offload policy);
+    rank 0 broadcasts its full state dict, each rank copying out its own slices
+    (set_model_state_dict(broadcast_from_rank0)), then its buffers (the rotary tables are not in the state
+    dict). Memory: rank 0 holds the full model once in host memory until the broadcast ends, every other
+    rank only its shards and one tensor in flight. Collective: every rank calls it."""
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, set_model_state_dict
+
+    main = dist.get_rank() == 0
+    full = dict(model.state_dict()) if main else {}  # the full tensors outlive sharding until broadcast
+    shard_model(model, device, **policies)
+    if not main:
+        model.to_empty(device="cpu" if "offload_policy" in policies else device)
+    for mod in model.modules():
+        for name, b in mod._buffers.items():
+            if b is not None:
+                b = mod._buffers[name] = b.to(device)  # FSDP2 keeps buffers on the device, offload or not
+                dist.broadcast(b, 0)
+    set_model_state_dict(model, full, options=StateDictOptions(full_state_dict=True, broadcast_from_rank0=True))
+    del full
+    return model
+
+
 def full_state_dict(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     """Gathered, CPU-offloaded model state on rank 0 (empty elsewhere). Collective: every rank calls it."""
     from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict

@@ -92,17 +92,26 @@ def load_tokenizer(path: str):
     return tok
 
 
-def load_causal(path: str, dropout: float | None = None, device=None, dtype=torch.float32):
+def _build(auto, path: str, cfg, dtype, device, empty: bool):
+    """`auto.from_pretrained`, or with `empty` the same architecture on the meta device (no memory; its
+    weights arrive by broadcast, see sharding.shard_from_rank0), in from_pretrained's eval mode."""
+    if empty:
+        with torch.device("meta"):
+            return auto.from_config(cfg, dtype=dtype).eval()
+    m = auto.from_pretrained(path, config=cfg, dtype=dtype)
+    return m.to(device) if device is not None else m
+
+
+def load_causal(path: str, dropout: float | None = None, device=None, dtype=torch.float32, empty: bool = False):
     from transformers import AutoConfig, AutoModelForCausalLM
 
     cfg = AutoConfig.from_pretrained(path)
     if dropout is not None:
         _set_dropout(cfg, dropout)
-    m = AutoModelForCausalLM.from_pretrained(path, config=cfg, dtype=dtype)
-    return m.to(device) if device is not None else m
+    return _build(AutoModelForCausalLM, path, cfg, dtype, device, empty)
 
 
-def load_reward(path: str, dropout: float | None = None, device=None, pad_id: int | None = None):
+def load_reward(path: str, dropout: float | None = None, device=None, pad_id: int | None = None, empty: bool = False):
     from transformers import AutoConfig, AutoModelForSequenceClassification
 
     cfg = AutoConfig.from_pretrained(path)
@@ -111,8 +120,7 @@ def load_reward(path: str, dropout: float | None = None, device=None, pad_id: in
         cfg.pad_token_id = pad_id
     if dropout is not None:
         _set_dropout(cfg, dropout)
-    m = AutoModelForSequenceClassification.from_pretrained(path, config=cfg, dtype=torch.float32)
-    return m.to(device) if device is not None else m
+    return _build(AutoModelForSequenceClassification, path, cfg, torch.float32, device, empty)
 
 
 def sequence_logps(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -307,10 +315,15 @@ class Runner:
     def fsdp(self) -> bool:
         return self.strategy == "fsdp"
 
-    def _load_device(self):
-        """FSDP: weights load on CPU and fully_shard moves one unit at a time to the device as it shards it,
-        so the accelerator never holds a full model (host memory still does, once per rank)."""
-        return None if self.fsdp else self.d.device
+    def _load(self, loader, path: str, dropout: float | None, **kw):
+        """`loader` (load_causal / load_reward) for this run's strategy. FSDP: only rank 0 reads the checkpoint,
+        into host memory; the other ranks build the model on the meta device, and once every rank has sharded
+        it rank 0 broadcasts the weights, each rank keeping its slices (sharding.shard_from_rank0). Neither the
+        accelerator nor the host of any other rank ever holds a full model."""
+        if not self.fsdp:
+            return loader(path, dropout, self.d.device, **kw)
+        model = loader(path, dropout, None, empty=not self.d.main, **kw)
+        return S.shard_from_rank0(model, self.d.device, **S.fsdp_policies(self.job.train, self.d.device, self.d.main))
 
     def _shard(self, model):
         if self.fsdp:
@@ -383,7 +396,7 @@ class Runner:
 
             return run_trl_dpo(self, train, ev)
         model_path = job.resume_from or job.model
-        model = self._shard(load_causal(model_path, job.train.dropout, self._load_device()))
+        model = self._load(load_causal, model_path, job.train.dropout)
         if job.stage == "dpo":
             task = self.make_dpo_task(model, train, ev)
         else:
@@ -399,7 +412,7 @@ class Runner:
             log("dpo: every record carries reference log-probs; no reference model is loaded")
             return DpoTask(self, None)
         if job.dpo.precompute_ref:
-            ref = self._shard(load_causal(ref_path, 0.0, self._load_device(), ref_dtype)) if (job.resume_from or ref_path != job.model) else model
+            ref = self._load(load_causal, ref_path, 0.0, dtype=ref_dtype) if (job.resume_from or ref_path != job.model) else model
             task = DpoTask(self, None)
             was_training = ref.training
             ref.eval()
@@ -418,7 +431,7 @@ class Runner:
             if ref is not model:
                 del ref
             return task
-        ref = self._shard(load_causal(ref_path, 0.0, self._load_device(), ref_dtype))
+        ref = self._load(load_causal, ref_path, 0.0, dtype=ref_dtype)
         ref.eval()
         ref.requires_grad_(False)
         return DpoTask(self, ref)
@@ -439,7 +452,7 @@ class Runner:
                 continue
             torch.manual_seed(seed)
             src = job.resume_from if resume_here or (n == 1 and job.resume_from) else job.model
-            model = self._shard(load_reward(src, job.train.dropout, self._load_device(), self.pad_id))
+            model = self._load(load_reward, src, job.train.dropout, pad_id=self.pad_id)
             res = self.fit(model, RmTask(self), train, ev, out, seed, model_index=i, resume=src != job.model)
             results.append(res)
             if res.get("interrupted"):

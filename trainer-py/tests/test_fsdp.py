@@ -287,3 +287,42 @@ def test_sharded_onties_update_equals_one_process(tmp_path):
     one-process step does, over three steps, ties and a small tensor included, one parameter at a time and
     with many parameters' all-gathers batched."""
     spawn_ranks(_sharded_onties_worker, tmp_path)
+
+
+def _rank0_load_worker(rank: int, sft: str) -> None:
+    from transformers import AutoModelForCausalLM
+
+    from sfmed_trainer import sharding as S
+    from sfmed_trainer.trainer import load_causal, load_reward
+
+    m = load_causal(sft, 0.1, empty=rank != 0)
+    assert all(p.is_meta for p in m.parameters()) == (rank != 0)
+    S.shard_from_rank0(m, torch.device("cpu"))
+    assert m.lm_head.weight is m.model.embed_tokens.weight  # the tie survives to_empty on the meta ranks
+    want = AutoModelForCausalLM.from_pretrained(sft, dtype=torch.float32)
+    for (name, b), (_, wb) in zip(m.named_buffers(), want.named_buffers()):
+        assert torch.equal(b, wb), name  # rotary tables: not in the state dict, broadcast
+    sd = S.full_state_dict(m)
+    if rank == 0:
+        assert sd.keys() == want.state_dict().keys()
+        assert all(torch.equal(sd[k], v) for k, v in want.state_dict().items())
+    x = torch.arange(12).view(2, 6)
+    assert torch.allclose(m(input_ids=x).logits, want(input_ids=x).logits, atol=1e-6)
+
+    # A reward model from a causal checkpoint: its new score head is drawn on rank 0 alone (a different seed
+    # per rank shows that the other ranks' heads come from the broadcast, not from their own draw).
+    torch.manual_seed(100 + rank)
+    rm = S.shard_from_rank0(load_reward(sft, 0.0, pad_id=0, empty=rank != 0), torch.device("cpu"))
+    head = rm.score.weight.full_tensor()
+    heads = [torch.empty_like(head) for _ in range(2)]
+    torch.distributed.all_gather(heads, head)
+    assert torch.equal(heads[0], heads[1])
+    torch.manual_seed(100)
+    assert torch.equal(head, load_reward(sft, 0.0, pad_id=0).score.weight)
+
+
+def test_fsdp_loads_weights_on_rank0_only(models_dir, tmp_path):
+    """Under FSDP only rank 0 reads the checkpoint; the others build on the meta device and get their shards
+    and buffers by broadcast: the same weights, ties, rotary tables and logits as from_pretrained, and a
+    reward head drawn once."""
+    spawn_ranks(_rank0_load_worker, tmp_path, str(models_dir["sft"]))
