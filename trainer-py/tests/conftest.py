@@ -184,9 +184,12 @@ def run_until_sigint(job: dict, tmp: Path, after_step: int, timeout: float = 120
 
 
 def _rank_entry(rank: int, fn, init: str, world: int, args: tuple) -> None:
+    from datetime import timedelta
+
     import torch.distributed as dist
 
-    dist.init_process_group("gloo", init_method=init, rank=rank, world_size=world)
+    # a rank left waiting in a collective fails after 2 minutes instead of gloo's default 30
+    dist.init_process_group("gloo", init_method=init, rank=rank, world_size=world, timeout=timedelta(minutes=2))
     try:
         fn(rank, *args)
         dist.barrier()  # both ranks finish their collectives before either tears gloo down
@@ -199,9 +202,29 @@ def _rank_entry(rank: int, fn, init: str, world: int, args: tuple) -> None:
     os._exit(0)
 
 
-def spawn_ranks(fn, tmp: Path, *args, world: int = 2) -> None:
+def spawn_ranks(fn, tmp: Path, *args, world: int = 2, timeout: float = 300) -> None:
     """Run the module-level `fn(rank, *args)` on `world` CPU processes joined in one gloo group; a failed
-    assertion on any rank fails the calling test with that rank's traceback."""
+    assertion on any rank fails the calling test with that rank's traceback, and ranks still running after
+    `timeout` seconds are killed and fail it."""
+    import time
+
     import torch.multiprocessing as mp
 
-    mp.spawn(_rank_entry, args=(fn, f"file://{tmp / 'store'}", world, args), nprocs=world, join=True)
+    import pickle
+
+    from torch.multiprocessing.spawn import ProcessException
+
+    ctx = mp.spawn(_rank_entry, args=(fn, f"file://{tmp / 'store'}", world, args), nprocs=world, join=False)
+    deadline = time.monotonic() + timeout
+    try:
+        while not ctx.join(timeout=1):
+            if time.monotonic() > deadline:
+                for p in ctx.processes:
+                    p.kill()
+                raise TimeoutError(f"{fn.__name__}: {world} ranks still running after {timeout:.0f} s")
+    except ProcessException as e:
+        # join names the first rank it saw fail, often a peer that lost its connection to the rank that
+        # actually raised: show every rank's traceback
+        traces = [f"-- rank {r}:\n{pickle.loads(Path(f).read_bytes())}" for r, f in enumerate(ctx.error_files)
+                  if f and os.path.exists(f) and os.path.getsize(f)]
+        raise RuntimeError("\n".join(traces) or str(e)) from e
