@@ -786,10 +786,11 @@ class OnlineMergeAdamW(torch.optim.Optimizer):
                     method=self.method, p=self.p, alpha=self.alpha, tau=tau, mask=mask,
                     rescale=self.rescale, mask_fn=mask_fn,
                 )
-        for pg, items in sharded.items():
+        if sharded:
             import torch.distributed as dist
 
-            onties_sharded_many_(items, pg, dist.get_world_size(pg))
+            for pg, items in sharded.items():
+                onties_sharded_many_(items, pg, dist.get_world_size(pg))
         return loss
 
     def state_dict(self):
