@@ -56,9 +56,7 @@ def worker(rank: int, init: str, path: str, mode: str, out: str, world: int) -> 
     del m
     dist.barrier()
     dist.destroy_process_group()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(0)  # see sfmed_trainer.__main__._exit
+    S.exit_rank(0)
 
 
 def main() -> None:

@@ -29,6 +29,7 @@ def worker(rank: int, init: str, steps: int, p: float) -> None:
 
     from sfmed_trainer.optim import (SelectionState, SparseTau, magnitude_mask, merge_update_,
                                      onties_sharded_many_, onties_sharded_update_, sharded_magnitude_mask)
+    from sfmed_trainer.sharding import exit_rank
 
     torch.set_num_threads(1)
     dist.init_process_group("gloo", init_method=init, rank=rank, world_size=2)
@@ -84,10 +85,7 @@ def worker(rank: int, init: str, steps: int, p: float) -> None:
             print(f"| {name} | " + " | ".join(f"{x:.1f}" for x in row) + f" | {row[1] / row[3]:.2f} |")
     dist.barrier()
     dist.destroy_process_group()
-    # skip the interpreter's finalization (see sfmed_trainer.__main__._exit): an occasional SIGABRT otherwise
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(0)
+    exit_rank(0)
 
 
 def main():

@@ -37,26 +37,6 @@ SAMPLES = TRAINER.parent / "data" / "samples" / "medicalgpt"
 sys.path.insert(0, str(TRAINER))
 
 
-def sft_records(limit: int) -> list[dict]:
-    role = {"human": "user", "gpt": "assistant", "system": "system"}
-    out = []
-    with open(SAMPLES / "medical_sft_1K_format.jsonl", encoding="utf-8") as f:
-        for i, line in enumerate(f):
-            if i >= limit:
-                break
-            rec = json.loads(line)
-            out.append({"id": f"sft-{i}", "messages": [{"role": role[c["from"]], "content": c["value"]}
-                                                       for c in rec["conversations"]]})
-    return out
-
-
-def pair_records(limit: int) -> list[dict]:
-    txt = (SAMPLES / "test.json").read_text(encoding="utf-8").strip()
-    rows = json.loads(txt) if txt.startswith("[") else [json.loads(l) for l in txt.splitlines() if l.strip()]
-    return [{"id": f"pair-{i}", "prompt": [{"role": "user", "content": r["question"]}],
-             "chosen": r["response_chosen"], "rejected": r["response_rejected"]} for i, r in enumerate(rows[:limit])]
-
-
 def write_jsonl(path: Path, recs: list[dict]) -> str:
     path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in recs), encoding="utf-8")
     return str(path)
@@ -106,7 +86,7 @@ def serve_check(model: str, device: str, checks: Checks) -> dict:
     out: dict = {}
     try:
         ready = json.loads(proc.stdout.readline() or "{}")
-        url = ready.get("url") or (f"http://{ready['host']}:{ready['port']}" if "port" in ready else None)
+        url = ready.get("url")
         if not checks.add("serve starts", url is not None, json.dumps(ready)[:200]):
             return out
 
@@ -149,14 +129,15 @@ def main() -> int:
         return 2
     from transformers import AutoModelForCausalLM
 
-    from sfmed_trainer.tiny import build_model, build_tokenizer
+    from sfmed_trainer.tiny import build_model, build_tokenizer, reward_pairs, sharegpt_dialogues
 
     checks = Checks()
     report: dict = {"device": torch.cuda.get_device_name(0) if a.device == "cuda" else "cpu",
                     "torch": torch.__version__, "steps": a.steps, "jobs": {}}
     with tempfile.TemporaryDirectory() as d:
         work = Path(d)
-        sft, pairs = sft_records(400), pair_records(200)
+        sft = sharegpt_dialogues(SAMPLES / "medical_sft_1K_format.jsonl", 400)
+        pairs = reward_pairs(SAMPLES / "test.json", 200)
         corpus = [m["content"] for r in sft for m in r["messages"]] + [p["chosen"] + p["rejected"] for p in pairs]
         tok = build_tokenizer(corpus, 2048)
         base = build_model(tok, hidden=256, layers=4, seed=0, max_positions=1024)

@@ -35,16 +35,12 @@ def _close_process_group() -> None:
 
 
 def _exit(rc: int) -> None:
-    """Leave with `rc`. A rank whose group was torn down skips the interpreter's finalization: DTensor (FSDP2)
-    keeps references to the destroyed group that only C++ static destructors drop, while its gloo threads still
-    run, and that teardown can abort a finished rank (SIGABRT, "terminate called without an active exception").
-    Events are written line by line and outputs renamed into place, so nothing is lost."""
+    """Leave with `rc`; a rank whose group was torn down skips the interpreter's finalization
+    (sharding.exit_rank). Events are written line by line and outputs renamed into place, so nothing is lost."""
     if _group_closed:
-        import os
+        from .sharding import exit_rank
 
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(rc)
+        exit_rank(rc)
     sys.exit(rc)
 
 

@@ -8,6 +8,7 @@ weights are gathered to rank 0 and written as an ordinary HF checkpoint.
 from __future__ import annotations
 
 import os
+import sys
 
 import torch
 import torch.distributed as dist
@@ -147,6 +148,16 @@ def shard_from_rank0(model: torch.nn.Module, device: torch.device, **policies) -
     set_model_state_dict(model, full, options=StateDictOptions(full_state_dict=True, broadcast_from_rank0=True))
     del full
     return model
+
+
+def exit_rank(rc: int = 0) -> None:
+    """Leave a process whose process group is destroyed without the interpreter's finalization. DTensor
+    (FSDP2) keeps references to the destroyed group that only C++ static destructors drop, while its gloo
+    threads still run, and that teardown can abort a finished rank (SIGABRT, "terminate called without an
+    active exception"). stdout and stderr are flushed first; files must be closed or renamed by then."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(rc)
 
 
 def full_state_dict(model: torch.nn.Module) -> dict[str, torch.Tensor]:

@@ -55,6 +55,31 @@ def corpus_from_files(paths: Iterable[str]) -> list[str]:
     return out
 
 
+def sharegpt_dialogues(path: str, limit: int, prefix: str = "sft") -> list[dict]:
+    """The first `limit` ShareGPT records ({conversations: [{from, value}]}, JSONL) of `path` as Dialogue
+    records {id, messages}: small training sets for tests and checks, from the bundled samples."""
+    role = {"human": "user", "gpt": "assistant", "system": "system"}
+    out = []
+    with open(path, encoding="utf-8") as f:
+        for i, line in enumerate(f):
+            if len(out) >= limit:
+                break
+            rec = json.loads(line)
+            out.append({"id": f"{prefix}-{i}", "messages": [{"role": role[c["from"]], "content": c["value"]}
+                                                            for c in rec["conversations"]]})
+    return out
+
+
+def reward_pairs(path: str, limit: int, prefix: str = "pair") -> list[dict]:
+    """The first `limit` reward-model rows ({question, response_chosen, response_rejected}, a JSON array or
+    JSONL) of `path` as PreferencePair records."""
+    with open(path, encoding="utf-8") as f:
+        txt = f.read().strip()
+    rows = json.loads(txt) if txt.startswith("[") else [json.loads(l) for l in txt.splitlines() if l.strip()]
+    return [{"id": f"{prefix}-{i}", "prompt": [{"role": "user", "content": r["question"]}],
+             "chosen": r["response_chosen"], "rejected": r["response_rejected"]} for i, r in enumerate(rows[:limit])]
+
+
 def build_tokenizer(corpus: list[str], vocab_size: int = 1024):
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast

@@ -20,28 +20,16 @@ torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 
 def sft_records(limit: int = 100) -> list[dict]:
     """medicalgpt ShareGPT → Dialogue {id, messages}."""
-    out = []
-    role = {"human": "user", "gpt": "assistant", "system": "system"}
-    with open(SAMPLES / "medicalgpt" / "medical_sft_1K_format.jsonl", encoding="utf-8") as f:
-        for i, line in enumerate(f):
-            rec = json.loads(line)
-            msgs = [{"role": role[c["from"]], "content": c["value"]} for c in rec["conversations"]]
-            out.append({"id": f"msft-{i}", "messages": msgs})
-            if len(out) >= limit:
-                break
-    return out
+    from sfmed_trainer.tiny import sharegpt_dialogues
+
+    return sharegpt_dialogues(SAMPLES / "medicalgpt" / "medical_sft_1K_format.jsonl", limit, "msft")
 
 
 def pair_records(limit: int = 100) -> list[dict]:
     """medicalgpt reward pairs {question, response_chosen, response_rejected} → PreferencePair."""
-    with open(SAMPLES / "medicalgpt" / "test.json", encoding="utf-8") as f:
-        txt = f.read().strip()
-    rows = json.loads(txt) if txt.startswith("[") else [json.loads(l) for l in txt.splitlines() if l.strip()]
-    out = []
-    for i, r in enumerate(rows[:limit]):
-        out.append({"id": f"pair-{i}", "prompt": [{"role": "user", "content": r["question"]}],
-                    "chosen": r["response_chosen"], "rejected": r["response_rejected"]})
-    return out
+    from sfmed_trainer.tiny import reward_pairs
+
+    return reward_pairs(SAMPLES / "medicalgpt" / "test.json", limit)
 
 
 def write_jsonl(path: Path, recs: list[dict]) -> Path:
@@ -195,23 +183,19 @@ def _rank_entry(rank: int, fn, init: str, world: int, args: tuple) -> None:
         dist.barrier()  # both ranks finish their collectives before either tears gloo down
     finally:
         dist.destroy_process_group()
-    # As `python -m sfmed_trainer` does after a multi-rank run: skip the interpreter's finalization, where a
-    # group DTensor still references is destroyed under gloo's running threads (an occasional SIGABRT).
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(0)
+    from sfmed_trainer.sharding import exit_rank
+
+    exit_rank(0)  # as `python -m sfmed_trainer` ends a multi-rank run
 
 
 def spawn_ranks(fn, tmp: Path, *args, world: int = 2, timeout: float = 300) -> None:
     """Run the module-level `fn(rank, *args)` on `world` CPU processes joined in one gloo group; a failed
     assertion on any rank fails the calling test with that rank's traceback, and ranks still running after
     `timeout` seconds are killed and fail it."""
+    import pickle
     import time
 
     import torch.multiprocessing as mp
-
-    import pickle
-
     from torch.multiprocessing.spawn import ProcessException
 
     ctx = mp.spawn(_rank_entry, args=(fn, f"file://{tmp / 'store'}", world, args), nprocs=world, join=False)
