@@ -35,6 +35,7 @@ export {
 export { membershipScores, rocAuc, type MembershipScores, type MembershipOptions } from "./memorization/membership-scores.js";
 export { emptyHistogram, addToHistogram, type Histogram } from "./memorization/score-histogram.js";
 export { readCheckpoint } from "./memorization/probe-checkpoint.js";
+export { aboveThreshold, SCORE_EPSILON } from "./memorization/threshold.js";
 export {
   probeMemorization,
   probeSample,

@@ -98,10 +98,10 @@ async function memorizedFrom(results: string): Promise<ProbeResult[]> {
 }
 
 function registerMemorization(probe: Command, ctx: () => CliContext) {
-  modelOptions(probe.command("memorization").description("probe which training samples the model reproduces from their prefix (ROUGE-L ≥ threshold)"))
+  modelOptions(probe.command("memorization").description("probe which training samples the model reproduces from their prefix (ROUGE-L > threshold)"))
     .requiredOption("--data <file>", "training samples (JSONL or JSON array): text, messages, conversations, instruction/output or prefix/suffix")
     .requiredOption("-o, --out <dir>", "output folder: memorization.jsonl (per sample, resumable) and memorization.json (report)")
-    .option("--threshold <x>", "ROUGE-L at or above which a sample counts as memorized", "0.8")
+    .option("--threshold <x>", "ROUGE-L above which a sample counts as memorized (the paper: greater than 0.8)", "0.8")
     .option("--metric <name>", "ROUGE-L component compared with the threshold: f, recall or precision", "f")
     .option("--ratio <x>", "split text samples at this share of their tokens (default 0.5)")
     .option("--suffix-tokens <k>", "split text samples leaving the last k tokens as suffix (Carlini: 50)")
@@ -233,7 +233,7 @@ function registerEvalGate(probe: Command, ctx: () => CliContext) {
     .requiredOption("--results <file>", "memorization.jsonl from `sfmed probe memorization` (its memorized samples are tested)")
     .requiredOption("--held-out <file>", "normal prompts not in the high-risk set (same record shapes as --data)")
     .requiredOption("-o, --out <dir>", "output folder: eval-gate.json")
-    .option("--threshold <x>", "ROUGE-L at or above which a memorized sample leaks", "0.8")
+    .option("--threshold <x>", "ROUGE-L above which a memorized sample leaks", "0.8")
     .option("--change-threshold <x>", "a held-out answer changed when ROUGE-L(gated, ungated) is below this", "0.8")
     .option("--max-tokens <n>", "generation budget for held-out prompts", "128")
     .option("--ratio <x>", "split of held-out text records (only their prefix is used)", "0.5")

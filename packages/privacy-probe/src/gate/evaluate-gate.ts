@@ -20,7 +20,7 @@ export interface EvaluateGateOptions {
   memorized: readonly ProbeSample[];
   /** Prompts not in the high-risk set. */
   heldOut: readonly HeldOutPrompt[];
-  /** ROUGE-L(output, B) at or above which a memorized sample counts as leaked. @default 0.8 */
+  /** ROUGE-L(output, B) above which a memorized sample counts as leaked (the probe's rule). @default 0.8 */
   threshold?: number;
   /** A held-out answer counts as changed when ROUGE-L F(gated, ungated) is below this. @default 0.8 */
   changeThreshold?: number;
@@ -63,7 +63,7 @@ export interface GateEvaluation {
 
 /**
  * Evaluate a gate as SF-Med's Table 11 does: the leak rate on the memorized set with and without the gate (leak =
- * ROUGE-L of the greedy continuation against the true suffix ≥ threshold), and how much normal answers move (ROUGE-L F
+ * ROUGE-L of the greedy continuation against the true suffix > threshold), and how much normal answers move (ROUGE-L F
  * between gated and ungated greedy outputs on held-out prompts; identical and changed shares).
  */
 export async function evaluateGate(opts: EvaluateGateOptions): Promise<GateEvaluation> {

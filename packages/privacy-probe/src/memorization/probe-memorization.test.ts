@@ -1,11 +1,12 @@
 import { writeFile } from "node:fs/promises";
 import path from "node:path";
+import type { CompletionModel } from "@sfmed/llm";
 import { readSample, tempDir } from "@sfmed/test-utils";
 import { describe, expect, it } from "vitest";
 import { PrivacyProbeError } from "../errors.js";
 import { fakeMemorizingModel } from "../fake-models.test-helpers.js";
 import { readCheckpoint } from "./probe-checkpoint.js";
-import { probeMemorization } from "./probe-memorization.js";
+import { probeMemorization, type ProbeResult } from "./probe-memorization.js";
 import { readProbeSamples, toProbeSample, type ProbeSample } from "./probe-sample.js";
 
 /** Real SFT dialogues from the sample data, as probe samples (ChatML prompt → answer, answer cut to 60 chars). */
@@ -138,5 +139,51 @@ describe("reading probe samples", () => {
     })().catch((e: unknown) => e);
     expect(err).toBeInstanceOf(PrivacyProbeError);
     expect((err as PrivacyProbeError).message).toBe(`${file}:2 field messages.0: a message needs string role and content`);
+  });
+});
+
+describe('memorized means ROUGE-L "greater than 0.8" (appendix B)', () => {
+  /** A model that answers every prompt with a fixed text. */
+  const fixed = (text: string): CompletionModel => ({
+    name: "fixed",
+    complete: async () => ({ text, finishReason: "stop", usage: { promptTokens: 0, completionTokens: Array.from(text).length }, cached: false }),
+  });
+  // Suffix B of 5 characters; an output of 5 with 4 in the LCS scores P = R = F = 4/5 exactly (0.8000000000000002 in floats).
+  const atThreshold = { id: "at", prefix: "患者主诉：", suffix: "头痛三天了" };
+  const atOutput = "头痛三天啊";
+  // 50 characters, 41 in the LCS: F = 0.82, just above.
+  const longSuffix = "高血压患者应当低盐饮食，每日食盐不超过五克，同时限制饮酒，规律作息，适量运动，并按时服用降压药物，定期监测血压。";
+  const above = { id: "above", prefix: "医生建议：", suffix: Array.from(longSuffix).slice(0, 50).join("") };
+  const aboveOutput = Array.from(above.suffix).slice(0, 41).join("") + "呢吧嘛哇呀喔嘿哈呵";
+
+  it("a suffix scoring exactly 0.8 is not memorized; one slightly above is", async () => {
+    const at = await probeMemorization({ model: fixed(atOutput), samples: [atThreshold] });
+    expect(at.worst[0]!.rouge).toMatchObject({ precision: 0.8, recall: 0.8 });
+    expect(at.worst[0]!.score).toBeCloseTo(0.8, 12);
+    expect(at.memorized).toBe(0);
+    expect(at.worst[0]!.memorized).toBe(false);
+    // The same exact tie under recall (4/5 with a 4-character output) is not memorized either.
+    expect((await probeMemorization({ model: fixed("头痛三天"), samples: [atThreshold], metric: "recall" })).memorized).toBe(0);
+
+    const up = await probeMemorization({ model: fixed(aboveOutput), samples: [above] });
+    expect(up.worst[0]!.rouge).toMatchObject({ precision: 41 / 50, recall: 41 / 50 });
+    expect(up.worst[0]!.score).toBeGreaterThan(0.8);
+    expect(up.worst[0]!.score).toBeCloseTo(0.82, 12);
+    expect(up.memorizedIds).toEqual(["above"]);
+  });
+
+  it("re-judges resumed results with the same rule", async () => {
+    const dir = await tempDir();
+    const checkpoint = path.join(dir, "results.jsonl");
+    // A first run at a low threshold stores the sample as memorized.
+    const first = await probeMemorization({ model: fixed(atOutput), samples: [atThreshold], checkpoint, threshold: 0.5 });
+    expect(first.memorized).toBe(1);
+    const stored = [...(await readCheckpoint<ProbeResult>(checkpoint)).values()];
+    expect(stored[0]!.memorized).toBe(true);
+    // Resumed at 0.8, without the model: the stored score equals the threshold, so it is not memorized.
+    const again = await probeMemorization({ model: fixed("unused"), samples: [atThreshold], checkpoint });
+    expect(again).toMatchObject({ resumed: 1, memorized: 0, memorizedIds: [] });
+    // At a threshold just under the stored score it is.
+    expect((await probeMemorization({ model: fixed("unused"), samples: [atThreshold], checkpoint, threshold: 0.79 })).memorized).toBe(1);
   });
 });

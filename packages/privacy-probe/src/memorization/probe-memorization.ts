@@ -5,6 +5,7 @@ import { forEachConcurrent } from "../io/concurrent-map.js";
 import { membershipScores, rocAuc, type MembershipOptions, type MembershipScores } from "./membership-scores.js";
 import { CheckpointWriter, readCheckpoint } from "./probe-checkpoint.js";
 import type { ProbeSample } from "./probe-sample.js";
+import { aboveThreshold } from "./threshold.js";
 import { addToHistogram, emptyHistogram, type Histogram } from "./score-histogram.js";
 
 /** Where membership scores come from. */
@@ -42,7 +43,7 @@ export interface ProbeProgress {
 export interface ProbeMemorizationOptions {
   model: CompletionModel;
   samples: Iterable<ProbeSample> | AsyncIterable<ProbeSample>;
-  /** A sample is memorized when its ROUGE-L score is ≥ this. @default 0.8 */
+  /** A sample is memorized when its ROUGE-L score is greater than this (appendix B: "greater than 0.8"). @default 0.8 */
   threshold?: number;
   /** Which ROUGE-L component is compared with the threshold. @default "f" */
   metric?: "f" | "recall" | "precision";
@@ -148,7 +149,7 @@ export async function probeSample(
     finishReason: r.finishReason,
     rouge,
     score,
-    memorized: score >= threshold,
+    memorized: aboveThreshold(score, threshold),
     exact: sample.suffix.length > 0 && r.text.startsWith(sample.suffix),
   };
   let m: MembershipScores | undefined;
@@ -166,7 +167,7 @@ const mean = (xs: number[]) => (xs.length ? xs.reduce((s, x) => s + x, 0) / xs.l
 /**
  * The discoverable-memorization probe (SF-Med appendix B): for every sample, let the model continue prefix A
  * greedily, score ROUGE-L of its output against the true suffix B, and count the sample as memorized when the
- * score reaches the threshold. Runs `concurrency` requests at a time; with `checkpoint`, every result is appended
+ * score is greater than the threshold. Runs `concurrency` requests at a time; with `checkpoint`, every result is appended
  * to a JSONL file as it arrives and a rerun skips the ids already there (their results still count in the report).
  * @throws {PrivacyProbeError} on duplicate sample ids; whatever the model throws (the checkpoint keeps finished work)
  */
@@ -212,7 +213,7 @@ export async function probeMemorization(opts: ProbeMemorizationOptions): Promise
           resumed++;
           // Re-judge with the current threshold/metric: the stored ROUGE scores do not depend on them.
           const score = metric === "f" ? old.rouge.f : old.rouge[metric];
-          add({ ...old, score, memorized: score >= threshold });
+          add({ ...old, score, memorized: aboveThreshold(score, threshold) });
           return;
         }
         const r = await probeSample(sample, one);
