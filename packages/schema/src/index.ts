@@ -6,6 +6,11 @@ export { detectEncoding, decodeText, SNIFF_BYTES, type TextEncoding, type Detect
 export { readFileBytes, type ByteProgress } from "./io/byte-source.js";
 export { readLines, readText, splitLines, type TextLine, type TextReadOptions } from "./io/lines.js";
 export { atomicWrite } from "./io/atomic-write.js";
+export { tempPathFor, registerTemp, liveTemps, removeTempsNow, sweepStaleTemps, parseTempName } from "./io/temp-files.js";
+export { checkOutputPaths, resolveRealPath, isInside, isStdio, PathCollisionError } from "./io/output-paths.js";
+export { JsonlCheckpoint, CheckpointError, type JsonlCheckpointOptions } from "./io/jsonl-checkpoint.js";
+export { seededRandom } from "./io/seeded-random.js";
+export { hashFile } from "./io/hash-file.js";
 export { AtomicFile } from "./io/atomic-file.js";
 export { createRejectsFile, InvalidPolicy, type OnInvalid, type Reject, type RejectSink, type RejectsFile } from "./io/rejects.js";
 export { isBadRow, type SourceRow, type BadRow, type RowItem } from "./io/rows.js";

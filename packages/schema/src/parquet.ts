@@ -7,7 +7,7 @@ import path from "node:path";
 import { asyncBufferFromFile, parquetMetadataAsync, parquetReadObjects } from "hyparquet";
 import { fileWriter, ParquetWriter } from "hyparquet-writer";
 import { ValidationError } from "./errors.js";
-import { tempPathFor } from "./io/atomic-write.js";
+import { registerTemp, tempPathFor } from "./io/temp-files.js";
 import { InvalidPolicy, type OnInvalid, type RejectSink } from "./io/rejects.js";
 import type { LocatedRecord } from "./io/read-records.js";
 import { recordSchemas, type RecordKind, type RecordOf } from "./records.js";
@@ -126,6 +126,7 @@ export async function writeParquet(
   const size = opts.rowGroupSize ?? 10_000;
   await mkdir(path.dirname(path.resolve(file)), { recursive: true });
   const tmp = tempPathFor(file);
+  const unregister = registerTemp(tmp);
   let writer: ParquetWriter | undefined;
   let columns: string[] | undefined = opts.columns;
   let types: ColumnType[] = [];
@@ -188,6 +189,8 @@ export async function writeParquet(
   } catch (err) {
     await rm(tmp, { force: true });
     throw err;
+  } finally {
+    unregister();
   }
   return { count };
 }

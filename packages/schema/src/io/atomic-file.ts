@@ -2,7 +2,7 @@ import { createWriteStream, type WriteStream } from "node:fs";
 import { mkdir, rename, rm } from "node:fs/promises";
 import { once } from "node:events";
 import path from "node:path";
-import { tempPathFor } from "./atomic-write.js";
+import { registerTemp, tempPathFor } from "./temp-files.js";
 
 /**
  * A file written piece by piece through a temp file beside it and renamed into place by `commit()` (or removed
@@ -13,6 +13,7 @@ export class AtomicFile {
   private stream: WriteStream | undefined;
   private buf: Buffer;
   private used = 0;
+  private unregister: (() => void) | undefined;
 
   /** @param bufferBytes size of the gathered writes. @default 1 MiB */
   constructor(readonly file: string, bufferBytes = 1 << 20) {
@@ -39,17 +40,20 @@ export class AtomicFile {
     s.end();
     await once(s, "finish");
     await rename(this.tmp, this.file);
+    this.unregister?.();
   }
 
   /** Drop everything written: the temp file is removed and `file` is left as it was. */
   async abort(): Promise<void> {
     this.stream?.destroy();
     await rm(this.tmp, { force: true });
+    this.unregister?.();
   }
 
   private async open(): Promise<WriteStream> {
     if (!this.stream) {
       await mkdir(path.dirname(path.resolve(this.file)), { recursive: true });
+      this.unregister = registerTemp(this.tmp);
       this.stream = createWriteStream(this.tmp);
     }
     return this.stream;

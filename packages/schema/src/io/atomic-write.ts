@@ -4,17 +4,14 @@ import path from "node:path";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { createGzip } from "node:zlib";
+import { registerTemp, tempPathFor } from "./temp-files.js";
 
-/** A temp path beside `file`, so the final rename stays on one file system. */
-export function tempPathFor(file: string): string {
-  const dir = path.dirname(file);
-  const rand = Math.random().toString(36).slice(2, 10);
-  return path.join(dir, `.${path.basename(file)}.${process.pid}.${rand}.tmp`);
-}
+export { tempPathFor } from "./temp-files.js";
 
 /**
  * Write chunks to `file` atomically: they go to a temp file beside it, which is renamed over `file` only once
- * everything was written. On any error the temp file is removed and `file` is left as it was.
+ * everything was written. On any error the temp file is removed and `file` is left as it was; while in flight the
+ * temp is registered, so `removeTempsNow()` (called from a signal handler) removes it too.
  *
  * @param opts.gzip compress the output. @default true when `file` ends in `.gz`
  * @throws whatever the chunk source or the file system throws
@@ -27,6 +24,7 @@ export async function atomicWrite(
   await mkdir(path.dirname(path.resolve(file)), { recursive: true });
   const tmp = tempPathFor(file);
   const gzip = opts.gzip ?? file.endsWith(".gz");
+  const done = registerTemp(tmp);
   try {
     const source = Readable.from(chunks, { objectMode: false });
     if (gzip) await pipeline(source, createGzip(), createWriteStream(tmp));
@@ -35,6 +33,8 @@ export async function atomicWrite(
   } catch (err) {
     await rm(tmp, { force: true });
     throw err;
+  } finally {
+    done();
   }
 }
 

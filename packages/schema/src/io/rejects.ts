@@ -2,7 +2,7 @@ import { createWriteStream, type WriteStream } from "node:fs";
 import { mkdir, rename, rm } from "node:fs/promises";
 import path from "node:path";
 import { isSchemaError, type SchemaError } from "../errors.js";
-import { tempPathFor } from "./atomic-write.js";
+import { registerTemp, tempPathFor } from "./temp-files.js";
 
 /** What is policy on bad input: stop at the first one, or set it aside and go on. */
 export type OnInvalid = "error" | "skip";
@@ -39,6 +39,7 @@ export interface RejectsFile extends RejectSink {
 export async function createRejectsFile(file: string): Promise<RejectsFile> {
   await mkdir(path.dirname(path.resolve(file)), { recursive: true });
   const tmp = tempPathFor(file);
+  const unregister = registerTemp(tmp);
   const out: WriteStream = createWriteStream(tmp);
   let count = 0;
   let closed = false;
@@ -60,10 +61,12 @@ export async function createRejectsFile(file: string): Promise<RejectsFile> {
     async commit() {
       await close();
       await rename(tmp, file);
+      unregister();
     },
     async abort() {
       await close().catch(() => undefined);
       await rm(tmp, { force: true });
+      unregister();
     },
   };
 }
