@@ -33,7 +33,12 @@ describe("evaluateCompare", () => {
     const html = renderHtml(report);
     expect(html).toContain("<svg");
     expect(html).toMatch(/class="win" x="220.0" y="46" width="140\.0"/);
+    expect(renderMarkdown(report)).toContain("| Model | vs | Win/Tie/Loss (%) |");
     expect(renderMarkdown(report)).toContain("| ours | base | 33.3/33.3/33.3 |");
+    // The paper's cells.
+    const paper = renderMarkdown(report, { cells: { digits: 3 } });
+    expect(paper).toContain("| Model | vs | Win/Tie/Loss |");
+    expect(paper).toContain("| ours | base | 0.333/0.333/0.333 |");
   });
 
   it("does not turn float noise into wins: equal ROUGE-L F from different lengths tie", async () => {

@@ -5,7 +5,9 @@ export type { RougePair, RougeBatchOptions } from "./rouge-batch.js";
 export { tokenize, charCodes } from "./tokenize.js";
 export type { Tokenizer } from "./tokenize.js";
 export { winTieLoss, signTestP, formatWinTieLoss } from "./win-tie-loss.js";
-export type { WinTieLoss, WinTieLossOptions, Interval } from "./win-tie-loss.js";
+export type { WinTieLoss, WinTieLossOptions, FormatWinTieLossOptions, Interval } from "./win-tie-loss.js";
+export { reservoirSample, ReservoirSampler } from "./reservoir-sample.js";
+export type { ReservoirOptions, ReservoirResult } from "./reservoir-sample.js";
 export { EvalInputError } from "./errors.js";
 export { extractChoice, explainChoice } from "./choice-extract.js";
 export type { ExtractChoiceOptions, ChoiceExtraction, ChoiceOptions } from "./choice-extract.js";
@@ -20,6 +22,7 @@ export type { JudgeOptions, JudgeManyOptions, Judgment, JudgeResult, CompareItem
 export { evaluateRouge, evaluateChoices, evaluateJudge, evaluateCompare, groupByModel, questionText } from "./evaluate.js";
 export type { RougeItem, CompareOptions } from "./evaluate.js";
 export { renderMarkdown } from "./report-markdown.js";
+export type { RenderMarkdownOptions } from "./report-markdown.js";
 export { renderHtml, barChartSvg, winTieLossSvg } from "./report-html.js";
 export type {
   EvalReport,

@@ -1,4 +1,10 @@
 import type { ChoiceReport, CompareReport, EvalReport, JudgeReport, RougeReport } from "./report-types.js";
+import { formatWinTieLoss, type FormatWinTieLossOptions } from "./win-tie-loss.js";
+
+export interface RenderMarkdownOptions {
+  /** Win/tie/loss cells: the paper's fractions (`{ digits: 3 }` → `0.754/0.000/0.246`). @default percentages, one decimal */
+  cells?: FormatWinTieLossOptions;
+}
 
 const cell = (s: string) => s.replace(/\|/g, "\\|").replace(/\n/g, " ");
 const row = (xs: (string | number)[]) => `| ${xs.map((x) => cell(String(x))).join(" | ")} |`;
@@ -50,8 +56,9 @@ function judge(r: JudgeReport): string {
   ].join("\n");
 }
 
-function compare(r: CompareReport): string {
-  const head = ["Model", "vs", "Win/Tie/Loss (%)", "Win 95% CI", "Loss 95% CI", "Sign test p", "n"];
+function compare(r: CompareReport, cells: FormatWinTieLossOptions | undefined): string {
+  const percent = cells === undefined || cells.percent === true;
+  const head = ["Model", "vs", percent ? "Win/Tie/Loss (%)" : "Win/Tie/Loss", "Win 95% CI", "Loss 95% CI", "Sign test p", "n"];
   const ci = (iv: [number, number]) => `${x100(iv[0], 1)}–${x100(iv[1], 1)}`;
   return [
     `Win/tie/loss by ${r.metric}`,
@@ -62,7 +69,7 @@ function compare(r: CompareReport): string {
       row([
         c.a,
         c.b,
-        c.result.formatted,
+        cells ? formatWinTieLoss(c.result, cells) : c.result.formatted,
         ci(c.result.ci.win),
         ci(c.result.ci.loss),
         c.result.signTestP < 1e-4 ? c.result.signTestP.toExponential(1) : c.result.signTestP.toFixed(4),
@@ -72,8 +79,8 @@ function compare(r: CompareReport): string {
   ].join("\n");
 }
 
-/** The report as a Markdown table in the paper's style (×100 scores; `win/tie/loss` percentage cells). */
-export function renderMarkdown(report: EvalReport): string {
+/** The report as a Markdown table (×100 scores; `win/tie/loss` cells as percentages, or as the paper prints them with `cells`). */
+export function renderMarkdown(report: EvalReport, options: RenderMarkdownOptions = {}): string {
   switch (report.kind) {
     case "rouge":
       return rouge(report) + "\n";
@@ -82,6 +89,6 @@ export function renderMarkdown(report: EvalReport): string {
     case "judge":
       return judge(report) + "\n";
     case "compare":
-      return compare(report) + "\n";
+      return compare(report, options.cells) + "\n";
   }
 }

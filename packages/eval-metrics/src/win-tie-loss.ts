@@ -31,7 +31,7 @@ export interface WinTieLoss {
   signTestP: number;
   /** Pairs left out because a score was missing (null/undefined/NaN, e.g. an unparsable judgment). */
   dropped: number;
-  /** The paper's `win/tie/loss` cell, percentages with one decimal: `"48.5/20.0/31.5"`. */
+  /** The three rates as percentages with one decimal: `"48.5/20.0/31.5"` (the paper's cells: {@link formatWinTieLoss}). */
   formatted: string;
 }
 
@@ -70,9 +70,41 @@ function percentile(sorted: Float64Array, q: number): number {
   return sorted[lo]! + (sorted[hi]! - sorted[lo]!) * (pos - lo);
 }
 
-/** The paper's cell for rates in [0, 1]: `"48.5/20.0/31.5"`. */
-export function formatWinTieLoss(r: { winRate: number; tieRate: number; lossRate: number }): string {
-  return [r.winRate, r.tieRate, r.lossRate].map((x) => (100 * x).toFixed(1)).join("/");
+export interface FormatWinTieLossOptions {
+  /** Decimal places of each rate. @default 3, or 1 with `percent` */
+  digits?: number;
+  /** Rates ×100 (`"75.4/0.0/24.6"`) instead of the paper's fractions (`"0.754/0.000/0.246"`). @default false */
+  percent?: boolean;
+}
+
+/** `count / n`, scaled by 10^digits and rounded half up, exactly (integer arithmetic), as a decimal string. */
+function decimal(count: number, n: number, digits: number): string {
+  const m = Math.round((count * 10 ** digits) / n);
+  if (digits === 0) return String(m);
+  const s = String(m).padStart(digits + 1, "0");
+  return `${s.slice(0, -digits)}.${s.slice(-digits)}`;
+}
+
+/**
+ * A win/tie/loss cell as the paper's tables print it: `"0.754/0.000/0.246"` (win, tie and loss rates, three
+ * decimals), or percentages with `percent`. Each rate is rounded on its own, so a cell may sum to 1 ± 0.001, as
+ * some of the paper's do (0.368/0.000/0.633). Given the counts (`win`, `tie`, `loss`, `n`, as {@link winTieLoss}
+ * returns), halves round up exactly (29/200 → 0.15 at two digits); from rates alone, as `toFixed` rounds the float.
+ * @throws EvalInputError when `digits` is not an integer in [0, 15]
+ */
+export function formatWinTieLoss(
+  r: { winRate: number; tieRate: number; lossRate: number; win?: number; tie?: number; loss?: number; n?: number },
+  options: FormatWinTieLossOptions = {},
+): string {
+  const percent = options.percent ?? false;
+  const digits = options.digits ?? (percent ? 1 : 3);
+  if (!Number.isInteger(digits) || digits < 0 || digits > 15) throw new EvalInputError(`digits must be an integer in [0, 15], got ${digits}`, { field: "digits" });
+  const scale = percent ? 100 : 1;
+  const counts = [r.win, r.tie, r.loss];
+  if (r.n !== undefined && r.n > 0 && counts.every((c) => c !== undefined && Number.isInteger(c))) {
+    return counts.map((c) => decimal(c! * scale, r.n!, digits)).join("/");
+  }
+  return [r.winRate, r.tieRate, r.lossRate].map((x) => (scale * x).toFixed(digits)).join("/");
 }
 
 const present = (x: number | null | undefined): x is number => typeof x === "number" && !Number.isNaN(x);
@@ -153,5 +185,5 @@ export function winTieLoss(
     signTestP: signTestP(win, loss),
     dropped,
   };
-  return { ...result, formatted: formatWinTieLoss(result) };
+  return { ...result, formatted: formatWinTieLoss(result, { percent: true }) };
 }
