@@ -38,7 +38,9 @@ HEADER = {
         "the official code); tau' = tau where sign(tau) == s else 0; delta'' = delta' where sign(delta') == s else 0 "
         "(zeros drop out); theta <- theta + alpha*tau' + (1-alpha)*delta'' (plain weighted sum, no division by agreeing "
         "weights). `tau` is the stored task vector, already sparsified once at start (ondare: fixed DARE mask, x1/p, "
-        "clamped to +-1; onties: magnitude top-k) - the fixture gives it post-processing."
+        "clamped to +-1; onties: magnitude top-k) - the fixture gives it post-processing. "
+        "A case with \"rescale\": \"l1\" (ondare; the official rescale=True) replaces delta' by "
+        "clamp(delta*mask/p * L1(delta)/(L1(delta*mask/p) + eps), -clip_val, clip_val) when L1(delta) >= 1e-8."
     ),
 }
 
@@ -81,6 +83,9 @@ def merge_cases(g: torch.Generator) -> list[dict]:
         dict(method="onties", p=0.5, alpha=0.3, lr=1e-3, weight_decay=0.0, step=1, n=8),
         dict(method="onties", p=0.3, alpha=0.01, lr=1e-2, weight_decay=0.1, step=4, n=10),
         dict(method="onties", p=1.0, alpha=0.5, lr=1e-2, weight_decay=0.0, step=2, n=6),
+        dict(method="ondare", p=0.5, alpha=0.3, lr=1e-3, weight_decay=0.0, step=1, n=8, rescale="l1", clip_val=1.0),
+        # a clip_val below the rescaled entries: the clamp decides most of them
+        dict(method="ondare", p=0.25, alpha=1e-3, lr=5e-3, weight_decay=0.01, step=3, n=12, rescale="l1", clip_val=2e-3),
     ]
     for c in combos:
         n, step = c.pop("n"), c["step"]
@@ -100,7 +105,8 @@ def merge_cases(g: torch.Generator) -> list[dict]:
         th, mm, vv = theta.clone(), m.clone(), v.clone()
         trace: dict = {}
         merge_update_(th, grad, mm, vv, step, lr=c["lr"], betas=(0.9, 0.999), eps=1e-8, weight_decay=c["weight_decay"],
-                      method=c["method"], p=c["p"], alpha=c["alpha"], tau=tau, mask=mask, trace=trace)
+                      method=c["method"], p=c["p"], alpha=c["alpha"], tau=tau, mask=mask, trace=trace,
+                      rescale=c.get("rescale"), clip_val=c.get("clip_val", 1.0))
         cases.append({
             **c, "betas": [0.9, 0.999], "eps": 1e-8,
             # Adam arithmetic of torch.optim.AdamW (eps after bias correction, decay before the update); the official

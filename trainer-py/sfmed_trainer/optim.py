@@ -4,12 +4,14 @@ Per parameter and step (torch.optim.AdamW arithmetic, so `ondare` with p=1, alph
   θ ← θ·(1 − lr·wd)                                  decoupled weight decay, before the update (like AdamW)
   m ← β1·m + (1−β1)·g ;  v ← β2·v + (1−β2)·g²        moments always see the full gradient
   Δ = −lr/(1−β1^t) · m / (√v/√(1−β2^t) + ε)          the Adam update
-  ondare: Δ' = rescale(Δ ⊙ M), M ~ Bernoulli(p) redrawn every step (rescale: ×1/p by default, as F.dropout)
+  ondare: Δ' = rescale(Δ ⊙ M), M ~ Bernoulli(p) redrawn every step (rescale: ×1/p by default, as F.dropout;
+          "l1", the official `rescale=True`: Δ' = clamp(Δ⊙M/p · ‖Δ‖₁/(‖Δ⊙M/p‖₁ + ε), ±clip_val))
           θ ← θ + α·τ + (1−α)·Δ'
   onties: Δ' = Δ ⊙ TopK(|Δ|, k=int(p·n)) ; s = sign(τ + Δ') with 0 → +1
           θ ← θ + α·τ⊙[sign τ = s] + (1−α)·Δ'⊙[sign Δ' = s]
 τ is computed once from the SFT and base checkpoints (compute_tau), sparsified with a mask drawn once and
-kept for the whole run (ondare: DARE mask, ×1/p, clamped to ±clip_tau; onties: magnitude top-k).
+kept for the whole run (ondare: DARE mask, ×1/p, clamped to ±clip_tau, whatever `rescale` says (the
+official code's τ; "none" skips the ×1/p); onties: magnitude top-k).
 """
 from __future__ import annotations
 
@@ -37,6 +39,14 @@ def _rescale_(x: torch.Tensor, before_l1: torch.Tensor | None, keep: float, mode
             x.mul_(before_l1 / (after + 1e-8))
         return x
     return x
+
+
+def _l1_rescale_clamp_(d: torch.Tensor, before: torch.Tensor, eps: float, clip_val: float) -> torch.Tensor:
+    """OnDARE's `rescale` in the official code: when ‖Δ‖₁ (`before`) ≥ 1e-8, scale the sparsified Δ' (`d`,
+    survivors already ×1/p) by ‖Δ‖₁/(‖Δ'‖₁ + eps) and clamp it to ±clip_val."""
+    if before >= 1e-8:
+        d.mul_(before / (d.abs().sum() + eps)).clamp_(-clip_val, clip_val)
+    return d
 
 
 def topk_values(a: torch.Tensor, k: int) -> torch.Tensor:
@@ -105,18 +115,22 @@ def merge_update_(
     rescale: str | None = None,
     trace: dict | None = None,
     mask_fn=None,
+    clip_val: float = 1.0,
 ) -> None:
     """One in-place online-merge step for one tensor. `step` is this update's 1-based count; `mask` is the
     keep mask for Δ (ondare: the Bernoulli draw; onties: None → magnitude top-k of Δ). `tau` is the stored,
     already-sparsified task vector (None = zeros). `mask_fn(Δ)` replaces onties' top-k (the sharded,
     global-threshold selection). `trace`, when given, receives the raw Adam update
-    ("delta") and the keep mask used ("mask")."""
+    ("delta") and the keep mask used ("mask"). `clip_val` clamps ondare's Δ' under rescale "l1" (the official
+    `clip_val`, the same number as τ's clamp)."""
     rescale = rescale or default_rescale(method)
     bias_correction1, bias_correction2 = _decay_and_moments_(param, grad, exp_avg, exp_avg_sq, step, lr, betas, weight_decay)
     step_size = lr / bias_correction1
     denom = (exp_avg_sq.sqrt() / bias_correction2**0.5).add_(eps)
     scale = -step_size
     if method == "ondare":
+        if mask is None and p >= 1 and rescale == "l1":
+            mask = torch.ones_like(param)  # the official l1 step clamps Δ even when nothing is dropped
         if mask is None and p >= 1:
             # Nothing dropped: AdamW's own addcdiv_ (bit-identical to torch.optim.AdamW when alpha = 0).
             if trace is not None:
@@ -132,13 +146,17 @@ def merge_update_(
             trace["mask"] = mask.clone()
         before = u.abs().sum() if rescale == "l1" else None
         u.mul_(mask)
+        if rescale == "l1":
+            # The official step: Δ' = Δ⊙M/p scaled back to ‖Δ‖₁ (ε = the optimizer's eps) and clamped.
+            d = u.mul_(scale / p)
+            _l1_rescale_clamp_(d, abs(scale) * before, eps, clip_val)
+            if tau is not None and alpha != 0:
+                param.add_(tau, alpha=alpha)
+            param.add_(d, alpha=1 - alpha)
+            return
         factor = scale * (1 - alpha)
         if rescale == "inverse_keep":
             factor /= p
-        elif rescale == "l1":
-            b, a = abs(scale) * before.item(), abs(scale) * u.abs().sum().item()
-            if b >= 1e-8:
-                factor *= b / (a + 1e-8)
         if tau is not None and alpha != 0:
             param.add_(tau, alpha=alpha)
         param.add_(u, alpha=factor)
@@ -251,10 +269,11 @@ class SparseTau:
 def ondare_sparse_update_(
     param: torch.Tensor, grad: torch.Tensor, exp_avg: torch.Tensor, exp_avg_sq: torch.Tensor, step: int, *,
     lr: float, betas: tuple[float, float], eps: float, weight_decay: float, p: float, alpha: float,
-    tau: "torch.Tensor | SparseTau | None", kept: torch.Tensor, rescale: str,
+    tau: "torch.Tensor | SparseTau | None", kept: torch.Tensor, rescale: str, clip_val: float = 1.0,
 ) -> None:
     """OnDARE step with the Bernoulli draw given as kept flat indices: the same update as merge_update_ with
-    mask = 1 at `kept`, but Δ is only computed where it is kept. rescale "l1" is not supported here. On CPU
+    mask = 1 at `kept`, but Δ is only computed where it is kept (rescale "l1" also reads the dense ‖Δ‖₁,
+    one more pass over the moments). On CPU
     (float32/64, numba present) the moments are updated in one compiled pass and the kept entries in one
     compiled loop (kernels.update_moments, kernels.dare_apply)."""
     K = _kernels() if (exp_avg.device.type == "cpu" and exp_avg.dtype in (torch.float32, torch.float64)
@@ -269,6 +288,19 @@ def ondare_sparse_update_(
         K.update_moments(grad.detach().view(-1).numpy(), exp_avg.view(-1).numpy(), exp_avg_sq.view(-1).numpy(),
                          betas[0], betas[1], torch.get_num_threads())
         bias_correction1, bias_correction2 = 1 - betas[0]**step, 1 - betas[1]**step
+    if rescale == "l1":
+        scale = -(lr / bias_correction1)
+        c2 = bias_correction2**0.5
+        before = (exp_avg / (exp_avg_sq.sqrt() / c2).add_(eps)).abs().sum() * abs(scale)
+        d = exp_avg.view(-1)[kept] / (exp_avg_sq.view(-1)[kept].sqrt() / c2).add_(eps)
+        _l1_rescale_clamp_(d.mul_(scale / p), before, eps, clip_val)
+        if alpha != 0 and tau is not None:
+            if isinstance(tau, SparseTau):
+                param.view(-1).index_add_(0, tau.indices, tau.values, alpha=alpha)
+            else:
+                param.add_(tau, alpha=alpha)
+        param.view(-1).index_add_(0, kept, d.to(param.dtype), alpha=1 - alpha)
+        return
     factor = -(lr / bias_correction1) * (1 - alpha)
     if rescale == "inverse_keep":
         factor /= p
@@ -691,6 +723,7 @@ class OnlineMergeAdamW(torch.optim.Optimizer):
         alpha: float = 0.0,
         rescale: str | None = None,
         seed: int = 0,
+        clip_val: float = 1.0,
     ):
         if method not in METHODS:
             raise ValueError(f"method must be one of {METHODS}")
@@ -699,6 +732,7 @@ class OnlineMergeAdamW(torch.optim.Optimizer):
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay))
         self.method, self.p, self.alpha = method, p, alpha
         self.rescale = rescale or default_rescale(method)
+        self.clip_val = clip_val  # ondare's Δ' clamp under rescale "l1" (the official clip_val, τ's clamp too)
         self.seed = seed
         self.tau: dict[torch.Tensor, torch.Tensor] = {}
         self._gens: dict[str, torch.Generator] = {}
@@ -747,12 +781,13 @@ class OnlineMergeAdamW(torch.optim.Optimizer):
                 state["step"] += 1
                 mask = None
                 if self.method == "ondare" and self.p < 1:
-                    if self.p <= SPARSE_P and self.rescale != "l1" and prm.is_contiguous():
+                    if self.p <= SPARSE_P and prm.is_contiguous():
                         kept = bernoulli_indices(prm.numel(), self.p, self._gen(prm.device), prm.device)
                         ondare_sparse_update_(
                             prm, grad, state["exp_avg"], state["exp_avg_sq"], state["step"].item(),
                             lr=group["lr"], betas=group["betas"], eps=group["eps"], weight_decay=group["weight_decay"],
-                            p=self.p, alpha=self.alpha, tau=tau, kept=kept, rescale=self.rescale)
+                            p=self.p, alpha=self.alpha, tau=tau, kept=kept, rescale=self.rescale,
+                            clip_val=self.clip_val)
                         continue
                     mask = torch.empty_like(prm).bernoulli_(self.p, generator=self._gen(prm.device))
                 mask_fn = None
@@ -784,7 +819,7 @@ class OnlineMergeAdamW(torch.optim.Optimizer):
                     prm, grad, state["exp_avg"], state["exp_avg_sq"], state["step"].item(),
                     lr=group["lr"], betas=group["betas"], eps=group["eps"], weight_decay=group["weight_decay"],
                     method=self.method, p=self.p, alpha=self.alpha, tau=tau, mask=mask,
-                    rescale=self.rescale, mask_fn=mask_fn,
+                    rescale=self.rescale, mask_fn=mask_fn, clip_val=self.clip_val,
                 )
         if sharded:
             import torch.distributed as dist
@@ -876,8 +911,9 @@ def stream_tau(
         if p < 1:
             before = t.abs().sum() if rescale == "l1" else None
             if method == "ondare":
+                # The official τ is F.dropout's (×1/p) then the clamp; its L1 `rescale` touches Δ only.
                 t.mul_(torch.bernoulli(torch.full_like(t, p), generator=gen))
-                _rescale_(t, before, p, rescale)
+                _rescale_(t, before, p, "none" if rescale == "none" else "inverse_keep")
             else:
                 t.mul_(magnitude_mask(t, p))
                 if rescale != "none":

@@ -181,6 +181,10 @@ def test_compute_tau_streams_checkpoint_difference(models_dir):
     kept = t1[p0] != 0
     assert 0.15 < kept.float().mean().item() < 0.35
     assert torch.allclose(t1[p0][kept], (p0 - bp[n0])[kept] / 0.25, atol=1e-6)
+    # rescale l1 leaves ondare's tau as the official code builds it (x1/p, clamp): its L1 rescale is the step's
+    t4, _ = compute_tau(named, str(models_dir["sft"]), str(models_dir["base"]), method="ondare", p=0.25, clip_tau=10,
+                        seed=5, rescale="l1")
+    assert torch.equal(t4[p0], t1[p0])
     # TIES on tau: magnitude top-k
     t3, _ = compute_tau(named, str(models_dir["sft"]), str(models_dir["base"]), method="onties", p=0.1)
     assert (t3[p0] != 0).sum().item() == int(0.1 * p0.numel())
@@ -321,3 +325,64 @@ def test_onties_sparse_tau_equals_dense_tau_on_large_tensor():
     assert state.selected["candidates"] == 1  # the compiled path, whose moment update rounds each operation
     assert torch.allclose(a, b, rtol=1e-12, atol=1e-15)
     assert torch.allclose(ma, mb, rtol=0, atol=1e-15) and torch.allclose(va, vb, rtol=1e-14, atol=0)
+
+
+def _ts_ondare_l1(theta, grad, m, v, tau, mask, *, step, lr, p, alpha, wd, eps, clip_val, betas=(0.9, 0.999)):
+    """packages/dpo-merge's onlineMergeStep (method ondare, rescale true, adamVariant torch) in plain Python
+    floats, line for line: the reference the trainer's l1 step must equal."""
+    b1, b2 = betas
+    n = len(theta)
+    theta, m, v = list(theta), list(m), list(v)
+    bc1, bc2 = 1 - b1**step, 1 - b2**step
+    if wd:
+        theta = [x * (1 - lr * wd) for x in theta]
+    delta = []
+    for i in range(n):
+        m[i] = m[i] * b1 + (1 - b1) * grad[i]
+        v[i] = v[i] * b2 + (1 - b2) * grad[i] * grad[i]
+        delta.append(-(lr / bc1) * (m[i] / (math.sqrt(v[i]) / math.sqrt(bc2) + eps)))
+    before = sum(abs(d) for d in delta)
+    keep = 1 - (1 - p)
+    delta = [d / keep if mask[i] else 0.0 for i, d in enumerate(delta)]
+    if before >= 1e-8:
+        s = before / (sum(abs(d) for d in delta) + eps)
+        delta = [min(clip_val, max(-clip_val, d * s)) for d in delta]
+    return [t + alpha * tau[i] + (1 - alpha) * delta[i] for i, t in enumerate(theta)], delta
+
+
+@pytest.mark.parametrize("clip_val", [1.0, 3e-3])
+def test_ondare_l1_rescale_matches_the_reference_step(clip_val):
+    """rescale "l1" (the official OnDARE rescale=True): Δ' scaled back to ‖Δ‖₁ and clamped to ±clip_val, the
+    same on the dense path, the index path and through OnlineMergeAdamW."""
+    from sfmed_trainer.optim import SparseTau, bernoulli_indices, ondare_sparse_update_
+
+    g = torch.Generator().manual_seed(11)
+    n, p, step, lr, alpha, wd = 300, 0.05, 3, 5e-3, 1e-3, 0.01
+    th, gr = torch.randn(n, generator=g, dtype=torch.float64), torch.randn(n, generator=g, dtype=torch.float64)
+    m0 = torch.randn(n, generator=g, dtype=torch.float64) * 0.1
+    v0 = torch.rand(n, generator=g, dtype=torch.float64) * 0.01
+    tau = torch.randn(n, generator=g, dtype=torch.float64) * 0.01 * (torch.rand(n, generator=g, dtype=torch.float64) < 0.05)
+    kept = bernoulli_indices(n, p, torch.Generator().manual_seed(2))
+    mask = torch.zeros(n, dtype=torch.float64)
+    mask[kept] = 1
+    want, d_ref = _ts_ondare_l1(th.tolist(), gr.tolist(), m0.tolist(), v0.tolist(), tau.tolist(), mask.tolist(),
+                                step=step, lr=lr, p=p, alpha=alpha, wd=wd, eps=1e-8, clip_val=clip_val)
+    clamped = sum(abs(abs(d) - clip_val) < 1e-15 for d in d_ref)
+    assert (clamped > 0) == (clip_val < 1)  # the small clip_val case exercises the clamp
+    kw = dict(lr=lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=wd, p=p, alpha=alpha, clip_val=clip_val)
+    a = th.clone()
+    merge_update_(a, gr, m0.clone(), v0.clone(), step, method="ondare", tau=tau, mask=mask, rescale="l1", **kw)
+    assert a.tolist() == pytest.approx(want, rel=1e-12, abs=1e-15)
+    b = th.clone()
+    nz = torch.nonzero(tau).flatten()
+    ondare_sparse_update_(b, gr, m0.clone(), v0.clone(), step, tau=SparseTau(nz, tau[nz]), kept=kept, rescale="l1", **kw)
+    assert b.tolist() == pytest.approx(want, rel=1e-12, abs=1e-15)
+    # the optimizer takes the index path at this p and draws the same kept set from its seeded generator
+    prm = torch.nn.Parameter(th.clone())
+    opt = OnlineMergeAdamW([prm], lr=lr, weight_decay=wd, method="ondare", p=p, alpha=alpha, rescale="l1",
+                           clip_val=clip_val, seed=2)
+    opt.set_tau({prm: tau.clone()})
+    opt.state[prm].update(step=torch.tensor(float(step - 1)), exp_avg=m0.clone(), exp_avg_sq=v0.clone())
+    prm.grad = gr.clone()
+    opt.step()
+    assert prm.detach().tolist() == pytest.approx(want, rel=1e-12, abs=1e-15)

@@ -38,6 +38,9 @@ interface MergeCase {
   tau: number[];
   mask: number[];
   adam_variant?: "hf" | "torch";
+  /** "l1": the official OnDARE `rescale` (scale Δ' back to ‖Δ‖₁, clamp to ±clip_val). */
+  rescale?: "l1" | "inverse_keep" | "none";
+  clip_val?: number;
   expected_theta: number[];
   expected_exp_avg: number[];
   expected_exp_avg_sq: number[];
@@ -101,6 +104,8 @@ describe.skipIf(!existsSync(FIXTURE))("parity with trainer-py (trainer-py/tests/
           weightDecay: c.weight_decay,
           p: c.p,
           alpha: c.alpha,
+          rescale: c.rescale === "l1",
+          ...(c.clip_val !== undefined ? { clipVal: c.clip_val } : {}),
           ...(mask ? { mask } : {}),
         });
         return { theta, expAvg, expAvgSq };
