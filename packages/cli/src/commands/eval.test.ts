@@ -69,6 +69,26 @@ describe("sfmed eval", () => {
     expect(html).toContain('class="win"');
   });
 
+  it("compare --cells paper: the cells as the paper's tables print them", async () => {
+    const dir = await tempDir();
+    const f = await qaFiles(dir);
+    // A ties B on 3 items (identical answers), wins 7: 0.700/0.300/0.000.
+    const tied = path.join(dir, "tied.jsonl");
+    const good = (await readFile(f.good, "utf8")).trim().split("\n").map((l) => JSON.parse(l) as { id: string; output: string });
+    await writeFile(tied, jsonl(good.map((p, i) => ({ id: p.id, model: "tied", output: i < 3 ? p.output : "不知道" }))));
+    const out = path.join(dir, "cmp");
+    const r = await capture(["eval", "compare", "--refs", f.refs, "--a", f.good, "--b", tied, "-o", out, "--cells", "paper"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain("| Model | vs | Win/Tie/Loss |");
+    expect(r.stdout).toContain("| good | tied | 0.700/0.300/0.000 |");
+    expect(await readFile(path.join(out, "compare.md"), "utf8")).toContain("0.700/0.300/0.000");
+    const json = JSON.parse(await readFile(path.join(out, "compare.json"), "utf8")) as { params: { cells: string } };
+    expect(json.params.cells).toBe("paper");
+    const bad = await capture(["eval", "compare", "--refs", f.refs, "--a", f.good, "--b", tied, "-o", out, "--cells", "fractions"]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain("--cells must be percent or paper");
+  });
+
   it("mc: accuracy per subject from real CMMLU questions and free-text answers", async () => {
     const dir = await tempDir();
     const rows = readSample("cmmlu/test/anatomy.csv").trim().split("\n").slice(1, 7).map((l) => l.split(","));

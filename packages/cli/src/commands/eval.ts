@@ -12,6 +12,7 @@ import {
   renderMarkdown,
   type EvalReport,
   type JudgeManyOptions,
+  type RenderMarkdownOptions,
   type RougeBatchOptions,
 } from "@sfmed/eval-metrics";
 import { createOpenAIModel } from "@sfmed/llm";
@@ -36,10 +37,10 @@ async function sha256(file: string): Promise<string> {
 }
 
 /** Write `<out>/<name>.json|.md|.html` (+ per-item JSONL) atomically and print the Markdown table. */
-async function writeReport(c: CliContext, out: string, name: string, report: EvalReport, extra: { inputs: string[]; params: Record<string, unknown>; items: unknown[]; started: number }) {
+async function writeReport(c: CliContext, out: string, name: string, report: EvalReport, extra: { inputs: string[]; params: Record<string, unknown>; items: unknown[]; started: number; markdown?: RenderMarkdownOptions }) {
   const inputs = await Promise.all(extra.inputs.map(async (f) => ({ file: f, sha256: await sha256(f) })));
   const json = { report, params: extra.params, inputs, seconds: (Date.now() - extra.started) / 1000, createdAt: new Date().toISOString() };
-  const md = renderMarkdown(report);
+  const md = renderMarkdown(report, extra.markdown);
   await atomicWrite(path.join(out, `${name}.json`), [JSON.stringify(json, null, 2) + "\n"]);
   await atomicWrite(path.join(out, `${name}.md`), [md]);
   await atomicWrite(path.join(out, `${name}.html`), [renderHtml(report, { title: `sfmed eval ${name}` })]);
@@ -178,11 +179,13 @@ export const register: Register = (program, ctx) => {
       .option("--tokenizer <name>", "rouge-l: char, jieba or whitespace", "char")
       .option("--tie-epsilon <x>", "score differences up to this count as ties (default 1e-12 for rouge-l, 0 for judge)")
       .option("--seed <n>", "bootstrap seed", "0")
-      .option("--resamples <n>", "bootstrap resamples", "2000"),
-  ).action(async (o: JudgeFlags & { refs: string; a: string; b: string[]; metric: string; tokenizer: string; tieEpsilon?: string; seed: string; resamples: string }) => {
+      .option("--resamples <n>", "bootstrap resamples", "2000")
+      .option("--cells <style>", "win/tie/loss cells in the Markdown table: percent (75.4/0.0/24.6) or paper (0.754/0.000/0.246, as the paper's tables)", "percent"),
+  ).action(async (o: JudgeFlags & { refs: string; a: string; b: string[]; metric: string; tokenizer: string; tieEpsilon?: string; seed: string; resamples: string; cells: string }) => {
     const c = ctx();
     const started = Date.now();
     if (o.metric !== "rouge-l" && o.metric !== "judge") throw new UsageError(`--metric must be rouge-l or judge, got "${o.metric}"`);
+    if (o.cells !== "percent" && o.cells !== "paper") throw new UsageError(`--cells must be percent or paper, got "${o.cells}"`);
     const tieEpsilon = o.tieEpsilon === undefined ? undefined : Number(o.tieEpsilon);
     if (tieEpsilon !== undefined && !(tieEpsilon >= 0)) throw new UsageError(`--tie-epsilon must be a number ≥ 0, got "${o.tieEpsilon}"`);
     const refs: ReferenceQA[] = await readAll(o.refs, "qa");
@@ -197,6 +200,7 @@ export const register: Register = (program, ctx) => {
       ...(judge ? { judge } : {}),
     });
     bar?.stop();
-    await writeReport(c, o.out, "compare", report, { inputs: [o.refs, o.a, ...o.b], params: { metric: report.metric, ...wtl }, items, started });
+    const markdown = o.cells === "paper" ? { cells: { digits: 3 } } : {};
+    await writeReport(c, o.out, "compare", report, { inputs: [o.refs, o.a, ...o.b], params: { metric: report.metric, ...wtl, cells: o.cells }, items, started, markdown });
   });
 };
