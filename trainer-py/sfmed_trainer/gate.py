@@ -14,8 +14,11 @@ Semantics (shared with the privacy-probe package):
 - c_i = cos(μ, entries[i]). If max_i c_i > threshold (strict) for i* = argmax, every position of the current
   forward is shifted: h_t ← h_t − μ + replacements[i*], so the mean of the shifted states is replacements[i*].
   The decision is re-made on every forward call with the updated μ.
-- Batches are handled row by row; padding positions (attention mask 0) are not counted (the server runs one
-  sequence at a time, so it never pads).
+- Batches are handled row by row; padding positions (attention mask 0, left or right padding) are not
+  counted: μ is the attention-mask-weighted mean, so a padded batch gives each row the μ and the decision
+  of that row run alone. The mask is the `attention_mask` the model was called with (caught by a
+  pre-hook that `attach` adds to the model); its last T columns cover the current forward's T positions.
+  Without one every position counts (the server runs one sequence at a time, so it never pads).
 """
 from __future__ import annotations
 
@@ -51,8 +54,9 @@ class Gate:
     entries: torch.Tensor  # [K, D]
     replacements: torch.Tensor  # [K, D]
     sum: torch.Tensor | None = None
-    count: int = 0
+    count: torch.Tensor | None = None  # [B] positions counted so far per row
     last: dict = field(default_factory=dict)
+    mask: torch.Tensor | None = None  # [B, past + T] attention mask of the current model call
 
     @classmethod
     def load(cls, path: str, hidden_size: int, num_layers: int) -> "Gate":
@@ -89,15 +93,32 @@ class Gate:
         return cls(layer, float(thr), torch.tensor(ent, dtype=torch.float32), torch.tensor(rep, dtype=torch.float32))
 
     def reset(self) -> None:
-        self.sum, self.count, self.last = None, 0, {}
+        self.sum, self.count, self.last, self.mask = None, None, {}, None
+
+    def capture_mask(self, module, args, kwargs):
+        """Forward pre-hook on the model: keep the call's attention mask for the layer hook."""
+        m = kwargs.get("attention_mask")
+        if m is None and len(args) > 1 and torch.is_tensor(args[1]):
+            m = args[1]
+        self.mask = m if torch.is_tensor(m) and m.dim() == 2 else None
+        return None
 
     def hook(self, module, inputs, output):
         h = output[0] if isinstance(output, tuple) else output  # [B, T, D]
         hf = h.float()
-        s = hf.sum(1)
-        self.sum = s if self.sum is None or self.sum.shape != s.shape else self.sum + s
-        self.count += h.shape[1]
-        mu = self.sum / self.count  # [B, D]
+        B, T = h.shape[0], h.shape[1]
+        m = self.mask
+        if m is not None and m.shape[0] == B and m.shape[1] >= T:
+            w = m[:, -T:].to(device=h.device, dtype=hf.dtype)  # [B, T], 0 at padding
+            s = (hf * w[:, :, None]).sum(1)
+            c = w.sum(1)
+        else:
+            s = hf.sum(1)
+            c = torch.full((B,), float(T), device=h.device, dtype=hf.dtype)
+        fresh = self.sum is None or self.sum.shape != s.shape
+        self.sum = s if fresh else self.sum + s
+        self.count = c if fresh else self.count + c
+        mu = self.sum / self.count.clamp(min=1)[:, None]  # [B, D]
         e = self.entries.to(h.device)
         cos = torch.nn.functional.cosine_similarity(mu[:, None, :], e[None, :, :], dim=-1)  # [B, K]
         best, idx = cos.max(-1)
@@ -111,5 +132,17 @@ class Gate:
         return (new, *output[1:]) if isinstance(output, tuple) else new
 
     def attach(self, model):
+        """Register the layer hook and the model pre-hook that reads the attention mask; `remove()` on the
+        returned handle takes both off."""
         mod, _ = layer_module(model, self.layer)
-        return mod.register_forward_hook(self.hook)
+        return _Handles(model.register_forward_pre_hook(self.capture_mask, with_kwargs=True),
+                        mod.register_forward_hook(self.hook))
+
+
+class _Handles:
+    def __init__(self, *handles):
+        self.handles = handles
+
+    def remove(self) -> None:
+        for h in self.handles:
+            h.remove()
