@@ -16,6 +16,7 @@ export const commands: readonly CommandModule[] = [
   { names: ["convert"], load: () => import("./convert.js") },
   { names: ["validate"], load: () => import("./validate.js") },
   { names: ["stats"], load: () => import("./stats.js") },
+  { names: ["sample"], load: () => import("./sample.js") },
   { names: ["dedup"], load: () => import("./dedup.js") },
   { names: ["augment"], load: () => import("./augment.js") },
   { names: ["apply-instructions"], load: () => import("./apply-instructions.js") },

@@ -69,20 +69,21 @@ export function csvCell(v: unknown): string {
 }
 
 /**
- * Write flat records as CSV with a header, atomically. Columns default to the keys of the first record; nested
- * values are written as JSON text.
+ * Write flat records as CSV (TSV with `delimiter: "\t"`) with a header, atomically. Columns default to the keys of
+ * the first record; nested values are written as JSON text.
  */
 export async function writeCsv(
   file: string,
   records: AsyncIterable<Record<string, unknown>> | Iterable<Record<string, unknown>>,
-  opts: WriteOptions & { columns?: string[] } = {},
+  opts: WriteOptions & { columns?: string[]; delimiter?: string } = {},
 ): Promise<{ count: number }> {
   const counter = { count: 0 };
   let columns = opts.columns;
+  const delimiter = opts.delimiter ?? ",";
   async function* parts(): AsyncGenerator<string> {
     let batch: string[][] = [];
     const flush = (header: boolean) => {
-      const s = stringify(batch, header ? { header: true, columns: columns! } : {});
+      const s = stringify(batch, { delimiter, ...(header ? { header: true, columns: columns! } : {}) });
       batch = [];
       return s;
     };
@@ -97,7 +98,7 @@ export async function writeCsv(
         opts.onProgress?.(counter.count);
       }
     }
-    if (!headerDone && columns) yield stringify(batch, { header: true, columns });
+    if (!headerDone && columns) yield stringify(batch, { delimiter, header: true, columns });
     else if (batch.length) yield flush(false);
     opts.onProgress?.(counter.count);
   }

@@ -23,7 +23,9 @@ export async function writeRecords(
       return writeJsonArray(file, records, opts);
     case "csv":
       return writeCsv(file, records as AsyncIterable<Record<string, unknown>>, opts);
+    case "tsv":
+      return writeCsv(file, records as AsyncIterable<Record<string, unknown>>, { ...opts, delimiter: "\t" });
     default:
-      throw new ValidationError(`no writer for "${file}" (use .jsonl, .jsonl.gz, .json or .csv${format === "parquet" ? "; Parquet: @sfmed/schema/parquet" : ""})`, { file });
+      throw new ValidationError(`no writer for "${file}" (use .jsonl, .jsonl.gz, .json, .csv or .tsv${format === "parquet" ? "; Parquet: @sfmed/schema/parquet" : ""})`, { file });
   }
 }
