@@ -1,8 +1,10 @@
 import { readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
+import { reservoirSample } from "@sfmed/eval-metrics";
 import { loopbackServer, sendJson, tempDir } from "@sfmed/test-utils";
 import { describe, expect, it, vi } from "vitest";
 import { runCli } from "../run.js";
+import { capture } from "../test-helpers/capture.js";
 
 async function quiet<T>(f: () => Promise<T>): Promise<T> {
   const e = vi.spyOn(process.stderr, "write").mockImplementation(() => true);
@@ -36,6 +38,31 @@ describe("sfmed generate", () => {
     expect(await quiet(() => runCli(["generate", "-i", input, "-o", cands, "--base-url", `${srv.url}/v1`, "--model", "m", "-n", "3"]))).toBe(0);
     const c = (await readFile(cands, "utf8")).trim().split("\n").map((l) => JSON.parse(l));
     expect(c[1]).toEqual({ id: "d1", prompt: [{ role: "user", content: "发烧" }], responses: ["echo:发烧#0", "echo:发烧#1", "echo:发烧#2"] });
+  });
+
+  it("--sample N --seed S answers a seeded random sample of the records, in file order; --limit takes the first N", async () => {
+    const srv = await loopbackServer((req, res) => {
+      const body = JSON.parse(req.body) as { messages: Array<{ content: string }> };
+      sendJson(res, 200, { choices: [{ index: 0, message: { role: "assistant", content: `答:${body.messages.at(-1)!.content}` }, finish_reason: "stop" }], usage: { prompt_tokens: 1, completion_tokens: 1 } });
+    });
+    const dir = await tempDir();
+    const input = path.join(dir, "in.jsonl");
+    const ids = Array.from({ length: 40 }, (_, i) => `q${i}`);
+    await writeFile(input, ids.map((id) => JSON.stringify({ id, prompt: [{ role: "user", content: `问题${id}` }], reference: "参考" })).join("\n") + "\n");
+    const run = async (file: string, ...extra: string[]) => {
+      const r = await capture(["-q", "generate", "-i", input, "-o", path.join(dir, file), "--base-url", `${srv.url}/v1`, "--model", "m", ...extra]);
+      return { code: r.code, stderr: r.stderr, ids: r.code === 0 ? (await readFile(path.join(dir, file), "utf8")).trim().split("\n").map((l) => (JSON.parse(l) as { id: string }).id) : [] };
+    };
+    const a = await run("a.jsonl", "--sample", "6", "--seed", "11");
+    expect(a.code).toBe(0);
+    expect(a.ids).toEqual((await reservoirSample(ids, 6, { seed: 11 })).items);
+    expect(a.ids).not.toEqual(ids.slice(0, 6));
+    expect((await run("b.jsonl", "--sample", "6", "--seed", "11")).ids).toEqual(a.ids);
+    expect((await run("c.jsonl", "--sample", "6", "--seed", "12")).ids).not.toEqual(a.ids);
+    expect((await run("d.jsonl", "--limit", "6")).ids).toEqual(ids.slice(0, 6));
+    const both = await run("e.jsonl", "--limit", "6", "--sample", "6");
+    expect(both.code).toBe(2);
+    expect(both.stderr).toContain("--sample and --limit exclude each other");
   });
 
   it("names file and line of a record without a prompt", async () => {

@@ -1,3 +1,4 @@
+import { ReservoirSampler } from "@sfmed/eval-metrics";
 import { createOpenAIModel } from "@sfmed/llm";
 import { readRecords, writeJsonl, ValidationError, type Message } from "@sfmed/schema";
 import { UsageError } from "../context.js";
@@ -40,12 +41,13 @@ export const register: Register = (program, ctx) => {
     .option("-n, --n <count>", "responses per prompt", "1")
     .option("--temperature <t>", "sampling temperature (0 = greedy)", "0.7")
     .option("--max-tokens <n>", "answer budget", "256")
-    .option("--seed <n>", "sampling seed", "0")
+    .option("--seed <n>", "seed of generation and of the --sample draw", "0")
     .option("--concurrency <n>", "requests in flight", "4")
-    .option("--limit <n>", "only the first N records")
+    .option("--limit <n>", "only the first N records, in file order")
+    .option("--sample <n>", "a uniform random sample of N records (reservoir sampling, reproducible from --seed), kept in file order")
     .option("--cache-dir <dir>", "on-disk response cache (re-runs cost nothing)")
     .option("--label <name>", "the `model` field written in Predictions (default: --model)")
-    .action(async (o: { input: string; output: string; baseUrl: string; model: string; n: string; temperature: string; maxTokens: string; seed: string; concurrency: string; limit?: string; cacheDir?: string; label?: string }) => {
+    .action(async (o: { input: string; output: string; baseUrl: string; model: string; n: string; temperature: string; maxTokens: string; seed: string; concurrency: string; limit?: string; sample?: string; cacheDir?: string; label?: string }) => {
       const c = ctx();
       const num = (name: string, v: string, min = 0) => {
         const x = Number(v);
@@ -54,14 +56,21 @@ export const register: Register = (program, ctx) => {
       };
       const n = num("n", o.n, 1);
       const limit = o.limit !== undefined ? num("limit", o.limit, 1) : Infinity;
+      if (o.sample !== undefined && o.limit !== undefined) throw new UsageError("--sample and --limit exclude each other (--limit takes the first N, --sample a random N)");
+      const sampleSize = o.sample !== undefined ? num("sample", o.sample, 1) : undefined;
+      if (sampleSize !== undefined && (!Number.isInteger(sampleSize) || !Number.isInteger(Number(o.seed)))) throw new UsageError("--sample and --seed must be integers");
+      const sampler = sampleSize !== undefined ? new ReservoirSampler<{ id: string; prompt: Message[] }>(sampleSize, { seed: Number(o.seed) }) : undefined;
       const model = createOpenAIModel({ baseURL: o.baseUrl, model: o.model, concurrency: num("concurrency", o.concurrency, 1), ...(o.cacheDir ? { cacheDir: o.cacheDir } : {}) });
-      const items: Array<{ id: string; prompt: Message[] }> = [];
+      let items: Array<{ id: string; prompt: Message[] }> = [];
       for await (const { record, file, line } of readRecords(o.input)) {
         if (items.length >= limit) break;
         const id = (record as { id?: unknown }).id;
         if (typeof id !== "string" || !id) throw new ValidationError("missing id", { file, line, field: "id" });
-        items.push({ id, prompt: promptOf(record, { file, line }) });
+        const item = { id, prompt: promptOf(record, { file, line }) };
+        if (sampler) sampler.add(item);
+        else items.push(item);
       }
+      if (sampler) items = sampler.result().items;
       const bar = createProgress({ label: "generate", total: items.length, unit: "prompt", quiet: c.quiet });
       let done = 0;
       const opts = { temperature: num("temperature", o.temperature), maxTokens: num("max-tokens", o.maxTokens, 1), seed: num("seed", o.seed) };
@@ -81,6 +90,7 @@ export const register: Register = (program, ctx) => {
       const records = items.map((it, i) => (n === 1 ? { id: it.id, model: label, output: outputs[i]![0]! } : { id: it.id, prompt: it.prompt, responses: outputs[i]! }));
       await writeJsonl(o.output, records);
       const s = model.stats();
-      c.info(`generate: ${items.length} prompts × ${n} → ${o.output} (${JSON.stringify(s)})`);
+      const drawn = sampler ? ` (a random sample of ${sampler.seen} records, seed ${o.seed})` : "";
+      c.info(`generate: ${items.length} prompts${drawn} × ${n} → ${o.output} (${JSON.stringify(s)})`);
     });
 };
