@@ -1,6 +1,7 @@
 import { existsSync } from "node:fs";
 import { readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
+import { reservoirSample } from "@sfmed/eval-metrics";
 import { gateDecision, readGateFile, type GateFile } from "@sfmed/privacy-probe";
 import { loopbackServer, readSample, sendJson, tempDir } from "@sfmed/test-utils";
 import { describe, expect, it } from "vitest";
@@ -104,6 +105,33 @@ describe("sfmed probe", () => {
     const fires = heldDocs.filter((d) => gateDecision(embed(`${Array.from(d.text).slice(0, Math.round(Array.from(d.text).length / 2)).join("")}`, 7), gate).hit).map((d) => d.id);
     expect(ev.report.heldOut.changedIds).toEqual(fires);
     expect(e.stdout).toContain("leak rate 100.00% → 0.00% on 3 memorized");
+  });
+
+  it("memorization --sample n --seed s probes a seeded random subset; --limit the first n", async () => {
+    const dir = await tempDir();
+    const items = (JSON.parse(readSample("huatuo26m_test/huatuo26M_test.json")) as Huatuo[]).slice(0, 30);
+    const docs = items.map((it, i) => ({ id: `h${i}`, text: it.instruction[0]! + Array.from(it.output[0]!).slice(0, 40).join("") }));
+    const data = path.join(dir, "train.jsonl");
+    await writeFile(data, docs.map((d) => JSON.stringify(d)).join("\n") + "\n");
+    const serve = await fakeServe([]);
+    const probeIds = async (out: string, ...extra: string[]) => {
+      const r = await capture(["-q", "probe", "memorization", "--base-url", `${serve.url}/v1`, "--model", "tiny", "--data", data, "-o", out, "--membership", "none", ...extra]);
+      expect(r.stderr).toBe("");
+      expect(r.code).toBe(0);
+      const lines = (await readFile(path.join(out, "memorization.jsonl"), "utf8")).trim().split("\n");
+      const report = JSON.parse(await readFile(path.join(out, "memorization.json"), "utf8")) as { report: { total: number }; params: { sample: number | null; seed: number } };
+      return { ids: lines.map((l) => (JSON.parse(l) as { id: string }).id).sort(), report };
+    };
+    const a = await probeIds(path.join(dir, "a"), "--sample", "7", "--seed", "2");
+    expect(a.report.report.total).toBe(7);
+    expect(a.report.params).toMatchObject({ sample: 7, seed: 2 });
+    expect(a.ids).toEqual([...(await reservoirSample(docs.map((d) => d.id), 7, { seed: 2 })).items].sort());
+    expect((await probeIds(path.join(dir, "b"), "--sample", "7", "--seed", "2")).ids).toEqual(a.ids);
+    expect((await probeIds(path.join(dir, "c"), "--sample", "7", "--seed", "3")).ids).not.toEqual(a.ids);
+    expect((await probeIds(path.join(dir, "d"), "--limit", "7")).ids).toEqual(docs.slice(0, 7).map((d) => d.id).sort());
+    const both = await capture(["-q", "probe", "memorization", "--base-url", `${serve.url}/v1`, "--model", "tiny", "--data", data, "-o", dir, "--limit", "3", "--sample", "3"]);
+    expect(both.code).toBe(2);
+    expect(both.stderr).toContain("--limit and --sample exclude each other");
   });
 
   it("rejects bad flags with exit code 2", async () => {

@@ -109,9 +109,11 @@ function registerMemorization(probe: Command, ctx: () => CliContext) {
     .option("--tokenizer <name>", "token boundaries for the split: char or server (the served model's tokenizer via echo: vLLM or sfmed serve)", "char")
     .option("--membership <source>", "membership scores: none, continuation (log-probs of the model's output) or suffix-echo (of the true suffix; needs echo)", "continuation")
     .option("--stop <text...>", "stop sequences for generation")
-    .option("--limit <n>", "probe only the first n samples")
+    .option("--limit <n>", "probe only the first n samples, in file order")
+    .option("--sample <n>", "probe a uniform random sample of n samples (reservoir sampling, reproducible from --seed; the paper probes a random subset)")
+    .option("--seed <n>", "seed of the --sample draw", "0")
     .option("--worst <n>", "most-memorized samples listed in the report", "20")
-    .action(async (o: ModelFlags & SplitFlags & { data: string; out: string; threshold: string; metric: string; membership: string; stop?: string[]; worst: string }) => {
+    .action(async (o: ModelFlags & SplitFlags & { data: string; out: string; threshold: string; metric: string; membership: string; stop?: string[]; worst: string; sample?: string; seed: string }) => {
       const c = ctx();
       const started = Date.now();
       const model = modelFrom(o);
@@ -121,7 +123,11 @@ function registerMemorization(probe: Command, ctx: () => CliContext) {
       const metric = oneOf("metric", o.metric, ["f", "recall", "precision"] as const);
       const membership = oneOf<MembershipSource>("membership", o.membership, ["none", "continuation", "suffix-echo"]);
       const limit = int("limit", o.limit, 1);
-      const samples = await collect(readProbeSamples({ file: o.data, split, tokenizer, ...(limit ? { limit } : {}) }));
+      const sampleSize = int("sample", o.sample, 1);
+      const seed = int("seed", o.seed)!;
+      if (limit !== undefined && sampleSize !== undefined) throw new UsageError("--limit and --sample exclude each other (--limit takes the first n, --sample a random n)");
+      const draw = sampleSize !== undefined ? { sample: { n: sampleSize, seed } } : {};
+      const samples = await collect(readProbeSamples({ file: o.data, split, tokenizer, ...(limit ? { limit } : {}), ...draw }));
       const results = path.join(o.out, "memorization.jsonl");
       const bar = createProgress({ label: "probe", total: samples.length, unit: "sample", quiet: c.quiet });
       let report;
@@ -144,7 +150,7 @@ function registerMemorization(probe: Command, ctx: () => CliContext) {
       const file = path.join(o.out, "memorization.json");
       await writeJson(file, {
         report,
-        params: { model: o.model, baseUrl: o.baseUrl, threshold, metric, split, tokenizer: o.tokenizer, membership, limit: limit ?? null },
+        params: { model: o.model, baseUrl: o.baseUrl, threshold, metric, split, tokenizer: o.tokenizer, membership, limit: limit ?? null, sample: sampleSize ?? null, seed },
         inputs: [{ file: o.data, sha256: await sha256(o.data) }],
         seconds: (Date.now() - started) / 1000,
         createdAt: new Date().toISOString(),

@@ -1,5 +1,6 @@
 import { writeFile } from "node:fs/promises";
 import path from "node:path";
+import { reservoirSample } from "@sfmed/eval-metrics";
 import type { CompletionModel } from "@sfmed/llm";
 import { readSample, tempDir } from "@sfmed/test-utils";
 import { describe, expect, it } from "vitest";
@@ -128,6 +129,29 @@ describe("reading probe samples", () => {
     ]);
     expect(out[1]!.prefix).toBe("<|im_start|>user\n问<|im_end|>\n<|im_start|>assistant\n");
     expect(out[3]!.prefix).toContain("解释\n高血压");
+  });
+
+  it("reads a seeded random sample in file order, or the first `limit`", async () => {
+    const dir = await tempDir();
+    const file = path.join(dir, "d.jsonl");
+    // Every third text is too short to split and is not a sample: the draw is over samples, not lines.
+    const recs = Array.from({ length: 60 }, (_, i) => ({ id: `r${i}`, text: i % 3 === 0 ? "短" : `第${i}条训练文本，用于抽样检查。` }));
+    await writeFile(file, recs.map((r) => JSON.stringify(r)).join("\n") + "\n");
+    const read = async (o: { limit?: number; sample?: { n: number; seed?: number } }) => {
+      const out: string[] = [];
+      for await (const s of readProbeSamples({ file, split: { ratio: 0.5 }, ...o })) out.push(s.id);
+      return out;
+    };
+    const all = await read({});
+    expect(all).toHaveLength(40);
+    const a = await read({ sample: { n: 8, seed: 5 } });
+    expect(a).toEqual((await reservoirSample(all, 8, { seed: 5 })).items);
+    expect(a).toEqual([...a].sort((x, y) => Number(x.slice(1)) - Number(y.slice(1))));
+    expect(await read({ sample: { n: 8, seed: 5 } })).toEqual(a);
+    expect(await read({ sample: { n: 8, seed: 6 } })).not.toEqual(a);
+    expect(await read({ sample: { n: 100 } })).toEqual(all);
+    expect(await read({ limit: 8 })).toEqual(all.slice(0, 8));
+    await expect(read({ limit: 8, sample: { n: 8 } })).rejects.toThrow("limit and sample exclude each other");
   });
 
   it("names file, line and field of a bad record", async () => {

@@ -1,3 +1,4 @@
+import { reservoirSample } from "@sfmed/eval-metrics";
 import { PrivacyProbeError } from "../errors.js";
 import { readLines } from "../io/read-lines.js";
 import { splitText, type SplitOptions } from "./split-sample.js";
@@ -86,15 +87,29 @@ export async function toProbeSample(record: unknown, opts: ToProbeSampleOptions)
 
 export interface ReadProbeSamplesOptions extends Omit<ToProbeSampleOptions, "file" | "line"> {
   file: string;
-  /** Stop after this many samples. @default all */
+  /** Stop after the first this many samples, in file order. @default all */
   limit?: number;
+  /**
+   * A uniform random subset of `n` samples instead (reservoir sampling over the whole file: the paper probes a
+   * random subset of the training data), deterministic for `seed` (default 0), yielded in file order once the file
+   * has been read. Excludes `limit`.
+   */
+  sample?: { n: number; seed?: number };
 }
 
 /**
- * Stream probe samples from a JSONL file (or a JSON array file), skipping blank lines and texts too short to split.
- * @throws {PrivacyProbeError} naming file and line for a line that is not JSON or a record of no known shape
+ * Stream probe samples from a JSONL file (or a JSON array file), skipping blank lines and texts too short to split;
+ * the first `limit`, or a seeded random `sample` of them.
+ * @throws {PrivacyProbeError} naming file and line for a line that is not JSON or a record of no known shape; for
+ *   `limit` together with `sample`
  */
 export async function* readProbeSamples(opts: ReadProbeSamplesOptions): AsyncGenerator<ProbeSample> {
+  if (opts.sample) {
+    if (opts.limit !== undefined) throw new PrivacyProbeError("limit and sample exclude each other", { field: "sample" });
+    const { sample, ...rest } = opts;
+    yield* (await reservoirSample(readProbeSamples(rest), sample.n, { seed: sample.seed ?? 0 })).items;
+    return;
+  }
   let n = 0;
   const limit = opts.limit ?? Number.POSITIVE_INFINITY;
   let lineNo = 0;
