@@ -72,4 +72,16 @@ describe("sfmed convert", () => {
     const t = await capture(["convert", "--from", "cmexam", "--to", "xml", "x", "-o", "y.jsonl"]);
     expect(t.code).toBe(2);
   });
+
+  it("--medical-only keeps C-Eval's medical subjects and is a usage error for converters without a list", async () => {
+    const dir = await tempDir();
+    const out = path.join(dir, "ceval.jsonl");
+    const r = await capture(["convert", "--from", "ceval", "--medical-only", samplePath("ceval"), "-o", out]);
+    expect(r.code).toBe(0);
+    const subjects = new Set((await jsonl(out)).map((q) => q.subject));
+    expect(subjects).toEqual(new Set(["basic_medicine", "clinical_medicine", "physician"]));
+    const bad = await capture(["convert", "--from", "toyhom", "--medical-only", samplePath("toyhom/内科.txt"), "-o", out]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--medical-only: "toyhom" has no list of medical subjects \(only cmmlu, ceval, cmb-exam\)/);
+  });
 });

@@ -3,6 +3,12 @@ import { UsageError } from "../context.js";
 import { counted, countingSink, openRejects, parseEncoding, parseOnInvalid, recordBar, writeAny } from "./io-helpers.js";
 import type { Register } from "./index.js";
 
+/** Converters that know which of their subjects are medical (`--medical-only`). */
+const MEDICAL_FILTERS = Object.values(converters)
+  .filter((x) => x.medicalFilter)
+  .map((x) => x.name)
+  .join(", ");
+
 interface ConvertFlags {
   from: string;
   to?: string;
@@ -10,6 +16,7 @@ interface ConvertFlags {
   onInvalid?: string;
   rejects?: string;
   encoding?: string;
+  medicalOnly?: boolean;
 }
 
 export const register: Register = (program, ctx) => {
@@ -23,6 +30,7 @@ export const register: Register = (program, ctx) => {
     .option("--on-invalid <mode>", "error: stop at the first bad record; skip: set it aside and go on", "error")
     .option("--rejects <file>", "with --on-invalid skip: JSONL of rejected input records with line and reason")
     .option("--encoding <enc>", "input text encoding: auto, utf-8, gb18030", "auto")
+    .option("--medical-only", `keep only the medical subjects (${MEDICAL_FILTERS})`)
     .action(async (inputs: string[], o: ConvertFlags) => {
       const c = ctx();
       const onInvalid = parseOnInvalid(o.onInvalid, o.rejects);
@@ -31,13 +39,14 @@ export const register: Register = (program, ctx) => {
       try {
         converter = getConverter(o.from);
         if (o.to) getExporter(o.to);
+        if (o.medicalOnly && !converter.medicalFilter) throw new Error(`--medical-only: "${o.from}" has no list of medical subjects (only ${MEDICAL_FILTERS})`);
       } catch (err) {
         throw new UsageError((err as Error).message);
       }
       const rejects = await openRejects(o.rejects);
       const sink = countingSink(rejects);
       async function* all() {
-        for (const input of inputs) yield* converter!.from(input, { onInvalid, rejects: sink, ...(encoding ? { encoding } : {}) });
+        for (const input of inputs) yield* converter!.from(input, { onInvalid, rejects: sink, ...(encoding ? { encoding } : {}), ...(o.medicalOnly ? { medicalOnly: true } : {}) });
       }
       const bar = recordBar(`convert ${o.from}`, c.quiet);
       const counter = { n: 0 };

@@ -1,7 +1,7 @@
 import { fc, test } from "@fast-check/vitest";
 import { describe, expect } from "vitest";
 import { LETTERS } from "../records.js";
-import { parseAnswer, parseOptionList } from "./choice-helpers.js";
+import { parseAnswer, parseAnswerValue, parseOptionList, parseOptions } from "./choice-helpers.js";
 import type { RowContext } from "./converter.js";
 
 const ctx: RowContext<undefined> = {
@@ -36,5 +36,38 @@ describe("choice parsing", () => {
 
   test.prop([fc.constantFrom("nan", "", "K", "A1", "是")])("non-letter answers fail naming the field", (raw) => {
     expect(() => parseAnswer(raw, "Answer", ctx)).toThrow(/^Answer: answer/);
+  });
+
+  test.prop([fc.array(optionText, { minLength: 2, maxLength: 10 }), fc.array(fc.constantFrom(null, "", " "), { maxLength: 3 })])(
+    "options parse the same from a letter-keyed object, a list, {key, value} items, JSON text and line text; empty slots drop",
+    (texts, blanks) => {
+      const letters = LETTERS.slice(0, texts.length);
+      const want = Object.fromEntries(letters.map((l, i) => [l, texts[i]]));
+      // empty slots after the real options, as CMB's option objects and the Hub's A–F columns have them
+      const free = LETTERS.slice(texts.length);
+      const withBlanks = { ...want, ...Object.fromEntries(blanks.slice(0, free.length).map((b, i) => [free[i], b])) };
+      const shapes: unknown[] = [
+        withBlanks,
+        texts,
+        texts.map((t, i) => `${letters[i]}. ${t}`),
+        letters.map((l, i) => ({ key: l, value: texts[i] })),
+        JSON.stringify(want),
+        letters.map((l, i) => `${l} ${texts[i]}`).join("\n"),
+      ];
+      for (const shape of shapes) expect(parseOptions(shape, "option", ctx)).toEqual(want);
+    },
+  );
+
+  test.prop([fc.constantFrom<unknown>({ K: "x", A: "y" }, { A: ["x"], B: "y" }, 42, undefined, "{not json", new Array(11).fill("x"))])(
+    "malformed options fail naming the field",
+    (raw) => {
+      expect(() => parseOptions(raw, "option", ctx)).toThrow(/^option: /);
+    },
+  );
+
+  test.prop([fc.subarray([...LETTERS], { minLength: 1 })])("answers given as a list of letters equal the same letters as text", (letters) => {
+    expect(parseAnswerValue([...letters].reverse(), "answer", ctx)).toEqual(parseAnswer(letters.join(""), "answer", ctx));
+    expect(() => parseAnswerValue([], "answer", ctx)).toThrow(/^answer: /);
+    expect(() => parseAnswerValue(3, "answer", ctx)).toThrow(/^answer: /);
   });
 });

@@ -18,6 +18,12 @@ export interface ConvertOptions {
   encoding?: TextEncoding;
   /** Called about every 1,000 input records and at the end of each file. */
   onProgress?: (p: ConvertProgress) => void;
+  /**
+   * Keep only the medical subjects (C-Eval/CMMLU: {@link CEVAL_MEDICAL_SUBJECTS}, {@link CMMLU_MEDICAL_SUBJECTS};
+   * CMB-Exam: every class but {@link CMB_NON_MEDICAL_CLASSES}). Converters without a subject list throw.
+   * @default false
+   */
+  medicalOnly?: boolean;
 }
 
 /** Progress of a conversion. */
@@ -37,6 +43,8 @@ export interface Converter<K extends RecordKind = RecordKind> {
   readonly name: string;
   readonly kind: K;
   readonly description: string;
+  /** Whether `from` takes `medicalOnly` (the converter knows which of its subjects are medical). */
+  readonly medicalFilter: boolean;
   /**
    * Convert a file or a directory (read recursively, in sorted order) into validated records. Each output
    * record is validated against `kind`; a record that fails names the input file, line and field.
@@ -76,6 +84,11 @@ export interface ConverterSpec<K extends RecordKind, Tag = undefined> {
   files?: (input: string) => Promise<Array<{ file: string; tag: Tag }>>;
   /** Map one input record to zero, one or several output records (validated afterwards). */
   map: (value: unknown, ctx: RowContext<Tag>) => unknown;
+  /**
+   * What `medicalOnly` keeps: whole files by name (never read otherwise) and/or rows by their raw value (a dropped
+   * row counts as an input, not as a reject). Without it, `medicalOnly` is an error.
+   */
+  medical?: { file?: (file: string) => boolean; row?: (value: unknown) => boolean };
 }
 
 /** Strip directory and extensions: `data/val.from_xlsx.csv` → `val.from_xlsx`, `a.jsonl.gz` → `a`. */
@@ -111,7 +124,11 @@ export function defineConverter<K extends RecordKind, Tag = undefined>(spec: Con
     let inputs = 0;
     let outputs = 0;
     try {
-      const files = spec.files ? await spec.files(input) : (await inputFiles(input, exts)).map((file) => ({ file, tag: undefined as Tag }));
+      if (opts.medicalOnly && !spec.medical) throw new ValidationError(`converter "${spec.name}" has no list of medical subjects; drop medicalOnly`, { file: input });
+      let files = spec.files ? await spec.files(input) : (await inputFiles(input, exts)).map((file) => ({ file, tag: undefined as Tag }));
+      const keepFile = opts.medicalOnly ? spec.medical?.file : undefined;
+      const keepRow = opts.medicalOnly ? spec.medical?.row : undefined;
+      if (keepFile) files = files.filter((f) => keepFile(f.file));
       for (const { file, tag } of files) {
         let bytes = { bytesRead: 0, totalBytes: 0 };
         const report = () => opts.onProgress?.({ file, inputs, outputs, rejected: policy.rejected, ...bytes });
@@ -127,6 +144,7 @@ export function defineConverter<K extends RecordKind, Tag = undefined>(spec: Con
             await policy.handle(row.error, row, row.raw);
             continue;
           }
+          if (keepRow && !keepRow(row.value)) continue;
           const loc = { file: row.file, line: row.line };
           const ctx: RowContext<Tag> = {
             file: row.file,
@@ -158,7 +176,7 @@ export function defineConverter<K extends RecordKind, Tag = undefined>(spec: Con
       await policy.finish(ok);
     }
   }
-  return { name: spec.name, kind: spec.kind, description: spec.description, from };
+  return { name: spec.name, kind: spec.kind, description: spec.description, medicalFilter: spec.medical !== undefined, from };
 }
 
 // ---- small helpers for mappings ----

@@ -136,7 +136,7 @@ describe("alpaca / sharegpt / llama-factory", () => {
 
   it("registers every converter named in the contract", () => {
     expect(Object.keys(converters).sort()).toEqual(
-      ["alpaca", "ceval", "cmb-clin", "cmexam", "cmmlu", "cmtmedqa", "huatuo26m", "llama-factory", "medicalgpt-reward", "sharegpt", "toyhom"].sort(),
+      ["alpaca", "ceval", "cmb-clin", "cmb-exam", "cmexam", "cmmlu", "cmtmedqa", "huatuo26m", "llama-factory", "medicalgpt-reward", "pharmacist-exam", "sharegpt", "toyhom", "webmedqa"].sort(),
     );
     for (const [name, c] of Object.entries(converters)) expect(c.name).toBe(name);
   });

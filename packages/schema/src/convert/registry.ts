@@ -4,6 +4,7 @@ import { validateRecord } from "../validate.js";
 import { alpaca, ExportError, toAlpaca } from "./alpaca.js";
 import { ceval } from "./ceval.js";
 import { cmbClin } from "./cmb-clin.js";
+import { cmbExam } from "./cmb-exam.js";
 import { cmexam } from "./cmexam.js";
 import { cmmlu } from "./cmmlu.js";
 import { cmtmedqa } from "./cmtmedqa.js";
@@ -11,8 +12,10 @@ import { defineConverter, type Converter } from "./converter.js";
 import { huatuo26m } from "./huatuo26m.js";
 import { llamaFactory } from "./llama-factory.js";
 import { medicalgptReward } from "./medicalgpt-reward.js";
+import { pharmacistExam } from "./pharmacist-exam.js";
 import { sharegpt, toShareGpt } from "./sharegpt.js";
 import { toyhom } from "./toyhom.js";
+import { webmedqa } from "./webmedqa.js";
 
 /** Every converter by its CLI name (`sfmed convert --from NAME`). */
 export const converters = {
@@ -27,6 +30,9 @@ export const converters = {
   ceval,
   "medicalgpt-reward": medicalgptReward,
   "cmb-clin": cmbClin,
+  "cmb-exam": cmbExam,
+  "pharmacist-exam": pharmacistExam,
+  webmedqa,
 } as const satisfies Record<string, Converter>;
 
 export type ConverterName = keyof typeof converters;
