@@ -3,6 +3,8 @@ export interface RecordLocation {
   file?: string | undefined;
   line?: number | undefined;
   field?: string | undefined;
+  /** 0-based byte offset in the (decompressed) file, for errors below the record level such as bad encoding. */
+  byte?: number | undefined;
 }
 
 export function formatLocation(loc: RecordLocation): string {
@@ -20,13 +22,16 @@ export class SchemaError extends Error {
   readonly file: string | undefined;
   readonly line: number | undefined;
   readonly field: string | undefined;
+  readonly byte: number | undefined;
   constructor(message: string, opts: RecordLocation & { code?: string; cause?: unknown } = {}) {
-    const where = formatLocation(opts);
+    // With a byte offset the message itself says "at line L, byte B"; the prefix names only the file.
+    const where = formatLocation(opts.byte !== undefined ? { file: opts.file } : opts);
     super(where ? `${where}: ${message}` : message, opts.cause !== undefined ? { cause: opts.cause } : undefined);
     this.code = opts.code ?? "SCHEMA_ERROR";
     this.file = opts.file;
     this.line = opts.line;
     this.field = opts.field;
+    this.byte = opts.byte;
   }
 }
 

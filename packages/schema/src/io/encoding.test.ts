@@ -64,11 +64,36 @@ describe("encoding detection and streaming decode", () => {
     expect(detectEncoding(gbBytes.subarray(0, 100))).toEqual({ encoding: "gb18030", bom: false });
   });
 
-  it("reports invalid UTF-8 after the sniffed prefix with the file name", async () => {
-    const good = Buffer.from("中".repeat(SNIFF_BYTES), "utf8");
-    const bad = Buffer.from([0xff, 0xfe, 0x41]);
-    await expect(collect(decodeText(from([good, bad]), { file: "f.jsonl" }))).rejects.toThrow(/f\.jsonl.*invalid utf-8 bytes/);
-    await expect(collect(decodeText(from([good, bad]), { file: "f.jsonl", encoding: "utf-8" }))).rejects.toThrow(/invalid utf-8/);
+  it("reports invalid UTF-8 after the sniffed prefix with the file, line and byte", async () => {
+    const good = Buffer.from("中".repeat(SNIFF_BYTES) + "\n", "utf8");
+    const bad = Buffer.from([0x41, 0xff, 0xfe, 0x41]);
+    const want = `f.jsonl: invalid UTF-8 at line 2, byte ${good.length + 1}`;
+    await expect(collect(decodeText(from([good, bad]), { file: "f.jsonl" }))).rejects.toThrow(want);
+    await expect(collect(decodeText(from([good, bad]), { file: "f.jsonl", encoding: "utf-8" }))).rejects.toMatchObject({ name: "ParseError", line: 2, byte: good.length + 1 });
+    await expect(collect(decodeText(from([Buffer.from("ab\n中", "utf8").subarray(0, 5)]), { file: "t.jsonl" }))).rejects.toThrow(
+      "t.jsonl: invalid UTF-8 at line 2, byte 5: the file ends inside a character",
+    );
+  });
+
+  test.prop([
+    fc.array(fc.string({ unit: "grapheme", maxLength: 30 }).map((s) => s.replace(/[\r\n]/g, "")), { minLength: 1, maxLength: 30 }),
+    fc.nat(),
+    fc.array(fc.nat(), { maxLength: 12 }),
+    fc.constantFrom(0xff, 0xc0, 0x80),
+  ])("an invalid byte anywhere is reported at its exact line and byte, whatever the chunking (never replaced)", async (lines, at, cuts, badByte) => {
+    const encoding = "utf-8"; // the "auto" case is the example above (detection first sniffs a window)
+    const pre = "中";
+    const chars = [...pre, ...lines.join("\n")];
+    const k = pre.length + (at % (chars.length - pre.length + 1));
+    const head = Buffer.from(chars.slice(0, k).join(""), "utf8");
+    const bytes = Buffer.concat([head, Buffer.from([badByte]), Buffer.from(chars.slice(k).join(""), "utf8")]);
+    const err = await collect(decodeText(from(chunked(bytes, cuts)), { file: "x.jsonl", encoding })).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    const line = head.toString("utf8").split("\n").length;
+    expect(err).toMatchObject({ name: "ParseError", file: "x.jsonl", line, byte: head.length });
+    expect((err as Error).message).toBe(`x.jsonl: invalid UTF-8 at line ${line}, byte ${head.length}`);
   });
 
   it("sniffs from the first non-ASCII byte, so a long ASCII head does not hide GB18030 text", async () => {

@@ -40,7 +40,8 @@ function firstNonAscii(bytes: Uint8Array): number {
  * before its first Chinese character is still classified on real evidence. Decoding is strict: invalid bytes
  * throw.
  *
- * @throws {ParseError} when the bytes are not valid in the chosen encoding (names the file and byte offset).
+ * @throws {ParseError} when the bytes are not valid in the chosen encoding: "invalid UTF-8 at line 12, byte 71763"
+ *   (file, 1-based line and 0-based byte offset in the decompressed stream, also as `file`, `line`, `byte`).
  */
 export async function* decodeText(
   bytes: AsyncIterable<Uint8Array>,
@@ -68,18 +69,21 @@ export async function* decodeText(
     offset = 3;
   } else if (want !== "auto") detected = { encoding: want, bom: false };
 
+  let lfBefore = 0; // LF bytes before `offset`; LF (0x0A) is never part of a multi-byte character in either encoding
   if (!detected) {
     // ASCII is the same in both encodings: pass it through until the first non-ASCII byte.
     while (chunk) {
       const k = firstNonAscii(chunk);
       if (k === -1) {
         if (chunk.length) yield Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length).toString("latin1");
+        lfBefore += countLf(chunk);
         offset += chunk.length;
         chunk = await next();
         continue;
       }
       if (k > 0) {
         yield Buffer.from(chunk.buffer, chunk.byteOffset, k).toString("latin1");
+        lfBefore += countLf(chunk.subarray(0, k));
         offset += k;
         chunk = chunk.subarray(k);
       }
@@ -103,21 +107,85 @@ export async function* decodeText(
   }
   opts.onEncoding?.(detected);
   const enc = detected.encoding;
+  const label = enc === "utf-8" ? "UTF-8" : "GB18030";
   const decoder = new TextDecoder(enc, { fatal: true, ignoreBOM: true });
-  const decode = (c: Uint8Array, stream: boolean): string => {
-    try {
-      return decoder.decode(c, { stream });
-    } catch (cause) {
-      throw new ParseError(`invalid ${enc} bytes near byte ${offset}`, { file: opts.file, cause });
-    } finally {
-      offset += c.length;
-    }
+  // The bytes since the last LF (a character boundary) are kept by reference, so an error can be located
+  // exactly; a line longer than LOCATE_BYTES is given up on (the error then says "near").
+  let since: Uint8Array[] | undefined = [];
+  let sinceBytes = 0;
+  let boundary = { offset, lfBefore };
+  const fail = (c: Uint8Array, cause: unknown): never => {
+    const at = since ? locateInvalid(enc, Buffer.concat([...since, c]), boundary.offset, boundary.lfBefore) : undefined;
+    const where = at ? `at line ${at.line}, byte ${at.byte}` : `near byte ${offset} (line ${lfBefore + 1} or later)`;
+    throw new ParseError(`invalid ${label} ${where}`, { file: opts.file, line: at?.line ?? lfBefore + 1, byte: at?.byte ?? offset, cause });
   };
   while (chunk) {
-    const s = decode(chunk, true);
+    let s: string;
+    try {
+      s = decoder.decode(chunk, { stream: true });
+    } catch (cause) {
+      return fail(chunk, cause);
+    }
     if (s) yield s;
+    const lf = chunk.lastIndexOf(10);
+    const n = countLf(chunk);
+    if (lf !== -1) {
+      since = [chunk.subarray(lf + 1)];
+      sinceBytes = chunk.length - lf - 1;
+      boundary = { offset: offset + lf + 1, lfBefore: lfBefore + n };
+    } else if (since && sinceBytes + chunk.length <= LOCATE_BYTES) {
+      since.push(chunk);
+      sinceBytes += chunk.length;
+    } else since = undefined;
+    lfBefore += n;
+    offset += chunk.length;
     chunk = await next();
   }
-  const tail = decode(new Uint8Array(0), false);
+  let tail: string;
+  try {
+    tail = decoder.decode(new Uint8Array(0), { stream: false });
+  } catch (cause) {
+    throw new ParseError(`invalid ${label} at line ${lfBefore + 1}, byte ${offset}: the file ends inside a character`, {
+      file: opts.file,
+      line: lfBefore + 1,
+      byte: offset,
+      cause,
+    });
+  }
   if (tail) yield tail;
+}
+
+function countLf(b: Uint8Array): number {
+  let n = 0;
+  for (let i = b.indexOf(10); i !== -1; i = b.indexOf(10, i + 1)) n++;
+  return n;
+}
+
+/** The longest line (bytes) that an encoding error is located in exactly. */
+const LOCATE_BYTES = 16 << 20;
+
+/**
+ * Where decoding of `bytes` (which start on a character boundary at `offset`, after `lfBefore` line breaks)
+ * first fails. Binary search over prefixes: a strict streaming decode fails on a prefix exactly when the prefix
+ * holds the bad byte. Undefined when the bytes decode (the error lies elsewhere).
+ */
+function locateInvalid(enc: "utf-8" | "gb18030", bytes: Uint8Array, offset: number, lfBefore: number): { line: number; byte: number } | undefined {
+  const fails = (n: number) => {
+    try {
+      new TextDecoder(enc, { fatal: true, ignoreBOM: true }).decode(bytes.subarray(0, n), { stream: true });
+      return false;
+    } catch {
+      return true;
+    }
+  };
+  let lo = 1;
+  let hi = bytes.length;
+  if (!fails(hi)) return undefined;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (fails(mid)) hi = mid;
+    else lo = mid + 1;
+  }
+  const bad = lo - 1; // index of the byte that made the prefix invalid
+  return { byte: offset + bad, line: lfBefore + countLf(bytes.subarray(0, bad)) + 1 };
 }
