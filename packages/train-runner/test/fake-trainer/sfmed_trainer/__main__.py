@@ -13,7 +13,10 @@ def run(job_path):
     mode = job.get("fake", "ok")
     out = job["output_dir"]
     start = int(os.path.basename(job["resume_from"]).split("-")[-1]) if job.get("resume_from") else 0
-    emit(event="start", stage=job["stage"], total_steps=6, resumed_from=job.get("resume_from"))
+    total = int(job.get("fake_steps", 6))
+    # SFMED_FAKE_SLEEP overrides the pause per step without changing the job (a pipeline's cache key).
+    pause = float(os.environ.get("SFMED_FAKE_SLEEP", job.get("fake_sleep", 0.2 if mode == "slow" else 0)))
+    emit(event="start", stage=job["stage"], total_steps=total, resumed_from=job.get("resume_from"))
     print("loading tiny model", file=sys.stderr)
     print("a stray print on stdout")
     if mode == "crash":
@@ -22,13 +25,19 @@ def run(job_path):
         emit(event="error", type="ValueError", message="data file missing: x.jsonl", traceback="Traceback ...")
         sys.exit(1)
     stop = {"now": False}
-    signal.signal(signal.SIGINT, lambda *_: stop.update(now=True))
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.update(now=True))
     step = start
-    while step < 6:
+    while step < total:
         step += 1
-        emit(event="step", step=step, epoch=step / 6, loss=2.0 / step, lr=1e-4, grad_norm=1.0, tokens_per_s=100.0)
-        if mode == "slow":
-            time.sleep(0.2)
+        emit(event="step", step=step, epoch=step / total, loss=2.0 / step, lr=1e-4, grad_norm=1.0, tokens_per_s=100.0)
+        if pause:
+            time.sleep(pause)
+        if mode == "crash_once" and not job.get("resume_from") and step == 3:
+            ck = os.path.join(out, "checkpoint-3")
+            os.makedirs(ck, exist_ok=True)
+            emit(event="checkpoint", path=ck, step=step)
+            sys.exit(1)  # a crash after a checkpoint; a resumed run goes on
         if stop["now"]:
             ck = os.path.join(out, f"checkpoint-{step}")
             os.makedirs(ck, exist_ok=True)
