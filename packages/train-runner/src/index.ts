@@ -1,4 +1,5 @@
-export { runJob, resumeJob, type JobLike, type RunJobOptions, type JobSummary } from "./run-job.js";
+export { runJob, resumeJob, type JobLike, type RunJobOptions, type ResumeJobOptions, type JobSummary } from "./run-job.js";
+export { findResumeCheckpoint, readEventsFile, type ReadEventsOptions } from "./resume.js";
 export { startServer, type StartServerOptions, type TrainerServer } from "./server.js";
 export {
   buildLaunchCommand,

@@ -1,9 +1,10 @@
-import { appendFile, mkdir, readFile } from "node:fs/promises";
+import { appendFile, mkdir, open, readFile } from "node:fs/promises";
 import path from "node:path";
 import { writeFileAtomic } from "./atomic.js";
 import { TrainerRunError } from "./errors.js";
 import type { CheckpointEvent, DoneEvent, ErrorEvent, StepEvent, TrainerEvent } from "./events.js";
 import { buildLaunchCommand, type LaunchOptions } from "./launchers.js";
+import { findResumeCheckpoint } from "./resume.js";
 import { spawnTrainer } from "./trainer-process.js";
 
 /** Any trainer job document: `stage` and `output_dir` are all the runner itself needs. */
@@ -49,6 +50,21 @@ export interface JobSummary {
   durationMs: number;
 }
 
+/** True when `file` exists, is not empty and does not end with a newline. */
+async function endsMidLine(file: string): Promise<boolean> {
+  const fh = await open(file, "r").catch(() => undefined);
+  if (!fh) return false;
+  try {
+    const { size } = await fh.stat();
+    if (size === 0) return false;
+    const b = Buffer.alloc(1);
+    await fh.read(b, 0, 1, size - 1);
+    return b[0] !== 0x0a;
+  } finally {
+    await fh.close();
+  }
+}
+
 /**
  * Run one trainer job to the end: write `output_dir/job.json` atomically, spawn the trainer without a shell, pass
  * its events to `onEvent` (and append them to `output_dir/events.jsonl`), send stderr to `output_dir/trainer.log`.
@@ -62,6 +78,8 @@ export async function runJob<J extends JobLike>(job: J, opts: RunJobOptions): Pr
   const logPath = path.join(outputDir, "trainer.log");
   const eventsPath = path.join(outputDir, "events.jsonl");
   await writeFileAtomic(jobPath, JSON.stringify({ ...job, output_dir: outputDir }, null, 2) + "\n");
+  // A run killed mid-write can leave a torn last line; start ours on a line of its own.
+  if (await endsMidLine(eventsPath)) await appendFile(eventsPath, "\n");
 
   const cmd = buildLaunchCommand({ ...opts.launch, python: opts.python, jobPath });
   const started = Date.now();
@@ -146,11 +164,17 @@ export async function runJob<J extends JobLike>(job: J, opts: RunJobOptions): Pr
   };
 }
 
+export interface ResumeJobOptions extends RunJobOptions {
+  /** Told when a torn `events.jsonl` line is skipped or the newest checkpoint is missing. */
+  onNotice?: (message: string) => void;
+}
+
 /**
- * Continue an interrupted job from its output directory: reads `job.json` and the last checkpoint from
- * `events.jsonl`, and runs the job again with `resume_from` set.
+ * Continue an interrupted job from its output directory: reads `job.json` and the newest checkpoint that still
+ * exists (see `findResumeCheckpoint`), and runs the job again with `resume_from` set; with no checkpoint it starts
+ * over.
  */
-export async function resumeJob(dir: string, opts: RunJobOptions): Promise<JobSummary> {
+export async function resumeJob(dir: string, opts: ResumeJobOptions): Promise<JobSummary> {
   const jobPath = path.join(dir, "job.json");
   let job: JobLike;
   try {
@@ -158,15 +182,6 @@ export async function resumeJob(dir: string, opts: RunJobOptions): Promise<JobSu
   } catch (err) {
     throw new TrainerRunError(`cannot resume: ${jobPath} is missing or not JSON`, path.join(dir, "trainer.log"), null, undefined);
   }
-  let checkpoint: string | undefined;
-  try {
-    for (const line of (await readFile(path.join(dir, "events.jsonl"), "utf8")).split("\n")) {
-      if (!line.trim()) continue;
-      const e = JSON.parse(line) as TrainerEvent;
-      if (e.event === "checkpoint" && typeof (e as CheckpointEvent).path === "string") checkpoint = (e as CheckpointEvent).path;
-    }
-  } catch {
-    /* no events yet: start from scratch */
-  }
+  const checkpoint = await findResumeCheckpoint(dir, opts.onNotice ? { onWarning: opts.onNotice } : {});
   return runJob(checkpoint ? { ...job, resume_from: checkpoint } : job, opts);
 }
