@@ -4,8 +4,9 @@ import { loadPipeline } from "../pipeline/spec.js";
 import { runPipeline, type StageEvent } from "../pipeline/run-pipeline.js";
 import { startPipelineService } from "../pipeline/services.js";
 import { renderPipelineReport } from "../pipeline/html-report.js";
-import { rename, writeFile } from "node:fs/promises";
+import { atomicWrite, removeTempsNow } from "@sfmed/schema";
 import { runCli } from "../run.js";
+import { signalExitCode, watchStopSignals } from "../signals.js";
 
 const list = (v: string, prev: string[] = []) => [...prev, ...v.split(",").map((s) => s.trim()).filter(Boolean)];
 
@@ -28,22 +29,49 @@ export const register: Register = (program, ctx) => {
         if (e.status === "running") {
           started.set(e.stage, Date.now());
           c.info(`▶ ${e.stage}: sfmed ${e.argv?.join(" ") ?? ""}`);
-        } else if (e.status === "cached") c.info(`✓ ${e.stage} (cached)`);
+        } else if (e.status === "resumed") c.info(`▶ ${e.stage} (continuing an unfinished run): sfmed ${e.argv?.join(" ") ?? ""}`);
+        else if (e.status === "interrupted") c.info(`■ ${e.stage}: stopped`);
+        else if (e.status === "cached") c.info(`✓ ${e.stage} (cached)`);
         else if (e.status === "done") c.info(`✓ ${e.stage} (${((e.ms ?? 0) / 1000).toFixed(1)} s)`);
         else if (e.status === "failed") c.info(`✗ ${e.stage}: ${e.error ?? "failed"}`);
         else if (e.status === "skipped" && e.argv) c.info(`· ${e.stage} would run: sfmed ${e.argv.join(" ")}`);
       };
-      const result = await runPipeline(spec, {
-        runCommand: (argv) => runCli(c.quiet ? ["--quiet", ...argv] : argv),
-        startService: (argv) => startPipelineService(argv, (l) => c.info(`  ${l}`)),
-        ...(o.force ? { force: o.force } : {}),
-        ...(o.until ? { until: o.until } : {}),
-        ...(o.dryRun ? { dryRun: true } : {}),
-        onStage,
+      // SIGINT/SIGTERM reach the running stage too (it runs in this process). A training stage saves a checkpoint
+      // and returns 130/143, and the run stops there; any other stage cannot be stopped halfway, so the process
+      // ends at once (its outputs are written atomically, its folder stays unfinished). A second signal forces.
+      const stop = new AbortController();
+      let current: string[] | undefined;
+      const signals = watchStopSignals((sig, n) => {
+        const graceful = n === 1 && current?.[0] === "train" && ["pt", "sft", "rm", "dpo", "resume"].includes(current[1] ?? "");
+        if (graceful) {
+          // The train command says that it is saving a checkpoint.
+          stop.abort(sig);
+          return;
+        }
+        c.info(`stopped by ${sig}; run \`sfmed pipeline run ${file}\` again to resume`);
+        removeTempsNow();
+        process.exit(signalExitCode(sig));
       });
+      let result: Awaited<ReturnType<typeof runPipeline>>;
+      try {
+        result = await runPipeline(spec, {
+          runCommand: (argv) => runCli(c.quiet ? ["--quiet", ...argv] : argv),
+          startService: (argv) => startPipelineService(argv, (l) => c.info(`  ${l}`)),
+          ...(o.force ? { force: o.force } : {}),
+          ...(o.until ? { until: o.until } : {}),
+          ...(o.dryRun ? { dryRun: true } : {}),
+          signal: stop.signal,
+          onNotice: (m) => c.info(m),
+          onStage: (e) => {
+            current = e.status === "running" || e.status === "resumed" ? e.argv : undefined;
+            onStage(e);
+          },
+        });
+      } finally {
+        signals.dispose();
+      }
       const html = path.join(result.out, "report.html");
-      await writeFile(`${html}.tmp`, await renderPipelineReport(result));
-      await rename(`${html}.tmp`, html);
+      await atomicWrite(html, [await renderPipelineReport(result)]);
       const counts = result.stages.reduce<Record<string, number>>((a, s) => ((a[s.status] = (a[s.status] ?? 0) + 1), a), {});
       c.info(`pipeline ${spec.name} finished in ${(result.ms / 1000).toFixed(1)} s: ${Object.entries(counts).map(([k, v]) => `${v} ${k}`).join(", ")}; report ${path.relative(process.cwd(), html)}`);
     });

@@ -5,6 +5,7 @@ import {
   createTinyModel,
   deepspeedZero3Config,
   ensureTrainerEnv,
+  findResumeCheckpoint,
   loadJobFile,
   resumeJob,
   runJob,
@@ -23,6 +24,7 @@ import {
 import { stringify as toYaml } from "yaml";
 import { UsageError, type CliContext } from "../context.js";
 import { createProgress } from "../progress.js";
+import { InterruptedError, watchStopSignals, type StopSignal } from "../signals.js";
 import type { Register } from "./index.js";
 
 interface LaunchFlags {
@@ -146,26 +148,46 @@ function eventRenderer(c: CliContext, json: boolean | undefined, label: string) 
   return { onEvent, stop: () => bar.stop() };
 }
 
-/** Ctrl-C aborts the run: the trainer checkpoints and the command ends as interrupted. */
-function sigintController(c: CliContext): { signal: AbortSignal; dispose(): void } {
+/**
+ * SIGINT (Ctrl-C) or SIGTERM aborts the run: the trainer checkpoints and the command ends as interrupted (exit
+ * 130 or 143). A second signal finds no listener here and ends the process at once.
+ */
+function stopController(c: CliContext): { signal: AbortSignal; readonly received: StopSignal | undefined; dispose(): void } {
   const ac = new AbortController();
-  const handler = () => {
-    c.info("stopping: the trainer is saving a checkpoint (Ctrl-C again to force)");
-    process.off("SIGINT", handler);
+  const w = watchStopSignals((sig) => {
+    c.info(`stopping (${sig}): the trainer is saving a checkpoint (Ctrl-C again to force)`);
+    w.dispose();
     ac.abort();
+  });
+  return {
+    signal: ac.signal,
+    get received() {
+      return w.received;
+    },
+    dispose: () => w.dispose(),
   };
-  process.on("SIGINT", handler);
-  return { signal: ac.signal, dispose: () => process.off("SIGINT", handler) };
 }
 
-function report(c: CliContext, s: JobSummary, json?: boolean) {
-  if (json) return;
-  const mins = (s.durationMs / 60000).toFixed(1);
-  c.info(
-    s.status === "interrupted"
-      ? `interrupted after ${mins} min; resume with: sfmed train resume ${s.outputDir}`
-      : `done in ${mins} min → ${s.outputDir}${s.bestCheckpoint ? ` (best ${s.bestCheckpoint})` : ""}`,
-  );
+/** Run (or resume) a job; an interrupted run becomes an InterruptedError, so it never exits 0. */
+async function runStoppable(c: CliContext, json: boolean | undefined, label: string, start: (signal: AbortSignal, onEvent: (e: TrainerEvent) => void) => Promise<JobSummary>): Promise<void> {
+  const r = eventRenderer(c, json, label);
+  const stop = stopController(c);
+  let summary: JobSummary;
+  try {
+    summary = await start(stop.signal, r.onEvent);
+  } catch (err) {
+    if (stop.received) throw new InterruptedError(stop.received, `${label} stopped by ${stop.received} before the trainer could checkpoint: ${(err as Error).message}`, { cause: err });
+    throw err;
+  } finally {
+    stop.dispose();
+    r.stop();
+  }
+  if (summary.status === "interrupted") {
+    const mins = (summary.durationMs / 60000).toFixed(1);
+    throw new InterruptedError(stop.received ?? "SIGINT", `${label} interrupted after ${mins} min, checkpoint saved; resume with: sfmed train resume ${summary.outputDir}`);
+  }
+  await linkModel(summary);
+  if (!json) c.info(`done in ${(summary.durationMs / 60000).toFixed(1)} min → ${summary.outputDir}${summary.bestCheckpoint ? ` (best ${summary.bestCheckpoint})` : ""}`);
 }
 
 function addLaunchFlags<T extends import("commander").Command>(cmd: T): T {
@@ -191,8 +213,9 @@ export const register: Register = (program, ctx) => {
         .description(`run a ${stage} job (YAML or JSON job file)`)
         .requiredOption("-c, --config <file>", "job file")
         .option("-o, --output-dir <dir>", "override the job's output_dir")
-        .option("--set <key=value...>", "override job keys, e.g. --set model=runs/pt/model data.train=sft.jsonl train.max_steps=100"),
-    ).action(async (o: LaunchFlags & { config: string; outputDir?: string; set?: string[] }) => {
+        .option("--set <key=value...>", "override job keys, e.g. --set model=runs/pt/model data.train=sft.jsonl train.max_steps=100")
+        .option("--resume", "continue from the newest checkpoint in the output folder when it holds one (else start)"),
+    ).action(async (o: LaunchFlags & { config: string; outputDir?: string; set?: string[]; resume?: boolean }) => {
       const c = ctx();
       // Overrides given on the command line are relative to the working directory, not the job file.
       const sets = applySets(o.outputDir ? { output_dir: o.outputDir } : {}, o.set ?? []);
@@ -202,16 +225,16 @@ export const register: Register = (program, ctx) => {
       const env = await ensureTrainerEnv({ ...(o.python ? { python: o.python } : {}), onLog: (l) => c.info(l) });
       const { sharding, ...launch } = { sharding: undefined as "fsdp" | undefined, ...(await launchFrom(o, job.output_dir)) };
       if (sharding) job.train = { ...job.train, sharding };
-      const r = eventRenderer(c, o.json, `${stage}`);
-      const sig = sigintController(c);
-      try {
-        const summary = await runJob(job, { python: env.python, env: trainerPythonEnv(env), launch, signal: sig.signal, onEvent: r.onEvent, validate: (j) => validateJob(j) });
-        await linkModel(summary);
-        report(c, summary, o.json);
-      } finally {
-        sig.dispose();
-        r.stop();
+      if (o.resume && !job.resume_from) {
+        const from = await findResumeCheckpoint(job.output_dir, { onWarning: (m) => c.info(`warning: ${m}`) });
+        if (from) {
+          job.resume_from = from;
+          c.info(`resuming from ${from}`);
+        }
       }
+      await runStoppable(c, o.json, stage, (signal, onEvent) =>
+        runJob(job, { python: env.python, env: trainerPythonEnv(env), launch, signal, onEvent, validate: (j) => validateJob(j), onWarning: (w) => c.stderr.write(`sfmed train: warning: ${w.message}\n`) }),
+      );
     });
   }
 
@@ -219,16 +242,10 @@ export const register: Register = (program, ctx) => {
     async (dir: string, o: LaunchFlags) => {
       const c = ctx();
       const env = await ensureTrainerEnv({ ...(o.python ? { python: o.python } : {}), onLog: (l) => c.info(l) });
-      const r = eventRenderer(c, o.json, "resume");
-      const sig = sigintController(c);
-      try {
-        const summary = await resumeJob(path.resolve(dir), { python: env.python, env: trainerPythonEnv(env), launch: await launchFrom(o, dir), signal: sig.signal, onEvent: r.onEvent });
-        await linkModel(summary);
-        report(c, summary, o.json);
-      } finally {
-        sig.dispose();
-        r.stop();
-      }
+      const launch = await launchFrom(o, dir);
+      await runStoppable(c, o.json, "resume", (signal, onEvent) =>
+        resumeJob(path.resolve(dir), { python: env.python, env: trainerPythonEnv(env), launch, signal, onEvent, onNotice: (m) => c.info(`warning: ${m}`) }),
+      );
     },
   );
 
