@@ -58,6 +58,12 @@ def main(argv: list[str] | None = None, events_out=None) -> int:
     s.add_argument("--port", type=int, default=0)
     s.add_argument("--gate", default=None, help="embedding-gate JSON file")
     s.add_argument("--name", default=None, help="model id (default: the checkpoint folder name)")
+    # defaults live in serve.Limits (this module does not import torch)
+    s.add_argument("--api-key", default=None, help="require Authorization: Bearer KEY (default: $SFMED_SERVE_API_KEY)")
+    s.add_argument("--max-body-bytes", type=int, default=None, help="largest request body (default 8 MiB; 413 beyond)")
+    s.add_argument("--max-queue", type=int, default=None, help="requests waiting for the model (default 32; 503 beyond)")
+    s.add_argument("--max-queue-wait", type=float, default=None, help="seconds a request may wait (default 60; then 503)")
+    s.add_argument("--require-model", action="store_true", help="refuse requests without `model` (as OpenAI does)")
     a = ap.parse_args(argv)
     ev = Events(events_out)
 
@@ -92,7 +98,8 @@ def main(argv: list[str] | None = None, events_out=None) -> int:
     if a.cmd == "serve":
         from .serve import main as serve_main
 
-        return serve_main(a.checkpoint, a.host, a.port, a.gate, a.name, ev)
+        return serve_main(a.checkpoint, a.host, a.port, a.gate, a.name, ev, api_key=a.api_key, max_body_bytes=a.max_body_bytes,
+                          max_queue=a.max_queue, max_queue_wait=a.max_queue_wait, require_model=a.require_model)
     return 2
 
 
