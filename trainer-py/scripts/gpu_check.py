@@ -149,7 +149,7 @@ def main() -> int:
             return {"version": 1, "stage": "sft", "device": a.device, "model": str(work / "base"),
                     "output_dir": str(work / name), "cutoff_len": 256, "data": {"train": data["sft"]},
                     "train": {"max_steps": a.steps, "batch_size": 8, "grad_accum": 2, "lr": 1e-3, "warmup_ratio": 0.1,
-                              "bf16": bf16, "gradient_checkpointing": bf16, "keep_best": False, "logging_steps": 1,
+                              "bf16": bf16, "gradient_checkpointing": bf16, "keep_best": False, "logging_steps": 1, "dropout": 0.0,
                               "seed": 0}}
 
         jobs = report["jobs"]
@@ -179,7 +179,7 @@ def main() -> int:
                        f"{sum(p.numel() for p in m.parameters()) / 1e6:.1f}M params, {next(m.parameters()).dtype}")
             del m
             for opt in ("adamw", "ondare", "onties"):
-                o = {"name": opt} if opt == "adamw" else {"name": opt, "p": 0.01, "alpha": 1e-2, "base_model": str(work / "base")}
+                o = {"name": opt} if opt == "adamw" else {"name": opt, "p": 0.01, "alpha": 1e-2, "allow_large_alpha": True, "base_model": str(work / "base")}
                 job = {"version": 1, "stage": "dpo", "device": a.device, "model": sft_model,
                        "output_dir": str(work / f"dpo_{opt}"), "cutoff_len": 256,
                        "data": {"train": data["pairs"]}, "optimizer": o, "dpo": {"beta": 0.1},

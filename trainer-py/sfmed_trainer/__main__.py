@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 
 from .events import Events, log
@@ -81,6 +82,8 @@ def main(argv: list[str] | None = None, events_out=None) -> int:
             ev.error(e)
             log(f"error: {e}")
             return 2
+        for w in job.warnings:
+            log(f"warning: {w['message']}")
         if a.cmd == "validate":
             print('{"ok":true}', file=ev.out, flush=True)
             return 0
@@ -88,12 +91,20 @@ def main(argv: list[str] | None = None, events_out=None) -> int:
 
         Stop.install()
         try:
-            Runner(job, ev).run()
+            res = Runner(job, ev).run()
+        except JobError as e:  # a rule that needed the data size (the α guard): refused before the model loads
+            ev.error(e)
+            log(f"error: {e}")
+            return 2
         except Exception as e:  # report every failure as an event, then a non-zero exit
             ev.error(e)
             log(f"error: {type(e).__name__}: {e}")
             return 1
         _close_process_group()
+        if isinstance(res, dict) and res.get("interrupted"):
+            # The shell convention for a process ended by a signal (130 SIGINT, 143 SIGTERM), after the checkpoint
+            # and the `done` event: schedulers (Slurm) and shells see it was stopped, not finished.
+            return 128 + (Stop.signum or signal.SIGINT)
         return 0
     if a.cmd == "serve":
         from .serve import main as serve_main

@@ -2,12 +2,22 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 SCHEMA_PATH = Path(__file__).with_name("job.schema.json")
+
+# OnDARE/OnTIES add α·τ' to the weights on every optimizer step, whatever the learning rate, so α × (optimizer
+# steps) is how far the run moves toward τ. The official recipe (Lu et al. 2024; SF-Med §4) is p = 0.01,
+# α = 1e-7: 1e-3 after 10,000 steps. Above the soft bound the job runs with a warning; above the hard bound it
+# is refused unless `optimizer.allow_large_alpha` is true. The TypeScript job builders use the same numbers.
+ALPHA_STEPS_SOFT_BOUND = 1e-3
+ALPHA_STEPS_HARD_BOUND = 1e-2
+# Dropout of every training stage (SF-Med §4.1: "a 0.1 dropout rate").
+PAPER_DROPOUT = 0.1
 
 
 class JobError(ValueError):
@@ -87,7 +97,7 @@ class TrainCfg:
     warmup_steps: int = 0
     warmup_ratio: float = 0.0
     max_grad_norm: float = 1.0
-    dropout: float = 0.0
+    dropout: float = PAPER_DROPOUT
     gradient_checkpointing: bool = False
     bf16: Any = "auto"
     seed: int = 42
@@ -112,6 +122,7 @@ class OptimCfg:
     rescale: Literal["inverse_keep", "none", "l1"] | None = None  # None: per-method default
     clip_tau: float = 1.0
     seed: int | None = None
+    allow_large_alpha: bool = False
 
 
 @dataclass
@@ -139,6 +150,7 @@ class RmCfg:
 class PtCfg:
     general: str | None = None
     general_ratio: float = 0.0
+    general_ratio_unit: Literal["tokens", "documents"] = "tokens"
 
 
 @dataclass
@@ -158,6 +170,10 @@ class Job:
     dpo: DpoCfg = field(default_factory=DpoCfg)
     rm: RmCfg = field(default_factory=RmCfg)
     pt: PtCfg = field(default_factory=PtCfg)
+    # Warnings found while reading the job (`warning` events, EVENTS.md); not part of the job document.
+    warnings: list[dict[str, Any]] = field(default_factory=list, compare=False)
+    # Optimizer steps the α guard was checked against when the job was read (None: checked at trainer start).
+    alpha_checked_steps: int | None = field(default=None, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         from dataclasses import asdict
@@ -229,7 +245,70 @@ def parse_job(doc: dict[str, Any], base_dir: str | os.PathLike = ".", file: str 
         if job.dpo.precompute_ref:
             raise JobError("dpo.precompute_ref", "not with train.sharding deepspeed: the reference is a ZeRO-3 "
                            "inference engine there; drop precompute_ref or put ref log-probs in the records", file)
+    if job.optimizer.name in ("ondare", "onties") and job.optimizer.alpha > 0:
+        steps = planned_steps(job)
+        if steps is not None:
+            w = check_alpha(job.optimizer, steps, file)
+            job.alpha_checked_steps = steps
+            if w:
+                job.warnings.append(w)
     return job
+
+
+def _count_rows(path: str) -> int:
+    """Non-empty lines of a JSONL file (one record each)."""
+    n = 0
+    with open(path, "rb") as f:
+        for line in f:
+            if line.strip():
+                n += 1
+    return n
+
+
+def planned_steps(job: Job, world: int | None = None) -> int | None:
+    """Optimizer steps the job will take, when they are known before any data is tokenised: `train.max_steps`,
+    else epochs × ⌈rows / (batch_size × grad_accum × world_size)⌉ for record stages (one row per example, less
+    the eval split; an upper bound: the loop drops a last partial step). None for pt without max_steps (its
+    examples are packed blocks) or when the data file cannot be read yet; the trainer checks again at start."""
+    t = job.train
+    if t.max_steps:
+        return t.max_steps
+    if job.stage == "pt" or job.mode != "train" or job.data is None:
+        return None
+    try:
+        rows = _count_rows(job.data.train)
+    except OSError:
+        return None
+    if job.data.max_samples is not None:
+        rows = min(rows, job.data.max_samples)
+    if not job.data.eval and job.data.eval_ratio:
+        rows -= max(1, int(round(rows * job.data.eval_ratio)))
+    world = world if world is not None else int(os.environ.get("WORLD_SIZE", "1") or 1)
+    per_step = t.batch_size * t.grad_accum * max(1, world)
+    return max(1, math.ceil(t.epochs * max(1, math.ceil(max(rows, 0) / per_step))))
+
+
+def check_alpha(opt: OptimCfg, steps: int, file: str | None = None) -> dict[str, Any] | None:
+    """The α guard of online merging. OnDARE/OnTIES add α·τ' to the weights on every optimizer step,
+    independent of lr, so α × steps is the share of τ the run adds. Above ALPHA_STEPS_HARD_BOUND: JobError on
+    `optimizer.alpha` unless `optimizer.allow_large_alpha`; above ALPHA_STEPS_SOFT_BOUND (or above the hard one
+    when allowed): returns a warning record ({code, key, message, alpha, steps, alpha_steps}); else None."""
+    if opt.name not in ("ondare", "onties") or opt.alpha <= 0 or steps <= 0:
+        return None
+    prod = opt.alpha * steps
+    if prod <= ALPHA_STEPS_SOFT_BOUND:
+        return None
+    what = (f"alpha = {opt.alpha:g} over {steps} optimizer steps gives alpha x steps = {prod:.3g}: {opt.name} adds "
+            f"alpha*tau' to the weights on every optimizer step, independent of lr, so the run adds about "
+            f"{prod:.3g} x tau on top of training. The official value is alpha = 1e-7 with p = 0.01 (Lu et al. 2024)")
+    if prod > ALPHA_STEPS_HARD_BOUND and not opt.allow_large_alpha:
+        raise JobError("optimizer.alpha", f"{what}; alpha x steps must stay <= {ALPHA_STEPS_HARD_BOUND:g} (lower "
+                       f"alpha or the steps, or set optimizer.allow_large_alpha: true)", file)
+    bound = ALPHA_STEPS_HARD_BOUND if prod > ALPHA_STEPS_HARD_BOUND else ALPHA_STEPS_SOFT_BOUND
+    allowed = " (allowed by optimizer.allow_large_alpha)" if prod > ALPHA_STEPS_HARD_BOUND else ""
+    return {"code": "alpha_steps", "key": "optimizer.alpha", "alpha": opt.alpha, "steps": steps,
+            "alpha_steps": prod, "bound": bound,
+            "message": f"optimizer.alpha: {what}; above {bound:g}{allowed}"}
 
 
 def load_job(path: str | os.PathLike) -> Job:

@@ -176,22 +176,80 @@ def encode_pair(tok, prompt: list[dict[str, str]], responses: list[str], cutoff_
     return {"prompt_ids": p_ids, "response_ids": r_ids}
 
 
-def pack_docs(tok, docs: list[str], general: list[str], general_ratio: float, cutoff_len: int, seed: int) -> list[dict[str, Any]]:
+def pack_docs(tok, docs: list[str], general: list[str], general_ratio: float, cutoff_len: int, seed: int,
+              unit: str = "documents", stats: dict | None = None) -> list[dict[str, Any]]:
     """Concatenate documents (each followed by EOS) and cut into blocks of cutoff_len (the tail is dropped).
-    With a general corpus, general documents make up `general_ratio` of the documents (sampled with
-    replacement when the general corpus is smaller than needed), shuffled with the domain ones."""
+
+    With a general corpus and `general_ratio` > 0, general documents are drawn from a seeded shuffle of it
+    (reshuffled and reused when it runs out) and shuffled in with the domain ones:
+    - unit "tokens": until the general documents make up `general_ratio` of all tokens (EOS included), the
+      last draw kept only when it brings the share closer to the target (the paper adds ≈1.4B general to
+      ≈1.3B medical tokens);
+    - unit "documents": round(n·r/(1−r)) general documents, so they are `general_ratio` of the documents.
+    `stats`, when given, receives the mix before cutting: medical_tokens, general_tokens, general_ratio (the
+    achieved token share), medical_docs, general_docs, target_ratio, unit."""
+    if unit not in ("tokens", "documents"):
+        raise ValueError(f"unit must be tokens or documents, got {unit!r}")
     rng = random.Random(seed)
-    texts = list(docs)
-    if general and general_ratio > 0:
-        need = round(len(docs) * general_ratio / (1 - general_ratio))
-        pool = list(general)
-        rng.shuffle(pool)
-        texts += [pool[i % len(pool)] for i in range(need)]
-    rng.shuffle(texts)
     eos = tok.eos_token_id
+    tail = [eos] if eos is not None else []
+    encoded = [encode(tok, t) + tail for t in docs]
+    med_tokens = sum(len(e) for e in encoded)
+    gen_tokens = 0
+    n_gen = 0
+    if general and general_ratio > 0:
+        pool: list[int] = []
+
+        def draw() -> int:
+            if not pool:
+                pool.extend(range(len(general)))
+                rng.shuffle(pool)
+                pool.reverse()  # pop() from the end walks the shuffled order
+            return pool.pop()
+
+        if unit == "documents":
+            need = round(len(docs) * general_ratio / (1 - general_ratio))
+            order = list(range(len(general)))
+            rng.shuffle(order)
+            picks = [order[i % len(order)] for i in range(need)]
+            cache: dict[int, list[int]] = {}
+            for i in picks:
+                if i not in cache:
+                    cache[i] = encode(tok, general[i]) + tail
+                encoded.append(cache[i])
+                gen_tokens += len(cache[i])
+            n_gen = need
+        else:
+            target = general_ratio / (1 - general_ratio) * med_tokens  # general tokens for the wanted share
+            cache = {}
+            empty_run = 0
+            while gen_tokens < target:
+                i = draw()
+                if i not in cache:
+                    cache[i] = encode(tok, general[i]) + tail
+                ids = cache[i]
+                if not ids:
+                    empty_run += 1
+                    if empty_run > len(general):
+                        break  # a corpus of empty documents never reaches the target
+                    continue
+                empty_run = 0
+                # keep the document that crosses the target only when it lands closer to it than stopping
+                if gen_tokens + len(ids) > target and (gen_tokens + len(ids) - target) > (target - gen_tokens) and n_gen:
+                    break
+                encoded.append(ids)
+                gen_tokens += len(ids)
+                n_gen += 1
+    rng.shuffle(encoded)
+    if stats is not None:
+        total = med_tokens + gen_tokens
+        stats.update({"unit": unit, "target_ratio": general_ratio if general else 0.0,
+                      "medical_tokens": med_tokens, "general_tokens": gen_tokens,
+                      "general_ratio": gen_tokens / total if total else 0.0,
+                      "medical_docs": len(docs), "general_docs": n_gen})
     stream: list[int] = []
-    for t in texts:
-        stream += encode(tok, t) + ([eos] if eos is not None else [])
+    for e in encoded:
+        stream += e
     n = len(stream) // cutoff_len
     return [{"input_ids": stream[i * cutoff_len:(i + 1) * cutoff_len], "labels": stream[i * cutoff_len:(i + 1) * cutoff_len]} for i in range(n)]
 

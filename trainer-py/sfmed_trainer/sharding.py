@@ -259,7 +259,7 @@ def load_optimizer(model: torch.nn.Module, opt: torch.optim.Optimizer, folder: s
     import torch.distributed.checkpoint as dcp
     from torch.distributed.checkpoint import FileSystemReader
 
-    meta = torch.load(os.path.join(folder, OPTIM_META), weights_only=False)
+    meta = torch.load(os.path.join(folder, OPTIM_META), weights_only=True)
     path = os.path.join(folder, OPTIM_DIR)
     md = FileSystemReader(path).read_metadata().state_dict_metadata
     by_name = {n: p for n, p in model.named_parameters()}
@@ -303,7 +303,7 @@ def load_optimizer(model: torch.nn.Module, opt: torch.optim.Optimizer, folder: s
     rng_file = os.path.join(folder, f"optimizer_rng.rank{rank}.pt")
     same_world = meta["world"] == world
     if same_world and os.path.exists(rng_file):
-        sd["mask_rng"] = torch.load(rng_file, weights_only=False)
+        sd["mask_rng"] = torch.load(rng_file, weights_only=True)
     opt.load_state_dict(sd)
     if not same_world and hasattr(opt, "reseed"):
         step = max((int(st["step"].item()) for st in state.values() if "step" in st), default=0)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import shutil
 import signal
 import time
@@ -14,7 +15,7 @@ import torch
 import torch.distributed as dist
 
 from . import data as D
-from .config import Job
+from .config import Job, JobError, check_alpha
 from .events import Events, log
 from .losses import bt_loss, dpo_loss
 from . import sharding as S
@@ -22,14 +23,19 @@ from .optim import OnlineMergeAdamW, compute_tau
 
 
 class Stop:
-    """Set by SIGINT/SIGTERM; the loop checkpoints and exits cleanly after the current optimizer step."""
+    """Set by SIGINT/SIGTERM (both alike: Slurm and other schedulers send SIGTERM); the loop checkpoints after
+    the current optimizer step and the CLI exits with 128 + the signal's number."""
 
     requested = False
+    signum: int | None = None
 
     @classmethod
     def install(cls) -> None:
+        cls.requested, cls.signum = False, None
+
         def handler(signum, frame):
             cls.requested = True
+            cls.signum = cls.signum or signum
             log(f"received signal {signum}: checkpointing after this step")
 
         for s in (signal.SIGINT, signal.SIGTERM):
@@ -192,6 +198,74 @@ def _atomic_save_dir(build: Callable[[str], None], dest: str, prepared: str | No
     shutil.rmtree(old, ignore_errors=True)
 
 
+_CKPT_RE = re.compile(r"^checkpoint-(\d+)$")
+
+
+def _is_ckpt_name(path: str) -> bool:
+    return bool(_CKPT_RE.match(os.path.basename(os.path.normpath(path))))
+
+
+def checkpoint_complete(path: str) -> bool:
+    """A checkpoint folder that can be resumed: config, weights and the trainer state (ours or TRL's), none of
+    them empty. Folders are renamed into place only once written, so a partial one comes from outside (a
+    deleted file, a copy cut short)."""
+    def ok(name: str) -> bool:
+        f = os.path.join(path, name)
+        return os.path.isfile(f) and os.path.getsize(f) > 0
+
+    return (os.path.isdir(path) and ok("config.json")
+            and (ok("model.safetensors") or ok("model.safetensors.index.json"))
+            and (ok("trainer_state.pt") or ok("trainer_state.json")))
+
+
+def newest_complete_checkpoint(path: str) -> str | None:
+    """`path` when it is a complete checkpoint; else the complete checkpoint-N with the largest N in the
+    folder it names (an output folder) or in its parent (a checkpoint-N folder); None when there is none."""
+    if checkpoint_complete(path):
+        return path
+    norm = os.path.normpath(path)
+    folder = norm if os.path.isdir(norm) and not _is_ckpt_name(norm) else os.path.dirname(norm)
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return None
+    steps = sorted((int(m.group(1)) for m in map(_CKPT_RE.match, names) if m), reverse=True)
+    for n in steps:
+        cand = os.path.join(folder, f"checkpoint-{n}")
+        if checkpoint_complete(cand):
+            return cand
+    return None
+
+
+def sweep_stale(out_dir: str) -> list[str]:
+    """Clean up after a save that was killed (`_atomic_save_dir`: build X.tmp, rename X → X.old, X.tmp → X,
+    delete X.old) in `out_dir` and its model-i folders. X.old without X: the kill fell between the two
+    renames, so X.tmp is complete and becomes X (or X.old is put back when X.tmp is gone). Every other X.tmp
+    and X.old is deleted. Returns what was removed or restored."""
+    done: list[str] = []
+    if not os.path.isdir(out_dir):
+        return done
+    folders = [out_dir] + [os.path.join(out_dir, x) for x in sorted(os.listdir(out_dir))
+                           if re.match(r"^model-\d+$", x) and os.path.isdir(os.path.join(out_dir, x))]
+    for folder in folders:
+        for name in sorted(os.listdir(folder)):
+            if not name.endswith(".old"):
+                continue
+            dest = os.path.join(folder, name[:-4])
+            old, tmp = dest + ".old", dest + ".tmp"
+            if not os.path.exists(dest):
+                os.rename(tmp if os.path.isdir(tmp) else old, dest)
+                done.append(dest)
+        for name in sorted(os.listdir(folder)):
+            p = os.path.join(folder, name)
+            if (name.endswith(".tmp") or name.endswith(".old")) and os.path.isdir(p):
+                shutil.rmtree(p, ignore_errors=True)
+                done.append(p)
+    if done:
+        log(f"removed or restored what a killed save left: {done}")
+    return done
+
+
 class Task:
     """Stage-specific parts of the loop: batch building and loss."""
 
@@ -308,6 +382,7 @@ class Runner:
             self.events.enabled = False
         self.tok = None
         self.pad_id = 0
+        self.start_fields: dict[str, Any] = {}  # stage-specific fields of the `start` event (pt: token_mix)
 
     # ----------------------------------------------------------------------------------------- sharding
 
@@ -370,7 +445,12 @@ class Runner:
             if cfg.eval:
                 ev_docs = [d["text"] for d in D.load_docs(cfg.eval)]
             general = [d["text"] for d in D.load_docs(job.pt.general)] if job.pt.general else []
-            train = D.pack_docs(tok, docs, general, job.pt.general_ratio, job.cutoff_len, seed)
+            mix: dict[str, Any] = {}
+            train = D.pack_docs(tok, docs, general, job.pt.general_ratio, job.cutoff_len, seed,
+                                unit=job.pt.general_ratio_unit, stats=mix)
+            self.start_fields["token_mix"] = mix
+            log(f"pt mix: {mix['medical_tokens']} medical + {mix['general_tokens']} general tokens "
+                f"({mix['general_ratio']:.4f} general; target {mix['target_ratio']} in {mix['unit']})")
             ev = D.pack_docs(tok, ev_docs, [], 0.0, job.cutoff_len, seed) if ev_docs else []
             if not train:
                 raise ValueError(f"data.train: not enough text for one block of cutoff_len={job.cutoff_len} tokens")
@@ -381,6 +461,15 @@ class Runner:
 
     def run(self) -> dict[str, Any]:
         job = self.job
+        for w in job.warnings:
+            self.events.emit("warning", **w)
+        if job.mode == "train":
+            if self.d.main:
+                sweep_stale(job.output_dir)
+            if dist.is_available() and dist.is_initialized():
+                dist.barrier()
+            if job.resume_from:
+                self._resolve_resume()
         torch.manual_seed(job.train.seed)
         self.tok = load_tokenizer(job.model)
         self.pad_id = self.tok.pad_token_id
@@ -389,6 +478,7 @@ class Runner:
         train, ev = self.load_examples()
         if not train:
             raise ValueError("data.train: no usable training examples")
+        self._check_alpha(len(train))
         if job.stage == "rm":
             return self.run_rm(train, ev)
         if job.stage == "dpo" and job.dpo.engine == "trl":
@@ -402,6 +492,36 @@ class Runner:
         else:
             task = LmTask(self)
         return self.fit(model, task, train, ev, job.output_dir, job.train.seed)
+
+    def _check_alpha(self, n_train: int) -> None:
+        """The α guard (config.check_alpha) with the real step count, when reading the job could not count
+        the steps (pt's packed blocks, a data file written after validation)."""
+        job = self.job
+        if job.alpha_checked_steps is not None or job.stage == "rm":
+            return
+        w = check_alpha(job.optimizer, StepPlan.of(job.train, n_train, self.d).total)
+        if w:
+            log(f"warning: {w['message']}")
+            self.events.emit("warning", **w)
+
+    def _resolve_resume(self) -> None:
+        """`resume_from` names a checkpoint that is gone or incomplete (deleted, cut short by a full disk or a
+        killed copy): fall back to the newest complete checkpoint-N beside it, with a `warning` event. It may
+        also name the output folder itself, whose newest complete checkpoint is taken."""
+        job = self.job
+        asked = job.resume_from
+        found = newest_complete_checkpoint(asked)
+        if found is None:
+            raise JobError("resume_from", f"{asked} is not a complete checkpoint and no complete checkpoint-N "
+                           f"is beside it (a checkpoint folder holds config.json, the weights and trainer_state)")
+        if os.path.normpath(found) != os.path.normpath(asked):
+            why = "is not a checkpoint folder" if os.path.isdir(asked) and not _is_ckpt_name(asked) else \
+                "is missing or incomplete"
+            msg = f"resume_from: {asked} {why}; resuming from {found}, the newest complete checkpoint"
+            log(f"warning: {msg}")
+            self.events.emit("warning", code="resume_fallback", key="resume_from", message=msg,
+                             requested=asked, resume_from=found)
+            job.resume_from = found
 
     def make_dpo_task(self, model, train, ev) -> DpoTask:
         job = self.job
@@ -507,7 +627,8 @@ class Runner:
         # would repeat one pattern on every shard). τ's fixed mask is drawn on full tensors with `seed`.
         mask_seed = seed + 7919 * self.d.rank if sharded else seed
         opt = OnlineMergeAdamW(params, lr=t.lr, betas=o.betas, eps=o.eps, weight_decay=t.weight_decay,
-                               method=o.name, p=o.p, alpha=o.alpha, rescale=o.rescale, seed=mask_seed)
+                               method=o.name, p=o.p, alpha=o.alpha, rescale=o.rescale, seed=mask_seed,
+                               clip_val=o.clip_tau)
         if o.base_model:
             named = [(n, p) for n, p in _unwrap(model).named_parameters() if p.requires_grad]
             tau, missing = compute_tau(named, o.sft_model or self.job.model, o.base_model, method=o.name, p=o.p,
@@ -542,14 +663,14 @@ class Runner:
         start, best = 0, {"loss": None, "step": None}
         resume_dir = job.resume_from if (resume is None or resume) else None
         if resume_dir and os.path.exists(os.path.join(resume_dir, "trainer_state.pt")):
-            st = torch.load(os.path.join(resume_dir, "trainer_state.pt"), weights_only=False)
+            st = torch.load(os.path.join(resume_dir, "trainer_state.pt"), weights_only=True)
             if st.get("optimizer_shards") and S.has_optimizer_checkpoint(resume_dir):
                 S.load_optimizer(_unwrap(model), opt, resume_dir)  # any number of ranks, sharded or not
             elif st.get("optimizer_shards"):
                 if not fsdp or st["optimizer_shards"] != d.world:
                     raise ValueError(f"resume_from: {resume_dir} holds optimizer state sharded over "
                                      f"{st['optimizer_shards']} FSDP ranks; resume with sharding fsdp on as many processes")
-                opt.load_state_dict(torch.load(os.path.join(resume_dir, f"optimizer.rank{d.rank}.pt"), weights_only=False))
+                opt.load_state_dict(torch.load(os.path.join(resume_dir, f"optimizer.rank{d.rank}.pt"), weights_only=True))
                 S.restore_dtensor_state(opt)
             elif fsdp:
                 S.load_optimizer_from_full(opt, st["optimizer"])  # each rank keeps its slice
@@ -565,7 +686,7 @@ class Runner:
         self.events.emit("start", stage=job.stage, mode=job.mode, world_size=d.world, device=str(d.device), bf16=use_bf16,
                          strategy=strategy, requested_sharding=asked,
                          n_train=n, n_eval=len(ev), total_steps=total, steps_per_epoch=spe, start_step=start,
-                         params=n_params, optimizer=job.optimizer.name, output_dir=out_dir, **tag)
+                         params=n_params, optimizer=job.optimizer.name, output_dir=out_dir, **self.start_fields, **tag)
         perms: dict[int, list[int]] = {}
 
         def perm(epoch: int) -> list[int]:

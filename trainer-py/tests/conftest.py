@@ -146,10 +146,13 @@ def run_torchrun(job: dict, tmp: Path, nproc: int = 2, timeout: float = 300) -> 
     return cp.returncode, [json.loads(l) for l in cp.stdout.splitlines() if l.strip()], cp.stderr
 
 
-def run_until_sigint(job: dict, tmp: Path, after_step: int, timeout: float = 120) -> tuple[int, list[dict], str]:
-    """Start a job in a child process, send SIGINT once a `step` event reaches `after_step`, and wait for it."""
+def run_until_sigint(job: dict, tmp: Path, after_step: int, timeout: float = 120, sig: int | None = None) -> tuple[int, list[dict], str]:
+    """Start a job in a child process, send SIGINT (or `sig`) once a `step` event reaches `after_step`, and wait
+    for it."""
     import signal
     import time
+
+    sig = signal.SIGINT if sig is None else sig
 
     jp = tmp / "sigint.json"
     jp.write_text(json.dumps(job), encoding="utf-8")
@@ -164,7 +167,7 @@ def run_until_sigint(job: dict, tmp: Path, after_step: int, timeout: float = 120
             break
         events.append(json.loads(line))  # stdout holds nothing but events
         if events[-1]["event"] == "step" and events[-1]["step"] >= after_step:
-            proc.send_signal(signal.SIGINT)
+            proc.send_signal(sig)
             break
     rest, err = proc.communicate(timeout=timeout)
     events += [json.loads(l) for l in rest.splitlines() if l.strip()]

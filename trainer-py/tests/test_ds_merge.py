@@ -106,12 +106,12 @@ def _pair(models_dir, tmp_path, data, name, optimizer):
 
 
 @pytest.mark.parametrize("optimizer", [
-    {"name": "ondare", "p": 1.0, "alpha": 0.1},  # τ merged every step, no random mask: deterministic
+    {"name": "ondare", "p": 1.0, "alpha": 0.1, "allow_large_alpha": True},  # τ merged every step, no random mask: deterministic
     # global top-k + sign election against τ. ε = 1e-3: with 1e-8, Adam's first |Δ| = lr·|g|/(|g|+ε) are a few
     # ulps apart for most |g| here, so the last-bit gradient differences between one process and a reduce-scatter
     # moved ~80 of 107k elements across the threshold (each then off by ~lr); with ε near |g| the ranking is stable.
-    {"name": "onties", "p": 0.5, "alpha": 0.1, "eps": 1e-3},
-    {"name": "onties", "p": 0.05, "alpha": 0.1, "eps": 1e-3},  # τ slices kept sparse (p ≤ SPARSE_TAU_ONTIES_P)
+    {"name": "onties", "p": 0.5, "alpha": 0.1, "allow_large_alpha": True, "eps": 1e-3},
+    {"name": "onties", "p": 0.05, "alpha": 0.1, "allow_large_alpha": True, "eps": 1e-3},  # τ slices kept sparse (p ≤ SPARSE_TAU_ONTIES_P)
 ])
 def test_zero3_online_merge_matches_one_process(models_dir, tmp_path, optimizer):
     """12 examples, 4 per step: the 3 steps of the first epoch see the same examples in one process and on 2
@@ -147,7 +147,7 @@ def test_zero3_ondare_masks_train_and_resume(models_dir, tmp_path, p):
     from AdamW's weights, saves a loadable model, and resuming its DeepSpeed checkpoint redraws the same masks
     (they are a function of seed, rank and step): the resumed step and final weights equal the uninterrupted run."""
     data = write_jsonl(tmp_path / "easy.jsonl", easy_pairs(12))
-    opt = {"name": "ondare", "p": p, "alpha": 0.1, "base_model": str(models_dir["base"])}
+    opt = {"name": "ondare", "p": p, "alpha": 0.1, "allow_large_alpha": True, "base_model": str(models_dir["base"])}
     train = {"max_steps": 3, "batch_size": 2, "sharding": "deepspeed", "save_steps": 2}
     full = _job(models_dir, data, tmp_path / "full", optimizer=opt, train=train)
     rc, ev, err = run_torchrun(full, tmp_path)

@@ -48,7 +48,7 @@ def sft_job(models_dir, data_dir, out, **train):
     return {"version": 1, "stage": "sft", "model": str(models_dir["sft"]), "output_dir": str(out), "cutoff_len": 64,
             "data": {"train": str(data_dir["sft"]), "max_samples": 30, "eval_ratio": 0.1},
             "train": {"max_steps": 4, "batch_size": 2, "grad_accum": 1, "lr": 2e-3, "save_steps": 2, "eval_steps": 1,
-                      **train}}
+                      "dropout": 0.0, **train}}  # no dropout: ranks and one process must see the same forward
 
 
 def test_fsdp_sft_adamw_equals_single_process_and_resumes(models_dir, data_dir, tmp_path):
@@ -105,8 +105,8 @@ def test_fsdp_dpo_ondare_sharded_tau(models_dir, data_dir, tmp_path):
     def job(out, p, accum, **extra):
         return {"version": 1, "stage": "dpo", "model": str(models_dir["sft"]), "output_dir": str(out),
                 "cutoff_len": 64, "data": {"train": str(data_dir["pairs"]), "max_samples": 16},
-                "optimizer": {"name": "ondare", "p": p, "alpha": 1e-2, "base_model": str(models_dir["base"])},
-                "train": {"max_steps": 3, "batch_size": 1, "grad_accum": accum, "lr": 2e-3, "keep_best": False, **extra},
+                "optimizer": {"name": "ondare", "p": p, "alpha": 1e-2, "allow_large_alpha": True, "base_model": str(models_dir["base"])},
+                "train": {"max_steps": 3, "batch_size": 1, "grad_accum": accum, "lr": 2e-3, "keep_best": False, "dropout": 0.0, **extra},
                 "dpo": {"beta": 0.1}}
 
     ev = torchrun(job(tmp_path / "fsdp", 1.0, 1, save_steps=2), tmp_path, "dpo", env={"ACCELERATE_USE_FSDP": "true"})
@@ -156,8 +156,8 @@ def test_sharded_onties_mask_equals_global_topk(tmp_path):
 def dpo_job(models_dir, data_dir, out, optimizer: dict, accum: int, **train):
     return {"version": 1, "stage": "dpo", "model": str(models_dir["sft"]), "output_dir": str(out),
             "cutoff_len": 64, "data": {"train": str(data_dir["pairs"]), "max_samples": 16},
-            "optimizer": {"alpha": 1e-2, "base_model": str(models_dir["base"]), **optimizer},
-            "train": {"max_steps": 3, "batch_size": 1, "grad_accum": accum, "lr": 2e-3, "keep_best": False, **train},
+            "optimizer": {"alpha": 1e-2, "allow_large_alpha": True, "base_model": str(models_dir["base"]), **optimizer},
+            "train": {"max_steps": 3, "batch_size": 1, "grad_accum": accum, "lr": 2e-3, "keep_best": False, "dropout": 0.0, **train},
             "dpo": {"beta": 0.1}}
 
 

@@ -20,7 +20,7 @@ def test_dpo_margin_grows(models_dir, tmp_path, opt):
     data = write_jsonl(tmp_path / "easy.jsonl", easy_pairs(24))
     optimizer = {"name": opt}
     if opt != "adamw":
-        optimizer.update({"p": 0.5, "alpha": 1e-4, "base_model": str(models_dir["base"])})
+        optimizer.update({"p": 0.5, "alpha": 1e-4, "allow_large_alpha": True, "base_model": str(models_dir["base"])})
     job = {"version": 1, "stage": "dpo", "model": str(models_dir["sft"]), "output_dir": str(tmp_path / "dpo"),
            "cutoff_len": 96, "data": {"train": str(data), "eval_ratio": 0.25},
            "train": {"max_steps": 10, "batch_size": 4, "lr": 5e-3, "scheduler": "constant", "eval_steps": 5},
@@ -107,4 +107,66 @@ def test_pt_packing_and_mixing(models_dir, data_dir, tmp_path, tokenizer):
     from transformers import AutoModelForCausalLM
 
     AutoModelForCausalLM.from_pretrained(done["model"])
-    assert of(ev, "start")[0]["n_train"] > 0
+    start = of(ev, "start")[0]
+    assert start["n_train"] > 0
+    mix = start["token_mix"]  # general_ratio_unit defaults to tokens
+    assert mix["unit"] == "tokens" and mix["target_ratio"] == 0.2 and mix["general_docs"] > 0
+    assert mix["general_ratio"] == pytest.approx(mix["general_tokens"] / (mix["general_tokens"] + mix["medical_tokens"]))
+
+
+def _pack_docs_by_documents(tok, docs, general, general_ratio, cutoff_len, seed):
+    """pack_docs as it was before the token unit (documents only), to pin that mode unchanged."""
+    import random
+
+    from sfmed_trainer.data import encode
+
+    rng = random.Random(seed)
+    texts = list(docs)
+    if general and general_ratio > 0:
+        need = round(len(docs) * general_ratio / (1 - general_ratio))
+        pool = list(general)
+        rng.shuffle(pool)
+        texts += [pool[i % len(pool)] for i in range(need)]
+    rng.shuffle(texts)
+    stream = []
+    for t in texts:
+        stream += encode(tok, t) + [tok.eos_token_id]
+    n = len(stream) // cutoff_len
+    return [stream[i * cutoff_len:(i + 1) * cutoff_len] for i in range(n)]
+
+
+@pytest.mark.parametrize("ratio", [0.1, 0.52, 0.8])
+def test_pt_general_mix_by_tokens(data_dir, tokenizer, ratio):
+    """unit tokens: general documents are drawn until they are `ratio` of all tokens (the paper: ≈1.4B general
+    to ≈1.3B medical, 0.52), within 2 %; the medical documents all stay; the draw follows the seed."""
+    from sfmed_trainer import data as D
+
+    docs = [d["text"] for d in D.load_docs(str(data_dir["docs"]))][:30]
+    gen = [d["text"] for d in D.load_docs(str(data_dir["general"]))]
+    stats: dict = {}
+    blocks = D.pack_docs(tokenizer, docs, gen, ratio, 64, seed=3, unit="tokens", stats=stats)
+    eos = [tokenizer.eos_token_id]
+    med = sum(len(D.encode(tokenizer, t)) + 1 for t in docs)
+    assert stats["medical_tokens"] == med and stats["medical_docs"] == len(docs)
+    assert abs(stats["general_ratio"] - ratio) <= 0.02, stats
+    assert stats["general_ratio"] == stats["general_tokens"] / (stats["general_tokens"] + med)
+    assert stats["general_docs"] > len(gen) or ratio < 0.52  # a small corpus is reused
+    assert len(blocks) == (stats["medical_tokens"] + stats["general_tokens"]) // 64
+    again: dict = {}
+    assert D.pack_docs(tokenizer, docs, gen, ratio, 64, seed=3, unit="tokens", stats=again) == blocks and again == stats
+    # the general text in the blocks is what the stats count (up to the dropped tail)
+    flat = [i for b in blocks for i in b["input_ids"]]
+    assert flat.count(eos[0]) >= len(docs) + stats["general_docs"] - 1
+    assert D.pack_docs(tokenizer, docs, gen, ratio, 64, seed=4, unit="tokens") != blocks
+
+
+def test_pt_general_mix_by_documents_is_unchanged(data_dir, tokenizer):
+    from sfmed_trainer import data as D
+
+    docs = [d["text"] for d in D.load_docs(str(data_dir["docs"]))][:30]
+    gen = [d["text"] for d in D.load_docs(str(data_dir["general"]))]
+    for ratio, seed in ((0.1, 0), (0.5, 7), (0.0, 1)):
+        stats: dict = {}
+        blocks = D.pack_docs(tokenizer, docs, gen, ratio, 64, seed, unit="documents", stats=stats)
+        assert [b["input_ids"] for b in blocks] == _pack_docs_by_documents(tokenizer, docs, gen, ratio, 64, seed)
+        assert stats["general_docs"] == round(len(docs) * ratio / (1 - ratio))
