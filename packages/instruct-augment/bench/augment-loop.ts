@@ -21,6 +21,8 @@ async function main() {
         seeds: TEST_SEEDS,
         steps: 300,
         seed: 1,
+        // Ten candidates per step, so the filter has work to time.
+        layout: "numbered",
         retainOldest: m,
         retainNewest: n,
         checkpointPath: ckpt ? path.join(dir, `s-${m}-${n}.json`) : undefined,

@@ -6,8 +6,14 @@ import type { Message } from "@sfmed/schema";
 import { loopbackServer, sendJson, tempDir } from "@sfmed/test-utils";
 import { acceptedLogPath, type CheckpointSnapshot } from "./augment-checkpoint.js";
 import { augmentInstructions, type AugmentOptions } from "./augment-instructions.js";
-import { SEED_INSTRUCTIONS } from "./instruction-pools.js";
-import { TEST_SEEDS, fakeAnswer, fakeChatModel } from "./testing/fake-instruction-model.js";
+import { DEFAULT_SEEDS, SEED_INSTRUCTIONS, defaultSeeds } from "./instruction-pools.js";
+import { sampleStep, splitSeeds } from "./question-answer-banks.js";
+import { SeededRandom } from "./seeded-random.js";
+import { TEST_SEEDS, TEST_SEEDS_EN, fakeAnswer, fakeChatModel } from "./testing/fake-instruction-model.js";
+
+// The prompts of the paper's Figure 2: the English words as printed, and our Chinese translation.
+const FIGURE2_PROMPT_ZH = "现在你想根据以上指令，扩展出更多语义相近的指令：";
+const FIGURE2_PROMPT_EN = "Now you want to extend some more semantic instructions based on the above instructions:";
 
 const base = (model: AugmentOptions["model"], more: Partial<AugmentOptions> = {}): AugmentOptions => ({
   model,
@@ -21,16 +27,59 @@ const base = (model: AugmentOptions["model"], more: Partial<AugmentOptions> = {}
 });
 
 describe("augmentInstructions", () => {
-  it("runs the loop: historical dialogue prompt, filtered candidates, accounting that adds up", async () => {
+  it("lays a step out as Figure 2: {Q1}{Prompt}{A1} … {Q5}{Prompt}{A5}, then {Q}{Prompt}; the answer is one instruction", async () => {
     const model = fakeChatModel();
-    const r = await augmentInstructions(base(model));
+    const r = await augmentInstructions(base(model, { steps: 1 }));
+    // The same draws the loop makes: split the seeds, then sample step 1 from the same generator.
+    const rng = SeededRandom.fromSeed(42);
+    const banks = splitSeeds(TEST_SEEDS, rng);
+    const s = sampleStep(banks, 5, rng);
+    expect(s.questions).toHaveLength(5);
+    const expected = [
+      ...s.questions.flatMap((q, i) => [
+        { role: "user", content: `${q}\n${FIGURE2_PROMPT_ZH}` },
+        { role: "assistant", content: s.answers[i]! },
+      ]),
+      { role: "user", content: `${s.query}\n${FIGURE2_PROMPT_ZH}` },
+    ];
+    expect(model.calls[0]).toEqual(expected);
+    for (const q of [...s.questions, s.query]) expect(banks.question).toContain(q);
+    for (const a of s.answers) expect(banks.answer).toContain(a);
+    // One candidate per call: the fake's instruction, its preamble line dropped.
+    const answer = fakeAnswer(model.calls[0]!, 43);
+    const instruction = answer.split("\n").at(-1)!;
+    expect(r.report.candidates).toBe(1);
+    expect(r.instructions.map((i) => i.text)).toEqual([instruction]);
+  });
+
+  it("keeps every prompt of a run at a full 5-turn history across swaps, one candidate per step", async () => {
+    const model = fakeChatModel();
+    const r = await augmentInstructions(base(model, { steps: 12, swapEvery: 2 }));
+    expect(model.calls).toHaveLength(12);
+    for (const call of model.calls) {
+      expect(call).toHaveLength(11);
+      expect(call.map((m) => m.role)).toEqual([...Array.from({ length: 5 }, () => ["user", "assistant"]).flat(), "user"]);
+      for (const m of call.filter((x) => x.role === "user")) expect(m.content.endsWith(`\n${FIGURE2_PROMPT_ZH}`)).toBe(true);
+    }
+    // Some answers open with a preamble line; it is dropped, never counted as a candidate.
+    expect(model.calls.filter((c, i) => fakeAnswer(c, 42 + i + 1).includes("\n")).length).toBeGreaterThan(0);
+    expect(r.report.candidates).toBe(12);
+    expect(r.report.accepted + Object.values(r.report.rejected).reduce((a, b) => a + b, 0)).toBe(12);
+    expect(r.report.parameters).toMatchObject({ layout: "figure2", language: "zh", shortHistory: false });
+  });
+
+  it("numbered layout: bare questions, a request for a numbered list, filtered candidates, accounting that adds up", async () => {
+    const model = fakeChatModel();
+    const r = await augmentInstructions(base(model, { layout: "numbered" }));
     expect(r.stoppedBy).toBe("steps");
     expect(model.calls).toHaveLength(8);
     // Prompt layout: Q1 A1 … Q5 A5 as user/assistant turns, then the query + expansion request.
     const first = model.calls[0]!;
     expect(first).toHaveLength(11);
     first.slice(0, 10).forEach((m, i) => expect(m.role).toBe(i % 2 === 0 ? "user" : "assistant"));
+    for (const m of first.slice(0, 10)) expect(TEST_SEEDS).toContain(m.content);
     expect(first[10]!.content).toContain("扩展出更多含义相同的指令");
+    expect(first[10]!.content).toContain("约5条");
     expect(TEST_SEEDS).toContain(first[10]!.content.split("\n")[0]);
     const rep = r.report;
     expect(rep.accepted).toBeGreaterThan(5);
@@ -105,26 +154,91 @@ describe("augmentInstructions", () => {
     expect(model.calls).toHaveLength(3);
   });
 
-  it("grows from a single seed, as the pools do from the paper's examples", async () => {
+  it("refuses fewer seeds than a full history needs, unless shortHistory is set", async () => {
+    // 5 shots: 6 per bank (5 questions + the query), so 12 seeds; 11 would leave a 4-turn history after a swap.
+    const err = await augmentInstructions(base(fakeChatModel(), { seeds: TEST_SEEDS.slice(0, 11) })).catch((e: unknown) => e);
+    expect(err).toMatchObject({ name: "AugmentError", code: "TOO_FEW_SEEDS", field: "seeds" });
+    expect((err as Error).message).toContain("at least 12");
+    expect((err as Error).message).toContain("got 11");
+    await expect(augmentInstructions(base(fakeChatModel(), { seeds: SEED_INSTRUCTIONS.single }))).rejects.toMatchObject({ code: "TOO_FEW_SEEDS" });
+    // Duplicates and blanks do not count.
+    await expect(augmentInstructions(base(fakeChatModel(), { seeds: [...TEST_SEEDS.slice(0, 11), TEST_SEEDS[0]!, " "] }))).rejects.toMatchObject({ code: "TOO_FEW_SEEDS" });
+    // Fewer shots need fewer seeds: 2 shots, 6 seeds.
+    const two = fakeChatModel();
+    await augmentInstructions(base(two, { seeds: TEST_SEEDS.slice(0, 6), shots: 2, steps: 6, swapEvery: 1 }));
+    for (const call of two.calls) expect(call).toHaveLength(5);
+    // Retention that could trim a bank below shots + 1 is refused too.
+    await expect(augmentInstructions(base(fakeChatModel(), { retainOldest: 2, retainNewest: 3 }))).rejects.toMatchObject({ code: "BAD_OPTIONS", field: "retainNewest" });
+  });
+
+  it("grows from a single seed with shortHistory, the history lengthening as the banks fill", async () => {
     const model = fakeChatModel();
-    const r = await augmentInstructions(base(model, { seeds: SEED_INSTRUCTIONS.single, steps: 3 }));
-    // Step 1 has no history yet: only the request with the seed as the query.
-    expect(model.calls[0]).toHaveLength(1);
-    expect(model.calls[0]![0]!.content.startsWith(SEED_INSTRUCTIONS.single[0]!)).toBe(true);
+    const r = await augmentInstructions(base(model, { seeds: SEED_INSTRUCTIONS.single, steps: 6, shortHistory: true, swapEvery: 0 }));
+    // Step 1 has no history yet: only the query with the Figure 2 prompt.
+    expect(model.calls[0]).toEqual([{ role: "user", content: `${SEED_INSTRUCTIONS.single[0]}\n${FIGURE2_PROMPT_ZH}` }]);
     expect(r.instructions.length).toBeGreaterThan(0);
-    expect(model.calls[2]!.length).toBeGreaterThan(1);
+    const lengths = model.calls.map((c) => c.length);
+    expect(lengths.at(-1)!).toBeGreaterThan(1);
+    for (let i = 1; i < lengths.length; i++) expect(lengths[i]!).toBeGreaterThanOrEqual(lengths[i - 1]!);
   });
 
   it("survives a swap that leaves the Question Bank empty", async () => {
     // One seed, a model whose answers all fail the filter, and a swap after every step.
     const silent = { name: "silent", chat: async () => ({ texts: ["好的。"], finishReasons: ["stop"], usage: { promptTokens: 1, completionTokens: 1 }, cached: false }) };
-    const r = await augmentInstructions(base(silent, { seeds: SEED_INSTRUCTIONS.single, steps: 4, swapEvery: 1 }));
+    const r = await augmentInstructions(base(silent, { seeds: SEED_INSTRUCTIONS.single, steps: 4, swapEvery: 1, shortHistory: true }));
     expect(r.report).toMatchObject({ steps: 4, accepted: 0 });
+  });
+
+  it("keeps the paper's multi-turn constraints in the multi-turn seeds and so in their prompts", async () => {
+    // The paper's multi-turn example (our translation): ask only when the illness cannot be diagnosed, and do
+    // not repeat the questions of earlier rounds.
+    expect(SEED_INSTRUCTIONS.multi[0]).toBe("请根据患者的问题，以医生的口吻进行回答。如果无法确诊患者的病情，可以向患者询问更多信息，但请记住不要重复之前轮次的问题。");
+    expect(DEFAULT_SEEDS.en.multi[0]).toBe(
+      "Please respond based on the patient's question, speaking like a doctor. If the patient's illness cannot be diagnosed, you may ask for more information from the patient. However, please remember not to repeat the questions from previous rounds.",
+    );
+    for (const seed of DEFAULT_SEEDS.zh.multi) {
+      expect(seed).toMatch(/无法(?:明确诊断|确诊)|不能确诊|不足以确诊|诊断尚不明确/);
+      expect(seed).toMatch(/重复/);
+    }
+    for (const seed of DEFAULT_SEEDS.en.multi) {
+      expect(seed).toMatch(/cannot (?:yet )?be (?:diagnosed|made)|diagnosis is unclear|not enough for a diagnosis/);
+      expect(seed).toMatch(/repeat|repetitive/);
+    }
+    for (const seed of DEFAULT_SEEDS.zh.single) expect(seed).not.toMatch(/重复/);
+    const model = fakeChatModel();
+    await augmentInstructions(base(model, { seeds: defaultSeeds("multi"), steps: 1 }));
+    const prompt = model.calls[0]!.map((m) => m.content).join("\n");
+    expect(model.calls[0]).toHaveLength(11);
+    // 11 of the 12 seeds are on screen, each carrying both constraints.
+    expect(prompt.match(/重复/g)!.length).toBeGreaterThanOrEqual(11);
+    expect(DEFAULT_SEEDS.zh.multi.filter((m) => prompt.includes(m))).toHaveLength(11);
+  });
+
+  it("runs in English from English seeds: the paper's prompt word for word, an English filter and lexicon", async () => {
+    const model = fakeChatModel();
+    const r = await augmentInstructions(base(model, { seeds: TEST_SEEDS_EN, language: "en", steps: 6 }));
+    const first = model.calls[0]!;
+    expect(first).toHaveLength(11);
+    for (const m of first.filter((x) => x.role === "user")) expect(m.content).toMatch(new RegExp(`^[A-Z].*\n${FIGURE2_PROMPT_EN}$`, "s"));
+    for (const m of first.filter((x) => x.role === "assistant")) expect(TEST_SEEDS_EN).toContain(m.content);
+    expect(r.instructions.length).toBeGreaterThan(0);
+    for (const i of r.instructions) {
+      expect(i.text).toMatch(/^[A-Z][^\p{Script=Han}]*\.$/u);
+      expect(i.terms.length).toBeGreaterThan(0);
+    }
+    expect(r.report.parameters).toMatchObject({ language: "en", filter: { language: "en", maxChars: 600 } });
+    // The same fake answers in Chinese to a Chinese run; an English run rejects those as the wrong language.
+    const zhAnswers = { name: "zh", chat: async () => ({ texts: ["作为医生，请根据患者描述的症状和病史给出专业的诊断意见。"], finishReasons: ["stop"], usage: { promptTokens: 1, completionTokens: 1 }, cached: false }) };
+    const wrong = await augmentInstructions(base(zhAnswers, { seeds: TEST_SEEDS_EN, language: "en", steps: 2 }));
+    expect(wrong.report.rejected.language).toBe(2);
+    expect(defaultSeeds("single", "en")).toHaveLength(12);
   });
 
   it("rejects empty seeds and bad options", async () => {
     await expect(augmentInstructions(base(fakeChatModel(), { seeds: ["", "  "] }))).rejects.toMatchObject({ code: "BAD_SEEDS" });
     await expect(augmentInstructions(base(fakeChatModel(), { shots: -1 }))).rejects.toMatchObject({ code: "BAD_OPTIONS", field: "shots" });
+    await expect(augmentInstructions(base(fakeChatModel(), { layout: "grid" as never }))).rejects.toMatchObject({ code: "BAD_OPTIONS", field: "layout" });
+    await expect(augmentInstructions(base(fakeChatModel(), { language: "fr" as never }))).rejects.toMatchObject({ code: "BAD_OPTIONS", field: "language" });
   });
 });
 
@@ -158,17 +272,19 @@ describe("augmentInstructions against an OpenAI-compatible server", () => {
     createOpenAIModel({ baseURL: `${url}/v1`, model: "fake", retry: { maxRetries: 3, baseDelayMs: 2, maxDelayMs: 5 }, cacheDir, timeoutMs: 5000 });
 
   it("gets through 429s, 500s and garbage, matches the in-process run, and re-runs from the cache for free", async () => {
-    const reference = await augmentInstructions(base(fakeChatModel(), { steps: 5 }));
+    // Numbered layout: a truncated list loses only its last line.
+    const numbered = { layout: "numbered" as const };
+    const reference = await augmentInstructions(base(fakeChatModel(), { steps: 5, ...numbered }));
     const srv = await fakeServer({ 1: "429", 2: "429", 4: "500", 7: "garbage" }, true);
     const cacheDir = await tempDir();
-    const r = await augmentInstructions(base(llm(srv.url, cacheDir), { steps: 5, pricing: { inputPerMillion: 1, outputPerMillion: 2 } }));
+    const r = await augmentInstructions(base(llm(srv.url, cacheDir), { steps: 5, ...numbered, pricing: { inputPerMillion: 1, outputPerMillion: 2 } }));
     // The truncated last line was dropped, so the result equals the fault-free in-process run.
     expect(r.instructions).toEqual(reference.instructions);
     expect(srv.requests).toHaveLength(5 + 4);
     expect(r.report.usage).toMatchObject({ calls: 5, cachedCalls: 0, promptTokens: 1000, completionTokens: 400 });
     expect(r.report.usage.cost).toBeCloseTo((1000 * 1 + 400 * 2) / 1e6, 12);
     const again = await fakeServer();
-    const r2 = await augmentInstructions(base(llm(again.url, cacheDir), { steps: 5 }));
+    const r2 = await augmentInstructions(base(llm(again.url, cacheDir), { steps: 5, ...numbered }));
     expect(again.requests).toHaveLength(0);
     expect(r2.instructions).toEqual(r.instructions);
     expect(r2.report.usage).toMatchObject({ calls: 5, cachedCalls: 5, promptTokens: 0, cost: 0 });

@@ -3,10 +3,18 @@ import type { ChatModel, ChatOptions, Pricing } from "@sfmed/llm";
 import { AugmentError } from "./augment-error.js";
 import { loadCheckpoint, saveStep, startCheckpoint, type AcceptedInstruction, type AugmentUsage, type CheckpointSnapshot } from "./augment-checkpoint.js";
 import { diversityStats, type DiversityStats } from "./diversity-stats.js";
-import { DEFAULT_TEMPLATES, buildHistoryPrompt, type PromptTemplates } from "./history-prompt.js";
+import {
+  INSTRUCTION_LANGUAGES,
+  PROMPT_LAYOUTS,
+  buildHistoryPrompt,
+  defaultTemplates,
+  type InstructionLanguage,
+  type PromptLayout,
+  type PromptTemplates,
+} from "./history-prompt.js";
 import { defaultMedicalLexicon, type MedicalLexicon } from "./medical-lexicon.js";
 import { maybeSwap, retainBanks, returnAccepted, sampleStep, splitSeeds, type Banks } from "./question-answer-banks.js";
-import { DEFAULT_FILTER, REJECT_REASONS, checkCandidate, type FilterOptions, type RejectReason } from "./quality-filter.js";
+import { REJECT_REASONS, checkCandidate, resolveFilter, type FilterOptions, type RejectReason } from "./quality-filter.js";
 import { SeededRandom, type RandomState } from "./seeded-random.js";
 import { splitCandidates } from "./split-candidates.js";
 
@@ -66,7 +74,11 @@ export interface AugmentResult {
 
 export interface AugmentOptions {
   model: ChatModel;
-  /** Seed instructions (at least one; e.g. `SEED_INSTRUCTIONS.single`). */
+  /**
+   * Seed instructions (e.g. `defaultSeeds("single")`). A full history from the first step needs
+   * `2 × (shots + 1)` distinct seeds (12 for 5 shots), so that either bank, before or after a swap, holds
+   * `shots` questions plus the query; fewer throw `TOO_FEW_SEEDS` unless `shortHistory` is set.
+   */
   seeds: readonly string[];
   /** Steps to run in total (a resumed run continues up to this). */
   steps: number;
@@ -74,7 +86,21 @@ export interface AugmentOptions {
   seed?: number | undefined;
   /** Question/answer pairs in the historical dialogue. @default 5 */
   shots?: number | undefined;
-  /** How many new instructions the request asks for. @default 5 */
+  /**
+   * `"figure2"`: the paper's layout, {Q1}{Prompt}{A1} … {Q5}{Prompt}{A5} then {Q}{Prompt}, one instruction per
+   * answer. `"numbered"`: bare questions in the history and a last turn asking for about `requestCount`
+   * instructions as a numbered list, several candidates per call. @default "figure2"
+   */
+  layout?: PromptLayout | undefined;
+  /** Language of the templates, the filter and the default lexicon. @default "zh" */
+  language?: InstructionLanguage | undefined;
+  /**
+   * Allow fewer seeds than a full history needs (and `retainOldest + retainNewest < shots + 1`): the history is
+   * then as long as the banks allow, min(shots, Answer Bank, Question Bank − 1) turns, and grows as they fill;
+   * with one seed the first step has none. @default false
+   */
+  shortHistory?: boolean | undefined;
+  /** Numbered layout: how many new instructions the request asks for. @default 5 */
   requestCount?: number | undefined;
   /** Retention: the oldest `retainOldest` and newest `retainNewest` instructions stay in each bank. @default 20 */
   retainOldest?: number | undefined;
@@ -82,9 +108,11 @@ export interface AugmentOptions {
   retainNewest?: number | undefined;
   /** Swap the banks after every `swapEvery` steps (0: never). @default 10 */
   swapEvery?: number | undefined;
-  templates?: PromptTemplates | undefined;
+  /** Override some or all of the language's default templates (`defaultTemplates(language)`). */
+  templates?: Partial<PromptTemplates> | undefined;
+  /** Over the language's defaults (`resolveFilter`). */
   filter?: FilterOptions | undefined;
-  /** @default defaultMedicalLexicon() */
+  /** @default defaultMedicalLexicon(language) */
   lexicon?: MedicalLexicon | undefined;
   /** Sampling parameters for the model. @default { temperature: 0.9, maxTokens: 1024 } */
   chat?: Omit<ChatOptions, "signal" | "seed" | "n"> | undefined;
@@ -115,22 +143,48 @@ function cleanSeeds(seeds: readonly string[]): string[] {
 }
 
 function resolved(opts: AugmentOptions) {
+  const layout = opts.layout ?? "figure2";
+  const language = opts.language ?? "zh";
+  if (!PROMPT_LAYOUTS.includes(layout)) throw new AugmentError(`layout must be ${PROMPT_LAYOUTS.join(" or ")}, got ${String(layout)}`, { code: "BAD_OPTIONS", field: "layout" });
+  if (!INSTRUCTION_LANGUAGES.includes(language)) {
+    throw new AugmentError(`language must be ${INSTRUCTION_LANGUAGES.join(" or ")}, got ${String(language)}`, { code: "BAD_OPTIONS", field: "language" });
+  }
   const p = {
     seed: opts.seed ?? 0,
     shots: opts.shots ?? 5,
+    layout,
+    language,
+    shortHistory: opts.shortHistory ?? false,
     requestCount: opts.requestCount ?? 5,
     retainOldest: opts.retainOldest ?? 20,
     retainNewest: opts.retainNewest ?? 80,
     swapEvery: opts.swapEvery ?? 10,
-    templates: opts.templates ?? DEFAULT_TEMPLATES,
-    filter: { ...DEFAULT_FILTER, ...opts.filter },
+    templates: { ...defaultTemplates(language), ...definedOnly(opts.templates) },
+    filter: resolveFilter(opts.filter, language),
     chat: { temperature: 0.9, maxTokens: 1024, ...opts.chat },
   };
   for (const [k, v] of Object.entries({ shots: p.shots, requestCount: p.requestCount, retainOldest: p.retainOldest, retainNewest: p.retainNewest, swapEvery: p.swapEvery, steps: opts.steps })) {
     if (!Number.isInteger(v) || v < 0) throw new AugmentError(`${k} must be a non-negative integer, got ${v}`, { code: "BAD_OPTIONS", field: k });
   }
   if (p.retainOldest + p.retainNewest < 1) throw new AugmentError("retainOldest + retainNewest must be at least 1", { code: "BAD_OPTIONS", field: "retainNewest" });
+  // A bank trimmed below shots + 1 could not give a full history once it becomes the Question Bank.
+  if (!p.shortHistory && p.shots > 0 && p.retainOldest + p.retainNewest < p.shots + 1) {
+    throw new AugmentError(`retainOldest + retainNewest must be at least shots + 1 = ${p.shots + 1} for a full history (or set shortHistory)`, {
+      code: "BAD_OPTIONS",
+      field: "retainNewest",
+    });
+  }
   return p;
+}
+
+/** Seeds a full `shots`-turn history needs from the first step: each bank must hold shots questions + the query. */
+export function seedsForFullHistory(shots: number): number {
+  return shots === 0 ? 1 : 2 * (shots + 1);
+}
+
+function definedOnly<T extends object>(o: T | undefined): Partial<T> {
+  if (!o) return {};
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
 function configHash(seeds: string[], model: string, p: ReturnType<typeof resolved>, lexiconSize: number): string {
@@ -167,10 +221,17 @@ function overBudget(u: AugmentUsage, b: AugmentBudget | undefined): boolean {
  */
 export async function augmentInstructions(opts: AugmentOptions): Promise<AugmentResult> {
   const seeds = cleanSeeds(opts.seeds);
-  // One seed is enough: the first steps then run with an empty history and the banks fill from the answers.
   if (seeds.length < 1) throw new AugmentError("need at least one non-empty seed instruction", { code: "BAD_SEEDS", field: "seeds" });
   const p = resolved(opts);
-  const lexicon = opts.lexicon ?? defaultMedicalLexicon();
+  const need = seedsForFullHistory(p.shots);
+  if (!p.shortHistory && seeds.length < need) {
+    throw new AugmentError(
+      `a ${p.shots}-turn history needs at least ${need} distinct seed instructions (${p.shots + 1} per bank: ${p.shots} questions and the query), got ${seeds.length}; ` +
+        "add seeds (defaultSeeds() has 12 per pool), lower shots, or set shortHistory to start with a shorter history",
+      { code: "TOO_FEW_SEEDS", field: "seeds" },
+    );
+  }
+  const lexicon = opts.lexicon ?? defaultMedicalLexicon(p.language);
   const hash = configHash(seeds, opts.model.name, p, lexicon.size);
 
   let state: AugmentState | undefined;
@@ -220,6 +281,8 @@ export async function augmentInstructions(opts: AugmentOptions): Promise<Augment
     });
   progress(state);
 
+  // Figure 2: the answer is one instruction (its lines joined); numbered: one candidate per line.
+  const split = p.layout === "figure2" ? { mode: "one" as const, joiner: p.language === "en" ? " " : "" } : { mode: "list" as const };
   while (state.step < opts.steps) {
     if (opts.signal?.aborted) {
       stoppedBy = "aborted";
@@ -233,7 +296,7 @@ export async function augmentInstructions(opts: AugmentOptions): Promise<Augment
     // Work on copies: a failed call leaves the checkpointed state (and RNG) untouched.
     const stepRng = SeededRandom.fromState(state.rng);
     const sample = sampleStep(state.banks, p.shots, stepRng);
-    const messages = buildHistoryPrompt(sample, { templates: p.templates, count: p.requestCount });
+    const messages = buildHistoryPrompt(sample, { layout: p.layout, language: p.language, templates: p.templates, count: p.requestCount });
     let res;
     try {
       res = await opts.model.chat(messages, { ...p.chat, seed: (p.seed + stepNo) >>> 0, ...(opts.signal ? { signal: opts.signal } : {}) });
@@ -260,7 +323,7 @@ export async function augmentInstructions(opts: AugmentOptions): Promise<Augment
     let candidates = 0;
     const pool = [...state.banks.question, ...state.banks.answer];
     res.texts.forEach((text, i) => {
-      for (const c of splitCandidates(text, { truncated: res.finishReasons[i] === "length" })) {
+      for (const c of splitCandidates(text, { truncated: res.finishReasons[i] === "length", ...split })) {
         candidates++;
         const v = checkCandidate(c, { lexicon, pool, seen }, p.filter);
         if (v.ok) {
@@ -326,6 +389,9 @@ function buildReport(s: AugmentState, stoppedBy: StopReason, seeds: number, lexi
       steps: opts.steps,
       seed: p.seed,
       shots: p.shots,
+      layout: p.layout,
+      language: p.language,
+      shortHistory: p.shortHistory,
       requestCount: p.requestCount,
       retainOldest: p.retainOldest,
       retainNewest: p.retainNewest,

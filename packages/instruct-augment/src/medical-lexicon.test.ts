@@ -18,6 +18,23 @@ describe("MedicalLexicon", () => {
     expect(parseLexicon("# comment\n高血压\t123\n\n糖尿病 5 n\n").match("糖尿病和高血压")).toEqual(["糖尿病", "高血压"]);
   });
 
+  it("English: case-insensitive, whole words, plurals, multi-word terms", () => {
+    const l = parseLexicon("ear\nblood pressure\nPatient\nCT\nvirus\n");
+    expect(l.match("Near the ears of patients with HIGH Blood Pressure; a CT scan.")).toEqual(["ear", "Patient", "blood pressure", "CT"]);
+    expect(l.match("nearly a patiently taken ACT")).toEqual([]);
+    expect(l.match("viruses")).toEqual(["virus"]);
+    const def = defaultMedicalLexicon("en");
+    expect(def.size).toBeGreaterThan(250);
+    expect(def.match("The physician reviewed the patient's blood pressure and diabetes medication.")).toEqual([
+      "physician",
+      "patient",
+      "blood pressure",
+      "diabetes",
+      "medication",
+    ]);
+    expect(def.match("Please plan the weekend trip with friends.")).toEqual([]);
+  });
+
   test.prop([fc.uniqueArray(fc.stringMatching(/^[甲乙丙丁戊]{1,3}$/), { minLength: 1, maxLength: 8 }), fc.stringMatching(/^[甲乙丙丁戊子]{0,30}$/)])(
     "every match is a lexicon term occurring in the text, and matches do not overlap",
     (terms, text) => {

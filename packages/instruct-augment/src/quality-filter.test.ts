@@ -2,7 +2,8 @@ import { describe, expect, it } from "vitest";
 import { fc, test } from "@fast-check/vitest";
 import { rougeL } from "@sfmed/eval-metrics";
 import { MedicalLexicon } from "./medical-lexicon.js";
-import { checkCandidate, checkForm } from "./quality-filter.js";
+import { defaultMedicalLexicon } from "./medical-lexicon.js";
+import { checkCandidate, checkForm, maxRougeLAgainst, noveltyRouge, resolveFilter } from "./quality-filter.js";
 
 const lexicon = new MedicalLexicon(["高血压", "血压", "糖尿病", "患者", "药物", "胰岛素"]);
 const ctx = (pool: string[] = [], seen: string[] = []) => ({ lexicon, pool, seen: new Set(seen) });
@@ -35,6 +36,28 @@ describe("quality filter", () => {
   it("asks for at least minTerms lexicon terms", () => {
     expect(checkCandidate("糖尿病患者早餐吃什么？", ctx(), { minTerms: 3 })).toMatchObject({ ok: false, reason: "unprofessional" });
     expect(checkCandidate("糖尿病患者早餐吃什么？", ctx(), { minTerms: 2 })).toMatchObject({ ok: true });
+  });
+
+  it("English mode: English punctuation and script, word-level ROUGE-L, English defaults", () => {
+    const en = { language: "en" as const };
+    const ctxEn = (pool: string[] = []) => ({ lexicon: defaultMedicalLexicon("en"), pool, seen: new Set<string>() });
+    expect(checkCandidate("As a doctor, explain the treatment options to the patient with diabetes.", ctxEn(), en)).toMatchObject({
+      ok: true,
+      terms: ["doctor", "treatment", "patient", "diabetes"],
+    });
+    expect(checkCandidate("As a doctor, explain the treatment options to the patient", ctxEn(), en)).toMatchObject({ ok: false, reason: "incomplete" });
+    expect(checkCandidate("作为医生，请向糖尿病患者解释治疗方案和用药注意事项。", ctxEn(), en)).toMatchObject({ ok: false, reason: "language" });
+    expect(checkCandidate("Please explain your plans for the weekend trip.", ctxEn(), en)).toMatchObject({ ok: false, reason: "unprofessional" });
+    expect(checkCandidate("Be a doctor.", ctxEn(), en)).toMatchObject({ ok: false, reason: "too-short" });
+    // Words, not letters: a reordering of the same words is far from a copy, a one-word change is near.
+    const bank = "As a doctor, explain the treatment options to the patient with diabetes.";
+    expect(maxRougeLAgainst("As a doctor, explain the treatment choices to the patient with diabetes.", [bank], Infinity, noveltyRouge("en"))).toBeCloseTo(11 / 12, 6);
+    expect(checkCandidate("As a doctor, explain the treatment choices to the patient with diabetes.", ctxEn([bank]), en)).toMatchObject({ ok: false, reason: "not-novel" });
+    expect(resolveFilter({}, "en")).toMatchObject({ language: "en", minChars: 20, maxChars: 600, minLanguageRatio: 0.6 });
+    expect(resolveFilter({ language: "en", maxChars: 100 })).toMatchObject({ language: "en", minChars: 20, maxChars: 100 });
+    // The old name of the language ratio still works.
+    expect(resolveFilter({ minChineseRatio: 0.9 })).toMatchObject({ language: "zh", minLanguageRatio: 0.9 });
+    expect(checkForm("高血压 high blood pressure 患者。", { minChineseRatio: 0.9 })).toMatchObject({ ok: false, reason: "language" });
   });
 
   test.prop([fc.string({ maxLength: 40 }), fc.array(fc.string({ maxLength: 20 }), { maxLength: 5 })])(

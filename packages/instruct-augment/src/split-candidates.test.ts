@@ -32,6 +32,16 @@ describe("splitCandidates", () => {
     expect(splitCandidates("1. 第一条完整。\n2. 第二条被截", { truncated: true })).toEqual(["第一条完整。"]);
   });
 
+  it("Figure 2 answers are one instruction: preamble dropped, wrapped lines joined, a cut-off answer dropped", () => {
+    expect(splitCandidates("好的，以下是扩展的指令：\n作为医生，请根据患者的症状给出诊断意见。", { mode: "one" })).toEqual(["作为医生，请根据患者的症状给出诊断意见。"]);
+    expect(splitCandidates("“作为医生，请根据患者的症状\n给出诊断意见。”", { mode: "one" })).toEqual(["作为医生，请根据患者的症状给出诊断意见。"]);
+    expect(splitCandidates("Sure, here is an extended instruction:\nAs a doctor, assess the patient's\nsymptoms first.", { mode: "one", joiner: " " })).toEqual([
+      "As a doctor, assess the patient's symptoms first.",
+    ]);
+    expect(splitCandidates("作为医生，请根据患者的症状", { mode: "one", truncated: true })).toEqual([]);
+    expect(splitCandidates("以下是扩展的指令：\n\n", { mode: "one" })).toEqual([]);
+  });
+
   test.prop([fc.array(fc.stringMatching(/^[\u4e00-\u9fa5]{2,12}[。？]$/), { maxLength: 20 })])(
     "numbered lists of plain sentences round-trip",
     (items) => {
@@ -47,6 +57,14 @@ describe("splitCandidates", () => {
         expect(c.length).toBeGreaterThan(0);
         expect(c).toBe(c.trim());
         expect(c).not.toMatch(/^(?:\d{1,3}(?:[.．:：](?!\d)|[、)）])|[（(]\d{1,3}[)）]|[-*+]\s|[•·●▪◦])/u);
+        expect(c).not.toContain("\n");
+      }
+      // The Figure 2 split is at most one candidate: the list split's items joined.
+      const one = splitCandidates(text, { mode: "one" });
+      expect(one.length).toBeLessThanOrEqual(1);
+      for (const c of one) {
+        expect(c.length).toBeGreaterThan(0);
+        expect(c).toBe(c.trim());
         expect(c).not.toContain("\n");
       }
     },

@@ -1,5 +1,6 @@
-// Test double: a deterministic "model" that answers the expansion request with a numbered list of medical
-// instructions chosen by a hash of the prompt, plus a few lines each filter must reject.
+// Test double: a deterministic "model" that answers the numbered layout's request with a numbered list of medical
+// instructions chosen by a hash of the prompt, plus a few lines each filter must reject, and the Figure 2 layout
+// with one instruction (Chinese or English, as the prompt is).
 import { createHash } from "node:crypto";
 import type { Message } from "@sfmed/schema";
 import type { ChatModel, ChatOptions, ChatResult } from "@sfmed/llm";
@@ -14,6 +15,22 @@ const ASPECTS = [
   "孕妇得了{d}应该怎样治疗才安全？",
   "老年人患{d}后康复训练要注意什么？",
   "{d}需要做哪些实验室检查来明确诊断？",
+];
+
+const INSTRUCTIONS_ZH = [
+  "作为{d}专科医生，请根据患者描述的症状和病史给出专业的诊断意见。",
+  "你是一名擅长诊治{d}的医生，请直接回答患者的问题并说明用药注意事项。",
+  "请以医生的口吻解答{d}患者的疑问，必要时建议其到医院进一步检查。",
+  "请扮演{d}方向的临床医生，结合患者的检查结果给出治疗建议。",
+  "作为医生，请向{d}患者解释病情的发展过程，并给出日常护理和饮食方面的建议。",
+  "你是一名{d}门诊的医生，请先评估患者病情的严重程度，再给出就医和治疗建议。",
+];
+const DISEASES_EN = ["hypertension", "diabetes", "asthma", "gastritis", "pneumonia", "hepatitis", "anemia", "migraine", "depression", "osteoporosis"];
+const INSTRUCTIONS_EN = [
+  "As a doctor who treats {d}, give the patient a professional diagnosis based on the symptoms and medical history.",
+  "You are a physician experienced with {d}; answer the patient directly and explain the precautions for the medication.",
+  "Speaking like a doctor, address the worries of a patient with {d} and advise a hospital examination when needed.",
+  "Act as a clinician focused on {d} and suggest a treatment plan that takes the patient's test results into account.",
 ];
 
 export const TEST_SEEDS = [
@@ -31,9 +48,38 @@ export const TEST_SEEDS = [
   "老年人骨折后如何预防深静脉血栓？",
 ];
 
-/** The answer the fake gives to a prompt: 6 instructions picked by hash, plus rejectable lines. */
-export function fakeAnswer(messages: readonly Message[], seed = 0): string {
+/** English seeds for the English-mode tests (12: a full 5-turn history). */
+export const TEST_SEEDS_EN = [
+  "Please answer the patient's question about high blood pressure as a doctor would.",
+  "As a physician, explain to the patient how diabetes is diagnosed and treated.",
+  "Give the patient clear advice on when a fever needs a hospital visit.",
+  "Act as a doctor and describe the side effects of the patient's medication.",
+  "Explain to the patient the difference between a cold and influenza, speaking like a doctor.",
+  "As a clinician, tell the patient which tests a chronic cough calls for.",
+  "Please respond like a doctor to a patient worried about chest pain after exercise.",
+  "As a general practitioner, advise the patient on managing asthma at home.",
+  "Speaking as a doctor, explain what a thyroid nodule on ultrasound means for the patient.",
+  "As a physician, explain to the patient how to prevent a stroke after a heart attack.",
+  "Please act as a doctor and answer the patient's question about insomnia and anxiety.",
+  "As a doctor, advise an elderly patient on recovery after a hip fracture.",
+];
+
+/** How the fake answers: `"auto"` picks `"list"` for the numbered request and `"one"` otherwise. */
+export type FakeStyle = "auto" | "list" | "one";
+
+const HAN = /\p{Script=Han}/u;
+
+/** The answer the fake gives to a prompt: a numbered list (6 instructions plus rejectable lines) or one instruction. */
+export function fakeAnswer(messages: readonly Message[], seed = 0, style: FakeStyle = "auto"): string {
   const h = createHash("sha256").update(JSON.stringify(messages) + "|" + seed).digest();
+  const last = messages[messages.length - 1]!.content;
+  const list = style === "list" || (style === "auto" && /按编号|numbered list/.test(last));
+  if (!list) {
+    if (!HAN.test(last)) return INSTRUCTIONS_EN[h[1]! % INSTRUCTIONS_EN.length]!.replaceAll("{d}", DISEASES_EN[h[2]! % DISEASES_EN.length]!);
+    const one = INSTRUCTIONS_ZH[h[1]! % INSTRUCTIONS_ZH.length]!.replaceAll("{d}", DISEASES[h[2]! % DISEASES.length]!);
+    // Now and then a preamble line, as chat models write, which the splitter drops.
+    return h[3]! % 2 === 0 ? `好的，以下是扩展的指令：\n${one}` : one;
+  }
   const lines: string[] = ["以下是扩展的指令："];
   for (let i = 0; i < 6; i++) {
     const d = DISEASES[h[i]! % DISEASES.length]!;
@@ -52,7 +98,7 @@ export interface FakeModel extends ChatModel {
 }
 
 /** A ChatModel answering with {@link fakeAnswer}; throws on the listed (1-based) call numbers. */
-export function fakeChatModel(opts: { failOn?: number[] } = {}): FakeModel {
+export function fakeChatModel(opts: { failOn?: number[]; style?: FakeStyle } = {}): FakeModel {
   const calls: Message[][] = [];
   return {
     name: "fake",
@@ -60,7 +106,7 @@ export function fakeChatModel(opts: { failOn?: number[] } = {}): FakeModel {
     async chat(messages: Message[], o: ChatOptions = {}): Promise<ChatResult> {
       calls.push(messages);
       if (opts.failOn?.includes(calls.length)) throw new Error(`injected failure on call ${calls.length}`);
-      const text = fakeAnswer(messages, o.seed);
+      const text = fakeAnswer(messages, o.seed, opts.style);
       return { texts: [text], finishReasons: ["stop"], usage: { promptTokens: 100, completionTokens: 50 }, cached: false };
     },
   };
