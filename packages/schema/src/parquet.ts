@@ -6,7 +6,8 @@ import { rename, rm, mkdir } from "node:fs/promises";
 import path from "node:path";
 import { asyncBufferFromFile, parquetMetadataAsync, parquetReadObjects } from "hyparquet";
 import { fileWriter, ParquetWriter } from "hyparquet-writer";
-import { ValidationError } from "./errors.js";
+import { ParseError, ValidationError } from "./errors.js";
+import { statInputFile } from "./io/byte-source.js";
 import { registerTemp, tempPathFor } from "./io/temp-files.js";
 import { InvalidPolicy, type OnInvalid, type RejectSink } from "./io/rejects.js";
 import type { LocatedRecord } from "./io/read-records.js";
@@ -61,19 +62,30 @@ export async function* readParquet(file: string, opts: ParquetReadOptions = {}):
   const policy = new InvalidPolicy(opts.onInvalid ?? "error", opts.rejects);
   let ok = false;
   try {
+    await statInputFile(file);
     const buffer = await asyncBufferFromFile(file);
-    const metadata = await parquetMetadataAsync(buffer);
+    let metadata: Awaited<ReturnType<typeof parquetMetadataAsync>>;
+    try {
+      metadata = await parquetMetadataAsync(buffer);
+    } catch (cause) {
+      throw new ParseError(`not a readable Parquet file: ${(cause as Error).message}`, { file, cause });
+    }
     const totalRecords = Number(metadata.num_rows);
     let rowStart = 0;
     for (const group of metadata.row_groups) {
       const rowEnd = rowStart + Number(group.num_rows);
-      const rows = (await parquetReadObjects({
-        file: buffer,
-        metadata,
-        rowStart,
-        rowEnd,
-        ...(opts.columns ? { columns: opts.columns } : {}),
-      })) as Array<Record<string, unknown>>;
+      let rows: Array<Record<string, unknown>>;
+      try {
+        rows = (await parquetReadObjects({
+          file: buffer,
+          metadata,
+          rowStart,
+          rowEnd,
+          ...(opts.columns ? { columns: opts.columns } : {}),
+        })) as Array<Record<string, unknown>>;
+      } catch (cause) {
+        throw new ParseError(`corrupt Parquet data in rows ${rowStart + 1}–${rowEnd}: ${(cause as Error).message}`, { file, cause });
+      }
       for (let i = 0; i < rows.length; i++) {
         const line = rowStart + i + 1;
         const value = normalizeRow(rows[i]!);

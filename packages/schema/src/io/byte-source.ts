@@ -2,7 +2,23 @@ import { createReadStream } from "node:fs";
 import { open, stat } from "node:fs/promises";
 import { pipeline } from "node:stream";
 import { createGunzip } from "node:zlib";
-import { ParseError } from "../errors.js";
+import { ParseError, SchemaError } from "../errors.js";
+
+/**
+ * Stat a file that is about to be read, so a folder or a missing file is an error that names it.
+ * @throws {SchemaError} code ENOENT or EISDIR
+ */
+export async function statInputFile(file: string): Promise<{ size: number }> {
+  let st;
+  try {
+    st = await stat(file);
+  } catch (cause) {
+    const code = (cause as NodeJS.ErrnoException).code ?? "EIO";
+    throw new SchemaError(code === "ENOENT" ? "no such file" : (cause as Error).message, { file, code, cause });
+  }
+  if (st.isDirectory()) throw new SchemaError("is a folder; expected a file", { file, code: "EISDIR" });
+  return st;
+}
 
 /** Progress while reading a file: bytes of the file consumed so far (compressed bytes for .gz). */
 export interface ByteProgress {
@@ -32,7 +48,7 @@ export async function* readFileBytes(
   file: string,
   opts: { onBytes?: (p: ByteProgress) => void; highWaterMark?: number } = {},
 ): AsyncGenerator<Uint8Array> {
-  const totalBytes = (await stat(file)).size;
+  const totalBytes = (await statInputFile(file)).size;
   const gz = await isGzip(file);
   const raw = createReadStream(file, { highWaterMark: opts.highWaterMark ?? 256 * 1024 });
   let bytesRead = 0;

@@ -1,5 +1,6 @@
 import { open } from "node:fs/promises";
 import { gunzipSync } from "node:zlib";
+import { statInputFile } from "./byte-source.js";
 
 /** File formats the generic readers and writers handle (Parquet lives in `@sfmed/schema/parquet`). */
 export type FileFormat = "jsonl" | "json" | "csv" | "tsv" | "parquet";
@@ -21,6 +22,7 @@ export function formatFromName(file: string): FileFormat | undefined {
  */
 export async function detectFormat(file: string): Promise<FileFormat> {
   const byName = formatFromName(file);
+  await statInputFile(file);
   if (byName && byName !== "json") return byName;
   const fh = await open(file, "r");
   let head: Buffer;
