@@ -1,5 +1,6 @@
 import { readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
+import { gunzipSync, gzipSync } from "node:zlib";
 import { tempDir } from "@sfmed/test-utils";
 import { describe, expect, it } from "vitest";
 import { PrivacyProbeError } from "../errors.js";
@@ -73,3 +74,89 @@ describe("PII file scan and redact", () => {
     await expect(readFile(out)).rejects.toThrow();
   });
 });
+
+describe("PII files in any format the schema readers know", () => {
+  const record = { id: "g", text: "联系电话13800138000，身份证11010519491231002X" };
+
+  it("reads gzip as JSONL and writes gzip back (the name says .gz)", async () => {
+    const dir = await tempDir();
+    const file = path.join(dir, "docs.jsonl.gz");
+    await writeFile(file, gzipSync(JSON.stringify(record) + "\n"));
+    expect((await scanPiiFile({ file })).total).toBe(2);
+    const out = path.join(dir, "clean.jsonl.gz");
+    await redactPiiFile({ file, output: out });
+    const back = JSON.parse(gunzipSync(await readFile(out)).toString("utf8")) as { text: string };
+    expect(back.text).toBe("联系电话[手机号]，身份证[身份证号]");
+  });
+
+  it("decodes GB18030 text instead of turning Chinese into U+FFFD", async () => {
+    const dir = await tempDir();
+    const file = path.join(dir, "corpus.txt");
+    const text = "患者王某，电话13800138000，住址北京市海淀区。";
+    await writeFile(file, iconvGb18030(text + "\n"));
+    const out = path.join(dir, "clean.txt");
+    const r = await redactPiiFile({ file, output: out });
+    expect(r.total).toBe(1);
+    const written = await readFile(out, "utf8");
+    expect(written).toBe("患者王某，电话[手机号]，住址北京市海淀区。\n");
+    expect(written).not.toContain("\uFFFD");
+  });
+
+  it("stops at invalid UTF-8 naming line and byte instead of replacing it", async () => {
+    const dir = await tempDir();
+    const file = path.join(dir, "bad.txt");
+    await writeFile(file, Buffer.concat([Buffer.from("好\n第二行", "utf8"), Buffer.from([0xff]), Buffer.from("\n")]));
+    await expect(scanPiiFile({ file, encoding: "utf-8" })).rejects.toThrow(`${file}: invalid UTF-8 at line 2, byte ${Buffer.byteLength("好\n第二行")}`);
+  });
+
+  it("scans object keys and JSON numbers, and states the number limit in the report", async () => {
+    const dir = await tempDir();
+    const file = path.join(dir, "odd.jsonl");
+    await writeFile(file, JSON.stringify({ id: "k", contacts: { "13800138000": "手机", phone: 13900139000 } }) + "\n");
+    const r = await scanPiiFile({ file });
+    expect(r.findings.map((f) => f.field)).toEqual(["contacts.13800138000#key", "contacts.phone"]);
+    expect(r.limits).toContain("2^53");
+    const out = path.join(dir, "clean.jsonl");
+    await redactPiiFile({ file, output: out });
+    expect(JSON.parse(await readFile(out, "utf8"))).toEqual({ id: "k", contacts: { "[手机号]": "手机", phone: "[手机号]" } });
+  });
+
+  it("reads and writes Parquet records", async () => {
+    const { writeParquet, readParquet } = await import("@sfmed/schema/parquet");
+    const dir = await tempDir();
+    const file = path.join(dir, "docs.parquet");
+    await writeParquet(file, [record, { id: "h", text: "无" }]);
+    expect((await scanPiiFile({ file })).total).toBe(2);
+    const out = path.join(dir, "clean.parquet");
+    const r = await redactPiiFile({ file, output: out, action: "drop" });
+    expect(r.linesWritten).toBe(1);
+    const back: unknown[] = [];
+    for await (const x of readParquet(out)) back.push(x.record);
+    expect(back).toEqual([{ id: "h", text: "无" }]);
+  });
+});
+
+/** GB18030 bytes of `s` (Node has no GB18030 encoder; the test decodes the sample instead). */
+function iconvGb18030(s: string): Buffer {
+  // Build by searching each character in a decoded table of two-byte GB codes (enough for common CJK text).
+  const out: number[] = [];
+  const dec = new TextDecoder("gb18030");
+  for (const ch of s) {
+    if (ch.charCodeAt(0) < 0x80) {
+      out.push(ch.charCodeAt(0));
+      continue;
+    }
+    let found = false;
+    for (let a = 0x81; a <= 0xfe && !found; a++) {
+      for (let b = 0x40; b <= 0xfe && !found; b++) {
+        if (b === 0x7f) continue;
+        if (dec.decode(Uint8Array.of(a, b)) === ch) {
+          out.push(a, b);
+          found = true;
+        }
+      }
+    }
+    if (!found) throw new Error(`no two-byte GB18030 code for ${ch}`);
+  }
+  return Buffer.from(out);
+}
