@@ -40,6 +40,9 @@ describe("splitCandidates", () => {
     ]);
     expect(splitCandidates("作为医生，请根据患者的症状", { mode: "one", truncated: true })).toEqual([]);
     expect(splitCandidates("以下是扩展的指令：\n\n", { mode: "one" })).toEqual([]);
+    // A list after all: split it, as the paper splits the generated instructions.
+    expect(splitCandidates("以下是扩展的指令：\n1. 第一条指令。\n2. 第二条指令。", { mode: "one" })).toEqual(["第一条指令。", "第二条指令。"]);
+    expect(splitCandidates("- 第一条指令，\n接着写完。", { mode: "one" })).toEqual(["第一条指令，接着写完。"]);
   });
 
   test.prop([fc.array(fc.stringMatching(/^[\u4e00-\u9fa5]{2,12}[。？]$/), { maxLength: 20 })])(
@@ -60,8 +63,9 @@ describe("splitCandidates", () => {
         expect(c).not.toContain("\n");
       }
       // The Figure 2 split is at most one candidate: the list split's items joined.
+      // The Figure 2 split: one candidate, or the list split when the answer was a list after all.
       const one = splitCandidates(text, { mode: "one" });
-      expect(one.length).toBeLessThanOrEqual(1);
+      if (one.length > 1) expect(one).toEqual(splitCandidates(text));
       for (const c of one) {
         expect(c.length).toBeGreaterThan(0);
         expect(c).toBe(c.trim());

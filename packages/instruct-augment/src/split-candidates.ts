@@ -10,7 +10,8 @@ export interface SplitOptions {
   truncated?: boolean | undefined;
   /**
    * `"list"`: one candidate per line (the numbered layout). `"one"`: the whole answer is one instruction (the
-   * Figure 2 layout): cleaned lines are joined with `joiner`, and a truncated answer gives none.
+   * Figure 2 layout): cleaned lines are joined with `joiner`, and a truncated answer gives none; an answer with
+   * two or more list-marked lines is a list after all and is split as in `"list"` (a truncated one gives none).
    * @default "list"
    */
   mode?: "list" | "one" | undefined;
@@ -24,18 +25,23 @@ export interface SplitOptions {
  */
 export function splitCandidates(text: string, opts: SplitOptions = {}): string[] {
   const out: string[] = [];
+  let marked = 0;
   for (const raw of text.split(/\r?\n/)) {
     let line = raw.trim();
     if (!line) continue;
+    const hadMarker = MARKER.test(line);
     // Strip nested markers such as "1. - " (each pass eats at least one character, so this ends).
     for (let m = MARKER.exec(line); m && m[0].length > 0; m = MARKER.exec(line)) line = line.slice(m[0].length).trim();
     line = unwrap(line);
     if (!line || PREAMBLE.test(line)) continue;
     out.push(line);
+    if (hadMarker) marked++;
   }
   if (opts.mode === "one") {
     // A cut-off answer is an incomplete instruction: nothing to keep.
     if (opts.truncated || out.length === 0) return [];
+    // A model that wrote a list anyway gave several instructions: split them as the paper does.
+    if (marked >= 2) return out;
     // Quotes may open on the first line and close on the last.
     const one = unwrap(out.join(opts.joiner ?? "").trim());
     return one ? [one] : [];

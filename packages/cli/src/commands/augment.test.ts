@@ -29,7 +29,7 @@ describe("sfmed augment", () => {
     const srv = await fakeServer();
     const key = "sk-cli-secret-999";
     process.env.SFMED_TEST_KEY = key;
-    const common = ["augment", "--seeds", seeds, "--base-url", `${srv.url}/v1`, "--model", "fake", "-o", out, "--api-key-env", "SFMED_TEST_KEY", "--shots", "2", "--price-in", "1", "--price-out", "1"];
+    const common = ["augment", "--seeds", seeds, "--base-url", `${srv.url}/v1`, "--model", "fake", "-o", out, "--api-key-env", "SFMED_TEST_KEY", "--shots", "1", "--price-in", "1", "--price-out", "1"];
     const r = await capture([...common, "--steps", "3"]);
     expect(r.stderr).toContain("augment: 3 steps (done)");
     expect(r.code).toBe(0);
@@ -53,7 +53,7 @@ describe("sfmed augment", () => {
     delete process.env.SFMED_TEST_KEY;
   });
 
-  it("starts from the pool's seed example when no --seeds file is given, writing into a folder", async () => {
+  it("starts from the pool's 12 built-in seeds when no --seeds file is given, writing into a folder", async () => {
     const dir = await tempDir();
     const srv = await fakeServer();
     // A folder as output (what pipeline stages pass as ${out}) gets POOL.jsonl inside.
@@ -61,9 +61,11 @@ describe("sfmed augment", () => {
     const out = path.join(dir, "pools", "multi.jsonl");
     expect((await readdir(path.join(dir, "pools"))).sort()).toEqual(["multi.jsonl", "multi.jsonl.report.json", "multi.jsonl.state.json", "multi.jsonl.state.json.accepted.log"]);
     expect(r.code).toBe(0);
-    const first = JSON.parse(srv.requests[0]!.body) as { messages: Array<{ content: string }> };
-    expect(first.messages).toHaveLength(1);
-    expect(first.messages[0]!.content).toContain("多轮问诊");
+    const first = JSON.parse(srv.requests[0]!.body) as { messages: Array<{ role: string; content: string }> };
+    // Figure 2: five {Q}{Prompt} → {A} turns, then {Q}{Prompt}; every multi-turn seed keeps the paper's constraints.
+    expect(first.messages).toHaveLength(11);
+    for (const m of first.messages.filter((x) => x.role === "user")) expect(m.content).toMatch(/\n现在你想根据以上指令，扩展出更多语义相近的指令：$/);
+    for (const m of first.messages) expect(m.content).toMatch(/重复/);
     const lines = (await readFile(out, "utf8")).trim().split("\n").map((l) => JSON.parse(l) as { pool: string });
     expect(lines.length).toBeGreaterThan(0);
     expect(lines.every((l) => l.pool === "multi")).toBe(true);
@@ -94,12 +96,37 @@ describe("sfmed augment", () => {
     await writeFile(seeds, SEEDS.map((s) => JSON.stringify({ instruction: s })).join("\n") + "\n");
     const srv = await fakeServer();
     const out = path.join(dir, "o.jsonl");
-    const r = await capture(["augment", "--seeds", seeds, "--base-url", `${srv.url}/v1`, "--model", "m", "--steps", "10", "-o", out, "--max-calls", "2", "--no-cache"]);
+    const args = ["augment", "--seeds", seeds, "--base-url", `${srv.url}/v1`, "--model", "m", "--steps", "10", "-o", out, "--max-calls", "2", "--no-cache"];
+    // 4 seeds cannot fill a 5-turn history: a usage error before any request, unless --short-history.
+    const few = await capture(args);
+    expect(few.code).toBe(2);
+    expect(few.stderr).toContain("4 distinct seed instructions, a --shots 5 history needs 12");
+    expect(srv.requests).toHaveLength(0);
+    const r = await capture([...args, "--short-history"]);
     expect(r.code).toBe(0);
     expect(r.stderr).toContain("stopped by budget");
     expect(await readdir(dir)).not.toContain("o.jsonl.llm-cache");
     const bad = await capture(["augment", "--seeds", seeds, "--base-url", "http://x/v1", "--model", "m", "--steps", "two", "-o", out]);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain("--steps must be a whole number");
+    const layout = await capture(["augment", "--base-url", "http://x/v1", "--model", "m", "--steps", "1", "-o", out, "--layout", "grid"]);
+    expect(layout.code).toBe(2);
+    expect(layout.stderr).toContain("--layout must be figure2, numbered");
+  });
+
+  it("--language en --layout numbered: English built-in seeds as bare questions and a numbered-list request", async () => {
+    const dir = await tempDir();
+    const srv = await fakeServer();
+    const out = path.join(dir, "en.jsonl");
+    const r = await capture(["augment", "--language", "en", "--layout", "numbered", "--base-url", `${srv.url}/v1`, "--model", "m", "--steps", "2", "-o", out, "--no-cache"]);
+    expect(r.code).toBe(0);
+    const first = JSON.parse(srv.requests[1]!.body) as { messages: Array<{ role: string; content: string }> };
+    expect(first.messages).toHaveLength(11);
+    expect(first.messages[0]!.content).toMatch(/^[A-Z][^\n]*[.]$/);
+    expect(first.messages[10]!.content).toContain("numbered list");
+    const report = JSON.parse(await readFile(`${out}.report.json`, "utf8")) as { parameters: { layout: string; language: string }; rejected: { language: number } };
+    expect(report.parameters).toMatchObject({ layout: "numbered", language: "en" });
+    // The fake server answers in Chinese, which an English run rejects.
+    expect(report.rejected.language).toBeGreaterThan(0);
   });
 });

@@ -1,9 +1,19 @@
 import { readFile, stat } from "node:fs/promises";
 import path from "node:path";
 import { createOpenAIModel } from "@sfmed/llm";
-import { SEED_INSTRUCTIONS, augmentInstructions, parseLexicon, type AugmentReport } from "@sfmed/instruct-augment";
+import {
+  INSTRUCTION_LANGUAGES,
+  PROMPT_LAYOUTS,
+  SEED_INSTRUCTIONS,
+  augmentInstructions,
+  defaultSeeds,
+  parseLexicon,
+  seedsForFullHistory,
+  type AugmentReport,
+} from "@sfmed/instruct-augment";
 import { atomicWrite, readRecords } from "@sfmed/schema";
 import { UsageError, type CliContext } from "../context.js";
+import { enumFlag } from "../flags.js";
 import { createProgress } from "../progress.js";
 import type { Register } from "./index.js";
 
@@ -17,6 +27,9 @@ interface AugmentFlags {
   pool: string;
   seed: string;
   shots: string;
+  layout: string;
+  language: string;
+  shortHistory?: boolean;
   retainOldest: string;
   retainNewest: string;
   swapEvery: string;
@@ -92,7 +105,7 @@ export const register: Register = (program, ctx) => {
   program
     .command("augment")
     .description("grow medical system instructions from seeds with question/answer banks and an OpenAI-compatible model (SF-Med §3.2)")
-    .option("--seeds <file>", "seed instructions: .txt (one per line) or .jsonl/.json with an instruction field (default: the pool's example)")
+    .option("--seeds <file>", "seed instructions: .txt (one per line) or .jsonl/.json with an instruction field (default: 12 built-in seeds of the pool and --language)")
     .requiredOption("--base-url <url>", "OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1")
     .requiredOption("--model <name>", "model name sent to the server")
     .requiredOption("--steps <n>", "augmentation steps (one model call each)")
@@ -100,7 +113,10 @@ export const register: Register = (program, ctx) => {
     .option("--resume", "continue from the checkpoint beside the output")
     .option("--pool <kind>", "which pool these instructions are for: single or multi", "single")
     .option("--seed <n>", "random seed", "0")
-    .option("--shots <n>", "question/answer pairs in the historical dialogue", "5")
+    .option("--shots <n>", "question/answer pairs in the historical dialogue (needs 2 × (shots + 1) seeds)", "5")
+    .option("--layout <kind>", "figure2 ({Q}{Prompt}{A} turns, one instruction per answer, as the paper) or numbered (ask for a numbered list)", "figure2")
+    .option("--language <lang>", "zh or en: templates, filter and default lexicon and seeds", "zh")
+    .option("--short-history", "allow fewer seeds than a full history needs; the history grows as the banks fill")
     .option("--retain-oldest <m>", "oldest instructions kept per bank", "20")
     .option("--retain-newest <n>", "newest instructions kept per bank", "80")
     .option("--swap-every <k>", "swap the banks every K steps (0: never)", "10")
@@ -124,7 +140,14 @@ export const register: Register = (program, ctx) => {
       if (o.pool !== "single" && o.pool !== "multi") throw new UsageError(`--pool must be single or multi, got "${o.pool}"`);
       const pool = o.pool as keyof typeof SEED_INSTRUCTIONS;
       const steps = num("steps", o.steps, true)!;
-      const seeds = o.seeds ? (await readInstructionFile(o.seeds)).map((s) => s.text) : [...SEED_INSTRUCTIONS[pool]];
+      const layout = enumFlag("layout", o.layout, PROMPT_LAYOUTS);
+      const language = enumFlag("language", o.language, INSTRUCTION_LANGUAGES);
+      const seeds = o.seeds ? (await readInstructionFile(o.seeds)).map((s) => s.text) : defaultSeeds(pool, language);
+      const need = seedsForFullHistory(num("shots", o.shots, true)!);
+      const distinct = new Set(seeds.map((s) => s.trim()).filter(Boolean)).size;
+      if (!o.shortHistory && distinct < need) {
+        throw new UsageError(`${o.seeds ?? "seeds"}: ${distinct} distinct seed instructions, a --shots ${o.shots} history needs ${need}; add seeds, lower --shots or pass --short-history`);
+      }
       const lexicon = o.lexicon ? parseLexicon(await readFile(o.lexicon, "utf8")) : undefined;
       const pricing =
         o.priceIn !== undefined || o.priceOut !== undefined
@@ -160,6 +183,9 @@ export const register: Register = (program, ctx) => {
           steps,
           seed: num("seed", o.seed, true),
           shots: num("shots", o.shots, true),
+          layout,
+          language,
+          shortHistory: Boolean(o.shortHistory),
           retainOldest: num("retain-oldest", o.retainOldest, true),
           retainNewest: num("retain-newest", o.retainNewest, true),
           swapEvery: num("swap-every", o.swapEvery, true),
