@@ -79,7 +79,7 @@ describe("train-runner driving trainer-py (tiny model, CPU)", () => {
     expect(new Set(scored[0]!.scores.chosen.map((x) => x.toFixed(6))).size).toBe(3);
 
     const dpo = await run(
-      dpoJob({ ...tiny, model: sft.model!, train: files.pairs, outputDir: path.join(dir, "dpo"), trainOptions: quick, onlineMerge: { method: "ondare", p: 0.5, alpha: 0.3, baseModel: base } }),
+      dpoJob({ ...tiny, model: sft.model!, train: files.pairs, outputDir: path.join(dir, "dpo"), trainOptions: quick, onlineMerge: { method: "ondare", p: 0.5, alpha: 1e-4, baseModel: pt.model! } }),
     );
     expect(dpo.status).toBe("completed");
     expect(dpo.lastStep?.step).toBe(3);

@@ -37,13 +37,41 @@ export class TrainerRunError extends Error {
   }
 }
 
-/** `serve` did not become ready, or died. */
+/** `serve` did not become ready, or died. `tail` holds the last lines of its log (shown in the message). */
 export class ServerStartError extends Error {
   override readonly name = "ServerStartError";
   constructor(
     message: string,
     readonly logPath?: string,
+    readonly tail: string[] = [],
   ) {
-    super(logPath ? `${message} (log: ${logPath})` : message);
+    super(`${logPath ? `${message} (log: ${logPath})` : message}${tail.length ? `; its last ${tail.length} log lines:\n${tail.map((l) => `  | ${l}`).join("\n")}` : ""}`);
+  }
+}
+
+/**
+ * A job the schema accepts but whose values are unsafe together, e.g. an online-merging α that, summed over the
+ * planned optimizer steps, would move the weights by many task vectors. `field` is the key path to change.
+ */
+export class JobConfigError extends Error {
+  override readonly name = "JobConfigError";
+  readonly code: "alpha_steps" | "out_of_range";
+  readonly field: string;
+  readonly file: string | undefined;
+  /** For `alpha_steps`: α, the planned optimizer steps and their product. */
+  readonly alpha: number | undefined;
+  readonly plannedSteps: number | undefined;
+  readonly product: number | undefined;
+  constructor(
+    message: string,
+    info: { code: JobConfigError["code"]; field: string; file?: string; alpha?: number; plannedSteps?: number; product?: number },
+  ) {
+    super(`${info.file ? `${info.file}: ` : ""}${info.field}: ${message}`);
+    this.code = info.code;
+    this.field = info.field;
+    this.file = info.file;
+    this.alpha = info.alpha;
+    this.plannedSteps = info.plannedSteps;
+    this.product = info.product;
   }
 }

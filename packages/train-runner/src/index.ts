@@ -1,6 +1,6 @@
 export { runJob, resumeJob, type JobLike, type RunJobOptions, type ResumeJobOptions, type JobSummary } from "./run-job.js";
 export { findResumeCheckpoint, readEventsFile, type ReadEventsOptions } from "./resume.js";
-export { startServer, type StartServerOptions, type TrainerServer } from "./server.js";
+export { startServer, readLogTail, type StartServerOptions, type TrainerServer } from "./server.js";
 export {
   buildLaunchCommand,
   deepspeedZero3Config,
@@ -25,7 +25,7 @@ export type {
   ErrorEvent,
   ReadyEvent,
 } from "./events.js";
-export { TrainerEnvError, JobValidationError, TrainerRunError, ServerStartError } from "./errors.js";
+export { TrainerEnvError, JobValidationError, JobConfigError, TrainerRunError, ServerStartError } from "./errors.js";
 export { ensureTrainerEnv, findPython, trainerDir, trainerPythonEnv, type TrainerEnv, type PythonInfo } from "./trainer-env.js";
 export {
   ptJob,
@@ -42,5 +42,17 @@ export {
   type TrainOptions,
   type OptimizerOptions,
   type OnlineMergeParams,
+  type ValidateJobOptions,
 } from "./jobs.js";
+export {
+  ALPHA_STEPS_WARN,
+  ALPHA_STEPS_MAX,
+  OFFICIAL_ONLINE_MERGE,
+  plannedOptimizerSteps,
+  checkMergeAlpha,
+  checkJobPlan,
+  countJsonlRows,
+  type JobWarning,
+  type StepPlanContext,
+} from "./merge-guard.js";
 export { createTinyModel, type TinyModelOptions } from "./tiny-model.js";

@@ -3,7 +3,8 @@ import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { Ajv2020, type ErrorObject, type ValidateFunction } from "ajv/dist/2020.js";
 import { parse as parseYaml } from "yaml";
-import { JobValidationError } from "./errors.js";
+import { JobConfigError, JobValidationError } from "./errors.js";
+import { checkMergeAlpha, OFFICIAL_ONLINE_MERGE, type JobWarning, type StepPlanContext } from "./merge-guard.js";
 import { trainerDir } from "./trainer-env.js";
 
 /** Training hyper-parameters (trainer-py `train` block). */
@@ -41,8 +42,14 @@ export interface OptimizerOptions {
   eps?: number;
   /** Online merging: keep-probability of the DARE mask. */
   p?: number;
-  /** Online merging: weight of the SFT task vector τ = θ_SFT − θ_base. */
+  /**
+   * Online merging: weight of the SFT task vector τ = θ_SFT − θ_base, added (sparsified) on every optimizer step
+   * independent of lr. α × planned steps above `ALPHA_STEPS_MAX` is refused unless `allow_large_alpha`.
+   */
   alpha?: number;
+  /** Run even though α × planned optimizer steps exceeds `ALPHA_STEPS_MAX`. */
+  allow_large_alpha?: boolean;
+  /** θ_b, τ's subtrahend: the checkpoint the SFT run started from (in the recipe, the continued-pre-training one). */
   base_model?: string;
   sft_model?: string;
   rescale?: "inverse_keep" | "none" | "l1";
@@ -65,7 +72,13 @@ export interface TrainerJob {
   optimizer?: OptimizerOptions;
   dpo?: { beta?: number; loss_type?: "sigmoid" | "ipo" | "hinge" | "robust"; label_smoothing?: number; sft_weight?: number; ref_model?: string; precompute_ref?: boolean; engine?: "sfmed" | "trl" };
   rm?: { num_models?: number; seeds?: number[]; models?: string[]; input?: string; output?: string; batch_size?: number };
-  pt?: { general?: string; general_ratio?: number };
+  pt?: {
+    general?: string;
+    /** General corpus's share of the CPT mix, in `general_ratio_unit`s. */
+    general_ratio?: number;
+    /** "tokens": share of all CPT tokens (the paper's accounting); "documents": share of documents. @default "tokens" */
+    general_ratio_unit?: "tokens" | "documents";
+  };
 }
 
 /**
@@ -74,6 +87,11 @@ export interface TrainerJob {
  */
 export const PAPER_DEFAULTS = {
   cutoff_len: 2048,
+  /**
+   * §3.1 / Table 1: ≈1.44B general tokens (baike2018qa, webtext2019zh, wiki2019zh) beside ≈1.30B medical tokens,
+   * so the general corpus is ≈0.52 of all continued-pre-training tokens.
+   */
+  pt: { general_ratio: 0.52, general_ratio_unit: "tokens" } satisfies NonNullable<TrainerJob["pt"]>,
   train: { scheduler: "cosine", warmup_ratio: 0.03, dropout: 0.1, bf16: "auto", weight_decay: 0, max_grad_norm: 1, seed: 42 } satisfies TrainOptions,
   optimizer: { name: "adamw" } satisfies OptimizerOptions,
 } as const;
@@ -108,9 +126,24 @@ function common(stage: TrainerJob["stage"], p: CommonParams): TrainerJob {
   };
 }
 
-/** Continued pre-training on TextDoc JSONL, optionally mixed with a general corpus (against forgetting). */
-export function ptJob(p: CommonParams & { general?: string; generalRatio?: number }): TrainerJob {
-  return { ...common("pt", p), ...(p.general ? { pt: { general: p.general, general_ratio: p.generalRatio ?? 0.1 } } : {}) };
+/**
+ * Continued pre-training on TextDoc JSONL, optionally mixed with a general corpus (against forgetting). The ratio is
+ * the general corpus's share of all CPT tokens by default (the paper's ≈0.52); `generalRatioUnit: "documents"`
+ * counts documents instead.
+ */
+export function ptJob(
+  p: CommonParams & {
+    general?: string;
+    /** General share of the mix, in [0, 1). @default PAPER_DEFAULTS.pt.general_ratio (0.52) */
+    generalRatio?: number;
+    /** @default "tokens" */
+    generalRatioUnit?: "tokens" | "documents";
+  },
+): TrainerJob {
+  if (!p.general) return common("pt", p);
+  const ratio = p.generalRatio ?? PAPER_DEFAULTS.pt.general_ratio;
+  if (!(ratio >= 0 && ratio < 1)) throw new JobConfigError(`must be in [0, 1), got ${ratio}`, { code: "out_of_range", field: "pt.general_ratio" });
+  return { ...common("pt", p), pt: { general: p.general, general_ratio: ratio, general_ratio_unit: p.generalRatioUnit ?? PAPER_DEFAULTS.pt.general_ratio_unit } };
 }
 
 /** Supervised fine-tuning on Dialogue JSONL (loss on assistant turns only). */
@@ -140,10 +173,20 @@ export function rmScoreJob(p: { model: string; models?: string[]; input: string;
 /** Online merging for {@link dpoJob}: the optimizer block trainer-py's `ondare` / `onties` read. */
 export interface OnlineMergeParams {
   method: "ondare" | "onties";
-  /** Keep-probability (OnDARE) or kept fraction (OnTIES) of the update. */
-  p: number;
-  /** Weight of the task vector τ = θ_SFT − θ_base. */
-  alpha: number;
+  /** Keep-probability (OnDARE) or kept fraction (OnTIES) of the update. @default 0.01 (official) */
+  p?: number;
+  /**
+   * Weight of the task vector τ = θ_SFT − θ_base. α·τ' is added to the weights on every optimizer step, independent
+   * of lr: keep α × (planned steps) small (warning above `ALPHA_STEPS_WARN`, refused above `ALPHA_STEPS_MAX`).
+   * @default 1e-7 (official)
+   */
+  alpha?: number;
+  /** Run even when α × planned steps exceeds `ALPHA_STEPS_MAX`. @default false */
+  allowLargeAlpha?: boolean;
+  /**
+   * θ_b, τ's subtrahend: the checkpoint the SFT run started from. In the recipe that is the continued-pre-training
+   * checkpoint; the original base folds the whole pre-training delta into τ.
+   */
   baseModel: string;
   /** @default the job's model */
   sftModel?: string;
@@ -159,22 +202,38 @@ export interface OnlineMergeParams {
   eps?: number;
 }
 
-/** DPO from an SFT model, optionally with online merging (`ondare` / `onties`) towards τ = θ_SFT − θ_base. */
+function need(ok: boolean, field: string, message: string): asserts ok {
+  if (!ok) throw new JobConfigError(message, { code: "out_of_range", field });
+}
+
+/**
+ * DPO from an SFT model (the paper's settings: dropout 0.1, cosine, AdamW), optionally with online merging
+ * (`ondare` / `onties`) towards τ = θ_SFT − θ_base. The official online-merging script's other settings (dropout 0,
+ * lr 1e-6, 100 warm-up steps, 2 epochs) are `trainOptions` overrides.
+ * @throws JobConfigError for out-of-range merge values, or when α × planned optimizer steps exceeds
+ *   `ALPHA_STEPS_MAX` without `allowLargeAlpha` (steps from `train.max_steps`, else from `datasetRows`).
+ */
 export function dpoJob(
-  p: CommonParams & {
-    beta?: number;
-    lossType?: "sigmoid" | "ipo" | "hinge" | "robust";
-    labelSmoothing?: number;
-    sftWeight?: number;
-    refModel?: string;
-    /** Compute the reference log-probs once and free the reference model. */
-    precomputeRef?: boolean;
-    onlineMerge?: OnlineMergeParams;
-  },
+  p: CommonParams &
+    StepPlanContext & {
+      beta?: number;
+      lossType?: "sigmoid" | "ipo" | "hinge" | "robust";
+      labelSmoothing?: number;
+      sftWeight?: number;
+      refModel?: string;
+      /** Compute the reference log-probs once and free the reference model. */
+      precomputeRef?: boolean;
+      onlineMerge?: OnlineMergeParams;
+      /** Told about risky values that do not stop the job (α × planned steps above `ALPHA_STEPS_WARN`). */
+      onWarning?: (w: JobWarning) => void;
+    },
 ): TrainerJob {
   const job = common("dpo", p);
+  const beta = p.beta ?? 0.1;
+  need(beta > 0, "dpo.beta", `must be > 0, got ${beta}`);
+  if (p.labelSmoothing !== undefined) need(p.labelSmoothing >= 0 && p.labelSmoothing < 0.5, "dpo.label_smoothing", `must be in [0, 0.5), got ${p.labelSmoothing}`);
   job.dpo = {
-    beta: p.beta ?? 0.1,
+    beta,
     loss_type: p.lossType ?? "sigmoid",
     ...(p.labelSmoothing !== undefined ? { label_smoothing: p.labelSmoothing } : {}),
     ...(p.sftWeight !== undefined ? { sft_weight: p.sftWeight } : {}),
@@ -183,18 +242,27 @@ export function dpoJob(
   };
   const om = p.onlineMerge;
   if (om) {
+    const keep = om.p ?? OFFICIAL_ONLINE_MERGE.p;
+    const alpha = om.alpha ?? OFFICIAL_ONLINE_MERGE.alpha;
+    need(keep > 0 && keep <= 1, "optimizer.p", `must be in (0, 1], got ${keep}`);
+    need(alpha >= 0 && alpha <= 1, "optimizer.alpha", `must be in [0, 1], got ${alpha}`);
+    need(typeof om.baseModel === "string" && om.baseModel.length > 0, "optimizer.base_model", "must be a non-empty path");
+    if (om.clipTau !== undefined) need(om.clipTau > 0, "optimizer.clip_tau", `must be > 0, got ${om.clipTau}`);
     job.optimizer = {
       name: om.method,
       ...(om.betas ? { betas: om.betas } : {}),
       ...(om.eps !== undefined ? { eps: om.eps } : {}),
-      p: om.p,
-      alpha: om.alpha,
+      p: keep,
+      alpha,
+      ...(om.allowLargeAlpha ? { allow_large_alpha: true } : {}),
       base_model: om.baseModel,
       sft_model: om.sftModel ?? p.model,
       ...(om.rescale ? { rescale: om.rescale } : {}),
       ...(om.clipTau !== undefined ? { clip_tau: om.clipTau } : {}),
       ...(om.seed !== undefined ? { seed: om.seed } : {}),
     };
+    const w = checkMergeAlpha(job, { ...(p.datasetRows !== undefined ? { datasetRows: p.datasetRows } : {}), ...(p.worldSize !== undefined ? { worldSize: p.worldSize } : {}) });
+    if (w) p.onWarning?.(w);
   }
   return job;
 }
@@ -229,18 +297,31 @@ function describe(e: ErrorObject): { path: string; message: string } {
   return { path: base, message: e.message ?? "is invalid" };
 }
 
+/** What {@link validateJob} needs beyond the job to check the online-merging α against the run's length. */
+export interface ValidateJobOptions extends StepPlanContext {
+  /** Told about risky values that do not stop the job (α × planned steps above `ALPHA_STEPS_WARN`). */
+  onWarning?: (w: JobWarning) => void;
+}
+
 /**
- * Validate a job against trainer-py's schema before anything starts.
+ * Validate a job against trainer-py's schema before anything starts, then check an online-merging job's α against
+ * its planned optimizer steps (known here from `train.max_steps` or `opts.datasetRows`; {@link checkJobPlan}
+ * counts the data file at launch).
  * @throws JobValidationError naming the key path, e.g. `train.lr: must be > 0`.
+ * @throws JobConfigError when α × planned steps exceeds `ALPHA_STEPS_MAX` without `optimizer.allow_large_alpha`.
  */
-export function validateJob(job: unknown, file?: string): asserts job is TrainerJob {
+export function validateJob(job: unknown, file?: string, opts: ValidateJobOptions = {}): asserts job is TrainerJob {
   const validate = validator();
-  if (validate(job)) return;
-  const errs = validate.errors ?? [];
-  // Prefer the most specific error (deepest path) over the schema's if/then summaries.
-  const best = errs.filter((e) => e.keyword !== "if").sort((a, b) => b.instancePath.length - a.instancePath.length)[0] ?? errs[0]!;
-  const d = describe(best);
-  throw new JobValidationError(d.message, d.path, file);
+  if (!validate(job)) {
+    const errs = validate.errors ?? [];
+    // Prefer the most specific error (deepest path) over the schema's if/then summaries.
+    const best = errs.filter((e) => e.keyword !== "if").sort((a, b) => b.instancePath.length - a.instancePath.length)[0] ?? errs[0]!;
+    const d = describe(best);
+    throw new JobValidationError(d.message, d.path, file);
+  }
+  const { onWarning, ...ctx } = opts;
+  const w = checkMergeAlpha(job as TrainerJob, { ...ctx, ...(file ? { file } : {}) });
+  if (w) onWarning?.(w);
 }
 
 const PATH_KEYS: Array<[string, string?]> = [["model"], ["output_dir"], ["resume_from"], ["data", "train"], ["data", "eval"], ["optimizer", "base_model"], ["optimizer", "sft_model"], ["dpo", "ref_model"], ["rm", "input"], ["rm", "output"], ["pt", "general"]];

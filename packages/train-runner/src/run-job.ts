@@ -3,7 +3,9 @@ import path from "node:path";
 import { writeFileAtomic } from "./atomic.js";
 import { TrainerRunError } from "./errors.js";
 import type { CheckpointEvent, DoneEvent, ErrorEvent, StepEvent, TrainerEvent } from "./events.js";
+import type { TrainerJob } from "./jobs.js";
 import { buildLaunchCommand, type LaunchOptions } from "./launchers.js";
+import { checkJobPlan, type JobWarning } from "./merge-guard.js";
 import { findResumeCheckpoint } from "./resume.js";
 import { spawnTrainer } from "./trainer-process.js";
 
@@ -27,6 +29,13 @@ export interface RunJobOptions {
   validate?: (job: unknown) => void | Promise<void>;
   /** How long to wait for the checkpoint after SIGINT before SIGTERM, then SIGKILL. @default 300000 */
   cancelGraceMs?: number;
+  /**
+   * Told about risky job values that do not stop the run, checked before launch: an online-merging α whose
+   * product with the planned optimizer steps (from `train.max_steps`, or the record count of `data.train` and the
+   * launch's world size) exceeds `ALPHA_STEPS_WARN`. Above `ALPHA_STEPS_MAX` the run is refused with a
+   * `JobConfigError` unless `optimizer.allow_large_alpha`.
+   */
+  onWarning?: (w: JobWarning) => void;
 }
 
 export interface JobSummary {
@@ -72,6 +81,10 @@ async function endsMidLine(file: string): Promise<boolean> {
  */
 export async function runJob<J extends JobLike>(job: J, opts: RunJobOptions): Promise<JobSummary> {
   if (opts.validate) await opts.validate(job);
+  if ((job as Partial<TrainerJob>).optimizer) {
+    const worldSize = (opts.launch?.launcher ?? "local") === "local" ? 1 : (opts.launch?.nprocPerNode ?? 1) * (opts.launch?.nnodes ?? 1);
+    for (const w of await checkJobPlan(job as unknown as TrainerJob, { worldSize })) opts.onWarning?.(w);
+  }
   const outputDir = path.resolve(job.output_dir);
   await mkdir(outputDir, { recursive: true });
   const jobPath = path.join(outputDir, "job.json");
