@@ -38,5 +38,3 @@ export { onlineMergeStep, prepareTau } from "./online-merge-step.js";
 export type { OnlineMergeMethod, OnlineMergeStepOptions } from "./online-merge-step.js";
 export { dpoLoss, logSigmoid, softplus } from "./dpo-loss.js";
 export type { DpoLossType, DpoLossOptions, DpoLossResult } from "./dpo-loss.js";
-export { dpoJob } from "./dpo-job.js";
-export type { DpoJobParams, DpoMergeJob } from "./dpo-job.js";
