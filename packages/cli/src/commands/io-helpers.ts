@@ -1,6 +1,10 @@
-// Shared by the convert, validate and stats subcommands: flag parsing, reject files, Parquet dispatch, progress.
+// Shared by the subcommands: output guards, flag parsing, reject files, Parquet dispatch, progress.
+import { stat } from "node:fs/promises";
+import path from "node:path";
 import {
+  checkOutputPaths,
   createRejectsFile,
+  sweepStaleTemps,
   formatFromName,
   readRecords,
   recordSchemas,
@@ -16,6 +20,45 @@ import {
 } from "@sfmed/schema";
 import { UsageError } from "../context.js";
 import { createProgress, type Progress } from "../progress.js";
+
+type PathsByFlag = Record<string, string | readonly string[] | undefined>;
+
+/**
+ * Every command that writes calls this before it reads anything: outputs must not name an input or each other
+ * (exit 2 naming both flags), and temp files that a killed earlier run left beside the outputs are swept.
+ *
+ * @param opts.dirs output flags that name folders (their stale temps are swept inside them)
+ */
+export async function guardOutputs(opts: { inputs?: PathsByFlag; outputs: PathsByFlag; dirs?: readonly string[] }): Promise<void> {
+  checkOutputPaths({ inputs: opts.inputs ?? {}, outputs: opts.outputs });
+  for (const [flag, v] of Object.entries(opts.outputs)) {
+    if (typeof v !== "string" || v === "-") continue;
+    if (opts.dirs?.includes(flag)) await sweepStaleTemps(v);
+    else await sweepStaleTemps(path.dirname(path.resolve(v)), { prefix: path.basename(v) });
+  }
+}
+
+/**
+ * Check that an input file exists and is a file (not a folder), so the error names the flag and the path.
+ * @throws UsageError
+ */
+export async function requireFile(flag: string, file: string): Promise<void> {
+  if (file === "-") return;
+  const st = await stat(file).catch((e: NodeJS.ErrnoException) => {
+    throw new UsageError(`${flag}: ${file}: ${e.code === "ENOENT" ? "no such file" : e.message}`);
+  });
+  if (st.isDirectory()) throw new UsageError(`${flag}: ${file} is a folder; expected a file`);
+}
+
+/** With `--allow-empty` unset, a run that produced nothing is a failure (every record rejected, nothing matched). */
+export class EmptyResultError extends Error {
+  override readonly name = "EmptyResultError";
+  readonly code = "EEMPTY";
+}
+
+export function requireNonEmpty(count: number, what: string, allowEmpty: boolean | undefined): void {
+  if (count === 0 && !allowEmpty) throw new EmptyResultError(`${what}; pass --allow-empty to accept an empty result`);
+}
 
 export function parseOnInvalid(v: string | undefined, rejects: string | undefined): OnInvalid {
   const mode = v ?? "error";

@@ -1,4 +1,6 @@
 import { PII_KINDS, redactPiiFile, scanPiiFile, writeFileAtomic, type PiiFileFormat, type PiiKind, type RedactionMode } from "@sfmed/privacy-probe";
+import { enumFlag, fractionFlag, intFlag } from "../flags.js";
+import { guardOutputs, parseEncoding } from "./io-helpers.js";
 import type { Command } from "commander";
 import { UsageError, type CliContext } from "../context.js";
 import { createProgress } from "../progress.js";
@@ -14,12 +16,13 @@ interface ScanFlags {
   maxFindings: string;
 }
 
+const FORMATS = ["text", "jsonl", "json", "csv", "tsv", "parquet"] as const satisfies readonly PiiFileFormat[];
+
 function scanOptions(o: ScanFlags) {
-  if (o.format !== undefined && o.format !== "text" && o.format !== "jsonl") throw new UsageError(`--format must be text or jsonl, got "${o.format}"`);
-  const threshold = Number(o.threshold);
-  if (!(threshold >= 0 && threshold <= 1)) throw new UsageError(`--threshold must be a number in [0, 1], got "${o.threshold}"`);
-  const maxFindings = Number(o.maxFindings);
-  if (!Number.isInteger(maxFindings) || maxFindings < 0) throw new UsageError(`--max-findings must be an integer ≥ 0, got "${o.maxFindings}"`);
+  const format = enumFlag("--format", o.format, FORMATS);
+  const encoding = parseEncoding(o.encoding);
+  const threshold = fractionFlag("--threshold", o.threshold);
+  const maxFindings = intFlag("--max-findings", o.maxFindings, { min: 0 });
   let kinds: PiiKind[] | undefined;
   if (o.kinds !== undefined) {
     kinds = o.kinds.split(",").map((k) => k.trim()) as PiiKind[];
@@ -27,8 +30,8 @@ function scanOptions(o: ScanFlags) {
     if (bad) throw new UsageError(`--kinds takes ${PII_KINDS.join(", ")}; got "${bad}"`);
   }
   return {
-    ...(o.format ? { format: o.format as PiiFileFormat } : {}),
-    ...(o.encoding ? { encoding: o.encoding } : {}),
+    ...(format ? { format } : {}),
+    ...(encoding ? { encoding } : {}),
     ...(kinds ? { kinds } : {}),
     threshold,
     legacyResidentIds: Boolean(o.legacyIds),
@@ -38,8 +41,8 @@ function scanOptions(o: ScanFlags) {
 
 function common(cmd: Command): Command {
   return cmd
-    .option("--format <name>", "text (every line) or jsonl (string fields of every record); default by extension")
-    .option("--encoding <label>", "input encoding, e.g. utf-8 or gb18030", "utf-8")
+    .option("--format <name>", `${FORMATS.join(", ")}: text scans every line; the record formats scan every string, object key and number (integers above 2^53 have lost digits when parsed); default by extension (.gz ok) or Parquet magic bytes`)
+    .option("--encoding <enc>", "text encoding: auto (UTF-8 or GB18030), utf-8, gb18030; invalid bytes stop the run naming line and byte", "auto")
     .option("--kinds <list>", `comma-separated subset of ${PII_KINDS.join(",")}`)
     .option("--threshold <x>", "drop findings scoring below this (checksum-valid = 1, pattern-only 0.3–0.95)", "0.5")
     .option("--legacy-ids", "also report 15-digit resident IDs (no checksum)")
@@ -63,6 +66,7 @@ export const register: Register = (program, ctx) => {
     .option("--fail-on-find", "exit with code 1 when anything is found")
     .action(async (file: string, o: ScanFlags & { failOnFind?: boolean }) => {
       const c = ctx();
+      await guardOutputs({ inputs: { "<file>": file }, outputs: { "--report": o.report } });
       const bar = createProgress({ label: "pii scan", unit: "line", quiet: c.quiet });
       let report;
       try {
@@ -76,7 +80,7 @@ export const register: Register = (program, ctx) => {
     });
 
   common(pii.command("redact").description("write a copy with personal data replaced (or its lines dropped)").argument("<file>"))
-    .requiredOption("-o, --out <file>", "redacted output (written atomically)")
+    .requiredOption("-o, --out <file>", "redacted output in the format its name says, gzip for .gz (written atomically)")
     .option("--mode <name>", "tag ([身份证号]…), mask (****) or hash (salted, stable)", "tag")
     .option("--salt-env <name>", "hash mode: environment variable holding the salt", "SFMED_PII_SALT")
     .option("--action <name>", "redact the findings, or drop every line that has one", "redact")
@@ -84,15 +88,12 @@ export const register: Register = (program, ctx) => {
     .option("--keep-end <n>", "mask mode: letters/digits left visible at the end", "0")
     .action(async (file: string, o: ScanFlags & { out: string; mode: string; saltEnv: string; action: string; keepStart: string; keepEnd: string }) => {
       const c = ctx();
-      if (!["tag", "mask", "hash"].includes(o.mode)) throw new UsageError(`--mode must be tag, mask or hash, got "${o.mode}"`);
-      if (o.action !== "redact" && o.action !== "drop") throw new UsageError(`--action must be redact or drop, got "${o.action}"`);
+      const mode = enumFlag<RedactionMode>("--mode", o.mode, ["tag", "mask", "hash"]);
+      const action = enumFlag("--action", o.action, ["redact", "drop"] as const);
+      await guardOutputs({ inputs: { "<file>": file }, outputs: { "-o": o.out, "--report": o.report } });
       const salt = process.env[o.saltEnv];
       if (o.mode === "hash" && !salt) throw new UsageError(`--mode hash needs a salt in $${o.saltEnv}`);
-      const keep = (name: string, v: string) => {
-        const n = Number(v);
-        if (!Number.isInteger(n) || n < 0) throw new UsageError(`--${name} must be an integer ≥ 0, got "${v}"`);
-        return n;
-      };
+      const keep = (name: string, v: string) => intFlag(name, v, { min: 0 });
       const bar = createProgress({ label: "pii redact", unit: "line", quiet: c.quiet });
       let report;
       try {
@@ -100,8 +101,8 @@ export const register: Register = (program, ctx) => {
           file,
           output: o.out,
           ...scanOptions(o),
-          mode: o.mode as RedactionMode,
-          action: o.action,
+          mode,
+          action,
           keepStart: keep("keep-start", o.keepStart),
           keepEnd: keep("keep-end", o.keepEnd),
           ...(salt ? { salt } : {}),
