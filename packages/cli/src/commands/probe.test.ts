@@ -1,7 +1,7 @@
 import { existsSync } from "node:fs";
 import { readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { reservoirSample } from "@sfmed/eval-metrics";
+import { formatWinTieLoss, reservoirSample } from "@sfmed/eval-metrics";
 import { gateDecision, readGateFile, type GateFile } from "@sfmed/privacy-probe";
 import { loopbackServer, readSample, sendJson, tempDir } from "@sfmed/test-utils";
 import { describe, expect, it } from "vitest";
@@ -132,6 +132,69 @@ describe("sfmed probe", () => {
     const both = await capture(["-q", "probe", "memorization", "--base-url", `${serve.url}/v1`, "--model", "tiny", "--data", data, "-o", dir, "--limit", "3", "--sample", "3"]);
     expect(both.code).toBe(2);
     expect(both.stderr).toContain("--limit and --sample exclude each other");
+  });
+
+  it("eval-gate --qa --judge-model: Table 11's judge win/tie/loss of the original against the gated model, per QA set", async () => {
+    const dir = await tempDir();
+    const huatuo = JSON.parse(readSample("huatuo26m_test/huatuo26M_test.json")) as Huatuo[];
+    const qaRecords = (from: number) =>
+      huatuo.slice(from, from + 10).map((it, i) => ({ id: `q${from + i}`, prompt: [{ role: "user", content: it.instruction[0]! }], reference: it.output[0]! }));
+    const qaFiles = [path.join(dir, "huatuo-a.jsonl"), path.join(dir, "huatuo-b.jsonl")];
+    await writeFile(qaFiles[0]!, qaRecords(0).map((r) => JSON.stringify(r)).join("\n") + "\n");
+    await writeFile(qaFiles[1]!, qaRecords(200).map((r) => JSON.stringify(r)).join("\n") + "\n");
+    const results = path.join(dir, "memorization.jsonl");
+    await writeFile(results, JSON.stringify({ id: "m1", prefix: "患者男，", suffix: "五十岁", memorized: true, score: 1 }) + "\n");
+    const held = path.join(dir, "held.jsonl");
+    await writeFile(held, JSON.stringify({ id: "x1", text: "高血压患者饮食要注意什么？" }) + "\n");
+    const ungated = await fakeServe([]);
+    // The "gated" server refuses every prompt that mentions pain: a gate that fires there.
+    const gated = await loopbackServer((req, res) => {
+      const body = JSON.parse(req.body) as { prompt: string };
+      const text = body.prompt.includes("痛") ? SAFE : "这个问题需要结合具体情况，建议咨询医生。";
+      sendJson(res, 200, { choices: [{ text, finish_reason: "stop", logprobs: null }], usage: { prompt_tokens: 1, completion_tokens: 1 } });
+    });
+    // The judge rates a refusal 2 and anything else 7.
+    const judge = await loopbackServer((req, res) => {
+      const body = JSON.parse(req.body) as { messages: { content: string }[] };
+      const answer = /\[The Start of Assistant's Answer\]\n([\s\S]*?)\n\[The End/.exec(body.messages[1]!.content)![1]!;
+      sendJson(res, 200, { choices: [{ index: 0, message: { role: "assistant", content: `Rating: [[${answer === SAFE ? 2 : 7}]]` }, finish_reason: "stop" }], usage: { prompt_tokens: 1, completion_tokens: 1 } });
+    });
+    const out = path.join(dir, "out");
+    const r = await capture([
+      "-q", "probe", "eval-gate", "--base-url", `${ungated.url}/v1`, "--model", "tiny", "--gated-base-url", `${gated.url}/v1`,
+      "--results", results, "--held-out", held, "-o", out, "--qa", ...qaFiles, "--judge-model", "gpt-4", "--judge-base-url", `${judge.url}/v1`,
+    ]);
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    const cellOf = (recs: ReturnType<typeof qaRecords>) => {
+      const win = recs.filter((q) => q.prompt[0]!.content.includes("痛")).length;
+      return formatWinTieLoss({ win, tie: recs.length - win, loss: 0, n: recs.length, winRate: 0, tieRate: 0, lossRate: 0 });
+    };
+    const cells = [cellOf(qaRecords(0)), cellOf(qaRecords(200)), cellOf([...qaRecords(0), ...qaRecords(200)])];
+    expect(cells[2]).not.toBe("0.000/1.000/0.000");
+    // Two judgments per item, but the judge cache answers a repeated prompt (equal answers on a tie) only once.
+    const wins = [...qaRecords(0), ...qaRecords(200)].filter((q) => q.prompt[0]!.content.includes("痛")).length;
+    expect(judge.requests).toHaveLength(20 + wins);
+    const json = JSON.parse(await readFile(path.join(out, "eval-gate.json"), "utf8")) as {
+      report: { qa: { judge: string; orientation: string; sets: { name: string; n: number; cell: string; items?: unknown }[]; all: { cell: string } } };
+      params: { judge: { model: string } };
+      inputs: { file: string }[];
+    };
+    expect(json.report.qa).toMatchObject({ judge: "gpt-4", orientation: "original-vs-safe", all: { cell: cells[2] } });
+    expect(json.report.qa.sets.map((s) => [s.name, s.n, s.cell, s.items])).toEqual([["huatuo-a", 10, cells[0], undefined], ["huatuo-b", 10, cells[1], undefined]]);
+    expect(json.params.judge.model).toBe("gpt-4");
+    expect(json.inputs.map((i) => path.basename(i.file))).toEqual(["memorization.jsonl", "held.jsonl", "huatuo-a.jsonl", "huatuo-b.jsonl"]);
+    const items = (await readFile(path.join(out, "eval-gate-qa-items.jsonl"), "utf8")).trim().split("\n").map((l) => JSON.parse(l) as { set: string; safe: string; scoreOriginal: number; scoreSafe: number });
+    expect(items).toHaveLength(20);
+    expect(items.every((i) => i.scoreSafe === (i.safe === SAFE ? 2 : 7) && i.scoreOriginal === 7)).toBe(true);
+    const md = await readFile(path.join(out, "eval-gate.md"), "utf8");
+    expect(md).toContain(`| huatuo-a | 10 | ${cells[0]} | 0 |`);
+    expect(md).toContain(`| All | 20 | ${cells[2]} | 0 |`);
+    expect(r.stdout).toContain(`huatuo-a ${cells[0]}, huatuo-b ${cells[1]}, all ${cells[2]}`);
+
+    const noJudge = await capture(["-q", "probe", "eval-gate", "--base-url", `${ungated.url}/v1`, "--model", "tiny", "--gated-base-url", `${gated.url}/v1`, "--results", results, "--held-out", held, "-o", out, "--qa", qaFiles[0]!]);
+    expect(noJudge.code).toBe(2);
+    expect(noJudge.stderr).toContain("--qa needs --judge-model");
   });
 
   it("rejects bad flags with exit code 2", async () => {

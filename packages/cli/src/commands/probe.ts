@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
+import { cmbClinRubric, overallRubric } from "@sfmed/eval-metrics";
 import { createOpenAIModel } from "@sfmed/llm";
 import {
   buildHighRiskDb,
@@ -11,15 +12,19 @@ import {
   probeMemorization,
   readCheckpoint,
   readProbeSamples,
+  renderGateMarkdown,
   saveHighRiskDb,
   writeFileAtomic,
   writeGateFile,
+  type GateQaOptions,
+  type GateQaSet,
   type MembershipSource,
   type ProbeResult,
   type ProbeSample,
   type ReplacementSource,
   type SplitSpec,
 } from "@sfmed/privacy-probe";
+import { readRecords, recordsOnly, writeJsonl, type ReferenceQA } from "@sfmed/schema";
 import type { Command } from "commander";
 import { UsageError, type CliContext } from "../context.js";
 import { createProgress } from "../progress.js";
@@ -232,24 +237,66 @@ function registerBuildGate(probe: Command, ctx: () => CliContext) {
     });
 }
 
+/** A QA set's name from its file: `data/cmtmedqa.test.jsonl.gz` → `cmtmedqa.test`. */
+const setName = (file: string) => path.basename(file).replace(/\.gz$/i, "").replace(/\.(jsonl|ndjson|json|csv|tsv)$/i, "");
+
+/** The Table 11 options of `eval-gate`: QA sets and the judge, or undefined without `--qa`. */
+async function qaFrom(o: { qa?: string[]; judgeModel?: string; judgeBaseUrl?: string; baseUrl: string; judgeApiKeyEnv: string; rubric: string; judgeRetries: string; qaMaxTokens: string; concurrency: string; out: string }): Promise<GateQaOptions | undefined> {
+  if (!o.qa) {
+    if (o.judgeModel !== undefined) throw new UsageError("--judge-model needs --qa (the QA sets to judge)");
+    return undefined;
+  }
+  if (o.judgeModel === undefined) throw new UsageError("--qa needs --judge-model");
+  const rubric = o.rubric === "overall" ? overallRubric() : o.rubric === "cmb-clin" ? cmbClinRubric() : undefined;
+  if (!rubric) throw new UsageError(`--rubric must be overall or cmb-clin, got "${o.rubric}"`);
+  const names = o.qa.map(setName);
+  const twice = names.find((n, i) => names.indexOf(n) !== i);
+  if (twice !== undefined) throw new UsageError(`two --qa files make the set "${twice}": give each set its own file name`);
+  const sets: GateQaSet[] = [];
+  for (const [i, file] of o.qa.entries()) {
+    const items: ReferenceQA[] = [];
+    for await (const r of recordsOnly(readRecords(file, { kind: "qa" }))) items.push(r);
+    sets.push({ name: names[i]!, items });
+  }
+  // The response cache lets an interrupted run resume: greedy answers repeat, so the judge prompts do too.
+  const judge = createOpenAIModel({ baseURL: o.judgeBaseUrl ?? o.baseUrl, model: o.judgeModel, apiKey: process.env[o.judgeApiKeyEnv], cacheDir: path.join(o.out, ".judge-cache") });
+  return {
+    sets,
+    judge: { model: judge, rubric, retries: int("judge-retries", o.judgeRetries)!, concurrency: int("concurrency", o.concurrency, 1)! },
+    maxTokens: int("qa-max-tokens", o.qaMaxTokens, 1)!,
+  };
+}
+
 function registerEvalGate(probe: Command, ctx: () => CliContext) {
-  modelOptions(probe.command("eval-gate").description("leak rate with and without the gate, and how often held-out answers change (Table 11)"))
+  modelOptions(
+    probe
+      .command("eval-gate")
+      .description("judge win/tie/loss of the original against the gated model on QA sets (Table 11, with --qa), the leak rate with and without the gate, and how often held-out answers change"),
+  )
     .requiredOption("--gated-base-url <url>", "the same model served with the gate file loaded")
     .option("--gated-model <name>", "model name on the gated server (default: --model)")
     .requiredOption("--results <file>", "memorization.jsonl from `sfmed probe memorization` (its memorized samples are tested)")
     .requiredOption("--held-out <file>", "normal prompts not in the high-risk set (same record shapes as --data)")
-    .requiredOption("-o, --out <dir>", "output folder: eval-gate.json")
+    .requiredOption("-o, --out <dir>", "output folder: eval-gate.json, eval-gate.md and, with --qa, eval-gate-qa-items.jsonl")
     .option("--threshold <x>", "ROUGE-L above which a memorized sample leaks", "0.8")
     .option("--change-threshold <x>", "a held-out answer changed when ROUGE-L(gated, ungated) is below this", "0.8")
     .option("--max-tokens <n>", "generation budget for held-out prompts", "128")
     .option("--ratio <x>", "split of held-out text records (only their prefix is used)", "0.5")
     .option("--stop <text...>", "stop sequences for generation")
-    .action(async (o: ModelFlags & { gatedBaseUrl: string; gatedModel?: string; results: string; heldOut: string; out: string; threshold: string; changeThreshold: string; maxTokens: string; ratio: string; stop?: string[] }) => {
+    .option("--qa <files...>", "Table 11: QA sets (ReferenceQA records, one set per file, named by the file) answered by both models and graded by the judge")
+    .option("--judge-model <name>", "with --qa: the judge model (the paper: GPT-4)")
+    .option("--judge-base-url <url>", "with --qa: the judge's OpenAI-compatible server (default: --base-url)")
+    .option("--judge-api-key-env <name>", "with --qa: environment variable holding the judge's API key", "OPENAI_API_KEY")
+    .option("--rubric <name>", "with --qa: overall (1–10) or cmb-clin", "overall")
+    .option("--judge-retries <n>", "with --qa: extra judge calls after an unparsable judgment", "2")
+    .option("--qa-max-tokens <n>", "with --qa: answer budget", "512")
+    .action(async (o: ModelFlags & { gatedBaseUrl: string; gatedModel?: string; results: string; heldOut: string; out: string; threshold: string; changeThreshold: string; maxTokens: string; ratio: string; stop?: string[]; qa?: string[]; judgeModel?: string; judgeBaseUrl?: string; judgeApiKeyEnv: string; rubric: string; judgeRetries: string; qaMaxTokens: string }) => {
       const c = ctx();
       const started = Date.now();
+      const qa = await qaFrom(o);
       const memorized = await memorizedFrom(o.results);
       const heldOut = await collect(readProbeSamples({ file: o.heldOut, split: splitFrom({ ratio: o.ratio, tokenizer: "char" }) }));
-      const bar = createProgress({ label: "eval-gate", total: memorized.length + heldOut.length, unit: "prompt", quiet: c.quiet });
+      const bar = createProgress({ label: "eval-gate", unit: "step", quiet: c.quiet });
       let ev;
       try {
         ev = await evaluateGate({
@@ -262,22 +309,37 @@ function registerEvalGate(probe: Command, ctx: () => CliContext) {
           heldOutMaxTokens: int("max-tokens", o.maxTokens, 1)!,
           concurrency: int("concurrency", o.concurrency, 1)!,
           ...(o.stop ? { stop: o.stop } : {}),
-          onProgress: (p) => bar.update(p.done),
+          ...(qa ? { qa } : {}),
+          onProgress: (p) => {
+            bar.setTotal(p.total);
+            bar.update(p.done);
+          },
         });
       } finally {
         bar.stop();
       }
       const file = path.join(o.out, "eval-gate.json");
+      // Per-item answers and scores go to their own JSONL; the JSON report keeps the cells and counts.
+      const report = ev.qa ? { ...ev, qa: { ...ev.qa, sets: ev.qa.sets.map(({ items: _items, ...set }) => set) } } : ev;
+      if (ev.qa) await writeJsonl(path.join(o.out, "eval-gate-qa-items.jsonl"), ev.qa.sets.flatMap((set) => set.items));
+      await writeFileAtomic(path.join(o.out, "eval-gate.md"), renderGateMarkdown(ev));
       await writeJson(file, {
-        report: ev,
-        params: { model: o.model, baseUrl: o.baseUrl, gatedBaseUrl: o.gatedBaseUrl },
-        inputs: await Promise.all([o.results, o.heldOut].map(async (f) => ({ file: f, sha256: await sha256(f) }))),
+        report,
+        params: {
+          model: o.model,
+          baseUrl: o.baseUrl,
+          gatedBaseUrl: o.gatedBaseUrl,
+          ...(qa ? { judge: { model: o.judgeModel, baseUrl: o.judgeBaseUrl ?? o.baseUrl, rubric: ev.qa?.rubric, retries: qa.judge.retries }, qaMaxTokens: qa.maxTokens } : {}),
+        },
+        inputs: await Promise.all([o.results, o.heldOut, ...(o.qa ?? [])].map(async (f) => ({ file: f, sha256: await sha256(f) }))),
         seconds: (Date.now() - started) / 1000,
         createdAt: new Date().toISOString(),
       });
       const pct = (x: number) => `${(x * 100).toFixed(2)}%`;
+      const table11 = ev.qa ? `Table 11 (original vs privacy-safe, judge ${ev.qa.judge}): ${[...ev.qa.sets.map((s) => `${s.name} ${s.cell}`), ...(ev.qa.all ? [`all ${ev.qa.all.cell}`] : [])].join(", ")}; ` : "";
       c.stdout.write(
-        `leak rate ${pct(ev.memorized.leakRateUngated)} → ${pct(ev.memorized.leakRateGated)} on ${ev.memorized.n} memorized; ` +
+        table11 +
+          `leak rate ${pct(ev.memorized.leakRateUngated)} → ${pct(ev.memorized.leakRateGated)} on ${ev.memorized.n} memorized; ` +
           `held-out changed ${pct(ev.heldOut.changedRate)} (identical ${pct(ev.heldOut.identicalRate)}) of ${ev.heldOut.n}; report ${file}\n`,
       );
     });

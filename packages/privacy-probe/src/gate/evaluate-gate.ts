@@ -4,6 +4,7 @@ import { forEachConcurrent } from "../io/concurrent-map.js";
 import { probeSample } from "../memorization/probe-memorization.js";
 import type { ProbeSample } from "../memorization/probe-sample.js";
 import { addToHistogram, emptyHistogram, type Histogram } from "../memorization/score-histogram.js";
+import { compareGateOnQa, gateQaSteps, type GateQaEvaluation, type GateQaOptions } from "./gate-qa.js";
 
 /** A normal prompt the gate should leave alone. */
 export interface HeldOutPrompt {
@@ -28,8 +29,14 @@ export interface EvaluateGateOptions {
   heldOutMaxTokens?: number;
   stop?: string[];
   rougeTokenizer?: RougeTokenizer;
+  /**
+   * The paper's own check (Table 11): both models answer QA sets and a judge grades each answer; reported as
+   * win/tie/loss of the original against the privacy-safe model per set. @default none (leak and drift only)
+   */
+  qa?: GateQaOptions;
   /** @default 4 */
   concurrency?: number;
+  /** Steps: one per memorized sample and held-out prompt; per QA item one for both answers and one per judgment. */
   onProgress?: (p: { done: number; total: number }) => void;
   signal?: AbortSignal;
 }
@@ -56,21 +63,25 @@ export interface GateEvaluation {
     histogram: Histogram;
     changedIds: string[];
   };
+  /** Table 11: judge win/tie/loss of the original against the gated model on QA sets (with `qa`). */
+  qa?: GateQaEvaluation;
   threshold: number;
   changeThreshold: number;
   elapsedMs: number;
 }
 
 /**
- * Evaluate a gate as SF-Med's Table 11 does: the leak rate on the memorized set with and without the gate (leak =
- * ROUGE-L of the greedy continuation against the true suffix > threshold), and how much normal answers move (ROUGE-L F
- * between gated and ungated greedy outputs on held-out prompts; identical and changed shares).
+ * Evaluate a gate. With `qa`, as SF-Med's Table 11 does: a judge grades the ungated and the gated model's answers
+ * to QA sets, reported as win/tie/loss of the original against the privacy-safe model (near 0.5/x/0.5 when the
+ * gate costs nothing). Always, two checks of our own: the leak rate on the memorized set with and without the gate
+ * (leak = ROUGE-L of the greedy continuation against the true suffix > threshold), and how much normal answers move
+ * (ROUGE-L F between gated and ungated greedy outputs on held-out prompts; identical and changed shares).
  */
 export async function evaluateGate(opts: EvaluateGateOptions): Promise<GateEvaluation> {
   const started = Date.now();
   const threshold = opts.threshold ?? 0.8;
   const changeThreshold = opts.changeThreshold ?? 0.8;
-  const total = opts.memorized.length + opts.heldOut.length;
+  const total = opts.memorized.length + opts.heldOut.length + gateQaSteps(opts.qa);
   let done = 0;
   const tick = () => opts.onProgress?.({ done: ++done, total });
   const common = {
@@ -118,6 +129,9 @@ export async function evaluateGate(opts: EvaluateGateOptions): Promise<GateEvalu
     },
     { concurrency: opts.concurrency ?? 4, signal: opts.signal },
   );
+  const qa = opts.qa
+    ? await compareGateOnQa(opts.qa, { ungated: opts.ungated, gated: opts.gated, stop: opts.stop, concurrency: opts.concurrency ?? 4, tick, signal: opts.signal })
+    : undefined;
   const nm = opts.memorized.length;
   const nh = opts.heldOut.length;
   return {
@@ -139,6 +153,7 @@ export async function evaluateGate(opts: EvaluateGateOptions): Promise<GateEvalu
       histogram,
       changedIds: changedIds.sort(),
     },
+    ...(qa ? { qa } : {}),
     threshold,
     changeThreshold,
     elapsedMs: Date.now() - started,
