@@ -1,4 +1,4 @@
-import { existsSync } from "node:fs";
+import { existsSync, readdirSync } from "node:fs";
 import path from "node:path";
 import { fc, test } from "@fast-check/vitest";
 import { tempDir } from "@sfmed/test-utils";
@@ -202,6 +202,21 @@ describe("dedup", () => {
     await expect(run(fresh, { against: idx, numPerm: 64 })).rejects.toMatchObject({ name: "DedupError", code: "INDEX_MISMATCH", field: "numPerm" });
     await expect(run(fresh, { against: idx, verify: "estimate" })).rejects.toMatchObject({ code: "INDEX_MISMATCH", field: "verify" });
     await expect(run(fresh, { against: path.join(dir, "nope") })).rejects.toMatchObject({ code: "INDEX_MISSING" });
+  });
+
+  it("saves an index given with a trailing slash, over an existing one, without losing either run", async () => {
+    const dir = await tempDir();
+    const texts = corpus(12, 80, { dupShare: 0.3 });
+    const idx = path.join(dir, "idx") + "/";
+    const first = await run(docsOf(texts.slice(0, 40)), { saveIndex: idx });
+    expect(existsSync(path.join(dir, "idx", "manifest.json"))).toBe(true);
+    // the second save replaces the first (the README writes `--index DIR/`)
+    const second = await run(docsOf(texts.slice(40)), { saveIndex: idx });
+    expect(readdirSync(dir)).toEqual(["idx"]);
+    const again = await run(docsOf(texts.slice(40)), { against: idx });
+    expect(again.report.counts.kept).toBe(0);
+    expect(again.report.counts.indexDocs).toBe(second.report.counts.kept);
+    expect(first.report.counts.kept).toBeGreaterThan(0);
   });
 
   it("reads dialogues and named fields, streams async input, and reports progress", async () => {

@@ -54,6 +54,9 @@ export async function writeIndex(
   manifest: IndexManifest,
   parts: { ids: Array<string | null>; bandKeys: (band: number) => Int32Array; sizes: Int32Array; shingles?: Int32Array; signatures?: Int32Array },
 ): Promise<void> {
+  // Resolve first: with "idx/" (trailing slash) the temp folder "idx/.tmp-…" would sit inside the old index and
+  // be moved away with it, losing the run.
+  dir = path.resolve(dir);
   const tmp = `${dir}.tmp-${process.pid}-${Date.now()}`;
   await mkdir(tmp, { recursive: true });
   try {
@@ -66,7 +69,12 @@ export async function writeIndex(
     if (existsSync(dir)) {
       const old = `${dir}.old-${process.pid}-${Date.now()}`;
       await rename(dir, old);
-      await rename(tmp, dir);
+      try {
+        await rename(tmp, dir);
+      } catch (err) {
+        await rename(old, dir); // put the previous index back
+        throw err;
+      }
       await rm(old, { recursive: true, force: true });
     } else await rename(tmp, dir);
   } catch (err) {
