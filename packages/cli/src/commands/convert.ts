@@ -1,6 +1,6 @@
 import { converters, exportRecords, getConverter, getExporter, exporters, recordSchemas } from "@sfmed/schema";
 import { UsageError } from "../context.js";
-import { counted, countingSink, openRejects, parseEncoding, parseOnInvalid, recordBar, writeAny } from "./io-helpers.js";
+import { counted, countingSink, guardOutputs, openRejects, parseEncoding, parseOnInvalid, recordBar, requireNonEmpty, writeAny } from "./io-helpers.js";
 import type { Register } from "./index.js";
 
 /** Converters that know which of their subjects are medical (`--medical-only`). */
@@ -17,6 +17,7 @@ interface ConvertFlags {
   rejects?: string;
   encoding?: string;
   medicalOnly?: boolean;
+  allowEmpty?: boolean;
 }
 
 export const register: Register = (program, ctx) => {
@@ -31,9 +32,11 @@ export const register: Register = (program, ctx) => {
     .option("--rejects <file>", "with --on-invalid skip: JSONL of rejected input records with line and reason")
     .option("--encoding <enc>", "input text encoding: auto, utf-8, gb18030", "auto")
     .option("--medical-only", `keep only the medical subjects (${MEDICAL_FILTERS})`)
+    .option("--allow-empty", "succeed even when no record was written (by default an empty result, e.g. every record rejected, exits 1)")
     .action(async (inputs: string[], o: ConvertFlags) => {
       const c = ctx();
       const onInvalid = parseOnInvalid(o.onInvalid, o.rejects);
+      await guardOutputs({ inputs: { "<in>": inputs }, outputs: { "-o": o.output, "--rejects": o.rejects } });
       const encoding = parseEncoding(o.encoding);
       let converter;
       try {
@@ -65,5 +68,6 @@ export const register: Register = (program, ctx) => {
           (o.to ? ` (${o.to})` : "") +
           (onInvalid === "skip" ? `; ${sink.count} rejected${o.rejects ? ` → ${o.rejects}` : ""}` : ""),
       );
+      requireNonEmpty(counter.n, `convert: no records written to ${o.output}${sink.count ? ` (all ${sink.count} rejected)` : ""}`, o.allowEmpty);
     });
 };

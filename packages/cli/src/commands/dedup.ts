@@ -3,6 +3,7 @@ import { AtomicFile, detectFormat, isBadRow, readLines, scanRows } from "@sfmed/
 import { UsageError } from "../context.js";
 import { createProgress, type Progress } from "../progress.js";
 import type { Register } from "./index.js";
+import { guardOutputs } from "./io-helpers.js";
 
 interface DedupFlags {
   output: string;
@@ -173,6 +174,12 @@ export const register: Register = (program, ctx) => {
       const threads = o.threads !== undefined ? number("--threads", o.threads, true) : undefined;
       if (o.keep !== "first" && o.keep !== "longest") throw new UsageError(`--keep must be first or longest, got "${o.keep}"`);
       if (!["exact", "estimate", "none"].includes(o.verify)) throw new UsageError(`--verify must be exact, estimate or none, got "${o.verify}"`);
+      // --index may name the --against folder: the new index is built in a temp folder and swapped in at the end.
+      await guardOutputs({
+        inputs: { "<in>": inputs },
+        outputs: { "-o": o.output, "--removed": o.removed, "--clusters": o.clusters, "--report": o.report, "--index": o.index },
+        dirs: ["--index"],
+      });
 
       let bar: Progress | undefined;
       let phase = "";

@@ -1,6 +1,6 @@
 import { recordSchemas } from "@sfmed/schema";
 import { UsageError } from "../context.js";
-import { counted, countingSink, openRejects, parseEncoding, parseKind, parseOnInvalid, readAny, recordBar, writeAny } from "./io-helpers.js";
+import { counted, countingSink, guardOutputs, openRejects, parseEncoding, parseKind, parseOnInvalid, readAny, recordBar, requireNonEmpty, writeAny } from "./io-helpers.js";
 import type { Register } from "./index.js";
 
 interface ValidateFlags {
@@ -9,6 +9,7 @@ interface ValidateFlags {
   rejects?: string;
   output?: string;
   encoding?: string;
+  allowEmpty?: boolean;
 }
 
 export const register: Register = (program, ctx) => {
@@ -21,12 +22,14 @@ export const register: Register = (program, ctx) => {
     .option("--rejects <file>", "with --on-invalid skip: JSONL of rejected records with line and reason")
     .option("-o, --output <file>", "write the valid records here (format by extension, atomically)")
     .option("--encoding <enc>", "text encoding: auto, utf-8, gb18030", "auto")
+    .option("--allow-empty", "succeed even when no record is valid (by default that exits 1)")
     .action(async (file: string, o: ValidateFlags) => {
       const c = ctx();
       const kind = parseKind(o.schema);
       if (!kind) throw new UsageError("--schema is required");
       const onInvalid = parseOnInvalid(o.onInvalid, o.rejects);
       const encoding = parseEncoding(o.encoding);
+      await guardOutputs({ inputs: { "<file>": file }, outputs: { "-o": o.output, "--rejects": o.rejects } });
       const rejects = await openRejects(o.rejects);
       const sink = countingSink(rejects);
       const bar = recordBar(`validate ${kind}`, c.quiet);
@@ -50,5 +53,6 @@ export const register: Register = (program, ctx) => {
           (onInvalid === "skip" ? `, ${sink.count} rejected${o.rejects ? ` → ${o.rejects}` : ""}` : "") +
           (o.output ? ` → ${o.output}` : ""),
       );
+      requireNonEmpty(counter.n, `validate: ${file}: no valid ${kind} records${sink.count ? ` (all ${sink.count} rejected)` : ""}`, o.allowEmpty);
     });
 };
