@@ -58,6 +58,7 @@ describe("quality filter", () => {
     // The old name of the language ratio still works.
     expect(resolveFilter({ minChineseRatio: 0.9 })).toMatchObject({ language: "zh", minLanguageRatio: 0.9 });
     expect(checkForm("高血压 high blood pressure 患者。", { minChineseRatio: 0.9 })).toMatchObject({ ok: false, reason: "language" });
+    expect(checkForm("作为医生，请向糖尿病患者详细解释治疗方案和用药注意事项。", { language: "en", minLanguageRatio: 0 })).toBeUndefined();
   });
 
   test.prop([fc.string({ maxLength: 40 }), fc.array(fc.string({ maxLength: 20 }), { maxLength: 5 })])(

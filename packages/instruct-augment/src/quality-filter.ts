@@ -32,7 +32,7 @@ export interface FilterOptions {
   maxChars?: number;
   /** Require sentence-final punctuation (zh: 。！？!?；… or a final 吗/呢/吧; en: . ! ? ; …). @default true */
   requireFinalPunctuation?: boolean;
-  /** Share of the language's letters (Han for zh, Latin for en) among Han + Latin letters. @default 0.6 */
+  /** Share of the language's letters (Han for zh, Latin for en) among Han + Latin letters; 0: no check. @default 0.6 */
   minLanguageRatio?: number;
   /** @deprecated the old name of `minLanguageRatio`; used when that is not given. */
   minChineseRatio?: number;
@@ -117,7 +117,8 @@ export function checkForm(text: string, opts: FilterOptions = {}): Verdict | und
   const han = text.match(HAN)?.length ?? 0;
   const latin = text.match(LATIN)?.length ?? 0;
   const own = en ? latin : han;
-  if (own === 0 || own / (han + latin) < o.minLanguageRatio) {
+  // A ratio of 0 turns the check off.
+  if (o.minLanguageRatio > 0 && (own === 0 || own / (han + latin) < o.minLanguageRatio)) {
     return { ok: false, reason: "language", detail: `${own} ${en ? "Latin" : "Han"} of ${han + latin} letters` };
   }
   return undefined;
