@@ -1,11 +1,2 @@
-/** A small seeded PRNG (mulberry32): deterministic bootstrap resamples across runs and machines. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+// The project's one seeded PRNG (mulberry32) lives in @sfmed/schema; the benches import it from here.
+export { seededRandom } from "@sfmed/schema";

@@ -104,5 +104,14 @@ describe("sfmed sample", () => {
     const seed = await capture(["sample", input, "-n", "1", "--seed", "x", "-o", path.join(dir, "o.jsonl")]);
     expect(seed.code).toBe(2);
     expect(seed.stderr).toContain("--seed must be an integer ≥ 0");
+    // The output may not overwrite the input.
+    const before = await readFile(input, "utf8");
+    const same = await capture(["sample", input, "-n", "1", "-o", input]);
+    expect(same.code).toBe(2);
+    expect(same.stderr).toContain("-o and <in> name the same file");
+    expect(await readFile(input, "utf8")).toBe(before);
+    const missing = await capture(["sample", path.join(dir, "nope.jsonl"), "-n", "1", "-o", path.join(dir, "o.jsonl")]);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain("no such file");
   });
 });

@@ -1,7 +1,7 @@
 import { reservoirSample } from "@sfmed/eval-metrics";
 import { detectFormat, formatFromName, writeCsv, writeJsonArray, writeJsonl, type FileFormat } from "@sfmed/schema";
 import { UsageError } from "../context.js";
-import { counted, parseEncoding, readAny, recordBar } from "./io-helpers.js";
+import { counted, guardOutputs, parseEncoding, readAny, recordBar, requireFile } from "./io-helpers.js";
 import type { Register } from "./index.js";
 
 const EXTENSIONS: Record<FileFormat, string> = {
@@ -46,6 +46,8 @@ export const register: Register = (program, ctx) => {
       const seed = Number(o.seed);
       if (!Number.isSafeInteger(seed) || seed < 0) throw new UsageError(`--seed must be an integer ≥ 0, got "${o.seed}"`);
       const encoding = parseEncoding(o.encoding);
+      await requireFile("<in>", input);
+      await guardOutputs({ inputs: { "<in>": input }, outputs: { "-o": o.output } });
       const format = await inputFormat(input);
       // Same family as the input: by name when the input's name says (a `.json` input may hold JSONL), else by content.
       const named = formatFromName(input) ?? format;
