@@ -1,4 +1,4 @@
-import { readFile, writeFile } from "node:fs/promises";
+import { readdir, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { reservoirSample } from "@sfmed/eval-metrics";
 import { loopbackServer, sendJson, tempDir } from "@sfmed/test-utils";
@@ -77,5 +77,58 @@ describe("sfmed generate", () => {
       e.mockRestore();
     }
     expect(err.join("")).toContain(`${input}:2 field prompt: no prompt`);
+  });
+});
+
+describe("sfmed generate keeps answered prompts and names what failed", () => {
+  it("a failed record is named; a rerun asks only for the prompts not yet answered; the key comes from --api-key-env", async () => {
+    const asked: string[] = [];
+    const keys = new Set<string>();
+    let failOnce = true;
+    const srv = await loopbackServer((req, res) => {
+      const body = JSON.parse(req.body) as { messages: Array<{ content: string }> };
+      const q = body.messages.at(-1)!.content;
+      keys.add(String(req.headers.authorization));
+      asked.push(q);
+      if (q === "问题q3" && failOnce) {
+        failOnce = false;
+        return sendJson(res, 400, { error: { message: "bad request for this prompt" } });
+      }
+      sendJson(res, 200, { choices: [{ index: 0, message: { role: "assistant", content: `答:${q}` }, finish_reason: "stop" }], usage: { prompt_tokens: 1, completion_tokens: 1 } });
+    });
+    const dir = await tempDir();
+    const input = path.join(dir, "in.jsonl");
+    await writeFile(input, Array.from({ length: 6 }, (_, i) => JSON.stringify({ id: `q${i}`, prompt: [{ role: "user", content: `问题q${i}` }], reference: "参考" })).join("\n") + "\n");
+    const out = path.join(dir, "preds.jsonl");
+    const args = ["-q", "generate", "-i", input, "-o", out, "--base-url", `${srv.url}/v1`, "--model", "m", "--api-key-env", "SFMED_TEST_KEY", "--concurrency", "1"];
+    process.env.SFMED_TEST_KEY = "sk-test-123";
+    try {
+      const first = await capture(args);
+      expect(first.code).toBe(1);
+      expect(first.stderr).toContain(`${input}:4: record "q3"`);
+      const second = await capture(args);
+      expect(second.code, second.stderr).toBe(0);
+    } finally {
+      delete process.env.SFMED_TEST_KEY;
+    }
+    // 6 prompts the first time (one failed), then only the failed one
+    expect(asked.length).toBe(7);
+    expect(asked.at(-1)).toBe("问题q3");
+    expect(keys).toEqual(new Set(["Bearer sk-test-123"]));
+    const ids = (await readFile(out, "utf8")).trim().split("\n").map((l) => (JSON.parse(l) as { id: string }).id);
+    expect(ids).toEqual(["q0", "q1", "q2", "q3", "q4", "q5"]);
+    expect((await readdir(dir)).sort()).toEqual(["in.jsonl", "preds.jsonl"]); // the checkpoint is gone once the output is written
+  });
+
+  it("refuses repeated ids and a zero --timeout", async () => {
+    const dir = await tempDir();
+    const input = path.join(dir, "in.jsonl");
+    await writeFile(input, ['{"id":"a","prompt":[{"role":"user","content":"x"}]}', '{"id":"b","prompt":[{"role":"user","content":"y"}]}', '{"id":"a","prompt":[{"role":"user","content":"z"}]}'].join("\n") + "\n");
+    const dup = await capture(["-q", "generate", "-i", input, "-o", path.join(dir, "p.jsonl"), "--base-url", "http://127.0.0.1:9/v1", "--model", "m"]);
+    expect(dup.code).toBe(1);
+    expect(dup.stderr).toContain(`${input}:3 field id: id "a" repeats the record at line 1`);
+    const bad = await capture(["-q", "generate", "-i", input, "-o", path.join(dir, "p.jsonl"), "--base-url", "http://alice:s3cret@127.0.0.1:9/v1", "--model", "m", "--timeout", "0"]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('--timeout must be a number > 0, got "0"');
   });
 });
