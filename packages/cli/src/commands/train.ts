@@ -53,6 +53,9 @@ export function applySets(job: Record<string, unknown>, sets: string[]): Record<
     const eq = s.indexOf("=");
     if (eq <= 0) throw new UsageError(`--set needs KEY=VALUE (e.g. data.train=sft.jsonl), got "${s}"`);
     const keys = s.slice(0, eq).split(".");
+    // Nothing may reach an object prototype: these keys are refused anywhere in the path.
+    const bad = keys.find((k) => k === "__proto__" || k === "constructor" || k === "prototype" || k === "");
+    if (bad !== undefined) throw new UsageError(`--set "${s.slice(0, eq)}": the key "${bad}" is not allowed`);
     const raw = s.slice(eq + 1);
     let value: unknown = raw;
     try {
@@ -62,7 +65,7 @@ export function applySets(job: Record<string, unknown>, sets: string[]): Record<
     }
     let node = out;
     for (const k of keys.slice(0, -1)) {
-      if (!node[k] || typeof node[k] !== "object" || Array.isArray(node[k])) node[k] = {};
+      if (!Object.hasOwn(node, k) || !node[k] || typeof node[k] !== "object" || Array.isArray(node[k])) node[k] = {};
       node = node[k] as Record<string, unknown>;
     }
     node[keys.at(-1)!] = value;
