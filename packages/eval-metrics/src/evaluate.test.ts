@@ -81,3 +81,19 @@ describe("evaluateChoices and the reports", () => {
     ).toBe("患者：头痛\n医生：多久了？\n患者：三天");
   });
 });
+
+describe("renderMarkdown judge table", () => {
+  it("prints – instead of NaN for a system whose every judgment failed", () => {
+    const md = renderMarkdown({
+      kind: "judge",
+      judge: "j",
+      rubric: "cmb-clin",
+      systems: [
+        { model: "ok", mean: 3.5, dimensions: { a: 3, b: 4 }, failed: 0, n: 2 },
+        { model: "all-failed", mean: NaN, dimensions: {}, failed: 2, n: 2 },
+      ],
+    });
+    expect(md).not.toContain("NaN");
+    expect(md).toContain("| all-failed | – | – | – | 2 | 2 |");
+  });
+});

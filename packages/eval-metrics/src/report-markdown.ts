@@ -9,7 +9,9 @@ export interface RenderMarkdownOptions {
 const cell = (s: string) => s.replace(/\|/g, "\\|").replace(/\n/g, " ");
 const row = (xs: (string | number)[]) => `| ${xs.map((x) => cell(String(x))).join(" | ")} |`;
 const rule = (n: number) => `|${Array.from({ length: n }, () => "---").join("|")}|`;
-const x100 = (v: number, digits = 2) => (100 * v).toFixed(digits);
+/** A number for a table cell; a mean over nothing (every judgment failed) is "–", never "NaN". */
+const fixed = (v: number | undefined, digits: number) => (v !== undefined && Number.isFinite(v) ? v.toFixed(digits) : "–");
+const x100 = (v: number, digits = 2) => fixed(100 * v, digits);
 
 function rouge(r: RougeReport): string {
   const head = ["Model", "ROUGE-L (F)", "P", "R", "n"];
@@ -52,7 +54,7 @@ function judge(r: JudgeReport): string {
     "",
     row(head),
     rule(head.length),
-    ...r.systems.map((s) => row([s.model, s.mean.toFixed(2), ...(dims.length > 1 ? dims.map((d) => (s.dimensions[d] ?? NaN).toFixed(2)) : []), s.failed, s.n])),
+    ...r.systems.map((s) => row([s.model, fixed(s.mean, 2), ...(dims.length > 1 ? dims.map((d) => fixed(s.dimensions[d], 2)) : []), s.failed, s.n])),
   ].join("\n");
 }
 
