@@ -1,6 +1,6 @@
 import { existsSync } from "node:fs";
 import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
-import { homedir } from "node:os";
+import { homedir, hostname } from "node:os";
 import path from "node:path";
 import { tempDir } from "@sfmed/test-utils";
 import { describe, expect, it } from "vitest";
@@ -256,6 +256,20 @@ describe("the pipeline deletes only what it made", () => {
     await mkdir(path.join(dir, "res"));
     await writeFile(path.join(dir, "res/report.html"), "<p>my report</p>");
     await expect(runPipeline(await loadPipeline(file), { runCommand: fakeSfmed([]), startService: noService })).rejects.toMatchObject({ code: "not_ours", folder: path.join(dir, "res/report.html") });
+  });
+
+  it("refuses to share out: with a run in progress, and takes over the lock of a killed one", async () => {
+    const { dir, file } = await setup(YAML);
+    await mkdir(path.join(dir, "out"));
+    const lock = path.join(dir, "out/.sfmed-pipeline.lock");
+    await writeFile(lock, JSON.stringify({ pid: process.ppid, host: hostname() }));
+    const calls: string[][] = [];
+    await expect(runPipeline(await loadPipeline(file), { runCommand: fakeSfmed(calls), startService: noService })).rejects.toMatchObject({ code: "locked", message: expect.stringContaining(`pid ${process.ppid}`) });
+    expect(calls).toHaveLength(0);
+    await writeFile(lock, JSON.stringify({ pid: 4194305, host: hostname() }));
+    const r = await runPipeline(await loadPipeline(file), { runCommand: fakeSfmed(calls), startService: noService });
+    expect(r.stages.map((s) => s.status)).toEqual(["done", "done", "done"]);
+    expect(existsSync(lock)).toBe(false);
   });
 
   it("removes temp files a killed run left in its own folders, and only there", async () => {

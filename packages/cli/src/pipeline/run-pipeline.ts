@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { existsSync, statSync } from "node:fs";
-import { mkdir, readdir, readFile, rm } from "node:fs/promises";
+import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { hostname } from "node:os";
 import path from "node:path";
 import { atomicWrite, isInside, sweepStaleTemps } from "@sfmed/schema";
 import { InterruptedError, signalExitCode, type StopSignal } from "../signals.js";
@@ -91,7 +92,7 @@ export class PipelineStageError extends Error {
 export class PipelineOutputError extends Error {
   override readonly name = "PipelineOutputError";
   constructor(
-    readonly code: "not_ours" | "other_stage" | "input_in_out" | "out_in_input" | "stale_checkpoints",
+    readonly code: "not_ours" | "other_stage" | "input_in_out" | "out_in_input" | "stale_checkpoints" | "locked",
     readonly folder: string,
     message: string,
     readonly stage?: string,
@@ -199,136 +200,187 @@ export async function runPipeline(spec: PipelineSpec, opts: PipelineOptions): Pr
   const plan = planStages(spec);
   await checkLayout(spec, plan);
   await mkdir(spec.out, { recursive: true });
-  if (!opts.dryRun) {
-    // Temp files a killed run left behind (their writer is gone) in `out` and in the stage folders we own.
-    const swept = await sweepStaleTemps(spec.out);
-    for (const p of plan) if (await readMarker(p.dir)) swept.push(...(await sweepStaleTemps(p.dir)));
-    if (swept.length) opts.onNotice?.(`removed ${swept.length} temp file(s) left by an interrupted run`);
-  }
-
-  const emit = (e: StageEvent) => opts.onStage?.(e);
-  const stopSignal = (): StopSignal | undefined => {
-    if (!opts.signal?.aborted) return undefined;
-    return opts.signal.reason === "SIGTERM" ? "SIGTERM" : "SIGINT";
-  };
-  const interrupted = (stage: string, sig: StopSignal) =>
-    new InterruptedError(sig, `pipeline stopped by ${sig} during stage "${stage}"; finished stages are kept: run \`sfmed pipeline run ${shownFile}\` again to resume from "${stage}"`);
-
-  const startServiceFor = async (id: string): Promise<RunningService> => {
-    let s = services.get(id);
-    if (s) return s;
-    const t = Date.now();
-    emit({ stage: id, status: "running", argv: serviceArgv.get(id)! });
-    try {
-      s = await opts.startService(serviceArgv.get(id)!);
-    } catch (err) {
-      emit({ stage: id, status: "failed", error: (err as Error).message });
-      throw new PipelineStageError(id, (err as Error).message, spec.file);
-    }
-    services.set(id, s);
-    emit({ stage: id, status: "done", ms: Date.now() - t });
-    return s;
-  };
-
-  const roots = projectRoots(spec.file);
+  const unlock = opts.dryRun ? async () => {} : await lockOut(spec.out);
   try {
-    let reachedUntil = false;
-    for (const p of plan) {
-      const { stage, dir, words, deps } = p;
-      const inputHashes: Record<string, string> = {};
-      for (const inp of p.inputs) {
-        const name = path.relative(path.dirname(spec.file), inp.path);
-        if (inputHashes[name] !== undefined) continue;
-        // Inside the project, or named under `inputs:`: content. Elsewhere: size and time, never a walk.
-        inputHashes[name] = inp.named || roots.some((r) => isInside(r, inp.path)) ? await hashPath(inp.path, stage.id, limits) : await fingerprintPath(inp.path);
-      }
-      const key = sha(JSON.stringify({ argv: p.argvForKey, deps: deps.map((d) => [d, keys[d]]), inputs: Object.entries(inputHashes).sort(), force: force.has(stage.id) ? started : 0 }));
-      keys[stage.id] = key;
-
-      if (stage.service) {
-        serviceArgv.set(stage.id, p.argv);
-        continue;
-      }
-      if (reachedUntil) {
-        results.push({ id: stage.id, status: "skipped", key, dir, ms: 0 });
-        emit({ stage: stage.id, status: "skipped" });
-        continue;
-      }
-      const stop = stopSignal();
-      if (stop) throw interrupted(stage.id, stop);
-      const t = Date.now();
-      const marker = await readMarker(dir);
-      const finished = marker !== undefined && (marker.state ?? "done") === "done";
-      if (finished && marker.key === key && !force.has(stage.id)) {
-        // A cached stage reports the time and command of the run that produced it.
-        results.push({ id: stage.id, status: "cached", key, dir, ms: marker.ms ?? 0, ...(marker.argv ? { argv: marker.argv } : {}) });
-        emit({ stage: stage.id, status: "cached" });
-      } else if (opts.dryRun) {
-        results.push({ id: stage.id, status: "skipped", key, dir, ms: 0, argv: p.argv });
-        emit({ stage: stage.id, status: "skipped", argv: p.argv });
-      } else {
-        const training = isTraining(words);
-        // An unfinished training run keeps its checkpoints: the same command continues from them.
-        let resume = false;
-        if (training && marker && !finished && !force.has(stage.id) && (await hasCheckpoints(dir))) {
-          if (marker.key !== key) {
-            throw new PipelineOutputError(
-              "stale_checkpoints",
-              dir,
-              `stage "${stage.id}": ${dir} holds checkpoints of an unfinished run whose command, inputs or upstream stages have changed since; they are kept. Run with --force ${stage.id} to start it over (deleting them), or move the folder away`,
-              stage.id,
-            );
-          }
-          resume = true;
-        }
-        // Services this stage names start now (lazily), so fully cached runs never load a model.
-        const urls: Record<string, string> = {};
-        for (const d of deps) if (serviceArgv.has(d)) urls[d] = (await startServiceFor(d)).url;
-        const scope = stageScope(spec, plan, p);
-        const finalArgv = [...words.map((w) => interpolate(w, { ...scope, serviceUrl: (k) => urls[k] ?? "" })), ...(resume ? ["--resume"] : [])];
-        if (!resume) {
-          // Ours (checkLayout saw the marker, or the folder was empty or absent): safe to clear.
-          await rm(dir, { recursive: true, force: true });
-          await mkdir(dir, { recursive: true });
-        }
-        const startedAt = new Date().toISOString();
-        await writeJson(path.join(dir, STAGE_MARKER), { stage: stage.id, pipeline: markerPipeline, state: "running", key, startedAt });
-        emit({ stage: stage.id, status: resume ? "resumed" : "running", argv: finalArgv });
-        let code: number;
-        let error: string | undefined;
-        try {
-          code = await opts.runCommand(finalArgv);
-        } catch (err) {
-          code = 1;
-          error = (err as Error).message;
-        }
-        const ms = Date.now() - t;
-        const sig = stopSignal() ?? (code === signalExitCode("SIGINT") ? "SIGINT" : code === signalExitCode("SIGTERM") ? "SIGTERM" : undefined);
-        if (code !== 0 && sig) {
-          // Stopped, not finished: the marker stays "running", so the next run does this stage again.
-          results.push({ id: stage.id, status: "interrupted", key, dir, ms, argv: finalArgv, error: `stopped by ${sig}` });
-          emit({ stage: stage.id, status: "interrupted", ms });
-          await writeReport(spec, results, started, false);
-          throw interrupted(stage.id, sig);
-        }
-        if (code !== 0) {
-          error ??= `sfmed ${finalArgv[0]} exited with code ${code}`;
-          results.push({ id: stage.id, status: "failed", key, dir, ms, argv: finalArgv, error });
-          emit({ stage: stage.id, status: "failed", ms, error });
-          await writeReport(spec, results, started, false);
-          throw new PipelineStageError(stage.id, error, shownFile, training);
-        }
-        await writeJson(path.join(dir, STAGE_MARKER), { stage: stage.id, pipeline: markerPipeline, state: "done", key, argv: finalArgv, startedAt, finishedAt: new Date().toISOString(), ms });
-        results.push({ id: stage.id, status: "done", key, dir, ms, argv: finalArgv });
-        emit({ stage: stage.id, status: "done", ms });
-      }
-      if (opts.until === stage.id) reachedUntil = true;
-    }
+    return await runLocked();
   } finally {
-    for (const s of services.values()) await s.close().catch(() => undefined);
+    await unlock();
   }
-  const reportPath = await writeReport(spec, results, started, true);
-  return { name: spec.name, out: spec.out, ok: true, stages: results, ms: Date.now() - started, reportPath };
+
+  async function runLocked(): Promise<PipelineResult> {
+    if (!opts.dryRun) {
+      // Temp files a killed run left behind (their writer is gone) in `out` and in the stage folders we own.
+      const swept = await sweepStaleTemps(spec.out);
+      for (const p of plan) if (await readMarker(p.dir)) swept.push(...(await sweepStaleTemps(p.dir)));
+      if (swept.length) opts.onNotice?.(`removed ${swept.length} temp file(s) left by an interrupted run`);
+    }
+
+    const emit = (e: StageEvent) => opts.onStage?.(e);
+    const stopSignal = (): StopSignal | undefined => {
+      if (!opts.signal?.aborted) return undefined;
+      return opts.signal.reason === "SIGTERM" ? "SIGTERM" : "SIGINT";
+    };
+    const interrupted = (stage: string, sig: StopSignal) =>
+      new InterruptedError(sig, `pipeline stopped by ${sig} during stage "${stage}"; finished stages are kept: run \`sfmed pipeline run ${shownFile}\` again to resume from "${stage}"`);
+
+    const startServiceFor = async (id: string): Promise<RunningService> => {
+      let s = services.get(id);
+      if (s) return s;
+      const t = Date.now();
+      emit({ stage: id, status: "running", argv: serviceArgv.get(id)! });
+      try {
+        s = await opts.startService(serviceArgv.get(id)!);
+      } catch (err) {
+        emit({ stage: id, status: "failed", error: (err as Error).message });
+        throw new PipelineStageError(id, (err as Error).message, spec.file);
+      }
+      services.set(id, s);
+      emit({ stage: id, status: "done", ms: Date.now() - t });
+      return s;
+    };
+
+    const roots = projectRoots(spec.file);
+    try {
+      let reachedUntil = false;
+      for (const p of plan) {
+        const { stage, dir, words, deps } = p;
+        const inputHashes: Record<string, string> = {};
+        for (const inp of p.inputs) {
+          const name = path.relative(path.dirname(spec.file), inp.path);
+          if (inputHashes[name] !== undefined) continue;
+          // Inside the project, or named under `inputs:`: content. Elsewhere: size and time, never a walk.
+          inputHashes[name] = inp.named || roots.some((r) => isInside(r, inp.path)) ? await hashPath(inp.path, stage.id, limits) : await fingerprintPath(inp.path);
+        }
+        const key = sha(JSON.stringify({ argv: p.argvForKey, deps: deps.map((d) => [d, keys[d]]), inputs: Object.entries(inputHashes).sort(), force: force.has(stage.id) ? started : 0 }));
+        keys[stage.id] = key;
+
+        if (stage.service) {
+          serviceArgv.set(stage.id, p.argv);
+          continue;
+        }
+        if (reachedUntil) {
+          results.push({ id: stage.id, status: "skipped", key, dir, ms: 0 });
+          emit({ stage: stage.id, status: "skipped" });
+          continue;
+        }
+        const stop = stopSignal();
+        if (stop) throw interrupted(stage.id, stop);
+        const t = Date.now();
+        const marker = await readMarker(dir);
+        const finished = marker !== undefined && (marker.state ?? "done") === "done";
+        if (finished && marker.key === key && !force.has(stage.id)) {
+          // A cached stage reports the time and command of the run that produced it.
+          results.push({ id: stage.id, status: "cached", key, dir, ms: marker.ms ?? 0, ...(marker.argv ? { argv: marker.argv } : {}) });
+          emit({ stage: stage.id, status: "cached" });
+        } else if (opts.dryRun) {
+          results.push({ id: stage.id, status: "skipped", key, dir, ms: 0, argv: p.argv });
+          emit({ stage: stage.id, status: "skipped", argv: p.argv });
+        } else {
+          const training = isTraining(words);
+          // An unfinished training run keeps its checkpoints: the same command continues from them.
+          let resume = false;
+          if (training && marker && !finished && !force.has(stage.id) && (await hasCheckpoints(dir))) {
+            if (marker.key !== key) {
+              throw new PipelineOutputError(
+                "stale_checkpoints",
+                dir,
+                `stage "${stage.id}": ${dir} holds checkpoints of an unfinished run whose command, inputs or upstream stages have changed since; they are kept. Run with --force ${stage.id} to start it over (deleting them), or move the folder away`,
+                stage.id,
+              );
+            }
+            resume = true;
+          }
+          // Services this stage names start now (lazily), so fully cached runs never load a model.
+          const urls: Record<string, string> = {};
+          for (const d of deps) if (serviceArgv.has(d)) urls[d] = (await startServiceFor(d)).url;
+          const scope = stageScope(spec, plan, p);
+          const finalArgv = [...words.map((w) => interpolate(w, { ...scope, serviceUrl: (k) => urls[k] ?? "" })), ...(resume ? ["--resume"] : [])];
+          if (!resume) {
+            // Ours (checkLayout saw the marker, or the folder was empty or absent): safe to clear.
+            await rm(dir, { recursive: true, force: true });
+            await mkdir(dir, { recursive: true });
+          }
+          const startedAt = new Date().toISOString();
+          await writeJson(path.join(dir, STAGE_MARKER), { stage: stage.id, pipeline: markerPipeline, state: "running", key, startedAt });
+          emit({ stage: stage.id, status: resume ? "resumed" : "running", argv: finalArgv });
+          let code: number;
+          let error: string | undefined;
+          try {
+            code = await opts.runCommand(finalArgv);
+          } catch (err) {
+            code = 1;
+            error = (err as Error).message;
+          }
+          const ms = Date.now() - t;
+          const sig = stopSignal() ?? (code === signalExitCode("SIGINT") ? "SIGINT" : code === signalExitCode("SIGTERM") ? "SIGTERM" : undefined);
+          if (code !== 0 && sig) {
+            // Stopped, not finished: the marker stays "running", so the next run does this stage again.
+            results.push({ id: stage.id, status: "interrupted", key, dir, ms, argv: finalArgv, error: `stopped by ${sig}` });
+            emit({ stage: stage.id, status: "interrupted", ms });
+            await writeReport(spec, results, started, false);
+            throw interrupted(stage.id, sig);
+          }
+          if (code !== 0) {
+            error ??= `sfmed ${finalArgv[0]} exited with code ${code}`;
+            results.push({ id: stage.id, status: "failed", key, dir, ms, argv: finalArgv, error });
+            emit({ stage: stage.id, status: "failed", ms, error });
+            await writeReport(spec, results, started, false);
+            throw new PipelineStageError(stage.id, error, shownFile, training);
+          }
+          await writeJson(path.join(dir, STAGE_MARKER), { stage: stage.id, pipeline: markerPipeline, state: "done", key, argv: finalArgv, startedAt, finishedAt: new Date().toISOString(), ms });
+          results.push({ id: stage.id, status: "done", key, dir, ms, argv: finalArgv });
+          emit({ stage: stage.id, status: "done", ms });
+        }
+        if (opts.until === stage.id) reachedUntil = true;
+      }
+    } finally {
+      for (const s of services.values()) await s.close().catch(() => undefined);
+    }
+    const reportPath = await writeReport(spec, results, started, true);
+    return { name: spec.name, out: spec.out, ok: true, stages: results, ms: Date.now() - started, reportPath };
+  }
+}
+
+const LOCK = ".sfmed-pipeline.lock";
+
+/**
+ * Hold `out` for this process: two runs writing the same stage folders would delete each other's files. A lock
+ * whose process is gone (killed) is taken over.
+ */
+async function lockOut(out: string): Promise<() => Promise<void>> {
+  const file = path.join(out, LOCK);
+  const mine = JSON.stringify({ pid: process.pid, host: hostname(), startedAt: new Date().toISOString() }) + "\n";
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      await writeFile(file, mine, { flag: "wx" });
+      return async () => {
+        if ((await readFile(file, "utf8").catch(() => "")) === mine) await rm(file, { force: true });
+      };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+      let holder: { pid?: number; host?: string } = {};
+      try {
+        holder = JSON.parse(await readFile(file, "utf8")) as typeof holder;
+      } catch {
+        /* torn: treat as stale */
+      }
+      if (holder.pid && (holder.host !== hostname() || processAlive(holder.pid))) {
+        throw new PipelineOutputError("locked", out, `${out} is in use by another \`sfmed pipeline run\` (pid ${holder.pid}${holder.host !== hostname() ? ` on ${holder.host}` : ""}); wait for it to finish, or delete ${file} if that run is gone`);
+      }
+      await rm(file, { force: true });
+    }
+  }
+  throw new PipelineOutputError("locked", out, `could not lock ${out} (${file})`);
+}
+
+function processAlive(pid: number): boolean {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM";
+  }
 }
 
 /** Variables may use ${dir} and earlier variables. */
