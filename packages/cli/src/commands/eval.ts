@@ -19,6 +19,8 @@ import { createOpenAIModel } from "@sfmed/llm";
 import { atomicWrite, readRecords, recordsOnly, writeRecords, type ChoiceQuestion, type Prediction, type ReferenceQA, type RecordKind, type RecordOf } from "@sfmed/schema";
 import type { Command } from "commander";
 import { UsageError, type CliContext } from "../context.js";
+import { intFlag, LIMITS } from "../flags.js";
+import { guardOutputs, requireNonEmpty } from "./io-helpers.js";
 import { createProgress } from "../progress.js";
 import type { Register } from "./index.js";
 
@@ -34,6 +36,19 @@ async function readPredictions(files: string[]): Promise<Prediction[]> {
 
 async function sha256(file: string): Promise<string> {
   return createHash("sha256").update(await readFile(file)).digest("hex");
+}
+
+/** Check the files {@link writeReport} will write against the inputs (exit 2 on a collision) before any work. */
+async function guardReport(out: string, name: string, inputs: Record<string, string | string[] | undefined>): Promise<void> {
+  const files = [`${name}.json`, `${name}.md`, `${name}.html`, `${name}-items.jsonl`].map((f) => path.join(out, f));
+  await guardOutputs({ inputs, outputs: Object.fromEntries(files.map((f) => [`-o (${path.basename(f)})`, f])) });
+}
+
+/** With no prediction for any question, every score is empty: exit 1 unless --allow-empty. */
+function requireMatches(predictions: ReadonlyArray<{ id: string }>, questions: ReadonlyArray<{ id: string }>, files: string[], allowEmpty: boolean | undefined): void {
+  const ids = new Set(questions.map((q) => q.id));
+  const matched = predictions.filter((p) => ids.has(p.id)).length;
+  requireNonEmpty(matched, `no prediction in ${files.join(", ")} matches a question id (${questions.length} questions, ${predictions.length} predictions)`, allowEmpty);
 }
 
 /** Write `<out>/<name>.json|.md|.html` (+ per-item JSONL) atomically and print the Markdown table. */
@@ -79,6 +94,7 @@ interface JudgeFlags {
   concurrency: string;
   cache?: string | false;
   out: string;
+  allowEmpty?: boolean;
 }
 
 function judgeOptions(o: JudgeFlags, c: CliContext, label: string): JudgeManyOptions & { bar: ReturnType<typeof createProgress> } {
@@ -104,6 +120,7 @@ function judgeFlags(cmd: Command): Command {
     .option("--retries <n>", "judge: extra calls after an unparsable judgment", "2")
     .option("--concurrency <n>", "judge: calls in flight", "4")
     .option("--cache <dir>", "judge: response cache directory (default <out>/.judge-cache; reruns resume from it)")
+    .option("--allow-empty", "succeed even when no prediction matches a reference id")
     .option("--no-cache", "judge: no response cache");
 }
 
@@ -118,13 +135,17 @@ export const register: Register = (program, ctx) => {
     .option("--tokenizer <name>", "char (code points), jieba or whitespace (default: char; jieba under --compat rouge-chinese)")
     .option("--compat <name>", "rouge-score (F = 2PR/(P+R)) or rouge-chinese (jieba words, 1e-8 epsilon)")
     .option("--threads <n>", "worker threads for the LCS kernel")
-    .action(async (o: { refs: string; pred: string[]; out: string; tokenizer?: string; compat?: string; threads?: string }) => {
+    .option("--allow-empty", "succeed even when no prediction matches a reference id")
+    .action(async (o: { refs: string; pred: string[]; out: string; tokenizer?: string; compat?: string; threads?: string; allowEmpty?: boolean }) => {
       const c = ctx();
       const started = Date.now();
       const opts = rougeOptions(o);
+      await guardReport(o.out, "rouge", { "--refs": o.refs, "--pred": o.pred });
       const refs = await readAll(o.refs, "qa");
       const bar = createProgress({ label: "rouge", unit: "pair", quiet: c.quiet });
-      const { report, items } = await evaluateRouge(refs, await readPredictions(o.pred), { ...opts, onProgress: (d, t) => (bar.setTotal(t), bar.update(d)) });
+      const predictions = await readPredictions(o.pred);
+      requireMatches(predictions, refs, o.pred, o.allowEmpty);
+      const { report, items } = await evaluateRouge(refs, predictions, { ...opts, onProgress: (d, t) => (bar.setTotal(t), bar.update(d)) });
       bar.stop();
       await writeReport(c, o.out, "rouge", report, { inputs: [o.refs, ...o.pred], params: { tokenizer: report.tokenizer, compat: report.compat }, items, started });
     });
@@ -135,11 +156,14 @@ export const register: Register = (program, ctx) => {
     .requiredOption("--pred <files...>", "predictions (Prediction records; several models allowed)")
     .requiredOption("-o, --out <dir>", "output directory")
     .option("--answered-only", "score only the questions that have a prediction (a sampled run), not the whole file")
-    .action(async (o: { questions: string; pred: string[]; out: string; answeredOnly?: boolean }) => {
+    .option("--allow-empty", "succeed even when no prediction matches a question id")
+    .action(async (o: { questions: string; pred: string[]; out: string; answeredOnly?: boolean; allowEmpty?: boolean }) => {
       const c = ctx();
       const started = Date.now();
+      await guardReport(o.out, "mc", { "--questions": o.questions, "--pred": o.pred });
       const predictions = await readPredictions(o.pred);
       let questions: ChoiceQuestion[] = await readAll(o.questions, "choice");
+      requireMatches(predictions, questions, o.pred, o.allowEmpty);
       if (o.answeredOnly) {
         const ids = new Set(predictions.map((p) => p.id));
         questions = questions.filter((q) => ids.has(q.id));
@@ -158,9 +182,12 @@ export const register: Register = (program, ctx) => {
   ).action(async (o: JudgeFlags & { refs: string; pred: string[] }) => {
     const c = ctx();
     const started = Date.now();
+    await guardReport(o.out, "judge", { "--refs": o.refs, "--pred": o.pred });
     const refs: ReferenceQA[] = await readAll(o.refs, "qa");
+    const predictions = await readPredictions(o.pred);
+    requireMatches(predictions, refs, o.pred, o.allowEmpty);
     const { bar, ...opts } = judgeOptions(o, c, "judge");
-    const { report, judgments } = await evaluateJudge(refs, await readPredictions(o.pred), opts);
+    const { report, judgments } = await evaluateJudge(refs, predictions, opts);
     bar.stop();
     const failed = judgments.filter((j) => !j.ok).length;
     if (failed) c.info(`eval judge: ${failed} judgment(s) unparsable after retries; left out of the means and listed in judge-items.jsonl`);
@@ -188,12 +215,15 @@ export const register: Register = (program, ctx) => {
     if (o.cells !== "percent" && o.cells !== "paper") throw new UsageError(`--cells must be percent or paper, got "${o.cells}"`);
     const tieEpsilon = o.tieEpsilon === undefined ? undefined : Number(o.tieEpsilon);
     if (tieEpsilon !== undefined && !(tieEpsilon >= 0)) throw new UsageError(`--tie-epsilon must be a number ≥ 0, got "${o.tieEpsilon}"`);
+    const wtl = { ...(tieEpsilon !== undefined ? { tieEpsilon } : {}), seed: intFlag("seed", o.seed, { min: 0 }), resamples: intFlag("resamples", o.resamples, { min: 1, max: LIMITS.resamples }) };
+    await guardReport(o.out, "compare", { "--refs": o.refs, "--a": o.a, "--b": o.b });
     const refs: ReferenceQA[] = await readAll(o.refs, "qa");
-    const wtl = { ...(tieEpsilon !== undefined ? { tieEpsilon } : {}), seed: int("seed", o.seed, 0)!, resamples: int("resamples", o.resamples, 1)! };
     let bar: ReturnType<typeof createProgress> | undefined;
     let judge: JudgeManyOptions | undefined;
     if (o.metric === "judge") ({ bar, ...judge } = judgeOptions(o, c, "compare"));
-    const { report, items } = await evaluateCompare(refs, await readPredictions([o.a]), await readPredictions(o.b), {
+    const predictionsA = await readPredictions([o.a]);
+    requireMatches(predictionsA, refs, [o.a], o.allowEmpty);
+    const { report, items } = await evaluateCompare(refs, predictionsA, await readPredictions(o.b), {
       ...wtl,
       metric: o.metric,
       rouge: rougeOptions({ tokenizer: o.tokenizer }),
