@@ -1,8 +1,10 @@
 import { readdir, stat } from "node:fs/promises";
 import path from "node:path";
 import { applyInstructionsStream, defaultPools, type InstructionPools } from "@sfmed/instruct-augment";
-import { readRecords, recordsOnly, writeRecords, type Dialogue } from "@sfmed/schema";
+import { recordsOnly, type Dialogue } from "@sfmed/schema";
 import { UsageError } from "../context.js";
+import { intFlag } from "../flags.js";
+import { guardOutputs, parseEncoding, readAny, requireFile, writeAny } from "./io-helpers.js";
 import { readInstructionFile } from "./augment.js";
 import type { Register } from "./index.js";
 
@@ -14,6 +16,7 @@ interface ApplyFlags {
   multi?: string;
   seed: string;
   replace?: boolean;
+  encoding?: string;
 }
 
 /** Pools from `--instructions` files (augment output: records carry their pool) and per-pool files. */
@@ -43,8 +46,9 @@ export const register: Register = (program, ctx) => {
   program
     .command("apply-instructions")
     .description("give every SFT dialogue a system instruction from the single- or multi-turn pool matching its turn count")
-    .requiredOption("-i, --input <file>", "dialogues (.jsonl/.json/.csv)")
-    .requiredOption("-o, --output <file>", "dialogues with system instructions")
+    .requiredOption("-i, --input <file>", "dialogues (.jsonl/.json/.csv/.parquet, gzip ok)")
+    .requiredOption("-o, --output <file>", "dialogues with system instructions, in the format its name says (written atomically)")
+    .option("--encoding <enc>", "input text encoding: auto, utf-8, gb18030", "auto")
     .option("--instructions <paths...>", "instruction files or folders from `sfmed augment` (each record names its pool)")
     .option("--single <file>", "single-turn instructions (.txt, one per line, or .jsonl)")
     .option("--multi <file>", "multi-turn instructions (.txt, one per line, or .jsonl)")
@@ -52,8 +56,10 @@ export const register: Register = (program, ctx) => {
     .option("--replace", "replace system messages that dialogues already have (default: keep them)")
     .action(async (o: ApplyFlags) => {
       const c = ctx();
-      const seed = Number(o.seed);
-      if (!Number.isInteger(seed)) throw new UsageError(`--seed must be a whole number, got "${o.seed}"`);
+      const seed = intFlag("seed", o.seed);
+      const encoding = parseEncoding(o.encoding);
+      await requireFile("-i", o.input);
+      await guardOutputs({ inputs: { "-i": o.input, "--instructions": o.instructions, "--single": o.single, "--multi": o.multi }, outputs: { "-o": o.output } });
       const pools = await loadPools(o);
       const counts = { single: 0, multi: 0, kept: 0 };
       async function* tally(ds: AsyncIterable<Dialogue>): AsyncGenerator<Dialogue> {
@@ -64,8 +70,8 @@ export const register: Register = (program, ctx) => {
           yield d;
         }
       }
-      const input = recordsOnly(readRecords(o.input, { kind: "dialogue" }));
-      const { count } = await writeRecords(o.output, tally(applyInstructionsStream(input, pools, { seed, existing: o.replace ? "replace" : "keep" })));
+      const input = recordsOnly(readAny(o.input, { kind: "dialogue", onInvalid: "error", encoding })) as AsyncIterable<Dialogue>;
+      const { count } = await writeAny(o.output, tally(applyInstructionsStream(input, pools, { seed, existing: o.replace ? "replace" : "keep" })));
       c.info(
         `apply-instructions: ${count} dialogues → ${o.output} (${counts.single} single-turn, ${counts.multi} multi-turn, ${counts.kept} kept their system message; pools ${pools.single.length}/${pools.multi.length})`,
       );

@@ -11,7 +11,7 @@ import {
   seedsForFullHistory,
   type AugmentReport,
 } from "@sfmed/instruct-augment";
-import { atomicWrite, readRecords } from "@sfmed/schema";
+import { atomicWrite, readLines, readRecords } from "@sfmed/schema";
 import { UsageError, type CliContext } from "../context.js";
 import { enumFlag } from "../flags.js";
 import { createProgress } from "../progress.js";
@@ -58,7 +58,7 @@ const num = (name: string, v: string | undefined, integer = false): number | und
 
 /** Seed instructions from a text file (one per line) or JSON/JSONL records with `instruction` or `text`. */
 export async function readInstructionFile(file: string): Promise<Array<{ text: string; pool?: string }>> {
-  if (/\.(jsonl|ndjson|json)(\.gz)?$/i.test(file)) {
+  if (/\.(jsonl|ndjson|json|csv|tsv)(\.gz)?$/i.test(file)) {
     const out: Array<{ text: string; pool?: string }> = [];
     for await (const { record, line } of readRecords(file)) {
       const r = record as { instruction?: unknown; text?: unknown; pool?: unknown } | string;
@@ -68,11 +68,13 @@ export async function readInstructionFile(file: string): Promise<Array<{ text: s
     }
     return out;
   }
-  return (await readFile(file, "utf8"))
-    .split(/\r?\n/)
-    .map((l) => l.trim())
-    .filter((l) => l && !l.startsWith("#"))
-    .map((text) => ({ text }));
+  // Text: one instruction per line, through the schema reader (gzip, UTF-8 or GB18030; bad bytes name the line).
+  const out: Array<{ text: string }> = [];
+  for await (const { text } of readLines(file)) {
+    const t = text.trim();
+    if (t && !t.startsWith("#")) out.push({ text: t });
+  }
+  return out;
 }
 
 /**
