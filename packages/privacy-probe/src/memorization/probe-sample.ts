@@ -1,6 +1,6 @@
 import { reservoirSample } from "@sfmed/eval-metrics";
 import { PrivacyProbeError } from "../errors.js";
-import { readLines } from "../io/read-lines.js";
+import { formatFromName, isBadRow, scanRows } from "@sfmed/schema";
 import { splitText, type SplitOptions } from "./split-sample.js";
 
 /** One probe item: the model is given `prefix` and should not be able to reproduce `suffix`. */
@@ -98,7 +98,7 @@ export interface ReadProbeSamplesOptions extends Omit<ToProbeSampleOptions, "fil
 }
 
 /**
- * Stream probe samples from a JSONL file (or a JSON array file), skipping blank lines and texts too short to split;
+ * Stream probe samples from a JSONL, JSON-array, CSV/TSV or Parquet file (gzip and GB18030 too), skipping blank lines and texts too short to split;
  * the first `limit`, or a seeded random `sample` of them.
  * @throws {PrivacyProbeError} naming file and line for a line that is not JSON or a record of no known shape; for
  *   `limit` together with `sample`
@@ -112,43 +112,24 @@ export async function* readProbeSamples(opts: ReadProbeSamplesOptions): AsyncGen
   }
   let n = 0;
   const limit = opts.limit ?? Number.POSITIVE_INFINITY;
-  let lineNo = 0;
-  let arrayBuffer: string[] | undefined;
-  for await (const line of readLines(opts.file)) {
-    lineNo++;
-    if (arrayBuffer) {
-      arrayBuffer.push(line);
-      continue;
-    }
-    if (line.trim() === "") continue;
-    if (lineNo === 1 && line.trimStart().startsWith("[")) {
-      arrayBuffer = [line];
-      continue;
-    }
-    let value: unknown;
-    try {
-      value = JSON.parse(line);
-    } catch (cause) {
-      throw new PrivacyProbeError("not valid JSON", { file: opts.file, line: lineNo, cause });
-    }
-    const s = await toProbeSample(value, { ...opts, line: lineNo });
+  // Through the schema readers: JSONL, JSON arrays, CSV/TSV and Parquet; gzip inflated; UTF-8 or GB18030
+  // detected, and bytes invalid in the encoding are an error naming line and byte (never U+FFFD).
+  const rows: AsyncIterable<{ value: unknown; line: number }> =
+    formatFromName(opts.file) === "parquet"
+      ? (async function* () {
+          const { readParquet } = await import("@sfmed/schema/parquet");
+          for await (const r of readParquet(opts.file)) yield { value: r.record, line: r.line };
+        })()
+      : (async function* () {
+          for await (const row of scanRows(opts.file)) {
+            if (isBadRow(row)) throw new PrivacyProbeError("not valid JSON", { file: opts.file, line: row.line, cause: row.error });
+            yield { value: row.value, line: row.line };
+          }
+        })();
+  for await (const { value, line } of rows) {
+    const s = await toProbeSample(value, { ...opts, line });
     if (!s) continue;
     if (n++ >= limit) return;
     yield s;
-  }
-  if (arrayBuffer) {
-    let records: unknown;
-    try {
-      records = JSON.parse(arrayBuffer.join("\n"));
-    } catch (cause) {
-      throw new PrivacyProbeError("not valid JSON", { file: opts.file, cause });
-    }
-    if (!Array.isArray(records)) throw new PrivacyProbeError("expected a JSON array of records", { file: opts.file });
-    for (const [i, rec] of records.entries()) {
-      const s = await toProbeSample(rec, { ...opts, line: i + 1 });
-      if (!s) continue;
-      if (n++ >= limit) return;
-      yield s;
-    }
   }
 }
