@@ -28,6 +28,7 @@ import { readRecords, recordsOnly, writeJsonl, type ReferenceQA } from "@sfmed/s
 import type { Command } from "commander";
 import { UsageError, type CliContext } from "../context.js";
 import { createProgress } from "../progress.js";
+import { guardOutputs } from "./io-helpers.js";
 import type { Register } from "./index.js";
 
 function num(name: string, v: string | undefined, check: (n: number) => boolean, what: string): number | undefined {
@@ -132,6 +133,7 @@ function registerMemorization(probe: Command, ctx: () => CliContext) {
       const seed = int("seed", o.seed)!;
       if (limit !== undefined && sampleSize !== undefined) throw new UsageError("--limit and --sample exclude each other (--limit takes the first n, --sample a random n)");
       const draw = sampleSize !== undefined ? { sample: { n: sampleSize, seed } } : {};
+      await guardOutputs({ inputs: { "--data": o.data }, outputs: { "-o (memorization.jsonl)": path.join(o.out, "memorization.jsonl"), "-o (memorization.json)": path.join(o.out, "memorization.json") } });
       const samples = await collect(readProbeSamples({ file: o.data, split, tokenizer, ...(limit ? { limit } : {}), ...draw }));
       const results = path.join(o.out, "memorization.jsonl");
       const bar = createProgress({ label: "probe", total: samples.length, unit: "sample", quiet: c.quiet });
