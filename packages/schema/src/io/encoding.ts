@@ -186,6 +186,17 @@ function locateInvalid(enc: "utf-8" | "gb18030", bytes: Uint8Array, offset: numb
     if (fails(mid)) hi = mid;
     else lo = mid + 1;
   }
-  const bad = lo - 1; // index of the byte that made the prefix invalid
+  // lo - 1 is the byte that made the prefix invalid; report the start of the sequence it ends (a lead byte
+  // followed by a bad continuation is reported at the lead byte): the last prefix that decodes completely.
+  let bad = lo - 1;
+  for (let k = bad; k >= Math.max(0, bad - 3); k--) {
+    try {
+      new TextDecoder(enc, { fatal: true, ignoreBOM: true }).decode(bytes.subarray(0, k));
+      bad = k;
+      break;
+    } catch {
+      // k cuts a character: look further back
+    }
+  }
   return { byte: offset + bad, line: lfBefore + countLf(bytes.subarray(0, bad)) + 1 };
 }
