@@ -1,4 +1,4 @@
-import { mkdtemp } from "node:fs/promises";
+import { mkdtemp, readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { ServerStartError } from "./errors.js";
@@ -14,8 +14,12 @@ export interface StartServerOptions {
   port?: number;
   /** An embedding-gate file (see @sfmed/privacy-probe). */
   gate?: string;
-  /** Extra `serve` flags. */
+  /** Extra `serve` flags, e.g. `["--max-queue", "8"]`. */
   extraArgs?: string[];
+  /** Bearer key the server requires; it reaches serve through `SFMED_SERVE_API_KEY`, never its command line. */
+  apiKey?: string;
+  /** Aborting before the server is ready stops it and rejects with a ServerStartError. */
+  signal?: AbortSignal;
   env?: Record<string, string>;
   /** @default 300000 (model loading can be slow) */
   readyTimeoutMs?: number;
@@ -32,6 +36,14 @@ export interface TrainerServer {
   logPath: string;
   /** Stop the server (SIGTERM, then SIGKILL after 10 s). */
   close(): Promise<void>;
+  /** Settles when the server process has ended, by close() or on its own (a crash), with its log flushed. */
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/** The last `lines` non-empty lines of a server or trainer log ([] when it cannot be read). */
+export async function readLogTail(logPath: string, lines = 20): Promise<string[]> {
+  const text = await readFile(logPath, "utf8").catch(() => "");
+  return text.split("\n").filter((l) => l.trim()).slice(-lines);
 }
 
 /**
@@ -53,7 +65,7 @@ export async function startServer(checkpoint: string, opts: StartServerOptions):
   const proc = spawnTrainer({
     command: opts.python,
     args,
-    env: { PYTHONUNBUFFERED: "1", ...opts.env },
+    env: { PYTHONUNBUFFERED: "1", ...opts.env, ...(opts.apiKey ? { SFMED_SERVE_API_KEY: opts.apiKey } : {}) },
     logPath,
     onEvent: (e) => {
       if (e.event === "ready" && typeof (e as ReadyEvent).url === "string") onReady((e as ReadyEvent).url);
@@ -69,7 +81,18 @@ export async function startServer(checkpoint: string, opts: StartServerOptions):
   };
   const timeoutMs = opts.readyTimeoutMs ?? 300_000;
   let timer: NodeJS.Timeout | undefined;
+  let onAbort = () => {};
+  const aborted = new Promise<{ aborted: true }>((resolve) => {
+    onAbort = () => resolve({ aborted: true });
+    if (opts.signal?.aborted) onAbort();
+    else opts.signal?.addEventListener("abort", onAbort, { once: true });
+  });
+  const exited = proc.exited.then(
+    (x) => x,
+    () => ({ code: null, signal: null }),
+  );
   const outcome = await Promise.race([
+    aborted,
     ready.then((url) => ({ url })),
     proc.exited.then(
       (x) => ({ exited: `exited with ${x.signal ? `signal ${x.signal}` : `code ${x.code}`}` }),
@@ -78,15 +101,18 @@ export async function startServer(checkpoint: string, opts: StartServerOptions):
     new Promise<{ timeout: true }>((resolve) => (timer = setTimeout(() => resolve({ timeout: true }), timeoutMs))),
   ]);
   clearTimeout(timer);
+  opts.signal?.removeEventListener("abort", onAbort);
   if (!("url" in outcome)) {
     await close();
-    throw new ServerStartError("exited" in outcome ? `serve ${outcome.exited} before it was ready` : `serve was not ready after ${timeoutMs} ms`, logPath);
+    const why = "exited" in outcome ? `serve ${outcome.exited} before it was ready` : "aborted" in outcome ? "serve was stopped before it was ready" : `serve was not ready after ${timeoutMs} ms`;
+    throw new ServerStartError(why, logPath, await readLogTail(logPath));
   }
   const url = outcome.url.replace(/\/+$/, "");
-  const res = await fetch(`${url}/v1/models`).catch((err: unknown) => err as Error);
+  const headers: Record<string, string> = opts.apiKey ? { authorization: `Bearer ${opts.apiKey}` } : {};
+  const res = await fetch(`${url}/v1/models`, { headers }).catch((err: unknown) => err as Error);
   if (res instanceof Error || !res.ok) {
     await close();
-    throw new ServerStartError(`serve said it was ready at ${url} but /v1/models failed: ${res instanceof Error ? res.message : res.status}`, logPath);
+    throw new ServerStartError(`serve said it was ready at ${url} but /v1/models failed: ${res instanceof Error ? res.message : res.status}`, logPath, await readLogTail(logPath));
   }
-  return { baseURL: `${url}/v1`, url, logPath, close };
+  return { baseURL: `${url}/v1`, url, logPath, close, exited };
 }

@@ -7,8 +7,10 @@ import {
   ensureTrainerEnv,
   findResumeCheckpoint,
   loadJobFile,
+  readLogTail,
   resumeJob,
   runJob,
+  ServerStartError,
   slurmScript,
   startServer,
   trainerPythonEnv,
@@ -312,26 +314,58 @@ export const register: Register = (program, ctx) => {
 
   program
     .command("serve")
-    .description("serve a checkpoint over an OpenAI-compatible HTTP API (trainer-py serve)")
+    .description("serve a checkpoint over an OpenAI-compatible HTTP API (trainer-py serve; limits in docs/serve.md)")
     .argument("<checkpoint>", "checkpoint folder")
-    .option("--host <host>", "bind address (loopback by default)", "127.0.0.1")
+    .option("--host <host>", "bind address (loopback by default; another address without --api-key is warned about)", "127.0.0.1")
     .option("--port <port>", "port (0 = any free port)", "0")
     .option("--gate <file>", "embedding-gate file from `sfmed probe build-gate`")
+    .option("--api-key <key>", "require Authorization: Bearer KEY (default: $SFMED_SERVE_API_KEY; handed to the server through its environment)")
+    .option("--max-body-bytes <n>", "largest request body; 413 beyond (server default 8 MiB)")
+    .option("--max-queue <n>", "requests waiting for the model; 503 + Retry-After beyond (server default 32)")
+    .option("--max-queue-wait <seconds>", "longest wait for the model before a 503 (server default 60)")
     .option("--python <path>", "base Python for the trainer environment")
-    .action(async (checkpoint: string, o: { host: string; port: string; gate?: string; python?: string }) => {
+    .action(async (checkpoint: string, o: { host: string; port: string; gate?: string; apiKey?: string; maxBodyBytes?: string; maxQueue?: string; maxQueueWait?: string; python?: string }) => {
       const c = ctx();
+      const extraArgs: string[] = [];
+      if (o.maxBodyBytes !== undefined) {
+        const n = int("max-body-bytes", o.maxBodyBytes)!;
+        if (n < 1) throw new UsageError(`--max-body-bytes must be at least 1, got "${o.maxBodyBytes}"`);
+        extraArgs.push("--max-body-bytes", String(n));
+      }
+      if (o.maxQueue !== undefined) extraArgs.push("--max-queue", String(int("max-queue", o.maxQueue)));
+      if (o.maxQueueWait !== undefined) {
+        const w = Number(o.maxQueueWait);
+        if (!(w > 0) || !Number.isFinite(w)) throw new UsageError(`--max-queue-wait must be a positive number of seconds, got "${o.maxQueueWait}"`);
+        extraArgs.push("--max-queue-wait", String(w));
+      }
+      const apiKey = o.apiKey ?? process.env.SFMED_SERVE_API_KEY;
       const env = await ensureTrainerEnv({ ...(o.python ? { python: o.python } : {}), onLog: (l) => c.info(l) });
-      const server = await startServer(checkpoint, { python: env.python, env: trainerPythonEnv(env), host: o.host, port: int("port", o.port)!, ...(o.gate ? { gate: o.gate } : {}) });
-      c.stdout.write(JSON.stringify({ event: "ready", baseURL: server.baseURL }) + "\n");
-      c.info(`serving ${checkpoint} at ${server.baseURL} (Ctrl-C to stop; log ${server.logPath})`);
-      await new Promise<void>((resolve) => {
-        const stop = () => {
-          process.off("SIGINT", stop);
-          process.off("SIGTERM", stop);
-          void server.close().then(resolve);
-        };
-        process.on("SIGINT", stop);
-        process.on("SIGTERM", stop);
+      // SIGINT/SIGTERM stop the server (also while the model loads) and end the command with 130/143.
+      const ac = new AbortController();
+      let server: Awaited<ReturnType<typeof startServer>> | undefined;
+      const stop = watchStopSignals((sig, count) => {
+        if (count === 1) c.info(`stopping the server (${sig})`);
+        ac.abort();
+        void server?.close();
       });
+      try {
+        try {
+          server = await startServer(checkpoint, { python: env.python, env: trainerPythonEnv(env), host: o.host, port: int("port", o.port)!, extraArgs, signal: ac.signal, ...(o.gate ? { gate: o.gate } : {}), ...(apiKey ? { apiKey } : {}) });
+        } catch (err) {
+          if (stop.received) throw new InterruptedError(stop.received, `serve stopped by ${stop.received} before it was ready`, { cause: err });
+          throw err;
+        }
+        if (stop.received) void server.close(); // a signal during the /v1/models check
+        else {
+          c.stdout.write(JSON.stringify({ event: "ready", baseURL: server.baseURL }) + "\n");
+          c.info(`serving ${checkpoint} at ${server.baseURL} (Ctrl-C to stop; log ${server.logPath})`);
+        }
+        const x = await server.exited;
+        if (stop.received) throw new InterruptedError(stop.received, `serve stopped by ${stop.received}`);
+        const how = x.signal ? `was killed by ${x.signal}` : `exited with code ${x.code}`;
+        throw new ServerStartError(`serve ${how} while serving`, server.logPath, await readLogTail(server.logPath));
+      } finally {
+        stop.dispose();
+      }
     });
 };
