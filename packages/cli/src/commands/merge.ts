@@ -1,4 +1,5 @@
 import { MERGE_METHODS, mergeCheckpoints, type FloatDtype, type MergeMethod, type RescaleMode } from "@sfmed/dpo-merge";
+import { isInside, PathCollisionError, resolveRealPath } from "@sfmed/schema";
 import { UsageError } from "../context.js";
 import { createProgress, type Progress } from "../progress.js";
 import type { Register } from "./index.js";
@@ -57,6 +58,12 @@ export const register: Register = (program, ctx) => {
     .action(async (flags: MergeFlags) => {
       const c = ctx();
       const method = oneOf<MergeMethod>("--method", flags.method, MERGE_METHODS)!;
+      // The output folder must not be (or lie inside, or contain) a checkpoint being read.
+      for (const [flag, dir] of [["--base", flags.base], ...flags.models.map((m) => ["--models", m] as const)] as const) {
+        if (dir !== undefined && (isInside(dir, flags.output) || isInside(flags.output, dir))) {
+          throw new PathCollisionError(["-o", flag], [flags.output, dir], resolveRealPath(flags.output), "input");
+        }
+      }
       const weights = flags.weights?.map((w) => num("--weights", w)!);
       if (weights && weights.length !== flags.models.length) {
         throw new UsageError(`--weights has ${weights.length} values for ${flags.models.length} models`);

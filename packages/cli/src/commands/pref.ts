@@ -16,6 +16,7 @@ import { atomicWrite, isBadRow, scanRows, writeJsonl } from "@sfmed/schema";
 import { UsageError, type CliContext } from "../context.js";
 import { createProgress } from "../progress.js";
 import type { Register } from "./index.js";
+import { guardOutputs } from "./io-helpers.js";
 
 /** Rows of a JSONL/JSON/CSV file with their lines; unparsable rows become rejections. */
 async function readRows(file: string): Promise<{ values: unknown[]; lines: number[]; bad: RejectedRow[] }> {
@@ -124,6 +125,7 @@ export const register: Register = (program, ctx) => {
       if (o.rejectedTie !== "seeded" && o.rejectedTie !== "drop") throw new UsageError(`--rejected-tie must be seeded or drop, got "${o.rejectedTie}"`);
       const judges = o.judge.map((j) => modelFrom(j, o, "judge"));
       const started = Date.now();
+      await guardOutputs({ inputs: { "-i": o.input }, outputs: { "-o": o.output, "--report": o.report, "--checkpoint": typeof o.checkpoint === "string" ? o.checkpoint : undefined } });
       const rows = await readRows(o.input);
       const bar = createProgress({ label: "vote", total: rows.values.length, unit: "set", quiet: c.quiet });
       const checkpoint = o.checkpoint === false ? undefined : typeof o.checkpoint === "string" ? o.checkpoint : side(o.output, "vote-ckpt.jsonl");
@@ -191,6 +193,7 @@ export const register: Register = (program, ctx) => {
       const c = ctx();
       if (!o.scores?.length && !o.rm?.length) throw new UsageError("give score files (--scores) or reward models (--rm)");
       if (o.scores?.length && o.rm?.length) throw new UsageError("use either --scores or --rm, not both (score with --rm first, then merge the files)");
+      await guardOutputs({ inputs: { "-i": o.input, "--scores": o.scores }, outputs: { "-o": o.output, "--report": o.report, "--checkpoint": o.checkpoint } });
       const started = Date.now();
       const rows = await readRows(o.input);
       let result: MergeScoresResult;
@@ -261,6 +264,7 @@ export const register: Register = (program, ctx) => {
       const flip = fraction("flip", o.flip);
       const drop = fraction("drop", o.drop);
       if (flip + drop > 1) throw new UsageError(`--flip + --drop must be at most 1, got ${flip} + ${drop}`);
+      await guardOutputs({ inputs: { "-i": o.input }, outputs: { "-o": o.output, "--dropped": o.dropped, "--report": o.report, "--plot": o.plot } });
       const started = Date.now();
       const rows = await readRows(o.input);
       const result = selectPairs({ pairs: rows.values, lines: rows.lines, file: o.input, flip, drop, order: o.order });

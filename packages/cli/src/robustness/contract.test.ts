@@ -62,6 +62,8 @@ describe("outputs never overwrite inputs", () => {
     ["pii redact IN -o IN", (d) => ["pii", "redact", `${d}/in.jsonl`, "-o", `${d}/in.jsonl`], ["-o", "<file>"], "in.jsonl"],
     ["pii scan --report IN", (d) => ["pii", "scan", `${d}/in.jsonl`, "--report", `${d}/in.jsonl`], ["--report", "<file>"], "in.jsonl"],
     ["apply-instructions -i X -o X", (d) => ["apply-instructions", "-i", `${d}/in.jsonl`, "-o", `${d}/in.jsonl`], ["-o", "-i"], "in.jsonl"],
+    ["pref select -i X --report X", (d) => ["pref", "select", "-i", `${d}/in.jsonl`, "-o", `${d}/x.jsonl`, "--report", `${d}/in.jsonl`], ["--report", "-i"], "in.jsonl"],
+    ["merge -o inside --models", (d) => ["merge", "--method", "linear", "--models", `${d}/sub`, "-o", `${d}/sub/merged`], ["-o", "--models"], "in.jsonl"],
     ["eval rouge --refs OUT/rouge.json", (d) => ["eval", "rouge", "--refs", `${d}/rouge.json`, "--pred", `${d}/qa.jsonl`, "-o", d], ["-o (rouge.json)", "--refs"], "rouge.json"],
   ];
 
