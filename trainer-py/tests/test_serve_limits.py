@@ -11,7 +11,7 @@ import pytest
 from conftest import TRAINER
 from serve_client import Running, call, read_response, send_raw
 
-from sfmed_trainer.serve import host_header_ok, is_loopback_host, make_server, origin_ok
+from sfmed_trainer.serve import ApiError, host_header_ok, is_loopback_host, make_server, origin_ok
 
 CHAT = {"messages": [{"role": "user", "content": "fever?"}], "max_tokens": 3, "temperature": 0}
 COMP = {"prompt": "The patient has a fever", "max_tokens": 3, "temperature": 0}
@@ -142,11 +142,15 @@ def test_context_length_is_enforced(lm):
         st, b, _ = call(lm.url, path, body)
         assert st == 400 and b["error"]["code"] == "context_length_exceeded", b
     assert b["error"]["param"] == "input[1]"
-    # one token under the limit passes the check (echo only: nothing to generate)
-    ids = lm.engine.encode(long)[: ctx]
-    fits = lm.engine.tok.decode(ids)
-    if len(lm.engine.encode(fits)) <= ctx:
-        assert call(lm.url, "/v1/completions", {"prompt": fits, "echo": True, "max_tokens": 0})[0] == 200
+    # exactly at the limit passes, one token over does not
+    eng = lm.engine
+    eng.check_context(ctx - 24, 24, "prompt")
+    with pytest.raises(ApiError) as e:
+        eng.check_context(ctx - 24, 25, "prompt")
+    assert e.value.status == 400 and f"{ctx - 24} prompt tokens + max_tokens 25 = {ctx + 1}" in str(e.value)
+    k = max(k for k in range(1, 600) if len(eng.encode("fever cough " * k)) <= ctx)
+    assert call(lm.url, "/v1/completions", {"prompt": "fever cough " * k, "echo": True, "max_tokens": 0})[0] == 200
+    assert call(lm.url, "/v1/completions", {"prompt": "fever cough " * (k + 1), "echo": True, "max_tokens": 0})[0] == 400
 
 
 def _raw(lm, head, body=b""):
