@@ -12,4 +12,4 @@ cpSync(src, dst, {
   recursive: true,
   filter: (p) => !/(__pycache__|\.pytest_cache|\.egg-info|[\\/]tests[\\/]|[\\/]bench[\\/])/.test(p + path.sep),
 });
-console.log(`bundled ${src} → ${dst}`);
+console.error(`bundled ${src} → ${dst}`);
