@@ -218,6 +218,10 @@ describe("interrupted and failed stages", () => {
     const n = calls.length;
     await runPipeline(await loadPipeline(file), { runCommand: fakeSfmed(calls), startService: noService, force: ["sft"] }).catch(() => undefined);
     expect(calls.slice(n).at(-1)).not.toContain("--resume");
+    // The forced run failed after its checkpoint too: a plain rerun continues it.
+    const r = await runPipeline(await loadPipeline(file), { runCommand: fakeSfmed(calls), startService: noService });
+    expect(r.stages.map((s) => s.status)).toEqual(["cached", "done"]);
+    expect(calls.at(-1)).toContain("--resume");
   });
 });
 

@@ -110,6 +110,8 @@ interface StageMarker {
   pipeline?: string;
   state?: "running" | "done";
   key: string;
+  /** `key` without `--force`'s nonce. */
+  baseKey?: string;
   ms?: number;
   argv?: string[];
 }
@@ -251,7 +253,10 @@ export async function runPipeline(spec: PipelineSpec, opts: PipelineOptions): Pr
           // Inside the project, or named under `inputs:`: content. Elsewhere: size and time, never a walk.
           inputHashes[name] = inp.named || roots.some((r) => isInside(r, inp.path)) ? await hashPath(inp.path, stage.id, limits) : await fingerprintPath(inp.path);
         }
-        const key = sha(JSON.stringify({ argv: p.argvForKey, deps: deps.map((d) => [d, keys[d]]), inputs: Object.entries(inputHashes).sort(), force: force.has(stage.id) ? started : 0 }));
+        const keyOf = (nonce: number) => sha(JSON.stringify({ argv: p.argvForKey, deps: deps.map((d) => [d, keys[d]]), inputs: Object.entries(inputHashes).sort(), force: nonce }));
+      const key = keyOf(force.has(stage.id) ? started : 0);
+      // The key without --force's nonce: an interrupted forced run still resumes on a plain rerun.
+      const baseKey = force.has(stage.id) ? keyOf(0) : key;
         keys[stage.id] = key;
 
         if (stage.service) {
@@ -280,7 +285,7 @@ export async function runPipeline(spec: PipelineSpec, opts: PipelineOptions): Pr
           // An unfinished training run keeps its checkpoints: the same command continues from them.
           let resume = false;
           if (training && marker && !finished && !force.has(stage.id) && (await hasCheckpoints(dir))) {
-            if (marker.key !== key) {
+            if ((marker.baseKey ?? marker.key) !== baseKey) {
               throw new PipelineOutputError(
                 "stale_checkpoints",
                 dir,
@@ -301,7 +306,7 @@ export async function runPipeline(spec: PipelineSpec, opts: PipelineOptions): Pr
             await mkdir(dir, { recursive: true });
           }
           const startedAt = new Date().toISOString();
-          await writeJson(path.join(dir, STAGE_MARKER), { stage: stage.id, pipeline: markerPipeline, state: "running", key, startedAt });
+          await writeJson(path.join(dir, STAGE_MARKER), { stage: stage.id, pipeline: markerPipeline, state: "running", key, baseKey, startedAt });
           emit({ stage: stage.id, status: resume ? "resumed" : "running", argv: finalArgv });
           let code: number;
           let error: string | undefined;
@@ -327,7 +332,7 @@ export async function runPipeline(spec: PipelineSpec, opts: PipelineOptions): Pr
             await writeReport(spec, results, started, false);
             throw new PipelineStageError(stage.id, error, shownFile, training);
           }
-          await writeJson(path.join(dir, STAGE_MARKER), { stage: stage.id, pipeline: markerPipeline, state: "done", key, argv: finalArgv, startedAt, finishedAt: new Date().toISOString(), ms });
+          await writeJson(path.join(dir, STAGE_MARKER), { stage: stage.id, pipeline: markerPipeline, state: "done", key, baseKey, argv: finalArgv, startedAt, finishedAt: new Date().toISOString(), ms });
           results.push({ id: stage.id, status: "done", key, dir, ms, argv: finalArgv });
           emit({ stage: stage.id, status: "done", ms });
         }
