@@ -1,3 +1,5 @@
+import { matchContent } from "./choice-content.js";
+import { classifyStem, type StemKind } from "./choice-stem.js";
 import { stripThinking } from "./strip-thinking.js";
 
 /** Option text by letter ("A" … "J"); other keys are ignored. */
@@ -10,13 +12,25 @@ export interface ExtractChoiceOptions {
    * @default false
    */
   multiple?: boolean;
+  /**
+   * The question stem. When given, a negated stem (「不属于……的是」「错误的是」「除外」) turns an option declared
+   * wrong into the choice instead of an elimination, a stem asking 「哪些」 counts as multi-answer, and words the
+   * stem shares with the options weigh less in content matching.
+   */
+  question?: string;
 }
 
 /** Where a letter choice was found, for debugging and tests. */
 export interface ChoiceExtraction {
   letters: string[];
-  /** Which rule decided: "anchor", "verdict", "leading", "content", "single-letter" or "none". */
-  rule: "anchor" | "verdict" | "leading" | "content" | "single-letter" | "none";
+  /**
+   * Which rule decided: "anchor" (答案是C), "verdict" (C项正确 / under a negated stem C项错误), "leading" (a reply
+   * that opens with the letter), "content" (an option's text quoted in the conclusion), "conclusion" (the last
+   * concluding sentence names one letter or, edit-tolerantly, one option's content), "single-letter" or "none".
+   */
+  rule: "anchor" | "verdict" | "leading" | "content" | "conclusion" | "single-letter" | "none";
+  /** How the stem was read (positive when no stem was given). */
+  stem: StemKind;
 }
 
 // Characters that may follow a capital letter inside a medical term rather than an option reference:
@@ -153,14 +167,26 @@ function negativeRegexes(cls: string): RegExp[] {
   ];
 }
 
+/** Under a negated stem: "C项正确", "A、B均属于" exclude; "D不属于", "E说法有误" choose. */
+function stemRegexes(cls: string): { right: RegExp; wrong: RegExp } {
+  const list = listPattern(cls);
+  const head = String.raw`(?:选项|option\s*)?${list}\s*[)）]?\s*(?:项|选项)?\s*(?:[(（][^)）]{0,40}[)）])?\s*(?:的说法|说法|描述|的叙述|叙述)?\s*(?:均|都|也)?\s*(?:是|为)?\s*`;
+  return {
+    right: new RegExp(String.raw`${head}(?:正确|对的|属于|符合(?!题意))(?!与否)`, "gu"),
+    wrong: new RegExp(String.raw`${head}(?:错误|错的|不正确|不对|不符合|不符|不属于|不是|不包括|有误|不准确|不恰当|不宜|不能)`, "gu"),
+  };
+}
+
 // The first verdict word in an option's segment decides (negative forms listed first so "不正确" is negative).
-const VERDICT = /(错误|不正确|不对|排除|不符合|不符|不选|不当选|不是正确|不准确|不属于|无关|incorrect|wrong)|((?:是|为)(?:本题的?)?正确答案|正确|当选|符合题意|为本题答案|correct)/i;
+// Groups: 1 choice-level no, 2 statement wrong, 3 choice-level yes, 4 statement right. Under a negated stem a
+// wrong statement is the choice and a right one is not.
+const VERDICT = /(排除|不选|不当选)|(错误|不正确|不对|不符合|不符|不是正确|不准确|不属于|无关|incorrect|wrong)|((?:是|为)(?:本题的?)?正确答案|当选|符合题意|为本题答案)|(正确|correct)/i;
 
 /**
  * Per-option analysis ("A项……错误。B项……正确"): segment the text at item markers and read each segment's
- * verdict word. Returns letters judged right and letters judged wrong.
+ * verdict word. Returns letters judged chosen and letters judged not chosen.
  */
-function verdicts(text: string, cls: string, letters: ReadonlySet<string>): { pos: Set<string>; neg: Set<string> } {
+function verdicts(text: string, cls: string, letters: ReadonlySet<string>, negatedStem = false): { pos: Set<string>; neg: Set<string> } {
   const pos = new Set<string>();
   const neg = new Set<string>();
   const marker = new RegExp(String.raw`(?:选项\s*(${cls})(?![A-Za-z0-9])|(?<![A-Za-z0-9])(${cls})\s*(?:项|选项)|(?:^|\n)\s*(${cls})\s*[.．、:：)])`, "gu");
@@ -175,16 +201,18 @@ function verdicts(text: string, cls: string, letters: ReadonlySet<string>): { po
     if (stop >= 0) seg = seg.slice(0, stop + 1);
     const v = VERDICT.exec(seg.replace(/(?<![是为])(?:正确答案|正确选项)/g, (w) => "＿".repeat(w.length)));
     if (v?.[1]) neg.add(letter);
-    else if (v?.[2]) pos.add(letter);
+    else if (v?.[2]) (negatedStem ? pos : neg).add(letter);
+    else if (v?.[3]) pos.add(letter);
+    else if (v?.[4]) (negatedStem ? neg : pos).add(letter);
   });
   return { pos, neg };
 }
 
 /** Regexes depend only on the option letters: build them once per letter set. */
-const regexCache = new Map<string, { anchors: { re: RegExp; strength: number }[]; positives: RegExp[]; negatives: RegExp[] }>();
+const regexCache = new Map<string, { anchors: { re: RegExp; strength: number }[]; positives: RegExp[]; negatives: RegExp[]; stem: { right: RegExp; wrong: RegExp } }>();
 function regexesFor(cls: string) {
   let r = regexCache.get(cls);
-  if (!r) regexCache.set(cls, (r = { anchors: anchorRegexes(cls), positives: positiveRegexes(cls), negatives: negativeRegexes(cls) }));
+  if (!r) regexCache.set(cls, (r = { anchors: anchorRegexes(cls), positives: positiveRegexes(cls), negatives: negativeRegexes(cls), stem: stemRegexes(cls) }));
   return r;
 }
 
@@ -237,41 +265,81 @@ export function extractChoice(response: string, options: ChoiceOptions, opts: Ex
   return explainChoice(response, options, opts).letters;
 }
 
+// Words that make a concluding sentence a hedge or a question rather than a verdict.
+const HEDGE = /[吗么?？]|不确定|无法确定|难以确定|不能确定|无法判断|需要更多|都有可能|是否|需要结合|需结合|以上(?:选项)?(?:都|均)(?:不|非)|没有正确|无正确|\bnot sure\b|\bcannot\b/iu;
+// A concluding sentence that declares something wrong / excluded, and one that declares something right.
+const SAYS_WRONG = /错|不正确|不对|不符合|不符|不属于|不是|不包括|有误|不准确|不恰当|不宜|除外|排除|不选|不能选|incorrect|wrong/iu;
+const SAYS_RIGHT = /正确|(?<![不相])对(?!于|照|应|比|待|称|症|抗|立|侧|象)|(?<!不)属于/u;
+// What makes a sentence concluding. The last such sentence is the answer's verdict.
+const CONCLUDING = new RegExp(
+  String.raw`${CONCLUSION}|答案|答[:：]|应选|应该选|选择(?!性)|故选|当选|最符合|最合适|最佳|最恰当|最可能|首选|结论|即选项|即为|只有.{0,6}(?:选项|项)|唯一|治法为|治法是|诊断为|考虑为|${ci("answer")}|${ci("choose")}`,
+  "u",
+);
+// A concluding sentence states an option's content as the answer only with one of these (所以也不会形成肿瘤 does not).
+const CONTENT_CUE = /答案|应选|应该选|(?:应|故|我|可|则|本题|我们)选择|选择(?:答案|选项)|故选|首选|最符合|最合适|最佳|最恰当|最可能|结论|治法(?:为|是)|诊断(?:为|是)|考虑(?:为|是)?|的(?:是|为)|应为|\banswer\b/iu;
+// A sentence that opens with an option marker ("E项，……", "B选项：") analyses that option; it is no verdict.
+const OPTION_LINE = /^\s*[*#>-]*\s*(?:选项)?\s*[A-J]\s*(?:项|选项|[.．、:：,，)）])/u;
+// Someone else's (or a hypothetical) choice, not the answer's: 有人可能会选E, 如果选A, 误以为答案是A.
+const HYPOTHETICAL = /(?:有人|如果|假如|若|误以为|以为|也许|或许|可能会|容易|易误)[^，,。；;\n]{0,8}$/u;
+
+/** Sentence spans of `text` (split after 。！？；, newlines), as [start, end) offsets. */
+function sentences(text: string): [number, number][] {
+  const out: [number, number][] = [];
+  let start = 0;
+  for (const m of text.matchAll(/[。！!？?；;\n]+|\.(?=\s|$)/gu)) {
+    const end = m.index! + m[0].length;
+    if (text.slice(start, end).trim()) out.push([start, end]);
+    start = end;
+  }
+  if (text.slice(start).trim()) out.push([start, text.length]);
+  return out;
+}
+
 /** `extractChoice` plus which rule decided. */
 export function explainChoice(response: string, options: ChoiceOptions, opts: ExtractChoiceOptions = {}): ChoiceExtraction {
+  const stem = classifyStem(opts.question);
+  const multiple = Boolean(opts.multiple) || stem.multiple;
+  const done = (letters: string[], rule: ChoiceExtraction["rule"]): ChoiceExtraction => ({ letters, rule, stem });
   const letters = new Set(Object.keys(options).filter((k) => /^[A-Z]$/.test(k) && options[k] !== undefined));
-  if (letters.size === 0) return { letters: [], rule: "none" };
+  if (letters.size === 0) return done([], "none");
   const cls = `[${[...letters].join("")}]`;
   // `plain` is the NFKC text; `text` the same with term capitals masked (same length, so indices carry over).
   const plain = stripThinking(response).normalize("NFKC").trim();
   const text = prepare(plain, letters);
-  if (!text) return { letters: [], rule: "none" };
+  if (!text) return done([], "none");
 
-  const negated = new Set<string>();
+  // `excluded`: letters the answer declines to choose (不选A, 排除A, 不是A). `judged`: letters whose statement it
+  // calls wrong (A错误) — under a negated stem, letters whose statement it calls right (A正确). A concluding
+  // anchor (综上/故/因此 …) overrides `judged` but not `excluded`.
+  const excluded = new Set<string>();
+  const judged = new Set<string>();
   const rx = regexesFor(cls);
-  for (const re of rx.negatives) for (const h of collect(re, text, letters)) h.letters.forEach((l) => negated.add(l));
-  const v = verdicts(text, cls, letters);
-  v.neg.forEach((l) => negated.add(l));
-  const clean = (ls: string[]) => ls.filter((l) => !negated.has(l));
+  for (const h of collect(rx.negatives[0]!, text, letters)) h.letters.forEach((l) => excluded.add(l));
+  for (const h of collect(stem.negated ? rx.stem.right : rx.negatives[1]!, text, letters)) h.letters.forEach((l) => judged.add(l));
+  const v = verdicts(text, cls, letters, stem.negated);
+  v.neg.forEach((l) => judged.add(l));
+  const clean = (ls: string[]) => ls.filter((l) => !excluded.has(l) && !judged.has(l));
 
   // 1. Anchors.
   const hits: Hit[] = [];
   for (const { re, strength } of rx.anchors) {
     for (const h of collect(re, text, letters)) {
-      // "答案A不是…", "选C是错的": the anchor names a letter only to reject it.
-      if (/^\s*(?:项|选项)?\s*(?:不|错|是错|是不|并非|is\s+not|is\s+wrong|is\s+incorrect)/u.test(text.slice(h.end, h.end + 8))) {
-        h.letters.forEach((l) => negated.add(l));
+      if (/^\s*[)）]?\s*[吗么?？]/u.test(text.slice(h.end, h.end + 3)) || HYPOTHETICAL.test(text.slice(Math.max(0, h.index - 12), h.index))) continue;
+      // "答案A不是…", "选C是错的": the anchor names a letter only to reject it (under a negated stem, "不是…"
+      // describes the chosen option instead).
+      if (!stem.negated && /^\s*(?:项|选项)?\s*(?:不|错|是错|是不|并非|is\s+not|is\s+wrong|is\s+incorrect)/u.test(text.slice(h.end, h.end + 8))) {
+        h.letters.forEach((l) => excluded.add(l));
         continue;
       }
       hits.push({ ...h, strength });
     }
   }
-  for (const h of hits) h.letters = clean(h.letters);
+  for (const h of hits) h.letters = h.strength === 2 ? h.letters.filter((l) => !excluded.has(l)) : clean(h.letters);
   hits.splice(0, hits.length, ...hits.filter((h) => h.letters.length));
   if (hits.length) {
     hits.sort((a, b) => a.index - b.index || b.end - a.end);
     const first = hits[0]!;
-    const opensWithAnswer = first.index <= 6 && !/[。\n]/.test(text.slice(0, first.index));
+    const opensWithAnswer = /^[\s*#>【\[(（]*$/u.test(text.slice(0, first.index));
     let chosen: Hit;
     if (opensWithAnswer) chosen = first;
     else {
@@ -281,21 +349,22 @@ export function explainChoice(response: string, options: ChoiceOptions, opts: Ex
     // Several anchors at the chosen spot (overlapping patterns) may see different list lengths: take the longest.
     const same = hits.filter((h) => h.index <= chosen.index && h.end >= chosen.index && h.index >= chosen.index - 8);
     const best = same.reduce((a, b) => (b.letters.length > a.letters.length && b.end >= a.end ? b : a), chosen);
-    return { letters: best.letters, rule: "anchor" };
+    return done(best.letters, "anchor");
   }
 
-  // 2. Letters asserted right ("C项正确", "**C**"), minus the ones asserted wrong.
+  // 2. Letters asserted chosen ("C项正确", "**C**"; under a negated stem "D不属于", "E说法有误"), minus the rest.
   const positive = new Set<string>(v.pos);
-  for (const re of rx.positives) for (const h of collect(re, text, letters)) h.letters.forEach((l) => positive.add(l));
+  const positives = stem.negated ? [rx.stem.wrong, ...rx.positives.slice(1)] : rx.positives;
+  for (const re of positives) for (const h of collect(re, text, letters)) h.letters.forEach((l) => positive.add(l));
   const pos = clean([...positive].sort());
-  if (pos.length === 1 || (pos.length > 1 && opts.multiple)) return { letters: pos, rule: "verdict" };
+  if (pos.length === 1 || (pos.length > 1 && multiple)) return done(pos, "verdict");
 
   // 3. Answer-first: the reply opens with a letter (list) and does not go on to walk through the options.
   const lead = text.match(new RegExp(String.raw`^[\s*(（【\[]*${listPattern(cls)}\s*[)）】\]*]?\s*(?=[.．、。:：,，;；\s]|$)`, "u"));
   if (lead) {
     const l = clean(lettersIn(lead[1]!, letters));
     const walksOptions = new RegExp(String.raw`\n\s*(?!${lead[1]![0]})${cls}\s*[.．、:：)]`, "u").test(text);
-    if (l.length && !walksOptions) return { letters: l, rule: "leading" };
+    if (l.length && !walksOptions) return done(l, "leading");
   }
 
   // 4. Content: option texts in the conclusion — the sentence after the last concluding phrase, or the whole of a
@@ -306,14 +375,42 @@ export function explainChoice(response: string, options: ChoiceOptions, opts: Ex
   const lastMarker = markers.at(-1);
   if (lastMarker) scopes.push(plain.slice(lastMarker.index!).split(/(?<=[。！!？?\n])/)[0]!);
   for (const scope of scopes) {
-    const c = clean(contentMatches(scope, options));
-    if (c.length === 1 || (c.length > 1 && opts.multiple)) return { letters: c, rule: "content" };
+    if (stem.negated === false && SAYS_WRONG.test(scope) && opts.question !== undefined) break;
+    const c = contentMatches(scope, options).filter((l) => !excluded.has(l) && (stem.negated || !judged.has(l)));
+    if (c.length === 1 || (c.length > 1 && multiple)) return done(c, "content");
     if (c.length > 1) break;
   }
 
-  // 5. A short reply that mentions exactly one option letter (after masking), not negated.
+  // 5. The last concluding sentence: the letter(s) it names, else the option it states (edit-tolerant). A sentence
+  //    that calls something wrong concludes only under a negated stem (otherwise it is an elimination); hedges and
+  //    questions conclude nothing.
+  const spans = sentences(text);
+  // Only near the end: a verdict is followed by at most two sentences (a caveat, "以上分析仅供参考").
+  const last = spans.slice(-3).reverse().find(([a, b]) => CONCLUDING.test(text.slice(a, b)));
+  if (last) {
+    const sent = text.slice(last[0], last[1]);
+    const says = SAYS_WRONG.test(sent) ? "wrong" : SAYS_RIGHT.test(sent) ? "right" : "neutral";
+    const fits = !HEDGE.test(sent) && !OPTION_LINE.test(sent) && (stem.negated ? says !== "right" : says !== "wrong");
+    if (fits) {
+      const named = new Set<string>();
+      // Bracketed per-option notes ("（E对）", "（C错）") were read as verdicts above; here they are not a verdict.
+      const unnoted = sent.replace(new RegExp(String.raw`[(（]\s*${cls}\s*(?:项)?\s*(?:对|错|正确|错误)\s*[)）]`, "gu"), (w) => "＿".repeat(w.length));
+      for (const m of unnoted.matchAll(new RegExp(listPattern(cls), "gu"))) lettersIn(m[1]!, letters).forEach((l) => named.add(l));
+      const ls = [...named].filter((l) => !excluded.has(l)).sort();
+      if (named.size) {
+        if (ls.length === 1 || (multiple && ls.length > 1 && ls.length < letters.size)) return done(ls, "conclusion");
+      } else if (CONTENT_CUE.test(sent)) {
+        const opt: Record<string, string> = {};
+        for (const l of letters) opt[l] = options[l]!;
+        const c = matchContent(plain.slice(last[0], last[1]), opt, { stem: opts.question ?? "", multiple }).filter((l) => !excluded.has(l));
+        if (c.length) return done(c, "conclusion");
+      }
+    }
+  }
+
+  // 6. A short reply that mentions exactly one option letter (after masking), not negated.
   const mentioned = new Set<string>();
   for (const m of text.matchAll(new RegExp(listPattern(cls), "gu"))) lettersIn(m[1]!, letters).forEach((l) => mentioned.add(l));
-  if (mentioned.size === 1 && negated.size === 0 && text.length <= 30) return { letters: [...mentioned], rule: "single-letter" };
-  return { letters: [], rule: "none" };
+  if (mentioned.size === 1 && excluded.size === 0 && judged.size === 0 && text.length <= 30 && !HEDGE.test(text)) return done([...mentioned], "single-letter");
+  return done([], "none");
 }
