@@ -5,7 +5,7 @@ import path from "node:path";
 import { hashFile, JsonlCheckpoint, ValidationError, writeJsonl, type Message } from "@sfmed/schema";
 import { UsageError } from "../context.js";
 import { intFlag, LIMITS, maskUrl, numberFlag } from "../flags.js";
-import { guardOutputs, parseEncoding, readAny, requireFile } from "./io-helpers.js";
+import { guardOutputs, parseEncoding, readAny, requireFile, stdinAsFile } from "./io-helpers.js";
 import { createProgress } from "../progress.js";
 import type { Register } from "./index.js";
 
@@ -43,7 +43,7 @@ export const register: Register = (program, ctx) => {
   program
     .command("generate")
     .description("answer each record's prompt with a served model: Predictions (n = 1) or candidate sets {id, prompt, responses} (n > 1)")
-    .requiredOption("-i, --input <file>", "records with a prompt: ReferenceQA, Dialogue (last answer dropped), PreferencePair, candidate sets")
+    .requiredOption("-i, --input <file>", "records with a prompt: ReferenceQA, Dialogue (last answer dropped), PreferencePair, candidate sets (- reads stdin)")
     .requiredOption("-o, --output <file>", "Prediction JSONL, or candidate-set JSONL with --n > 1")
     .requiredOption("--base-url <url>", "OpenAI-compatible server, including /v1")
     .requiredOption("--model <name>", "model name sent to the server")
@@ -68,6 +68,7 @@ export const register: Register = (program, ctx) => {
       const encoding = parseEncoding(o.encoding);
       await requireFile("-i", o.input);
       await guardOutputs({ inputs: { "-i": o.input }, outputs: { "-o": o.output } });
+      const source = o.input === "-" ? await stdinAsFile() : o.input;
       if (o.sample !== undefined && o.limit !== undefined) throw new UsageError("--sample and --limit exclude each other (--limit takes the first N, --sample a random N)");
       const sampleSize = o.sample !== undefined ? num("sample", o.sample, 1) : undefined;
       if (sampleSize !== undefined && (!Number.isInteger(sampleSize) || !Number.isInteger(Number(o.seed)))) throw new UsageError("--sample and --seed must be integers");
@@ -83,7 +84,7 @@ export const register: Register = (program, ctx) => {
       type Item = { id: string; prompt: Message[]; line: number };
       let items: Item[] = [];
       const firstLine = new Map<string, number>();
-      for await (const { record, file, line } of readAny(o.input, { onInvalid: "error", encoding })) {
+      for await (const { record, file, line } of readAny(source, { onInvalid: "error", encoding })) {
         if (items.length >= limit) break;
         const id = (record as { id?: unknown }).id;
         if (typeof id !== "string" || !id) throw new ValidationError("missing id", { file, line, field: "id" });
@@ -100,7 +101,7 @@ export const register: Register = (program, ctx) => {
       // Answers are kept as they arrive in a checkpoint beside the output (even without --cache-dir), so a rerun
       // after a crash or Ctrl-C asks only for the rest. It belongs to these parameters and this input.
       const checkpointFile = path.join(path.dirname(path.resolve(o.output)), `.${path.basename(o.output)}.generate.jsonl`);
-      const header = { kind: "sfmed-generate", model: o.model, baseUrl: maskUrl(o.baseUrl), n, ...opts, limit: o.limit ?? null, sample: sampleSize ?? null, input: await hashFile(o.input) };
+      const header = { kind: "sfmed-generate", model: o.model, baseUrl: maskUrl(o.baseUrl), n, ...opts, limit: o.limit ?? null, sample: sampleSize ?? null, input: await hashFile(source) };
       const checkpoint = await JsonlCheckpoint.open<{ id: string; texts: string[] }>(checkpointFile, { header, key: (e) => e.id, onWarning: (w) => c.info(`generate: ${w}`) });
       const resumed = items.filter((it) => checkpoint.has(it.id)).length;
       if (resumed) c.info(`generate: ${resumed} of ${items.length} prompts answered by an earlier run (${checkpointFile})`);

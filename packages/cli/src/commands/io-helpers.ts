@@ -1,9 +1,15 @@
 // Shared by the subcommands: output guards, flag parsing, reject files, Parquet dispatch, progress.
-import { stat } from "node:fs/promises";
+import { createWriteStream, rmSync } from "node:fs";
+import { open, rename, stat } from "node:fs/promises";
+import { once } from "node:events";
+import { tmpdir } from "node:os";
 import path from "node:path";
+import { pipeline } from "node:stream/promises";
+import { gunzipSync } from "node:zlib";
 import {
   checkOutputPaths,
   createRejectsFile,
+  registerTemp,
   sweepStaleTemps,
   formatFromName,
   readRecords,
@@ -112,8 +118,9 @@ export async function* readAny(
   yield* readRecords(file, { ...common, ...(opts.encoding ? { encoding: opts.encoding } : {}), ...(opts.onProgress ? { onProgress: opts.onProgress } : {}) });
 }
 
-/** Write records to any supported file (by extension), atomically. */
+/** Write records to any supported file (by extension), atomically; `-` streams JSONL to stdout. */
 export async function writeAny(file: string, records: AsyncIterable<unknown>): Promise<{ count: number }> {
+  if (file === "-") return writeJsonlTo(process.stdout, records);
   if (isParquet(file)) {
     const { writeParquet } = await import("@sfmed/schema/parquet");
     return writeParquet(file, records as AsyncIterable<Record<string, unknown>>);
@@ -133,4 +140,74 @@ export async function* counted<T>(records: AsyncIterable<T>, bar: Progress, coun
 
 export function recordBar(label: string, quiet: boolean): Progress {
   return createProgress({ label, unit: "rec", quiet });
+}
+
+/** JSONL to a stream (stdout), gathered into ~64 KiB writes and honouring back-pressure. */
+export async function writeJsonlTo(out: NodeJS.WritableStream, records: AsyncIterable<unknown> | Iterable<unknown>): Promise<{ count: number }> {
+  let count = 0;
+  let buf = "";
+  const flush = async () => {
+    if (buf && !out.write(buf)) await once(out, "drain");
+    buf = "";
+  };
+  for await (const r of records) {
+    buf += JSON.stringify(r) + "\n";
+    count++;
+    if (buf.length >= 65536) await flush();
+  }
+  await flush();
+  return { count };
+}
+
+/** The extension that makes the readers pick the right format for content whose name says nothing. */
+export function extensionFor(head: Uint8Array): string {
+  if (head.length >= 4 && Buffer.from(head.subarray(0, 4)).toString("latin1") === "PAR1") return ".parquet";
+  let text = head;
+  let gz = "";
+  if (head[0] === 0x1f && head[1] === 0x8b) {
+    gz = ".gz";
+    try {
+      text = gunzipSync(head, { finishFlush: 2 /* Z_SYNC_FLUSH: a cut stream is fine */ });
+    } catch {
+      return ".jsonl.gz";
+    }
+  }
+  const body = Buffer.from(text).toString("latin1").replace(/^\xef\xbb\xbf/, "").trimStart();
+  const first = body[0];
+  if (first === "[") return ".json" + gz;
+  if (first === "{" || first === undefined) return ".jsonl" + gz;
+  const line = body.split(/\r?\n/, 1)[0]!;
+  if (line.includes("\t")) return ".tsv" + gz;
+  return (line.includes(",") ? ".csv" : ".txt") + gz;
+}
+
+let stdinCopy: Promise<string> | undefined;
+
+/**
+ * `-` as an input: stdin is copied once into a private temp file named by its content (`.jsonl`, `.json`,
+ * `.csv`, `.tsv`, `.txt`, `.parquet`, `+.gz`), so format sniffing, encoding detection, gzip and Parquet work as for any file.
+ * The copy is removed when the process exits or is interrupted.
+ */
+export function stdinAsFile(stdin: NodeJS.ReadableStream = process.stdin): Promise<string> {
+  stdinCopy ??= (async () => {
+    const raw = path.join(tmpdir(), `sfmed-stdin-${process.pid}-${Math.random().toString(36).slice(2, 10)}`);
+    const forget = registerTemp(raw);
+    process.once("exit", () => rmSync(raw, { force: true }));
+    await pipeline(stdin, createWriteStream(raw));
+    const fh = await open(raw, "r");
+    const head = Buffer.alloc(4096);
+    const { bytesRead } = await fh.read(head, 0, head.length, 0).finally(() => fh.close());
+    const named = raw + extensionFor(head.subarray(0, bytesRead));
+    await rename(raw, named);
+    forget();
+    registerTemp(named);
+    process.once("exit", () => rmSync(named, { force: true }));
+    return named;
+  })();
+  return stdinCopy;
+}
+
+/** Inputs with `-` replaced by the copy of stdin (see {@link stdinAsFile}). */
+export async function resolveInputs(files: readonly string[]): Promise<string[]> {
+  return Promise.all(files.map((f) => (f === "-" ? stdinAsFile() : f)));
 }

@@ -1,6 +1,6 @@
 import { PII_KINDS, redactPiiFile, scanPiiFile, writeFileAtomic, type PiiFileFormat, type PiiKind, type RedactionMode } from "@sfmed/privacy-probe";
 import { enumFlag, fractionFlag, intFlag } from "../flags.js";
-import { guardOutputs, parseEncoding } from "./io-helpers.js";
+import { guardOutputs, parseEncoding, stdinAsFile } from "./io-helpers.js";
 import type { Command } from "commander";
 import { UsageError, type CliContext } from "../context.js";
 import { createProgress } from "../progress.js";
@@ -62,7 +62,7 @@ async function emit(c: CliContext, report: unknown, file: string | undefined) {
 export const register: Register = (program, ctx) => {
   const pii = program.command("pii").description("find or redact personal data (resident IDs, phones, e-mail, bank cards) in Chinese text");
 
-  common(pii.command("scan").description("report personal data in a file (findings are masked in the report)").argument("<file>"))
+  common(pii.command("scan").description("report personal data in a file (findings are masked in the report)").argument("<file>", "file to scan; - reads stdin (its format sniffed, or --format)"))
     .option("--fail-on-find", "exit with code 1 when anything is found")
     .action(async (file: string, o: ScanFlags & { failOnFind?: boolean }) => {
       const c = ctx();
@@ -70,7 +70,7 @@ export const register: Register = (program, ctx) => {
       const bar = createProgress({ label: "pii scan", unit: "line", quiet: c.quiet });
       let report;
       try {
-        report = await scanPiiFile({ file, ...scanOptions(o), onProgress: (p) => bar.update(p.lines, { found: p.findings }) });
+        report = await scanPiiFile({ file: file === "-" ? await stdinAsFile() : file, ...scanOptions(o), onProgress: (p) => bar.update(p.lines, { found: p.findings }) });
       } finally {
         bar.stop();
       }
@@ -79,7 +79,7 @@ export const register: Register = (program, ctx) => {
       if (o.failOnFind && report.total > 0) throw Object.assign(new Error(`${report.total} findings in ${file}`), { name: "PiiFound" });
     });
 
-  common(pii.command("redact").description("write a copy with personal data replaced (or its lines dropped)").argument("<file>"))
+  common(pii.command("redact").description("write a copy with personal data replaced (or its lines dropped)").argument("<file>", "file to redact; - reads stdin (its format sniffed, or --format)"))
     .requiredOption("-o, --out <file>", "redacted output in the format its name says, gzip for .gz (written atomically)")
     .option("--mode <name>", "tag ([身份证号]…), mask (****) or hash (salted, stable)", "tag")
     .option("--salt-env <name>", "hash mode: environment variable holding the salt", "SFMED_PII_SALT")
@@ -98,7 +98,7 @@ export const register: Register = (program, ctx) => {
       let report;
       try {
         report = await redactPiiFile({
-          file,
+          file: file === "-" ? await stdinAsFile() : file,
           output: o.out,
           ...scanOptions(o),
           mode,

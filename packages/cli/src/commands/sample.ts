@@ -1,7 +1,7 @@
 import { reservoirSample } from "@sfmed/eval-metrics";
 import { detectFormat, formatFromName, writeCsv, writeJsonArray, writeJsonl, type FileFormat } from "@sfmed/schema";
 import { UsageError } from "../context.js";
-import { counted, guardOutputs, parseEncoding, readAny, recordBar, requireFile } from "./io-helpers.js";
+import { counted, guardOutputs, parseEncoding, readAny, recordBar, requireFile, stdinAsFile, writeJsonlTo } from "./io-helpers.js";
 import type { Register } from "./index.js";
 
 const EXTENSIONS: Record<FileFormat, string> = {
@@ -34,24 +34,25 @@ export const register: Register = (program, ctx) => {
   program
     .command("sample")
     .description("a uniform random sample of N records (reservoir sampling: one pass, memory for N records), reproducible from --seed")
-    .argument("<in>", "records: JSONL (plain or .gz), JSON array, CSV, TSV or Parquet")
+    .argument("<in>", "records: JSONL (plain or .gz), JSON array, CSV, TSV or Parquet; - reads stdin")
     .requiredOption("-n, --n <count>", "records to keep (all of them when the input has fewer)")
     .option("--seed <n>", "seed of the sampler: the same seed and input give the same sample", "0")
-    .requiredOption("-o, --output <file>", "output file in the input's format (written atomically); records keep their input order")
+    .requiredOption("-o, --output <file>", "output file in the input's format (written atomically), or - for JSONL on stdout; records keep their input order")
     .option("--encoding <enc>", "input text encoding: auto, utf-8, gb18030", "auto")
-    .action(async (input: string, o: { n: string; seed: string; output: string; encoding?: string }) => {
+    .action(async (arg: string, o: { n: string; seed: string; output: string; encoding?: string }) => {
       const c = ctx();
       const n = Number(o.n);
       if (!Number.isSafeInteger(n) || n < 0) throw new UsageError(`-n must be an integer ≥ 0, got "${o.n}"`);
       const seed = Number(o.seed);
       if (!Number.isSafeInteger(seed) || seed < 0) throw new UsageError(`--seed must be an integer ≥ 0, got "${o.seed}"`);
       const encoding = parseEncoding(o.encoding);
-      await requireFile("<in>", input);
-      await guardOutputs({ inputs: { "<in>": input }, outputs: { "-o": o.output } });
+      await requireFile("<in>", arg);
+      await guardOutputs({ inputs: { "<in>": arg }, outputs: { "-o": o.output } });
+      const input = arg === "-" ? await stdinAsFile() : arg;
       const format = await inputFormat(input);
       // Same family as the input: by name when the input's name says (a `.json` input may hold JSONL), else by content.
       const named = formatFromName(input) ?? format;
-      if (formatFromName(o.output) !== named) throw new UsageError(`-o must name a file in the input's format (${format}): use ${EXTENSIONS[named]}, got "${o.output}"`);
+      if (o.output !== "-" && formatFromName(o.output) !== named) throw new UsageError(`-o must name a file in the input's format (${format}): use ${EXTENSIONS[named]}, got "${o.output}"`);
       const bar = recordBar("sample", c.quiet);
       const counter = { n: 0 };
       let sample;
@@ -67,7 +68,8 @@ export const register: Register = (program, ctx) => {
       } finally {
         bar.stop();
       }
-      await writeSample(o.output, format, sample.items);
+      if (o.output === "-") await writeJsonlTo(c.stdout, sample.items);
+      else await writeSample(o.output, format, sample.items);
       c.info(`sample: ${sample.items.length} of ${sample.seen} records (seed ${seed}) → ${o.output}`);
     });
 };

@@ -1,5 +1,5 @@
 import { StatsCollector, type LengthSummary, type RecordStats } from "@sfmed/schema";
-import { parseEncoding, parseKind, readAny, recordBar } from "./io-helpers.js";
+import { parseEncoding, parseKind, readAny, recordBar, resolveInputs } from "./io-helpers.js";
 import type { Register } from "./index.js";
 
 interface StatsFlags {
@@ -42,7 +42,7 @@ export const register: Register = (program, ctx) => {
   program
     .command("stats")
     .description("counts per kind and source, turns per dialogue, length percentiles")
-    .argument("<file...>", "JSONL (gzip ok), JSON array, CSV or Parquet files")
+    .argument("<file...>", "JSONL (gzip ok), JSON array, CSV or Parquet files (- reads stdin)")
     .option("--schema <kind>", "validate records as this kind (default: detect each record's kind)")
     .option("--json", "print JSON instead of a table")
     .option("--encoding <enc>", "text encoding: auto, utf-8, gb18030", "auto")
@@ -51,12 +51,13 @@ export const register: Register = (program, ctx) => {
       const kind = parseKind(o.schema);
       const encoding = parseEncoding(o.encoding);
       const results: Array<{ file: string; stats: RecordStats }> = [];
-      for (const file of files) {
+      const sources = await resolveInputs(files);
+      for (const [i, file] of files.entries()) {
         const collector = new StatsCollector();
         const bar = recordBar(`stats ${file}`, c.quiet);
         let n = 0;
         try {
-          for await (const r of readAny(file, { kind, onInvalid: "error", encoding })) {
+          for await (const r of readAny(sources[i]!, { kind, onInvalid: "error", encoding })) {
             collector.add(r.record, kind);
             if ((++n & 1023) === 0) bar.update(n);
           }

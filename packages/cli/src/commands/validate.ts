@@ -1,6 +1,6 @@
 import { recordSchemas } from "@sfmed/schema";
 import { UsageError } from "../context.js";
-import { counted, countingSink, guardOutputs, openRejects, parseEncoding, parseKind, parseOnInvalid, readAny, recordBar, requireNonEmpty, writeAny } from "./io-helpers.js";
+import { counted, countingSink, guardOutputs, openRejects, parseEncoding, parseKind, parseOnInvalid, readAny, recordBar, requireNonEmpty, stdinAsFile, writeAny } from "./io-helpers.js";
 import type { Register } from "./index.js";
 
 interface ValidateFlags {
@@ -16,11 +16,11 @@ export const register: Register = (program, ctx) => {
   program
     .command("validate")
     .description("check every record of a file against a record schema; errors name the file, line and field")
-    .argument("<file>", "JSONL (gzip ok), JSON array, CSV or Parquet file")
+    .argument("<file>", "JSONL (gzip ok), JSON array, CSV or Parquet file; - reads stdin")
     .requiredOption("--schema <kind>", `record kind: ${Object.keys(recordSchemas).join(", ")}`)
     .option("--on-invalid <mode>", "error: exit non-zero at the first bad record; skip: set bad records aside", "error")
     .option("--rejects <file>", "with --on-invalid skip: JSONL of rejected records with line and reason")
-    .option("-o, --output <file>", "write the valid records here (format by extension, atomically)")
+    .option("-o, --output <file>", "write the valid records here (format by extension, atomically); - writes JSONL to stdout")
     .option("--encoding <enc>", "text encoding: auto, utf-8, gb18030", "auto")
     .option("--allow-empty", "succeed even when no record is valid (by default that exits 1)")
     .action(async (file: string, o: ValidateFlags) => {
@@ -30,13 +30,14 @@ export const register: Register = (program, ctx) => {
       const onInvalid = parseOnInvalid(o.onInvalid, o.rejects);
       const encoding = parseEncoding(o.encoding);
       await guardOutputs({ inputs: { "<file>": file }, outputs: { "-o": o.output, "--rejects": o.rejects } });
+      const source = file === "-" ? await stdinAsFile() : file;
       const rejects = await openRejects(o.rejects);
       const sink = countingSink(rejects);
       const bar = recordBar(`validate ${kind}`, c.quiet);
       const counter = { n: 0 };
       try {
         const records = (async function* () {
-          for await (const r of readAny(file, { kind, onInvalid, rejects: sink, encoding })) yield r.record;
+          for await (const r of readAny(source, { kind, onInvalid, rejects: sink, encoding })) yield r.record;
         })();
         const valid = counted(records, bar, counter);
         if (o.output) await writeAny(o.output, valid);
