@@ -16,8 +16,11 @@ SCHEMA_PATH = Path(__file__).with_name("job.schema.json")
 # is refused unless `optimizer.allow_large_alpha` is true. The TypeScript job builders use the same numbers.
 ALPHA_STEPS_SOFT_BOUND = 1e-3
 ALPHA_STEPS_HARD_BOUND = 1e-2
-# Dropout of every training stage (SF-Med §4.1: "a 0.1 dropout rate").
+# Dropout when the job sets none. SF-Med §4.1 trains with "a 0.1 dropout rate" (pt, sft, rm); its DPO ran on
+# LLaMA-Factory's DPO trainer, which disables dropout in the policy and the reference (TRL's disable_dropout), so
+# dpo defaults to 0: with dropout the policy's log-probs are noisy against the reference's from the first step.
 PAPER_DROPOUT = 0.1
+DPO_DROPOUT = 0.0
 
 
 class JobError(ValueError):
@@ -97,7 +100,7 @@ class TrainCfg:
     warmup_steps: int = 0
     warmup_ratio: float = 0.0
     max_grad_norm: float = 1.0
-    dropout: float = PAPER_DROPOUT
+    dropout: float | None = None  # None: PAPER_DROPOUT, DPO_DROPOUT for stage dpo (set by parse_job)
     gradient_checkpointing: bool = False
     bf16: Any = "auto"
     seed: int = 42
@@ -225,6 +228,8 @@ def parse_job(doc: dict[str, Any], base_dir: str | os.PathLike = ".", file: str 
         rm=RmCfg(**d.get("rm", {})),
         pt=PtCfg(**d.get("pt", {})),
     )
+    if job.train.dropout is None:
+        job.train.dropout = DPO_DROPOUT if job.stage == "dpo" else PAPER_DROPOUT
     if job.rm.seeds is not None and len(job.rm.seeds) != job.rm.num_models:
         raise JobError("rm.seeds", f"needs {job.rm.num_models} entries (rm.num_models), got {len(job.rm.seeds)}", file)
     if job.optimizer.name != "adamw" and job.stage not in ("dpo", "sft", "pt"):

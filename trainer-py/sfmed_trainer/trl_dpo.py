@@ -116,7 +116,7 @@ def run_trl_dpo(runner: "Runner", train: list[dict[str, Any]], ev: list[dict[str
         gradient_checkpointing_kwargs={"use_reentrant": False} if t.gradient_checkpointing else None,
         report_to=[],
         disable_tqdm=True,
-        disable_dropout=False,  # train.dropout is the job's choice (the paper uses 0.1); the reference runs in eval mode
+        disable_dropout=False,  # train.dropout decides (0 by default for dpo); the reference runs in eval mode
         max_length=None,  # examples are already cut to cutoff_len by encode_pair
         beta=job.dpo.beta,
         loss_type=loss_types,

@@ -74,10 +74,14 @@ def test_alpha_guard_at_trainer_start_for_pt(models_dir, data_dir, tmp_path):
 
 
 def test_dropout_default_follows_the_paper(tmp_path):
-    job = C.parse_job(_doc(tmp_path, alpha=0, name="adamw"))
-    assert job.train.dropout == 0.1 == C.PAPER_DROPOUT
-    assert C.load_schema()["$defs"]["train"]["properties"]["dropout"]["default"] == 0.1
-    assert C.parse_job(_doc(tmp_path, alpha=0, name="adamw", train={"dropout": 0.0})).train.dropout == 0.0
+    """0.1 for pt/sft/rm (§4.1); 0 for dpo, as the paper's DPO trainer (LLaMA-Factory over TRL) disables it."""
+    base = {"version": 1, "model": "/m", "output_dir": "/o", "data": {"train": "/d.jsonl"}}
+    for stage in ("pt", "sft", "rm"):
+        assert C.parse_job({**base, "stage": stage}).train.dropout == 0.1 == C.PAPER_DROPOUT
+    assert C.parse_job({**base, "stage": "dpo"}).train.dropout == 0.0 == C.DPO_DROPOUT
+    assert C.parse_job({**base, "stage": "dpo", "train": {"dropout": 0.1}}).train.dropout == 0.1
+    assert C.parse_job({**base, "stage": "sft", "train": {"dropout": 0.0}}).train.dropout == 0.0
+    assert "0.1 for pt, sft and rm" in C.load_schema()["$defs"]["train"]["properties"]["dropout"]["description"]
 
 
 def test_general_ratio_unit(tmp_path):
