@@ -59,8 +59,14 @@ const negatedStem = (s: string) => NEG_CUE.test(s.split(/[，,。；;]/).filter(
 const FW: Record<string, string> = { A: "Ａ", B: "Ｂ", C: "Ｃ", D: "Ｄ", E: "Ｅ" };
 const clean = (t: string) => t.replace(/[。.]$/, "");
 
-/** Mild paraphrase: punctuation changes, one dropped or swapped character, a suffix — what models write. */
-function paraphrase(t: string): string {
+const bag = (t: string) => Array.from(t.replace(/[^\p{L}\p{N}]/gu, "")).sort().join("");
+/**
+ * Mild paraphrase: punctuation changes, one dropped or swapped character, a suffix — what models write. Options
+ * that are anagrams of another option (出、入、离、合 in different orders) stay verbatim: a typo there makes
+ * the intended option unknowable, so the label would be a guess.
+ */
+function paraphrase(t: string, options?: Record<string, string>): string {
+  if (options && Object.values(options).filter((o) => bag(o) === bag(t)).length > 1) return clean(t);
   let s = clean(t);
   const ops = shuffle(["punct", "drop", "typo", "suffix", "space", "none"]).slice(0, 2);
   for (const op of ops) {
@@ -132,15 +138,15 @@ const specs: Spec[] = [
   { name: "neg-answer-is", cls: "letter", when: "negated", multiple: false, gen: (q, [l]) => `题目问的是“${stemTail(q)}”。${analysis(q, [l!])}答案是${l}。` },
   // ── content only ──
   { name: "content-benti-daan", cls: "content", when: "any", multiple: false, gen: (q, [l]) => `${analysis(q, [l!])}因此，本题的答案应该是${T(q, l!)}。` },
-  { name: "content-zui-heshi", cls: "content", when: "positive", multiple: false, gen: (q, [l]) => `${analysis(q, [l!])}综上，最合适的${pick(["选择", "答案", "处理"])}为${paraphrase(q.options[l!]!)}。` },
-  { name: "content-paraphrase-end", cls: "content", when: "positive", multiple: false, gen: (q, [l]) => `结合题干分析，${pick(["故", "所以", "因此"])}应${pick(["选", "考虑", "首选"])}${paraphrase(q.options[l!]!)}。` },
+  { name: "content-zui-heshi", cls: "content", when: "positive", multiple: false, gen: (q, [l]) => `${analysis(q, [l!])}综上，最合适的${pick(["选择", "答案", "处理"])}为${paraphrase(q.options[l!]!, q.options)}。` },
+  { name: "content-paraphrase-end", cls: "content", when: "positive", multiple: false, gen: (q, [l]) => `结合题干分析，${pick(["故", "所以", "因此"])}应${pick(["选", "考虑", "首选"])}${paraphrase(q.options[l!]!, q.options)}。` },
   { name: "content-several-options", cls: "content", when: "positive", multiple: false, gen: (q, [l], W) => `${T(q, W[0]!)}${pick(["可以排除", "不太符合", "并非首选"])}，${T(q, W[1]!)}也${pick(["不符合", "不典型"])}。因此最符合的是${T(q, l!)}。` },
-  { name: "content-markdown", cls: "content", when: "positive", multiple: false, gen: (q, [l]) => `## 解答\n\n${analysis(q, [l!])}\n\n**结论：${paraphrase(q.options[l!]!)}**` },
+  { name: "content-markdown", cls: "content", when: "positive", multiple: false, gen: (q, [l]) => `## 解答\n\n${analysis(q, [l!])}\n\n**结论：${paraphrase(q.options[l!]!, q.options)}**` },
   { name: "content-think", cls: "content", when: "any", multiple: false, gen: (q, [l], W) => `<think>可能是${T(q, W[0]!)}，也可能是${T(q, l!)}，再想想。</think>\n综上所述，答案是${T(q, l!)}。` },
   { name: "content-short", cls: "content", when: "any", multiple: false, gen: (q, [l]) => `${T(q, l!)}。` },
-  { name: "content-typo", cls: "content", when: "positive", multiple: false, gen: (q, [l]) => `${analysis(q, [l!])}所以我认为正确答案是：${paraphrase(q.options[l!]!)}` },
+  { name: "content-typo", cls: "content", when: "positive", multiple: false, gen: (q, [l]) => `${analysis(q, [l!])}所以我认为正确答案是：${paraphrase(q.options[l!]!, q.options)}` },
   { name: "content-neg-bushuyu", cls: "content", when: "negated", multiple: false, gen: (q, [l]) => `${analysis(q, [l!])}因此，${pick(["不属于的是", "错误的是", "不符合的是", "应除外的是"])}${T(q, l!)}。` },
-  { name: "content-neg-subject", cls: "content", when: "negated", multiple: false, gen: (q, [l]) => `综上，${paraphrase(q.options[l!]!)}${pick(["不属于此类", "的说法是错误的", "不符合题意"])}，故选它。` },
+  { name: "content-neg-subject", cls: "content", when: "negated", multiple: false, gen: (q, [l]) => `综上，${paraphrase(q.options[l!]!, q.options)}${pick(["不属于此类", "的说法是错误的", "不符合题意"])}，故选它。` },
   { name: "content-english-mixed", cls: "content", when: "positive", multiple: false, gen: (q, [l]) => `Answer: ${T(q, l!)}` },
   // ── multiple ──
   { name: "multi-he", cls: "letter", when: "positive", multiple: true, gen: (q, L) => `${analysis(q, L)}因此答案是${L.slice(0, -1).join("、")}和${L.at(-1)}。` },
@@ -149,6 +155,45 @@ const specs: Spec[] = [
   { name: "multi-dou", cls: "letter", when: "positive", multiple: true, gen: (q, L) => `选项${L.slice(0, -1).join("、")}与${L.at(-1)}都${pick(["正确", "符合题意"])}。` },
   { name: "multi-neg-dou-bushi", cls: "letter", when: "negated", multiple: true, gen: (q, L) => `${L.join("和")}都不是${pick(["正确的说法", "题干所述内容"])}，故选${L.join("")}。` },
   { name: "multi-content", cls: "content", when: "positive", multiple: true, gen: (q, L) => `综上，正确的是${L.map((l) => T(q, l)).join("和")}。` },
+  // ── more letter styles ──
+  { name: "xuanxiang-fullwidth", cls: "letter", when: "any", multiple: false, gen: (q, [l]) => `经过分析，我认为本题的正确答案是选项${FW[l!] ?? l}。` },
+  { name: "paren-at-end", cls: "letter", when: "any", multiple: false, gen: (q, [l]) => `${analysis(q, [l!])}故本题选择（${l}）。` },
+  { name: "da-colon", cls: "letter", when: "any", multiple: false, gen: (q, [l]) => `答：${l}\n${analysis(q, [l!])}` },
+  { name: "bold-after-walk", cls: "letter", when: "positive", multiple: false, gen: (q, [l], W) => `- ${W[0]}：${T(q, W[0]!)}，不符合。\n- ${W[1]}：${T(q, W[1]!)}，不典型。\n- ${l}：${T(q, l!)}，符合。\n\n**正确答案：${l}**` },
+  { name: "letter-is-correct", cls: "letter", when: "positive", multiple: false, gen: (q, [l]) => `${analysis(q, [l!])}${l}${pick(["是正确答案", "为正确选项", "选项描述正确"])}。` },
+  { name: "my-answer-paren", cls: "letter", when: "any", multiple: false, gen: (q, [l]) => `我的答案是 ${l}) ${T(q, l!)}` },
+  { name: "english-correct-option", cls: "letter", when: "any", multiple: false, gen: (q, [l]) => `${analysis(q, [l!])}\nThe correct option is ${l}, ${T(q, l!)}.` },
+  { name: "boxed", cls: "letter", when: "any", multiple: false, gen: (q, [l]) => `${analysis(q, [l!])}\n\n最终答案：$\\boxed{${l}}$` },
+  { name: "final-newline-letter-dot", cls: "letter", when: "any", multiple: false, gen: (q, [l]) => `${analysis(q, [l!])}\n\n最终答案：\n\n${l}. ${T(q, l!)}` },
+  { name: "strict-only-correct", cls: "letter", when: "positive", multiple: false, gen: (q, [l], W) => `${W[0]}和${l}看似都对，但严格来说只有${l}正确，所以答案是${l}。` },
+  { name: "eliminate-then-pick", cls: "letter", when: "positive", multiple: false, gen: (q, [l], W) => `首先排除${W[0]}和${W[1]}，然后在${l}和${W[2] ?? W[0]}之间，${l}更符合，所以选${l}。` },
+  { name: "ben-ti-xuan-x-xiang", cls: "letter", when: "any", multiple: false, gen: (q, [l]) => `本题选${l}项。` },
+  { name: "spaced-latin", cls: "letter", when: "any", multiple: false, gen: (q, [l]) => `${analysis(q, [l!])}所以选 ${l} 。` },
+  { name: "neg-all-others-belong", cls: "letter", when: "negated", multiple: false, gen: (q, [l], W) => `${W.slice().sort().join("、")}均符合题干，${l}不符合，故答案为${l}。` },
+  { name: "neg-chu-x-wai", cls: "letter", when: "negated", multiple: false, gen: (q, [l]) => `除${l}外，其余各项说法均正确，因此本题选${l}。` },
+  { name: "neg-only-x-wrong", cls: "letter", when: "negated", multiple: false, gen: (q, [l]) => `${analysis(q, [l!])}只有${l}的说法是错误的。` },
+  { name: "neg-wrong-option-is", cls: "letter", when: "negated", multiple: false, gen: (q, [l]) => `错误的选项是${l}。` },
+  { name: "neg-x-wrong-rest-right", cls: "letter", when: "negated", multiple: false, gen: (q, [l]) => `${l}项错误，其余正确。` },
+  // ── more content styles ──
+  { name: "content-diagnosis-bold", cls: "content", when: "positive", multiple: false, gen: (q, [l]) => `${analysis(q, [l!])}\n\n**最可能的答案：${T(q, l!)}**` },
+  { name: "content-shouxuan", cls: "content", when: "positive", multiple: false, gen: (q, [l]) => `${analysis(q, [l!])}治疗首选${paraphrase(q.options[l!]!, q.options)}。` },
+  { name: "content-wo-renwei", cls: "content", when: "positive", multiple: false, gen: (q, [l]) => `${analysis(q, [l!])}我认为答案是${T(q, l!)}。` },
+  { name: "content-zuiwei-qiadang", cls: "content", when: "positive", multiple: false, gen: (q, [l]) => `比较各项后，${T(q, l!)}最为恰当。` },
+  { name: "content-neg-bushuyu-de-shi", cls: "content", when: "negated", multiple: false, gen: (q, [l]) => `不属于的是${T(q, l!)}。` },
+  { name: "content-neg-youwu", cls: "content", when: "negated", multiple: false, gen: (q, [l]) => `${analysis(q, [l!])}因此，${T(q, l!)}的说法有误。` },
+  // ── more multiple ──
+  { name: "multi-san-xiang", cls: "letter", when: "any", multiple: true, gen: (q, L) => `正确答案为${L.join("、")}${["", "", "两项", "三项", "四项"][L.length]}。` },
+  { name: "multi-bold", cls: "letter", when: "any", multiple: true, gen: (q, L) => `${analysis(q, L)}\n\n**答案：${L.join("")}**` },
+  { name: "multi-neg-dou-bushuyu", cls: "letter", when: "negated", multiple: true, gen: (q, L) => `${L.join("和")}都不属于题干所述，所以答案是${L.join("")}。` },
+  // ── more that commit to nothing ──
+  { name: "none-disclaimer-only", cls: "none", when: "any", multiple: false, commits: false, gen: () => `以上分析仅供参考，请以教材为准。` },
+  { name: "none-maybe-a-or-c", cls: "none", when: "any", multiple: false, commits: false, gen: (q, L, W) => `这道题我不太确定，可能是${W[0]}也可能是${W[1]}。` },
+  { name: "none-walk-no-verdict", cls: "none", when: "any", multiple: false, commits: false, gen: (q) => `各选项分析如下：${Object.keys(q.options).map((k) => `${k}项${T(q, k)}，${pick(["与病机有关", "需鉴别", "临床常见"])}`).join("；")}。` },
+  { name: "none-echo-prompt", cls: "none", when: "any", multiple: false, commits: false, gen: (q) => `选择题：${clean(q.question)}\n${Object.entries(q.options).map(([k, v]) => `${k}. ${v}`).join("\n")}\n请选择正确答案。` },
+  { name: "none-options-listed", cls: "none", when: "any", multiple: false, commits: false, gen: (q) => `选项有：${Object.entries(q.options).map(([k, v]) => `${k}. ${v}`).join("；")}。需要进一步分析才能判断。` },
+  { name: "none-think-only", cls: "none", when: "any", multiple: false, commits: false, gen: (q, L, W) => `<think>答案可能是${W[0]}，${T(q, W[0]!)}……</think>` },
+  { name: "none-cannot-pick", cls: "none", when: "any", multiple: false, commits: false, gen: () => `我无法确定哪个选项正确，建议查阅相关教材。` },
+  { name: "none-content-elimination", cls: "none", when: "positive", multiple: false, commits: false, gen: (q, L, W) => `${analysis(q, [])}因此，${T(q, W[0]!)}是错误的。` },
   // ── commits to nothing ──
   { name: "none-all-wrong", cls: "none", when: "any", multiple: false, commits: false, gen: (q) => `${analysis(q, [])}以上选项都不正确。` },
   { name: "none-cannot-determine", cls: "none", when: "any", multiple: false, commits: false, gen: (q) => `${analysis(q, [])}仅凭题干信息无法确定答案，建议结合临床资料进一步判断。` },
@@ -167,7 +212,7 @@ for (const q of usable) {
   const polarity = negatedStem(q.question) ? "negated" : "positive";
   const letters = Object.keys(q.options);
   // Negated stems are rarer in the sample: give them more answers each.
-  const perQ = polarity === "negated" ? 7 : 2;
+  const perQ = polarity === "negated" ? 9 : 3;
   const fitting = specs.filter((s) => s.when === "any" || s.when === polarity);
   for (let k = 0; k < perQ; k++) {
     const s = k === 0 && rand() < 0.12 ? pick(fitting.filter((x) => x.cls === "none")) : pick(fitting);

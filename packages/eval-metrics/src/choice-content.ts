@@ -57,6 +57,15 @@ export function matchContent(
   options: Readonly<Record<string, string>>,
   { stem = "", multiple = false, min = 0.6, margin = 0.3 }: { stem?: string; multiple?: boolean; min?: number; margin?: number } = {},
 ): string[] {
+  // An option quoted whole (after normalisation) decides, the most specific one when several are: 慢性肾盂肾炎
+  // contains 肾盂肾炎. Bigram scores below handle the rest (typos, dropped characters).
+  const norm = normaliseText(sentence);
+  const whole = Object.entries(options)
+    .map(([letter, t]) => ({ letter, t: normaliseText(t) }))
+    .filter((o) => o.t && norm.includes(o.t));
+  const specific = whole.filter((o) => !whole.some((p) => p !== o && p.t.length > o.t.length && p.t.includes(o.t)));
+  if (specific.length === 1 || (multiple && specific.length > 1 && specific.length < Object.keys(options).length)) return specific.map((o) => o.letter).sort();
+  if (specific.length > 1) return [];
   const s = scoreOptions(sentence, options, stem);
   if (!s.length || s[0]!.score < min) return [];
   if (!multiple) return s[0]!.score - (s[1]?.score ?? 0) >= margin ? [s[0]!.letter] : [];

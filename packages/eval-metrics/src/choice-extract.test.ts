@@ -105,3 +105,54 @@ describe("extractChoice details", () => {
     for (const l of r) expect(["A", "B", "C"]).toContain(l);
   });
 });
+
+describe("extractChoice with the question stem", () => {
+  const ZY = { A: "益气养阴", B: "活血化瘀，通络止痛", C: "清热利湿", D: "疏肝理气", E: "温阳利水" };
+  const POS = "患者胸痛如刺，痛处固定，舌紫暗。其治法是";
+  const NEG = "下列各项，不属于胸痹治法的是";
+  const ex = (r: string, question: string, multiple = false) => extractChoice(r, ZY, { question, multiple });
+
+  it("content-only conclusions, after discussing other options", () => {
+    expect(ex("清热利湿适用于湿热证，疏肝理气适用于气滞。因此，本题的答案应该是益气养阴。", POS)).toEqual(["A"]);
+    expect(ex("患者舌紫暗，属血瘀。综上，最合适的治法为活血化瘀、通络止痛。", POS)).toEqual(["B"]);
+    expect(explainChoice("综上，最合适的治法为活血化瘀、通络止痛。", ZY, { question: POS }).rule).toBe("conclusion");
+  });
+
+  it("negated stems: the option declared wrong is the choice; for a positive stem it is an elimination", () => {
+    expect(ex("A项属于；B项也属于。因此，选项E是错误的。", NEG)).toEqual(["E"]);
+    expect(ex("A项属于；B项也属于。因此，选项E是错误的。", POS)).toEqual([]);
+    expect(ex("所以D不属于胸痹的治法。", NEG)).toEqual(["D"]);
+    expect(ex("其余选项都符合，只有B不符合，故选B。", NEG)).toEqual(["B"]);
+    expect(ex("因此，不属于的是温阳利水。", NEG)).toEqual(["E"]);
+    expect(explainChoice("因此，选项E是错误的。", ZY, { question: NEG }).stem.negated).toBe(true);
+  });
+
+  it("letter conclusions in free word order", () => {
+    const cases: [string, string][] = [
+      ["A、C均可考虑。所以选项D是最符合题意的。", "D"],
+      ["根据舌脉，应该选择D。", "D"],
+      ["正确的应当是益气养阴，即选项A。", "A"],
+      ["A项不妥，C项不妥，其中只有B选项最符合题干的描述。", "B"],
+      ["综上，答案为Ｄ。", "D"],
+      ["故本题应选D项。", "D"],
+      ["A、B两项不符，故本题选择（D）。", "D"],
+      ["### 结论\n**D**", "D"],
+      ["A项……B项……C项需与E项鉴别。\n\n答案：D", "D"],
+      ["A和C都有一定道理。但是题目要求选择一个答案，所以我们选择A。", "A"],
+      ["有人可能会选C，但C并不符合，正确答案应为D。", "D"],
+    ];
+    for (const [r, gold] of cases) expect(ex(r.replace(/\\n/g, "\n"), POS).join(""), r).toBe(gold);
+  });
+
+  it("multiple answers, and 「B和C都不是……」 on negated multi-answer questions", () => {
+    for (const r of ["因此答案是B和C。", "答案：BC", "正确选项为B、C。", "选项B与C都正确。"]) expect(ex(r, POS, true), r).toEqual(["B", "C"]);
+    expect(ex("B和C都不是胸痹的治法，故选BC。", NEG, true)).toEqual(["B", "C"]);
+  });
+
+  it("abstains on answers that choose nothing", () => {
+    for (const r of ["以上选项都不正确。", "仅凭题干无法确定答案。", "抱歉，我无法回答该问题。", "答案是C吗？我不确定。", `题目问的是：${POS}。需要在A、B、C、D、E中选择。`]) {
+      expect(ex(r, POS), r).toEqual([]);
+      expect(ex(r, POS, true), r).toEqual([]);
+    }
+  });
+});

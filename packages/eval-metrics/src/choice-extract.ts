@@ -1,4 +1,4 @@
-import { matchContent } from "./choice-content.js";
+import { matchContent, normaliseText } from "./choice-content.js";
 import { classifyStem, type StemKind } from "./choice-stem.js";
 import { stripThinking } from "./strip-thinking.js";
 
@@ -101,7 +101,8 @@ interface Hit {
   strength: number;
 }
 
-const SEP = String.raw`(?:\s*(?:[、,，/&;；]|和|及|与|以及|或|或者|\band\b|\bor\b)\s*|\s+)`;
+// Separators stay on one line: in "答：D\nA项……" the list ends at the newline.
+const SEP = String.raw`(?:[ \t\u3000]*(?:[、,，/&;；]|和|及|与|以及|或|或者|\band\b|\bor\b)[ \t\u3000]*|[ \t\u3000]+)`;
 const OPEN = String.raw`[\s:："“'「『【\[(（*$]*(?:\\boxed\{|\\text\{|\\mathrm\{)?[\s(（]*(?:选项|option\s*|choice\s*)?`;
 
 function listPattern(cls: string): string {
@@ -162,7 +163,7 @@ function positiveRegexes(cls: string): RegExp[] {
 function negativeRegexes(cls: string): RegExp[] {
   const list = listPattern(cls);
   return [
-    new RegExp(String.raw`(?:不选|不应选|不能选|不宜选|排除|除去|去掉|不是|并非|而非|除了?|\b(?:rule\s+out|eliminate|exclude|not)\b)\s*(?:选项|项|option\s*)?${list}`, "gu"),
+    new RegExp(String.raw`(?:不选|不应选|不能选|不宜选|排除|除去|去掉|不是|并非|而非|除了?|\b(?:rule\s+out|eliminate|exclude|not)\b)\s*(?:选项|项|option\s*)?${list}(?!\s*(?:项|选项)?\s*(?:以|之)?外)`, "gu"),
     new RegExp(String.raw`(?:选项|option\s*)?${list}\s*(?:项|选项)?\s*(?:均|都|也|的说法|说法|描述|选项)?\s*(?:是|为)?\s*(?:错误|不正确|不对|不符合|不符|不选|排除|可排除|可以排除|被排除|不是正确|不当选|不准确|错|is\s+(?:incorrect|wrong|not\s+correct)|are\s+(?:incorrect|wrong))(?!\s*[,，]?\s*(?:为|是)本题(?:的)?(?:正确)?答案)`, "gu"),
   ];
 }
@@ -325,6 +326,8 @@ export function explainChoice(response: string, options: ChoiceOptions, opts: Ex
   for (const { re, strength } of rx.anchors) {
     for (const h of collect(re, text, letters)) {
       if (/^\s*[)）]?\s*[吗么?？]/u.test(text.slice(h.end, h.end + 3)) || HYPOTHETICAL.test(text.slice(Math.max(0, h.index - 12), h.index))) continue;
+      // An echoed question: "应首选\nA. 保和丸\nB. 越鞠丸" lists the options, it does not pick the first.
+      if (/\n/.test(text.slice(h.index, h.end)) && new RegExp(String.raw`^[^\n]*\n\s*${cls}\s*[.．、:：)]`, "u").test(text.slice(h.end))) continue;
       // "答案A不是…", "选C是错的": the anchor names a letter only to reject it (under a negated stem, "不是…"
       // describes the chosen option instead).
       if (!stem.negated && /^\s*(?:项|选项)?\s*(?:不|错|是错|是不|并非|is\s+not|is\s+wrong|is\s+incorrect)/u.test(text.slice(h.end, h.end + 8))) {
@@ -374,6 +377,9 @@ export function explainChoice(response: string, options: ChoiceOptions, opts: Ex
   if (plain.length <= 40) scopes.push(plain);
   const lastMarker = markers.at(-1);
   if (lastMarker) scopes.push(plain.slice(lastMarker.index!).split(/(?<=[。！!？?\n])/)[0]!);
+  // A reply that is exactly one option's text (however short: 肾。).
+  const whole = [...letters].filter((l) => normaliseText(options[l]!) !== "" && normaliseText(options[l]!) === normaliseText(plain));
+  if (whole.length === 1) return done(whole, "content");
   for (const scope of scopes) {
     if (stem.negated === false && SAYS_WRONG.test(scope) && opts.question !== undefined) break;
     const c = contentMatches(scope, options).filter((l) => !excluded.has(l) && (stem.negated || !judged.has(l)));
@@ -389,17 +395,24 @@ export function explainChoice(response: string, options: ChoiceOptions, opts: Ex
   const last = spans.slice(-3).reverse().find(([a, b]) => CONCLUDING.test(text.slice(a, b)));
   if (last) {
     const sent = text.slice(last[0], last[1]);
-    const says = SAYS_WRONG.test(sent) ? "wrong" : SAYS_RIGHT.test(sent) ? "right" : "neutral";
-    const fits = !HEDGE.test(sent) && !OPTION_LINE.test(sent) && (stem.negated ? says !== "right" : says !== "wrong");
-    if (fits) {
+    // Letters are read from the clause holding the last cue onwards ("A项不妥，其中只有B选项最符合"); content from
+    // the whole sentence ("综上，X不属于此类，故选它").
+    const cueAt = [...sent.matchAll(new RegExp(CONCLUDING.source, "gu"))].at(-1)!.index!;
+    const clause = sent.slice(Math.max(...[..."，,;；"].map((c) => sent.lastIndexOf(c, cueAt))) + 1);
+    const polarity = (x: string) => (SAYS_WRONG.test(x) ? "wrong" : SAYS_RIGHT.test(x) ? "right" : "neutral");
+    const agrees = (x: string) => (stem.negated ? polarity(x) !== "right" : polarity(x) !== "wrong");
+    // "以上都不是" hedges unless it is itself an option's text.
+    const hedged = HEDGE.test(sent.replace(/以上(?:选项)?(?:都|均)(?:不|非)\S{0,3}/gu, (w) => (Object.values(options).some((o) => o && normaliseText(o).includes(normaliseText(w).slice(0, 4))) ? "" : w)));
+    if (!hedged) {
       const named = new Set<string>();
       // Bracketed per-option notes ("（E对）", "（C错）") were read as verdicts above; here they are not a verdict.
-      const unnoted = sent.replace(new RegExp(String.raw`[(（]\s*${cls}\s*(?:项)?\s*(?:对|错|正确|错误)\s*[)）]`, "gu"), (w) => "＿".repeat(w.length));
+      const unnoted = clause.replace(new RegExp(String.raw`[(（]\s*${cls}\s*(?:项)?\s*(?:对|错|正确|错误)\s*[)）]`, "gu"), (w) => "＿".repeat(w.length));
       for (const m of unnoted.matchAll(new RegExp(listPattern(cls), "gu"))) lettersIn(m[1]!, letters).forEach((l) => named.add(l));
       const ls = [...named].filter((l) => !excluded.has(l)).sort();
       if (named.size) {
-        if (ls.length === 1 || (multiple && ls.length > 1 && ls.length < letters.size)) return done(ls, "conclusion");
-      } else if (CONTENT_CUE.test(sent)) {
+        const ok = agrees(clause) && !OPTION_LINE.test(clause);
+        if (ok && (ls.length === 1 || (multiple && ls.length > 1 && ls.length < letters.size))) return done(ls, "conclusion");
+      } else if (CONTENT_CUE.test(sent) && agrees(sent) && !OPTION_LINE.test(sent)) {
         const opt: Record<string, string> = {};
         for (const l of letters) opt[l] = options[l]!;
         const c = matchContent(plain.slice(last[0], last[1]), opt, { stem: opts.question ?? "", multiple }).filter((l) => !excluded.has(l));
