@@ -2,6 +2,7 @@ import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
+import { workerExecArgv } from "@sfmed/schema";
 import { DedupError } from "./errors.js";
 import { createJsonlBatchComputer, type JsonlBatchError, type JsonlBatchResult, type JsonlView } from "./jsonl-batch.js";
 import { createBatchComputer, type BatchParams, type BatchResult } from "./signature-batch.js";
@@ -76,7 +77,7 @@ export function createSignaturePool(params: BatchParams, threads: number, normal
   const workers: Worker[] = [];
   const busy: number[] = [];
   for (let i = 0; i < threads; i++) {
-    const w = new Worker(entry.url, { eval: entry.eval, workerData: params });
+    const w = new Worker(entry.url, { eval: entry.eval, workerData: params, execArgv: workerExecArgv() });
     w.on("message", (msg: { seq: number; result?: Out; error?: string }) => {
       busy[i]!--;
       const p = pending.get(msg.seq);

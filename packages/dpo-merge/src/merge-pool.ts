@@ -2,6 +2,7 @@ import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
+import { workerExecArgv } from "@sfmed/schema";
 import { MergeInputError, SafetensorsError, type SafetensorsErrorCode } from "./errors.js";
 import type { MergedChunk, TensorMergeParams } from "./merge-tensor.js";
 
@@ -87,7 +88,7 @@ export async function runMergePool(opts: {
         reject(e);
       };
       for (let i = 0; i < count; i++) {
-        const w = new Worker(entry.url, { eval: entry.eval, workerData: opts.data });
+        const w = new Worker(entry.url, { eval: entry.eval, workerData: opts.data, execArgv: workerExecArgv() });
         workers.push(w);
         exits.push(new Promise((r) => w.once("exit", () => r())));
         const feed = () => {

@@ -1,5 +1,6 @@
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
+import { workerExecArgv } from "@sfmed/schema";
 import { lcsMultiWord, lcsOfSymbols, lcsOneWord, popcount32 } from "./lcs-bit-parallel.js";
 import { RougeError, scoreFromCounts, symbolsForPair, type RougeLOptions, type RougeScore } from "./rouge-l.js";
 import { charCodes, isPythonWhitespace } from "./tokenize.js";
@@ -124,7 +125,7 @@ export async function rougeLBatch(pairs: readonly RougePair[], options: RougeBat
     return { data, offsets };
   };
 
-  const pool = Array.from({ length: Math.min(threads, chunks.length) }, () => new Worker(workerSource(), { eval: true }));
+  const pool = Array.from({ length: Math.min(threads, chunks.length) }, () => new Worker(workerSource(), { eval: true, execArgv: workerExecArgv() }));
   let next = 0;
   let done = 0;
   try {

@@ -1,11 +1,13 @@
 export * from "./records.js";
 export { SchemaError, ValidationError, ParseError, isSchemaError, formatLocation, type RecordLocation } from "./errors.js";
 export { validateWith, validateRecord, formatPath } from "./validate.js";
+export { MissingPeerError, loadPeer, loadPeerSync } from "./missing-peer.js";
 
 export { detectEncoding, decodeText, SNIFF_BYTES, type TextEncoding, type DetectedEncoding } from "./io/encoding.js";
 export { readFileBytes, type ByteProgress } from "./io/byte-source.js";
 export { readLines, readText, splitLines, type TextLine, type TextReadOptions } from "./io/lines.js";
 export { atomicWrite } from "./io/atomic-write.js";
+export { workerExecArgv } from "./io/worker-exec-argv.js";
 export { tempPathFor, registerTemp, liveTemps, removeTempsNow, sweepStaleTemps, parseTempName } from "./io/temp-files.js";
 export { checkOutputPaths, resolveRealPath, isInside, isStdio, PathCollisionError } from "./io/output-paths.js";
 export { JsonlCheckpoint, CheckpointError, type JsonlCheckpointOptions } from "./io/jsonl-checkpoint.js";
