@@ -152,7 +152,10 @@ export async function runJob<J extends JobLike>(job: J, opts: RunJobOptions): Pr
   }
   const finished: DoneEvent | undefined = done;
   const failed: ErrorEvent | undefined = error;
-  if (failed || exit.code !== 0 || !finished) {
+  // An interrupted trainer exits like a process ended by the signal (130 SIGINT, 143 SIGTERM) after its
+  // checkpoint and `done` event; older trainers exit 0.
+  const stoppedCleanly = finished?.interrupted === true && (exit.code === 0 || exit.code === 130 || exit.code === 143);
+  if (failed || (exit.code !== 0 && !stoppedCleanly) || !finished) {
     const why = failed
       ? `${failed.type ?? "Error"}: ${failed.message ?? "trainer failed"}`
       : aborted

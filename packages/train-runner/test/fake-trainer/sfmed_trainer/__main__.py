@@ -24,9 +24,9 @@ def run(job_path):
     if mode == "fail":
         emit(event="error", type="ValueError", message="data file missing: x.jsonl", traceback="Traceback ...")
         sys.exit(1)
-    stop = {"now": False}
+    stop = {"now": 0}
     for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.update(now=True))
+        signal.signal(sig, lambda signum, _f: stop.update(now=stop["now"] or signum))
     step = start
     while step < total:
         step += 1
@@ -43,7 +43,7 @@ def run(job_path):
             os.makedirs(ck, exist_ok=True)
             emit(event="checkpoint", path=ck, step=step)
             emit(event="done", interrupted=True, output_dir=out)
-            return 0
+            return 128 + stop["now"]  # like trainer-py: 130 after SIGINT, 143 after SIGTERM
     ck = os.path.join(out, f"checkpoint-{step}")
     os.makedirs(ck, exist_ok=True)
     emit(event="checkpoint", path=ck, step=step, best=True)
