@@ -42,6 +42,11 @@ export interface ScoreChoicesOptions {
   isMultiple?: (q: ChoiceQuestion) => boolean;
   /** Replace the extractor (e.g. to score a published rule for comparison). */
   extract?: (response: string, options: ChoiceOptions, multiple: boolean) => string[];
+  /**
+   * Decisions made beforehand (e.g. by `decideChoices` with an LLM fallback): the letters and the path that
+   * decided, or undefined to use the rules. Takes precedence over `extract`.
+   */
+  decide?: (question: ChoiceQuestion, prediction: Prediction) => { letters: readonly string[]; rule: string } | undefined;
 }
 
 export function defaultIsMultiple(q: ChoiceQuestion): boolean {
@@ -90,12 +95,16 @@ export function scoreChoices(questions: readonly ChoiceQuestion[], predictions: 
     const gold = [...new Set(q.answer)].sort();
     let predicted: string[] = [];
     let rule = "missing";
+    const decided = p && options.decide?.(q, p);
     if (!p) missing++;
-    else if (options.extract) {
+    else if (decided) {
+      predicted = [...new Set(decided.letters)].sort();
+      rule = decided.rule;
+    } else if (options.extract) {
       predicted = [...new Set(options.extract(p.output, q.options, isMultiple(q)))].sort();
       rule = "custom";
     } else {
-      const e = explainChoice(p.output, q.options, { multiple: isMultiple(q) });
+      const e = explainChoice(p.output, q.options, { multiple: isMultiple(q), question: q.question });
       predicted = e.letters;
       rule = e.rule;
     }
