@@ -104,6 +104,34 @@ describe("sfmed eval", () => {
     expect(await readFile(path.join(dir, "mc", "mc.html"), "utf8")).toContain("Accuracy by subject");
   });
 
+  it("mc --extractor rules+llm: a judge model reads only the answers the rules abstain on; items record the path", async () => {
+    const dir = await tempDir();
+    const rows = readSample("cmmlu/test/anatomy.csv").trim().split("\n").slice(1, 4).map((l) => l.split(","));
+    const questions = rows.map((c) => ({ id: `a${c[0]}`, source: "cmmlu", subject: "anatomy", question: c[1], options: { A: c[2], B: c[3], C: c[4], D: c[5] }, answer: [c[6]] }));
+    const outputs = ["答案是{g}。", "我想想……应该是第一个吧。", "不知道。"];
+    await writeFile(path.join(dir, "q.jsonl"), jsonl(questions));
+    await writeFile(path.join(dir, "p.jsonl"), jsonl(questions.map((q, i) => ({ id: q.id, model: "m", output: outputs[i]!.replace("{g}", q.answer[0]!) }))));
+    const asked: string[] = [];
+    const srv = await loopbackServer((req, res) => {
+      const body = JSON.parse(req.body) as { messages: { content: string }[] };
+      const answer = body.messages[1]!.content.match(/<<<\n([\s\S]*?)\n>>>/)![1]!;
+      asked.push(answer);
+      sendJson(res, 200, { choices: [{ index: 0, message: { role: "assistant", content: answer.includes("第一个") ? "答案：A" : "答案：无" }, finish_reason: "stop" }], usage: { prompt_tokens: 1, completion_tokens: 1 } });
+    });
+    const base = ["eval", "mc", "--questions", path.join(dir, "q.jsonl"), "--pred", path.join(dir, "p.jsonl")];
+    const r = await capture([...base, "-o", path.join(dir, "mc"), "--extractor", "rules+llm", "--base-url", `${srv.url}/v1`, "--model", "x"]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(asked.sort()).toEqual(["不知道。", "我想想……应该是第一个吧。"]);
+    const items = (await readFile(path.join(dir, "mc", "mc-items.jsonl"), "utf8")).trim().split("\n").map((l) => JSON.parse(l) as { predicted: string[]; rule: string });
+    expect(items.map((i) => [i.predicted.join(""), i.rule])).toEqual([[questions[0]!.answer[0], "anchor"], ["A", "llm"], ["", "llm"]]);
+    const bad = await capture([...base, "-o", path.join(dir, "mc2"), "--extractor", "regex"]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain("--extractor must be rules, llm, rules+llm");
+    const noModel = await capture([...base, "-o", path.join(dir, "mc3"), "--extractor", "llm"]);
+    expect(noModel.code).toBe(2);
+    expect(noModel.stderr).toContain("needs --base-url and --model");
+  });
+
   it("judge: grades through an OpenAI-compatible server, retrying unparsable output", async () => {
     const dir = await tempDir();
     const f = await qaFiles(dir);

@@ -2,7 +2,10 @@ import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import {
+  CHOICE_EXTRACTOR_MODES,
   cmbClinRubric,
+  decideChoices,
+  decisionLookup,
   evaluateChoices,
   evaluateCompare,
   evaluateJudge,
@@ -10,6 +13,7 @@ import {
   overallRubric,
   renderHtml,
   renderMarkdown,
+  type ChoiceExtractorMode,
   type EvalReport,
   type JudgeManyOptions,
   type RenderMarkdownOptions,
@@ -157,9 +161,19 @@ export const register: Register = (program, ctx) => {
     .requiredOption("-o, --out <dir>", "output directory")
     .option("--answered-only", "score only the questions that have a prediction (a sampled run), not the whole file")
     .option("--allow-empty", "succeed even when no prediction matches a question id")
-    .action(async (o: { questions: string; pred: string[]; out: string; answeredOnly?: boolean; allowEmpty?: boolean }) => {
+    .option("--extractor <mode>", "rules, llm (a judge model reads every answer) or rules+llm (the judge reads only what the rules abstain on)", "rules")
+    .option("--base-url <url>", "llm extractor: OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1")
+    .option("--model <name>", "llm extractor: model name")
+    .option("--api-key-env <name>", "llm extractor: environment variable holding the API key", "OPENAI_API_KEY")
+    .option("--cache <dir>", "llm extractor: response cache directory (default <out>/.extract-cache)")
+    .option("--concurrency <n>", "llm extractor: calls in flight", "4")
+    .action(async (o: { questions: string; pred: string[]; out: string; answeredOnly?: boolean; allowEmpty?: boolean; extractor: string; baseUrl?: string; model?: string; apiKeyEnv: string; cache?: string; concurrency: string }) => {
       const c = ctx();
       const started = Date.now();
+      const mode = o.extractor as ChoiceExtractorMode;
+      if (!CHOICE_EXTRACTOR_MODES.includes(mode)) throw new UsageError(`--extractor must be ${CHOICE_EXTRACTOR_MODES.join(", ")}, got "${o.extractor}"`);
+      if (mode !== "rules" && (!o.baseUrl || !o.model)) throw new UsageError(`--extractor ${mode} needs --base-url and --model`);
+      const concurrency = int("concurrency", o.concurrency, 1)!;
       await guardReport(o.out, "mc", { "--questions": o.questions, "--pred": o.pred });
       const predictions = await readPredictions(o.pred);
       let questions: ChoiceQuestion[] = await readAll(o.questions, "choice");
@@ -168,8 +182,16 @@ export const register: Register = (program, ctx) => {
         const ids = new Set(predictions.map((p) => p.id));
         questions = questions.filter((q) => ids.has(q.id));
       }
-      const { report, items } = evaluateChoices(questions, predictions);
-      await writeReport(c, o.out, "mc", report, { inputs: [o.questions, ...o.pred], params: { answeredOnly: Boolean(o.answeredOnly) }, items, started });
+      let decide: ReturnType<typeof decisionLookup> | undefined;
+      if (mode !== "rules") {
+        // Each item's `rule` records the path: a rule name, "llm", or "llm-unreadable" (counted as abstaining).
+        const model = createOpenAIModel({ baseURL: o.baseUrl!, model: o.model!, apiKey: process.env[o.apiKeyEnv], cacheDir: o.cache ?? path.join(o.out, ".extract-cache") });
+        const bar = createProgress({ label: "extract", unit: "ans", quiet: c.quiet });
+        decide = decisionLookup(await decideChoices(questions, predictions, { mode, model, concurrency, onProgress: (d, t) => (bar.setTotal(t), bar.update(d)) }));
+        bar.stop();
+      }
+      const { report, items } = evaluateChoices(questions, predictions, decide ? { decide } : {});
+      await writeReport(c, o.out, "mc", report, { inputs: [o.questions, ...o.pred], params: { answeredOnly: Boolean(o.answeredOnly), extractor: mode }, items, started });
     });
 
   judgeFlags(
