@@ -98,7 +98,7 @@ describe("@sfmed/schema/hub against a loopback hub", () => {
   it("turns hub failures into HubError with the status", async () => {
     const srv = await loopbackServer(mockHub({ "a.jsonl": Buffer.from("{}\n") }));
     const cacheDir = await tempDir();
-    await expect(downloadDataset({ repo: "org/med", hubUrl: srv.url, accessToken: "hf_wrong", cacheDir })).rejects.toMatchObject({ name: "HubError", statusCode: 401 });
+    await expect(downloadDataset({ repo: "org/med", hubUrl: srv.url, accessToken: "hf_wrong", cacheDir })).rejects.toMatchObject({ name: "HubAuthError", statusCode: 401 });
     await expect(downloadDataset({ repo: "org/med", hubUrl: srv.url, accessToken: "hf_test", cacheDir, revision: "nope" })).rejects.toMatchObject({ name: "HubError", statusCode: 404 });
     await expect(downloadDataset({ repo: "org/med", hubUrl: srv.url, accessToken: "hf_test", cacheDir, paths: ["missing.jsonl"] })).rejects.toThrow(/org\/med: .*missing\.jsonl/);
   });

@@ -1,25 +1,33 @@
 /**
- * Hugging Face Hub datasets (subpath `@sfmed/schema/hub`): download files into the standard HF cache layout
- * (`datasets--org--name/{blobs,refs,snapshots}`, shared with Python's huggingface_hub) through
- * `@huggingface/hub`, then read them with the streaming readers.
+ * Hugging Face Hub access (subpath `@sfmed/schema/hub`): `hf://datasets/ORG/NAME[@REV]/PATH-OR-GLOB` and model ids
+ * resolve to files in the standard huggingface_hub cache (shared with Python, offline on a second run), the
+ * environment is read as huggingface_hub reads it (HF_TOKEN, HF_ENDPOINT, HF_HOME, HF_HUB_CACHE, HF_HUB_OFFLINE),
+ * and datasets/models are pushed with a card. `@huggingface/hub` is loaded only when a call needs it.
  */
-import { mkdir, readFile, writeFile } from "node:fs/promises";
-import path from "node:path";
-import { datasetInfo, downloadFileToCacheDir, getHFHubCachePath, getRepoFolderName, listFiles } from "@huggingface/hub";
-import { SchemaError } from "./errors.js";
 import { formatFromName } from "./io/format.js";
 import { readRecords, type LocatedRecord, type ReadOptions } from "./io/read-records.js";
 import type { RecordKind } from "./records.js";
+import path from "node:path";
+import { DATA_FILES, resolveHubFiles, snapshotDownload, type ResolveOptions } from "./hub/resolve.js";
+import { hubClient, type HubClientOptions } from "./hub/client.js";
+import { repoFolderName, resolveRevision } from "./hub/cache.js";
 
-/** Where and how to reach the Hub. */
+export { hubEnv, maskToken, type HubEnv } from "./hub/env.js";
+export { HubError, HubAuthError, HubOfflineError } from "./hub/errors.js";
+export { parseHfUri, parseRepoId, isHfUri, globToRegExp, hasGlob, type HubRef, type HubRepoType } from "./hub/uri.js";
+export { hubClient, type HubClient, type HubClientOptions } from "./hub/client.js";
+export { repoFolderName, resolveRevision, headFile, cachedFile, COMMIT_SHA, type FileMeta, type DownloadProgress } from "./hub/cache.js";
+export { resolveHubFiles, snapshotDownload, resolveModel, DATA_FILES, MODEL_FILES, type ResolveOptions, type ResolvedFiles, type SnapshotOptions } from "./hub/resolve.js";
+
+/** Where and how to reach the Hub (the older, repo-centred form of {@link HubClientOptions}). */
 export interface HubOptions {
   /** Dataset id, `org/name` (a leading `datasets/` is accepted). */
   repo: string;
   /** Branch, tag or commit sha. @default "main" */
   revision?: string;
-  /** Hub endpoint (the library does not read HF_ENDPOINT itself). @default "https://huggingface.co" */
+  /** Hub endpoint. @default HF_ENDPOINT, else "https://huggingface.co" */
   hubUrl?: string;
-  /** Token (`hf_…`), sent as a Bearer header (the library does not read HF_TOKEN itself). */
+  /** Token (`hf_…`). @default HF_TOKEN, else $HF_HOME/token */
   accessToken?: string;
   /** Cache root. @default HF_HUB_CACHE, else $HF_HOME/hub, else ~/.cache/huggingface/hub */
   cacheDir?: string;
@@ -31,97 +39,47 @@ export interface HubOptions {
 export interface DownloadDatasetOptions extends HubOptions {
   /** Files to fetch (repo-relative). @default every file the repo lists, filtered by `include` */
   paths?: string[];
-  /** Keep only listed files whose path matches. @default data files: .jsonl/.json/.csv/.tsv/.parquet (and .gz) */
+  /** Keep only listed files whose path matches. @default data files: .jsonl/.json/.csv/.tsv/.parquet/.txt (and .gz) */
   include?: RegExp;
   /** Called after each file. */
   onProgress?: (p: { path: string; done: number; total: number }) => void;
 }
 
-/** A failed Hub call, with the repo and (when known) the HTTP status. */
-export class HubError extends SchemaError {
-  override readonly name = "HubError";
-  constructor(
-    message: string,
-    readonly repo: string,
-    readonly statusCode?: number,
-    cause?: unknown,
-  ) {
-    super(`${repo}: ${message}`, { code: "HUB_ERROR", cause });
-  }
-}
-
-const DATA_FILES = /\.(jsonl|ndjson|json|csv|tsv|parquet)(\.gz)?$/i;
-const SHA = /^[0-9a-f]{40}$/;
-
-function datasetName(repo: string): string {
-  return repo.replace(/^datasets\//, "");
-}
-
-function hubParams(o: HubOptions) {
+function clientOptions(o: HubOptions): HubClientOptions {
   return {
-    ...(o.hubUrl ? { hubUrl: o.hubUrl } : {}),
-    ...(o.accessToken ? { accessToken: o.accessToken } : {}),
+    ...(o.hubUrl ? { endpoint: o.hubUrl } : {}),
+    ...(o.accessToken ? { token: o.accessToken } : {}),
+    ...(o.cacheDir ? { cacheDir: o.cacheDir } : {}),
     ...(o.fetch ? { fetch: o.fetch } : {}),
   };
 }
 
-// @huggingface/hub announces every download with console.debug; library code here must not print.
-async function quietly<T>(fn: () => Promise<T>): Promise<T> {
-  const original = console.debug;
-  console.debug = () => {};
-  try {
-    return await fn();
-  } finally {
-    console.debug = original;
-  }
-}
-
-function wrap(err: unknown, repo: string): never {
-  if (err instanceof SchemaError) throw err;
-  const status = (err as { statusCode?: number }).statusCode;
-  throw new HubError((err as Error).message ?? String(err), repo, status, err);
-}
-
 /**
- * Download dataset files into the HF cache and return their local paths. The revision is first resolved to its
- * commit sha, files are stored under `snapshots/<sha>/` and `refs/<revision>` is written, so Python's
- * huggingface_hub finds the same files offline. Files already in the cache are not fetched again.
+ * Download dataset files into the HF cache and return their local paths: the revision is resolved to its commit,
+ * files land under `snapshots/<sha>/` and `refs/<revision>` is written, so Python's huggingface_hub finds them.
  *
  * @throws {HubError} on any Hub failure (unknown repo or file, auth), with the HTTP status when there is one
  */
 export async function downloadDataset(opts: DownloadDatasetOptions): Promise<{ sha: string; snapshot: string; files: string[] }> {
-  const name = datasetName(opts.repo);
-  const repo = { type: "dataset" as const, name };
+  const repo = opts.repo.replace(/^datasets\//, "");
   const revision = opts.revision ?? "main";
-  const cacheDir = opts.cacheDir ?? getHFHubCachePath();
-  try {
-    const sha = SHA.test(revision) ? revision : (await datasetInfo({ name, revision, additionalFields: ["sha"], ...hubParams(opts) })).sha;
-    if (!sha) throw new HubError(`revision "${revision}" has no commit sha`, name);
-    let paths = opts.paths;
-    if (!paths) {
-      paths = [];
-      const include = opts.include ?? DATA_FILES;
-      for await (const f of listFiles({ repo, revision: sha, recursive: true, ...hubParams(opts) })) {
-        if (f.type === "file" && include.test(f.path)) paths.push(f.path);
-      }
-      paths.sort();
-    }
-    const files: string[] = [];
-    for (const [i, p] of paths.entries()) {
-      files.push(await quietly(() => downloadFileToCacheDir({ repo, path: p, revision: sha, cacheDir, ...hubParams(opts) })));
-      opts.onProgress?.({ path: p, done: i + 1, total: paths.length });
-    }
-    const storage = path.join(cacheDir, getRepoFolderName(repo));
-    if (revision !== sha) {
-      await mkdir(path.join(storage, "refs", path.dirname(revision)), { recursive: true });
-      const ref = path.join(storage, "refs", revision);
-      const old = await readFile(ref, "utf8").catch(() => "");
-      if (old !== sha) await writeFile(ref, sha);
-    }
-    return { sha, snapshot: path.join(storage, "snapshots", sha), files };
-  } catch (err) {
-    return wrap(err, name);
+  const base: ResolveOptions = clientOptions(opts);
+  if (opts.onProgress) {
+    const cb = opts.onProgress;
+    base.onProgress = (p) => {
+      if (p.done > 0 && p.bytes === (p.total ?? 0)) cb({ path: p.path, done: p.done, total: p.files });
+    };
   }
+  const c = hubClient(base);
+  if (opts.paths) {
+    const sha = await resolveRevision(c, "dataset", repo, revision);
+    const files: string[] = [];
+    for (const p of opts.paths) files.push(...(await resolveHubFiles({ type: "dataset", repo, revision: sha, path: p }, base)).files);
+    return { sha, snapshot: path.join(c.cacheDir, repoFolderName("dataset", repo), "snapshots", sha), files };
+  }
+  const include = opts.include ?? DATA_FILES;
+  const r = await snapshotDownload({ type: "dataset", repo, revision, path: "" }, { ...base, filter: (p) => include.test(p) });
+  return { sha: r.sha, snapshot: r.snapshot, files: r.files };
 }
 
 /** Options of {@link readHubRecords}: where the file is, and how to read it. */

@@ -10,7 +10,8 @@ export interface LoopbackServer {
   close(): Promise<void>;
 }
 
-export type Handler = (req: IncomingMessage & { body: string }, res: ServerResponse) => void | Promise<void>;
+/** `body` is the request body as UTF-8 text, `raw` the same bytes untouched (binary uploads). */
+export type Handler = (req: IncomingMessage & { body: string; raw: Buffer }, res: ServerResponse) => void | Promise<void>;
 
 /** An HTTP server on 127.0.0.1 with a random port, closed when the current test finishes. */
 export async function loopbackServer(handler: Handler, opts: { autoClose?: boolean } = {}): Promise<LoopbackServer> {
@@ -20,9 +21,10 @@ export async function loopbackServer(handler: Handler, opts: { autoClose?: boole
     const chunks: Buffer[] = [];
     req.on("data", (c: Buffer) => chunks.push(c));
     req.on("end", () => {
-      const body = Buffer.concat(chunks).toString("utf8");
+      const raw = Buffer.concat(chunks);
+      const body = raw.toString("utf8");
       requests.push({ method: req.method ?? "GET", url: req.url ?? "/", headers: req.headers, body });
-      Promise.resolve(handler(Object.assign(req, { body }), res)).catch((err: unknown) => {
+      Promise.resolve(handler(Object.assign(req, { body, raw }), res)).catch((err: unknown) => {
         if (!res.headersSent) res.writeHead(500, { "content-type": "text/plain" });
         res.end(String(err));
       });
