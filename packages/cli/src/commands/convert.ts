@@ -47,7 +47,7 @@ export const register: Register = (program, ctx) => {
       } catch (err) {
         throw new UsageError((err as Error).message);
       }
-      const sources = await resolveInputs(inputs);
+      const sources = await resolveInputs(inputs, { quiet: c.quiet });
       const rejects = await openRejects(o.rejects);
       const sink = countingSink(rejects);
       async function* all() {

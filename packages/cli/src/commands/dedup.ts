@@ -3,7 +3,7 @@ import { AtomicFile, detectFormat, isBadRow, readLines, scanRows } from "@sfmed/
 import { UsageError } from "../context.js";
 import { createProgress, type Progress } from "../progress.js";
 import type { Register } from "./index.js";
-import { guardOutputs } from "./io-helpers.js";
+import { guardOutputs, resolveInputs } from "./io-helpers.js";
 
 interface DedupFlags {
   output: string;
@@ -180,6 +180,8 @@ export const register: Register = (program, ctx) => {
         outputs: { "-o": o.output, "--removed": o.removed, "--clusters": o.clusters, "--report": o.report, "--index": o.index },
         dirs: ["--index"],
       });
+      // hf://datasets/… inputs (globs too) are read from their cached files.
+      if (inputs.some((f) => f.startsWith("hf://"))) inputs = await resolveInputs(inputs, { quiet: c.quiet });
 
       let bar: Progress | undefined;
       let phase = "";

@@ -26,6 +26,7 @@ import {
 } from "@sfmed/schema";
 import { UsageError } from "../context.js";
 import { createProgress, type Progress } from "../progress.js";
+import { hubInputFiles, isHubUri } from "./hub-inputs.js";
 
 type PathsByFlag = Record<string, string | readonly string[] | undefined>;
 
@@ -49,7 +50,7 @@ export async function guardOutputs(opts: { inputs?: PathsByFlag; outputs: PathsB
  * @throws UsageError
  */
 export async function requireFile(flag: string, file: string): Promise<void> {
-  if (file === "-") return;
+  if (file === "-" || isHubUri(file)) return;
   const st = await stat(file).catch((e: NodeJS.ErrnoException) => {
     throw new UsageError(`${flag}: ${file}: ${e.code === "ENOENT" ? "no such file" : e.message}`);
   });
@@ -207,7 +208,24 @@ export function stdinAsFile(stdin: NodeJS.ReadableStream = process.stdin): Promi
   return stdinCopy;
 }
 
-/** Inputs with `-` replaced by the copy of stdin (see {@link stdinAsFile}). */
-export async function resolveInputs(files: readonly string[]): Promise<string[]> {
-  return Promise.all(files.map((f) => (f === "-" ? stdinAsFile() : f)));
+/**
+ * Inputs with `-` replaced by the copy of stdin (see {@link stdinAsFile}) and each `hf://datasets/…` URI by its
+ * cached files (a glob or folder may give several; see hub-inputs.ts).
+ */
+export async function resolveInputs(files: readonly string[], opts: { quiet?: boolean } = {}): Promise<string[]> {
+  const out: string[] = [];
+  for (const f of files) {
+    if (f === "-") out.push(await stdinAsFile());
+    else if (isHubUri(f)) out.push(...(await hubInputFiles(f, opts.quiet ?? false)));
+    else out.push(f);
+  }
+  return out;
+}
+
+/** One input: `-` or a local file as {@link resolveInputs}, or an `hf://` URI that must name exactly one file. */
+export async function resolveInput(flag: string, file: string, opts: { quiet?: boolean } = {}): Promise<string> {
+  if (!isHubUri(file)) return file === "-" ? stdinAsFile() : file;
+  const files = await hubInputFiles(file, opts.quiet ?? false);
+  if (files.length !== 1) throw new UsageError(`${flag}: ${file} matches ${files.length} files; this command reads one`);
+  return files[0]!;
 }

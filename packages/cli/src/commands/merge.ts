@@ -2,6 +2,7 @@ import { MERGE_METHODS, mergeCheckpoints, type FloatDtype, type MergeMethod, typ
 import { isInside, PathCollisionError, resolveRealPath } from "@sfmed/schema";
 import { UsageError } from "../context.js";
 import { createProgress, type Progress } from "../progress.js";
+import { resolveModelArg } from "./hub-inputs.js";
 import type { Register } from "./index.js";
 
 interface MergeFlags {
@@ -40,8 +41,8 @@ export const register: Register = (program, ctx) => {
     .command("merge")
     .description("merge safetensors checkpoints tensor by tensor (task arithmetic, TIES, DARE, linear, SLERP) with bounded memory")
     .requiredOption("--method <method>", `one of ${MERGE_METHODS.join(", ")}`)
-    .option("--base <dir>", "base checkpoint (required except for linear; the t=0 end for slerp)")
-    .requiredOption("--models <dirs...>", "checkpoints to merge (one for slerp)")
+    .option("--base <dir>", "base checkpoint folder or Hub model id ORG/NAME[@REV] (required except for linear; the t=0 end for slerp)")
+    .requiredOption("--models <dirs...>", "checkpoints to merge: folders or Hub model ids (one for slerp)")
     .option("--weights <w...>", "one weight per model (default 1 each)")
     .option("--density <d>", "kept fraction: by magnitude for ties, Bernoulli keep-probability for dare_* (default 1)")
     .option("--t <t>", "slerp interpolation factor (default 0.5)")
@@ -68,11 +69,15 @@ export const register: Register = (program, ctx) => {
       if (weights && weights.length !== flags.models.length) {
         throw new UsageError(`--weights has ${weights.length} values for ${flags.models.length} models`);
       }
+      // ORG/NAME[@REV] checkpoints come from the Hub (weights, config, tokenizer) through the HF cache.
+      const base = flags.base === undefined ? undefined : await resolveModelArg(flags.base, c.quiet);
+      const models: string[] = [];
+      for (const m of flags.models) models.push(await resolveModelArg(m, c.quiet));
       let bar: Progress | undefined;
       const report = await mergeCheckpoints({
         method,
-        base: flags.base,
-        models: flags.models,
+        base,
+        models,
         weights,
         density: num("--density", flags.density),
         t: num("--t", flags.t),

@@ -1,7 +1,7 @@
 import { reservoirSample } from "@sfmed/eval-metrics";
 import { detectFormat, formatFromName, writeCsv, writeJsonArray, writeJsonl, type FileFormat } from "@sfmed/schema";
 import { UsageError } from "../context.js";
-import { counted, guardOutputs, parseEncoding, readAny, recordBar, requireFile, stdinAsFile, writeJsonlTo } from "./io-helpers.js";
+import { counted, guardOutputs, parseEncoding, readAny, recordBar, requireFile, resolveInput, writeJsonlTo } from "./io-helpers.js";
 import type { Register } from "./index.js";
 
 const EXTENSIONS: Record<FileFormat, string> = {
@@ -48,7 +48,7 @@ export const register: Register = (program, ctx) => {
       const encoding = parseEncoding(o.encoding);
       await requireFile("<in>", arg);
       await guardOutputs({ inputs: { "<in>": arg }, outputs: { "-o": o.output } });
-      const input = arg === "-" ? await stdinAsFile() : arg;
+      const input = await resolveInput("<in>", arg, { quiet: c.quiet });
       const format = await inputFormat(input);
       // Same family as the input: by name when the input's name says (a `.json` input may hold JSONL), else by content.
       const named = formatFromName(input) ?? format;

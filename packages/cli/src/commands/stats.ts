@@ -51,13 +51,18 @@ export const register: Register = (program, ctx) => {
       const kind = parseKind(o.schema);
       const encoding = parseEncoding(o.encoding);
       const results: Array<{ file: string; stats: RecordStats }> = [];
-      const sources = await resolveInputs(files);
-      for (const [i, file] of files.entries()) {
+      // An hf:// glob stands for several files: each is reported under its own (cached) path.
+      const sources: Array<{ file: string; path: string }> = [];
+      for (const f of files) {
+        const got = await resolveInputs([f], { quiet: c.quiet });
+        for (const p of got) sources.push({ file: got.length === 1 ? f : p, path: p });
+      }
+      for (const { file, path: source } of sources) {
         const collector = new StatsCollector();
         const bar = recordBar(`stats ${file}`, c.quiet);
         let n = 0;
         try {
-          for await (const r of readAny(sources[i]!, { kind, onInvalid: "error", encoding })) {
+          for await (const r of readAny(source, { kind, onInvalid: "error", encoding })) {
             collector.add(r.record, kind);
             if ((++n & 1023) === 0) bar.update(n);
           }

@@ -1,4 +1,4 @@
-import { mkdir, rename, rm, symlink, writeFile } from "node:fs/promises";
+import { mkdir, rename, rm, stat, symlink, writeFile } from "node:fs/promises";
 import path from "node:path";
 import {
   accelerateConfig,
@@ -27,6 +27,7 @@ import { stringify as toYaml } from "yaml";
 import { UsageError, type CliContext } from "../context.js";
 import { createProgress } from "../progress.js";
 import { InterruptedError, watchStopSignals, type StopSignal } from "../signals.js";
+import { resolveModelArg } from "./hub-inputs.js";
 import type { Register } from "./index.js";
 
 interface LaunchFlags {
@@ -73,6 +74,19 @@ export function applySets(job: Record<string, unknown>, sets: string[]): Record<
     node[keys.at(-1)!] = value;
   }
   return out;
+}
+
+/**
+ * A job's `model:` may be a Hub id (`Qwen/Qwen2.5-7B`, `ORG/NAME@REV`, `hf://ORG/NAME`): loading the job made it a
+ * path under the job file's folder, so when that path does not exist the id as written is fetched into the HF cache
+ * (weights, config, tokenizer) and the snapshot folder used instead.
+ */
+export async function hubModelOfJob(model: string, config: string, sets: Record<string, unknown>, quiet: boolean): Promise<string> {
+  if (await stat(model).then(() => true, () => false)) return model;
+  const written = typeof sets.model === "string" ? sets.model : path.relative(path.dirname(path.resolve(config)), model).split(path.sep).join("/");
+  const id = written.replace(/^hf:\/(?!\/)/, "hf://");
+  const resolved = await resolveModelArg(id, quiet);
+  return resolved === id ? model : resolved;
 }
 
 /** Point `output_dir/model` at the checkpoint to use downstream (best, else final): a stable path for pipelines. */
@@ -237,6 +251,8 @@ export const register: Register = (program, ctx) => {
           c.info(`resuming from ${from}`);
         }
       }
+      // A Hub model id is fetched last, once the environment and flags are known to be usable.
+      job.model = await hubModelOfJob(job.model, o.config, sets, c.quiet);
       await runStoppable(c, o.json, stage, (signal, onEvent) =>
         runJob(job, { python: env.python, env: trainerPythonEnv(env), launch, signal, onEvent, validate: (j) => validateJob(j), onWarning: (w) => c.stderr.write(`sfmed train: warning: ${w.message}\n`) }),
       );
@@ -315,7 +331,7 @@ export const register: Register = (program, ctx) => {
   program
     .command("serve")
     .description("serve a checkpoint over an OpenAI-compatible HTTP API (trainer-py serve; limits in docs/serve.md)")
-    .argument("<checkpoint>", "checkpoint folder")
+    .argument("<checkpoint>", "checkpoint folder or Hub model id ORG/NAME[@REV]")
     .option("--host <host>", "bind address (loopback by default; another address without --api-key is warned about)", "127.0.0.1")
     .option("--port <port>", "port (0 = any free port)", "0")
     .option("--gate <file>", "embedding-gate file from `sfmed probe build-gate`")
@@ -324,8 +340,9 @@ export const register: Register = (program, ctx) => {
     .option("--max-queue <n>", "requests waiting for the model; 503 + Retry-After beyond (server default 32)")
     .option("--max-queue-wait <seconds>", "longest wait for the model before a 503 (server default 60)")
     .option("--python <path>", "base Python for the trainer environment")
-    .action(async (checkpoint: string, o: { host: string; port: string; gate?: string; apiKey?: string; maxBodyBytes?: string; maxQueue?: string; maxQueueWait?: string; python?: string }) => {
+    .action(async (checkpointArg: string, o: { host: string; port: string; gate?: string; apiKey?: string; maxBodyBytes?: string; maxQueue?: string; maxQueueWait?: string; python?: string }) => {
       const c = ctx();
+      const checkpoint = await resolveModelArg(checkpointArg, c.quiet);
       const extraArgs: string[] = [];
       if (o.maxBodyBytes !== undefined) {
         const n = int("max-body-bytes", o.maxBodyBytes)!;

@@ -1,6 +1,6 @@
 import { recordSchemas } from "@sfmed/schema";
 import { UsageError } from "../context.js";
-import { counted, countingSink, guardOutputs, openRejects, parseEncoding, parseKind, parseOnInvalid, readAny, recordBar, requireNonEmpty, stdinAsFile, writeAny } from "./io-helpers.js";
+import { counted, countingSink, guardOutputs, openRejects, parseEncoding, parseKind, parseOnInvalid, readAny, recordBar, requireNonEmpty, resolveInput, writeAny } from "./io-helpers.js";
 import type { Register } from "./index.js";
 
 interface ValidateFlags {
@@ -30,7 +30,7 @@ export const register: Register = (program, ctx) => {
       const onInvalid = parseOnInvalid(o.onInvalid, o.rejects);
       const encoding = parseEncoding(o.encoding);
       await guardOutputs({ inputs: { "<file>": file }, outputs: { "-o": o.output, "--rejects": o.rejects } });
-      const source = file === "-" ? await stdinAsFile() : file;
+      const source = await resolveInput("<file>", file, { quiet: c.quiet });
       const rejects = await openRejects(o.rejects);
       const sink = countingSink(rejects);
       const bar = recordBar(`validate ${kind}`, c.quiet);

@@ -1,0 +1,65 @@
+// Hub references on the command line: hf://datasets/… inputs and ORG/NAME[@REV] models, resolved through the
+// huggingface_hub cache (HF_TOKEN, HF_ENDPOINT, HF_HOME, HF_HUB_CACHE, HF_HUB_OFFLINE read as Python reads them).
+import { stat } from "node:fs/promises";
+import { createProgress, type Progress } from "../progress.js";
+import { UsageError } from "../context.js";
+
+/** Byte progress for downloads: one bar per file on a TTY, nothing when quiet or in CI. */
+function downloadBar(quiet: boolean) {
+  let bar: Progress | undefined;
+  let current = "";
+  return {
+    onProgress(p: { path: string; bytes: number; total: number | undefined; done: number; files: number }) {
+      if (p.path !== current) {
+        bar?.stop();
+        current = p.path;
+        bar = createProgress({ label: `hf ${p.path} (${p.done + 1}/${p.files})`, total: p.total, unit: "B", quiet });
+      }
+      bar?.update(p.bytes);
+    },
+    stop: () => bar?.stop(),
+  };
+}
+
+export const isHubUri = (s: string): boolean => s.startsWith("hf://");
+
+/**
+ * `hf://datasets/ORG/NAME[@REV]/PATH-OR-GLOB` → the cached local files (a glob or a folder can give several, in
+ * path order). Downloads resume; a second run (or HF_HUB_OFFLINE=1) reads the cache.
+ */
+export async function hubInputFiles(uri: string, quiet: boolean): Promise<string[]> {
+  const { resolveHubFiles, parseHfUri } = await import("@sfmed/schema/hub");
+  let ref;
+  try {
+    ref = parseHfUri(uri);
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  if (ref.type !== "dataset") throw new UsageError(`${uri}: record inputs are dataset files; write hf://datasets/ORG/NAME/PATH`);
+  const bar = downloadBar(quiet);
+  try {
+    return (await resolveHubFiles(ref, { onProgress: bar.onProgress })).files;
+  } finally {
+    bar.stop();
+  }
+}
+
+/**
+ * A model argument: a local folder as is, else `ORG/NAME[@REV]` (or `hf://ORG/NAME[@REV]`) fetched as a snapshot of
+ * weights (`*.safetensors`), config.json, generation_config.json and tokenizer files; returns the folder.
+ */
+export async function resolveModelArg(arg: string, quiet: boolean): Promise<string> {
+  const local = await stat(arg).then(
+    () => true,
+    () => false,
+  );
+  if (local && !isHubUri(arg)) return arg;
+  const { resolveModel, parseRepoId } = await import("@sfmed/schema/hub");
+  if (!parseRepoId(arg)) return arg;
+  const bar = downloadBar(quiet);
+  try {
+    return await resolveModel(arg, false, { onProgress: bar.onProgress });
+  } finally {
+    bar.stop();
+  }
+}

@@ -1,0 +1,148 @@
+import { readdir, readFile, stat } from "node:fs/promises";
+import path from "node:path";
+import { Checkpoint, writeSafetensors } from "@sfmed/dpo-merge";
+import { fakeHub, tempDir } from "@sfmed/test-utils";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { capture } from "../test-helpers/capture.js";
+import { hubModelOfJob } from "./train.js";
+
+const TOKEN = "hf_fake_valid_token";
+const dialogue = (i: number, tag = "a") => ({ id: `${tag}${i}`, source: "hub", messages: [{ role: "user", content: `问题${tag}${i}：头痛怎么办？` }, { role: "assistant", content: `回答${tag}${i}：多休息，必要时就医。` }] });
+const jsonl = (n: number, tag: string) => Array.from({ length: n }, (_, i) => JSON.stringify(dialogue(i, tag))).join("\n") + "\n";
+
+async function walk(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const e of await readdir(dir, { withFileTypes: true }).catch(() => [])) {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) out.push(...(await walk(p)));
+    else out.push(p);
+  }
+  return out;
+}
+
+/** A fake Hub as HF_ENDPOINT and a fresh HF_HOME (so no real token file or cache is used). */
+async function hubEnv() {
+  const hub = await fakeHub();
+  const home = await tempDir();
+  vi.stubEnv("HF_ENDPOINT", hub.url);
+  vi.stubEnv("HF_HOME", home);
+  vi.stubEnv("HF_HUB_CACHE", "");
+  vi.stubEnv("HUGGINGFACE_HUB_CACHE", "");
+  vi.stubEnv("HF_TOKEN", "");
+  vi.stubEnv("HF_HUB_OFFLINE", "");
+  return { hub, home, cache: path.join(home, "hub") };
+}
+
+afterEach(() => {
+  vi.unstubAllEnvs();
+});
+
+describe("hf://datasets inputs on the command line", () => {
+  it("stats/validate/sample/convert/dedup read a Hub glob through the cache, then offline", async () => {
+    const { hub, cache } = await hubEnv();
+    const sha = hub.addRepo({ id: "org/med", files: { "data/train-00000.jsonl": jsonl(3, "a"), "data/train-00001.jsonl": jsonl(400, "b"), "README.md": "# med" } });
+    const dir = await tempDir();
+    const s = await capture(["stats", "hf://datasets/org/med/data/*.jsonl", "--json"]);
+    expect(s.stderr).toBe("");
+    expect(s.code).toBe(0);
+    const stats = JSON.parse(s.stdout) as Array<{ file: string; stats: { records: number } }>;
+    expect(stats.map((x) => [path.basename(x.file), x.stats.records])).toEqual([["train-00000.jsonl", 3], ["train-00001.jsonl", 400]]);
+    expect(stats[0]!.file).toBe(path.join(cache, "datasets--org--med", "snapshots", sha, "data", "train-00000.jsonl"));
+
+    // Offline, with the Hub gone: the same answers from the cache.
+    await hub.close();
+    vi.stubEnv("HF_HUB_OFFLINE", "1");
+    expect((await capture(["stats", "hf://datasets/org/med/data/*.jsonl", "--json"])).stdout).toBe(s.stdout);
+    const v = await capture(["validate", "hf://datasets/org/med@main/data/train-00000.jsonl", "--schema", "dialogue", "-o", path.join(dir, "v.jsonl")]);
+    expect(v.code).toBe(0);
+    expect((await readFile(path.join(dir, "v.jsonl"), "utf8")).trim().split("\n")).toHaveLength(3);
+    const sm = await capture(["sample", "hf://datasets/org/med/data/train-00001.jsonl", "-n", "5", "-o", path.join(dir, "s.jsonl")]);
+    expect(sm.code).toBe(0);
+    expect((await readFile(path.join(dir, "s.jsonl"), "utf8")).trim().split("\n")).toHaveLength(5);
+    const cv = await capture(["convert", "--from", "dialogue", "hf://datasets/org/med/data/*.jsonl", "-o", path.join(dir, "c.jsonl")]);
+    expect(cv.code).toBe(0);
+    expect((await readFile(path.join(dir, "c.jsonl"), "utf8")).trim().split("\n")).toHaveLength(403);
+    const dd = await capture(["dedup", "hf://datasets/org/med/data/*.jsonl", "hf://datasets/org/med/data/train-00000.jsonl", "-o", path.join(dir, "d.jsonl")]);
+    expect(dd.code).toBe(0);
+    expect((await readFile(path.join(dir, "d.jsonl"), "utf8")).trim().split("\n").length).toBeLessThanOrEqual(403);
+
+    // Something never fetched: a clear offline error naming it.
+    const miss = await capture(["stats", "hf://datasets/org/med/README.md"]);
+    expect(miss.code).toBe(1);
+    expect(miss.stderr).toMatch(/HubOfflineError: org\/med: HF_HUB_OFFLINE is set and the cache has no file "README\.md"/);
+    const many = await capture(["validate", "hf://datasets/org/med/data/*.jsonl", "--schema", "dialogue", "-o", path.join(dir, "x.jsonl")]);
+    expect(many.code).toBe(2);
+    expect(many.stderr).toContain("matches 2 files");
+  });
+
+  it("a gated repo without a token: exit 1 with a 401 message that says how to authenticate; HF_TOKEN opens it", async () => {
+    const { hub } = await hubEnv();
+    hub.addRepo({ id: "org/gated", files: { "a.jsonl": jsonl(2, "g") }, gated: true });
+    const r = await capture(["stats", "hf://datasets/org/gated/a.jsonl"]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/HubAuthError: org\/gated: HTTP 401: .*HF_TOKEN/);
+    vi.stubEnv("HF_TOKEN", TOKEN);
+    expect((await capture(["stats", "hf://datasets/org/gated/a.jsonl", "--json"])).code).toBe(0);
+  });
+
+  it("resumes a download the server cut, and never writes or prints the token", async () => {
+    const { hub, home } = await hubEnv();
+    const secret = "hf_fake_valid_token";
+    vi.stubEnv("HF_TOKEN", secret);
+    const big = jsonl(1500, "r");
+    hub.addRepo({ id: "org/big", files: { "big.jsonl": big }, gated: true });
+    hub.dropOnce("big.jsonl");
+    const dir = await tempDir();
+    const r = await capture(["convert", "--from", "dialogue", "hf://datasets/org/big/big.jsonl", "-o", path.join(dir, "out.jsonl")]);
+    expect(r.code).toBe(0);
+    const gets = hub.requests.filter((q) => q.method === "GET" && q.url.startsWith("/lfs-cdn/"));
+    expect(gets).toHaveLength(2);
+    expect(gets[1]!.headers.range).toMatch(/^bytes=[1-9]\d*-$/);
+    expect(hub.sent.get("big.jsonl")).toBe(Buffer.byteLength(big));
+    expect((await readFile(path.join(dir, "out.jsonl"), "utf8")).trim().split("\n")).toHaveLength(1500);
+    // The token went out only as a header; no file written and no output holds it.
+    expect(r.stdout + r.stderr).not.toContain(secret);
+    for (const f of [...(await walk(home)), ...(await walk(dir))]) expect(await readFile(f, "utf8"), f).not.toContain(secret);
+    const bad = await capture(["stats", "hf://datasets/org/big/none.jsonl"]);
+    vi.stubEnv("HF_TOKEN", "hf_someOtherTokenXYZ123");
+    const bad2 = await capture(["stats", "hf://datasets/org/big/big.jsonl@x"]);
+    expect(bad.code + bad2.code).toBe(2);
+    expect(bad.stderr + bad2.stderr).not.toMatch(/fake_valid|OtherToken/);
+  });
+});
+
+describe("Hub model ids", () => {
+  async function modelRepo(values: number[]) {
+    const dir = await tempDir();
+    await writeSafetensors({ path: path.join(dir, "model.safetensors"), tensors: [{ name: "w", dtype: "F32", shape: [2, 2], data: Float32Array.from(values) }] });
+    return { "model.safetensors": await readFile(path.join(dir, "model.safetensors")), "config.json": "{}", "tokenizer.json": "{}", "README.md": "# m", "training_args.bin": "x" };
+  }
+
+  it("sfmed merge --base ORG/A --models ORG/B fetches snapshots of the weights, config and tokenizer", async () => {
+    const { hub, cache } = await hubEnv();
+    const a = hub.addRepo({ type: "model", id: "org/base", files: await modelRepo([1, 1, 1, 1]) });
+    hub.addRepo({ type: "model", id: "org/ft", files: await modelRepo([2, 0, 1, 3]) });
+    const out = path.join(await tempDir(), "out");
+    const r = await capture(["merge", "--method", "task_arithmetic", "--base", "org/base", "--models", "org/ft@main", "-o", out]);
+    expect(r.stderr).toContain("merged 1 tensors");
+    expect(r.code).toBe(0);
+    const ck = await Checkpoint.open(out);
+    expect([...(await ck.readF32("w"))]).toEqual([2, 0, 1, 3]);
+    await ck.close();
+    const snap = path.join(cache, "models--org--base", "snapshots", a);
+    expect((await readdir(snap)).sort()).toEqual(["config.json", "model.safetensors", "tokenizer.json"]);
+    expect((await stat(path.join(cache, "models--org--base", "refs", "main"))).isFile()).toBe(true);
+  });
+
+  it("a job's model: written as a Hub id becomes the cached snapshot folder", async () => {
+    const { hub } = await hubEnv();
+    const sha = hub.addRepo({ type: "model", id: "Qwen/Tiny-0.5B", files: await modelRepo([1, 2, 3, 4]) });
+    const jobs = await tempDir();
+    const config = path.join(jobs, "sft.yaml");
+    const snap = await hubModelOfJob(path.join(jobs, "Qwen/Tiny-0.5B"), config, {}, true);
+    expect(snap.endsWith(path.join("models--Qwen--Tiny-0.5B", "snapshots", sha))).toBe(true);
+    expect(await hubModelOfJob(path.join(process.cwd(), "x"), config, { model: "hf://Qwen/Tiny-0.5B" }, true)).toBe(snap);
+    // A local folder stays as it is.
+    expect(await hubModelOfJob(jobs, config, {}, true)).toBe(jobs);
+  });
+});
