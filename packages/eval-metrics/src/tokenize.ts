@@ -1,4 +1,5 @@
 import { createRequire } from "node:module";
+import { loadPeerSync } from "@sfmed/schema";
 
 /** How texts are cut into tokens for ROUGE-L. */
 export type Tokenizer = "char" | "jieba" | "whitespace" | ((text: string) => string[]);
@@ -46,8 +47,8 @@ export function jiebaSegmenter(): JiebaLike {
   if (!jieba) {
     // Loaded lazily (native binary + 5 MB dictionary). The CJS build has no import.meta, the ESM build no __filename.
     const load = createRequire(typeof __filename === "string" ? __filename : import.meta.url);
-    const { Jieba } = load("@node-rs/jieba") as { Jieba: { withDict(d: Uint8Array): JiebaLike } };
-    const { dict } = load("@node-rs/jieba/dict") as { dict: Uint8Array };
+    const { Jieba } = loadPeerSync("@node-rs/jieba", 'tokenizer "jieba"', () => load("@node-rs/jieba")) as { Jieba: { withDict(d: Uint8Array): JiebaLike } };
+    const { dict } = loadPeerSync("@node-rs/jieba", 'tokenizer "jieba"', () => load("@node-rs/jieba/dict")) as { dict: Uint8Array };
     jieba = Jieba.withDict(dict);
   }
   return jieba;

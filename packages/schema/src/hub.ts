@@ -6,7 +6,7 @@
  */
 import { formatFromName } from "./io/format.js";
 import { readRecords, type LocatedRecord, type ReadOptions } from "./io/read-records.js";
-import type { RecordKind } from "./records.js";
+import type { RecordKind, RecordOf } from "./records.js";
 import path from "node:path";
 import { DATA_FILES, resolveHubFiles, snapshotDownload, type ResolveOptions } from "./hub/resolve.js";
 import { hubClient, type HubClientOptions } from "./hub/client.js";
@@ -17,6 +17,8 @@ export { HubError, HubAuthError, HubOfflineError } from "./hub/errors.js";
 export { parseHfUri, parseRepoId, isHfUri, globToRegExp, hasGlob, type HubRef, type HubRepoType } from "./hub/uri.js";
 export { hubClient, type HubClient, type HubClientOptions } from "./hub/client.js";
 export { repoFolderName, resolveRevision, headFile, cachedFile, COMMIT_SHA, type FileMeta, type DownloadProgress } from "./hub/cache.js";
+export { writeDatasetCard, writeModelCard, sizeCategory, type DatasetCardInfo, type ModelCardInfo, type ModelResult, type CardSplit } from "./hub/card.js";
+export { pushDataset, pushModel, type PushOptions, type PushResult, type PushDatasetOptions, type PushModelOptions } from "./hub/push.js";
 export { resolveHubFiles, snapshotDownload, resolveModel, DATA_FILES, MODEL_FILES, type ResolveOptions, type ResolvedFiles, type SnapshotOptions } from "./hub/resolve.js";
 
 /** Where and how to reach the Hub (the older, repo-centred form of {@link HubClientOptions}). */
@@ -91,6 +93,8 @@ export type ReadHubRecordsOptions = HubOptions & Omit<ReadOptions, "onProgress">
  *
  * @throws {HubError} when the download fails; reader errors as in {@link readRecords}
  */
+export function readHubRecords<K extends RecordKind>(opts: ReadHubRecordsOptions & { kind: K }): AsyncGenerator<LocatedRecord<RecordOf<K>>>;
+export function readHubRecords(opts: ReadHubRecordsOptions): AsyncGenerator<LocatedRecord<unknown>>;
 export async function* readHubRecords(opts: ReadHubRecordsOptions): AsyncGenerator<LocatedRecord<unknown>> {
   const { files } = await downloadDataset({ ...opts, paths: [opts.path] });
   const file = files[0]!;

@@ -1,5 +1,7 @@
 import { readFile, rm } from "node:fs/promises";
-import { Index, MetricKind, ScalarKind, type Matches } from "usearch";
+import { createRequire } from "node:module";
+import type { Index, Matches } from "usearch";
+import { loadPeerSync } from "@sfmed/schema";
 import { PrivacyProbeError } from "../errors.js";
 import { writeFileAtomic } from "../io/atomic-write.js";
 import { normalized } from "./cosine-scan.js";
@@ -19,6 +21,15 @@ export interface UsearchIndexOptions {
  * exact scan. Same {@link VectorIndex} contract: similarities, string ids. Persisted as two files: the usearch graph
  * at `file` and the ids at `file.ids.json` (written after the graph, both atomically).
  */
+type Usearch = typeof import("usearch");
+let loaded: Usearch | undefined;
+
+// usearch is a native optional peer, required on first use. The CJS build has no import.meta, the ESM build no __filename.
+function usearch(): Usearch {
+  loaded ??= loadPeerSync("usearch", "@sfmed/privacy-probe/usearch", () => createRequire(typeof __filename === "string" ? __filename : import.meta.url)("usearch") as Usearch);
+  return loaded;
+}
+
 export class UsearchIndex implements VectorIndex {
   readonly dim: number;
   #index: Index;
@@ -30,6 +41,7 @@ export class UsearchIndex implements VectorIndex {
     if (!Number.isInteger(opts.dim) || opts.dim <= 0) throw new PrivacyProbeError(`index dim must be a positive integer, got ${opts.dim}`, { field: "dim" });
     this.dim = opts.dim;
     this.#opts = opts;
+    const { Index, MetricKind, ScalarKind } = usearch();
     this.#index = new Index({
       dimensions: opts.dim,
       metric: MetricKind.Cos,
