@@ -1,6 +1,6 @@
 import { readSample } from "@sfmed/test-utils";
 import { describe, expect, it } from "vitest";
-import { rougeLBatch, rougeLMany } from "./rouge-batch.js";
+import { rougeLBatch, rougeLMany, type RougePair } from "./rouge-batch.js";
 import { rougeL } from "./rouge-l.js";
 
 interface HuatuoItem {
@@ -38,5 +38,15 @@ describe("rougeLBatch", () => {
     const sync = rougeLMany(pairs, { tokenizer: "jieba" });
     pairs.forEach((p, i) => expect(sync[i]).toEqual(rougeL(p.candidate, p.reference, { tokenizer: "jieba" })));
     expect(await rougeLBatch(pairs, { threads: 1 })).toEqual(rougeLMany(pairs));
+  });
+});
+
+describe("input shape", () => {
+  it("names the bad pair and field instead of failing inside the tokenizer", async () => {
+    const bad = [{ candidate: "头痛", reference: "头痛" }, { candidate: "发热" }] as unknown as RougePair[];
+    await expect(rougeLBatch(bad)).rejects.toMatchObject({ name: "RougeError", code: "BAD_INPUT", index: 1, field: "reference", message: "pairs[1].reference: expected a string, got undefined" });
+    expect(() => rougeLMany(bad)).toThrow(/pairs\[1\]\.reference/);
+    await expect(rougeLBatch([["头痛", "头痛"]] as unknown as RougePair[])).rejects.toMatchObject({ code: "BAD_INPUT", index: 0, field: "candidate" });
+    await expect(rougeLBatch("头痛" as unknown as RougePair[])).rejects.toThrow(/pairs: expected an array of \{ candidate: string, reference: string \}, got string/);
   });
 });

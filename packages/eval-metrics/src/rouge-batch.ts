@@ -24,8 +24,26 @@ export interface RougeBatchOptions extends RougeLOptions {
   onProgress?: (done: number, total: number) => void;
 }
 
-/** ROUGE-L of many pairs in this thread (same results as `rougeLBatch`). */
+/** Callers from JavaScript or parsed JSON can pass anything: name the bad pair instead of failing deep inside. */
+function checkPairs(pairs: unknown): asserts pairs is readonly RougePair[] {
+  const shape = "expected an array of { candidate: string, reference: string }";
+  if (!Array.isArray(pairs)) throw new RougeError("BAD_INPUT", `pairs: ${shape}, got ${pairs === null ? "null" : typeof pairs}`);
+  for (let i = 0; i < pairs.length; i++) {
+    const p: unknown = pairs[i];
+    if (p === null || typeof p !== "object") throw new RougeError("BAD_INPUT", `pairs[${i}]: ${shape}, got ${p === null ? "null" : typeof p}`, { index: i });
+    for (const field of ["candidate", "reference"] as const) {
+      const v = (p as Record<string, unknown>)[field];
+      if (typeof v !== "string") throw new RougeError("BAD_INPUT", `pairs[${i}].${field}: expected a string, got ${v === null ? "null" : typeof v}`, { index: i, field });
+    }
+  }
+}
+
+/**
+ * ROUGE-L of many pairs in this thread (same results as `rougeLBatch`).
+ * @throws {RougeError} code `BAD_INPUT` naming the pair and field when `pairs` is not `{ candidate, reference }[]`
+ */
 export function rougeLMany(pairs: readonly RougePair[], options: RougeLOptions & { onProgress?: (done: number, total: number) => void } = {}): RougeScore[] {
+  checkPairs(pairs);
   const out: RougeScore[] = [];
   const eps = options.compat === "rouge-chinese" ? 1e-8 : 0;
   for (let i = 0; i < pairs.length; i++) {
@@ -92,6 +110,7 @@ parentPort.on("message", (m) => {
  * @throws RougeError for an empty side under `empty: "throw"`.
  */
 export async function rougeLBatch(pairs: readonly RougePair[], options: RougeBatchOptions = {}): Promise<RougeScore[]> {
+  checkPairs(pairs);
   const threads = Math.max(1, Math.floor(options.threads ?? Math.min(availableParallelism(), 8)));
   const chunkSize = Math.max(1, options.chunkSize ?? 2000);
   if (threads === 1 || pairs.length <= chunkSize) return rougeLMany(pairs, options);
