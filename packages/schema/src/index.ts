@@ -34,7 +34,7 @@ export {
   type RowContext,
   type TaggedRow,
 } from "./convert/converter.js";
-export { converters, getConverter, canonicalConverter, exporters, getExporter, exportRecords, type ConverterName, type ExporterName, type Exporter } from "./convert/registry.js";
+export { converters, getConverter, canonicalConverter, exporters, getExporter, exportRecords, toReferenceQA, toTextDoc, type ConverterName, type ExporterName, type Exporter } from "./convert/registry.js";
 export { alpaca, toAlpaca, alpacaMessages, alpacaPrompt, ExportError, ALPACA_COLUMNS, type AlpacaRow, type AlpacaColumns } from "./convert/alpaca.js";
 export { sharegpt, toShareGpt, shareGptMessages, SHAREGPT_TAGS, type ShareGptRow, type ShareGptTurn, type ShareGptTags } from "./convert/sharegpt.js";
 export { llamaFactory, llamaFactoryPlan, type DatasetInfoEntry } from "./convert/llama-factory.js";

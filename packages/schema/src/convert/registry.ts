@@ -94,6 +94,12 @@ export const exporters = {
     description: "the trainer's JSONL: canonical Dialogue / PreferencePair / TextDoc records, validated",
     export: (r: unknown, kind: RecordKind) => validateRecord(kind, r),
   },
+  qa: {
+    name: "qa",
+    kinds: ["dialogue"],
+    description: "ReferenceQA records (evaluation sets): the dialogue up to its last answer is the prompt, that answer the reference",
+    export: (r: unknown, kind: RecordKind) => toReferenceQA(r, kind),
+  },
   text: {
     name: "text",
     kinds: ["dialogue", "pair", "qa", "doc"],
@@ -101,6 +107,25 @@ export const exporters = {
     export: (r: unknown, kind: RecordKind) => toTextDoc(r, kind),
   },
 } as const satisfies Record<string, Exporter>;
+
+/**
+ * A dialogue as an evaluation item: everything before the last assistant turn is the prompt (multi-turn history
+ * included, as CMtMedQA is scored), the last assistant turn is the reference.
+ *
+ * @throws {ExportError} when the dialogue does not end with an assistant turn
+ */
+export function toReferenceQA(r: unknown, kind: RecordKind): ReferenceQA {
+  const d = validateRecord(kind, r) as Dialogue;
+  const last = d.messages[d.messages.length - 1];
+  if (!last || last.role !== "assistant" || d.messages.length < 2) throw new ExportError("a reference answer needs a dialogue that ends with an assistant turn", d.id);
+  return {
+    id: d.id,
+    ...(d.source !== undefined ? { source: d.source } : {}),
+    prompt: d.messages.slice(0, -1),
+    reference: last.content,
+    ...(d.meta !== undefined ? { meta: d.meta } : {}),
+  };
+}
 
 /** Flatten a record into a TextDoc for continued pre-training (the contents only, no role markers). */
 export function toTextDoc(r: unknown, kind: RecordKind): TextDoc {
