@@ -18,6 +18,20 @@ function bigrams(s: string): string[] {
   return out;
 }
 
+/**
+ * Whether the occurrence `text[start, start + len)` belongs to a restatement of the stem: some window two
+ * characters wider than it on either side (or both) occurs in the stem. "疮" in "……的疮疡病变是" when the stem
+ * says 疮疡病变; not "疮" in "答案是疮".
+ */
+export function insideStem(text: string, start: number, len: number, stem: string): boolean {
+  if (!stem) return false;
+  for (const [a, b] of [[2, 0], [0, 2], [1, 1], [2, 2]] as const) {
+    if (start - a < 0 || start + len + b > text.length) continue;
+    if (stem.includes(text.slice(start - a, start + len + b))) return true;
+  }
+  return false;
+}
+
 export interface ContentScore {
   letter: string;
   score: number;
@@ -35,7 +49,11 @@ export function scoreOptions(sentence: string, options: Readonly<Record<string, 
   const out = grams.map(({ letter, t, g }) => {
     if (!t) return { letter, score: 0 };
     // Short options (one or two characters) must appear whole.
-    if (Array.from(t).length <= 2) return { letter, score: scope.includes(t) ? 1 : 0 };
+    if (Array.from(t).length <= 2) {
+      let hit = false;
+      for (let i = scope.indexOf(t); i >= 0 && !hit; i = scope.indexOf(t, i + 1)) hit = !insideStem(scope, i, t.length, normaliseText(stem));
+      return { letter, score: hit ? 1 : 0 };
+    }
     let num = 0;
     let den = 0;
     for (const b of g) {
@@ -60,9 +78,14 @@ export function matchContent(
   // An option quoted whole (after normalisation) decides, the most specific one when several are: 慢性肾盂肾炎
   // contains 肾盂肾炎. Bigram scores below handle the rest (typos, dropped characters).
   const norm = normaliseText(sentence);
+  const stemNorm = normaliseText(stem);
+  const quoted = (t: string) => {
+    for (let i = norm.indexOf(t); i >= 0; i = norm.indexOf(t, i + 1)) if (!insideStem(norm, i, t.length, stemNorm)) return true;
+    return false;
+  };
   const whole = Object.entries(options)
     .map(([letter, t]) => ({ letter, t: normaliseText(t) }))
-    .filter((o) => o.t && norm.includes(o.t));
+    .filter((o) => o.t && quoted(o.t));
   const specific = whole.filter((o) => !whole.some((p) => p !== o && p.t.length > o.t.length && p.t.includes(o.t)));
   if (specific.length === 1 || (multiple && specific.length > 1 && specific.length < Object.keys(options).length)) return specific.map((o) => o.letter).sort();
   if (specific.length > 1) return [];

@@ -92,4 +92,16 @@ describe("extractChoice properties over the dev questions", () => {
       expect(run(it, it.response + tail)).toEqual(run(it));
     },
   );
+
+  // The same three rules over every item, not a sample: a regression anywhere in the fixture shows up here.
+  it("holds for every dev item and question (exhaustive)", () => {
+    const broken: string[] = [];
+    for (const it of questions) for (const f of restate) if (run(it, f(it)).length) broken.push(`restated ${it.id}: ${f(it).slice(0, 40)}`);
+    for (const it of items) {
+      const base = run(it).join("");
+      for (const tail of ["以上分析仅供参考", "\n\n以上分析仅供参考。", "（以上分析仅供参考，请以教材为准）"]) if (run(it, it.response + tail).join("") !== base) broken.push(`tail ${it.id}`);
+    }
+    expect(broken).toEqual([]);
+  });
 });
+

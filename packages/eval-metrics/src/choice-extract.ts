@@ -1,4 +1,4 @@
-import { matchContent, normaliseText } from "./choice-content.js";
+import { insideStem, matchContent, normaliseText } from "./choice-content.js";
 import { classifyStem, type StemKind } from "./choice-stem.js";
 import { stripThinking } from "./strip-thinking.js";
 
@@ -236,7 +236,7 @@ function esc(s: string): string {
  * longer matching option's occurrence is not counted ("肝阳上亢" inside "肝阳上亢证"). Occurrences right after a
  * negation ("不是肝阳上亢") do not count.
  */
-function contentMatches(scope: string, options: ChoiceOptions): string[] {
+function contentMatches(scope: string, options: ChoiceOptions, stem = ""): string[] {
   const found: { letter: string; start: number; end: number }[] = [];
   for (const [letter, raw] of Object.entries(options)) {
     if (raw === undefined) continue;
@@ -245,6 +245,7 @@ function contentMatches(scope: string, options: ChoiceOptions): string[] {
     for (const m of scope.matchAll(new RegExp(esc(t), "g"))) {
       const before = scope.slice(Math.max(0, m.index! - 4), m.index!);
       if (/(?:不是|并非|而非|排除|不选|除了?|not)\s*$/.test(before)) continue;
+      if (insideStem(scope, m.index!, t.length, stem)) continue;
       found.push({ letter, start: m.index!, end: m.index! + t.length });
     }
   }
@@ -271,13 +272,15 @@ const HEDGE = /[吗么?？]|不确定|无法确定|难以确定|不能确定|无
 // A concluding sentence that declares something wrong / excluded, and one that declares something right.
 const SAYS_WRONG = /错|不正确|不对|不符合|不符|不属于|不是|不包括|有误|不准确|不恰当|不宜|除外|排除|不选|不能选|incorrect|wrong/iu;
 const SAYS_RIGHT = /正确|(?<![不相])对(?!于|照|应|比|待|称|症|抗|立|侧|象)|(?<!不)属于/u;
+const DISCLAIMER =
+  /(?:[\s(（]*(?:以上|上述|本)?(?:分析|回答|内容|解答|解析|答案|意见|信息)?(?:仅供参考|请以教材为准|以教材为准)[^。！？!?\n]{0,20}[。！.!)）]*|[\s(（]*(?:如有(?:疑问|不适)[，,]?)?请?(?:咨询|遵)(?:专业)?(?:医生|医师|医嘱)[^。！？!?\n]{0,10}[。！.!)）]*)+$/u;
 // What makes a sentence concluding. The last such sentence is the answer's verdict.
 const CONCLUDING = new RegExp(
-  String.raw`${CONCLUSION}|答案|答[:：]|应选|应该选|选择(?!性)|故选|当选|最符合|最合适|最佳|最恰当|最可能|首选|结论|即选项|即为|只有.{0,6}(?:选项|项)|唯一|治法为|治法是|诊断为|考虑为|${ci("answer")}|${ci("choose")}`,
+  String.raw`${CONCLUSION}|答案|答[:：]|应选|应该选|选择(?!性)|故选|当选|最符合|最合适|最佳|最恰当|最可能|最为(?:恰当|合适|符合|准确|可能)|首选|结论|即选项|即为|只有.{0,6}(?:选项|项)|唯一|治法为|治法是|诊断为|考虑为|${ci("answer")}|${ci("choose")}`,
   "u",
 );
 // A concluding sentence states an option's content as the answer only with one of these (所以也不会形成肿瘤 does not).
-const CONTENT_CUE = /答案|应选|应该选|(?:应|故|我|可|则|本题|我们)选择|选择(?:答案|选项)|故选|首选|最符合|最合适|最佳|最恰当|最可能|结论|治法(?:为|是)|诊断(?:为|是)|考虑(?:为|是)?|的(?:是|为)|应为|\banswer\b/iu;
+const CONTENT_CUE = /答案|应选|应该选|(?:应|故|我|可|则|本题|我们)选择|选择(?:答案|选项)|故选|首选|最符合|最合适|最佳|最恰当|最可能|最为(?:恰当|合适|符合|准确|可能)|结论|治法(?:为|是)|诊断(?:为|是)|考虑(?:为|是)?|的(?:是|为)|应为|\banswer\b/iu;
 // A sentence that opens with an option marker ("E项，……", "B选项：") analyses that option; it is no verdict.
 const OPTION_LINE = /^\s*[*#>-]*\s*(?:选项)?\s*[A-J]\s*(?:项|选项|[.．、:：,，)）])/u;
 // Someone else's (or a hypothetical) choice, not the answer's: 有人可能会选E, 如果选A, 误以为答案是A.
@@ -305,7 +308,8 @@ export function explainChoice(response: string, options: ChoiceOptions, opts: Ex
   if (letters.size === 0) return done([], "none");
   const cls = `[${[...letters].join("")}]`;
   // `plain` is the NFKC text; `text` the same with term capitals masked (same length, so indices carry over).
-  const plain = stripThinking(response).normalize("NFKC").trim();
+  // Trailing disclaimers ("以上分析仅供参考", "请以教材为准") are no part of the answer: drop them first.
+  const plain = stripThinking(response).normalize("NFKC").trim().replace(DISCLAIMER, "").trim();
   const text = prepare(plain, letters);
   if (!text) return done([], "none");
 
@@ -363,7 +367,8 @@ export function explainChoice(response: string, options: ChoiceOptions, opts: Ex
   if (pos.length === 1 || (pos.length > 1 && multiple)) return done(pos, "verdict");
 
   // 3. Answer-first: the reply opens with a letter (list) and does not go on to walk through the options.
-  const lead = text.match(new RegExp(String.raw`^[\s*(（【\[]*${listPattern(cls)}\s*[)）】\]*]?\s*(?=[.．、。:：,，;；\s]|$)`, "u"));
+  // "A、C属于……" opens with a list that runs on into a sentence: not a leading answer.
+  const lead = text.match(new RegExp(String.raw`^[\s*(（【\[]*${listPattern(cls)}(?!\s*(?:[、,，/&]|和|及|与)\s*${cls})\s*[)）】\]*]?\s*(?=[.．、。:：,，;；\s]|$)`, "u"));
   if (lead) {
     const l = clean(lettersIn(lead[1]!, letters));
     const walksOptions = new RegExp(String.raw`\n\s*(?!${lead[1]![0]})${cls}\s*[.．、:：)]`, "u").test(text);
@@ -382,7 +387,7 @@ export function explainChoice(response: string, options: ChoiceOptions, opts: Ex
   if (whole.length === 1) return done(whole, "content");
   for (const scope of scopes) {
     if (stem.negated === false && SAYS_WRONG.test(scope) && opts.question !== undefined) break;
-    const c = contentMatches(scope, options).filter((l) => !excluded.has(l) && (stem.negated || !judged.has(l)));
+    const c = contentMatches(scope, options, opts.question?.normalize("NFKC")).filter((l) => !excluded.has(l) && (stem.negated || !judged.has(l)));
     if (c.length === 1 || (c.length > 1 && multiple)) return done(c, "content");
     if (c.length > 1) break;
   }
