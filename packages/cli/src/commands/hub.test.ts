@@ -1,8 +1,10 @@
-import { readdir, readFile, stat } from "node:fs/promises";
+import { mkdir, readdir, readFile, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { Checkpoint, writeSafetensors } from "@sfmed/dpo-merge";
+import { readParquet } from "@sfmed/schema/parquet";
 import { fakeHub, tempDir } from "@sfmed/test-utils";
 import { afterEach, describe, expect, it, vi } from "vitest";
+import { parse as parseYaml } from "yaml";
 import { capture } from "../test-helpers/capture.js";
 import { hubModelOfJob } from "./train.js";
 
@@ -144,5 +146,76 @@ describe("Hub model ids", () => {
     expect(await hubModelOfJob(path.join(process.cwd(), "x"), config, { model: "hf://Qwen/Tiny-0.5B" }, true)).toBe(snap);
     // A local folder stays as it is.
     expect(await hubModelOfJob(jobs, config, {}, true)).toBe(jobs);
+  });
+});
+
+describe("sfmed push", () => {
+  it("push dataset writes Parquet shards and a card; the pushed records read back through hf://", async () => {
+    const { hub, home } = await hubEnv();
+    vi.stubEnv("HF_TOKEN", TOKEN);
+    const dir = await tempDir();
+    const a = path.join(dir, "a.jsonl");
+    const b = path.join(dir, "b.jsonl");
+    await writeFile(a, jsonl(30, "a"));
+    await writeFile(b, jsonl(20, "b"));
+    await writeFile(path.join(dir, "dedup.json"), JSON.stringify({ counts: { input: 60, kept: 50, removed: 10 } }));
+    const r = await capture([
+      "push", "dataset", a, b, "org/pushed", "--schema", "dialogue", "--max-shard-bytes", "4000", "--license", "apache-2.0",
+      "--pretty-name", "SF-Med SFT", "--source-dataset", "shibing624/medical", "--command", "sfmed dedup raw.jsonl -o a.jsonl", "--report", path.join(dir, "dedup.json"),
+    ]);
+    expect(r.stderr).toMatch(/push: 50 records in \d+ shards → org\/pushed \(commit [0-9a-f]{10}\)/);
+    expect(r.code).toBe(0);
+    const files = hub.files("dataset", "org/pushed")!;
+    const card = files.get("README.md")!.toString("utf8");
+    expect(parseYaml(/^---\n([\s\S]*?)\n---/.exec(card)![1]!)).toMatchObject({
+      license: "apache-2.0",
+      language: ["zh"],
+      pretty_name: "SF-Med SFT",
+      source_datasets: ["shibing624/medical"],
+      configs: [{ config_name: "default", data_files: [{ split: "train", path: "data/train-*" }] }],
+    });
+    expect(card).toContain("sfmed dedup raw.jsonl -o a.jsonl");
+    expect(card).toContain("dedup.json: input 60, kept 50, removed 10");
+    // Read back by URI: the shards land in the cache and hold the records in order.
+    const st = await capture(["stats", "hf://datasets/org/pushed/data/*.parquet", "--json", "--schema", "dialogue"]);
+    expect(st.code).toBe(0);
+    const shards = JSON.parse(st.stdout) as Array<{ file: string; stats: { records: number } }>;
+    expect(shards.length).toBeGreaterThan(1);
+    const back: string[] = [];
+    for (const s of shards) for await (const r of readParquet(s.file)) back.push(JSON.stringify(r.record));
+    expect(back.join("\n") + "\n").toBe(jsonl(30, "a") + jsonl(20, "b"));
+    // The token went out as a header only.
+    expect(r.stdout + r.stderr).not.toContain(TOKEN);
+    for (const f of await walk(home)) expect(await readFile(f, "utf8"), f).not.toContain(TOKEN);
+
+    vi.stubEnv("HF_TOKEN", "");
+    const no = await capture(["push", "dataset", a, "org/pushed"]);
+    expect(no.code).toBe(1);
+    expect(no.stderr).toMatch(/org\/pushed: pushing needs a token .*HF_TOKEN/);
+    expect((await capture(["push", "dataset", a, "not-a-repo"])).code).toBe(2);
+  });
+
+  it("push model opens a pull request with a model card (base_model, model-index)", async () => {
+    const { hub } = await hubEnv();
+    vi.stubEnv("HF_TOKEN", TOKEN);
+    const dir = await tempDir();
+    const ck = path.join(dir, "ck");
+    await mkdir(ck);
+    await writeSafetensors({ path: path.join(ck, "model.safetensors"), tensors: [{ name: "w", dtype: "F32", shape: [2], data: Float32Array.from([1, 2]) }] });
+    await writeFile(path.join(ck, "config.json"), "{}");
+    const results = path.join(dir, "results.json");
+    await writeFile(results, JSON.stringify([{ task: "text-generation", dataset: { name: "CMB-Exam", type: "FreedomIntelligence/CMB" }, metrics: [{ type: "accuracy", value: 0.5 }] }]));
+    expect((await capture(["push", "model", ck, "org/m", "--base-model", "Qwen/Qwen2.5-0.5B", "--private"])).code).toBe(0);
+    expect(hub.isPrivate("model", "org/m")).toBe(true);
+    const r = await capture(["push", "model", ck, "org/m", "--base-model", "Qwen/Qwen2.5-0.5B", "--results", results, "--create-pr"]);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(/pull request .*discussions\/1/);
+    const card = hub.files("model", "org/m", "refs/pr/1")!.get("README.md")!.toString();
+    const meta = parseYaml(/^---\n([\s\S]*?)\n---/.exec(card)![1]!) as Record<string, unknown>;
+    expect(meta.base_model).toBe("Qwen/Qwen2.5-0.5B");
+    expect(meta["model-index"]).toEqual([{ name: "m", results: [{ task: { type: "text-generation" }, dataset: { name: "CMB-Exam", type: "FreedomIntelligence/CMB" }, metrics: [{ type: "accuracy", value: 0.5 }] }] }]);
+    // Pulled back by id: the weights are the same bytes.
+    const merged = path.join(dir, "out");
+    expect((await capture(["merge", "--method", "linear", "--models", "org/m", "-o", merged])).code).toBe(0);
   });
 });

@@ -28,4 +28,5 @@ export const commands: readonly CommandModule[] = [
   { names: ["probe"], load: () => import("./probe.js") },
   { names: ["pii"], load: () => import("./pii.js") },
   { names: ["pipeline"], load: () => import("./pipeline.js") },
+  { names: ["push"], load: () => import("./push.js") },
 ];
