@@ -70,9 +70,13 @@ export const register: Register = (program, ctx) => {
       } finally {
         signals.dispose();
       }
+      const counts = result.stages.reduce<Record<string, number>>((a, s) => ((a[s.status] = (a[s.status] ?? 0) + 1), a), {});
+      if (o.dryRun) {
+        c.info(`pipeline ${spec.name} (dry run, nothing written): ${Object.entries(counts).map(([k, v]) => `${v} ${k}`).join(", ")}`);
+        return;
+      }
       const html = path.join(result.out, "report.html");
       await atomicWrite(html, [await renderPipelineReport(result)]);
-      const counts = result.stages.reduce<Record<string, number>>((a, s) => ((a[s.status] = (a[s.status] ?? 0) + 1), a), {});
       c.info(`pipeline ${spec.name} finished in ${(result.ms / 1000).toFixed(1)} s: ${Object.entries(counts).map(([k, v]) => `${v} ${k}`).join(", ")}; report ${path.relative(process.cwd(), html)}`);
     });
 

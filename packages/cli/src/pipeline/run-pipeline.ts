@@ -201,7 +201,7 @@ export async function runPipeline(spec: PipelineSpec, opts: PipelineOptions): Pr
 
   const plan = planStages(spec);
   await checkLayout(spec, plan);
-  await mkdir(spec.out, { recursive: true });
+  if (!opts.dryRun) await mkdir(spec.out, { recursive: true });
   const unlock = opts.dryRun ? async () => {} : await lockOut(spec.out);
   try {
     return await runLocked();
@@ -341,7 +341,8 @@ export async function runPipeline(spec: PipelineSpec, opts: PipelineOptions): Pr
     } finally {
       for (const s of services.values()) await s.close().catch(() => undefined);
     }
-    const reportPath = await writeReport(spec, results, started, true);
+    // A dry run writes nothing, not even the report.
+    const reportPath = opts.dryRun ? path.join(spec.out, "pipeline-report.json") : await writeReport(spec, results, started, true);
     return { name: spec.name, out: spec.out, ok: true, stages: results, ms: Date.now() - started, reportPath };
   }
 }
