@@ -2,7 +2,7 @@ import { defineConfig } from "vitest/config";
 
 export default defineConfig({
   test: {
-    projects: ["packages/*"],
+    projects: ["packages/*", "scripts/vitest.config.ts"],
     reporters: process.env.CI ? ["default"] : ["default"],
   },
 });
