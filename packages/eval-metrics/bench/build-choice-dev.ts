@@ -194,6 +194,18 @@ const specs: Spec[] = [
   { name: "none-think-only", cls: "none", when: "any", multiple: false, commits: false, gen: (q, L, W) => `<think>答案可能是${W[0]}，${T(q, W[0]!)}……</think>` },
   { name: "none-cannot-pick", cls: "none", when: "any", multiple: false, commits: false, gen: () => `我无法确定哪个选项正确，建议查阅相关教材。` },
   { name: "none-content-elimination", cls: "none", when: "positive", multiple: false, commits: false, gen: (q, L, W) => `${analysis(q, [])}因此，${T(q, W[0]!)}是错误的。` },
+  // ── styles added in a third pass ──
+  { name: "conclusion-then-long-tail", cls: "letter", when: "any", multiple: false, gen: (q, [l]) => `${analysis(q, [l!])}因此，本题答案为${l}。\n\n需要注意的是，临床上还应结合患者的具体情况。此外，${T(q, l!)}的相关知识也是考试重点。建议同时复习相关章节。最后，注意与类似病证鉴别。` },
+  { name: "content-then-long-tail", cls: "content", when: "positive", multiple: false, gen: (q, [l]) => `${analysis(q, [l!])}综上所述，正确答案是${T(q, l!)}。\n\n需要注意的是，临床上还应结合舌脉。此外要注意鉴别。建议复习教材相关内容。最后，具体治疗应个体化。` },
+  { name: "neg-restated-de-shi", cls: "letter", when: "negated", multiple: false, gen: (q, [l]) => `${analysis(q, [l!])}根据题意，${stemTail(q)}${l}。` },
+  { name: "answer-colon-letter-dot-content", cls: "letter", when: "any", multiple: false, gen: (q, [l]) => `${analysis(q, [l!])}答案为：${l}. ${T(q, l!)}` },
+  { name: "bold-letter-content-newline", cls: "letter", when: "any", multiple: false, gen: (q, [l]) => `正确答案：\n\n**${l}. ${T(q, l!)}**\n\n${analysis(q, [l!])}` },
+  { name: "content-paren-option-letter", cls: "letter", when: "positive", multiple: false, gen: (q, [l]) => `根据题干信息，最可能的是${T(q, l!)}（选项${l}）。` },
+  { name: "content-with-purpose", cls: "content", when: "positive", multiple: false, gen: (q, [l]) => `${analysis(q, [l!])}因此，本题的答案是${T(q, l!)}，以达到${pick(["治病求本", "标本兼治", "缓解症状"])}的目的。` },
+  { name: "wo-xuan-short", cls: "letter", when: "any", multiple: false, gen: (q, [l]) => `我选${l}。` },
+  { name: "xuanxiang-paren-letter", cls: "letter", when: "any", multiple: false, gen: (q, [l]) => `${analysis(q, [l!])}综上，应选选项 (${l})。` },
+  { name: "none-study-advice", cls: "none", when: "any", multiple: false, commits: false, gen: (q) => `这道题目考查${stemTail(q)}，建议复习相关章节，掌握各选项的区别。` },
+  { name: "none-both-possible-content", cls: "none", when: "positive", multiple: false, commits: false, gen: (q, L, W) => `综上，${T(q, W[0]!)}和${T(q, W[1]!)}都有可能，需要进一步检查。` },
   // ── commits to nothing ──
   { name: "none-all-wrong", cls: "none", when: "any", multiple: false, commits: false, gen: (q) => `${analysis(q, [])}以上选项都不正确。` },
   { name: "none-cannot-determine", cls: "none", when: "any", multiple: false, commits: false, gen: (q) => `${analysis(q, [])}仅凭题干信息无法确定答案，建议结合临床资料进一步判断。` },

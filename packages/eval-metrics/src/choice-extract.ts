@@ -276,9 +276,11 @@ const DISCLAIMER =
   /(?:[\s(（]*(?:以上|上述|本)?(?:分析|回答|内容|解答|解析|答案|意见|信息)?(?:仅供参考|请以教材为准|以教材为准)[^。！？!?\n]{0,20}[。！.!)）]*|[\s(（]*(?:如有(?:疑问|不适)[，,]?)?请?(?:咨询|遵)(?:专业)?(?:医生|医师|医嘱)[^。！？!?\n]{0,10}[。！.!)）]*)+$/u;
 // What makes a sentence concluding. The last such sentence is the answer's verdict.
 const CONCLUDING = new RegExp(
-  String.raw`${CONCLUSION}|答案|答[:：]|应选|应该选|选择(?!性)|故选|当选|最符合|最合适|最佳|最恰当|最可能|最为(?:恰当|合适|符合|准确|可能)|首选|结论|即选项|即为|只有.{0,6}(?:选项|项)|唯一|治法为|治法是|诊断为|考虑为|${ci("answer")}|${ci("choose")}`,
+  String.raw`${CONCLUSION}|答案|答[:：]|应选|应该选|选择(?!性)|故选|当选|最符合|最合适|最佳|最恰当|最可能|最为(?:恰当|合适|符合|准确|可能)|首选|结论|即选项|即为|只有.{0,6}(?:选项|项)|唯一|治法为|治法是|诊断为|考虑为|的(?:是|为)|${ci("answer")}|${ci("choose")}`,
   "u",
 );
+// Cues strong enough to conclude even when more than two sentences follow ("需要注意的是……" paragraphs).
+const STRONG_CUE = /答案|应选|故选|本题选|正确选项|最终选择|(?:我|我们)(?:选择|选)/u;
 // A concluding sentence states an option's content as the answer only with one of these (所以也不会形成肿瘤 does not).
 const CONTENT_CUE = /答案|应选|应该选|(?:应|故|我|可|则|本题|我们)选择|选择(?:答案|选项)|故选|首选|最符合|最合适|最佳|最恰当|最可能|最为(?:恰当|合适|符合|准确|可能)|结论|治法(?:为|是)|诊断(?:为|是)|考虑(?:为|是)?|的(?:是|为)|应为|\banswer\b/iu;
 // A sentence that opens with an option marker ("E项，……", "B选项：") analyses that option; it is no verdict.
@@ -388,7 +390,8 @@ export function explainChoice(response: string, options: ChoiceOptions, opts: Ex
   for (const scope of scopes) {
     if (stem.negated === false && SAYS_WRONG.test(scope) && opts.question !== undefined) break;
     const c = contentMatches(scope, options, opts.question?.normalize("NFKC")).filter((l) => !excluded.has(l) && (stem.negated || !judged.has(l)));
-    if (c.length === 1 || (c.length > 1 && multiple)) return done(c, "content");
+    // Every option's text quoted is an echoed option list, not a multi-answer verdict.
+    if (c.length === 1 || (c.length > 1 && multiple && c.length < letters.size)) return done(c, "content");
     if (c.length > 1) break;
   }
 
@@ -396,9 +399,11 @@ export function explainChoice(response: string, options: ChoiceOptions, opts: Ex
   //    that calls something wrong concludes only under a negated stem (otherwise it is an elimination); hedges and
   //    questions conclude nothing.
   const spans = sentences(text);
-  // Only near the end: a verdict is followed by at most two sentences (a caveat, "以上分析仅供参考").
-  const last = spans.slice(-3).reverse().find(([a, b]) => CONCLUDING.test(text.slice(a, b)));
-  if (last) {
+  // Near the end: a verdict is followed by at most two sentences (a caveat); with a strong cue (答案/应选…), any.
+  const near = spans.slice(-3).reverse().find(([a, b]) => CONCLUDING.test(text.slice(a, b)));
+  const strong = [...spans].reverse().find(([a, b]) => STRONG_CUE.test(text.slice(a, b)) && CONCLUDING.test(text.slice(a, b)));
+  // The near concluding sentence first; if it settles nothing (a closing remark, not a hedge), the last strong one.
+  for (const last of near && strong && strong[0] < near[0] ? [near, strong] : near ? [near] : strong ? [strong] : []) {
     const sent = text.slice(last[0], last[1]);
     // Letters are read from the clause holding the last cue onwards ("A项不妥，其中只有B选项最符合"); content from
     // the whole sentence ("综上，X不属于此类，故选它").
@@ -408,7 +413,8 @@ export function explainChoice(response: string, options: ChoiceOptions, opts: Ex
     const agrees = (x: string) => (stem.negated ? polarity(x) !== "right" : polarity(x) !== "wrong");
     // "以上都不是" hedges unless it is itself an option's text.
     const hedged = HEDGE.test(sent.replace(/以上(?:选项)?(?:都|均)(?:不|非)\S{0,3}/gu, (w) => (Object.values(options).some((o) => o && normaliseText(o).includes(normaliseText(w).slice(0, 4))) ? "" : w)));
-    if (!hedged) {
+    if (hedged) break;
+    {
       const named = new Set<string>();
       // Bracketed per-option notes ("（E对）", "（C错）") were read as verdicts above; here they are not a verdict.
       const unnoted = clause.replace(new RegExp(String.raw`[(（]\s*${cls}\s*(?:项)?\s*(?:对|错|正确|错误)\s*[)）]`, "gu"), (w) => "＿".repeat(w.length));
