@@ -257,11 +257,14 @@ function contentMatches(scope: string, options: ChoiceOptions, stem = ""): strin
  * Read the chosen option letter(s) from a free-text answer. Returns sorted, distinct letters from `options`'
  * keys, or `[]` when the answer does not say (never a guess).
  *
- * Steps: drop `<think>` blocks → NFKC (full-width letters) → mask capitals inside terms (CT, HBV-DNA, IgA,
- * 维生素D, A型, B超) → anchored letters (答案是/故选/正确选项/the answer is/\boxed{}), choosing the first anchor
- * when the answer opens with it and otherwise the last (conclusion markers first) → remove negated letters
- * (不选A/排除A/A错误/不是A) → per-option verdicts (C项正确) → a leading letter ("C。因为…") → option texts in the
- * conclusion → in a short reply, a single letter mentioned alone → abstain.
+ * Steps: drop `<think>` blocks and trailing disclaimers → NFKC (full-width letters) → mask capitals inside terms
+ * (CT, HBV-DNA, IgA, 维生素D, A型, B超) → read the stem (`question`): negated or not → anchored letters
+ * (答案是/故选/正确选项/the answer is/\boxed{}), choosing the first anchor when the answer opens with it and
+ * otherwise the last (conclusion markers first), minus excluded letters (不选A/排除A/不是A) and, for weaker
+ * anchors, letters judged the other way (A错误; under a negated stem A正确) → per-option verdicts (C项正确; under a
+ * negated stem C项错误) → a leading letter ("C。因为…") → option texts quoted in the conclusion → the last
+ * concluding sentence: its letter(s), else the option its content matches edit-tolerantly with a margin → in a
+ * short reply, a single letter mentioned alone → abstain.
  */
 export function extractChoice(response: string, options: ChoiceOptions, opts: ExtractChoiceOptions = {}): string[] {
   return explainChoice(response, options, opts).letters;
