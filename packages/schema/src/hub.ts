@@ -19,7 +19,8 @@ export { hubClient, type HubClient, type HubClientOptions } from "./hub/client.j
 export { repoFolderName, resolveRevision, headFile, cachedFile, COMMIT_SHA, type FileMeta, type DownloadProgress } from "./hub/cache.js";
 export { writeDatasetCard, writeModelCard, sizeCategory, type DatasetCardInfo, type ModelCardInfo, type ModelResult, type CardSplit } from "./hub/card.js";
 export { pushDataset, pushModel, type PushOptions, type PushResult, type PushDatasetOptions, type PushModelOptions } from "./hub/push.js";
-export { resolveHubFiles, snapshotDownload, resolveModel, DATA_FILES, MODEL_FILES, type ResolveOptions, type ResolvedFiles, type SnapshotOptions } from "./hub/resolve.js";
+export { readHubParquet, parquetConversionUri, PARQUET_CONVERSION, type ReadHubParquetOptions } from "./hub/remote-parquet.js";
+export { resolveHubFiles, selectFiles, snapshotDownload, resolveModel, DATA_FILES, MODEL_FILES, type ResolveOptions, type ResolvedFiles, type SnapshotOptions } from "./hub/resolve.js";
 
 /** Where and how to reach the Hub (the older, repo-centred form of {@link HubClientOptions}). */
 export interface HubOptions {

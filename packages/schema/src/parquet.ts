@@ -4,7 +4,7 @@
  */
 import { rename, rm, mkdir } from "node:fs/promises";
 import path from "node:path";
-import { asyncBufferFromFile, parquetMetadataAsync, parquetReadObjects } from "hyparquet";
+import { asyncBufferFromFile, parquetMetadataAsync, parquetReadObjects, type AsyncBuffer } from "hyparquet";
 import { fileWriter, ParquetWriter } from "hyparquet-writer";
 import { ParseError, ValidationError } from "./errors.js";
 import { statInputFile } from "./io/byte-source.js";
@@ -54,16 +54,23 @@ function normalizeValue(v: unknown): unknown {
  *
  * @throws {ValidationError} on an invalid row (policy `error`), naming the file, row and field
  */
-export function readParquet<K extends RecordKind>(file: string, opts: ParquetReadOptions & { kind: K }): AsyncGenerator<LocatedRecord<RecordOf<K>>>;
-export function readParquet(file: string, opts?: ParquetReadOptions): AsyncGenerator<LocatedRecord<unknown>>;
-export async function* readParquet(file: string, opts: ParquetReadOptions = {}): AsyncGenerator<LocatedRecord<unknown>> {
+/** A Parquet source that is not a local file (HTTP range reads of a Hub file): its name for messages and its bytes. */
+export interface ParquetSource {
+  name: string;
+  buffer: AsyncBuffer;
+}
+
+export function readParquet<K extends RecordKind>(source: string | ParquetSource, opts: ParquetReadOptions & { kind: K }): AsyncGenerator<LocatedRecord<RecordOf<K>>>;
+export function readParquet(source: string | ParquetSource, opts?: ParquetReadOptions): AsyncGenerator<LocatedRecord<unknown>>;
+export async function* readParquet(source: string | ParquetSource, opts: ParquetReadOptions = {}): AsyncGenerator<LocatedRecord<unknown>> {
+  const file = typeof source === "string" ? source : source.name;
   const kind = opts.kind;
   if (kind !== undefined && !(kind in recordSchemas)) throw new ValidationError(`unknown record kind "${kind}"`, { file });
   const policy = new InvalidPolicy(opts.onInvalid ?? "error", opts.rejects);
   let ok = false;
   try {
-    await statInputFile(file);
-    const buffer = await asyncBufferFromFile(file);
+    if (typeof source === "string") await statInputFile(file);
+    const buffer = typeof source === "string" ? await asyncBufferFromFile(file) : source.buffer;
     let metadata: Awaited<ReturnType<typeof parquetMetadataAsync>>;
     try {
       metadata = await parquetMetadataAsync(buffer);

@@ -85,8 +85,11 @@ async function listSnapshot(dir: string, prefix = ""): Promise<string[]> {
   return out;
 }
 
-/** Which files a ref's path selects: a glob, a folder (`""` or ending in `/`: its data files) or one file. */
-async function select(c: HubClient, ref: HubRef, sha: string, filter?: (p: string) => boolean): Promise<Array<{ path: string; meta?: FileMeta }>> {
+/**
+ * Which files a ref's path selects at `sha` — a glob, a folder (`""` or ending in `/`: its data files) or one file —
+ * from the Hub's tree listing (offline: the cached snapshot), without downloading anything.
+ */
+export async function selectFiles(c: HubClient, ref: HubRef, sha: string, filter?: (p: string) => boolean): Promise<Array<{ path: string; meta?: FileMeta }>> {
   const folder = ref.path === "" || ref.path.endsWith("/");
   if (!hasGlob(ref.path) && !folder && !filter) return [{ path: ref.path }];
   const base = folder ? ref.path.replace(/\/+$/, "") : globBase(ref.path);
@@ -134,7 +137,7 @@ export async function resolveHubFiles(uri: string | HubRef, opts: ResolveOptions
   const ref = typeof uri === "string" ? parseHfUri(uri) : uri;
   const c = hubClient(opts);
   const sha = await resolveRevision(c, ref.type, ref.repo, ref.revision);
-  return fetchAll(c, ref, sha, await select(c, ref, sha), opts);
+  return fetchAll(c, ref, sha, await selectFiles(c, ref, sha), opts);
 }
 
 /** Options of {@link snapshotDownload}. */
@@ -156,7 +159,7 @@ export async function snapshotDownload(ref: HubRef, opts: SnapshotOptions = {}):
   const sha = await resolveRevision(c, ref.type, ref.repo, ref.revision);
   const res = opts.allowPatterns?.map(fnmatch);
   const filter = (p: string) => (!res || res.some((r) => r.test(p))) && (!opts.filter || opts.filter(p));
-  return fetchAll(c, ref, sha, await select(c, { ...ref, path: "" }, sha, filter), opts);
+  return fetchAll(c, ref, sha, await selectFiles(c, { ...ref, path: "" }, sha, filter), opts);
 }
 
 /**
