@@ -24,10 +24,10 @@ const PEERS = { "@huggingface/hub": "^2.17.5", usearch: "~2.25.3", "@node-rs/jie
 // (3.2 MB), so dedup cannot reach 5 MB; 0.5 MB headroom over today's 9.9 MB for dependency patch releases.
 // The CLI adds openai (12.3 MB, every model call), ajv, commander, yaml (27.5 MB today).
 const BUDGET_MB = { dedup: 10.5, "eval-metrics": 10.5, cli: 32 };
-// attw profile: "node16" ignores node10 resolution, which cannot see `exports`; typesVersions covers the
-// type side of subpaths there, but node10 runtime resolution of `@sfmed/schema/parquet` cannot work without
-// stub files, and every supported Node resolves `exports`.
-const ATTW_PROFILE = "node16";
+// attw's strict profile includes TypeScript's legacy `moduleResolution: node` (node10), which cannot see
+// `exports`: the subpaths (`@sfmed/schema/parquet`, `/hub`, `@sfmed/privacy-probe/usearch`) resolve there through
+// `typesVersions`.
+const ATTW_PROFILE = "strict";
 
 const TYPES = `
 import { formatLocation, MissingPeerError, readRecords } from "@sfmed/schema";
