@@ -149,6 +149,17 @@ describe("extractChoice with the question stem", () => {
     expect(ex("B和C都不是胸痹的治法，故选BC。", NEG, true)).toEqual(["B", "C"]);
   });
 
+  it("after a turn (但/不过) only the rest concludes; a turn into a hedge still abstains", () => {
+    expect(ex("选项C和D都有可能，但C更符合题意。", POS)).toEqual(["C"]);
+    expect(ex("清热利湿和疏肝理气都有可能，但疏肝理气更符合。", POS)).toEqual(["D"]);
+    expect(ex("C和D都有可能，但需要更多信息。", POS)).toEqual([]);
+  });
+
+  it("an echoed question with its option list is not an answer; chosen options on their own lines are", () => {
+    expect(ex("应首选\nA. 益气养阴\nB. 活血化瘀，通络止痛\nC. 清热利湿", POS)).toEqual([]);
+    expect(ex("综上所述，正确选项为：\n\nB. 活血化瘀，通络止痛", POS)).toEqual(["B"]);
+  });
+
   it("abstains on answers that choose nothing", () => {
     for (const r of ["以上选项都不正确。", "仅凭题干无法确定答案。", "抱歉，我无法回答该问题。", "答案是C吗？我不确定。", `题目问的是：${POS}。需要在A、B、C、D、E中选择。`]) {
       expect(ex(r, POS), r).toEqual([]);

@@ -279,13 +279,13 @@ const DISCLAIMER =
   /(?:[\s(（]*(?:以上|上述|本)?(?:分析|回答|内容|解答|解析|答案|意见|信息)?(?:仅供参考|请以教材为准|以教材为准)[^。！？!?\n]{0,20}[。！.!)）]*|[\s(（]*(?:如有(?:疑问|不适)[，,]?)?请?(?:咨询|遵)(?:专业)?(?:医生|医师|医嘱)[^。！？!?\n]{0,10}[。！.!)）]*)+$/u;
 // What makes a sentence concluding. The last such sentence is the answer's verdict.
 const CONCLUDING = new RegExp(
-  String.raw`${CONCLUSION}|答案|答[:：]|应选|应该选|选择(?!性)|故选|当选|最符合|最合适|最佳|最恰当|最可能|最为(?:恰当|合适|符合|准确|可能)|首选|结论|即选项|即为|只有.{0,6}(?:选项|项)|唯一|治法为|治法是|诊断为|考虑为|的(?:是|为)|${ci("answer")}|${ci("choose")}`,
+  String.raw`${CONCLUSION}|答案|答[:：]|应选|应该选|选择(?!性)|故选|当选|最符合|最合适|最佳|最恰当|最可能|最为(?:恰当|合适|符合|准确|可能)|更(?:符合|合适|恰当|准确|可能|为合适)|首选|结论|即选项|即为|只有.{0,6}(?:选项|项)|唯一|治法为|治法是|诊断为|考虑为|的(?:是|为)|${ci("answer")}|${ci("choose")}`,
   "u",
 );
 // Cues strong enough to conclude even when more than two sentences follow ("需要注意的是……" paragraphs).
 const STRONG_CUE = /答案|应选|故选|本题选|正确选项|最终选择|(?:我|我们)(?:选择|选)/u;
 // A concluding sentence states an option's content as the answer only with one of these (所以也不会形成肿瘤 does not).
-const CONTENT_CUE = /答案|应选|应该选|(?:应|故|我|可|则|本题|我们)选择|选择(?:答案|选项)|故选|首选|最符合|最合适|最佳|最恰当|最可能|最为(?:恰当|合适|符合|准确|可能)|结论|治法(?:为|是)|诊断(?:为|是)|考虑(?:为|是)?|的(?:是|为)|应为|\banswer\b/iu;
+const CONTENT_CUE = /答案|应选|应该选|(?:应|故|我|可|则|本题|我们)选择|选择(?:答案|选项)|故选|首选|最符合|最合适|最佳|最恰当|最可能|最为(?:恰当|合适|符合|准确|可能)|更(?:符合|合适|恰当|准确|为合适)|结论|治法(?:为|是)|诊断(?:为|是)|考虑(?:为|是)?|的(?:是|为)|应为|\banswer\b/iu;
 // A sentence that opens with an option marker ("E项，……", "B选项：") analyses that option; it is no verdict.
 const OPTION_LINE = /^\s*[*#>-]*\s*(?:选项)?\s*[A-J]\s*(?:项|选项|[.．、:：,，)）])/u;
 // Someone else's (or a hypothetical) choice, not the answer's: 有人可能会选E, 如果选A, 误以为答案是A.
@@ -336,7 +336,9 @@ export function explainChoice(response: string, options: ChoiceOptions, opts: Ex
     for (const h of collect(re, text, letters)) {
       if (/^\s*[)）]?\s*[吗么?？]/u.test(text.slice(h.end, h.end + 3)) || HYPOTHETICAL.test(text.slice(Math.max(0, h.index - 12), h.index))) continue;
       // An echoed question: "应首选\nA. 保和丸\nB. 越鞠丸" lists the options, it does not pick the first.
-      if (/\n/.test(text.slice(h.index, h.end)) && new RegExp(String.raw`^[^\n]*\n\s*${cls}\s*[.．、:：)]`, "u").test(text.slice(h.end))) continue;
+      // A list of chosen options on separate lines ("正确选项为：\nB. …\nD. …") does not start at the first letter.
+      const [first, second] = [...letters].sort();
+      if (/\n/.test(text.slice(h.index, h.end)) && h.letters.join("") === first && second && new RegExp(String.raw`^[^\n]*\n\s*${second}\s*[.．、:：)]`, "u").test(text.slice(h.end))) continue;
       // "答案A不是…", "选C是错的": the anchor names a letter only to reject it (under a negated stem, "不是…"
       // describes the chosen option instead).
       if (!stem.negated && /^\s*(?:项|选项)?\s*(?:不|错|是错|是不|并非|is\s+not|is\s+wrong|is\s+incorrect)/u.test(text.slice(h.end, h.end + 8))) {
@@ -407,10 +409,13 @@ export function explainChoice(response: string, options: ChoiceOptions, opts: Ex
   const strong = [...spans].reverse().find(([a, b]) => STRONG_CUE.test(text.slice(a, b)) && CONCLUDING.test(text.slice(a, b)));
   // The near concluding sentence first; if it settles nothing (a closing remark, not a hedge), the last strong one.
   for (const last of near && strong && strong[0] < near[0] ? [near, strong] : near ? [near] : strong ? [strong] : []) {
-    const sent = text.slice(last[0], last[1]);
+    // "C和D都有可能，但C更符合": after a turn (但/不过/然而), only the part after it concludes.
+    const turn = [...text.slice(last[0], last[1]).matchAll(/(?:但是|但|不过|然而)(?=[^，,。]*[A-J]|[^，,。]*(?:更|最))/gu)].at(-1);
+    const from = turn ? last[0] + turn.index! : last[0];
+    const sent = text.slice(from, last[1]);
     // Letters are read from the clause holding the last cue onwards ("A项不妥，其中只有B选项最符合"); content from
     // the whole sentence ("综上，X不属于此类，故选它").
-    const cueAt = [...sent.matchAll(new RegExp(CONCLUDING.source, "gu"))].at(-1)!.index!;
+    const cueAt = [...sent.matchAll(new RegExp(CONCLUDING.source, "gu"))].at(-1)?.index ?? 0;
     const clause = sent.slice(Math.max(...[..."，,;；"].map((c) => sent.lastIndexOf(c, cueAt))) + 1);
     const polarity = (x: string) => (SAYS_WRONG.test(x) ? "wrong" : SAYS_RIGHT.test(x) ? "right" : "neutral");
     const agrees = (x: string) => (stem.negated ? polarity(x) !== "right" : polarity(x) !== "wrong");
@@ -429,7 +434,7 @@ export function explainChoice(response: string, options: ChoiceOptions, opts: Ex
       } else if (CONTENT_CUE.test(sent) && agrees(sent) && !OPTION_LINE.test(sent)) {
         const opt: Record<string, string> = {};
         for (const l of letters) opt[l] = options[l]!;
-        const c = matchContent(plain.slice(last[0], last[1]), opt, { stem: opts.question ?? "", multiple }).filter((l) => !excluded.has(l));
+        const c = matchContent(plain.slice(from, last[1]), opt, { stem: opts.question ?? "", multiple }).filter((l) => !excluded.has(l));
         if (c.length) return done(c, "conclusion");
       }
     }
