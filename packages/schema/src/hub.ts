@@ -70,7 +70,7 @@ export async function downloadDataset(opts: DownloadDatasetOptions): Promise<{ s
   if (opts.onProgress) {
     const cb = opts.onProgress;
     base.onProgress = (p) => {
-      if (p.done > 0 && p.bytes === (p.total ?? 0)) cb({ path: p.path, done: p.done, total: p.files });
+      if (p.finished) cb({ path: p.path, done: p.done, total: p.files });
     };
   }
   const c = hubClient(base);

@@ -9,7 +9,8 @@ function downloadBar(quiet: boolean) {
   let bar: Progress | undefined;
   let current = "";
   return {
-    onProgress(p: { path: string; bytes: number; total: number | undefined; done: number; files: number }) {
+    onProgress(p: { path: string; bytes: number; total: number | undefined; done: number; files: number; finished?: boolean }) {
+      if (p.finished) return;
       if (p.path !== current) {
         bar?.stop();
         current = p.path;

@@ -30,7 +30,14 @@ describe("resolveHubFiles: hf://datasets URIs into the huggingface_hub cache", (
     const sha = hub.addRepo({ id: "org/med", files: { "data/a.jsonl": jsonl(3), "data/b.jsonl": big, "data/notes.md": "# x", "other/c.jsonl": jsonl(1) } });
     const cacheDir = await tempDir();
     const env = { HF_ENDPOINT: hub.url, HF_HUB_CACHE: cacheDir };
-    const r = await resolveHubFiles("hf://datasets/org/med/data/*.jsonl", { env });
+    const finished: string[] = [];
+    let bytes = 0;
+    const r = await resolveHubFiles("hf://datasets/org/med/data/*.jsonl", {
+      env,
+      onProgress: (p) => (p.finished ? finished.push(`${p.path} ${p.done}/${p.files}`) : p.path === "data/b.jsonl" && (bytes = p.bytes)),
+    });
+    expect(finished).toEqual(["data/a.jsonl 1/2", "data/b.jsonl 2/2"]);
+    expect(bytes).toBe(Buffer.byteLength(big));
     expect(r.sha).toBe(sha);
     expect(r.paths).toEqual(["data/a.jsonl", "data/b.jsonl"]);
     const storage = path.join(cacheDir, "datasets--org--med");

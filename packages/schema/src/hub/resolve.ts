@@ -25,8 +25,8 @@ export const MODEL_FILES: readonly string[] = [
 
 /** Options of the resolvers: the Hub and cache (environment by default), progress and retries. */
 export interface ResolveOptions extends HubClientOptions {
-  /** Called as bytes arrive, per file, and once per finished file with `done`/`files`. */
-  onProgress?: ((p: DownloadProgress & { done: number; files: number }) => void) | undefined;
+  /** Called as bytes arrive (`done` files finished so far of `files`), and once per finished file with `finished`. */
+  onProgress?: ((p: DownloadProgress & { done: number; files: number; finished?: boolean }) => void) | undefined;
   /** Network failures retried (each resuming where the last stopped). @default 3 */
   retries?: number | undefined;
 }
@@ -119,7 +119,7 @@ async function fetchAll(c: HubClient, ref: HubRef, sha: string, chosen: Array<{ 
         onProgress: o.onProgress ? (p) => o.onProgress!({ ...p, done: i, files: chosen.length }) : undefined,
       }),
     );
-    o.onProgress?.({ path: f.path, bytes: f.meta?.size ?? 0, total: f.meta?.size, done: i + 1, files: chosen.length });
+    o.onProgress?.({ path: f.path, bytes: f.meta?.size ?? 0, total: f.meta?.size, done: i + 1, files: chosen.length, finished: true });
   }
   const snapshot = path.join(repoStorage(c, ref.type, ref.repo), "snapshots", sha);
   return { type: ref.type, repo: ref.repo, sha, snapshot, paths: chosen.map((f) => f.path), files };
