@@ -52,6 +52,17 @@ describe("evaluateCompare", () => {
     expect([report.comparisons[0]!.result.win, report.comparisons[0]!.result.tie]).toEqual([0, 1]);
   });
 
+  it("leaves out references that neither system answered (a sampled run), and scores one-sided misses as 0", async () => {
+    const many = Array.from({ length: 50 }, (_, i) => qa(`q${i}`, `问题${i}`, `回答${i}，注意休息。`));
+    const A = [pred("ours", "q0", "回答0，注意休息。"), pred("ours", "q1", "不知道"), pred("ours", "q2", "回答2")];
+    const B = [pred("base", "q0", "不知道"), pred("base", "q1", "回答1，注意休息。")];
+    const { report, items } = await evaluateCompare(many, A, B);
+    const c = report.comparisons[0]!;
+    expect([c.result.win, c.result.tie, c.result.loss]).toEqual([2, 0, 1]); // q2: B never answered, so A wins it
+    expect(c.unanswered).toBe(47);
+    expect(items.map((i) => i.id)).toEqual(["q0", "q1", "q2"]);
+  });
+
   it("needs judge options for the judge metric", async () => {
     await expect(evaluateCompare(refs, [pred("a", "1", "x")], [pred("b", "1", "y")], { metric: "judge" })).rejects.toThrow(/judge options/);
   });

@@ -120,7 +120,9 @@ export interface CompareOptions extends WinTieLossOptions {
 
 /**
  * Win/tie/loss of system A against each baseline system, item by item, by ROUGE-L F (a missing answer scores
- * 0) or by judge score (missing answers and unparsable judgments are dropped and counted).
+ * 0) or by judge score (missing answers and unparsable judgments are dropped and counted). References that
+ * neither system answered were not evaluated (a sampled run answers a subset): they are left out of that
+ * comparison and counted in `unanswered`, never scored as ties.
  * @throws EvalInputError when `metric` is "judge" without `judge` options, or A predicts nothing.
  */
 export async function evaluateCompare(
@@ -161,12 +163,15 @@ export async function evaluateCompare(
   for (const bName of bSystems.keys()) {
     if (bName === aName) continue;
     const sb = scores.get(bName) ?? new Map<string, number | null>();
-    const va = references.map((r) => sa.get(r.id) ?? null);
-    const vb = references.map((r) => sb.get(r.id) ?? null);
-    references.forEach((r, i) => items.push({ id: r.id, a: aName!, b: bName, scoreA: va[i]!, scoreB: vb[i]! }));
+    const answeredA = aSystems.get(aName!)!;
+    const answeredB = bSystems.get(bName)!;
+    const compared = references.filter((r) => answeredA.has(r.id) || answeredB.has(r.id));
+    const va = compared.map((r) => sa.get(r.id) ?? null);
+    const vb = compared.map((r) => sb.get(r.id) ?? null);
+    compared.forEach((r, i) => items.push({ id: r.id, a: aName!, b: bName, scoreA: va[i]!, scoreB: vb[i]! }));
     // ROUGE F of different (L, m, n) with equal true value can differ in the last bit: ties within 1e-12.
     const tieEpsilon = options.tieEpsilon ?? (metric === "rouge-l" ? 1e-12 : 0);
-    report.comparisons.push({ a: aName!, b: bName, result: winTieLoss(va, vb, { ...options, tieEpsilon }) });
+    report.comparisons.push({ a: aName!, b: bName, result: winTieLoss(va, vb, { ...options, tieEpsilon }), unanswered: references.length - compared.length });
   }
   return { report, items };
 }

@@ -53,7 +53,8 @@ export interface CompareReport {
   kind: "compare";
   /** "rouge-l" or "judge:<rubric>". */
   metric: string;
-  comparisons: { a: string; b: string; result: WinTieLoss }[];
+  /** `unanswered`: references neither system answered, left out of the comparison. */
+  comparisons: { a: string; b: string; result: WinTieLoss; unanswered?: number }[];
 }
 
 export type EvalReport = RougeReport | ChoiceReport | JudgeReport | CompareReport;
