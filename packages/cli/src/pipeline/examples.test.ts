@@ -41,4 +41,26 @@ describe.each(examples)("example pipeline %s", (file) => {
       expect(() => validateJob(job), `${s.id}: ${config}`).not.toThrow();
     }
   });
+
+  it("keeps evaluation sets out of training data (the paper evaluates on them)", async () => {
+    const spec = await loadPipeline(file);
+    const ids = new Set(spec.stages.map((s) => s.id));
+    const EVAL_SOURCES = /^(cmexam|cmb-exam|cmb-clin|ceval|cmmlu|webmedqa|pharmacist-exam|qa)$/;
+    const evalData = new Set<string>();
+    for (const s of spec.stages) {
+      const w = s.run ?? [];
+      const from = w.includes("--from") ? w[w.indexOf("--from") + 1]! : "";
+      const to = w.includes("--to") ? w[w.indexOf("--to") + 1]! : "";
+      const refs = referencedStages(w, ids);
+      // data transforms carry the taint on; anything else that reads an evaluation set must not train on it
+      if (w[0] === "convert" || w[0] === "sample") {
+        if (EVAL_SOURCES.test(from) || to === "qa" || refs.some((r) => evalData.has(r))) evalData.add(s.id);
+        continue;
+      }
+      if (["train", "dedup", "augment", "apply-instructions"].includes(w[0]!)) {
+        expect(refs.filter((r) => evalData.has(r)), `${s.id} reads an evaluation set`).toEqual([]);
+      }
+    }
+    if (file.includes("mini-sfmed")) expect([...evalData]).toEqual(expect.arrayContaining(["convert-huatuo", "convert-cmtmedqa", "eval-set", "convert-cmexam"]));
+  });
 });
