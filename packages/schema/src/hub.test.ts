@@ -62,7 +62,7 @@ describe("@sfmed/schema/hub against a loopback hub", () => {
     const cacheDir = await tempDir();
     const debug = vi.spyOn(console, "debug");
     const log = vi.spyOn(process.stdout, "write");
-    const r = await downloadDataset({ repo: "org/med", hubUrl: srv.url, accessToken: "hf_test", cacheDir });
+    const r = await downloadDataset({ repo: "org/med", env: {}, hubUrl: srv.url, accessToken: "hf_test", cacheDir });
     expect(debug).not.toHaveBeenCalled();
     expect(log).not.toHaveBeenCalled();
     const storage = path.join(cacheDir, "datasets--org--med");
@@ -74,7 +74,7 @@ describe("@sfmed/schema/hub against a loopback hub", () => {
 
     // Second time: everything is cached, so only the revision lookup goes out.
     const before = srv.requests.length;
-    await downloadDataset({ repo: "datasets/org/med", hubUrl: srv.url, accessToken: "hf_test", cacheDir, paths: ["data/train.jsonl"] });
+    await downloadDataset({ repo: "datasets/org/med", env: {}, hubUrl: srv.url, accessToken: "hf_test", cacheDir, paths: ["data/train.jsonl"] });
     expect(srv.requests.slice(before).map((q) => q.url.split("?")[0])).toEqual(["/api/datasets/org/med/revision/main"]);
   });
 
@@ -84,7 +84,7 @@ describe("@sfmed/schema/hub against a loopback hub", () => {
     const pq = await readFile(path.join(dir, "d.parquet"));
     const bad = Buffer.from([JSON.stringify(dialogue(1)), "{broken", JSON.stringify(dialogue(3))].join("\n"));
     const srv = await loopbackServer(mockHub({ "train.parquet": pq, "bad.jsonl": bad }));
-    const common = { repo: "org/med", hubUrl: srv.url, accessToken: "hf_test", cacheDir: dir };
+    const common = { repo: "org/med", env: {}, hubUrl: srv.url, accessToken: "hf_test", cacheDir: dir };
     const rows = [];
     for await (const r of readHubRecords({ ...common, path: "train.parquet", kind: "dialogue" })) rows.push(r.record);
     expect(rows).toEqual([dialogue(1), dialogue(2)]);
@@ -98,8 +98,8 @@ describe("@sfmed/schema/hub against a loopback hub", () => {
   it("turns hub failures into HubError with the status", async () => {
     const srv = await loopbackServer(mockHub({ "a.jsonl": Buffer.from("{}\n") }));
     const cacheDir = await tempDir();
-    await expect(downloadDataset({ repo: "org/med", hubUrl: srv.url, accessToken: "hf_wrong", cacheDir })).rejects.toMatchObject({ name: "HubAuthError", statusCode: 401 });
-    await expect(downloadDataset({ repo: "org/med", hubUrl: srv.url, accessToken: "hf_test", cacheDir, revision: "nope" })).rejects.toMatchObject({ name: "HubError", statusCode: 404 });
-    await expect(downloadDataset({ repo: "org/med", hubUrl: srv.url, accessToken: "hf_test", cacheDir, paths: ["missing.jsonl"] })).rejects.toThrow(/org\/med: .*missing\.jsonl/);
+    await expect(downloadDataset({ repo: "org/med", env: {}, hubUrl: srv.url, accessToken: "hf_wrong", cacheDir })).rejects.toMatchObject({ name: "HubAuthError", statusCode: 401 });
+    await expect(downloadDataset({ repo: "org/med", env: {}, hubUrl: srv.url, accessToken: "hf_test", cacheDir, revision: "nope" })).rejects.toMatchObject({ name: "HubError", statusCode: 404 });
+    await expect(downloadDataset({ repo: "org/med", env: {}, hubUrl: srv.url, accessToken: "hf_test", cacheDir, paths: ["missing.jsonl"] })).rejects.toThrow(/org\/med: .*missing\.jsonl/);
   });
 });

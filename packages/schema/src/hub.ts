@@ -36,6 +36,8 @@ export interface HubOptions {
   cacheDir?: string;
   /** Custom fetch (proxies, tests). */
   fetch?: typeof fetch;
+  /** The environment the other defaults (HF_HUB_OFFLINE included) are read from. @default process.env */
+  env?: NodeJS.ProcessEnv;
 }
 
 /** Options of {@link downloadDataset}. */
@@ -54,6 +56,7 @@ function clientOptions(o: HubOptions): HubClientOptions {
     ...(o.accessToken ? { token: o.accessToken } : {}),
     ...(o.cacheDir ? { cacheDir: o.cacheDir } : {}),
     ...(o.fetch ? { fetch: o.fetch } : {}),
+    ...(o.env ? { env: o.env } : {}),
   };
 }
 

@@ -31,6 +31,8 @@ async function hubEnv() {
   vi.stubEnv("HF_HUB_CACHE", "");
   vi.stubEnv("HUGGINGFACE_HUB_CACHE", "");
   vi.stubEnv("HF_TOKEN", "");
+  vi.stubEnv("HUGGING_FACE_HUB_TOKEN", "");
+  vi.stubEnv("HF_TOKEN_PATH", "");
   vi.stubEnv("HF_HUB_OFFLINE", "");
   return { hub, home, cache: path.join(home, "hub") };
 }

@@ -69,7 +69,8 @@ describe("pushDataset / pushModel against the loopback hub", () => {
   it("pushes size-bounded Parquet shards and a card; the dataset reads back through the resolver", async () => {
     const hub = await fakeHub();
     const records = Array.from({ length: 50 }, (_, i) => dialogue(i));
-    const env = { HF_ENDPOINT: hub.url, HF_TOKEN: TOKEN, HF_HUB_CACHE: await tempDir() };
+    const cache = await tempDir();
+    const env = { HF_ENDPOINT: hub.url, HF_TOKEN: TOKEN, HF_HUB_CACHE: cache, HF_HOME: cache };
     const res = await pushDataset({ repo: "org/pushed", splits: { train: records, test: records.slice(0, 3) }, maxShardBytes: 2000, env, card: { license: "apache-2.0" } });
     const train = res.splits.find((s) => s.name === "train")!;
     expect(train.records).toBe(50);
@@ -100,7 +101,7 @@ describe("pushDataset / pushModel against the loopback hub", () => {
     await writeFile(path.join(dir, "optimizer.pt"), "state");
     await mkdir(path.join(dir, "checkpoint-10"));
     await writeFile(path.join(dir, "checkpoint-10", "x.bin"), "x");
-    const env = { HF_ENDPOINT: hub.url, HF_TOKEN: TOKEN };
+    const env = { HF_ENDPOINT: hub.url, HF_TOKEN: TOKEN, HF_HOME: await tempDir() };
     const card = { baseModel: "Qwen/Qwen2.5-0.5B" };
     const r = await pushModel({ repo: "org/m", dir, env, private: true, card });
     expect(r.files).toEqual(["README.md", "config.json", "model.safetensors"]);

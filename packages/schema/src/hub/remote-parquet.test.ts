@@ -20,7 +20,7 @@ describe("readHubParquet: the Hub's refs/convert/parquet read with HTTP ranges",
     hub.addRepo({ id: "org/med", files: { "raw/med.jsonl": "{}\n" } });
     const conv = hub.commit("dataset", "org/med", { "default/train/0000.parquet": await parquetBytes(records.slice(0, 40), 10), "default/train/0001.parquet": await parquetBytes(records.slice(40), 10), "default/test/0000.parquet": await parquetBytes(records.slice(0, 1), 10) }, "refs/convert/parquet");
     const cacheDir = await tempDir();
-    const env = { HF_ENDPOINT: hub.url, HF_HUB_CACHE: cacheDir };
+    const env = { HF_ENDPOINT: hub.url, HF_HUB_CACHE: cacheDir, HF_HOME: cacheDir };
     const got: Array<{ id: string; file: string; line: number }> = [];
     for await (const r of readHubParquet(parquetConversionUri("org/med"), { env, kind: "dialogue" })) got.push({ id: (r.record as { id: string }).id, file: r.file!, line: r.line });
     expect(got.map((g) => g.id)).toEqual(records.map((r) => r.id));

@@ -11,6 +11,8 @@ import { resolveHubFiles, resolveModel, snapshotDownload } from "./resolve.js";
 const TOKEN = "hf_fake_valid_token";
 const jsonl = (n: number, tag = "a") => Array.from({ length: n }, (_, i) => JSON.stringify({ id: `${tag}${i}`, text: `第${i}条 病历` })).join("\n") + "\n";
 const sha256 = (b: Buffer | string) => createHash("sha256").update(b).digest("hex");
+// Every call passes its own `env` with HF_HOME in a temp folder: a developer's HF_TOKEN, token file or
+// HF_HUB_OFFLINE must never reach (or change) these tests.
 const noNetwork: typeof fetch = () => Promise.reject(new Error("network used while offline"));
 
 async function walk(dir: string): Promise<string[]> {
@@ -29,7 +31,7 @@ describe("resolveHubFiles: hf://datasets URIs into the huggingface_hub cache", (
     const big = jsonl(400, "b"); // over the LFS threshold
     const sha = hub.addRepo({ id: "org/med", files: { "data/a.jsonl": jsonl(3), "data/b.jsonl": big, "data/notes.md": "# x", "other/c.jsonl": jsonl(1) } });
     const cacheDir = await tempDir();
-    const env = { HF_ENDPOINT: hub.url, HF_HUB_CACHE: cacheDir };
+    const env = { HF_ENDPOINT: hub.url, HF_HUB_CACHE: cacheDir, HF_HOME: cacheDir };
     const finished: string[] = [];
     let bytes = 0;
     const r = await resolveHubFiles("hf://datasets/org/med/data/*.jsonl", {
@@ -70,7 +72,7 @@ describe("resolveHubFiles: hf://datasets URIs into the huggingface_hub cache", (
     const hub = await fakeHub();
     const sha = hub.addRepo({ id: "org/med", files: { "train/x.jsonl": jsonl(2), "train/y.csv": "id,text\n1,a\n", "train/README.md": "x" } });
     const cacheDir = await tempDir();
-    const r = await resolveHubFiles(`hf://datasets/org/med@${sha}/train/`, { endpoint: hub.url, cacheDir });
+    const r = await resolveHubFiles(`hf://datasets/org/med@${sha}/train/`, { endpoint: hub.url, cacheDir, env: { HF_HOME: cacheDir } });
     expect(r.paths).toEqual(["train/x.jsonl", "train/y.csv"]);
     expect(hub.requests.some((q) => q.url.includes("/revision/"))).toBe(false);
   });
@@ -79,11 +81,11 @@ describe("resolveHubFiles: hf://datasets URIs into the huggingface_hub cache", (
     const hub = await fakeHub();
     hub.addRepo({ id: "org/gated", files: { "a.jsonl": jsonl(1) }, gated: true });
     const cacheDir = await tempDir();
-    const err = await resolveHubFiles("hf://datasets/org/gated/a.jsonl", { endpoint: hub.url, cacheDir, env: {} }).catch((e: unknown) => e);
+    const err = await resolveHubFiles("hf://datasets/org/gated/a.jsonl", { endpoint: hub.url, cacheDir, env: { HF_HOME: cacheDir } }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(HubAuthError);
     expect(err).toMatchObject({ statusCode: 401, code: "HUB_UNAUTHORIZED" });
     expect((err as Error).message).toMatch(/org\/gated: HTTP 401: .*gated or private.*HF_TOKEN/);
-    const ok = await resolveHubFiles("hf://datasets/org/gated/a.jsonl", { endpoint: hub.url, cacheDir, env: { HF_TOKEN: TOKEN } });
+    const ok = await resolveHubFiles("hf://datasets/org/gated/a.jsonl", { endpoint: hub.url, cacheDir, env: { HF_HOME: cacheDir, HF_TOKEN: TOKEN } });
     expect(await readFile(ok.files[0]!, "utf8")).toBe(jsonl(1));
   });
 
@@ -92,7 +94,7 @@ describe("resolveHubFiles: hf://datasets URIs into the huggingface_hub cache", (
     const big = jsonl(2000, "r");
     hub.addRepo({ id: "org/big", files: { "big.jsonl": big } });
     const cacheDir = await tempDir();
-    const opts = { endpoint: hub.url, cacheDir, env: {} };
+    const opts = { endpoint: hub.url, cacheDir, env: { HF_HOME: cacheDir } };
     hub.dropOnce("big.jsonl");
     const first = await resolveHubFiles("hf://datasets/org/big/big.jsonl", { ...opts, retries: 0 }).catch((e: unknown) => e);
     expect(first).toMatchObject({ name: "HubError", code: "HUB_INTERRUPTED" });
@@ -129,9 +131,9 @@ describe("resolveHubFiles: hf://datasets URIs into the huggingface_hub cache", (
     const hub = await fakeHub({ tokens: ["hf_secretSECRET123456"] });
     hub.addRepo({ id: "org/gated", files: { "a.jsonl": jsonl(400), "b.jsonl": jsonl(1) }, gated: true });
     const cacheDir = await tempDir();
-    await resolveHubFiles("hf://datasets/org/gated/*.jsonl", { endpoint: hub.url, cacheDir, env: { HF_TOKEN: "hf_secretSECRET123456" } });
+    await resolveHubFiles("hf://datasets/org/gated/*.jsonl", { endpoint: hub.url, cacheDir, env: { HF_HOME: cacheDir, HF_TOKEN: "hf_secretSECRET123456" } });
     for (const f of await walk(cacheDir)) expect(await readFile(f, "utf8")).not.toContain("SECRET");
-    const bad = await resolveHubFiles("hf://datasets/org/gated/nope.jsonl", { endpoint: hub.url, cacheDir, env: { HF_TOKEN: "hf_wrongWRONG654321" } }).catch((e: unknown) => e);
+    const bad = await resolveHubFiles("hf://datasets/org/gated/nope.jsonl", { endpoint: hub.url, cacheDir, env: { HF_HOME: cacheDir, HF_TOKEN: "hf_wrongWRONG654321" } }).catch((e: unknown) => e);
     expect(String((bad as Error).message) + String((bad as Error).stack)).not.toContain("WRONG");
     expect(maskToken("Bearer hf_abcdefghij and hf_abcdefghij", "hf_abcdefghij")).toBe("Bearer hf_*** and hf_***");
   });
@@ -144,7 +146,7 @@ describe("resolveHubFiles: hf://datasets URIs into the huggingface_hub cache", (
       files: { "model.safetensors": Buffer.alloc(64, 1), "config.json": "{}", "tokenizer.json": "{}", "pytorch_model.bin": Buffer.alloc(8), "README.md": "# m" },
     });
     const cacheDir = await tempDir();
-    const env = { HF_ENDPOINT: hub.url, HF_HUB_CACHE: cacheDir };
+    const env = { HF_ENDPOINT: hub.url, HF_HUB_CACHE: cacheDir, HF_HOME: cacheDir };
     const dir = await resolveModel("org/tiny", false, { env });
     expect(dir).toBe(path.join(cacheDir, "models--org--tiny", "snapshots", sha));
     expect((await readdir(dir)).sort()).toEqual(["config.json", "model.safetensors", "tokenizer.json"]);
@@ -162,7 +164,7 @@ it.runIf(trainerPython())("Python's huggingface_hub finds the files offline in t
   hub.addRepo({ id: "org/med", files: { "data/a.jsonl": jsonl(3), "data/b.jsonl": big } });
   hub.addRepo({ type: "model", id: "org/tiny", files: { "model.safetensors": Buffer.alloc(64, 1), "config.json": "{}" } });
   const cacheDir = await tempDir();
-  const env = { HF_ENDPOINT: hub.url, HF_HUB_CACHE: cacheDir };
+  const env = { HF_ENDPOINT: hub.url, HF_HUB_CACHE: cacheDir, HF_HOME: cacheDir };
   const r = await resolveHubFiles("hf://datasets/org/med/data/*.jsonl", { env });
   const model = await resolveModel("org/tiny", false, { env });
   const script = [
