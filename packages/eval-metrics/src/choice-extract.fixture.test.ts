@@ -6,7 +6,7 @@ import { extractChoice } from "./choice-extract.js";
 interface Item {
   id: string;
   category: string;
-  question: { options: Record<string, string>; answer: string[] };
+  question: { question: string; options: Record<string, string>; answer: string[] };
   response: string;
   gold: string[];
 }
@@ -18,11 +18,16 @@ const load = (name: string) =>
     .map((l) => JSON.parse(l) as Item);
 
 describe.each([
-  ["choice-answers.jsonl", 400],
-  ["choice-answers-heldout.jsonl", 150],
-])("extractChoice on %s", (name, minItems) => {
+  ["choice-answers.jsonl", 400, false],
+  ["choice-answers-heldout.jsonl", 150, false],
+  ["choice-answers.jsonl", 400, true],
+  ["choice-answers-heldout.jsonl", 150, true],
+])("extractChoice on %s (with the stem: %s)", (name, minItems, withStem) => {
   const items = load(name);
-  const results = items.map((it) => ({ it, got: extractChoice(it.response, it.question.options, { multiple: it.question.answer.length > 1 }) }));
+  const results = items.map((it) => ({
+    it,
+    got: extractChoice(it.response, it.question.options, { multiple: it.question.answer.length > 1, ...(withStem ? { question: it.question.question } : {}) }),
+  }));
 
   it("has enough items across categories", () => {
     expect(items.length).toBeGreaterThanOrEqual(minItems);

@@ -127,6 +127,16 @@ describe("extractChoice with the question stem", () => {
     expect(explainChoice("因此，选项E是错误的。", ZY, { question: NEG }).stem.negated).toBe(true);
   });
 
+  it("negated stems: a bare 正确/错误 walk is read both ways, keeping the reading that fits, abstaining when both fit", () => {
+    expect(ex("A项正确，B项正确，C项正确，D项正确，E项错误。", NEG)).toEqual(["E"]);
+    // Four statements wrong cannot answer a single-answer question: here 正确 names the choice.
+    expect(ex("A项错误，B项正确，C项错误，D项错误，E项错误。", NEG)).toEqual(["B"]);
+    expect(ex("Option C is correct. A is incorrect.", NEG)).toEqual([]);
+    // 说法/描述 judge statements: the wrong ones are chosen.
+    expect(ex("A、B、C说法正确，D、E说法错误。", NEG, true)).toEqual(["D", "E"]);
+    expect(ex("A、B、C说法正确，D、E说法错误。", POS, true)).toEqual(["A", "B", "C"]);
+  });
+
   it("letter conclusions in free word order", () => {
     const cases: [string, string][] = [
       ["A、C均可考虑。所以选项D是最符合题意的。", "D"],

@@ -9,7 +9,7 @@ export interface ExtractChoiceOptions {
   /**
    * The question accepts several letters. Affects only fallbacks: content matching may then return several
    * options, and several positively judged options are returned together.
-   * @default false
+   * @default what the stem says (多选/哪些), else false
    */
   multiple?: boolean;
   /**
@@ -152,7 +152,7 @@ function anchorRegexes(cls: string): { re: RegExp; strength: number }[] {
 function positiveRegexes(cls: string): RegExp[] {
   const list = listPattern(cls);
   return [
-    new RegExp(String.raw`(?:选项|option\s*)?${list}\s*[)）]?\s*(?:项|选项)?\s*(?:是|为|均|都)?\s*(?:正确(?!与否)|对的|当选|符合题意|最佳|最合适|最恰当|最准确|为本题答案|是本题答案|is\s+(?:the\s+)?(?:correct|right|best)|are\s+correct)(?!\s*[吗么?？])`, "gu"),
+    new RegExp(String.raw`(?:选项|option\s*)?${list}\s*[)）]?\s*(?:项|选项)?\s*(?:的说法|说法|的描述|描述|叙述)?\s*(?:是|为|均|都)?\s*(?:正确(?!与否)|对的|当选|符合题意|最佳|最合适|最恰当|最准确|为本题答案|是本题答案|is\s+(?:the\s+)?(?:correct|right|best)|are\s+correct)(?!\s*[吗么?？])`, "gu"),
     // "(C)" after an option text, and CMExam-style "（C对）".
     new RegExp(String.raw`[(（]\s*${list}\s*(?:对|正确|[)）])`, "gu"),
     new RegExp(String.raw`\*\*\s*(?:答案[:：]?\s*)?${list}\s*[.．、:：)]?\s*[^*\n]{0,30}\*\*`, "gu"),
@@ -173,8 +173,8 @@ function stemRegexes(cls: string): { right: RegExp; wrong: RegExp } {
   const list = listPattern(cls);
   const head = String.raw`(?:选项|option\s*)?${list}\s*[)）]?\s*(?:项|选项)?\s*(?:[(（][^)）]{0,40}[)）])?\s*(?:的说法|说法|描述|的叙述|叙述)?\s*(?:均|都|也)?\s*(?:是|为)?\s*`;
   return {
-    right: new RegExp(String.raw`${head}(?:正确|对的|属于|符合(?!题意))(?!与否)`, "gu"),
-    wrong: new RegExp(String.raw`${head}(?:错误|错的|不正确|不对|不符合|不符|不属于|不是|不包括|有误|不准确|不恰当|不宜|不能)`, "gu"),
+    right: new RegExp(String.raw`${head}(?:正确|对的|属于|符合(?!题意)|is\s+(?:correct|right|true))(?!与否)`, "gu"),
+    wrong: new RegExp(String.raw`${head}(?:错误|错的|不正确|不对|不符合|不符|不属于|不是|不包括|有误|不准确|不恰当|不宜|不能|is\s+(?:incorrect|wrong|false|not\s+correct))`, "gu"),
   };
 }
 
@@ -190,7 +190,7 @@ const VERDICT = /(排除|不选|不当选)|(错误|不正确|不对|不符合|�
 function verdicts(text: string, cls: string, letters: ReadonlySet<string>, negatedStem = false): { pos: Set<string>; neg: Set<string> } {
   const pos = new Set<string>();
   const neg = new Set<string>();
-  const marker = new RegExp(String.raw`(?:选项\s*(${cls})(?![A-Za-z0-9])|(?<![A-Za-z0-9])(${cls})\s*(?:项|选项)|(?:^|\n)\s*(${cls})\s*[.．、:：)])`, "gu");
+  const marker = new RegExp(String.raw`(?:选项\s*(${cls})(?![A-Za-z0-9])|(?<![A-Za-z0-9])(${cls})\s*(?:项|选项)|(?:^|\n)\s*(${cls})\s*[.．、:：)](?!\s*${cls}(?![A-Za-z0-9])))`, "gu");
   const marks = [...text.matchAll(marker)];
   marks.forEach((m, k) => {
     const letter = m[1] ?? m[2] ?? m[3]!;
@@ -307,7 +307,8 @@ function sentences(text: string): [number, number][] {
 /** `extractChoice` plus which rule decided. */
 export function explainChoice(response: string, options: ChoiceOptions, opts: ExtractChoiceOptions = {}): ChoiceExtraction {
   const stem = classifyStem(opts.question);
-  const multiple = Boolean(opts.multiple) || stem.multiple;
+  // An explicit `multiple` wins over the stem's wording (哪些 also opens single-answer questions).
+  const multiple = opts.multiple ?? stem.multiple;
   const done = (letters: string[], rule: ChoiceExtraction["rule"]): ChoiceExtraction => ({ letters, rule, stem });
   const letters = new Set(Object.keys(options).filter((k) => /^[A-Z]$/.test(k) && options[k] !== undefined));
   if (letters.size === 0) return done([], "none");
@@ -370,7 +371,21 @@ export function explainChoice(response: string, options: ChoiceOptions, opts: Ex
   const positive = new Set<string>(v.pos);
   const positives = stem.negated ? [rx.stem.wrong, ...rx.positives.slice(1)] : rx.positives;
   for (const re of positives) for (const h of collect(re, text, letters)) h.letters.forEach((l) => positive.add(l));
-  const pos = clean([...positive].sort());
+  let pos = clean([...positive].sort());
+  if (stem.negated && !/说法|描述|叙述|表述|观点/u.test(text)) {
+    // Under a negated stem a bare "B项正确" may judge the statement (then B is not the choice) or the choice
+    // itself. Read it both ways; take the reading that fits the question type, and abstain when both fit and
+    // disagree. With 说法/描述 the statement reading stands alone.
+    const v0 = verdicts(text, cls, letters, false);
+    const judged0 = new Set<string>(v0.neg);
+    for (const h of collect(rx.negatives[1]!, text, letters)) h.letters.forEach((l) => judged0.add(l));
+    const positive0 = new Set<string>(v0.pos);
+    for (const re of rx.positives) for (const h of collect(re, text, letters)) h.letters.forEach((l) => positive0.add(l));
+    const plainPos = [...positive0].filter((l) => !excluded.has(l) && !judged0.has(l)).sort();
+    const fits = (ls: string[]) => ls.length === 1 || (multiple && ls.length > 1);
+    if (fits(pos) && fits(plainPos) && pos.join("") !== plainPos.join("")) pos = [];
+    else if (!fits(pos) && fits(plainPos)) pos = plainPos;
+  }
   if (pos.length === 1 || (pos.length > 1 && multiple)) return done(pos, "verdict");
 
   // 3. Answer-first: the reply opens with a letter (list) and does not go on to walk through the options.
@@ -393,7 +408,8 @@ export function explainChoice(response: string, options: ChoiceOptions, opts: Ex
   const whole = [...letters].filter((l) => normaliseText(options[l]!) !== "" && normaliseText(options[l]!) === normaliseText(plain));
   if (whole.length === 1) return done(whole, "content");
   for (const scope of scopes) {
-    if (stem.negated === false && SAYS_WRONG.test(scope) && opts.question !== undefined) break;
+    // Under a positive stem a conclusion that calls the option wrong is an elimination ("不是X，而是Y" corrects).
+    if (stem.negated === false && opts.question !== undefined && SAYS_WRONG.test(scope.replace(/(?:不是|并非)[^。]*?而是/gu, ""))) break;
     const c = contentMatches(scope, options, opts.question?.normalize("NFKC")).filter((l) => !excluded.has(l) && (stem.negated || !judged.has(l)));
     // Every option's text quoted is an echoed option list, not a multi-answer verdict.
     if (c.length === 1 || (c.length > 1 && multiple && c.length < letters.size)) return done(c, "content");
