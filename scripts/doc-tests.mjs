@@ -4,7 +4,8 @@
 // right before it hold a marker:
 //   <!-- doc-test: skip (reason) -->   not run; the reason is required
 //   <!-- doc-test: server -->          run against a fake OpenAI-compatible server, OPENAI_BASE_URL set
-// Blocks run in a temp directory holding small sample files (sft.jsonl, a.jsonl, b.jsonl.gz, data/内科.txt).
+// Blocks run in a temp directory holding small sample files (sft.jsonl, a.jsonl, b.jsonl.gz, data/内科.txt,
+// ckpt/{base,a,b} tiny safetensors checkpoints).
 // `node scripts/doc-tests.mjs` lists the blocks and their mode.
 import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";

@@ -23,10 +23,14 @@ function vectorOf(text: string, dim: number): number[] {
   return v.map((x) => x / n);
 }
 
-/** Judge prompts asking for "[[rating]]" get a rating (1–10, from the prompt's hash); anything else an echo. */
+/** Judge prompts get a verdict in their format (a 1–10 "[[rating]]", a "[[X]]" letter), from the prompt's hash; anything else an echo. */
 function defaultReply(messages: Array<{ role: string; content: string }>): string {
   const prompt = messages.map((m) => m.content).join("\n");
-  if (prompt.includes("[[rating]]")) return `评价：回答基本正确。Rating: [[${1 + (createHash("sha256").update(prompt).digest()[0]! % 10)}]]`;
+  const h = createHash("sha256").update(prompt).digest()[0]!;
+  if (prompt.includes("[[rating]]")) return `评价：回答基本正确。Rating: [[${1 + (h % 10)}]]`;
+  // Pick-the-best prompts ("[[X]]", letters A to the last one named): a letter from the prompt's hash.
+  const last = prompt.includes("[[X]]") ? /A\s*(?:到|to|-|–)\s*([B-Z])/.exec(prompt)?.[1] : undefined;
+  if (last) return `理由：该回答更全面。\n[[${String.fromCharCode(65 + (h % (last.charCodeAt(0) - 64)))}]]`;
   return `（模拟回答）${messages.filter((m) => m.role === "user").at(-1)?.content ?? ""}`;
 }
 
