@@ -82,7 +82,8 @@ export function applySets(job: Record<string, unknown>, sets: string[]): Record<
  * (weights, config, tokenizer) and the snapshot folder used instead.
  */
 export async function hubModelOfJob(model: string, config: string, sets: Record<string, unknown>, quiet: boolean): Promise<string> {
-  if (await stat(model).then(() => true, () => false)) return model;
+  // No model (a job the trainer completes itself, e.g. from its resume checkpoint) or a local folder: nothing to fetch.
+  if (!model || (await stat(model).then(() => true, () => false))) return model;
   const written = typeof sets.model === "string" ? sets.model : path.relative(path.dirname(path.resolve(config)), model).split(path.sep).join("/");
   const id = written.replace(/^hf:\/(?!\/)/, "hf://");
   const resolved = await resolveModelArg(id, quiet);
