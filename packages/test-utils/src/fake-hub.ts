@@ -47,6 +47,8 @@ export interface FakeHubOptions {
   tokens?: string[];
   /** Files at least this large, and Parquet/safetensors files, are stored as LFS. @default 4096 */
   lfsThreshold?: number;
+  /** Close when the current vitest test finishes; pass false to run it from a plain script. @default true */
+  autoClose?: boolean;
 }
 
 const sha256 = (b: Buffer) => createHash("sha256").update(b).digest("hex");
@@ -258,7 +260,7 @@ export async function fakeHub(opts: FakeHubOptions = {}): Promise<FakeHub> {
       return serveBytes(req, res, body, { ETag: `"${gitOid(body)}"`, "X-Repo-Commit": sha }, fp);
     }
     sendJson(res, 404, { error: `fake hub: no route ${req.method} ${p}` });
-  });
+  }, { autoClose: opts.autoClose });
 
   return Object.assign(srv, {
     sent,

@@ -4,6 +4,7 @@ import { lstat, readdir, readlink, stat } from "node:fs/promises";
 import { homedir } from "node:os";
 import path from "node:path";
 import { isInside } from "@sfmed/schema";
+import { UsageError } from "../context.js";
 
 /** File written into every stage folder the pipeline owns; its `state` and `key` decide whether it can be reused. */
 export const STAGE_MARKER = ".sfmed-stage.json";
@@ -105,4 +106,27 @@ export async function hashPath(p: string, stage: string, limits: HashLimits = DE
   };
   await feed(p, "", true);
   return h.digest("hex");
+}
+
+/**
+ * Fingerprint of an `hf://` input: the repo and path with the commit its revision resolves to now. Files at a
+ * commit never change, so a stage reruns exactly when a branch moves; nothing is downloaded here (the stage does
+ * that), and with HF_HUB_OFFLINE the commit is read from the cache's `refs/`.
+ * @throws UsageError for a malformed URI; the Hub's errors (HubError, HubOfflineError…) with the stage and URI named
+ */
+export async function hashHubInput(uri: string, stage: string): Promise<string> {
+  const { parseHfUri, hubClient, resolveRevision } = await import("@sfmed/schema/hub");
+  let ref;
+  try {
+    ref = parseHfUri(uri);
+  } catch (err) {
+    throw new UsageError(`stage "${stage}": ${(err as Error).message}`);
+  }
+  try {
+    const commit = await resolveRevision(hubClient(), ref.type, ref.repo, ref.revision);
+    return `hub ${ref.type} ${ref.repo}@${commit} ${ref.path}`;
+  } catch (err) {
+    if (err instanceof Error && err.name.startsWith("Hub")) err.message = `stage "${stage}": input ${uri}: ${err.message}`;
+    throw err;
+  }
 }

@@ -5,7 +5,7 @@ import { hostname } from "node:os";
 import path from "node:path";
 import { atomicWrite, isInside, sweepStaleTemps } from "@sfmed/schema";
 import { InterruptedError, signalExitCode, type StopSignal } from "../signals.js";
-import { DEFAULT_HASH_LIMITS, fingerprintPath, hashPath, InputHashError, projectRoots, STAGE_MARKER, unsafeInput, type HashLimits } from "./hash-inputs.js";
+import { DEFAULT_HASH_LIMITS, fingerprintPath, hashHubInput, hashPath, InputHashError, projectRoots, STAGE_MARKER, unsafeInput, type HashLimits } from "./hash-inputs.js";
 import { splitArgs } from "./argv.js";
 import { interpolate, referencedStages } from "./interpolate.js";
 import type { PipelineSpec } from "./spec.js";
@@ -173,6 +173,8 @@ interface PlannedStage {
   argv: string[];
   /** Existing paths the command and `inputs:` name outside the stage folders; `named` for `inputs:`. */
   inputs: Array<{ path: string; named: boolean }>;
+  /** `hf://` URIs the command and `inputs:` name, hashed by the commit they resolve to. */
+  hubInputs: string[];
 }
 
 /**
@@ -253,6 +255,7 @@ export async function runPipeline(spec: PipelineSpec, opts: PipelineOptions): Pr
           // Inside the project, or named under `inputs:`: content. Elsewhere: size and time, never a walk.
           inputHashes[name] = inp.named || roots.some((r) => isInside(r, inp.path)) ? await hashPath(inp.path, stage.id, limits) : await fingerprintPath(inp.path);
         }
+        for (const uri of p.hubInputs) inputHashes[uri] ??= await hashHubInput(uri, stage.id);
         const keyOf = (nonce: number) => sha(JSON.stringify({ argv: p.argvForKey, deps: deps.map((d) => [d, keys[d]]), inputs: Object.entries(inputHashes).sort(), force: nonce }));
       const key = keyOf(force.has(stage.id) ? started : 0);
       // The key without --force's nonce: an interrupted forced run still resumes on a plain rerun.
@@ -436,8 +439,14 @@ function planStages(spec: PipelineSpec): PlannedStage[] {
     const argv = words.map((w) => interpolate(w, { ...scope, serviceUrl: (k) => `\${${k}.url}` }));
     const named = stage.inputs.map((w) => interpolate(w, { ...scope, serviceUrl: () => "" }));
     const inputs: PlannedStage["inputs"] = [];
+    const hubInputs: string[] = [];
     const consider = (w: string, isNamed: boolean) => {
       if (!w || w.startsWith("-") || w.includes("${")) return;
+      // A Hub URI is never a local path (path.resolve would make it one).
+      if (w.startsWith("hf://")) {
+        if (!hubInputs.includes(w)) hubInputs.push(w);
+        return;
+      }
       const p = path.resolve(w);
       // Paths in stage folders are outputs of this pipeline (the stage's own or an earlier one's).
       if (stageDirOf(p) || !existsSync(p)) return;
@@ -450,7 +459,7 @@ function planStages(spec: PipelineSpec): PlannedStage[] {
       if (a.includes("=")) consider(a.slice(a.indexOf("=") + 1), false);
     }
     for (const w of named) consider(w, true);
-    plan.push({ stage, dir, words, deps, argvForKey, argv, inputs });
+    plan.push({ stage, dir, words, deps, argvForKey, argv, inputs, hubInputs });
     stageDirs[stage.id] = dir;
   }
   return plan;
