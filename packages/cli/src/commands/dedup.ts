@@ -70,7 +70,15 @@ async function* readInputs(files: string[], opts: { lazy?: boolean } = {}): Asyn
         };
       }
     } else {
-      if (format === "parquet") throw new UsageError(`${file}: Parquet input is not supported by sfmed dedup; convert it to JSONL first`);
+      if (format === "parquet") {
+        // Hub datasets are mostly Parquet shards: rows are written out as JSON lines.
+        const { readParquet } = await import("@sfmed/schema/parquet");
+        for await (const { line, record } of readParquet(file)) {
+          if (!record || typeof record !== "object" || Array.isArray(record)) throw new DedupError("a record must be a JSON object", { code: "PARSE_ERROR", file, line });
+          yield { file, line, record: record as Record<string, unknown>, raw: JSON.stringify(record) };
+        }
+        continue;
+      }
       for await (const row of scanRows(file, { format })) {
         if (isBadRow(row)) throw row.error;
         yield { file, line: row.line, record: row.value as Record<string, unknown>, raw: JSON.stringify(row.value) };

@@ -40,6 +40,10 @@ export async function hubInputFiles(uri: string, quiet: boolean): Promise<string
   const bar = downloadBar(quiet);
   try {
     return (await resolveHubFiles(ref, { onProgress: bar.onProgress })).files;
+  } catch (err) {
+    // Name the URI as written: with several inputs the repo alone does not say which one failed.
+    if (err instanceof Error && err.name.startsWith("Hub") && !err.message.startsWith(uri)) err.message = `${uri}: ${err.message}`;
+    throw err;
   } finally {
     bar.stop();
   }
@@ -56,7 +60,13 @@ export async function resolveModelArg(arg: string, quiet: boolean): Promise<stri
   );
   if (local && !isHubUri(arg)) return arg;
   const { resolveModel, parseRepoId } = await import("@sfmed/schema/hub");
-  if (!parseRepoId(arg)) return arg;
+  let ref;
+  try {
+    ref = parseRepoId(arg);
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  if (!ref) return arg;
   const bar = downloadBar(quiet);
   try {
     return await resolveModel(arg, false, { onProgress: bar.onProgress });

@@ -73,7 +73,7 @@ describe("hf://datasets inputs on the command line", () => {
     // Something never fetched: a clear offline error naming it.
     const miss = await capture(["stats", "hf://datasets/org/med/README.md"]);
     expect(miss.code).toBe(1);
-    expect(miss.stderr).toMatch(/HubOfflineError: org\/med: HF_HUB_OFFLINE is set and the cache has no file "README\.md"/);
+    expect(miss.stderr).toMatch(/HubOfflineError: hf:\/\/datasets\/org\/med\/README\.md: org\/med: HF_HUB_OFFLINE is set and the cache has no file "README\.md"/);
     const many = await capture(["validate", "hf://datasets/org/med/data/*.jsonl", "--schema", "dialogue", "-o", path.join(dir, "x.jsonl")]);
     expect(many.code).toBe(2);
     expect(many.stderr).toContain("matches 2 files");
@@ -84,7 +84,7 @@ describe("hf://datasets inputs on the command line", () => {
     hub.addRepo({ id: "org/gated", files: { "a.jsonl": jsonl(2, "g") }, gated: true });
     const r = await capture(["stats", "hf://datasets/org/gated/a.jsonl"]);
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/HubAuthError: org\/gated: HTTP 401: .*HF_TOKEN/);
+    expect(r.stderr).toMatch(/HubAuthError: hf:\/\/datasets\/org\/gated\/a\.jsonl: org\/gated: HTTP 401: .*HF_TOKEN/);
     vi.stubEnv("HF_TOKEN", TOKEN);
     expect((await capture(["stats", "hf://datasets/org/gated/a.jsonl", "--json"])).code).toBe(0);
   });
@@ -112,6 +112,63 @@ describe("hf://datasets inputs on the command line", () => {
     const bad2 = await capture(["stats", "hf://datasets/org/big/big.jsonl@x"]);
     expect(bad.code + bad2.code).toBe(2);
     expect(bad.stderr + bad2.stderr).not.toMatch(/fake_valid|OtherToken/);
+  });
+});
+
+describe("bad Hub inputs", () => {
+  it("each exits non-zero naming the URI as written (2 for a malformed one) and never prints the token", async () => {
+    const { hub, home } = await hubEnv();
+    hub.addRepo({ id: "org/med", files: { "data/a.jsonl": jsonl(2, "a") } });
+    hub.addRepo({ id: "org/gated", files: { "a.jsonl": jsonl(2, "g") }, gated: true });
+    const cases: Array<[string, number, RegExp]> = [
+      ["hf://datasets/org/med/data/missing.jsonl", 1, /HubError: .*: org\/med: data\/missing\.jsonl@[0-9a-f]{40}: not found \(HTTP 404\)/],
+      ["hf://datasets/org/med@v9/data/a.jsonl", 1, /HubError: .*: org\/med: revision "v9": revision not found/],
+      ["hf://datasets/org/med/data/*.parquet", 1, /HubError: .*: org\/med: no file matching "data\/\*\.parquet" at main/],
+      ["hf://datasets/org/nothere/a.jsonl", 1, /HubAuthError: .*: org\/nothere: HTTP 401: no such repo, or it is private or gated and no token was given/],
+      ["hf://datasets/org", 2, /UsageError: .*names no repo/],
+      ["hf://datasets/org/med@/data/a.jsonl", 2, /UsageError: .*empty revision/],
+      ["hf://datasets/org/med@%E0%A4%A/data/a.jsonl", 2, /UsageError: .*not valid URL encoding/],
+    ];
+    for (const [uri, code, message] of cases) {
+      const r = await capture(["stats", uri]);
+      expect([uri, r.code]).toEqual([uri, code]);
+      expect(r.stderr).toContain(uri);
+      expect(r.stderr).toMatch(message);
+    }
+
+    const secret = "hf_wrongSecretToken12345";
+    vi.stubEnv("HF_TOKEN", secret);
+    const wrong = await capture(["stats", "hf://datasets/org/gated/a.jsonl"]);
+    expect(wrong.code).toBe(1);
+    expect(wrong.stderr).toMatch(/HubAuthError: hf:\/\/datasets\/org\/gated\/a\.jsonl: org\/gated: HTTP 401: the token given has no access/);
+    expect(wrong.stdout + wrong.stderr).not.toContain(secret);
+
+    vi.stubEnv("HF_TOKEN", "");
+    vi.stubEnv("HF_HUB_OFFLINE", "1");
+    vi.stubEnv("HF_HOME", path.join(home, "empty"));
+    const off = await capture(["stats", "hf://datasets/org/med/data/a.jsonl"]);
+    expect(off.code).toBe(1);
+    expect(off.stderr).toMatch(/HubOfflineError: hf:\/\/datasets\/org\/med\/data\/a\.jsonl: org\/med: HF_HUB_OFFLINE is set and the cache has no ref "main"/);
+  });
+
+  it("dedup reads Hub Parquet shards (as docs/hub.md shows)", async () => {
+    const { hub } = await hubEnv();
+    const dir = await tempDir();
+    const { writeParquet } = await import("@sfmed/schema/parquet");
+    const shards: Record<string, Buffer> = {};
+    for (const s of [0, 1]) {
+      const f = path.join(dir, `s${s}.parquet`);
+      // Shard 1 repeats shard 0's first two records.
+      await writeParquet(f, [...(s === 1 ? [dialogue(0, "p0"), dialogue(1, "p0")] : []), ...Array.from({ length: 4 }, (_, i) => dialogue(i, `p${s}`))]);
+      shards[`data/train-0000${s}-of-00002.parquet`] = await readFile(f);
+    }
+    hub.addRepo({ id: "org/med-sft", files: shards });
+    const out = path.join(dir, "kept.jsonl");
+    const r = await capture(["dedup", "hf://datasets/org/med-sft/data/train-*.parquet", "-o", out]);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain("10 records → 8 kept, 2 removed");
+    const kept = (await readFile(out, "utf8")).trim().split("\n").map((l) => (JSON.parse(l) as { id: string }).id);
+    expect(kept).toEqual(["p00", "p01", "p02", "p03", "p10", "p11", "p12", "p13"]);
   });
 });
 

@@ -47,7 +47,7 @@ export const encodePath = (p: string): string => p.split("/").map(encodeURICompo
 
 /** Turn a failed response (or a status from @huggingface/hub's HubApiError) into a typed error naming what failed. */
 export function hubHttpError(repo: string, status: number, errorCode: string | null | undefined, what: string, hadToken: boolean, cause?: unknown): HubError {
-  if (status === 401 || status === 403) return new HubAuthError(repo, status, hadToken, cause);
+  if (status === 401 || status === 403) return new HubAuthError(repo, status, hadToken, cause, errorCode === "RepoNotFound");
   if (status === 404) {
     if (errorCode === "RevisionNotFound") return new HubError(`${what}: revision not found (HTTP 404)`, repo, 404, cause, "HUB_NOT_FOUND");
     if (errorCode === "RepoNotFound") return new HubError(`repo not found (HTTP 404)`, repo, 404, cause, "HUB_NOT_FOUND");

@@ -18,11 +18,12 @@ export class HubError extends SchemaError {
 /** A gated or private repo was asked for without a token that may read it (HTTP 401/403). */
 export class HubAuthError extends HubError {
   override readonly name = "HubAuthError";
-  constructor(repo: string, statusCode: number, hadToken: boolean, cause?: unknown) {
+  /** `repoNotFound`: the Hub said RepoNotFound, which it also answers for a private repo asked without a token. */
+  constructor(repo: string, statusCode: number, hadToken: boolean, cause?: unknown, repoNotFound = false) {
     super(
       hadToken
         ? `HTTP ${statusCode}: the token given has no access to this repo (gated: accept its conditions on the Hub; private: use a token of an account that can read it)`
-        : `HTTP ${statusCode}: the repo is gated or private and no token was given; set HF_TOKEN or log in with \`huggingface-cli login\` (token file $HF_HOME/token)`,
+        : `HTTP ${statusCode}: ${repoNotFound ? "no such repo, or it is private or gated and no token was given; check the name, or" : "the repo is gated or private and no token was given;"} set HF_TOKEN or log in with \`huggingface-cli login\` (token file $HF_HOME/token)`,
       repo,
       statusCode,
       cause,

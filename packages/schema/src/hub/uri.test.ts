@@ -18,6 +18,10 @@ describe("hf:// URIs", () => {
     expect(() => parseHfUri("hf://datasets/org")).toThrow(/names no repo/);
     expect(() => parseHfUri("hf://datasets/org/med/../x")).toThrow(/".."/);
     expect(() => parseHfUri("hf://spaces/org/app/x")).toThrow(/Spaces/);
+    // An empty or badly encoded revision is a typo to report, not `main` or a bare URIError.
+    expect(() => parseHfUri("hf://datasets/org/med@/a.csv")).toThrow(/"hf:\/\/datasets\/org\/med@\/a\.csv": empty revision/);
+    expect(() => parseHfUri("hf://datasets/org/med@%zz/a.csv")).toThrow(/"hf:\/\/datasets\/org\/med@%zz\/a\.csv": the revision "%zz" is not valid URL encoding/);
+    expect(() => parseRepoId("org/model@")).toThrow(/empty revision/);
     expect(parseRepoId("Qwen/Qwen2.5-7B@main")).toEqual({ type: "model", repo: "Qwen/Qwen2.5-7B", revision: "main", path: "" });
     expect(parseRepoId("runs")).toBeUndefined();
     expect(parseRepoId("./runs/sft")).toBeUndefined();

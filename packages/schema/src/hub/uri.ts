@@ -15,10 +15,18 @@ export interface HubRef {
 
 const NAME = /^[A-Za-z0-9][\w.-]*\/[\w.-]+$/;
 
-function splitRevision(s: string): { repo: string; revision: string } {
+function splitRevision(s: string, uri: string = s): { repo: string; revision: string } {
   const at = s.indexOf("@");
   if (at < 0) return { repo: s, revision: "main" };
-  return { repo: s.slice(0, at), revision: decodeURIComponent(s.slice(at + 1)) || "main" };
+  let revision: string;
+  try {
+    revision = decodeURIComponent(s.slice(at + 1));
+  } catch {
+    throw new SchemaError(`"${uri}": the revision "${s.slice(at + 1)}" is not valid URL encoding (write / as %2F)`, { code: "HUB_URI" });
+  }
+  // `ORG/NAME@` is a typo, not a request for main.
+  if (revision.trim() === "") throw new SchemaError(`"${uri}": empty revision after "@"; write @BRANCH, @TAG or @COMMIT, or leave out the @`, { code: "HUB_URI" });
+  return { repo: s.slice(0, at), revision };
 }
 
 /** True for `hf://…` */
@@ -40,7 +48,7 @@ export function parseHfUri(uri: string): HubRef {
   else if (rest.startsWith("spaces/")) throw new SchemaError(`Spaces are not supported: "${uri}"`, { code: "HUB_URI" });
   const parts = rest.split("/");
   if (parts.length < 2) throw new SchemaError(`"${uri}" names no repo; expected hf://datasets/ORG/NAME[@REV]/PATH`, { code: "HUB_URI" });
-  const { repo, revision } = splitRevision(`${parts[0]}/${parts[1]}`);
+  const { repo, revision } = splitRevision(`${parts[0]}/${parts[1]}`, uri);
   if (!NAME.test(repo)) throw new SchemaError(`"${uri}": "${repo}" is not a repo id ORG/NAME`, { code: "HUB_URI" });
   const p = parts.slice(2).join("/");
   if (p.split("/").some((seg) => seg === "..")) throw new SchemaError(`"${uri}": ".." is not allowed in a Hub path`, { code: "HUB_URI" });
