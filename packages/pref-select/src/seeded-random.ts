@@ -1,7 +1,9 @@
 /**
  * Deterministic randomness keyed by strings, so every decision (a judge's shuffle, a tie-break) depends only
  * on the seed and the item it concerns, never on scheduling order, concurrency or resumption.
+ * The PRNG itself is the project's one mulberry32 (`seededRandom` in @sfmed/schema).
  */
+import { seededRandom } from "@sfmed/schema";
 
 /** 32-bit FNV-1a over the UTF-16 code units of `s`, mixed with `seed`. */
 export function hashString(s: string, seed = 0): number {
@@ -19,21 +21,9 @@ export function hashString(s: string, seed = 0): number {
   return h >>> 0;
 }
 
-/** mulberry32: a small, fast PRNG with a 32-bit state; returns floats in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** A PRNG for one keyed decision: the same (seed, key) always gives the same stream. */
 export function keyedRandom(seed: number, key: string): () => number {
-  return mulberry32(hashString(key, seed));
+  return seededRandom(hashString(key, seed));
 }
 
 /** A uniformly random permutation of 0..n-1 (Fisher–Yates) drawn from `rand`. */
