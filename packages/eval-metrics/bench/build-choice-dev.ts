@@ -14,7 +14,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { cmexam } from "@sfmed/schema";
 import { repoRoot } from "@sfmed/test-utils";
-import { seededRandom } from "../src/seeded-random.js";
+import { seededRandom } from "@sfmed/schema";
 
 export interface DevItem {
   id: string;

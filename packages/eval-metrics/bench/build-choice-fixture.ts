@@ -14,7 +14,7 @@ import { readFileSync, readdirSync, writeFileSync, existsSync } from "node:fs";
 import { join } from "node:path";
 import { parse as parseCsvSync } from "csv-parse/sync";
 import { repoRoot, sharedDataDir } from "@sfmed/test-utils";
-import { seededRandom } from "../src/seeded-random.js";
+import { seededRandom } from "@sfmed/schema";
 
 interface Q {
   id: string;

@@ -6,7 +6,7 @@
  * Python regex semantics carried over: `re.search` finds the first match anywhere; `$` without MULTILINE also
  * matches before a final newline (rare here); `str.isupper()` is true for any cased uppercase character.
  */
-import { seededRandom } from "../src/seeded-random.js";
+import { seededRandom } from "@sfmed/schema";
 
 export type Extractor = (text: string, options: Record<string, string>, multiple: boolean) => string[];
 

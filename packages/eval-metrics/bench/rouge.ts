@@ -17,7 +17,7 @@ import { join } from "node:path";
 import { sharedDataDir } from "@sfmed/test-utils";
 import { rougeLBatch, rougeLMany } from "../src/rouge-batch.js";
 import { rougeChineseTokens, rougeL } from "../src/rouge-l.js";
-import { seededRandom } from "../src/seeded-random.js";
+import { seededRandom } from "@sfmed/schema";
 import { charCodes } from "../src/tokenize.js";
 
 const data = sharedDataDir();
