@@ -55,3 +55,19 @@ describe("parquet", () => {
     expect(existsSync(file)).toBe(false);
   });
 });
+
+describe("readRecords reads Parquet like any other record file", () => {
+  it("validates each row, names file and row on a bad one, and canonical conversion works on Parquet", async () => {
+    const { readRecords } = await import("./io/read-records.js");
+    const { canonicalConverter } = await import("./convert/registry.js");
+    const dir = await tempDir();
+    const f = path.join(dir, "d.parquet");
+    const rows = [0, 1, 2].map((i) => ({ id: `d${i}`, messages: [{ role: "user", content: `问${i}` }, { role: "assistant", content: `答${i}` }] }));
+    await writeParquet(f, rows);
+    expect((await all(readRecords(f, { kind: "dialogue" }))).map((r) => [r.record.id, r.line])).toEqual([["d0", 1], ["d1", 2], ["d2", 3]]);
+    expect((await all(canonicalConverter("dialogue").from(f))).map((r) => (r as { id: string }).id)).toEqual(["d0", "d1", "d2"]);
+    const bad = path.join(dir, "bad.parquet");
+    await writeParquet(bad, [rows[0]!, { id: "x", messages: "not a list" }]);
+    await expect(all(readRecords(bad, { kind: "dialogue" }))).rejects.toThrow(/bad\.parquet:2/);
+  });
+});

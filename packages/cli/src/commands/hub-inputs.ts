@@ -1,6 +1,7 @@
 // Hub references on the command line: hf://datasets/… inputs and ORG/NAME[@REV] models, resolved through the
 // huggingface_hub cache (HF_TOKEN, HF_ENDPOINT, HF_HOME, HF_HUB_CACHE, HF_HUB_OFFLINE read as Python reads them).
 import { stat } from "node:fs/promises";
+import type { RecordKind } from "@sfmed/schema";
 import { createProgress, type Progress } from "../progress.js";
 import { UsageError } from "../context.js";
 
@@ -72,5 +73,29 @@ export async function resolveModelArg(arg: string, quiet: boolean): Promise<stri
     return await resolveModel(arg, false, { onProgress: bar.onProgress });
   } finally {
     bar.stop();
+  }
+}
+
+/** An `hf://datasets/…` URI whose path names Parquet (a file, a `*.parquet` glob): read by ranges, not downloaded. */
+export const isHubParquet = (s: string): boolean => isHubUri(s) && /\.parquet$/i.test(s);
+
+/**
+ * Rows of Hub Parquet files read with HTTP range requests (footer, then one row group at a time), so a large
+ * split starts at once and nothing is written to the cache; files already cached are read from disk.
+ */
+export async function* hubParquetRecords(uri: string, opts: { kind?: RecordKind | undefined } = {}): AsyncGenerator<{ record: unknown; file: string; line: number }> {
+  const { readHubParquet, parseHfUri } = await import("@sfmed/schema/hub");
+  let ref;
+  try {
+    ref = parseHfUri(uri);
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  if (ref.type !== "dataset") throw new UsageError(`${uri}: record inputs are dataset files; write hf://datasets/ORG/NAME/PATH`);
+  try {
+    yield* readHubParquet(ref, { onInvalid: "error", ...(opts.kind ? { kind: opts.kind } : {}) });
+  } catch (err) {
+    if (err instanceof Error && err.name.startsWith("Hub") && !err.message.startsWith(uri)) err.message = `${uri}: ${err.message}`;
+    throw err;
   }
 }

@@ -1,7 +1,6 @@
 import { mkdir, readdir, readFile, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { Checkpoint, writeSafetensors } from "@sfmed/dpo-merge";
-import { readParquet } from "@sfmed/schema/parquet";
 import { fakeHub, tempDir } from "@sfmed/test-utils";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { parse as parseYaml } from "yaml";
@@ -151,6 +150,23 @@ describe("bad Hub inputs", () => {
     expect(off.stderr).toMatch(/HubOfflineError: hf:\/\/datasets\/org\/med\/data\/a\.jsonl: org\/med: HF_HUB_OFFLINE is set and the cache has no ref "main"/);
   });
 
+  it("stats streams Hub Parquet by range requests: nothing is downloaded into the cache", async () => {
+    const { hub, cache } = await hubEnv();
+    const dir = await tempDir();
+    const { writeParquet } = await import("@sfmed/schema/parquet");
+    const f = path.join(dir, "big.parquet");
+    await writeParquet(f, Array.from({ length: 300 }, (_, i) => dialogue(i, "s")), { rowGroupSize: 50 });
+    hub.addRepo({ id: "org/large", files: { "raw.jsonl": "{}\n" } });
+    const sha = hub.commit("dataset", "org/large", { "default/train/0000.parquet": await readFile(f) }, "refs/convert/parquet");
+    const r = await capture(["stats", "hf://datasets/org/large@refs%2Fconvert%2Fparquet/default/train/*.parquet", "--json", "--schema", "dialogue"]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ file: `hf://datasets/org/large@${sha}/default/train/0000.parquet`, stats: { records: 300 } });
+    const reads = hub.requests.filter((q) => q.method === "GET" && (q.url.includes("/resolve/") || q.url.startsWith("/lfs-cdn/")));
+    expect(reads.length).toBeGreaterThan(0);
+    expect(reads.every((q) => /^bytes=\d+-\d+$/.test(String(q.headers.range))), JSON.stringify(reads.map((q) => [q.url, q.headers.range]))).toBe(true);
+    expect(await readdir(path.join(cache, "datasets--org--large", "blobs")).catch(() => [])).toEqual([]);
+  });
+
   it("dedup reads Hub Parquet shards (as docs/hub.md shows)", async () => {
     const { hub } = await hubEnv();
     const dir = await tempDir();
@@ -235,14 +251,18 @@ describe("sfmed push", () => {
     });
     expect(card).toContain("sfmed dedup raw.jsonl -o a.jsonl");
     expect(card).toContain("dedup.json: input 60, kept 50, removed 10");
-    // Read back by URI: the shards land in the cache and hold the records in order.
+    // Read back by URI: stats streams the shards by range requests; convert fetches them and keeps the order.
     const st = await capture(["stats", "hf://datasets/org/pushed/data/*.parquet", "--json", "--schema", "dialogue"]);
     expect(st.code).toBe(0);
     const shards = JSON.parse(st.stdout) as Array<{ file: string; stats: { records: number } }>;
     expect(shards.length).toBeGreaterThan(1);
-    const back: string[] = [];
-    for (const s of shards) for await (const r of readParquet(s.file)) back.push(JSON.stringify(r.record));
-    expect(back.join("\n") + "\n").toBe(jsonl(30, "a") + jsonl(20, "b"));
+    expect(shards.every((s) => /^hf:\/\/datasets\/org\/pushed@[0-9a-f]{40}\/data\/train-\d{5}-of-\d{5}\.parquet$/.test(s.file))).toBe(true);
+    expect(shards.reduce((a, s) => a + s.stats.records, 0)).toBe(50);
+    const backFile = path.join(home, "back.jsonl");
+    const conv = await capture(["convert", "--from", "dialogue", "hf://datasets/org/pushed/data/*.parquet", "-o", backFile]);
+    expect(conv.code, conv.stderr).toBe(0);
+    const back = await readFile(backFile, "utf8");
+    expect(back).toBe(jsonl(30, "a") + jsonl(20, "b"));
     // The token went out as a header only.
     expect(r.stdout + r.stderr).not.toContain(TOKEN);
     for (const f of await walk(home)) expect(await readFile(f, "utf8"), f).not.toContain(TOKEN);

@@ -1,5 +1,6 @@
 import { StatsCollector, type LengthSummary, type RecordStats } from "@sfmed/schema";
 import { parseEncoding, parseKind, readAny, recordBar, resolveInputs } from "./io-helpers.js";
+import { hubParquetRecords, isHubParquet } from "./hub-inputs.js";
 import type { Register } from "./index.js";
 
 interface StatsFlags {
@@ -51,25 +52,37 @@ export const register: Register = (program, ctx) => {
       const kind = parseKind(o.schema);
       const encoding = parseEncoding(o.encoding);
       const results: Array<{ file: string; stats: RecordStats }> = [];
-      // An hf:// glob stands for several files: each is reported under its own (cached) path.
-      const sources: Array<{ file: string; path: string }> = [];
+      // An hf:// glob stands for several files: each is reported under its own (cached) path. Hub Parquet (a file or a *.parquet glob) is streamed by range requests: stats on a large split starts at once.
+      const sources: Array<{ file: string; path: string; remote?: boolean }> = [];
       for (const f of files) {
+        if (isHubParquet(f)) {
+          sources.push({ file: f, path: f, remote: true });
+          continue;
+        }
         const got = await resolveInputs([f], { quiet: c.quiet });
         for (const p of got) sources.push({ file: got.length === 1 ? f : p, path: p });
       }
-      for (const { file, path: source } of sources) {
-        const collector = new StatsCollector();
+      for (const { file, path: source, remote } of sources) {
+        // A remote glob reports each file under its hf:// URI at the resolved commit, as a local glob does per path.
+        let current = remote ? undefined : file;
+        let collector = new StatsCollector();
         const bar = recordBar(`stats ${file}`, c.quiet);
         let n = 0;
         try {
-          for await (const r of readAny(source, { kind, onInvalid: "error", encoding })) {
+          const rows = remote ? hubParquetRecords(source, { kind }) : readAny(source, { kind, onInvalid: "error", encoding });
+          for await (const r of rows) {
+            if (remote && r.file !== current) {
+              if (current !== undefined) results.push({ file: current, stats: collector.result() });
+              current = r.file;
+              collector = new StatsCollector();
+            }
             collector.add(r.record, kind);
             if ((++n & 1023) === 0) bar.update(n);
           }
         } finally {
           bar.stop();
         }
-        results.push({ file, stats: collector.result() });
+        results.push({ file: current ?? file, stats: collector.result() });
       }
       if (o.json) c.stdout.write(JSON.stringify(results.length === 1 ? results[0] : results, null, 2) + "\n");
       else for (const r of results) c.stdout.write(renderStats(r.file, r.stats));

@@ -53,12 +53,17 @@ export async function* scanRows(
   if (format === "jsonl") yield* scanJsonl(file, text);
   else if (format === "json") yield* scanJsonArray(file, text);
   else if (format === "csv" || format === "tsv") yield* scanCsv(file, { ...text, delimiter: format === "tsv" ? "\t" : "," });
-  else throw new ValidationError(`format "${String(format)}" is not readable here (Parquet: use @sfmed/schema/parquet)`, { file });
+  else if (format === "parquet") {
+    // Loaded on first use, so the text formats never pay for the Parquet reader.
+    const { readParquet } = await import("../parquet.js");
+    let index = 0;
+    for await (const r of readParquet(file)) yield { file, line: r.line, index: ++index, value: r.record };
+  } else throw new ValidationError(`format "${String(format)}" is not readable`, { file });
 }
 
 /**
- * Stream the records of a JSONL (plain or gzip), JSON-array, CSV or TSV file with their line numbers, in bounded
- * memory. With `kind`, each record is validated against that record schema. Bad input follows `onInvalid`: with
+ * Stream the records of a JSONL (plain or gzip), JSON-array, CSV, TSV or Parquet file with their line numbers (row
+ * numbers for Parquet), in bounded memory. With `kind`, each record is validated against that record schema. Bad input follows `onInvalid`: with
  * `"error"` the first bad record throws an error naming file, line and field; with `"skip"` it goes to `rejects`,
  * so that records yielded + records rejected = records in the input.
  *
