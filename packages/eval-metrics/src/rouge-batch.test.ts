@@ -1,6 +1,8 @@
-import { readSample } from "@sfmed/test-utils";
-import { describe, expect, it } from "vitest";
-import { rougeLBatch, rougeLMany, type RougePair } from "./rouge-batch.js";
+import { spawnSync } from "node:child_process";
+import { fc, test } from "@fast-check/vitest";
+import { readSample, repoRoot } from "@sfmed/test-utils";
+import { afterAll, describe, expect, it } from "vitest";
+import { createRougePool, rougeLBatch, rougeLMany, type RougePair, type RougePool } from "./rouge-batch.js";
 import { rougeL } from "./rouge-l.js";
 
 interface HuatuoItem {
@@ -49,4 +51,84 @@ describe("input shape", () => {
     await expect(rougeLBatch([["头痛", "头痛"]] as unknown as RougePair[])).rejects.toMatchObject({ code: "BAD_INPUT", index: 0, field: "candidate" });
     await expect(rougeLBatch("头痛" as unknown as RougePair[])).rejects.toThrow(/pairs: expected an array of \{ candidate: string, reference: string \}, got string/);
   });
+});
+
+describe("createRougePool", () => {
+  // Code points from CJK, ASCII (spaces included, so whitespace tokens are exercised) and astral emoji.
+  const piece = fc.oneof(
+    fc.integer({ min: 0x4e00, max: 0x4fff }).map((c) => String.fromCodePoint(c)),
+    fc.constantFrom(" ", "a", "b", "Z", "7", "-", "。"),
+    fc.integer({ min: 0x1f600, max: 0x1f60f }).map((c) => String.fromCodePoint(c)),
+  );
+  const text = fc.array(piece, { maxLength: 90 }).map((xs) => xs.join(""));
+  const pairs = fc.array(fc.record({ candidate: text, reference: text }), { minLength: 1, maxLength: 60 });
+
+  const pool = createRougePool({ threads: 2 });
+  afterAll(() => pool.close());
+
+  test.prop([pairs, fc.constantFrom("char", "whitespace") as fc.Arbitrary<"char" | "whitespace">], { numRuns: 40 })(
+    "every F equals rougeLMany's, for character and interned word tokens",
+    async (ps, tokenizer) => {
+      const got = await pool.score(ps, { chunkSize: 7, tokenizer });
+      const want = rougeLMany(ps, { tokenizer });
+      expect(got.map((s) => s.f)).toEqual(want.map((s) => s.f));
+      expect(got).toEqual(want);
+    },
+  );
+
+  it("serves concurrent calls, honours a per-call thread limit and abort signal, and rejects after close", async () => {
+    const ps = realPairs();
+    const own = createRougePool({ threads: 2 });
+    const [a, b] = await Promise.all([own.score(ps, { chunkSize: 50 }), own.score(ps.slice(7), { chunkSize: 33, threads: 1 })]);
+    expect(a).toEqual(rougeLMany(ps));
+    expect(b).toEqual(rougeLMany(ps.slice(7)));
+    const ac = new AbortController();
+    const aborted = expect(own.score(ps, { chunkSize: 10, signal: ac.signal })).rejects.toThrow("stop");
+    ac.abort(new Error("stop"));
+    await aborted;
+    // The pool outlives an aborted call.
+    expect(await own.score(ps, { chunkSize: 64 })).toEqual(a);
+    const unfinished = expect(own.score(ps, { chunkSize: 5 })).rejects.toMatchObject({ name: "RougeError", code: "POOL_CLOSED" });
+    await own.close();
+    await unfinished;
+    await expect(own.score(ps, { chunkSize: 5 })).rejects.toMatchObject({ code: "POOL_CLOSED" });
+  });
+
+  it("closes when its signal aborts, and with await using", async () => {
+    const ps = realPairs();
+    const ac = new AbortController();
+    const own = createRougePool({ threads: 2, signal: ac.signal });
+    expect(await own.score(ps, { chunkSize: 40 })).toEqual(rougeLMany(ps));
+    ac.abort();
+    await expect(own.score(ps, { chunkSize: 40 })).rejects.toMatchObject({ code: "POOL_CLOSED" });
+    let disposed: RougePool;
+    {
+      await using p = createRougePool({ threads: 1 });
+      disposed = p;
+      expect(await p.score(ps, { chunkSize: 40 })).toEqual(rougeLMany(ps));
+    }
+    await expect(disposed.score(ps, { chunkSize: 40 })).rejects.toMatchObject({ code: "POOL_CLOSED" });
+  });
+
+  it("rougeLBatch's shared pool never keeps the process alive", () => {
+    const code = `
+      import { rougeLBatch, rougeLMany } from "@sfmed/eval-metrics";
+      const pairs = Array.from({ length: 3000 }, (_, i) => ({ candidate: "头痛发热😀" + i, reference: "头痛发烧" + (i % 7) }));
+      const a = await rougeLBatch(pairs, { threads: 2, chunkSize: 500 });
+      const b = await rougeLBatch(pairs.slice(1), { threads: 2, chunkSize: 300 });
+      const want = rougeLMany(pairs);
+      process.stdout.write(JSON.stringify({ same: a.every((s, i) => s.f === want[i].f) && b.every((s, i) => s.f === want[i + 1].f) }));
+    `;
+    const t0 = Date.now();
+    const r = spawnSync(process.execPath, ["--conditions=@sfmed/source", "--import", "tsx", "--input-type=module", "-e", code], {
+      cwd: repoRoot,
+      encoding: "utf8",
+      timeout: 60_000,
+    });
+    expect(r.signal, "the child had to be killed: the pool held the process open").toBeNull();
+    expect(r.status, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual({ same: true });
+    // Start-up with tsx dominates; a pool that held the process would hit the 60 s kill above.
+    expect(Date.now() - t0).toBeLessThan(45_000);
+  }, 90_000);
 });

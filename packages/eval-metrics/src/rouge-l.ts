@@ -11,11 +11,11 @@ export interface RougeScore {
 /** Thrown for inputs a reference implementation would reject (empty text under `empty: "throw"`). */
 export class RougeError extends Error {
   override readonly name = "RougeError";
-  readonly code: "EMPTY_CANDIDATE" | "EMPTY_REFERENCE" | "BAD_INPUT";
+  readonly code: "EMPTY_CANDIDATE" | "EMPTY_REFERENCE" | "BAD_INPUT" | "POOL_CLOSED";
   /** For `BAD_INPUT`: index of the bad pair and the field (`candidate`/`reference`), when known. */
   readonly index: number | undefined;
   readonly field: string | undefined;
-  constructor(code: "EMPTY_CANDIDATE" | "EMPTY_REFERENCE" | "BAD_INPUT", message: string, where: { index?: number; field?: string } = {}) {
+  constructor(code: "EMPTY_CANDIDATE" | "EMPTY_REFERENCE" | "BAD_INPUT" | "POOL_CLOSED", message: string, where: { index?: number; field?: string } = {}) {
     super(message);
     this.code = code;
     this.index = where.index;
