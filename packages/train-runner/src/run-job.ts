@@ -1,6 +1,6 @@
 import { appendFile, mkdir, open, readFile } from "node:fs/promises";
 import path from "node:path";
-import { writeFileAtomic } from "./atomic.js";
+import { atomicWrite } from "@sfmed/schema";
 import { TrainerRunError } from "./errors.js";
 import type { CheckpointEvent, DoneEvent, ErrorEvent, StepEvent, TrainerEvent } from "./events.js";
 import type { TrainerJob } from "./jobs.js";
@@ -90,7 +90,7 @@ export async function runJob<J extends JobLike>(job: J, opts: RunJobOptions): Pr
   const jobPath = path.join(outputDir, "job.json");
   const logPath = path.join(outputDir, "trainer.log");
   const eventsPath = path.join(outputDir, "events.jsonl");
-  await writeFileAtomic(jobPath, JSON.stringify({ ...job, output_dir: outputDir }, null, 2) + "\n");
+  await atomicWrite(jobPath, [JSON.stringify({ ...job, output_dir: outputDir }, null, 2) + "\n"]);
   // A run killed mid-write can leave a torn last line; start ours on a line of its own.
   if (await endsMidLine(eventsPath)) await appendFile(eventsPath, "\n");
 
