@@ -1,6 +1,6 @@
 import { appendFile, readFile } from "node:fs/promises";
 import { AugmentError } from "./augment-error.js";
-import { writeFileAtomic } from "./atomic-write.js";
+import { atomicWrite } from "@sfmed/schema";
 import type { Banks } from "./question-answer-banks.js";
 import type { RejectReason } from "./quality-filter.js";
 import type { RandomState } from "./seeded-random.js";
@@ -44,12 +44,15 @@ export interface CheckpointSnapshot {
  * The accepted instructions live in an append-only log beside the snapshot (JSON lines, named `.log` so that
  * tools globbing `*.jsonl` do not take it for output); a step then writes only its own instructions.
  */
+// Checkpoints are read back as plain text, so a user-chosen name ending in .gz must not turn on compression.
+const writeText = (file: string, text: string): Promise<void> => atomicWrite(file, [text], { gzip: false });
+
 export const acceptedLogPath = (checkpoint: string): string => `${checkpoint}.accepted.log`;
 
 /** Start a fresh checkpoint: an empty log, then the snapshot. */
 export async function startCheckpoint(file: string, snap: CheckpointSnapshot): Promise<void> {
-  await writeFileAtomic(acceptedLogPath(file), "");
-  await writeFileAtomic(file, JSON.stringify(snap));
+  await writeText(acceptedLogPath(file), "");
+  await writeText(file, JSON.stringify(snap));
 }
 
 /**
@@ -58,7 +61,7 @@ export async function startCheckpoint(file: string, snap: CheckpointSnapshot): P
  */
 export async function saveStep(file: string, snap: CheckpointSnapshot, accepted: readonly AcceptedInstruction[]): Promise<void> {
   if (accepted.length > 0) await appendFile(acceptedLogPath(file), accepted.map((a) => JSON.stringify(a) + "\n").join(""));
-  await writeFileAtomic(file, JSON.stringify(snap));
+  await writeText(file, JSON.stringify(snap));
 }
 
 /**
@@ -102,6 +105,6 @@ export async function loadCheckpoint(file: string): Promise<{ snapshot: Checkpoi
     }
   }
   const extra = lines.slice(snapshot.acceptedCount).some((l) => l !== "");
-  if (extra) await writeFileAtomic(log, accepted.map((a) => JSON.stringify(a) + "\n").join(""));
+  if (extra) await writeText(log, accepted.map((a) => JSON.stringify(a) + "\n").join(""));
   return { snapshot, accepted };
 }
