@@ -49,7 +49,6 @@ export {
   type MembershipSummary,
 } from "./memorization/probe-memorization.js";
 export { forEachConcurrent, type ConcurrentOptions } from "./io/concurrent-map.js";
-export { writeFileAtomic } from "./io/atomic-write.js";
 
 export { type VectorIndex, type SearchHit, similarityFromDistance } from "./embedding/vector-index.js";
 export { cosineScan, l2Norm, normalized } from "./embedding/cosine-scan.js";

@@ -1,5 +1,3 @@
-import { createHash } from "node:crypto";
-import { readFile } from "node:fs/promises";
 import path from "node:path";
 import {
   CHOICE_EXTRACTOR_MODES,
@@ -20,7 +18,7 @@ import {
   type RougeBatchOptions,
 } from "@sfmed/eval-metrics";
 import { createOpenAIModel } from "@sfmed/llm";
-import { atomicWrite, readRecords, recordsOnly, writeRecords, type ChoiceQuestion, type Prediction, type ReferenceQA, type RecordKind, type RecordOf } from "@sfmed/schema";
+import { atomicWrite, hashFile, readRecords, recordsOnly, writeRecords, type ChoiceQuestion, type Prediction, type ReferenceQA, type RecordKind, type RecordOf } from "@sfmed/schema";
 import type { Command } from "commander";
 import { UsageError, type CliContext } from "../context.js";
 import { intFlag, LIMITS } from "../flags.js";
@@ -38,10 +36,6 @@ async function readPredictions(files: string[]): Promise<Prediction[]> {
   return (await Promise.all(files.map((f) => readAll(f, "prediction")))).flat();
 }
 
-async function sha256(file: string): Promise<string> {
-  return createHash("sha256").update(await readFile(file)).digest("hex");
-}
-
 /** Check the files {@link writeReport} will write against the inputs (exit 2 on a collision) before any work. */
 async function guardReport(out: string, name: string, inputs: Record<string, string | string[] | undefined>): Promise<void> {
   const files = [`${name}.json`, `${name}.md`, `${name}.html`, `${name}-items.jsonl`].map((f) => path.join(out, f));
@@ -57,7 +51,7 @@ function requireMatches(predictions: ReadonlyArray<{ id: string }>, questions: R
 
 /** Write `<out>/<name>.json|.md|.html` (+ per-item JSONL) atomically and print the Markdown table. */
 async function writeReport(c: CliContext, out: string, name: string, report: EvalReport, extra: { inputs: string[]; params: Record<string, unknown>; items: unknown[]; started: number; markdown?: RenderMarkdownOptions }) {
-  const inputs = await Promise.all(extra.inputs.map(async (f) => ({ file: f, sha256: await sha256(f) })));
+  const inputs = await Promise.all(extra.inputs.map(async (f) => ({ file: f, sha256: await hashFile(f) })));
   const json = { report, params: extra.params, inputs, seconds: (Date.now() - extra.started) / 1000, createdAt: new Date().toISOString() };
   const md = renderMarkdown(report, extra.markdown);
   await atomicWrite(path.join(out, `${name}.json`), [JSON.stringify(json, null, 2) + "\n"]);

@@ -1,4 +1,5 @@
-import { PII_KINDS, redactPiiFile, scanPiiFile, writeFileAtomic, type PiiFileFormat, type PiiKind, type RedactionMode } from "@sfmed/privacy-probe";
+import { PII_KINDS, redactPiiFile, scanPiiFile, type PiiFileFormat, type PiiKind, type RedactionMode } from "@sfmed/privacy-probe";
+import { atomicWrite } from "@sfmed/schema";
 import { enumFlag, fractionFlag, intFlag } from "../flags.js";
 import { guardOutputs, parseEncoding, stdinAsFile } from "./io-helpers.js";
 import type { Command } from "commander";
@@ -53,7 +54,7 @@ function common(cmd: Command): Command {
 async function emit(c: CliContext, report: unknown, file: string | undefined) {
   const json = JSON.stringify(report, null, 2) + "\n";
   if (file) {
-    await writeFileAtomic(file, json);
+    await atomicWrite(file, [json], { gzip: false });
     c.info(`report: ${file}`);
   } else c.stdout.write(json);
 }

@@ -1,5 +1,3 @@
-import { createHash } from "node:crypto";
-import { createReadStream } from "node:fs";
 import path from "node:path";
 import { createOpenAIModel } from "@sfmed/llm";
 import {
@@ -12,7 +10,7 @@ import {
   type MergeScoresResult,
   type RejectedRow,
 } from "@sfmed/pref-select";
-import { atomicWrite, isBadRow, scanRows, writeJsonl } from "@sfmed/schema";
+import { atomicWrite, hashFile, isBadRow, scanRows, writeJsonl } from "@sfmed/schema";
 import { UsageError, type CliContext } from "../context.js";
 import { createProgress } from "../progress.js";
 import type { Register } from "./index.js";
@@ -28,12 +26,6 @@ async function readRows(file: string): Promise<{ values: unknown[]; lines: numbe
     else (values.push(r.value), lines.push(r.line));
   }
   return { values, lines, bad };
-}
-
-async function sha256(file: string): Promise<string> {
-  const h = createHash("sha256");
-  for await (const chunk of createReadStream(file)) h.update(chunk as Buffer);
-  return h.digest("hex");
 }
 
 const writeJson = (file: string, value: unknown) => atomicWrite(file, [JSON.stringify(value, null, 2) + "\n"]);
@@ -157,7 +149,7 @@ export const register: Register = (program, ctx) => {
       const report = side(o.output, "report.json");
       await writeJson(o.report ?? report, {
         command: "pref vote",
-        input: { file: o.input, sha256: await sha256(o.input) },
+        input: { file: o.input, sha256: await hashFile(o.input) },
         output: o.output,
         params: { judges: result.summary.judges, seed: result.summary.seed, minVotes: result.summary.minVotes, rejectedTie: o.rejectedTie, checkpoint: checkpoint ?? null },
         summary: { ...result.summary, input: rows.values.length + rows.bad.length, rejected: rejected.length },
@@ -230,7 +222,7 @@ export const register: Register = (program, ctx) => {
       const report = o.report ?? side(o.output, "report.json");
       await writeJson(report, {
         command: "pref score",
-        input: { file: o.input, sha256: await sha256(o.input) },
+        input: { file: o.input, sha256: await hashFile(o.input) },
         sources: o.scores ?? o.rm,
         output: o.output,
         summary: { input: rows.values.length + rows.bad.length, scored: result.pairs.length, unscored: result.unscored.length, rejected: rejected.length, models: result.models },
@@ -282,7 +274,7 @@ export const register: Register = (program, ctx) => {
       const { points: _points, ...json } = report;
       await writeJson(reportFile, {
         command: "pref select",
-        input: { file: o.input, sha256: await sha256(o.input) },
+        input: { file: o.input, sha256: await hashFile(o.input) },
         output: o.output,
         params: { flip, drop, order: o.order, rounding: "count = floor(fraction * n)" },
         ...json,

@@ -1,4 +1,3 @@
-import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { cmbClinRubric, overallRubric } from "@sfmed/eval-metrics";
@@ -14,7 +13,6 @@ import {
   readProbeSamples,
   renderGateMarkdown,
   saveHighRiskDb,
-  writeFileAtomic,
   writeGateFile,
   type GateQaOptions,
   type GateQaSet,
@@ -24,7 +22,7 @@ import {
   type ReplacementSource,
   type SplitSpec,
 } from "@sfmed/privacy-probe";
-import { readRecords, recordsOnly, writeJsonl, type ReferenceQA } from "@sfmed/schema";
+import { atomicWrite, hashFile, readRecords, recordsOnly, writeJsonl, type ReferenceQA } from "@sfmed/schema";
 import type { Command } from "commander";
 import { UsageError, type CliContext } from "../context.js";
 import { createProgress } from "../progress.js";
@@ -45,12 +43,8 @@ function oneOf<T extends string>(name: string, v: string, allowed: readonly T[])
   return v as T;
 }
 
-async function sha256(file: string): Promise<string> {
-  return createHash("sha256").update(await readFile(file)).digest("hex");
-}
-
 async function writeJson(file: string, value: unknown): Promise<void> {
-  await writeFileAtomic(file, JSON.stringify(value, null, 2) + "\n");
+  await atomicWrite(file, [JSON.stringify(value, null, 2) + "\n"]);
 }
 
 interface ModelFlags {
@@ -158,7 +152,7 @@ function registerMemorization(probe: Command, ctx: () => CliContext) {
       await writeJson(file, {
         report,
         params: { model: o.model, baseUrl: o.baseUrl, threshold, metric, split, tokenizer: o.tokenizer, membership, limit: limit ?? null, sample: sampleSize ?? null, seed },
-        inputs: [{ file: o.data, sha256: await sha256(o.data) }],
+        inputs: [{ file: o.data, sha256: await hashFile(o.data) }],
         seconds: (Date.now() - started) / 1000,
         createdAt: new Date().toISOString(),
       });
@@ -231,7 +225,7 @@ function registerBuildGate(probe: Command, ctx: () => CliContext) {
       await writeJson(path.join(o.out, "build-gate.json"), {
         report: { entries: db.entries.size, dim: db.entries.dim, layer, threshold, pooling: db.meta.pooling, embedded: db.meta.embedded, ids: db.entries.ids },
         params: { model: o.model, baseUrl: o.baseUrl },
-        inputs: [{ file: o.results, sha256: await sha256(o.results) }],
+        inputs: [{ file: o.results, sha256: await hashFile(o.results) }],
         seconds: (Date.now() - started) / 1000,
         createdAt: new Date().toISOString(),
       });
@@ -324,7 +318,7 @@ function registerEvalGate(probe: Command, ctx: () => CliContext) {
       // Per-item answers and scores go to their own JSONL; the JSON report keeps the cells and counts.
       const report = ev.qa ? { ...ev, qa: { ...ev.qa, sets: ev.qa.sets.map(({ items: _items, ...set }) => set) } } : ev;
       if (ev.qa) await writeJsonl(path.join(o.out, "eval-gate-qa-items.jsonl"), ev.qa.sets.flatMap((set) => set.items));
-      await writeFileAtomic(path.join(o.out, "eval-gate.md"), renderGateMarkdown(ev));
+      await atomicWrite(path.join(o.out, "eval-gate.md"), [renderGateMarkdown(ev)]);
       await writeJson(file, {
         report,
         params: {
@@ -333,7 +327,7 @@ function registerEvalGate(probe: Command, ctx: () => CliContext) {
           gatedBaseUrl: o.gatedBaseUrl,
           ...(qa ? { judge: { model: o.judgeModel, baseUrl: o.judgeBaseUrl ?? o.baseUrl, rubric: ev.qa?.rubric, retries: qa.judge.retries }, qaMaxTokens: qa.maxTokens } : {}),
         },
-        inputs: await Promise.all([o.results, o.heldOut, ...(o.qa ?? [])].map(async (f) => ({ file: f, sha256: await sha256(f) }))),
+        inputs: await Promise.all([o.results, o.heldOut, ...(o.qa ?? [])].map(async (f) => ({ file: f, sha256: await hashFile(f) }))),
         seconds: (Date.now() - started) / 1000,
         createdAt: new Date().toISOString(),
       });

@@ -1,9 +1,8 @@
 import { readFile, rm } from "node:fs/promises";
 import { createRequire } from "node:module";
 import type { Index, Matches } from "usearch";
-import { loadPeerSync } from "@sfmed/schema";
+import { atomicWrite, loadPeerSync } from "@sfmed/schema";
 import { PrivacyProbeError } from "../errors.js";
-import { writeFileAtomic } from "../io/atomic-write.js";
 import { normalized } from "./cosine-scan.js";
 import { similarityFromDistance, type SearchHit, type VectorIndex } from "./vector-index.js";
 
@@ -90,9 +89,9 @@ export class UsearchIndex implements VectorIndex {
     const tmp = `${file}.${process.pid}.tmp`;
     this.#index.save(tmp);
     const bytes = await readFile(tmp);
-    await writeFileAtomic(file, bytes);
+    await atomicWrite(file, [bytes], { gzip: false });
     await rm(tmp, { force: true });
-    await writeFileAtomic(`${file}.ids.json`, JSON.stringify({ version: 1, kind: "usearch-index", dim: this.dim, options: this.#opts, ids: this.#ids }));
+    await atomicWrite(`${file}.ids.json`, [JSON.stringify({ version: 1, kind: "usearch-index", dim: this.dim, options: this.#opts, ids: this.#ids })]);
   }
 
   /**

@@ -1,6 +1,6 @@
 import { readFile } from "node:fs/promises";
+import { atomicWrite } from "@sfmed/schema";
 import { PrivacyProbeError } from "../errors.js";
-import { writeFileAtomic } from "../io/atomic-write.js";
 
 /**
  * The on-disk layout of vector files (index, high-risk database):
@@ -55,7 +55,7 @@ export async function writeVectorFile(file: string, header: Omit<VectorFileHeade
   head.write(VECTOR_FILE_MAGIC, 0, "latin1");
   head.writeUInt32LE(jsonBytes(), 8);
   const parts = [head, Buffer.from(json, "utf8"), ...matrices.map((m) => toLE(m.data))];
-  await writeFileAtomic(file, Buffer.concat(parts));
+  await atomicWrite(file, [Buffer.concat(parts)], { gzip: false });
 }
 
 /**

@@ -1,7 +1,7 @@
 import { readFile } from "node:fs/promises";
+import { atomicWrite } from "@sfmed/schema";
 import { PrivacyProbeError } from "../errors.js";
 import type { HighRiskDb } from "../embedding/high-risk-db.js";
-import { writeFileAtomic } from "../io/atomic-write.js";
 
 /**
  * The embedding-gate file trainer-py serve loads (`python -m sfmed_trainer serve CKPT --gate gate.json`). Agreed
@@ -76,7 +76,7 @@ export function validateGateFile(value: unknown, file?: string): GateFile {
 /** Write a gate file atomically (temporary file + rename), validating it first. */
 export async function writeGateFile(file: string, gate: GateFile): Promise<void> {
   validateGateFile(gate, file);
-  await writeFileAtomic(file, JSON.stringify(gate));
+  await atomicWrite(file, [JSON.stringify(gate)], { gzip: false });
 }
 
 /**
