@@ -1,6 +1,7 @@
-import { createHash, randomBytes } from "node:crypto";
-import { mkdir, readFile, rename, unlink, writeFile } from "node:fs/promises";
+import { createHash } from "node:crypto";
+import { readFile } from "node:fs/promises";
 import path from "node:path";
+import { atomicWrite } from "@sfmed/schema";
 
 /** JSON with object keys sorted, so equal requests hash equally whatever their key order. */
 export function stableStringify(value: unknown): string {
@@ -66,16 +67,7 @@ export class ResponseCache {
   }
 
   async set(key: string, endpoint: string, response: unknown, requestId?: string): Promise<void> {
-    const file = this.#file(key);
-    await mkdir(path.dirname(file), { recursive: true });
     const entry: CacheEntry = { key, endpoint, requestId, savedAt: new Date().toISOString(), response };
-    const tmp = `${file}.${process.pid}.${randomBytes(6).toString("hex")}.tmp`;
-    try {
-      await writeFile(tmp, JSON.stringify(entry));
-      await rename(tmp, file);
-    } catch (err) {
-      await unlink(tmp).catch(() => {});
-      throw err;
-    }
+    await atomicWrite(this.#file(key), [JSON.stringify(entry)]);
   }
 }

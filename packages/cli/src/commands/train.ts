@@ -1,5 +1,6 @@
-import { mkdir, rename, rm, stat, symlink, writeFile } from "node:fs/promises";
+import { mkdir, rm, stat, symlink } from "node:fs/promises";
 import path from "node:path";
+import { atomicWrite } from "@sfmed/schema";
 import {
   accelerateConfig,
   createTinyModel,
@@ -99,11 +100,8 @@ async function linkModel(s: JobSummary): Promise<void> {
   await symlink(path.relative(s.outputDir, s.model), link, "dir");
 }
 
-async function writeAtomic(file: string, text: string) {
-  const tmp = `${file}.${process.pid}.tmp`;
-  await writeFile(tmp, text);
-  await rename(tmp, file);
-}
+// Plain text whatever the name (a user's --output ending in .gz is still a script).
+const writeAtomic = (file: string, text: string): Promise<void> => atomicWrite(file, [text], { gzip: false });
 
 /** Launcher settings from flags; for accelerate, writes its config (and DeepSpeed's) beside the job. */
 async function launchFrom(o: LaunchFlags, outputDir: string) {
