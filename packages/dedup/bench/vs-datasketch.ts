@@ -38,7 +38,7 @@ const docs = readFileSync(file, "utf8").split("\n").filter(Boolean).map((l) => J
 console.error(`corpus ${file}: ${docs.length} docs, mean ${Math.round(docs.reduce((a, d) => a + d.text.length, 0) / docs.length)} chars`);
 
 // Ground truth.
-let t = performance.now();
+const t = performance.now();
 const sets = shingleSets(docs.map((d) => d.text));
 const truth = exactPairs(sets, 0.8);
 const truthRm = truthRemoved(docs.length, truth);

@@ -1,5 +1,5 @@
 import path from "node:path";
-import { AtomicFile, readFileBytes } from "@sfmed/schema";
+import { AtomicFile } from "@sfmed/schema";
 import { runDedup, type DedupOptions, type DedupResult } from "./dedup.js";
 import { DedupError } from "./errors.js";
 import { isBatchError, isBlankLine, type JsonlBatchError, type JsonlBatchResult, type JsonlView } from "./jsonl-batch.js";

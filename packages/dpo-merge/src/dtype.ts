@@ -30,7 +30,7 @@ export type Dtype = keyof typeof DTYPE_BITS;
 export type FloatDtype = "F32" | "F16" | "BF16" | "F64";
 
 export function isDtype(s: unknown): s is Dtype {
-  return typeof s === "string" && Object.prototype.hasOwnProperty.call(DTYPE_BITS, s);
+  return typeof s === "string" && Object.hasOwn(DTYPE_BITS, s);
 }
 
 export function isFloatDtype(d: Dtype): d is FloatDtype {

@@ -106,7 +106,6 @@ interface Spec {
 }
 
 const T = (q: Q, l: string) => clean(q.options[l]!);
-const join2 = (ls: string[], sep: string) => ls.join(sep);
 
 const specs: Spec[] = [
   // ── letter named, single ──

@@ -15,7 +15,7 @@ import {
 import { defaultMedicalLexicon, type MedicalLexicon } from "./medical-lexicon.js";
 import { maybeSwap, retainBanks, returnAccepted, sampleStep, splitSeeds, type Banks } from "./question-answer-banks.js";
 import { REJECT_REASONS, checkCandidate, resolveFilter, type FilterOptions, type RejectReason } from "./quality-filter.js";
-import { SeededRandom, type RandomState } from "./seeded-random.js";
+import { SeededRandom } from "./seeded-random.js";
 import { splitCandidates } from "./split-candidates.js";
 
 /** Caps that end a run cleanly (with `stoppedBy: "budget"`) before the next step would start. */

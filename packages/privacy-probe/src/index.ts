@@ -60,5 +60,5 @@ export { buildHighRiskDb, type BuildHighRiskDbOptions, type HighRiskSample, type
 export { gateFileFromDb, writeGateFile, readGateFile, validateGateFile, type GateFile, type GateFileOptions } from "./gate/gate-file.js";
 export { applyGate, gateDecision, meanPool, type GateDecision } from "./gate/apply-gate.js";
 export { evaluateGate, type EvaluateGateOptions, type GateEvaluation, type HeldOutPrompt } from "./gate/evaluate-gate.js";
-export { type GateQaSet, type GateQaOptions, type GateQaItem, type GateQaSetResult, type GateQaEvaluation } from "./gate/gate-qa.js";
+export type { GateQaSet, GateQaOptions, GateQaItem, GateQaSetResult, GateQaEvaluation } from "./gate/gate-qa.js";
 export { renderGateMarkdown } from "./gate/gate-report.js";

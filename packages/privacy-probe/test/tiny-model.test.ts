@@ -86,7 +86,6 @@ describe.runIf(enabled)("tiny real model (trainer-py)", () => {
         };
       });
     const trained = dialogues.slice(0, 6);
-    const heldOut = dialogues.slice(6);
     const jsonl = (xs: unknown[]) => xs.map((x) => JSON.stringify(x)).join("\n") + "\n";
     await writeFile(path.join(dir, "train.jsonl"), jsonl(trained));
     await writeFile(path.join(dir, "all.jsonl"), jsonl(dialogues));

@@ -195,7 +195,7 @@ export async function resumeJob(dir: string, opts: ResumeJobOptions): Promise<Jo
   let job: JobLike;
   try {
     job = JSON.parse(await readFile(jobPath, "utf8")) as JobLike;
-  } catch (err) {
+  } catch {
     throw new TrainerRunError(`cannot resume: ${jobPath} is missing or not JSON`, path.join(dir, "trainer.log"), null, undefined);
   }
   const checkpoint = await findResumeCheckpoint(dir, opts.onNotice ? { onWarning: opts.onNotice } : {});

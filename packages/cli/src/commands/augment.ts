@@ -4,7 +4,7 @@ import { createOpenAIModel } from "@sfmed/llm";
 import {
   INSTRUCTION_LANGUAGES,
   PROMPT_LAYOUTS,
-  SEED_INSTRUCTIONS,
+  type SEED_INSTRUCTIONS,
   augmentInstructions,
   defaultSeeds,
   parseLexicon,

@@ -3,7 +3,7 @@ import path from "node:path";
 import { fc, test } from "@fast-check/vitest";
 import { tempDir } from "@sfmed/test-utils";
 import { describe, expect, it } from "vitest";
-import { PrivacyProbeError } from "../errors.js";
+import type { PrivacyProbeError } from "../errors.js";
 import { ExactCosineIndex } from "./exact-cosine-index.js";
 import { readVectorFile, writeVectorFile } from "./vector-file.js";
 
