@@ -17,7 +17,6 @@ import {
   type RenderMarkdownOptions,
   type RougeBatchOptions,
 } from "@sfmed/eval-metrics";
-import { createOpenAIModel } from "@sfmed/llm";
 import { atomicWrite, hashFile, readRecords, recordsOnly, writeRecords, type ChoiceQuestion, type Prediction, type ReferenceQA, type RecordKind, type RecordOf } from "@sfmed/schema";
 import type { Command } from "commander";
 import { UsageError, type CliContext } from "../context.js";
@@ -95,7 +94,8 @@ interface JudgeFlags {
   allowEmpty?: boolean;
 }
 
-function judgeOptions(o: JudgeFlags, c: CliContext, label: string): JudgeManyOptions & { bar: ReturnType<typeof createProgress> } {
+// @sfmed/llm (and openai under it) is imported only on the judge paths: ROUGE-L runs never pay its load time.
+async function judgeOptions(o: JudgeFlags, c: CliContext, label: string): Promise<JudgeManyOptions & { bar: ReturnType<typeof createProgress> }> {
   if (!o.baseUrl || !o.model) throw new UsageError("the judge needs --base-url and --model");
   const scale = /^(\d+)-(\d+)$/.exec(o.scale);
   if (!scale || Number(scale[1]) >= Number(scale[2])) throw new UsageError(`--scale must look like 1-10, got "${o.scale}"`);
@@ -103,6 +103,7 @@ function judgeOptions(o: JudgeFlags, c: CliContext, label: string): JudgeManyOpt
   if (!rubric) throw new UsageError(`--rubric must be overall or cmb-clin, got "${o.rubric}"`);
   // The on-disk response cache makes an interrupted run resume where it stopped (same prompts, same answers).
   const cacheDir = o.cache === false ? undefined : typeof o.cache === "string" ? o.cache : path.join(o.out, ".judge-cache");
+  const { createOpenAIModel } = await import("@sfmed/llm");
   const model = createOpenAIModel({ baseURL: o.baseUrl, model: o.model, apiKey: process.env[o.apiKeyEnv], cacheDir });
   const bar = createProgress({ label, unit: "ans", quiet: c.quiet });
   return { model, rubric, retries: int("retries", o.retries, 0)!, concurrency: int("concurrency", o.concurrency, 1)!, onProgress: (d, t) => (bar.setTotal(t), bar.update(d)), bar };
@@ -179,6 +180,7 @@ export const register: Register = (program, ctx) => {
       let decide: ReturnType<typeof decisionLookup> | undefined;
       if (mode !== "rules") {
         // Each item's `rule` records the path: a rule name, "llm", or "llm-unreadable" (counted as abstaining).
+        const { createOpenAIModel } = await import("@sfmed/llm");
         const model = createOpenAIModel({ baseURL: o.baseUrl!, model: o.model!, apiKey: process.env[o.apiKeyEnv], cacheDir: o.cache ?? path.join(o.out, ".extract-cache") });
         const bar = createProgress({ label: "extract", unit: "ans", quiet: c.quiet });
         decide = decisionLookup(await decideChoices(questions, predictions, { mode, model, concurrency, onProgress: (d, t) => (bar.setTotal(t), bar.update(d)) }));
@@ -202,7 +204,7 @@ export const register: Register = (program, ctx) => {
     const refs: ReferenceQA[] = await readAll(o.refs, "qa");
     const predictions = await readPredictions(o.pred);
     requireMatches(predictions, refs, o.pred, o.allowEmpty);
-    const { bar, ...opts } = judgeOptions(o, c, "judge");
+    const { bar, ...opts } = await judgeOptions(o, c, "judge");
     const { report, judgments } = await evaluateJudge(refs, predictions, opts);
     bar.stop();
     const failed = judgments.filter((j) => !j.ok).length;
@@ -236,7 +238,7 @@ export const register: Register = (program, ctx) => {
     const refs: ReferenceQA[] = await readAll(o.refs, "qa");
     let bar: ReturnType<typeof createProgress> | undefined;
     let judge: JudgeManyOptions | undefined;
-    if (o.metric === "judge") ({ bar, ...judge } = judgeOptions(o, c, "compare"));
+    if (o.metric === "judge") ({ bar, ...judge } = await judgeOptions(o, c, "compare"));
     const predictionsA = await readPredictions([o.a]);
     requireMatches(predictionsA, refs, [o.a], o.allowEmpty);
     const { report, items } = await evaluateCompare(refs, predictionsA, await readPredictions(o.b), {
