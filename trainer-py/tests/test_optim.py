@@ -121,7 +121,6 @@ def test_online_merge_p1_accumulates_tau_linearly():
     tau = {p: torch.randn_like(p) * 1e-3 for p in b.parameters()}
     ob = OnlineMergeAdamW(b.parameters(), lr=1e-3, method="ondare", p=1.0, alpha=0.2)
     ob.set_tau(tau)
-    oa = torch.optim.AdamW(a.parameters(), lr=1e-3, weight_decay=0.0)
     start = [p.detach().clone() for p in b.parameters()]
     x = torch.randn(8, 12)
     steps = 5

@@ -1,7 +1,6 @@
 import json
 
 import pytest
-import torch
 
 from conftest import of, run_job, write_jsonl
 
