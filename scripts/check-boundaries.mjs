@@ -4,12 +4,13 @@
 //   - deep imports of a sibling (`@sfmed/x/src/...`, `@sfmed/x/dist/...`) or relative paths that leave the package,
 //   - imports of a package missing from the importer's package.json (dependencies, peerDependencies,
 //     optionalDependencies; test, bench and test-helper files may also use devDependencies and the root's).
-// Usage: node scripts/check-boundaries.mjs
+// Usage: node scripts/check-boundaries.mjs [--root <monorepo dir>]
 import { readdirSync, readFileSync, existsSync } from "node:fs";
 import { builtinModules } from "node:module";
 import path from "node:path";
 
-const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), "..");
+const rootFlag = process.argv.indexOf("--root");
+const root = rootFlag > 0 ? path.resolve(process.argv[rootFlag + 1] ?? ".") : path.resolve(path.dirname(new URL(import.meta.url).pathname), "..");
 const builtins = new Set(builtinModules);
 const rootPkg = JSON.parse(readFileSync(path.join(root, "package.json"), "utf8"));
 const keys = (o) => Object.keys(o ?? {});
