@@ -6,7 +6,7 @@ export default defineConfig([
     entry: ["src/index.ts"],
     format: ["esm", "cjs"],
     dts: true,
-    clean: false,
+    clean: false, // two configs share dist/: the build script empties it once, before both
     sourcemap: false, // the dist JS is unminified; maps (with sources inlined) doubled the installed size
     target: "node20",
     shims: true,
