@@ -1,6 +1,7 @@
 import { dedup, dedupJsonl, DedupError, isUtf8Text, sourceOfFile, splitJsonl, textOf, type DedupProgress, type DedupResult, type VerifyMode } from "@sfmed/dedup";
 import { AtomicFile, detectFormat, isBadRow, readLines, scanRows } from "@sfmed/schema";
 import { UsageError } from "../context.js";
+import { intFlag, LIMITS, numberFlag } from "../flags.js";
 import { createProgress, type Progress } from "../progress.js";
 import type { Register } from "./index.js";
 import { guardOutputs, resolveInputs } from "./io-helpers.js";
@@ -87,12 +88,6 @@ async function* readInputs(files: string[], opts: { lazy?: boolean } = {}): Asyn
   }
 }
 
-function number(flag: string, value: string, integer: boolean): number {
-  const n = Number(value);
-  if (value.trim() === "" || !Number.isFinite(n) || (integer && !Number.isInteger(n))) throw new UsageError(`${flag} expects ${integer ? "an integer" : "a number"}, got "${value}"`);
-  return n;
-}
-
 const PHASE_LABEL: Record<DedupProgress["phase"], string> = {
   signatures: "signatures",
   "per-source": "per-source bands",
@@ -175,11 +170,12 @@ export const register: Register = (program, ctx) => {
     .option("--against <dir>", "also remove records that duplicate a saved index")
     .action(async (inputs: string[], o: DedupFlags) => {
       const c = ctx();
-      const threshold = number("--threshold", o.threshold, false);
-      const numPerm = number("--num-perm", o.numPerm, true);
-      const ngram = number("--ngram", o.ngram, true);
-      const seed = number("--seed", o.seed, true);
-      const threads = o.threads !== undefined ? number("--threads", o.threads, true) : undefined;
+      // Bounded here so that a typo is a usage error (exit 2), not a DedupError or a run that never ends (--num-perm 1e9).
+      const threshold = numberFlag("--threshold", o.threshold, { min: 0, minExclusive: true, max: 1 });
+      const numPerm = intFlag("--num-perm", o.numPerm, { min: 1, max: 8192 });
+      const ngram = intFlag("--ngram", o.ngram, { min: 1, max: 1024 });
+      const seed = intFlag("--seed", o.seed, { min: 0 });
+      const threads = intFlag("--threads", o.threads, { min: 0, max: LIMITS.concurrency });
       if (o.keep !== "first" && o.keep !== "longest") throw new UsageError(`--keep must be first or longest, got "${o.keep}"`);
       if (!["exact", "estimate", "none"].includes(o.verify)) throw new UsageError(`--verify must be exact, estimate or none, got "${o.verify}"`);
       // --index may name the --against folder: the new index is built in a temp folder and swapped in at the end.

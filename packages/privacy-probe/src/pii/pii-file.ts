@@ -93,7 +93,7 @@ export async function piiFormatOf(file: string, format?: PiiFileFormat): Promise
     await fh.read(head, 0, 4, 0);
     return head.toString("latin1") === "PAR1" ? "parquet" : "text";
   } catch (cause) {
-    throw new PrivacyProbeError((cause as Error).message, { file, cause });
+    throw new PrivacyProbeError((cause as NodeJS.ErrnoException).code === "EISDIR" ? "is a folder; expected a file" : (cause as Error).message, { file, cause });
   } finally {
     await fh.close();
   }

@@ -1,6 +1,6 @@
 import { readdir, stat } from "node:fs/promises";
 import path from "node:path";
-import { ValidationError } from "../errors.js";
+import { SchemaError, ValidationError } from "../errors.js";
 import type { TextEncoding } from "../io/encoding.js";
 import { scanRows } from "../io/read-records.js";
 import { InvalidPolicy, type OnInvalid, type RejectSink } from "../io/rejects.js";
@@ -98,7 +98,9 @@ export function fileStem(file: string): string {
 
 /** The files of `input`: itself, or every file under it (recursively) with one of `exts`, sorted. */
 export async function inputFiles(input: string, exts: string[]): Promise<string[]> {
-  const st = await stat(input);
+  const st = await stat(input).catch((cause: NodeJS.ErrnoException) => {
+    throw new SchemaError(cause.code === "ENOENT" ? "no such file" : cause.message, { file: input, code: cause.code ?? "EIO", cause });
+  });
   if (!st.isDirectory()) return [input];
   const out: string[] = [];
   const walk = async (dir: string) => {

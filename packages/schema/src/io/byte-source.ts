@@ -6,7 +6,7 @@ import { ParseError, SchemaError } from "../errors.js";
 
 /**
  * Stat a file that is about to be read, so a folder or a missing file is an error that names it.
- * @throws {SchemaError} code ENOENT or EISDIR
+ * @throws {SchemaError} code ENOENT, EISDIR or ENOTREG (a FIFO, socket or device)
  */
 export async function statInputFile(file: string): Promise<{ size: number }> {
   let st;
@@ -17,6 +17,8 @@ export async function statInputFile(file: string): Promise<{ size: number }> {
     throw new SchemaError(code === "ENOENT" ? "no such file" : (cause as Error).message, { file, code, cause });
   }
   if (st.isDirectory()) throw new SchemaError("is a folder; expected a file", { file, code: "EISDIR" });
+  // A FIFO or device cannot be re-read from byte 0 (format and gzip sniffing do) and may block open() forever.
+  if (!st.isFile()) throw new SchemaError("is not a regular file (a pipe, socket or device); pipe it to stdin as - instead", { file, code: "ENOTREG" });
   return st;
 }
 
