@@ -22,6 +22,10 @@ export function exitCodeFor(err: unknown): number {
   if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
   if (!(err instanceof Error)) return 1;
   if (USAGE_ERRORS.has(err.name)) return 2;
+  // An input that is not there or not a regular file is a command-line mistake however deep it is found, so every
+  // command answers it alike (2), whether it checked up front or its reader found it.
+  const { code: errno, file } = err as { code?: unknown; file?: unknown };
+  if (typeof file === "string" && (errno === "ENOENT" || errno === "EISDIR" || errno === "ENOTREG")) return 2;
   const code = (err as { exitCode?: unknown }).exitCode;
   if (err.name === "InterruptedError" && (code === 130 || code === 143)) return code;
   return 1;

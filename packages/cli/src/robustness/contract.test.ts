@@ -89,12 +89,12 @@ describe("errors name their file", () => {
   it("a folder, a missing file, a wrong encoding and a corrupt Parquet file", async () => {
     const d = await tempDir();
     const folder = await capture(["-q", "validate", "--schema", "dialogue", d]);
-    expect(folder.code).toBe(1);
+    expect(folder.code).toBe(2);
     expect(folder.stderr).toContain(`${d}: is a folder; expected a file`);
 
     const missing = path.join(d, "nope.jsonl");
     const gone = await capture(["-q", "stats", missing]);
-    expect(gone.code).toBe(1);
+    expect(gone.code).toBe(2);
     expect(gone.stderr).toContain(`${missing}: no such file`);
 
     const gb = path.join(d, "gb.jsonl");

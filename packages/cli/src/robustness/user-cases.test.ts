@@ -16,7 +16,7 @@ describe("inputs that are not regular files", () => {
     execFileSync("mkfifo", [fifo]);
     for (const argv of [["stats", fifo], ["convert", "--from", "dialogue", fifo, "-o", path.join(d, "out.jsonl")], ["pii", "scan", fifo]]) {
       const r = await capture(["-q", ...argv]);
-      expect(r.code, `${argv.join(" ")}: ${r.stderr}`).toBe(1);
+      expect(r.code, `${argv.join(" ")}: ${r.stderr}`).toBe(2);
       expect(r.stderr).toContain(`${fifo}: is not a regular file`);
     }
     expect((await readdir(d)).sort()).toEqual(["pipe.jsonl"]);
@@ -29,7 +29,7 @@ describe("inputs that are not regular files", () => {
     await symlink(path.join(d, "gone.jsonl"), dangling);
     for (const f of [missing, dangling]) {
       const r = await capture(["-q", "convert", "--from", "dialogue", f, "-o", path.join(d, "out.jsonl")]);
-      expect(r.code).toBe(1);
+      expect(r.code).toBe(2);
       expect(r.stderr).toContain(`SchemaError: ${f}: no such file`);
     }
   });
@@ -37,10 +37,10 @@ describe("inputs that are not regular files", () => {
   it("pii scan and redact on a folder say it is a folder", async () => {
     const d = await tempDir();
     const scan = await capture(["-q", "pii", "scan", d]);
-    expect(scan.code).toBe(1);
+    expect(scan.code).toBe(2);
     expect(scan.stderr).toContain(`${d}: is a folder; expected a file`);
     const redact = await capture(["-q", "pii", "redact", d, "-o", path.join(d, "..", "x.jsonl")]);
-    expect(redact.code).toBe(1);
+    expect(redact.code).toBe(2);
     expect(redact.stderr).toContain(`${d}: is a folder; expected a file`);
   });
 });

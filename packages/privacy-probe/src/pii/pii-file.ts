@@ -86,14 +86,15 @@ export async function piiFormatOf(file: string, format?: PiiFileFormat): Promise
   if (byName === "json") return (await detectFormat(file)) === "json" ? "json" : "jsonl";
   if (byName) return byName;
   const fh = await open(file, "r").catch((cause: NodeJS.ErrnoException) => {
-    throw new PrivacyProbeError(cause.code === "ENOENT" ? "no such file" : cause.message, { file, cause });
+    throw new PrivacyProbeError(cause.code === "ENOENT" ? "no such file" : cause.message, { file, cause, ...(cause.code ? { code: cause.code } : {}) });
   });
   try {
     const head = Buffer.alloc(4);
     await fh.read(head, 0, 4, 0);
     return head.toString("latin1") === "PAR1" ? "parquet" : "text";
   } catch (cause) {
-    throw new PrivacyProbeError((cause as NodeJS.ErrnoException).code === "EISDIR" ? "is a folder; expected a file" : (cause as Error).message, { file, cause });
+    const code = (cause as NodeJS.ErrnoException).code;
+    throw new PrivacyProbeError(code === "EISDIR" ? "is a folder; expected a file" : (cause as Error).message, { file, cause, ...(code ? { code } : {}) });
   } finally {
     await fh.close();
   }
