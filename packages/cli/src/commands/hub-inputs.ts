@@ -30,7 +30,21 @@ export const isHubUri = (s: string): boolean => s.startsWith("hf://");
  * path order). Downloads resume; a second run (or HF_HUB_OFFLINE=1) reads the cache.
  */
 export async function hubInputFiles(uri: string, quiet: boolean): Promise<string[]> {
-  const { resolveHubFiles, parseHfUri } = await import("@sfmed/schema/hub");
+  const { resolveHubFiles } = await import("@sfmed/schema/hub");
+  const ref = await datasetRef(uri);
+  const bar = downloadBar(quiet);
+  try {
+    return (await resolveHubFiles(ref, { onProgress: bar.onProgress })).files;
+  } catch (err) {
+    throw namingUri(err, uri);
+  } finally {
+    bar.stop();
+  }
+}
+
+/** A record input's URI parsed; a malformed one, or one that is not a dataset's, is a usage error. */
+async function datasetRef(uri: string) {
+  const { parseHfUri } = await import("@sfmed/schema/hub");
   let ref;
   try {
     ref = parseHfUri(uri);
@@ -38,16 +52,13 @@ export async function hubInputFiles(uri: string, quiet: boolean): Promise<string
     throw new UsageError((err as Error).message);
   }
   if (ref.type !== "dataset") throw new UsageError(`${uri}: record inputs are dataset files; write hf://datasets/ORG/NAME/PATH`);
-  const bar = downloadBar(quiet);
-  try {
-    return (await resolveHubFiles(ref, { onProgress: bar.onProgress })).files;
-  } catch (err) {
-    // Name the URI as written: with several inputs the repo alone does not say which one failed.
-    if (err instanceof Error && err.name.startsWith("Hub") && !err.message.startsWith(uri)) err.message = `${uri}: ${err.message}`;
-    throw err;
-  } finally {
-    bar.stop();
-  }
+  return ref;
+}
+
+/** Name the URI as written: with several inputs the repo alone does not say which one failed. */
+function namingUri(err: unknown, uri: string): unknown {
+  if (err instanceof Error && err.name.startsWith("Hub") && !err.message.startsWith(uri)) err.message = `${uri}: ${err.message}`;
+  return err;
 }
 
 /**
@@ -84,18 +95,11 @@ export const isHubParquet = (s: string): boolean => isHubUri(s) && /\.parquet$/i
  * split starts at once and nothing is written to the cache; files already cached are read from disk.
  */
 export async function* hubParquetRecords(uri: string, opts: { kind?: RecordKind | undefined } = {}): AsyncGenerator<{ record: unknown; file: string; line: number }> {
-  const { readHubParquet, parseHfUri } = await import("@sfmed/schema/hub");
-  let ref;
-  try {
-    ref = parseHfUri(uri);
-  } catch (err) {
-    throw new UsageError((err as Error).message);
-  }
-  if (ref.type !== "dataset") throw new UsageError(`${uri}: record inputs are dataset files; write hf://datasets/ORG/NAME/PATH`);
+  const { readHubParquet } = await import("@sfmed/schema/hub");
+  const ref = await datasetRef(uri);
   try {
     yield* readHubParquet(ref, { onInvalid: "error", ...(opts.kind ? { kind: opts.kind } : {}) });
   } catch (err) {
-    if (err instanceof Error && err.name.startsWith("Hub") && !err.message.startsWith(uri)) err.message = `${uri}: ${err.message}`;
-    throw err;
+    throw namingUri(err, uri);
   }
 }

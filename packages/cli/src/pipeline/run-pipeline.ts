@@ -3,7 +3,7 @@ import { existsSync, statSync } from "node:fs";
 import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { hostname } from "node:os";
 import path from "node:path";
-import { atomicWrite, isInside, sweepStaleTemps } from "@sfmed/schema";
+import { atomicWrite, isInside, isProcessAlive, sweepStaleTemps } from "@sfmed/schema";
 import { InterruptedError, signalExitCode, type StopSignal } from "../signals.js";
 import { DEFAULT_HASH_LIMITS, fingerprintPath, hashHubInput, hashPath, InputHashError, projectRoots, STAGE_MARKER, unsafeInput, type HashLimits } from "./hash-inputs.js";
 import { splitArgs } from "./argv.js";
@@ -373,23 +373,13 @@ async function lockOut(out: string): Promise<() => Promise<void>> {
       } catch {
         /* torn: treat as stale */
       }
-      if (holder.pid && (holder.host !== hostname() || processAlive(holder.pid))) {
+      if (holder.pid && (holder.host !== hostname() || isProcessAlive(holder.pid))) {
         throw new PipelineOutputError("locked", out, `${out} is in use by another \`sfmed pipeline run\` (pid ${holder.pid}${holder.host !== hostname() ? ` on ${holder.host}` : ""}); wait for it to finish, or delete ${file} if that run is gone`);
       }
       await rm(file, { force: true });
     }
   }
   throw new PipelineOutputError("locked", out, `could not lock ${out} (${file})`);
-}
-
-function processAlive(pid: number): boolean {
-  if (pid === process.pid) return true;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
-  }
 }
 
 /** Variables may use ${dir} and earlier variables. */

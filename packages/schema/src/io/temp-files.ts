@@ -48,7 +48,8 @@ export function parseTempName(name: string): { target: string; pid: number } | u
   return m ? { target: m[1]!, pid: Number(m[2]) } : undefined;
 }
 
-function isAlive(pid: number): boolean {
+/** Whether a process with this pid runs on this machine (this one included; EPERM means alive, someone else's). */
+export function isProcessAlive(pid: number): boolean {
   if (pid === process.pid) return true;
   try {
     process.kill(pid, 0);
@@ -78,7 +79,7 @@ export async function sweepStaleTemps(dir: string, opts: { olderThanMs?: number;
   const now = Date.now();
   for (const name of names) {
     const t = parseTempName(name);
-    if (!t || (opts.prefix !== undefined && !t.target.startsWith(opts.prefix)) || isAlive(t.pid)) continue;
+    if (!t || (opts.prefix !== undefined && !t.target.startsWith(opts.prefix)) || isProcessAlive(t.pid)) continue;
     const file = path.join(dir, name);
     try {
       const st = await stat(file);
