@@ -190,9 +190,12 @@ try {
     const { [`@sfmed/${p}`]: self, ...others } = overrides;
     writeFileSync(path.join(dir, "package.json"), JSON.stringify({ name: `alone-${p}`, private: true, type: "module", dependencies: { [`@sfmed/${p}`]: self }, overrides: others }, null, 2));
     const inst = must("npm", ["install", "--no-package-lock"], { cwd: dir });
-    for (const native of ["usearch", "@node-rs/jieba", "@huggingface/hub"]) {
+    // The CLI depends on @huggingface/hub itself (hf:// inputs, model ids, push); for the libraries it is optional.
+    const absent = p === "cli" ? ["usearch", "@node-rs/jieba"] : ["usearch", "@node-rs/jieba", "@huggingface/hub"];
+    for (const native of absent) {
       if (run("test", ["-e", path.join(dir, "node_modules", native)]).ok) fail(`@sfmed/${p} alone installs the optional peer ${native}`);
     }
+    if (p === "cli" && !run("test", ["-e", path.join(dir, "node_modules", "@huggingface/hub")]).ok) fail("@sfmed/cli alone lacks @huggingface/hub, which its Hub commands need");
     if (/install script|node-gyp/i.test(inst.out)) fail(`@sfmed/${p} alone: npm printed an install-script notice:\n${inst.out}`);
     // Apparent size (bytes in files, as npm's unpackedSize counts), not disk blocks.
     const kb = Number(must("du", ["-sk", "--apparent-size", path.join(dir, "node_modules")]).stdout.split(/\s/)[0]);
