@@ -3,7 +3,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import urllib.error
 import urllib.request
 
@@ -12,7 +11,7 @@ import torch
 
 from conftest import TRAINER
 
-from sfmed_trainer.serve import make_server
+from serve_client import Running
 
 
 def call(url, path, body=None, raw=False):
@@ -24,22 +23,6 @@ def call(url, path, body=None, raw=False):
             return r.status, (data if raw else json.loads(data))
     except urllib.error.HTTPError as e:
         return e.code, json.loads(e.read().decode())
-
-
-class Running:
-    def __init__(self, ckpt, gate=None):
-        self.server = make_server(str(ckpt), "127.0.0.1", 0, gate)
-        self.url = "http://127.0.0.1:%d" % self.server.server_address[1]
-        self.t = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
-        self.t.start()
-
-    @property
-    def engine(self):
-        return self.server.engine
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture(scope="module")
