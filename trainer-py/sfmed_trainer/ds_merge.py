@@ -39,8 +39,13 @@ from typing import Iterable
 
 import torch
 
-from .optim import (SPARSE_P, SPARSE_TAU_ONTIES_P, SparseTau, bernoulli_indices, default_rescale, merge_update_, ondare_sparse_update_,
-                    stream_tau, topk_values)
+from .events import log
+from .optim.adam import METHODS, MergeHParams, default_rescale
+from .optim.factory import merge_kwargs, report_missing, tau_paths, tau_seed
+from .optim.sparse import SPARSE_P, SPARSE_TAU_ONTIES_P, SparseTau
+from .optim.tau import stream_tau
+from .optim.topk import topk_values
+from .optim.update import update_tensor_
 
 # ---------------------------------------------------------------------------------------------------------
 # Partition layout and the global top-k, as plain functions (tested without DeepSpeed).
@@ -181,10 +186,12 @@ class ZeroMergeAdamW(torch.optim.Optimizer):
                  eps: float = 1e-8, weight_decay: float = 0.0, *, method: str = "ondare", p: float = 1.0,
                  alpha: float = 0.0, rescale: str | None = None, seed: int = 0):
         params = list(params)
-        if method not in ("ondare", "onties"):
+        if method not in METHODS:
             raise ValueError("method must be ondare or onties")
         if not 0 < p <= 1:
             raise ValueError("p must be in (0, 1]")
+        if rescale == "l1":
+            raise ValueError("rescale l1 is not supported under ZeRO-3 (its norms would be per partition)")
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay))
         self._model_params = params
         self.method, self.p, self.alpha, self.seed = method, p, alpha, seed
@@ -221,6 +228,35 @@ class ZeroMergeAdamW(torch.optim.Optimizer):
             layout[id(flat)] = (i, segs)
         return layout
 
+    def _hparams(self, group: dict) -> MergeHParams:
+        return MergeHParams(
+            lr=group["lr"], betas=group["betas"], eps=group["eps"], weight_decay=group["weight_decay"],
+            method=self.method, p=self.p, alpha=self.alpha, rescale=self.rescale,
+        )  # fmt: skip
+
+    def _advance(self, flat: torch.Tensor) -> tuple[dict, int]:
+        state = self.state[flat]
+        if len(state) == 0:
+            state["step"] = torch.tensor(0.0)
+            state["exp_avg"] = torch.zeros_like(flat)
+            state["exp_avg_sq"] = torch.zeros_like(flat)
+        state["step"] += 1
+        return state, int(state["step"].item())
+
+    def _mask_gen(self, flat: torch.Tensor, segs: list, step: int, sub: int) -> torch.Generator | None:
+        """OnDARE's generator for one flat partition and step (mask_seed: nothing to save for resume)."""
+        if self.method != "ondare" or self.p >= 1:
+            return None
+        gen = torch.Generator(device=flat.device)
+        gen.manual_seed(mask_seed(self.seed, segs[0][4] if segs else 0, step, sub))
+        return gen
+
+    def _global_mask(self, prm, ps: int, pgroup):
+        """OnTIES's keep mask of this partition under the whole parameter's top-k (partition_topk_mask)."""
+        if self.method != "onties" or self.p >= 1:
+            return None
+        return lambda d: partition_topk_mask(d, self.p, prm.ds_numel, ps, pgroup)
+
     @torch.no_grad()
     def step(self, closure=None):
         loss = None
@@ -230,71 +266,42 @@ class ZeroMergeAdamW(torch.optim.Optimizer):
         if self._layout is None:
             self._layout = self._bind()
         for group in self.param_groups:
-            for flat in group["params"]:
-                if flat.grad is None:
-                    continue
+            hp = self._hparams(group)
+            for flat in (f for f in group["params"] if f.grad is not None):
                 sub, segs = self._layout[id(flat)]
-                state = self.state[flat]
-                if len(state) == 0:
-                    state["step"] = torch.tensor(0.0)
-                    state["exp_avg"] = torch.zeros_like(flat)
-                    state["exp_avg_sq"] = torch.zeros_like(flat)
-                state["step"] += 1
-                step = int(state["step"].item())
-                gen = None
-                if self.method == "ondare" and self.p < 1:
-                    gen = torch.Generator(device=flat.device)
-                    gen.manual_seed(mask_seed(self.seed, segs[0][4] if segs else 0, step, sub))
-                for prm, off, valid, ps, rank, pgroup in segs:
+                state, step = self._advance(flat)
+                gen = self._mask_gen(flat, segs, step, sub)
+                for prm, off, valid, ps, _rank, pgroup in segs:
                     view = lambda x: x.narrow(0, off, valid)  # the valid slice; padding stays 0
-                    prm_v, grad_v = view(flat), view(flat.grad)
-                    tau = self.tau.get(prm)
-                    mask = mask_fn = None
-                    if gen is not None and self.p <= SPARSE_P and self.rescale != "l1":
-                        # OnlineMergeAdamW's index path: the kept indices drawn as geometric gaps (O(p·n) draws),
-                        # Δ formed and added only there, τ as indices + values.
-                        kept = bernoulli_indices(valid, self.p, gen, flat.device)
-                        ondare_sparse_update_(
-                            prm_v, grad_v, view(state["exp_avg"]), view(state["exp_avg_sq"]), step,
-                            lr=group["lr"], betas=group["betas"], eps=group["eps"],
-                            weight_decay=group["weight_decay"], p=self.p, alpha=self.alpha, tau=tau, kept=kept,
-                            rescale=self.rescale)
-                        continue
-                    if gen is not None:
-                        mask = torch.empty_like(prm_v).bernoulli_(self.p, generator=gen)
-                    if isinstance(tau, SparseTau):
-                        dense = torch.zeros_like(prm_v)
-                        dense[tau.indices] = tau.values
-                        tau = dense
-                    if self.method == "onties" and self.p < 1:
-                        mask_fn = lambda d, n=prm.ds_numel, ps=ps, g=pgroup: partition_topk_mask(d, self.p, n, ps, g)
-                    merge_update_(
-                        prm_v, grad_v, view(state["exp_avg"]), view(state["exp_avg_sq"]), step,
-                        lr=group["lr"], betas=group["betas"], eps=group["eps"], weight_decay=group["weight_decay"],
-                        method=self.method, p=self.p, alpha=self.alpha, tau=tau, mask=mask, rescale=self.rescale,
-                        mask_fn=mask_fn)
+                    # OnlineMergeAdamW's per-tensor update on a piece of the parameter: OnDARE's index path at
+                    # small keep rates, OnTIES's top-k global over the whole parameter.
+                    update_tensor_(view(flat), view(flat.grad), view(state["exp_avg"]), view(state["exp_avg_sq"]),
+                                   step, hp, tau=self.tau.get(prm), gen=gen, whole=False,
+                                   global_mask=self._global_mask(prm, ps, pgroup))  # fmt: skip
         return loss
 
 
 def build_zero_merge_optimizer(runner, model) -> ZeroMergeAdamW:
     """The job's OnDARE/OnTIES for a model already loaded into ZeRO-3 partitions (zero.Init): the same
-    hyperparameters and τ (seed, sparsification) as Runner.build_optimizer, τ kept as this rank's slices."""
-    from .events import log
-
-    o, t, d = runner.job.optimizer, runner.job.train, runner.d
-    seed = o.seed if o.seed is not None else t.seed
+    hyperparameters and τ (seed, sparsification) as optim.build_optimizer, τ kept as this rank's slices."""
+    job, d = runner.job, runner.d
+    o, seed = job.optimizer, tau_seed(job)
     named = [(n, q) for n, q in model.named_parameters() if q.requires_grad]
-    opt = ZeroMergeAdamW([q for _, q in named], lr=t.lr, betas=o.betas, eps=o.eps, weight_decay=t.weight_decay,
-                         method=o.name, p=o.p, alpha=o.alpha, rescale=o.rescale, seed=seed)
+    opt = ZeroMergeAdamW([q for _, q in named], **merge_kwargs(job), seed=seed)
     if o.base_model:
         # a DARE-masked or top-k τ keeps ≈ p of its entries: indices + values (12 bytes each), not a dense slice
-        sparse = ((o.name == "ondare" and o.p <= SPARSE_P and opt.rescale != "l1")
-                  or (o.name == "onties" and o.p <= SPARSE_TAU_ONTIES_P and opt.rescale == "none"))
-        tau, missing = partition_tau(named, o.sft_model or runner.job.model, o.base_model, method=o.name, p=o.p,
-                                     world=d.world, rank=d.rank, clip_tau=o.clip_tau, rescale=o.rescale, seed=seed,
-                                     sparse=sparse)
-        if missing:
-            log(f"tau: {len(missing)} tensors missing from a checkpoint, treated as zero: {missing[:5]}")
-        opt.set_tau({q: SparseTau(v.indices.to(d.device), v.values.to(d.device)) if isinstance(v, SparseTau)
-                     else v.to(d.device) for q, v in tau.items()})
+        sparse = (o.name == "ondare" and o.p <= SPARSE_P) or (
+            o.name == "onties" and o.p <= SPARSE_TAU_ONTIES_P and opt.rescale == "none"
+        )
+        sft, base = tau_paths(job)
+        tau, missing = partition_tau(named, sft, base, method=o.name, p=o.p, world=d.world, rank=d.rank,
+                                     clip_tau=o.clip_tau, rescale=o.rescale, seed=seed, sparse=sparse)  # fmt: skip
+        report_missing(missing)
+        opt.set_tau({q: _to_device(v, d.device) for q, v in tau.items()})
     return opt
+
+
+def _to_device(tau: "torch.Tensor | SparseTau", device) -> "torch.Tensor | SparseTau":
+    if isinstance(tau, SparseTau):
+        return SparseTau(tau.indices.to(device), tau.values.to(device))
+    return tau.to(device)
