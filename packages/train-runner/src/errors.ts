@@ -75,3 +75,18 @@ export class JobConfigError extends Error {
     this.product = info.product;
   }
 }
+
+/**
+ * Launch settings that cannot work together (sharding on one process, a node rank past the node count).
+ * `code` is always `BAD_OPTION` (as in the other packages' option errors); `field` names the setting to change.
+ */
+export class LaunchPlanError extends Error {
+  override readonly name = "LaunchPlanError";
+  readonly code = "BAD_OPTION" as const;
+  constructor(
+    message: string,
+    readonly field: string,
+  ) {
+    super(`${field}: ${message}`);
+  }
+}

@@ -7,12 +7,15 @@ export {
   accelerateConfig,
   slurmScript,
   shellQuote,
+  LAUNCHER_KINDS,
+  DISTRIBUTED_STRATEGIES,
   type LauncherKind,
   type DistributedStrategy,
   type LaunchOptions,
   type LaunchCommand,
   type SlurmOptions,
 } from "./launchers.js";
+export { planLaunch, writeLaunchFiles, type PlanLaunchOptions, type LaunchPlan, type LaunchFile } from "./launch-plan.js";
 export { parseEventLine, LineSplitter } from "./events.js";
 export type {
   TrainerEvent,
@@ -25,7 +28,7 @@ export type {
   ErrorEvent,
   ReadyEvent,
 } from "./events.js";
-export { TrainerEnvError, JobValidationError, JobConfigError, TrainerRunError, ServerStartError } from "./errors.js";
+export { TrainerEnvError, JobValidationError, JobConfigError, TrainerRunError, ServerStartError, LaunchPlanError } from "./errors.js";
 export { ensureTrainerEnv, findPython, trainerDir, trainerPythonEnv, type TrainerEnv, type PythonInfo } from "./trainer-env.js";
 export {
   ptJob,

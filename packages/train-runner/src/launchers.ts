@@ -2,8 +2,10 @@
  * Launch commands for the trainer: one process (`local`), many processes on one or more nodes (`torchrun`,
  * `accelerate`), and Slurm batch scripts. We build command lines; the schedulers do the scheduling.
  */
-export type LauncherKind = "local" | "torchrun" | "accelerate";
-export type DistributedStrategy = "ddp" | "deepspeed-zero3" | "fsdp";
+export const LAUNCHER_KINDS = ["local", "torchrun", "accelerate"] as const;
+export type LauncherKind = (typeof LAUNCHER_KINDS)[number];
+export const DISTRIBUTED_STRATEGIES = ["fsdp", "deepspeed-zero3", "ddp"] as const;
+export type DistributedStrategy = (typeof DISTRIBUTED_STRATEGIES)[number];
 
 export interface LaunchOptions {
   /** @default "local" */
