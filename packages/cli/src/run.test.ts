@@ -3,7 +3,7 @@ import { describe, expect, it, vi } from "vitest";
 import { commands } from "./commands/index.js";
 import { makeContext } from "./context.js";
 import { buildProgram } from "./program.js";
-import { describeError, runCli } from "./run.js";
+import { describeError, exitCodeFor, runCli } from "./run.js";
 
 describe("sfmed program", () => {
   it("prints its version from package.json", async () => {
@@ -51,5 +51,26 @@ describe("sfmed program", () => {
     }
     expect(describeError(new BadThing("f.jsonl:3: broken"))).toBe("sfmed: BadThing: f.jsonl:3: broken");
     expect(describeError(new Error("plain"))).toBe("sfmed: plain");
+  });
+
+  it("maps every error to one exit code: usage and library option errors 2, signals 130/143, the rest 1", async () => {
+    const { UsageError } = await import("./context.js");
+    const { InterruptedError } = await import("./signals.js");
+    const { LaunchPlanError } = await import("@sfmed/train-runner");
+    const { OptionError } = await import("@sfmed/pref-select");
+    const { DedupError } = await import("@sfmed/dedup");
+    const { AugmentError } = await import("@sfmed/instruct-augment");
+    expect(exitCodeFor(new UsageError("x"))).toBe(2);
+    expect(exitCodeFor(new LaunchPlanError("needs several processes", "distributed"))).toBe(2);
+    expect(exitCodeFor(new OptionError("flip + drop must be at most 1", "flip"))).toBe(2);
+    expect(exitCodeFor(new DedupError("bad", { code: "BAD_OPTION", field: "bands" }))).toBe(2);
+    expect(exitCodeFor(new AugmentError("bad", { code: "BAD_OPTIONS", field: "layout" }))).toBe(2);
+    // The same classes with a code that is not about an option stay failures of the run.
+    expect(exitCodeFor(new DedupError("no text", { code: "NO_TEXT" }))).toBe(1);
+    expect(exitCodeFor(new AugmentError("mismatch", { code: "CHECKPOINT_MISMATCH" }))).toBe(1);
+    expect(exitCodeFor(Object.assign(new Error("gone"), { code: "ENOENT", file: "a.jsonl" }))).toBe(2);
+    expect(exitCodeFor(new InterruptedError("SIGTERM", "stopped"))).toBe(143);
+    expect(exitCodeFor(new Error("boom"))).toBe(1);
+    expect(exitCodeFor("not an error")).toBe(1);
   });
 });

@@ -15,13 +15,23 @@ export function describeError(err: unknown): string {
 const USAGE_ERRORS = new Set(["UsageError", "PathCollisionError"]);
 
 /**
- * The one map from an error to an exit code: 2 for usage mistakes (commander's own included), 130/143 for
- * SIGINT/SIGTERM (an error carrying `exitCode`, such as InterruptedError), 1 for everything else.
+ * `code`s of the libraries' typed option errors (dedup's and pref-select's `BAD_OPTION`, train-runner's
+ * LaunchPlanError, instruct-augment's `BAD_OPTIONS`): a value the user passed as a flag, so exit 2 like a
+ * UsageError. Commands hand such values to the library unchecked instead of repeating its range checks.
+ */
+export const OPTION_ERROR_CODES: ReadonlySet<string> = new Set(["BAD_OPTION", "BAD_OPTIONS"]);
+
+/**
+ * The one map from an error to an exit code: 2 for usage mistakes (commander's own and the libraries' option
+ * errors included), 130/143 for SIGINT/SIGTERM (an error carrying `exitCode`, such as InterruptedError), 1 for
+ * everything else.
  */
 export function exitCodeFor(err: unknown): number {
   if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
   if (!(err instanceof Error)) return 1;
   if (USAGE_ERRORS.has(err.name)) return 2;
+  const { code: errorCode } = err as { code?: unknown };
+  if (typeof errorCode === "string" && OPTION_ERROR_CODES.has(errorCode)) return 2;
   // An input that is not there or not a regular file is a command-line mistake however deep it is found, so every
   // command answers it alike (2), whether it checked up front or its reader found it.
   const { code: errno, file } = err as { code?: unknown; file?: unknown };
