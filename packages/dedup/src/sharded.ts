@@ -1,0 +1,2 @@
+// Entry of the `@sfmed/dedup/sharded` subpath.
+export * from "./sharded/index.js";

@@ -1,0 +1,221 @@
+/**
+ * Stage 2, `bucket`: one band (or one hash range of a band) → verified duplicate edges. Merges the sorted runs of
+ * every shard (a k-way merge reading one row group per run at a time), turns each bucket into candidate pairs by
+ * the one-machine rule, and verifies them by exact Jaccard of the two documents, read by byte offset.
+ */
+import { stat } from "node:fs/promises";
+import { GrowArray } from "../grow-array.js";
+import { jaccardOfSets } from "../minhash-kernel.js";
+import { UnionFind } from "../union-find.js";
+import { DocReader, docKey, keyDoc, keyShard, lookupDocs } from "./docs-lookup.js";
+import { layout, readMarker, type TaskMarker } from "./layout.js";
+import { asInt32, ParquetIn, writeParquetColumns, type ParquetSchema } from "./parquet-io.js";
+import type { ShardPlan } from "./plan.js";
+
+/** Buckets with at most this many members give every pair; larger ones every member against the first and its predecessor (as `dedup`). */
+export const ALL_PAIRS_LIMIT = 16;
+
+export const EDGE_SCHEMA: ParquetSchema = [
+  ["a_shard", "INT32"],
+  ["a_doc", "INT32"],
+  ["b_shard", "INT32"],
+  ["b_doc", "INT32"],
+];
+
+/** The signed hash_hi range [lo, hi) of hash range `r` of `n`. */
+export function hashRange(r: number, n: number): [number, number] {
+  const lo = -2147483648 + Math.floor((r * 4294967296) / n);
+  const hi = -2147483648 + Math.floor(((r + 1) * 4294967296) / n);
+  return [lo, hi];
+}
+
+/** One sorted run being merged: its current row group and position. */
+class RunCursor {
+  group = -1;
+  pos = 0;
+  hi: Int32Array<ArrayBufferLike> = new Int32Array(0);
+  lo: Int32Array<ArrayBufferLike> = new Int32Array(0);
+  shard: Int32Array<ArrayBufferLike> = new Int32Array(0);
+  doc: Int32Array<ArrayBufferLike> = new Int32Array(0);
+  constructor(
+    private readonly pq: ParquetIn,
+    private readonly range: [number, number],
+  ) {}
+
+  /** Move to the next row in range; false at the end of the run. */
+  async advance(): Promise<boolean> {
+    for (;;) {
+      this.pos++;
+      while (this.pos >= this.hi.length) {
+        if (++this.group >= this.pq.rowGroups) return false;
+        const s = this.pq.groupStats(this.group, "hash_hi");
+        if (s && (Number(s.max) < this.range[0] || Number(s.min) >= this.range[1])) continue;
+        const g = await this.pq.readGroup(["hash_hi", "hash_lo", "shard", "doc"], this.group);
+        this.hi = asInt32(g.hash_hi!);
+        this.lo = asInt32(g.hash_lo!);
+        this.shard = asInt32(g.shard!);
+        this.doc = asInt32(g.doc!);
+        this.pos = 0;
+      }
+      const h = this.hi[this.pos]!;
+      if (h >= this.range[0] && h < this.range[1]) return true;
+    }
+  }
+}
+
+/** Row order of the merge: band hash, then shard, then doc (input order among equal hashes). */
+function before(a: RunCursor, b: RunCursor): boolean {
+  const ai = a.pos;
+  const bi = b.pos;
+  if (a.hi[ai] !== b.hi[bi]) return a.hi[ai]! < b.hi[bi]!;
+  if (a.lo[ai] !== b.lo[bi]) return a.lo[ai]! < b.lo[bi]!;
+  if (a.shard[ai] !== b.shard[bi]) return a.shard[ai]! < b.shard[bi]!;
+  return a.doc[ai]! < b.doc[bi]!;
+}
+
+/** Buckets of two or more members of a band: members as doc keys, bucket b spanning [ends[b-1], ends[b]). */
+async function mergeBuckets(workdir: string, plan: ShardPlan, band: number, range: [number, number]): Promise<{ members: Float64Array; ends: Int32Array; rows: number }> {
+  const heap: RunCursor[] = [];
+  for (let s = 0; s < plan.tasks.sign; s++) {
+    const m = await readMarker(workdir, "sign", s);
+    const runs = Number(m?.data?.runs ?? 0);
+    for (let r = 0; r < runs; r++) {
+      const c = new RunCursor(await ParquetIn.open(layout.bandRun(workdir, band, s, r)), range);
+      if (await c.advance()) heap.push(c);
+    }
+  }
+  const down = (i: number) => {
+    for (;;) {
+      const l = 2 * i + 1;
+      if (l >= heap.length) return;
+      const m = l + 1 < heap.length && before(heap[l + 1]!, heap[l]!) ? l + 1 : l;
+      if (!before(heap[m]!, heap[i]!)) return;
+      [heap[m], heap[i]] = [heap[i]!, heap[m]!];
+      i = m;
+    }
+  };
+  for (let i = (heap.length >> 1) - 1; i >= 0; i--) down(i);
+  const members = new GrowArray(Float64Array);
+  const ends = new GrowArray(Int32Array);
+  let curHi = 0;
+  let curLo = 0;
+  let start = 0;
+  let rows = 0;
+  const close = () => {
+    if (members.length - start >= 2) ends.push(members.length);
+    else members.length = start; // a bucket of one: drop it
+    start = members.length;
+  };
+  while (heap.length) {
+    const c = heap[0]!;
+    const h = c.hi[c.pos]!;
+    const l = c.lo[c.pos]!;
+    if (rows > 0 && (h !== curHi || l !== curLo)) close();
+    curHi = h;
+    curLo = l;
+    members.push(docKey(c.shard[c.pos]!, c.doc[c.pos]!));
+    rows++;
+    if (!(await c.advance())) {
+      heap[0] = heap[heap.length - 1]!;
+      heap.pop();
+    }
+    down(0);
+  }
+  close();
+  return { members: members.take(), ends: ends.take(), rows };
+}
+
+/** Run bucket task `task` (band = task mod bands, hash range = ⌊task / bands⌋). */
+export async function bucketTask(workdir: string, plan: ShardPlan, task: number): Promise<Omit<TaskMarker, "seconds" | "peakRssBytes">> {
+  const p = plan.params;
+  const band = task % p.bands;
+  const range = hashRange(Math.floor(task / p.bands), p.hashRanges);
+  const { members, ends, rows } = await mergeBuckets(workdir, plan, band, range);
+
+  // every document met, sorted, so each gets a dense number and one doc-index lookup
+  const keys = Float64Array.from(new Set(members)).sort();
+  const dense = new Int32Array(members.length);
+  for (let i = 0; i < members.length; i++) {
+    let a = 0;
+    let b = keys.length - 1;
+    const k = members[i]!;
+    while (a < b) {
+      const m = (a + b) >> 1;
+      if (keys[m]! < k) a = m + 1;
+      else b = m;
+    }
+    dense[i] = a;
+  }
+  const info = p.verify === "exact" ? await lookupDocs(workdir, keys) : undefined;
+  const reader = new DocReader(plan);
+  const uf = new UnionFind(keys.length);
+  const sets = new Map<number, Int32Array>();
+  const setOf = (d: number) => {
+    let s = sets.get(d);
+    if (!s) {
+      s = reader.shingleSet(info!.file[d]!, info!.offset[d]!, info!.length[d]!);
+      sets.set(d, s);
+    }
+    return s;
+  };
+  const ea = new GrowArray(Float64Array);
+  const eb = new GrowArray(Float64Array);
+  let candidates = 0;
+  let verified = 0;
+  const t = p.threshold;
+  const tryPair = (x: number, y: number) => {
+    candidates++;
+    // pairs already joined in this band are skipped, as `dedup` does (the components do not change)
+    if (uf.find(x) === uf.find(y)) return;
+    if (info) {
+      const sx = info.shingles[x]!;
+      const sy = info.shingles[y]!;
+      if (Math.min(sx, sy) < t * Math.max(sx, sy) - 1e-9) return;
+      verified++;
+      const a = setOf(x);
+      const b = setOf(y);
+      if (jaccardOfSets(a, a.length, b, b.length) < t - 1e-12) return;
+    }
+    uf.union(x, y);
+    ea.push(keys[x]!);
+    eb.push(keys[y]!);
+  };
+  try {
+    let s = 0;
+    for (let bi = 0; bi < ends.length; bi++) {
+      const e = ends[bi]!;
+      sets.clear();
+      if (e - s <= ALL_PAIRS_LIMIT) {
+        for (let i = s; i < e; i++) for (let j = i + 1; j < e; j++) tryPair(dense[i]!, dense[j]!);
+      } else {
+        for (let q = s + 1; q < e; q++) {
+          tryPair(dense[s]!, dense[q]!);
+          if (q > s + 1) tryPair(dense[q - 1]!, dense[q]!);
+          // only the first member and the predecessor are needed again: memory stays flat in a huge bucket
+          if (q - 1 > s && dense[q - 1] !== dense[s]) sets.delete(dense[q - 1]!);
+        }
+      }
+      s = e;
+    }
+  } finally {
+    reader.close();
+  }
+  const na = ea.take();
+  const nb = eb.take();
+  const n = na.length;
+  const cols = [new Int32Array(n), new Int32Array(n), new Int32Array(n), new Int32Array(n)] as const;
+  for (let i = 0; i < n; i++) {
+    cols[0][i] = keyShard(na[i]!);
+    cols[1][i] = keyDoc(na[i]!);
+    cols[2][i] = keyShard(nb[i]!);
+    cols[3][i] = keyDoc(nb[i]!);
+  }
+  const file = layout.edges(workdir, task);
+  await writeParquetColumns(file, EDGE_SCHEMA, cols);
+  return {
+    stage: "bucket",
+    task,
+    bytesWritten: (await stat(file)).size,
+    stats: { band, rows, buckets: ends.length, bucketDocs: keys.length, candidates, verified, accepted: n },
+  };
+}

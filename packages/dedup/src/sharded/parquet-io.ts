@@ -1,0 +1,167 @@
+/**
+ * Parquet for the sharded stages' intermediate files: written a row group at a time through a temp file that is
+ * renamed into place (readers never see half a file), read back a row group at a time as typed columns.
+ */
+import { rename, rm, mkdir } from "node:fs/promises";
+import path from "node:path";
+import { asyncBufferFromFile, parquetMetadataAsync, parquetRead, type AsyncBuffer, type FileMetaData } from "hyparquet";
+import { fileWriter, ParquetWriter } from "hyparquet-writer";
+import { registerTemp, tempPathFor } from "@sfmed/schema";
+
+export type ColumnType = "INT32" | "INT64" | "STRING" | "BOOLEAN";
+
+/** Column name → Parquet type, in file order. */
+export type ParquetSchema = ReadonlyArray<readonly [name: string, type: ColumnType]>;
+
+export type ColumnValues = Int32Array | BigInt64Array | Array<string | null> | boolean[];
+
+function schemaElements(schema: ParquetSchema) {
+  return [
+    { name: "root", num_children: schema.length },
+    ...schema.map(([name, type]) =>
+      type === "STRING"
+        ? { name, type: "BYTE_ARRAY" as const, converted_type: "UTF8" as const, repetition_type: "OPTIONAL" as const }
+        : { name, type, repetition_type: "REQUIRED" as const },
+    ),
+  ];
+}
+
+/** A Parquet file written row group by row group; `commit()` renames it into place, `abort()` removes it. */
+export class ParquetOut {
+  private readonly tmp: string;
+  private readonly writer: ParquetWriter;
+  private readonly unregister: () => void;
+  rows = 0;
+
+  private constructor(readonly file: string, readonly schema: ParquetSchema) {
+    this.tmp = tempPathFor(file);
+    this.unregister = registerTemp(this.tmp);
+    this.writer = new ParquetWriter({ writer: fileWriter(this.tmp), schema: schemaElements(schema), createdBy: "@sfmed/dedup" });
+  }
+
+  static async create(file: string, schema: ParquetSchema): Promise<ParquetOut> {
+    await mkdir(path.dirname(file), { recursive: true });
+    return new ParquetOut(file, schema);
+  }
+
+  /** One row group (all columns of equal length, in schema order). */
+  writeGroup(columns: readonly ColumnValues[]): void {
+    const n = columns[0]?.length ?? 0;
+    if (n === 0) return;
+    this.writer.write({
+      columnData: this.schema.map(([name], i) => ({ name, data: columns[i]! })),
+      rowGroupSize: n,
+    });
+    this.rows += n;
+  }
+
+  async commit(): Promise<void> {
+    this.writer.finish();
+    await rename(this.tmp, this.file);
+    this.unregister();
+  }
+
+  async abort(): Promise<void> {
+    await rm(this.tmp, { force: true });
+    this.unregister();
+  }
+}
+
+/** Write one file of `columns` in row groups of `groupRows`, atomically. */
+export async function writeParquetColumns(file: string, schema: ParquetSchema, columns: readonly ColumnValues[], groupRows = 1 << 16): Promise<void> {
+  const out = await ParquetOut.create(file, schema);
+  try {
+    const n = columns[0]?.length ?? 0;
+    for (let s = 0; s < n; s += groupRows) out.writeGroup(columns.map((c) => c.slice(s, Math.min(n, s + groupRows)) as ColumnValues));
+    await out.commit();
+  } catch (err) {
+    await out.abort();
+    throw err;
+  }
+}
+
+/** An open Parquet file: its metadata and row-group reads of chosen columns. */
+export class ParquetIn {
+  private constructor(readonly file: string, private readonly buffer: AsyncBuffer, readonly metadata: FileMetaData) {}
+
+  static async open(file: string): Promise<ParquetIn> {
+    const buffer = await asyncBufferFromFile(file);
+    return new ParquetIn(file, buffer, await parquetMetadataAsync(buffer));
+  }
+
+  get rowGroups(): number {
+    return this.metadata.row_groups.length;
+  }
+
+  get rows(): number {
+    return Number(this.metadata.num_rows);
+  }
+
+  /** First row of each row group, plus the total at the end. */
+  groupStarts(): number[] {
+    const starts = [0];
+    for (const g of this.metadata.row_groups) starts.push(starts[starts.length - 1]! + Number(g.num_rows));
+    return starts;
+  }
+
+  /** Min and max statistics of a column in a row group, where the writer stored them. */
+  groupStats(group: number, column: string): { min: unknown; max: unknown } | undefined {
+    const c = this.metadata.row_groups[group]?.columns.find((x) => x.meta_data?.path_in_schema.join(".") === column);
+    const s = c?.meta_data?.statistics;
+    return s ? { min: s.min_value ?? s.min, max: s.max_value ?? s.max } : undefined;
+  }
+
+  /** Rows [rowStart, rowEnd) of the named columns, each as the array hyparquet decodes (Int32Array for INT32). */
+  async read(columns: readonly string[], rowStart: number, rowEnd: number): Promise<Record<string, ArrayLike<unknown>>> {
+    const out: Record<string, ArrayLike<unknown>> = {};
+    if (rowEnd <= rowStart) {
+      for (const c of columns) out[c] = [];
+      return out;
+    }
+    const parts: Record<string, Array<{ start: number; data: ArrayLike<unknown> }>> = {};
+    await parquetRead({
+      file: this.buffer,
+      metadata: this.metadata,
+      columns: [...columns],
+      rowStart,
+      rowEnd,
+      onChunk: (ch) => {
+        (parts[ch.columnName] ??= []).push({ start: ch.rowStart, data: ch.columnData as ArrayLike<unknown> });
+      },
+    });
+    for (const c of columns) {
+      const list = (parts[c] ?? []).sort((a, b) => a.start - b.start);
+      // chunks may reach outside the range asked for: cut to it
+      const first = list[0];
+      if (list.length === 1 && first && first.start === rowStart && first.data.length === rowEnd - rowStart) {
+        out[c] = first.data;
+        continue;
+      }
+      const all: unknown[] = [];
+      for (const p of list) {
+        for (let i = 0; i < p.data.length; i++) {
+          const r = p.start + i;
+          if (r >= rowStart && r < rowEnd) all[r - rowStart] = p.data[i];
+        }
+      }
+      out[c] = first && ArrayBuffer.isView(first.data) && first.data instanceof Int32Array ? Int32Array.from(all as number[]) : all;
+    }
+    return out;
+  }
+
+  /** A whole row group. */
+  async readGroup(columns: readonly string[], group: number): Promise<Record<string, ArrayLike<unknown>>> {
+    const starts = this.groupStarts();
+    return this.read(columns, starts[group]!, starts[group + 1]!);
+  }
+}
+
+/** Int32 column values (INT32 comes back as Int32Array; anything else is converted). */
+export function asInt32(values: ArrayLike<unknown>): Int32Array {
+  return values instanceof Int32Array ? values : Int32Array.from(values as ArrayLike<number>, (v) => Number(v));
+}
+
+/** INT64 column values as numbers (byte offsets and positions stay below 2^53). */
+export function asNumbers(values: ArrayLike<unknown>): Float64Array {
+  return Float64Array.from(values as ArrayLike<number>, (v) => Number(v));
+}

@@ -1,0 +1,184 @@
+/** Stage 1, `sign`: input shard i → the doc index and sorted runs of (band hash, doc) per band. */
+import { stat } from "node:fs/promises";
+import { isUtf8 } from "node:buffer";
+import { sourceOfFile } from "../dedup-jsonl.js";
+import { DedupError } from "../errors.js";
+import { createBatchComputer } from "../signature-batch.js";
+import { textOf } from "../text-view.js";
+import { layout, type TaskMarker } from "./layout.js";
+import { ParquetOut, writeParquetColumns, type ParquetSchema } from "./parquet-io.js";
+import type { ShardPlan } from "./plan.js";
+import { shardLines } from "./shard-lines.js";
+
+/** Rows per row group of a doc index: doc d of a shard is in row group ⌊d / DOC_GROUP⌋. */
+export const DOC_GROUP = 1 << 16;
+
+export const DOCS_SCHEMA: ParquetSchema = [
+  ["doc", "INT32"],
+  ["file", "INT32"],
+  ["offset", "INT64"],
+  ["length", "INT32"],
+  ["text_length", "INT32"],
+  ["shingles", "INT32"],
+  ["source", "STRING"],
+  ["id", "STRING"],
+];
+
+export const BAND_SCHEMA: ParquetSchema = [
+  ["hash_hi", "INT32"],
+  ["hash_lo", "INT32"],
+  ["shard", "INT32"],
+  ["doc", "INT32"],
+];
+
+const BATCH = 1024;
+
+/** A record's line → its JSON object, or a DedupError naming the file and byte offset. */
+export function parseRecordLine(bytes: Uint8Array, file: string, offset: number): Record<string, unknown> {
+  if (!isUtf8(bytes)) throw new DedupError(`invalid UTF-8 bytes in the line at byte ${offset}`, { code: "PARSE_ERROR", file });
+  let record: unknown;
+  try {
+    record = JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("utf8"));
+  } catch (cause) {
+    throw new DedupError(`invalid JSON in the line at byte ${offset}: ${(cause as Error).message}`, { code: "PARSE_ERROR", file, cause });
+  }
+  if (!record || typeof record !== "object" || Array.isArray(record)) throw new DedupError(`the line at byte ${offset} is not a JSON object`, { code: "PARSE_ERROR", file });
+  return record as Record<string, unknown>;
+}
+
+/** Columns of the doc index, one row group at a time. */
+class DocColumns {
+  doc: number[] = [];
+  file: number[] = [];
+  offset: number[] = [];
+  length: number[] = [];
+  textLength: number[] = [];
+  shingles: number[] = [];
+  source: Array<string | null> = [];
+  id: Array<string | null> = [];
+  flush(out: ParquetOut): void {
+    if (!this.doc.length) return;
+    out.writeGroup([
+      Int32Array.from(this.doc),
+      Int32Array.from(this.file),
+      BigInt64Array.from(this.offset, (v) => BigInt(v)),
+      Int32Array.from(this.length),
+      Int32Array.from(this.textLength),
+      Int32Array.from(this.shingles),
+      this.source,
+      this.id,
+    ]);
+    Object.assign(this, new DocColumns());
+  }
+}
+
+/** Sort one band of a run by (hash_hi, hash_lo), doc order kept among equals, and write it. */
+async function writeRun(file: string, keys: Int32Array, docs: Int32Array, n: number, width: number, band: number, shard: number): Promise<number> {
+  const idx = new Uint32Array(n);
+  for (let i = 0; i < n; i++) idx[i] = i;
+  const hi = new Int32Array(n);
+  const lo = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    hi[i] = keys[i * width + 2 * band]!;
+    lo[i] = keys[i * width + 2 * band + 1]!;
+  }
+  idx.sort((a, b) => hi[a]! - hi[b]! || lo[a]! - lo[b]! || a - b);
+  const cols = [new Int32Array(n), new Int32Array(n), new Int32Array(n).fill(shard), new Int32Array(n)] as const;
+  for (let i = 0; i < n; i++) {
+    const j = idx[i]!;
+    cols[0][i] = hi[j]!;
+    cols[1][i] = lo[j]!;
+    cols[3][i] = docs[j]!;
+  }
+  await writeParquetColumns(file, BAND_SCHEMA, cols);
+  return (await stat(file)).size;
+}
+
+/** Run the sign task of shard `shard`. Returns the marker to write once everything is in place. */
+export async function signShard(workdir: string, plan: ShardPlan, shard: number): Promise<Omit<TaskMarker, "seconds" | "peakRssBytes">> {
+  const p = plan.params;
+  const files = plan.inputs.map((f) => f.file);
+  const compute = createBatchComputer({ numPerm: p.numPerm, seed: p.seed, ngram: p.ngram, bands: p.bands, rows: p.rows, keepShingles: false, keepSignatures: false });
+  const width = 2 * p.bands;
+  const runDocs = p.runDocs;
+  let runKeys = new Int32Array(Math.min(runDocs, 4096) * width);
+  let runDoc = new Int32Array(Math.min(runDocs, 4096));
+  let inRun = 0;
+  let runs = 0;
+  let bytesWritten = 0;
+  let count = 0;
+  let empty = 0;
+  const docsOut = await ParquetOut.create(layout.docs(workdir, shard), DOCS_SCHEMA);
+  const cols = new DocColumns();
+  let texts: string[] = [];
+  let firstOfBatch = 0;
+
+  const flushRun = async () => {
+    if (!inRun) return;
+    for (let b = 0; b < p.bands; b++) bytesWritten += await writeRun(layout.bandRun(workdir, b, shard, runs), runKeys, runDoc, inRun, width, b, shard);
+    runs++;
+    inRun = 0;
+  };
+  const computeBatch = async () => {
+    if (!texts.length) return;
+    const r = compute(texts);
+    for (let i = 0; i < r.count; i++) {
+      const size = r.sizes[i]!;
+      cols.shingles.push(size);
+      if (size === 0) {
+        empty++;
+        continue; // empty text: never a candidate, no band rows
+      }
+      if (inRun === runDoc.length) {
+        const grow = Math.min(runDocs, 2 * runDoc.length);
+        const k = new Int32Array(grow * width);
+        k.set(runKeys);
+        runKeys = k;
+        const d = new Int32Array(grow);
+        d.set(runDoc);
+        runDoc = d;
+      }
+      runKeys.set(r.bandKeys.subarray(i * width, (i + 1) * width), inRun * width);
+      runDoc[inRun++] = firstOfBatch + i;
+      if (inRun === runDocs) await flushRun();
+    }
+    firstOfBatch += r.count;
+    texts = [];
+    if (cols.doc.length >= DOC_GROUP) cols.flush(docsOut);
+  };
+
+  try {
+    for await (const line of shardLines(files, plan.shards[shard]!)) {
+      const file = files[line.file]!;
+      const rec = parseRecordLine(line.bytes, file, line.offset);
+      let text: string;
+      try {
+        text = textOf(rec, { field: p.field });
+      } catch (err) {
+        if (err instanceof DedupError) throw new DedupError(`the record at byte ${line.offset}: ${err.message}`, { code: err.code, file, field: err.field });
+        throw err;
+      }
+      const s = rec[p.sourceField];
+      const id = rec[p.idField];
+      cols.doc.push(count++);
+      cols.file.push(line.file);
+      cols.offset.push(line.offset);
+      cols.length.push(line.bytes.length);
+      cols.textLength.push(text.length);
+      cols.source.push(typeof s === "string" ? s : sourceOfFile(file));
+      cols.id.push(typeof id === "string" ? id : typeof id === "number" ? String(id) : null);
+      texts.push(text);
+      // doc index row groups hold exactly DOC_GROUP rows: a batch never crosses one
+      if (texts.length >= BATCH || cols.doc.length >= DOC_GROUP) await computeBatch();
+    }
+    await computeBatch();
+    await flushRun();
+    cols.flush(docsOut);
+    await docsOut.commit();
+  } catch (err) {
+    await docsOut.abort();
+    throw err;
+  }
+  bytesWritten += (await stat(layout.docs(workdir, shard))).size;
+  return { stage: "sign", task: shard, bytesWritten, stats: { docs: count, empty, runs }, data: { docs: count, runs } };
+}
