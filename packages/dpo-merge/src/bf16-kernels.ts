@@ -5,6 +5,7 @@
 // tests of options; where the runtime lacks Wasm SIMD, `Bf16Engine.create` returns undefined and callers keep the
 // JavaScript path.
 import { BF16_NAN } from "./dtype.js";
+import { cutFn, histHiFn, histLoFn, l1Fn } from "./trim-kernels.js";
 import { F64, FnBuilder, I32, instantiate, moduleBytes, op, V128, v, type WasmMemory } from "./wasm-asm.js";
 
 /** The shape of one merge: what is baked into the generated code (values are set per tensor). */
@@ -25,6 +26,8 @@ export interface MixSpec {
   normalize: boolean;
   /** task: scale the mix by λ. */
   lambda: boolean;
+  /** task: room for the per-model counters of the TIES magnitude cut (`histHi`, `histLo`, `cutMask`). */
+  trim?: boolean;
 }
 
 /** Per-tensor values of a {@link MixSpec}. */
@@ -40,6 +43,9 @@ export interface MixValues {
 }
 
 const align = (n: number, a: number) => Math.ceil(n / a) * a;
+const HI_BINS = 1 << 15;
+const LO_BINS = 1 << 16;
+const HIST_BYTES = 4 * (HI_BINS + LO_BINS);
 const ZERO16 = new Array<number>(16).fill(0);
 
 interface Layout {
@@ -52,6 +58,10 @@ interface Layout {
   mask: number;
   mstride: number;
   out: number;
+  /** Per model: 32768 high-half then 65536 low-half u32 counters (only with `trim`). */
+  hist: number;
+  /** Per model: the i32 count of ties at the cut still to keep. */
+  ties: number;
   total: number;
 }
 
@@ -66,7 +76,10 @@ function layout(spec: MixSpec, chunk: number): Layout {
   const mask = data + 2 * nIn * stride;
   const mstride = align(chunk, 16);
   const out = mask + k * mstride;
-  return { nIn, f64, rng, acc, data, stride, mask, mstride, out, total: out + stride };
+  const ties = align(out + stride, 16);
+  const hist = ties + 4 * k;
+  const total = hist + (spec.trim ? k * HIST_BYTES : 0);
+  return { nIn, f64, rng, acc, data, stride, mask, mstride, out, hist, ties, total };
 }
 
 /** float32 constant slots (byte offset 4·slot). */
@@ -224,7 +237,15 @@ export class Bf16Engine {
   readonly chunk: number;
   private readonly L: Layout;
   private readonly mem: WasmMemory;
-  private readonly fns: { mix: (a: number, b: number, c: number, d: number) => void; sums: (a: number, b: number, n: number) => void; bernoulli: (s: number, o: number, n: number, t: number) => void };
+  private readonly fns: {
+    mix: (a: number, b: number, c: number, d: number) => void;
+    sums: (a: number, b: number, n: number) => void;
+    bernoulli: (s: number, o: number, n: number, t: number) => void;
+    histHi: (b: number, m: number, nBytes: number, hist: number) => void;
+    histLo: (b: number, m: number, nBytes: number, hist: number, bucket: number) => void;
+    cut: (b: number, m: number, nBytes: number, mask: number, thr: number, tie: number) => void;
+    l1: (b: number, m: number, mask: number, nBytes: number, acc: number) => void;
+  };
 
   private constructor(spec: MixSpec, chunk: number, L: Layout, exports: Record<string, unknown>) {
     this.spec = spec;
@@ -244,6 +265,10 @@ export class Bf16Engine {
         { name: "mix", fn: mixFn(spec, L) },
         { name: "sums", fn: sumsFn(L) },
         { name: "bernoulli", fn: bernoulliFn() },
+        { name: "histHi", fn: histHiFn() },
+        { name: "histLo", fn: histLoFn() },
+        { name: "cut", fn: cutFn() },
+        { name: "l1", fn: l1Fn() },
       ]);
       const ex = instantiate(bytes);
       e = ex ? new Bf16Engine(spec, chunk, L, ex) : null;
@@ -294,6 +319,57 @@ export class Bf16Engine {
     const cut = Math.ceil(p * 4294967296);
     if (cut <= 0) new Uint8Array(this.mem.buffer, off, n).fill(0);
     else this.fns.bernoulli(this.L.rng + 16 * i, off, n, Math.min(cut, 4294967296) - 1);
+  }
+
+  /** The xoshiro128** state of model i's mask stream (a copy: give it back with `setRngState`). */
+  rngState(i: number): Uint32Array {
+    return new Uint32Array(this.mem.buffer, this.L.rng + 16 * i, 4).slice();
+  }
+
+  /** Byte offset of task model i's input in set `set` (input 0 is the base). */
+  private modelOff(set: number, i: number): number {
+    return this.L.data + (set * this.L.nIn + i + 1) * this.L.stride;
+  }
+
+  /** Model i's magnitude counters: 32768 for the high 16 bits of |δ|, then 65536 for the low 16 bits (`trim` engines). */
+  counts(i: number): { hi: Uint32Array; lo: Uint32Array } {
+    const off = this.L.hist + i * HIST_BYTES;
+    return { hi: new Uint32Array(this.mem.buffer, off, HI_BINS), lo: new Uint32Array(this.mem.buffer, off + 4 * HI_BINS, LO_BINS) };
+  }
+
+  /** Count the high 16 bits of |δ_i| = |f32(θ_i) − f32(θ_b)| over n elements of set `set`. */
+  histHi(set: number, i: number, n: number): void {
+    this.fns.histHi(this.modelOff(set, -1), this.modelOff(set, i), 2 * n, this.L.hist + i * HIST_BYTES);
+  }
+
+  /** Count the low 16 bits of the |δ_i| whose high 16 bits equal `bucket`. */
+  histLo(set: number, i: number, n: number, bucket: number): void {
+    this.fns.histLo(this.modelOff(set, -1), this.modelOff(set, i), 2 * n, this.L.hist + i * HIST_BYTES + 4 * HI_BINS, bucket);
+  }
+
+  /** Start model i's cut: `ties` elements whose |δ| bits equal the threshold are still to be kept. */
+  setTies(i: number, ties: number): void {
+    new Int32Array(this.mem.buffer, this.L.ties + 4 * i, 1)[0] = ties;
+  }
+
+  /** Model i's keep-mask for the next n elements: |δ| bits above `threshold`, or equal while ties remain (`TopKCut.mask`). */
+  cutMask(set: number, i: number, n: number, threshold: number): void {
+    this.fns.cut(this.modelOff(set, -1), this.modelOff(set, i), 2 * n, this.L.mask + i * this.L.mstride, threshold | 0, this.L.ties + 4 * i);
+  }
+
+  /** Add Σ|δ_i| and Σ|δ_i| over model i's current mask (n elements of set `set`, in element order, float64) to `acc`. */
+  l1Norms(set: number, i: number, n: number, acc: { before: number; after: number }): void {
+    const a = new Float64Array(this.mem.buffer, this.L.acc, 2);
+    a[0] = acc.before;
+    a[1] = acc.after;
+    this.fns.l1(this.modelOff(set, -1), this.modelOff(set, i), this.L.mask + i * this.L.mstride, 2 * n, this.L.acc);
+    acc.before = a[0]!;
+    acc.after = a[1]!;
+  }
+
+  /** Set model i's whole mask to drop (0) or keep (0xFF) everything. */
+  fillMask(i: number, keep: boolean): void {
+    new Uint8Array(this.mem.buffer, this.L.mask + i * this.L.mstride, this.L.mstride).fill(keep ? 0xff : 0);
   }
 
   /** Merge n elements of buffer set `set`; returns a view of the bf16 output bytes (valid until the next call). */

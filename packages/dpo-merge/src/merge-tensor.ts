@@ -1,7 +1,7 @@
-import { Bf16Engine, type MixSpec, type MixValues } from "./bf16-kernels.js";
 import type { Checkpoint } from "./checkpoint.js";
 import { uninitF32, type FloatDtype } from "./dtype.js";
-import { seededRng, seededState } from "./seeded-rng.js";
+import { bf16Plan, mergeBf16 } from "./merge-bf16.js";
+import { seededRng } from "./seeded-rng.js";
 import { slerpApply, slerpCoefficients, slerpSums } from "./slerp.js";
 import { bernoulliMask, type RescaleMode } from "./sparsify.js";
 import { TopKCut } from "./streaming-top-k.js";
@@ -22,12 +22,12 @@ export interface TensorMergeParams {
   hasBase: boolean;
   /** Output dtype of float tensors (default: the reference tensor's own). */
   outDtype?: FloatDtype | undefined;
+  /** false: always the float32 JavaScript path, the reference the bf16 Wasm kernels are tested against. @default true */
+  wasm?: boolean | undefined;
 }
 
 /** A merged chunk: float32 values, or bytes already encoded in the output dtype. */
 export type MergedChunk = Float32Array | Uint8Array;
-
-const f = Math.fround;
 
 /**
  * Merge one float tensor chunk by chunk and hand each merged chunk to `write` (awaited before the next chunk is
@@ -65,6 +65,7 @@ export async function mergeTensor(
       if (method === "ties") {
         const k = density <= 0 || n === 0 ? 0 : Math.max(1, Math.floor(density * n));
         const cut = k > 0 ? await TopKCut.find(() => deltas(i), k) : undefined;
+        scales.push(rescale === "l1" ? await cutL1Scale(cut, deltas(i), density) : undefined);
         // One delta and one mask array per model, reused chunk after chunk (a chunk's masks die with it).
         let keep = new Uint8Array(0);
         maskers.push((len, delta) => {
@@ -72,7 +73,6 @@ export async function mergeTensor(
           if (keep.length !== len) keep = new Uint8Array(len);
           return cut.mask(delta(), keep);
         });
-        scales.push(undefined);
       } else {
         const rng = seededRng(seed, name, i);
         maskers.push((len) => bernoulliMask({ length: len, p: density, rng }));
@@ -145,113 +145,23 @@ export async function mergeTensor(
   await pendingWrite;
 }
 
-interface Bf16Plan {
-  engine: Bf16Engine;
-  inputs: Checkpoint[];
-  values: MixValues;
-  /** Models whose keep-mask is drawn (DARE). */
-  masked: number[];
-}
-
 /**
- * The bf16 → bf16 path: when every input of this tensor and the output are bf16, the method is one the Wasm
- * kernels cover (all but TIES and DARE with L1 rescale) and the runtime has Wasm SIMD. Same arithmetic, same
- * bits as the float32 path, without the float32 arrays.
+ * TIES with the L1 rescale: one pass over the deltas with the cut's masks for the dense and kept L1 norms
+ * (float64, element order), then the cut starts over for the merging pass.
  */
-function bf16Plan(name: string, p: TensorMergeParams, ref: Checkpoint, modelCks: readonly Checkpoint[]): Bf16Plan | undefined {
-  const { method, density } = p;
-  if ((p.outDtype ?? ref.info(name).dtype) !== "BF16" || method === "ties") return undefined;
-  const dareLike = method === "dare_ties" || method === "dare_linear";
-  const drop = dareLike && density < 1;
-  if (drop && p.rescale === "l1") return undefined;
-  const inputs = method === "linear" ? [...modelCks] : method === "slerp" ? [ref, modelCks[0]!] : [ref, ...modelCks];
-  if (inputs.some((ck) => ck.info(name).dtype !== "BF16") || ref.info(name).numel === 0) return undefined;
-  const k = method === "slerp" ? 1 : modelCks.length;
-  const w = p.weights.map(f);
-  let wsum = 0;
-  for (const x of w) wsum = f(wsum + x);
-  const lambda = f(p.lambda);
-  let spec: MixSpec;
-  const values: MixValues = { weights: w };
-  if (method === "linear") {
-    spec = { kind: "linear", k, masked: [], scale: [], consensus: false, normalize: p.normalize && wsum !== 1, lambda: false };
-    values.wsum = wsum;
-  } else if (method === "slerp") {
-    spec = { kind: "slerp", k, masked: [], scale: [], consensus: false, normalize: false, lambda: false };
-  } else {
-    const scale = drop ? deltaScale(p.rescale, density) : undefined;
-    const kind = scale === undefined ? undefined : "div" in scale ? ("div" as const) : ("mul" as const);
-    spec = {
-      kind: "task",
-      k,
-      masked: modelCks.map(() => drop),
-      scale: modelCks.map(() => kind),
-      consensus: method === "dare_ties",
-      normalize: p.normalize,
-      lambda: lambda !== 1,
-    };
-    values.scales = modelCks.map(() => (scale === undefined ? 1 : "div" in scale ? scale.div : scale.mul));
-    values.wsum = Math.abs(wsum) < 1e-8 ? 1 : wsum;
-    values.lambda = lambda;
-  }
-  const engine = Bf16Engine.get(spec, p.chunk);
-  if (!engine) return undefined;
-  return { engine, inputs, values, masked: drop ? modelCks.map((_, i) => i) : [] };
-}
-
-async function mergeBf16(name: string, p: TensorMergeParams, plan: Bf16Plan, write: (start: number, data: MergedChunk) => Promise<void>): Promise<void> {
-  const { engine, inputs, values } = plan;
-  const { chunk } = p;
-  const n = inputs[0]!.info(name).numel;
-  // Two buffer sets: the next chunk is read into one while the other is merged.
-  const readSet = (set: number, s: number) => {
-    const len = Math.min(chunk, n - s);
-    return Promise.all(inputs.map((ck, i) => ck.readRangeInto(name, s, len, engine.input(set, i))));
-  };
-  if (p.method === "slerp") {
-    const acc = { sumAA: 0, sumBB: 0, sumAB: 0 };
-    let next = readSet(0, 0);
-    for (let s = 0, set = 0; s < n; s += chunk, set ^= 1) {
-      await next;
-      if (s + chunk < n) next = readSet(set ^ 1, s + chunk);
-      engine.sums(set, Math.min(chunk, n - s), acc);
+async function cutL1Scale(cut: TopKCut | undefined, deltas: AsyncIterable<Float32Array>, density: number): Promise<DeltaScale> {
+  let before = 0;
+  let after = 0;
+  let keep = new Uint8Array(0);
+  for await (const d of deltas) {
+    if (keep.length !== d.length) keep = new Uint8Array(d.length);
+    const m = cut ? cut.mask(d, keep) : keep.fill(0);
+    for (let j = 0; j < d.length; j++) {
+      const a = Math.abs(d[j]!);
+      before += a;
+      if (m[j]) after += a;
     }
-    values.coef = slerpCoefficients({ ...acc, t: p.t });
   }
-  engine.setValues(values);
-  for (const i of plan.masked) engine.setRngState(i, seededState(p.seed, name, i));
-  let next = readSet(0, 0);
-  let pendingWrite: Promise<void> = Promise.resolve();
-  let prev: Uint8Array | undefined;
-  for (let s = 0, set = 0; s < n; s += chunk, set ^= 1) {
-    const len = Math.min(chunk, n - s);
-    await next;
-    if (s + chunk < n) next = readSet(set ^ 1, s + chunk);
-    for (const i of plan.masked) engine.drawMask(i, len, p.density);
-    // Out of the engine's memory into a buffer of its own: a worker transfers it to the writing thread.
-    const out = new Uint8Array(takeBuffer(2 * chunk), 0, 2 * len);
-    out.set(engine.mix(set, len));
-    await pendingWrite;
-    if (prev && prev.buffer.byteLength > 0) recycleBuffer(prev.buffer as ArrayBuffer);
-    prev = out;
-    pendingWrite = write(s, out);
-  }
-  await pendingWrite;
-  if (prev && prev.buffer.byteLength > 0) recycleBuffer(prev.buffer as ArrayBuffer);
-}
-
-/**
- * Output buffers once written, kept for the next chunks: fresh ones would each cost their page faults again.
- * A worker gets its buffers back from the writing thread (transferred back with the acknowledgement).
- */
-const spare: ArrayBuffer[] = [];
-
-function takeBuffer(bytes: number): ArrayBuffer {
-  const i = spare.findIndex((b) => b.byteLength >= bytes);
-  return i >= 0 ? spare.splice(i, 1)[0]! : (Buffer.allocUnsafeSlow(bytes).buffer as ArrayBuffer);
-}
-
-/** Hand a written output buffer back for reuse (at most a few are kept). */
-export function recycleBuffer(buf: ArrayBuffer): void {
-  if (spare.length < 4 && buf.byteLength > 0) spare.push(buf);
+  cut?.restart();
+  return deltaScale("l1", density, undefined, undefined, { before, after });
 }

@@ -3,7 +3,8 @@
 // after the pool acknowledges the previous write, so memory stays at a few chunks per input.
 import { parentPort, workerData } from "node:worker_threads";
 import { Checkpoint } from "./checkpoint.js";
-import { mergeTensor, recycleBuffer } from "./merge-tensor.js";
+import { recycleBuffer } from "./merge-bf16.js";
+import { mergeTensor } from "./merge-tensor.js";
 import type { WorkerData, WorkerReply, WorkerRequest } from "./merge-pool.js";
 
 const port = parentPort!;

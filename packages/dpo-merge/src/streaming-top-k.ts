@@ -27,12 +27,7 @@ export class TopKCut {
       const u = new Uint32Array(c.buffer, c.byteOffset, c.length);
       for (let i = 0; i < u.length; i++) hi[(u[i]! & 0x7fffffff) >>> 16]!++;
     }
-    let above = 0;
-    let bucket = hi.length - 1;
-    for (; bucket > 0; bucket--) {
-      if (above + hi[bucket]! >= k) break;
-      above += hi[bucket]!;
-    }
+    const { bin: bucket, above: aboveHi } = cutBin(hi, k, 0);
     const lo = new Float64Array(1 << 16);
     for await (const c of chunks()) {
       const u = new Uint32Array(c.buffer, c.byteOffset, c.length);
@@ -41,12 +36,18 @@ export class TopKCut {
         if (m >>> 16 === bucket) lo[m & 0xffff]!++;
       }
     }
-    let low = lo.length - 1;
-    for (; low > 0; low--) {
-      if (above + lo[low]! >= k) break;
-      above += lo[low]!;
-    }
+    const { bin: low, above } = cutBin(lo, k, aboveHi);
     return new TopKCut(((bucket << 16) | low) >>> 0, k - above);
+  }
+
+  /** A cut found elsewhere (the Wasm counting kernels): threshold bits and ties to keep. */
+  static of(threshold: number, tiesToKeep: number): TopKCut {
+    return new TopKCut(threshold >>> 0, tiesToKeep);
+  }
+
+  /** Start over from the first chunk (a second pass with the same masks). */
+  restart(): void {
+    this.tiesSeen = 0;
   }
 
   /** Keep-mask for the next chunk (chunks must come in index order, each once). */
@@ -63,4 +64,17 @@ export class TopKCut {
     }
     return out;
   }
+}
+
+/**
+ * Walk counters from the top bin down: the first bin at which `above` plus the counts so far reach k (bin 0
+ * at the latest), and the count strictly above that bin.
+ */
+export function cutBin(counts: ArrayLike<number>, k: number, above: number): { bin: number; above: number } {
+  let bin = counts.length - 1;
+  for (; bin > 0; bin--) {
+    if (above + counts[bin]! >= k) break;
+    above += counts[bin]!;
+  }
+  return { bin, above };
 }
