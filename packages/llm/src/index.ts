@@ -17,3 +17,4 @@ export { RateLimiter, type RateLimitOptions, type RateTicket } from "./rate-limi
 export { ResponseCache, cacheKey, stableStringify } from "./response-cache.js";
 export { backoffDelay, parseRetryAfter, isRetryableStatus, type RetryOptions } from "./retry-policy.js";
 export { costOf, type ModelStats, type Pricing } from "./usage-stats.js";
+export { choicePrompt, promptOfRecord, sampleAnswers, type RecordLocation } from "./prompts.js";
