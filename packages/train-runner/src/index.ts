@@ -15,6 +15,19 @@ export {
   type LaunchCommand,
   type SlurmOptions,
 } from "./launchers.js";
+export {
+  runArrayLocal,
+  jobArrayScript,
+  submitJobArrays,
+  submitScript,
+  sbatchArgs,
+  arraySpec,
+  parseJobId,
+  JobArrayError,
+  type ArrayJob,
+  type SlurmArrayOptions,
+  type LocalArrayOptions,
+} from "./job-array.js";
 export { planLaunch, writeLaunchFiles, type PlanLaunchOptions, type LaunchPlan, type LaunchFile } from "./launch-plan.js";
 export { parseEventLine, LineSplitter } from "./events.js";
 export type {
