@@ -37,7 +37,7 @@ def worker(rank: int, init: str, path: str, mode: str, out: str, world: int) -> 
     import transformers  # noqa: F401  (imported before the baseline, as in a trainer process)
 
     from sfmed_trainer import sharding as S
-    from sfmed_trainer.trainer import load_causal
+    from sfmed_trainer.model_io import load_causal
 
     torch.set_num_threads(1)
     dist.init_process_group("gloo", init_method=init, rank=rank, world_size=world)

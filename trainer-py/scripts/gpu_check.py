@@ -45,7 +45,7 @@ def write_jsonl(path: Path, recs: list[dict]) -> str:
 def run_job(job: dict, work: Path, device: str) -> dict:
     """One job through the CLI's main() in this process: its events, exit code and peak GPU memory."""
     from sfmed_trainer.__main__ import main
-    from sfmed_trainer.trainer import Stop
+    from sfmed_trainer.runtime import Stop
 
     p = work / f"{Path(job['output_dir']).name}.json"
     p.write_text(json.dumps(job), encoding="utf-8")

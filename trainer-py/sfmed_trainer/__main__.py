@@ -87,11 +87,12 @@ def main(argv: list[str] | None = None, events_out=None) -> int:
         if a.cmd == "validate":
             print('{"ok":true}', file=ev.out, flush=True)
             return 0
-        from .trainer import Runner, Stop
+        from .runtime import Stop
+        from .stages import run_job
 
         Stop.install()
         try:
-            res = Runner(job, ev).run()
+            res = run_job(job, ev)
         except JobError as e:  # a rule that needed the data size (the α guard): refused before the model loads
             ev.error(e)
             log(f"error: {e}")

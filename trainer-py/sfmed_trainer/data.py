@@ -277,3 +277,15 @@ def pad_batch(seqs: list[list[int]], pad_id: int, labels: list[list[int]] | None
         if lab is not None:
             lab[i, : len(s)] = torch.tensor(labels[i], dtype=torch.long)
     return Padded(ids, att, lab)
+
+
+def pair_batch(examples: list[dict[str, Any]], pad_id: int) -> Padded:
+    """Preference pairs as one padded batch: the chosen block (prompt + response 0) then the rejected block
+    (prompt + response 1); labels cover the responses only."""
+    seqs, labels = [], []
+    for which in (0, 1):
+        for e in examples:
+            r = e["response_ids"][which]
+            seqs.append(e["prompt_ids"] + r)
+            labels.append([IGNORE] * len(e["prompt_ids"]) + r)
+    return pad_batch(seqs, pad_id, labels)

@@ -39,7 +39,6 @@ from typing import Iterable
 
 import torch
 
-from .events import log
 from .optim.adam import METHODS, MergeHParams, default_rescale
 from .optim.factory import merge_kwargs, report_missing, tau_paths, tau_seed
 from .optim.sparse import SPARSE_P, SPARSE_TAU_ONTIES_P, SparseTau

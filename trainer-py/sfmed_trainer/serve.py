@@ -250,10 +250,10 @@ class Engine:
                  limits: Limits | None = None):
         from transformers import AutoConfig
 
-        from .trainer import load_causal, load_reward, load_tokenizer
+        from .model_io import is_reward_checkpoint, load_causal, load_reward, load_tokenizer
 
         cfg = AutoConfig.from_pretrained(checkpoint)
-        self.kind = "reward" if any("SequenceClassification" in a for a in (cfg.architectures or [])) else "causal"
+        self.kind = "reward" if is_reward_checkpoint(cfg) else "causal"
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.tok = load_tokenizer(checkpoint)
         load = load_reward if self.kind == "reward" else load_causal

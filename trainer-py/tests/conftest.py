@@ -105,7 +105,7 @@ def run_job(job: dict, tmp: Path, *, timeout: float = 300, env: dict | None = No
         import signal
 
         from sfmed_trainer.__main__ import main
-        from sfmed_trainer.trainer import Stop
+        from sfmed_trainer.runtime import Stop
 
         out, err = io.StringIO(), io.StringIO()
         saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}

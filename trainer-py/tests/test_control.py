@@ -105,7 +105,7 @@ def test_sigterm_checkpoints_like_sigint(models_dir, data_dir, tmp_path):
     done = of(events, "done")[-1]
     assert done["interrupted"] is True and 2 <= done["step"] < 400
     assert of(events, "checkpoint")[-1]["path"] == done["checkpoint"]
-    from sfmed_trainer.trainer import checkpoint_complete
+    from sfmed_trainer.checkpoint import checkpoint_complete
 
     assert checkpoint_complete(done["checkpoint"])
 
@@ -126,7 +126,7 @@ def test_resume_falls_back_to_newest_complete_checkpoint(models_dir, data_dir, t
     assert of(ev2, "start")[0]["start_step"] == 2 and [s["step"] for s in of(ev2, "step")] == [3, 4, 5]
     assert not (out / "checkpoint-99.tmp").exists()
     # the output folder itself names its newest complete checkpoint; nothing complete is refused before loading
-    from sfmed_trainer.trainer import newest_complete_checkpoint
+    from sfmed_trainer.checkpoint import newest_complete_checkpoint
 
     assert newest_complete_checkpoint(str(out)) == str(out / "checkpoint-4")
     empty = tmp_path / "empty"
@@ -158,7 +158,7 @@ def test_trainer_state_loads_weights_only(models_dir, data_dir, tmp_path):
 
 
 def test_sweep_stale_restores_or_removes_what_a_killed_save_left(tmp_path):
-    from sfmed_trainer.trainer import sweep_stale
+    from sfmed_trainer.checkpoint import sweep_stale
 
     out = tmp_path / "o"
     for d in ("checkpoint-4.tmp", "best", "best.old", "model-1/final.tmp", "checkpoint-6.old", "checkpoint-6.tmp",

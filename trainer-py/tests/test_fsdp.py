@@ -293,7 +293,7 @@ def _rank0_load_worker(rank: int, sft: str) -> None:
     from transformers import AutoModelForCausalLM
 
     from sfmed_trainer import sharding as S
-    from sfmed_trainer.trainer import load_causal, load_reward
+    from sfmed_trainer.model_io import load_causal, load_reward
 
     m = load_causal(sft, 0.1, empty=rank != 0)
     assert all(p.is_meta for p in m.parameters()) == (rank != 0)
