@@ -20,7 +20,7 @@ const keys = (o) => Object.keys(o ?? {});
 const SPEC =
   /(?:^[ \t]*(?:import|export)\b[^;"'`]*?\bfrom\s*|^[ \t]*import\s*|\bimport\s*\(\s*|\brequire\s*\(\s*|\bloadPeer(?:Sync)?\s*\(\s*)(["'])([^"'\n]+)\1/gm;
 const SOURCE = /\.(?:[cm]?ts|tsx|[cm]?js)$/;
-const TESTISH = /(?:\.test\.|\.test-helpers\.|\/test\/|\/bench\/|\/test-helpers\/|\/testing\/|\/__tests__\/)/;
+const TESTISH = /(?:\.test\.|\.test-d\.|\.test-helpers\.|\/test\/|\/bench\/|\/test-helpers\/|\/testing\/|\/__tests__\/)/;
 
 function walk(dir) {
   if (!existsSync(dir)) return [];

@@ -40,6 +40,7 @@ describe("check-boundaries", () => {
       repo({
         "packages/a/src/index.ts": 'import { b } from "@sfmed/b";\nimport { z } from "zod";\nimport path from "node:path";\nimport "./local.js";\n',
         "packages/a/src/index.test.ts": 'import fc from "fast-check";\nimport { it } from "vitest";\n',
+        "packages/a/src/index.test-d.ts": 'import { expectTypeOf } from "vitest";\n',
         "packages/a/src/strings.ts": 'export const msg = `resume from "three"`;\nconst code = "import x from \'y\'";\n',
       }),
     );
