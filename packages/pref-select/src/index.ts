@@ -25,3 +25,4 @@ export type { ScoreProgress } from "./score-with-models.js";
 export { buildSelectReport } from "./strength-report.js";
 export type { SelectReport, HistogramBin, StrengthGroup } from "./strength-report.js";
 export { renderStrengthSvg, niceTicks } from "./strength-plot.js";
+export { readInputRows, type InputRows } from "./read-rows.js";
