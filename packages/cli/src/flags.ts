@@ -9,6 +9,8 @@ export interface NumberBounds {
   /** `min` itself is not allowed (e.g. a temperature > 0). */
   minExclusive?: boolean;
   maxExclusive?: boolean;
+  /** What the message says is expected, in place of the generated "an integer ≥ 1" (e.g. "a fraction between 0 and 1"). */
+  expected?: string;
 }
 
 const flagName = (flag: string) => (flag.startsWith("-") ? flag : `--${flag}`);
@@ -21,7 +23,7 @@ function describeBounds(b: NumberBounds): string {
 
 function parse(flag: string, value: string, integer: boolean, b: NumberBounds): number {
   const n = Number(value);
-  const what = `${integer ? "an integer" : "a number"}${describeBounds(b) ? ` ${describeBounds(b)}` : ""}`;
+  const what = b.expected ?? `${integer ? "an integer" : "a number"}${describeBounds(b) ? ` ${describeBounds(b)}` : ""}`;
   const bad =
     value.trim() === "" ||
     !Number.isFinite(n) ||
@@ -47,18 +49,18 @@ export function intFlag(flag: string, value: string | undefined, bounds: NumberB
 }
 
 /** A number in [0, 1]. */
-export function fractionFlag(flag: string, value: string): number;
-export function fractionFlag(flag: string, value: string | undefined): number | undefined;
-export function fractionFlag(flag: string, value: string | undefined): number | undefined {
-  return numberFlag(flag, value, { min: 0, max: 1 });
+export function fractionFlag(flag: string, value: string, opts?: Pick<NumberBounds, "expected">): number;
+export function fractionFlag(flag: string, value: string | undefined, opts?: Pick<NumberBounds, "expected">): number | undefined;
+export function fractionFlag(flag: string, value: string | undefined, opts: Pick<NumberBounds, "expected"> = {}): number | undefined {
+  return numberFlag(flag, value, { min: 0, max: 1, ...opts });
 }
 
-/** One of `allowed`. */
-export function enumFlag<T extends string>(flag: string, value: string, allowed: readonly T[]): T;
-export function enumFlag<T extends string>(flag: string, value: string | undefined, allowed: readonly T[]): T | undefined;
-export function enumFlag<T extends string>(flag: string, value: string | undefined, allowed: readonly T[]): T | undefined {
+/** One of `allowed`; `opts.expected` replaces the list in the message (e.g. "one of ties, dare_ties"). */
+export function enumFlag<T extends string>(flag: string, value: string, allowed: readonly T[], opts?: { expected?: string }): T;
+export function enumFlag<T extends string>(flag: string, value: string | undefined, allowed: readonly T[], opts?: { expected?: string }): T | undefined;
+export function enumFlag<T extends string>(flag: string, value: string | undefined, allowed: readonly T[], opts: { expected?: string } = {}): T | undefined {
   if (value === undefined) return undefined;
-  if (!(allowed as readonly string[]).includes(value)) throw new UsageError(`${flagName(flag)} must be ${allowed.join(", ")}, got "${value}"`);
+  if (!(allowed as readonly string[]).includes(value)) throw new UsageError(`${flagName(flag)} must be ${opts.expected ?? allowed.join(", ")}, got "${value}"`);
   return value as T;
 }
 
