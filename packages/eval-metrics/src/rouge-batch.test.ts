@@ -132,3 +132,20 @@ describe("createRougePool", () => {
     expect(Date.now() - t0).toBeLessThan(45_000);
   }, 90_000);
 });
+
+describe("worker kernels", () => {
+  it("scores the same with the JS kernel in the workers as with the Wasm one", async () => {
+    const ps = realPairs();
+    const { setLcsKernel } = await import("./lcs-fast.js");
+    setLcsKernel("js");
+    const js = createRougePool({ threads: 2 });
+    setLcsKernel("wasm");
+    try {
+      const [a, b] = [await js.score(ps, { chunkSize: 40 }), await js.score(ps, { chunkSize: 40, tokenizer: "whitespace" })];
+      expect(a).toEqual(rougeLMany(ps));
+      expect(b).toEqual(rougeLMany(ps, { tokenizer: "whitespace" }));
+    } finally {
+      await js.close();
+    }
+  });
+});

@@ -1,4 +1,5 @@
 import { lcsOfSymbols } from "./lcs-bit-parallel.js";
+import { lcsOfCodes } from "./lcs-fast.js";
 import { charCodes, jiebaSegmenter, isPythonWhitespace, tokenize, type Tokenizer } from "./tokenize.js";
 
 /** ROUGE-L precision, recall and F1 of one candidate against one reference, each in [0, 1]. */
@@ -70,6 +71,15 @@ function allNumbers(xs: readonly (string | number)[]): boolean {
   return true;
 }
 
+/** Integers in [0, 0x10FFFF]: what the Wasm kernel's direct-indexed symbol table covers. */
+function allCodes(xs: ArrayLike<number>): boolean {
+  for (let i = 0; i < xs.length; i++) {
+    const x = xs[i]!;
+    if (!(x >= 0 && x <= 0x10ffff && x === Math.floor(x))) return false;
+  }
+  return true;
+}
+
 /**
  * Length of the longest common subsequence of two sequences, exact (bit-parallel, see `lcs-bit-parallel.ts`).
  * Strings compare by code points (every character, whitespace included); arrays compare element-wise with
@@ -78,10 +88,13 @@ function allNumbers(xs: readonly (string | number)[]): boolean {
 export function lcsLength(a: string | readonly (string | number)[], b: string | readonly (string | number)[]): number {
   const sa = typeof a === "string" ? codePoints(a) : a;
   const sb = typeof b === "string" ? codePoints(b) : b;
-  if (allNumbers(sa) && allNumbers(sb)) return lcsOfSymbols(sa as readonly number[], sb as readonly number[]);
+  if (allNumbers(sa) && allNumbers(sb)) {
+    const [na, nb] = [sa as readonly number[], sb as readonly number[]];
+    return allCodes(na) && allCodes(nb) ? lcsOfCodes(na, nb) : lcsOfSymbols(na, nb);
+  }
   const key = (x: string | number) => (typeof x === "number" ? `n${x}` : `s${x}`);
   const [x, y] = internPair(sa.map(key), sb.map(key));
-  return lcsOfSymbols(x, y);
+  return lcsOfCodes(x, y);
 }
 
 /** P, R and F from an LCS length and the two token counts; zeros when either count is 0. */
@@ -147,7 +160,7 @@ export function rougeL(candidate: string, reference: string, options: RougeLOpti
   return scoreSymbols(c, r, options);
 }
 
-/** ROUGE-L from already-tokenized integer symbols. */
+/** ROUGE-L from already-tokenized integer symbols (code points or interned ids, all in [0, 0x10FFFF]). */
 export function scoreSymbols(c: ArrayLike<number>, r: ArrayLike<number>, options: RougeLOptions = {}): RougeScore {
   const compat = options.compat ?? "rouge-score";
   const empty = options.empty ?? (compat === "rouge-chinese" ? "throw" : "zero");
@@ -156,6 +169,6 @@ export function scoreSymbols(c: ArrayLike<number>, r: ArrayLike<number>, options
     if (r.length === 0) throw new RougeError("EMPTY_REFERENCE", "Reference is empty.");
   }
   if (c.length === 0 || r.length === 0) return { precision: 0, recall: 0, f: 0 };
-  const lcs = lcsOfSymbols(c, r);
+  const lcs = lcsOfCodes(c, r);
   return scoreFromCounts(lcs, c.length, r.length, compat === "rouge-chinese" ? 1e-8 : 0);
 }

@@ -1,0 +1,262 @@
+import { availableParallelism } from "node:os";
+import { Worker } from "node:worker_threads";
+import { workerExecArgv } from "@sfmed/schema";
+import { kernelModule } from "./lcs-fast.js";
+import { RougeError, scoreFromCounts, type RougeScore } from "./rouge-l.js";
+import { checkPairs, emptySideError, epsilonOf, isCharMode, prepared, rougeLMany, type RougeBatchOptions, type RougePair } from "./rouge-many.js";
+import { workerSource } from "./rouge-worker.js";
+
+export interface RougePoolOptions {
+  /** Worker threads in the pool (spawned on first use, then kept). @default min(availableParallelism(), 8) */
+  threads?: number;
+  /** Closing signal: the pool closes (rejecting unfinished calls) when it aborts. */
+  signal?: AbortSignal;
+  /**
+   * Let the process exit while the pool is idle (idle workers are `unref`'d; a worker holds the process only
+   * while it has work). @default false
+   */
+  unref?: boolean;
+}
+
+export interface RougePoolScoreOptions extends Omit<RougeBatchOptions, "threads"> {
+  /** Use at most this many of the pool's workers for this call. @default all */
+  threads?: number;
+  /** Rejects this call (with the signal's reason) when it aborts; the pool stays open. */
+  signal?: AbortSignal;
+}
+
+/** A persistent set of ROUGE-L worker threads, reused across calls. */
+export interface RougePool extends AsyncDisposable {
+  /** Same results as `rougeLMany`, in input order. */
+  score(pairs: readonly RougePair[], options?: RougePoolScoreOptions): Promise<RougeScore[]>;
+  /** Terminates the workers; unfinished calls reject with `RougeError` code `POOL_CLOSED`. Idempotent. */
+  close(): Promise<void>;
+  readonly threads: number;
+}
+
+interface PoolCall {
+  pairs: readonly RougePair[];
+  options: RougePoolScoreOptions;
+  charMode: boolean;
+  eps: number;
+  lengths: Int32Array;
+  results: RougeScore[];
+  /** Chunk start offsets still to send, in order. */
+  pending: { start: number; end: number }[];
+  limit: number;
+  inFlight: number;
+  done: number;
+  settled: boolean;
+  resolve: (r: RougeScore[]) => void;
+  reject: (e: unknown) => void;
+}
+
+interface PoolWorker {
+  w: Worker;
+  task?: { call: PoolCall; start: number; end: number };
+}
+
+/** Default chunk: about four chunks per thread (so uneven pairs balance), between 250 and 2000 pairs. */
+export function defaultChunk(n: number, threads: number): number {
+  return Math.min(2000, Math.max(250, Math.ceil(n / (threads * 4))));
+}
+
+export function defaultThreads(): number {
+  return Math.min(availableParallelism(), 8);
+}
+
+/**
+ * A pool of ROUGE-L worker threads that stays up between calls, so small batches (thousands of pairs) gain
+ * from threads too: starting workers costs tens of milliseconds, more than scoring 5,000 answers. Close it
+ * with `close()`, `await using`, or the `signal` option.
+ */
+export function createRougePool(poolOptions: RougePoolOptions = {}): RougePool {
+  const { grow: _grow, ...pool } = createPool(poolOptions);
+  return Object.defineProperty(pool, "threads", { get: () => _grow(0), enumerable: true }) as RougePool;
+}
+
+export function createPool(poolOptions: RougePoolOptions): Omit<RougePool, "threads"> & { grow(threads: number): number } {
+  let size = Math.max(1, Math.floor(poolOptions.threads ?? defaultThreads()));
+  const unref = poolOptions.unref ?? false;
+  const workers: PoolWorker[] = [];
+  const calls: PoolCall[] = [];
+  let closed = false;
+
+  const fail = (call: PoolCall, e: unknown) => {
+    if (call.settled) return;
+    call.settled = true;
+    call.pending.length = 0;
+    const k = calls.indexOf(call);
+    if (k >= 0) calls.splice(k, 1);
+    call.reject(e);
+  };
+
+  const spawn = (): PoolWorker => {
+    // Workers compile nothing: they get the module compiled here (and a clean execArgv, see workerExecArgv).
+    const pw: PoolWorker = { w: new Worker(workerSource(), { eval: true, execArgv: workerExecArgv(), workerData: { module: kernelModule() } }) };
+    if (unref) pw.w.unref();
+    pw.w.on("message", (m: { lcs: Int32Array; lengths?: Int32Array }) => {
+      const t = pw.task!;
+      pw.task = undefined;
+      if (unref) pw.w.unref();
+      finish(t.call, t.start, t.end, m);
+      dispatch();
+    });
+    const lost = (e: unknown) => {
+      const k = workers.indexOf(pw);
+      if (k >= 0) workers.splice(k, 1);
+      if (pw.task) {
+        pw.task.call.inFlight--;
+        fail(pw.task.call, e);
+        pw.task = undefined;
+      }
+      dispatch();
+    };
+    pw.w.on("error", lost);
+    pw.w.on("exit", (code) => lost(new RougeError("POOL_CLOSED", `ROUGE-L worker exited with code ${code}`)));
+    workers.push(pw);
+    return pw;
+  };
+
+  const finish = (call: PoolCall, start: number, end: number, m: { lcs: Int32Array; lengths?: Int32Array }) => {
+    call.inFlight--;
+    if (call.settled) return;
+    const { lengths, results } = call;
+    if (m.lengths) {
+      lengths.set(m.lengths, 2 * start);
+      const empty = call.options.empty === "throw" ? emptySideError(m.lengths, end - start) : undefined;
+      if (empty) return fail(call, empty);
+    }
+    for (let i = start; i < end; i++) results[i] = scoreFromCounts(m.lcs[i - start]!, lengths[2 * i]!, lengths[2 * i + 1]!, call.eps);
+    call.done += end - start;
+    call.options.onProgress?.(call.done, call.pairs.length);
+    if (call.done === call.pairs.length) {
+      call.settled = true;
+      calls.splice(calls.indexOf(call), 1);
+      call.resolve(results);
+    }
+  };
+
+  const send = (pw: PoolWorker, call: PoolCall, start: number, end: number) => {
+    const { pairs } = call;
+    if (call.charMode) {
+      // One string and one offset table per chunk (a single copy each), tokenized in the worker.
+      const parts: string[] = [];
+      const bounds = new Int32Array(2 * (end - start) + 1);
+      let o = 0;
+      for (let i = start; i < end; i++) {
+        parts.push(pairs[i]!.candidate, pairs[i]!.reference);
+        bounds[2 * (i - start) + 1] = o += pairs[i]!.candidate.length;
+        bounds[2 * (i - start) + 2] = o += pairs[i]!.reference.length;
+      }
+      pw.w.postMessage({ text: parts.join(""), bounds }, [bounds.buffer]);
+    } else {
+      // Tokenizing stays here (jieba and custom tokenizers are not transferable); only integer symbols cross.
+      const sides: ArrayLike<number>[] = [];
+      let total = 0;
+      let wasm = true;
+      for (let i = start; i < end; i++) {
+        const [c, r] = prepared(pairs[i]!, call.options);
+        call.lengths[2 * i] = c.length;
+        call.lengths[2 * i + 1] = r.length;
+        sides.push(c, r);
+        total += c.length + r.length;
+        if (c.length + r.length > 0x110000) wasm = false; // interned ids stay below the pair's length
+      }
+      const data = new Int32Array(total);
+      const offsets = new Int32Array(sides.length + 1);
+      let o = 0;
+      sides.forEach((s, k) => {
+        offsets[k] = o;
+        data.set(s, o);
+        o += s.length;
+      });
+      offsets[sides.length] = o;
+      pw.w.postMessage({ data, offsets, wasm }, [data.buffer, offsets.buffer]);
+    }
+    pw.task = { call, start, end };
+    call.inFlight++;
+    // A busy worker keeps the process alive even in an unref'd pool: the caller is awaiting its answer.
+    if (unref) pw.w.ref();
+  };
+
+  const dispatch = () => {
+    if (closed) return;
+    for (;;) {
+      const call = calls.find((c) => c.pending.length > 0 && c.inFlight < c.limit);
+      if (!call) return;
+      let pw = workers.find((x) => !x.task);
+      if (!pw) {
+        if (workers.length >= size) return;
+        pw = spawn();
+      }
+      const chunk = call.pending.shift()!;
+      try {
+        send(pw, call, chunk.start, chunk.end);
+      } catch (e) {
+        fail(call, e);
+      }
+    }
+  };
+
+  const close = async () => {
+    if (closed) return;
+    closed = true;
+    for (const c of [...calls]) fail(c, new RougeError("POOL_CLOSED", "the ROUGE-L pool was closed before this call finished"));
+    const all = workers.splice(0);
+    await Promise.all(all.map((pw) => pw.w.terminate()));
+  };
+
+  const signal = poolOptions.signal;
+  if (signal) {
+    if (signal.aborted) void close();
+    else signal.addEventListener("abort", () => void close(), { once: true });
+  }
+
+  const score = async (pairs: readonly RougePair[], options: RougePoolScoreOptions = {}): Promise<RougeScore[]> => {
+    checkPairs(pairs);
+    if (closed) throw new RougeError("POOL_CLOSED", "the ROUGE-L pool is closed");
+    options.signal?.throwIfAborted();
+    const limit = Math.max(1, Math.min(size, Math.floor(options.threads ?? size)));
+    const chunkSize = Math.max(1, options.chunkSize ?? defaultChunk(pairs.length, limit));
+    // Below one chunk a round trip to a worker costs more than scoring here.
+    if (pairs.length <= chunkSize) return rougeLMany(pairs, options);
+    const pending: { start: number; end: number }[] = [];
+    for (let s = 0; s < pairs.length; s += chunkSize) pending.push({ start: s, end: Math.min(pairs.length, s + chunkSize) });
+    return new Promise<RougeScore[]>((resolve, reject) => {
+      const call: PoolCall = {
+        pairs,
+        options,
+        charMode: isCharMode(options),
+        eps: epsilonOf(options),
+        lengths: new Int32Array(pairs.length * 2),
+        results: new Array<RougeScore>(pairs.length),
+        pending,
+        limit,
+        inFlight: 0,
+        done: 0,
+        settled: false,
+        resolve,
+        reject,
+      };
+      if (options.signal) {
+        const onAbort = () => fail(call, options.signal!.reason);
+        options.signal.addEventListener("abort", onAbort, { once: true });
+        const detach = () => options.signal!.removeEventListener("abort", onAbort);
+        call.resolve = (r) => (detach(), resolve(r));
+        call.reject = (e) => (detach(), reject(e));
+      }
+      calls.push(call);
+      dispatch();
+    });
+  };
+
+  return {
+    score,
+    close,
+    [Symbol.asyncDispose]: close,
+    /** Raises the pool size to at least `threads` (workers still start on demand); returns the size. */
+    grow: (threads: number) => (size = Math.max(size, threads)),
+  };
+}
+
