@@ -1,6 +1,7 @@
 import { MERGE_METHODS, mergeCheckpoints, type FloatDtype, type MergeMethod, type RescaleMode } from "@sfmed/dpo-merge";
 import { isInside, PathCollisionError, resolveRealPath } from "@sfmed/schema";
 import { UsageError } from "../context.js";
+import { enumFlag, numberFlag } from "../flags.js";
 import { createProgress, type Progress } from "../progress.js";
 import { resolveModelArg } from "./hub-inputs.js";
 import type { Register } from "./index.js";
@@ -21,19 +22,6 @@ interface MergeFlags {
   chunkElements?: string;
   overwrite?: boolean;
   output: string;
-}
-
-function num(flag: string, value: string | undefined): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!Number.isFinite(n)) throw new UsageError(`${flag} expects a number, got "${value}"`);
-  return n;
-}
-
-function oneOf<T extends string>(flag: string, value: string | undefined, allowed: readonly T[]): T | undefined {
-  if (value === undefined) return undefined;
-  if (!(allowed as readonly string[]).includes(value)) throw new UsageError(`${flag} must be one of ${allowed.join(", ")}, got "${value}"`);
-  return value as T;
 }
 
 export const register: Register = (program, ctx) => {
@@ -58,14 +46,14 @@ export const register: Register = (program, ctx) => {
     .requiredOption("-o, --output <dir>", "output checkpoint folder (written atomically)")
     .action(async (flags: MergeFlags) => {
       const c = ctx();
-      const method = oneOf<MergeMethod>("--method", flags.method, MERGE_METHODS)!;
+      const method = enumFlag<MergeMethod>("--method", flags.method, MERGE_METHODS, { expected: `one of ${MERGE_METHODS.join(", ")}` });
       // The output folder must not be (or lie inside, or contain) a checkpoint being read.
       for (const [flag, dir] of [["--base", flags.base], ...flags.models.map((m) => ["--models", m] as const)] as const) {
         if (dir !== undefined && (isInside(dir, flags.output) || isInside(flags.output, dir))) {
           throw new PathCollisionError(["-o", flag], [flags.output, dir], resolveRealPath(flags.output), "input");
         }
       }
-      const weights = flags.weights?.map((w) => num("--weights", w)!);
+      const weights = flags.weights?.map((w) => numberFlag("--weights", w));
       if (weights && weights.length !== flags.models.length) {
         throw new UsageError(`--weights has ${weights.length} values for ${flags.models.length} models`);
       }
@@ -79,15 +67,15 @@ export const register: Register = (program, ctx) => {
         base,
         models,
         weights,
-        density: num("--density", flags.density),
-        t: num("--t", flags.t),
+        density: numberFlag("--density", flags.density),
+        t: numberFlag("--t", flags.t),
         normalize: flags.normalize,
-        lambda: num("--lambda", flags.lambda),
-        rescale: oneOf<RescaleMode>("--rescale", flags.rescale, ["inverse_keep", "l1", "none"]),
-        seed: num("--seed", flags.seed),
-        outDtype: oneOf<FloatDtype>("--out-dtype", flags.outDtype, ["F32", "F16", "BF16"]),
-        maxShardBytes: num("--max-shard-bytes", flags.maxShardBytes),
-        chunkElements: num("--chunk-elements", flags.chunkElements),
+        lambda: numberFlag("--lambda", flags.lambda),
+        rescale: enumFlag<RescaleMode>("--rescale", flags.rescale, ["inverse_keep", "l1", "none"]),
+        seed: numberFlag("--seed", flags.seed),
+        outDtype: enumFlag<FloatDtype>("--out-dtype", flags.outDtype, ["F32", "F16", "BF16"]),
+        maxShardBytes: numberFlag("--max-shard-bytes", flags.maxShardBytes),
+        chunkElements: numberFlag("--chunk-elements", flags.chunkElements),
         overwrite: flags.overwrite,
         out: flags.output,
         onProgress: (p) => {

@@ -1,6 +1,7 @@
 import { reservoirSample } from "@sfmed/eval-metrics";
 import { detectFormat, formatFromName, writeCsv, writeJsonArray, writeJsonl, type FileFormat } from "@sfmed/schema";
 import { UsageError } from "../context.js";
+import { intFlag } from "../flags.js";
 import { counted, guardOutputs, parseEncoding, readAny, recordBar, requireFile, resolveInput, writeJsonlTo } from "./io-helpers.js";
 import type { Register } from "./index.js";
 
@@ -41,10 +42,8 @@ export const register: Register = (program, ctx) => {
     .option("--encoding <enc>", "input text encoding: auto, utf-8, gb18030", "auto")
     .action(async (arg: string, o: { n: string; seed: string; output: string; encoding?: string }) => {
       const c = ctx();
-      const n = Number(o.n);
-      if (!Number.isSafeInteger(n) || n < 0) throw new UsageError(`-n must be an integer ≥ 0, got "${o.n}"`);
-      const seed = Number(o.seed);
-      if (!Number.isSafeInteger(seed) || seed < 0) throw new UsageError(`--seed must be an integer ≥ 0, got "${o.seed}"`);
+      const n = intFlag("-n", o.n, { min: 0 });
+      const seed = intFlag("--seed", o.seed, { min: 0 });
       const encoding = parseEncoding(o.encoding);
       await requireFile("<in>", arg);
       await guardOutputs({ inputs: { "<in>": arg }, outputs: { "-o": o.output } });
