@@ -2,8 +2,14 @@
 // Everything is 32-bit integer arithmetic (Math.imul, |0) over typed arrays so V8 keeps it in registers.
 // Benchmarked by bench/kernel.ts.
 
-/** Version tag of the hashing scheme below; saved indexes record it and refuse to mix schemes. */
-export const HASH_SCHEME = "cp-murmur32+affine32-v1";
+/** Version tag of the k-permutation scheme below (`sketch: "minhash"`); saved indexes record it. */
+export const AFFINE_SCHEME = "cp-murmur32+affine32-v1";
+
+/**
+ * Version tag of the default signature scheme (code-point murmur3 shingles, one-permutation hashing with optimal
+ * densification, see minhash-oph.ts); saved indexes record it and an index built with another scheme is refused.
+ */
+export const HASH_SCHEME = "cp-murmur32+oph-dens32-v2";
 
 /** Minimum of an empty signature slot: the largest signed 32-bit integer. */
 export const SIG_EMPTY = 0x7fffffff;

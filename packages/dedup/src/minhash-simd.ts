@@ -4,7 +4,8 @@
 // runtime lacks Wasm SIMD, or numPerm is not a multiple of 16, callers keep the scalar kernel.
 import { SIG_EMPTY } from "./minhash-kernel.js";
 
-const uleb = (n: number): number[] => {
+/** LEB128 and section helpers of the tiny Wasm assembler, shared with minhash-oph.ts. */
+export const uleb = (n: number): number[] => {
   const out: number[] = [];
   do {
     let b = n & 0x7f;
@@ -14,7 +15,7 @@ const uleb = (n: number): number[] => {
   } while (n);
   return out;
 };
-const sleb = (n: number): number[] => {
+export const sleb = (n: number): number[] => {
   const out: number[] = [];
   for (;;) {
     const b = n & 0x7f;
@@ -23,9 +24,9 @@ const sleb = (n: number): number[] => {
     out.push(b | 0x80);
   }
 };
-const section = (id: number, body: number[]) => [id, ...uleb(body.length), ...body];
-const vec = (items: number[][]) => [...uleb(items.length), ...items.flat()];
-const str = (s: string) => vec([...s].map((c) => [c.charCodeAt(0)]));
+export const section = (id: number, body: number[]) => [id, ...uleb(body.length), ...body];
+export const vec = (items: number[][]) => [...uleb(items.length), ...items.flat()];
+export const str = (s: string) => vec([...s].map((c) => [c.charCodeAt(0)]));
 
 // opcodes
 const LOCAL_GET = 0x20, LOCAL_SET = 0x21, I32_CONST = 0x41, I32_ADD = 0x6a, I32_SHL = 0x74, I32_GE_U = 0x4f;
@@ -77,16 +78,16 @@ function moduleBytes(): Uint8Array {
 }
 
 // The package's type libraries carry no WebAssembly declarations: the little used here, typed by hand.
-interface WasmMemory {
+export interface WasmMemory {
   readonly buffer: ArrayBuffer;
   grow(pages: number): number;
 }
-interface WasmApi {
+export interface WasmApi {
   validate(bytes: Uint8Array): boolean;
   Module: new (bytes: Uint8Array) => object;
   Instance: new (module: object) => { exports: Record<string, unknown> };
 }
-const Wasm = (globalThis as unknown as { WebAssembly?: WasmApi }).WebAssembly;
+export const Wasm = (globalThis as unknown as { WebAssembly?: WasmApi }).WebAssembly;
 
 let compiled: object | null | undefined;
 function simdModule(): object | null {

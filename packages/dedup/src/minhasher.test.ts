@@ -74,9 +74,9 @@ describe("MinHasher", () => {
     const h = new MinHasher();
     expect(h.signature("头痛，发热３天。")).toEqual(h.signature("头痛发热3天"));
   });
-  it("estimated Jaccard tracks exact Jaccard without bias", () => {
+  it.each(["oph", "minhash"] as const)("estimated Jaccard tracks exact Jaccard without bias (%s)", (sketch) => {
     const next = splitmix32(42);
-    const h = new MinHasher({ numPerm: 128, seed: 3 });
+    const h = new MinHasher({ numPerm: 128, seed: 3, sketch });
     let sumErr = 0;
     let sumAbs = 0;
     let maxAbs = 0;
@@ -106,6 +106,7 @@ describe("MinHasher", () => {
   it("rejects bad options", () => {
     expect(() => new MinHasher({ numPerm: 0 })).toThrow(RangeError);
     expect(() => new MinHasher({ ngram: 1.5 })).toThrow(RangeError);
+    expect(() => new MinHasher({ sketch: "bbit" as never })).toThrow(RangeError);
     expect(() => MinHasher.estimate(new Int32Array(2), new Int32Array(3))).toThrow(RangeError);
   });
 });

@@ -1,7 +1,20 @@
-import { codePointsInto, minhashInto, shingleHashesInto, shingleSetInto } from "./minhash-kernel.js";
+import { AFFINE_SCHEME, codePointsInto, minhashInto, shingleHashesInto, shingleSetInto } from "./minhash-kernel.js";
+import { createWasmOph, OPH_SCHEME, ophInto, ophPlan } from "./minhash-oph.js";
 import { createSimdMinhash, type SimdMinhash } from "./minhash-simd.js";
 import { normalizeText } from "./normalize-text.js";
 import { splitmix32 } from "./seeded-random.js";
+
+/**
+ * How a set of shingle hashes becomes `numPerm` slots. `"oph"`: one-permutation hashing with optimal
+ * densification, O(shingles + numPerm) per document. `"minhash"`: `numPerm` independent affine permutations, the
+ * classic MinHash of the paper, O(shingles × numPerm). Both estimate Jaccard as the share of equal slots.
+ */
+export type Sketch = "oph" | "minhash";
+
+/** The hash-scheme tag of a sketch, as saved indexes record it. */
+export function hashSchemeOf(sketch: Sketch): string {
+  return sketch === "minhash" ? AFFINE_SCHEME : OPH_SCHEME;
+}
 
 export interface MinHasherOptions {
   /** Number of permutations (signature length). @default 128 */
@@ -10,12 +23,15 @@ export interface MinHasherOptions {
   seed?: number;
   /** Shingle length in code points. @default 5 */
   ngram?: number;
+  /** Sketch behind the signature slots; `"minhash"` restores the paper's k-permutation MinHash. @default "oph" */
+  sketch?: Sketch;
   /** Normalisation applied by {@link MinHasher.signature}; pass `(s) => s` for none. @default normalizeText */
   normalize?: (text: string) => string;
 }
 
 /**
- * MinHash signatures of texts: normalise → character n-gram hashes → `numPerm` seeded affine permutations.
+ * MinHash signatures of texts: normalise → character n-gram hashes → `numPerm` slots, by one-permutation hashing
+ * with optimal densification (default) or `numPerm` seeded affine permutations (`sketch: "minhash"`).
  * Reuses its scratch buffers, so one instance per thread.
  *
  * @throws RangeError for a non-positive `numPerm` or `ngram`.
@@ -24,6 +40,8 @@ export class MinHasher {
   readonly numPerm: number;
   readonly seed: number;
   readonly ngram: number;
+  readonly sketch: Sketch;
+  /** Multipliers and offsets of the `"minhash"` sketch's permutations (drawn for either sketch). */
   readonly a: Int32Array;
   readonly b: Int32Array;
   private readonly normalize: (text: string) => string;
@@ -31,12 +49,16 @@ export class MinHasher {
   private hashes: Int32Array = new Int32Array(1024);
   /** Wasm SIMD kernel (bit-identical, ≈4× faster), null where unavailable; created on first use. */
   private simd: SimdMinhash | null | undefined;
+  /** The one-permutation sketch of this hasher (Wasm where available, else the same loop in JavaScript). */
+  private oph: ((h: Int32Array, m: number, sig: Int32Array) => void) | undefined;
 
   constructor(options: MinHasherOptions = {}) {
     this.numPerm = options.numPerm ?? 128;
     this.seed = options.seed ?? 1;
     this.ngram = options.ngram ?? 5;
+    this.sketch = options.sketch ?? "oph";
     this.normalize = options.normalize ?? normalizeText;
+    if (this.sketch !== "oph" && this.sketch !== "minhash") throw new RangeError(`sketch must be "oph" or "minhash", got ${String(this.sketch)}`);
     if (!Number.isInteger(this.numPerm) || this.numPerm < 1) throw new RangeError(`numPerm must be a positive integer, got ${this.numPerm}`);
     if (!Number.isInteger(this.ngram) || this.ngram < 1) throw new RangeError(`ngram must be a positive integer, got ${this.ngram}`);
     const next = splitmix32(this.seed);
@@ -76,10 +98,23 @@ export class MinHasher {
 
   /** Signature of a set of shingle hashes; `out` is reused when given. An empty set gives all SIG_EMPTY. */
   signatureOfHashes(hashes: Int32Array, out: Int32Array = new Int32Array(this.numPerm)): Int32Array {
+    if (this.sketch === "oph") {
+      if (!this.oph) {
+        const plan = ophPlan(this.numPerm, this.seed);
+        this.oph = createWasmOph(plan) ?? ((h, m, sig) => ophInto(h, m, plan, sig));
+      }
+      this.oph(hashes, hashes.length, out);
+      return out;
+    }
     if (this.simd === undefined) this.simd = createSimdMinhash(this.a, this.b);
     if (this.simd) this.simd.minhash(hashes, hashes.length, out);
     else minhashInto(hashes, hashes.length, this.a, this.b, this.numPerm, out);
     return out;
+  }
+
+  /** The hash-scheme tag of this hasher's sketch (what a saved index records). */
+  get hashScheme(): string {
+    return hashSchemeOf(this.sketch);
   }
 
   /** Signature of a raw text (normalised with this hasher's normalisation first). */

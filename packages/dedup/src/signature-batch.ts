@@ -1,5 +1,5 @@
 import { bandKeysInto, codePointsInto } from "./minhash-kernel.js";
-import { MinHasher } from "./minhasher.js";
+import { MinHasher, type Sketch } from "./minhasher.js";
 import { normalizedCodePointsInto, normalizeText } from "./normalize-text.js";
 
 /** What a signature batch needs; plain data so it can be posted to a worker thread. */
@@ -7,6 +7,8 @@ export interface BatchParams {
   numPerm: number;
   seed: number;
   ngram: number;
+  /** Signature sketch (see {@link Sketch}). @default "oph" */
+  sketch?: Sketch;
   bands: number;
   rows: number;
   /** Return each document's distinct shingle hashes (for exact verification). */
@@ -34,7 +36,7 @@ export interface BatchResult {
  * both paths give identical bytes.
  */
 export function createBatchComputer(params: BatchParams, normalize: (text: string) => string = normalizeText): (texts: readonly string[]) => BatchResult {
-  const hasher = new MinHasher({ numPerm: params.numPerm, seed: params.seed, ngram: params.ngram });
+  const hasher = new MinHasher({ numPerm: params.numPerm, seed: params.seed, ngram: params.ngram, sketch: params.sketch ?? "oph" });
   const sig = new Int32Array(params.numPerm);
   const width = 2 * params.bands;
   // the default normalisation runs fused with code-point reading (no intermediate string) where it can
