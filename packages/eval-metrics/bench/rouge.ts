@@ -1,161 +1,114 @@
 /**
- * ROUGE-L throughput and agreement against google-research rouge-score (PyPI) on real Chinese medical answers,
- * and agreement with rouge-chinese given the same jieba words.
+ * ROUGE-L throughput against rapidfuzz (C++, bit-parallel LCS over 64-bit words), the fastest LCS a Python user
+ * would reach for, on spans cut from the committed Huatuo-26M answers (whitespace removed, so both score the
+ * very same code points): answer-length pairs (100–500 characters), 2,000- and 10,000-character pairs.
  *
- *   python3 -m venv ~/.cache/sfmed/bench-eval-metrics && ~/.cache/sfmed/bench-eval-metrics/bin/pip install rouge-score rouge-chinese jieba
- *   npx tsx --conditions=@sfmed/source packages/eval-metrics/bench/rouge.ts
+ *   python3 -m venv ~/.cache/sfmed/bench-eval-metrics
+ *   ~/.cache/sfmed/bench-eval-metrics/bin/pip install rapidfuzz rouge-score rouge-chinese jieba
+ *   npx tsx --conditions=@sfmed/source packages/eval-metrics/bench/rouge.ts [rounds=5]
  *
- * rouge-score's default tokenizer deletes every non-ASCII character, so it is fed the same character tokens we
- * score (code points, whitespace removed), each mapped to an ASCII-safe id ("t123") and space-joined; its
- * tokenizer then yields exactly those ids. Both sides are timed single-threaded, tokenizing included.
- * Needs ../shared/data (Huatuo-26M test, CMtMedQA test).
+ * Installs nothing (set SFMED_BENCH_PYTHON to use another interpreter). sfmed 1 thread is `rougeLMany` (full
+ * P/R/F objects, tokenizing included); 2 threads is `rougeLBatch` on its warmed shared pool. rapidfuzz runs
+ * `LCSseq.similarity` in a Python loop, and `process.cpdist(..., scorer=LCSseq.similarity)` with workers=1
+ * and 2, in a long-lived child process so its runs alternate with ours (the order flips every round); each
+ * figure is the median of the rounds. LCS lengths are checked equal on every pair.
  */
-import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, writeFileSync, existsSync } from "node:fs";
-import { homedir, tmpdir, availableParallelism } from "node:os";
-import { join } from "node:path";
-import { sharedDataDir } from "@sfmed/test-utils";
-import { rougeLBatch, rougeLMany } from "../src/rouge-batch.js";
-import { rougeChineseTokens, rougeL } from "../src/rouge-l.js";
+import { spawn } from "node:child_process";
+import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
+import { availableParallelism, homedir, loadavg, tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
 import { seededRandom } from "@sfmed/schema";
+import { readSample } from "@sfmed/test-utils";
+import { lcsLength } from "../src/rouge-l.js";
+import { rougeLBatch, rougeLMany, type RougePair } from "../src/rouge-batch.js";
 import { charCodes } from "../src/tokenize.js";
 
-const data = sharedDataDir();
-if (!data) throw new Error("../shared/data not found (set SFMED_SHARED_DATA)");
+const rounds = Number(process.argv[2] ?? 5);
 const python = process.env.SFMED_BENCH_PYTHON ?? join(homedir(), ".cache/sfmed/bench-eval-metrics/bin/python");
 if (!existsSync(python)) throw new Error(`no bench venv at ${python} (see the header of this file)`);
 
-interface Pair {
-  candidate: string;
-  reference: string;
-}
-const rand = seededRandom(42);
-const shuffle = <T>(xs: T[]) => {
-  for (let i = xs.length - 1; i > 0; i--) {
-    const j = Math.floor(rand() * (i + 1));
-    [xs[i], xs[j]] = [xs[j]!, xs[i]!];
-  }
-  return xs;
+const items = JSON.parse(readSample("huatuo26m_test/huatuo26M_test.json")) as { output: string[] }[];
+const corpus = items.map((it) => Array.from(charCodes(it.output[0] ?? ""), (c) => String.fromCodePoint(c)).join("")).join("");
+const rand = seededRandom(20);
+const span = (lo: number, hi: number) => {
+  const len = lo + Math.floor(rand() * (hi - lo + 1));
+  const at = Math.floor(rand() * (corpus.length - len));
+  return corpus.slice(at, at + len);
 };
-
-const huatuo = (JSON.parse(readFileSync(join(data, "huatuo26m_test/huatuo26M_test.json"), "utf8")) as { output: string[] }[]).map((x) => x.output[0] ?? "");
-const cmt = JSON.parse(readFileSync(join(data, "cmtmedqa/CMtMedQA_test.json"), "utf8")) as { output: string; history: [string, string][] }[];
-const perm = shuffle(huatuo.map((_, i) => i));
-const dialogues = cmt.map((d) => [...(d.history ?? []).map((h) => h[1]), d.output].join("\n"));
-const dperm = shuffle(dialogues.map((_, i) => i));
-
-const sets: { name: string; pairs: Pair[] }[] = [
-  { name: "Huatuo-26M answer vs shuffled answer", pairs: huatuo.map((c, i) => ({ candidate: c, reference: huatuo[perm[i]!]! })).slice(0, 2000) },
-  { name: "CMtMedQA answer vs Huatuo-26M answer", pairs: cmt.map((d, i) => ({ candidate: d.output, reference: huatuo[i]! })) },
-  { name: "CMtMedQA whole doctor side vs another (long)", pairs: dialogues.map((d, i) => ({ candidate: d, reference: dialogues[dperm[i]!]! })).slice(0, 60) },
+const makePairs = (n: number, lo: number, hi: number): RougePair[] => Array.from({ length: n }, () => ({ candidate: span(lo, hi), reference: span(lo, hi) }));
+const sets = [
+  { name: "answers, 100–500 chars", pairs: makePairs(20_000, 100, 500) },
+  { name: "2,000 chars", pairs: makePairs(500, 2000, 2000) },
+  { name: "10,000 chars", pairs: makePairs(40, 10_000, 10_000) },
 ];
 
-const PY = String.raw`
-import json, sys, time
-from rouge_score import rouge_scorer
-from rouge_chinese import Rouge
-mode, path = sys.argv[1], sys.argv[2]
-pairs = [json.loads(l) for l in open(path, encoding="utf-8")]
-out = []
-if mode == "rouge-score":
-    sc = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=False)
-    t = time.perf_counter()
-    for c, r in pairs:
-        out.append(sc.score(r, c)["rougeL"].fmeasure)
-    dt = time.perf_counter() - t
-elif mode == "rouge-chinese-jieba":
-    # End to end as Chinese medical LLM scripts do it: Python jieba words, space-joined, rouge_chinese rouge-l.
-    import jieba, logging
-    jieba.setLogLevel(logging.WARNING)
-    jieba.initialize()
-    rg = Rouge()
-    t = time.perf_counter()
-    for c, r in pairs:
-        out.append(rg.get_scores(" ".join(jieba.cut(c)), " ".join(jieba.cut(r)))[0]["rouge-l"]["f"])
-    dt = time.perf_counter() - t
-else:
-    rg = Rouge()
-    t = time.perf_counter()
-    for c, r in pairs:
-        out.append(rg.get_scores(c, r)[0]["rouge-l"]["f"])
-    dt = time.perf_counter() - t
-print(json.dumps({"seconds": dt, "f": [repr(x) for x in out]}))
-`;
-const dir = mkdtempSync(join(tmpdir(), "sfmed-rouge-bench-"));
-writeFileSync(join(dir, "peer.py"), PY);
+// rapidfuzz in a child process, one JSON command per line.
+const child = spawn(python, [join(dirname(fileURLToPath(import.meta.url)), "rouge-peer.py")], { stdio: ["pipe", "pipe", "inherit"] });
+const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+const reply = async <T>(): Promise<T> => {
+  const r = await lines.next();
+  if (r.done) throw new Error("rapidfuzz process ended");
+  return JSON.parse(r.value) as T;
+};
+const ask = async <T>(cmd: object): Promise<T> => {
+  child.stdin.write(`${JSON.stringify(cmd)}\n`);
+  return reply<T>();
+};
+const { version } = await reply<{ version: string }>();
+const file = join(mkdtempSync(join(tmpdir(), "sfmed-rouge-bench-")), "sets.json");
+writeFileSync(file, JSON.stringify(sets.map((s) => s.pairs.map((p) => [p.candidate, p.reference]))));
+await ask({ load: file });
 
-function runPython(mode: string, pairs: [string, string][]): { seconds: number; f: number[] } {
-  const file = join(dir, `${mode}.jsonl`);
-  writeFileSync(file, pairs.map((p) => JSON.stringify(p)).join("\n") + "\n");
-  const r = spawnSync(python, [join(dir, "peer.py"), mode, file], { encoding: "utf8", maxBuffer: 1 << 28 });
-  if (r.status !== 0) throw new Error(r.stderr);
-  const j = JSON.parse(r.stdout) as { seconds: number; f: string[] };
-  return { seconds: j.seconds, f: j.f.map(Number) };
+const load0 = loadavg();
+let identical = true;
+for (const [i, set] of sets.entries()) {
+  const { lcs } = await ask<{ lcs: number[] }>({ lcs: i });
+  set.pairs.forEach((p, k) => (identical &&= lcsLength(p.candidate, p.reference) === lcs[k]));
 }
 
-/** The same character tokens as ASCII-safe ids, space-joined (survives rouge-score's [a-z0-9] tokenizer). */
-const asIds = (s: string) => Array.from(charCodes(s), (c) => `t${c.toString(36)}`).join(" ");
-
-function time<T>(fn: () => T, minMs = 300): { value: T; seconds: number } {
-  let value = fn(); // warm-up (JIT)
-  let runs = 0;
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
+const clock = async (f: () => unknown) => {
   const t = performance.now();
-  do {
-    value = fn();
-    runs++;
-  } while (performance.now() - t < minMs);
-  return { value, seconds: (performance.now() - t) / 1000 / runs };
-}
+  await f();
+  return (performance.now() - t) / 1000;
+};
+const modes = ["sfmed1", "sfmed2", "loop", "cpdist1", "cpdist2"] as const;
+type Mode = (typeof modes)[number];
+const runOnce = async (i: number, mode: Mode): Promise<number> => {
+  const pairs = sets[i]!.pairs;
+  if (mode === "sfmed1") return clock(() => rougeLMany(pairs));
+  if (mode === "sfmed2") return clock(() => rougeLBatch(pairs, { threads: 2 }));
+  return (await ask<{ s: number }>({ run: i, mode })).s;
+};
 
+const fmt = (x: number) => Math.round(x).toLocaleString("en");
+const ratio = (a: number, b: number) => `${(a / b).toFixed(2)}×`;
 const rows: string[] = [];
-let allIdentical = true;
-for (const set of sets) {
-  const chars = set.pairs.reduce((a, p) => a + charCodes(p.candidate).length + charCodes(p.reference).length, 0);
-  const ours = time(() => rougeLMany(set.pairs));
-  const py = runPython("rouge-score", set.pairs.map((p) => [asIds(p.candidate), asIds(p.reference)]));
-  let maxDiff = 0;
-  ours.value.forEach((s, i) => (maxDiff = Math.max(maxDiff, Math.abs(s.f - py.f[i]!))));
-  if (maxDiff > 1e-12) allIdentical = false;
-  const meanF = ours.value.reduce((a, s) => a + s.f, 0) / set.pairs.length;
+for (const [i, set] of sets.entries()) {
+  for (const mode of modes) await runOnce(i, mode); // warm-up: JIT, pool start, Wasm memory
+  const times = new Map<Mode, number[]>(modes.map((m) => [m, []]));
+  for (let r = 0; r < rounds; r++) {
+    const order = r % 2 === 0 ? modes : [...modes].reverse();
+    for (const mode of order) times.get(mode)!.push(await runOnce(i, mode));
+  }
+  const rate = (m: Mode) => set.pairs.length / median(times.get(m)!);
+  const [s1, s2, loop, c1, c2] = modes.map(rate) as [number, number, number, number, number];
+  const chars = set.pairs.reduce((a, p) => a + p.candidate.length + p.reference.length, 0) / set.pairs.length / 2;
   rows.push(
-    `| ${set.name} | ${set.pairs.length} | ${Math.round(chars / set.pairs.length / 2)} | ${(100 * meanF).toFixed(2)} | ${maxDiff.toExponential(1)} | ${(set.pairs.length / py.seconds).toFixed(0)} | ${(set.pairs.length / ours.seconds).toFixed(0)} | **${(py.seconds / ours.seconds).toFixed(0)}×** |`,
+    `| ${set.name} | ${fmt(set.pairs.length)} | ${fmt(chars)} | ${fmt(s1)} | ${fmt(s2)} | ${fmt(loop)} | ${fmt(c1)} | ${fmt(c2)} | **${ratio(s1, loop)}** | ${ratio(s1, c1)} | ${ratio(s2, c2)} | ${ratio(s2, s1)} |`,
   );
 }
+const { kib } = await ask<{ kib: number }>({ rss: true });
+child.stdin.end();
+const mib = (k: number) => (k / 1024).toFixed(0);
+const load = (l: number[]) => l.map((x) => x.toFixed(2)).join(" ");
 
-// Threads: the whole Huatuo-26M set against shuffled answers, five rotations (30,000 pairs).
-const big = [0, 1, 2, 3, 4].flatMap((k) => huatuo.map((c, i) => ({ candidate: c, reference: huatuo[perm[(i + k * 997) % huatuo.length]!]! })));
-const threads = Math.min(availableParallelism(), 8);
-const one = time(() => rougeLMany(big));
-const many = await (async () => {
-  await rougeLBatch(big, { threads, chunkSize: 2000 });
-  const t = performance.now();
-  const v = await rougeLBatch(big, { threads, chunkSize: 2000 });
-  return { v, seconds: (performance.now() - t) / 1000 };
-})();
-const sameThreaded = many.v.every((s, i) => s.f === one.value[i]!.f);
-
-// rouge-chinese compatibility: our compat words, space-joined, through rouge_chinese's rouge-l.
-const words = (s: string) => rougeChineseTokens(s, undefined).join(" ");
-const zhPairs = sets[1]!.pairs.slice(0, 300).filter((p) => words(p.candidate) && words(p.reference));
-const zhPy = runPython("rouge-chinese", zhPairs.map((p) => [words(p.candidate), words(p.reference)]));
-let zhMax = 0;
-zhPairs.forEach((p, i) => (zhMax = Math.max(zhMax, Math.abs(rougeL(p.candidate, p.reference, { compat: "rouge-chinese" }).f - zhPy.f[i]!))));
-
-console.log(`ROUGE-L (char tokens), single thread, Node ${process.version}; rouge-score 0.1.2 via ${python}\n`);
-console.log("| pairs | n | mean chars/side | mean F ×100 | max abs(F diff) | rouge-score pairs/s | eval-metrics pairs/s | speed-up |");
-console.log("|---|---|---|---|---|---|---|---|");
+console.log(`ROUGE-L pairs/s, node ${process.version} vs rapidfuzz ${version}; ${availableParallelism()} cores; medians of ${rounds} alternating rounds`);
+console.log(`load average ${load(load0)} at start, ${load(loadavg())} at the end\n`);
+console.log("| pairs | n | chars/side | sfmed 1 thread | sfmed 2 threads | rapidfuzz `similarity` loop | rapidfuzz `cpdist` workers=1 | rapidfuzz `cpdist` workers=2 | 1 thread ÷ loop | 1 thread ÷ cpdist(1) | 2 threads ÷ cpdist(2) | 2 threads ÷ 1 thread |");
+console.log("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
 console.log(rows.join("\n"));
-// End to end against Python jieba (segmentations may differ between jieba ports on rare words).
-const e2e = runPython("rouge-chinese-jieba", zhPairs.map((p) => [p.candidate, p.reference]));
-let e2eSame = 0;
-let e2eMax = 0;
-zhPairs.forEach((p, i) => {
-  const d = Math.abs(rougeL(p.candidate, p.reference, { compat: "rouge-chinese" }).f - e2e.f[i]!);
-  if (d <= 1e-12) e2eSame++;
-  e2eMax = Math.max(e2eMax, d);
-});
-
-console.log(`\nidentical F to 1e-12 on every pair: ${allIdentical ? "yes" : "NO"}`);
-console.log(`threads: ${big.length} pairs, 1 thread ${(big.length / one.seconds).toFixed(0)} pairs/s, ${threads} threads ${(big.length / many.seconds).toFixed(0)} pairs/s (${(one.seconds / many.seconds).toFixed(2)}×), same scores: ${sameThreaded}`);
-console.log(`rouge-chinese 1.0.3 rouge-l on the same jieba words (${zhPairs.length} pairs): max abs(F diff) ${zhMax.toExponential(1)}`);
-console.log(`rouge-chinese end to end with Python jieba 0.42.1 (${zhPairs.length} pairs): identical F on ${e2eSame}, max abs(F diff) ${e2eMax.toExponential(1)}`);
+console.log(`\npeak RSS: node ${mib(process.resourceUsage().maxRSS)} MiB (workers and Wasm memory included), python ${mib(kib)} MiB`);
+console.log(`identical LCS length on every pair: ${identical ? "yes" : "NO"}`);

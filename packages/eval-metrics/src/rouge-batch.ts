@@ -21,7 +21,7 @@ let shared: ReturnType<typeof createPool> | undefined;
 export async function rougeLBatch(pairs: readonly RougePair[], options: RougeBatchOptions = {}): Promise<RougeScore[]> {
   checkPairs(pairs);
   const threads = Math.max(1, Math.floor(options.threads ?? defaultThreads()));
-  const chunkSize = Math.max(1, options.chunkSize ?? defaultChunk(pairs.length, threads));
+  const chunkSize = Math.max(1, options.chunkSize ?? defaultChunk(pairs, threads));
   if (threads === 1 || pairs.length <= chunkSize) return rougeLMany(pairs, options);
   shared ??= createPool({ threads, unref: true });
   shared.grow(threads);

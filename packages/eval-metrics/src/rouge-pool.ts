@@ -56,9 +56,16 @@ interface PoolWorker {
   task?: { call: PoolCall; start: number; end: number };
 }
 
-/** Default chunk: about four chunks per thread (so uneven pairs balance), between 250 and 2000 pairs. */
-export function defaultChunk(n: number, threads: number): number {
-  return Math.min(2000, Math.max(250, Math.ceil(n / (threads * 4))));
+/**
+ * Default chunk: about four chunks per thread (so uneven pairs balance), between 250 and 2000 answer-length
+ * pairs; long texts get proportionally fewer pairs per chunk (the floor is ~150k characters of work).
+ */
+export function defaultChunk(pairs: readonly RougePair[], threads: number): number {
+  let chars = 0;
+  for (let i = 0; i < pairs.length; i++) chars += pairs[i]!.candidate.length + pairs[i]!.reference.length;
+  const perPair = Math.max(1, chars / Math.max(1, pairs.length));
+  const floor = Math.max(1, Math.min(250, Math.floor(150_000 / perPair)));
+  return Math.min(2000, Math.max(floor, Math.ceil(pairs.length / (threads * 4))));
 }
 
 export function defaultThreads(): number {
@@ -218,7 +225,7 @@ export function createPool(poolOptions: RougePoolOptions): Omit<RougePool, "thre
     if (closed) throw new RougeError("POOL_CLOSED", "the ROUGE-L pool is closed");
     options.signal?.throwIfAborted();
     const limit = Math.max(1, Math.min(size, Math.floor(options.threads ?? size)));
-    const chunkSize = Math.max(1, options.chunkSize ?? defaultChunk(pairs.length, limit));
+    const chunkSize = Math.max(1, options.chunkSize ?? defaultChunk(pairs, limit));
     // Below one chunk a round trip to a worker costs more than scoring here.
     if (pairs.length <= chunkSize) return rougeLMany(pairs, options);
     const pending: { start: number; end: number }[] = [];
