@@ -17,7 +17,14 @@ export const commands: readonly CommandModule[] = [
   { names: ["validate"], load: () => import("./validate.js") },
   { names: ["stats"], load: () => import("./stats.js") },
   { names: ["sample"], load: () => import("./sample.js") },
-  { names: ["dedup"], load: () => import("./dedup.js") },
+  {
+    names: ["dedup"],
+    // the one-machine command, then its sharded subcommands (plan, run-stage, run, status) hooked under it
+    load: async () => {
+      const [one, sharded] = await Promise.all([import("./dedup.js"), import("./dedup-sharded.js")]);
+      return { register: (program, ctx) => (one.register(program, ctx), sharded.register(program, ctx)) };
+    },
+  },
   { names: ["augment"], load: () => import("./augment.js") },
   { names: ["apply-instructions"], load: () => import("./apply-instructions.js") },
   { names: ["train"], load: () => import("./train.js") },
