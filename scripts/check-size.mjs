@@ -13,7 +13,8 @@ import ts from "typescript";
 export const MAX_FILE_LINES = 400;
 export const MAX_FUNCTION_LINES = 80;
 const FILE_MARKER = /(?:\/\/|\/\*|^\s*\*)\s*size:\s*\S/;
-const KERNEL_MARKER = /\bkernel:\s*\S/;
+// The marker opens a comment line (`// kernel: why`, ` * kernel: why`), so prose like "the LCS kernel: ..." is no marker.
+const KERNEL_MARKER = /^\s*(?:\/\/+|\/\*+|\*+)?\s*kernel:\s*\S/m;
 const SOURCE = /\.(?:[cm]?ts|tsx|[cm]?js)$/;
 const NOT_SOURCE = /(?:\.test\.|\.test-d\.|\.d\.ts$|\.test-helpers\.)/;
 

@@ -92,6 +92,9 @@ describe("check-size", { timeout: 60_000 }, () => {
     const docComment = fn("mix", 120, "/**\n * Mixes bf16 rows.\n * kernel: one pass over memory, unrolled\n */\n");
     const arrow = `// kernel: hot loop\nexport const scan = (): number => {\n${"  void 0;\n".repeat(100)}  return 1;\n};\n`;
     expect(check(repo({ "packages/a/src/k.ts": lineComment + docComment + arrow })).ok).toBe(true);
+    // Prose that happens to contain "kernel:" is no marker.
+    const prose = check(repo({ "packages/a/src/k.ts": fn("explain", 90, "/** Runs the LCS kernel: bit-parallel. */\n") }));
+    expect(prose.ok).toBe(false);
     // A marker on another function does not carry over.
     const r = check(repo({ "packages/a/src/k.ts": `// kernel: first only\nexport const a = 1;\n${fn("second", 90)}` }));
     expect(r.ok).toBe(false);
