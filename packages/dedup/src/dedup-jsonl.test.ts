@@ -145,7 +145,7 @@ describe("dedupJsonl", () => {
     }
     await writeFile(file, Buffer.concat([Buffer.from(good.slice(0, 3).join("\n") + "\n"), Buffer.from([0x7b, 0xff, 0x7d, 0x0a])]));
     const err = (await dedupJsonl([file], { threads: 0 }).catch((e: unknown) => e)) as DedupError;
-    expect([err.code, err.line]).toEqual(["PARSE_ERROR", 4]);
+    expect([err.code, err.line]).toEqual(["INVALID_UTF8", 4]);
   });
 
   it("refuses to split files that changed since the dedup", async () => {

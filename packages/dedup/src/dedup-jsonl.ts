@@ -1,7 +1,8 @@
 import path from "node:path";
 import { AtomicFile } from "@sfmed/schema";
-import { runDedup, type DedupOptions, type DedupResult } from "./dedup.js";
-import { DedupError } from "./errors.js";
+import { runDedup } from "./dedup.js";
+import type { DedupOptions, DedupResult } from "./dedup-options.js";
+import { DedupError, throwIfAborted } from "./errors.js";
 import { isBatchError, isBlankLine, type JsonlBatchError, type JsonlBatchResult, type JsonlView } from "./jsonl-batch.js";
 import { CHUNK_BYTES, lineChunks } from "./jsonl-chunks.js";
 
@@ -88,6 +89,10 @@ export interface SplitJsonlOptions {
    * to write a clusters file.
    */
   onClustered?: (index: number, text: string, file: string, line: number) => void | Promise<void>;
+  /** Records written so far, after each chunk of input. */
+  onProgress?: (done: number) => void;
+  /** Stops between chunks with a `DedupError` (`ABORTED`); no output is left behind. */
+  signal?: AbortSignal;
 }
 
 const LF = Uint8Array.of(10);
@@ -115,7 +120,7 @@ function hasContent(bytes: Uint8Array, start: number, end: number): boolean {
 export async function splitJsonl(files: readonly string[], result: DedupResult, options: SplitJsonlOptions): Promise<Array<{ file: string; records: number }>> {
   const kept = options.kept !== undefined ? new AtomicFile(options.kept) : undefined;
   const removed = options.removed !== undefined ? new AtomicFile(options.removed) : undefined;
-  const onClustered = options.onClustered;
+  const { onClustered, onProgress, signal } = options;
   const counts: Array<{ file: string; records: number }> = [];
   let index = 0;
   try {
@@ -124,6 +129,7 @@ export async function splitJsonl(files: readonly string[], result: DedupResult, 
       counts.push(entry);
       let line = 0;
       for await (const chunk of lineChunks(file)) {
+        throwIfAborted(signal);
         let start = 0;
         while (start < chunk.length) {
           let nl = chunk.indexOf(10, start);
@@ -143,6 +149,7 @@ export async function splitJsonl(files: readonly string[], result: DedupResult, 
           }
           start = nl + 1;
         }
+        onProgress?.(index);
       }
     }
     if (index !== result.count) throw new DedupError(`${index} records, but ${result.count} were deduplicated: an input changed`, { code: "INPUT_CHANGED" });

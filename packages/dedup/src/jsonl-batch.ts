@@ -69,9 +69,9 @@ export function createJsonlBatchComputer(params: BatchParams): (bytes: Uint8Arra
         try {
           decoder.decode(bytes.subarray(start, end));
         } catch {
-          return { code: "PARSE_ERROR", message: "invalid UTF-8 bytes", line };
+          return { code: "INVALID_UTF8", message: "invalid UTF-8 bytes", line };
         }
-        if (nl < 0) return { code: "PARSE_ERROR", message: "invalid UTF-8 bytes", line };
+        if (nl < 0) return { code: "INVALID_UTF8", message: "invalid UTF-8 bytes", line };
         start = nl + 1;
         line++;
       }
