@@ -11,4 +11,5 @@ export { dedup, filterKept, type DedupOptions, type DedupResult, type DedupProgr
 export { dedupJsonl, splitJsonl, sourceOfFile, type DedupJsonlOptions, type DedupJsonlResult, type SplitJsonlOptions } from "./dedup-jsonl.js";
 export { isUtf8Text } from "./jsonl-chunks.js";
 export type { DedupReport, SourceReport, GiantCluster } from "./dedup-report.js";
-export { DedupError } from "./errors.js";
+export { DedupError, type DedupErrorCode } from "./errors.js";
+export { dedupFiles, type DedupFilesOptions, type DedupFilesResult, type FileCounts } from "./files/dedup-files.js";

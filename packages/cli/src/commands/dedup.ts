@@ -1,7 +1,5 @@
-import { dedup, dedupJsonl, DedupError, isUtf8Text, sourceOfFile, splitJsonl, textOf, type DedupProgress, type DedupResult, type VerifyMode } from "@sfmed/dedup";
-import { AtomicFile, detectFormat, isBadRow, readLines, scanRows } from "@sfmed/schema";
-import { UsageError } from "../context.js";
-import { intFlag, LIMITS, numberFlag } from "../flags.js";
+import { dedupFiles, type DedupFilesOptions, type DedupProgress } from "@sfmed/dedup";
+import { enumFlag, intFlag, LIMITS, numberFlag } from "../flags.js";
 import { createProgress, type Progress } from "../progress.js";
 import type { Register } from "./index.js";
 import { guardOutputs, resolveInputs } from "./io-helpers.js";
@@ -26,131 +24,44 @@ interface DedupFlags {
   against?: string;
 }
 
-/** One input record with the text to write back unchanged (the JSONL line, or the record re-serialised). */
-interface InputRow {
-  file: string;
-  line: number;
-  record: Record<string, unknown>;
-  raw: string;
-}
-
-function parseLine(text: string, file: string, line: number): Record<string, unknown> {
-  let record: unknown;
-  try {
-    record = JSON.parse(text);
-  } catch (cause) {
-    throw new DedupError(`invalid JSON: ${(cause as Error).message}`, { code: "PARSE_ERROR", file, line, cause });
-  }
-  if (!record || typeof record !== "object" || Array.isArray(record)) throw new DedupError("a record must be a JSON object", { code: "PARSE_ERROR", file, line });
-  return record as Record<string, unknown>;
-}
-
-/**
- * Records of every input in order. JSONL lines pass through untouched; other formats are written as JSON. With
- * `lazy`, JSONL lines are parsed only when `record` is read (the write pass needs the raw text, and a record only
- * for the clusters file).
- */
-async function* readInputs(files: string[], opts: { lazy?: boolean } = {}): AsyncGenerator<InputRow> {
-  for (const file of files) {
-    const format = await detectFormat(file);
-    if (format === "jsonl") {
-      for await (const { line, text } of readLines(file)) {
-        if (text.trim() === "") continue;
-        if (!opts.lazy) {
-          yield { file, line, record: parseLine(text, file, line), raw: text };
-          continue;
-        }
-        let parsed: Record<string, unknown> | undefined;
-        yield {
-          file,
-          line,
-          raw: text,
-          get record() {
-            return (parsed ??= parseLine(text, file, line));
-          },
-        };
-      }
-    } else {
-      if (format === "parquet") {
-        // Hub datasets are mostly Parquet shards: rows are written out as JSON lines.
-        const { readParquet } = await import("@sfmed/schema/parquet");
-        for await (const { line, record } of readParquet(file)) {
-          if (!record || typeof record !== "object" || Array.isArray(record)) throw new DedupError("a record must be a JSON object", { code: "PARSE_ERROR", file, line });
-          yield { file, line, record: record as Record<string, unknown>, raw: JSON.stringify(record) };
-        }
-        continue;
-      }
-      for await (const row of scanRows(file, { format })) {
-        if (isBadRow(row)) throw row.error;
-        yield { file, line: row.line, record: row.value as Record<string, unknown>, raw: JSON.stringify(row.value) };
-      }
-    }
-  }
-}
-
 const PHASE_LABEL: Record<DedupProgress["phase"], string> = {
   signatures: "signatures",
   "per-source": "per-source bands",
   global: "global bands",
   clusters: "clusters",
   index: "index",
+  write: "write",
 };
 
-/** True when every input is JSONL in UTF-8 (the fast path's precondition). */
-async function allUtf8Jsonl(files: string[]): Promise<boolean> {
-  for (const f of files) if ((await detectFormat(f)) !== "jsonl" || !(await isUtf8Text(f))) return false;
-  return true;
-}
-
-type CommonOptions = Omit<Parameters<typeof dedup<InputRow>>[1] & object, "text" | "source" | "id">;
-
-/** Any input format: records parsed on this thread, outputs written from a second read of the inputs. */
-async function dedupParsed(
-  inputs: string[],
-  o: DedupFlags,
-  common: CommonOptions,
-  idOf: (record: Record<string, unknown>, file: string, line: number) => string,
-): Promise<{ result: DedupResult; perFile: Array<{ file: string; records: number }> }> {
-  const result = await dedup(readInputs(inputs), {
-    ...common,
-    text: (r) => textOf(r.record, { field: o.field, file: r.file, line: r.line }),
-    source: (r) => {
-      const v = r.record[o.sourceField];
-      return typeof v === "string" ? v : sourceOfFile(r.file);
-    },
-    id: (r) => idOf(r.record, r.file, r.line),
-  });
-  const kept = new AtomicFile(o.output);
-  const removed = o.removed ? new AtomicFile(o.removed) : undefined;
-  const clusters = o.clusters ? new AtomicFile(o.clusters) : undefined;
-  const perFile = new Map<string, number>();
-  try {
-    let i = 0;
-    for await (const row of readInputs(inputs, { lazy: true })) {
-      if (i >= result.count) throw new DedupError("an input changed while deduplicating", { code: "INPUT_CHANGED", file: row.file, line: row.line });
-      perFile.set(row.file, (perFile.get(row.file) ?? 0) + 1);
-      const keep = result.keep[i] === 1;
-      if (keep) await kept.write(row.raw + "\n");
-      else await removed?.write(row.raw + "\n");
-      if (clusters && result.cluster[i]! >= 0) await clusters.write(JSON.stringify({ id: idOf(row.record, row.file, row.line), cluster: result.cluster[i], kept: keep }) + "\n");
-      i++;
-    }
-    if (i !== result.count) throw new DedupError("an input changed while deduplicating", { code: "INPUT_CHANGED" });
-    await kept.commit();
-    await removed?.commit();
-    await clusters?.commit();
-  } catch (err) {
-    await Promise.all([kept.abort(), removed?.abort(), clusters?.abort()]);
-    throw err;
-  }
-  return { result, perFile: [...perFile].map(([file, records]) => ({ file, records })) };
+/** Flags → options; bounded here so that a typo is a usage error (exit 2), not a run that never ends (--num-perm 1e9). */
+function optionsOf(o: DedupFlags): Omit<DedupFilesOptions, "onProgress" | "onFallback"> {
+  const threads = intFlag("--threads", o.threads, { min: 0, max: LIMITS.concurrency });
+  return {
+    output: o.output,
+    removed: o.removed,
+    clusters: o.clusters,
+    report: o.report,
+    threshold: numberFlag("--threshold", o.threshold, { min: 0, minExclusive: true, max: 1 }),
+    numPerm: intFlag("--num-perm", o.numPerm, { min: 1, max: 8192 }),
+    ngram: intFlag("--ngram", o.ngram, { min: 1, max: 1024 }),
+    seed: intFlag("--seed", o.seed, { min: 0 }),
+    keep: enumFlag("--keep", o.keep, ["first", "longest"] as const),
+    verify: enumFlag("--verify", o.verify, ["exact", "estimate", "none"] as const),
+    perSource: Boolean(o.perSource),
+    field: o.field,
+    sourceField: o.sourceField,
+    idField: o.idField,
+    ...(threads !== undefined ? { threads } : {}),
+    ...(o.against ? { against: o.against } : {}),
+    ...(o.index ? { saveIndex: o.index } : {}),
+  };
 }
 
 export const register: Register = (program, ctx) => {
   program
     .command("dedup")
     .description("remove near-duplicate records (MinHash-LSH over character 5-grams, exact Jaccard verification)")
-    .argument("<in...>", "input files (JSONL, JSON, CSV, TSV; gzip ok), read in order")
+    .argument("<in...>", "input files (JSONL, JSON, CSV, TSV, Parquet; gzip ok), read in order")
     .requiredOption("-o, --output <file>", "kept records (JSONL, unchanged and in input order)")
     .option("--removed <file>", "removed records (JSONL)")
     .option("--clusters <file>", 'one line per record in a cluster of two or more: {"id","cluster","kept"}')
@@ -170,14 +81,7 @@ export const register: Register = (program, ctx) => {
     .option("--against <dir>", "also remove records that duplicate a saved index")
     .action(async (inputs: string[], o: DedupFlags) => {
       const c = ctx();
-      // Bounded here so that a typo is a usage error (exit 2), not a DedupError or a run that never ends (--num-perm 1e9).
-      const threshold = numberFlag("--threshold", o.threshold, { min: 0, minExclusive: true, max: 1 });
-      const numPerm = intFlag("--num-perm", o.numPerm, { min: 1, max: 8192 });
-      const ngram = intFlag("--ngram", o.ngram, { min: 1, max: 1024 });
-      const seed = intFlag("--seed", o.seed, { min: 0 });
-      const threads = intFlag("--threads", o.threads, { min: 0, max: LIMITS.concurrency });
-      if (o.keep !== "first" && o.keep !== "longest") throw new UsageError(`--keep must be first or longest, got "${o.keep}"`);
-      if (!["exact", "estimate", "none"].includes(o.verify)) throw new UsageError(`--verify must be exact, estimate or none, got "${o.verify}"`);
+      const options = optionsOf(o);
       // --index may name the --against folder: the new index is built in a temp folder and swapped in at the end.
       await guardOutputs({
         inputs: { "<in>": inputs },
@@ -197,70 +101,14 @@ export const register: Register = (program, ctx) => {
         }
         bar!.update(p.done);
       };
-      const idOf = (record: Record<string, unknown>, file: string, line: number) => {
-        const v = record[o.idField];
-        return typeof v === "string" || typeof v === "number" ? String(v) : `${file}:${line}`;
-      };
-      const common = {
-        threshold,
-        numPerm,
-        ngram,
-        seed,
-        verify: o.verify as VerifyMode,
-        keep: o.keep as "first" | "longest",
-        perSource: Boolean(o.perSource),
-        ...(threads !== undefined ? { threads } : {}),
-        ...(o.against ? { against: o.against } : {}),
-        ...(o.index ? { saveIndex: o.index } : {}),
-        onProgress,
-      };
-      // UTF-8 JSONL (the usual case) goes the fast way: signature workers read the lines themselves and the
-      // outputs are copied line by line from the input bytes; other formats are parsed here.
-      let fast = await allUtf8Jsonl(inputs);
-      let result: DedupResult | undefined;
-      let perFile: Array<{ file: string; records: number }>;
-      if (fast) {
-        try {
-          result = await dedupJsonl(inputs, { ...common, field: o.field, sourceField: o.sourceField, idField: o.idField });
-        } catch (err) {
-          // The encoding check reads a file's first MiBs only: a GB18030 file that is ASCII for that long
-          // fails here and is read again with encoding detection (which decides at its first non-ASCII byte).
-          if (!(err instanceof DedupError && err.message.includes("invalid UTF-8"))) throw err;
-          c.info(`dedup: ${err.message}; reading the inputs again with encoding detection`);
-          fast = false;
-        }
-      }
-      if (fast && result) {
-        const res = result;
-        bar?.stop();
-        const clusters = o.clusters ? new AtomicFile(o.clusters) : undefined;
-        try {
-          perFile = await splitJsonl(inputs, res, {
-            kept: o.output,
-            ...(o.removed ? { removed: o.removed } : {}),
-            ...(clusters
-              ? {
-                  onClustered: (i: number, text: string, file: string, line: number) =>
-                    clusters.write(JSON.stringify({ id: idOf(parseLine(text, file, line), file, line), cluster: res.cluster[i], kept: res.keep[i] === 1 }) + "\n"),
-                }
-              : {}),
-          });
-          await clusters?.commit();
-        } catch (err) {
-          await clusters?.abort();
-          throw err;
-        }
-      } else {
-        ({ result, perFile } = await dedupParsed(inputs, o, common, idOf));
+      const onFallback = (err: Error) => c.info(`dedup: ${err.message}; reading the inputs again with encoding detection`);
+      let result: Awaited<ReturnType<typeof dedupFiles>>;
+      try {
+        result = await dedupFiles(inputs, { ...options, onProgress, onFallback });
+      } finally {
         bar?.stop();
       }
-      const report = result.report;
-      if (o.report) {
-        const full = { inputs: perFile, ...report };
-        const w = new AtomicFile(o.report);
-        await w.write(JSON.stringify(full, null, 2) + "\n");
-        await w.commit();
-      }
+      const { report } = result;
       for (const w of report.warnings) c.stderr.write(`sfmed dedup: warning: ${w}\n`);
       const n = report.counts;
       c.info(
