@@ -7,6 +7,7 @@ Prints the peak resident memory above each rank's memory before loading (VmHWM; 
 transformers first) for rank 0, the largest of the others, and all ranks together (one machine's host memory),
 and the load time, with ratios of rank-0-only to every-rank loading.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -64,16 +65,26 @@ def main() -> None:
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--world", type=int, default=2)
-    ap.add_argument("--checkpoint-dtype", choices=["bf16", "fp32"], default="bf16",
-                    help="how the checkpoint is stored (Qwen2.5's are bf16); the model always loads in fp32")
+    ap.add_argument(
+        "--checkpoint-dtype",
+        choices=["bf16", "fp32"],
+        default="bf16",
+        help="how the checkpoint is stored (Qwen2.5's are bf16); the model always loads in fp32",
+    )
     ap.add_argument("--hidden", type=int, default=1024)
     ap.add_argument("--layers", type=int, default=12)
     ap.add_argument("--vocab", type=int, default=32000)
     a = ap.parse_args()
     with tempfile.TemporaryDirectory() as d:
-        cfg = Qwen2Config(vocab_size=a.vocab, hidden_size=a.hidden, intermediate_size=a.hidden * 11 // 4,
-                          num_hidden_layers=a.layers, num_attention_heads=max(1, a.hidden // 64),
-                          num_key_value_heads=max(1, a.hidden // 256), tie_word_embeddings=False)
+        cfg = Qwen2Config(
+            vocab_size=a.vocab,
+            hidden_size=a.hidden,
+            intermediate_size=a.hidden * 11 // 4,
+            num_hidden_layers=a.layers,
+            num_attention_heads=max(1, a.hidden // 64),
+            num_key_value_heads=max(1, a.hidden // 256),
+            tie_word_embeddings=False,
+        )
         model = Qwen2ForCausalLM(cfg)
         n = sum(p.numel() for p in model.parameters())
         if a.checkpoint_dtype == "bf16":
@@ -83,11 +94,17 @@ def main() -> None:
         rows = {}
         for mode in ("every rank", "rank 0 only"):
             out = os.path.join(d, mode.replace(" ", "_"))
-            mp.spawn(worker, args=(f"file://{d}/store-{len(rows)}", os.path.join(d, "m"), mode, out, a.world),
-                     nprocs=a.world, join=True)
+            mp.spawn(
+                worker,
+                args=(f"file://{d}/store-{len(rows)}", os.path.join(d, "m"), mode, out, a.world),
+                nprocs=a.world,
+                join=True,
+            )
             rows[mode] = [tuple(map(float, open(f"{out}.{r}").read().split())) for r in range(a.world)]
-    print(f"# {a.world} gloo ranks, {n / 1e6:.0f}M parameters ({n * 4 / 2**20:.0f} MiB in fp32), "
-          f"{a.checkpoint_dtype} checkpoint")
+    print(
+        f"# {a.world} gloo ranks, {n / 1e6:.0f}M parameters ({n * 4 / 2**20:.0f} MiB in fp32), "
+        f"{a.checkpoint_dtype} checkpoint"
+    )
     print("| loading | rank 0 peak MiB | other ranks' peak MiB (max) | all ranks MiB | seconds |")
     print("|---|---|---|---|---|")
     stats = {}

@@ -12,6 +12,7 @@ is listed for reference. --warmup 30 measures steady state: in Adam's first step
 reused threshold misses more often and a step costs a second pass. --hidden sets the tensor sizes: the
 default 512 gives many small tensors, where per-tensor overheads weigh most; a 7B model's are 10-100× larger.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,8 +31,17 @@ from sfmed_trainer.optim import SPARSE_P, OnlineMergeAdamW, SparseTau, bernoulli
 def make_params(total: float, hidden: int, device, dtype):
     shapes = []
     inter = hidden * 11 // 4
-    per_layer = [(hidden, hidden), (hidden // 4, hidden), (hidden // 4, hidden), (hidden, hidden),
-                 (inter, hidden), (inter, hidden), (hidden, inter), (hidden,), (hidden,)]
+    per_layer = [
+        (hidden, hidden),
+        (hidden // 4, hidden),
+        (hidden // 4, hidden),
+        (hidden, hidden),
+        (inter, hidden),
+        (inter, hidden),
+        (hidden, inter),
+        (hidden,),
+        (hidden,),
+    ]
     n = 0
     while n < total:
         for s in per_layer:
@@ -92,7 +102,9 @@ def make_opt(name: str, params, p: float, alpha: float, wd: float):
     return opt
 
 
-def bench(names, params, steps: int, p: float, alpha: float, wd: float, warmup: int = 1) -> dict[str, tuple[float, float, int]]:
+def bench(
+    names, params, steps: int, p: float, alpha: float, wd: float, warmup: int = 1
+) -> dict[str, tuple[float, float, int]]:
     """Median step wall time, median step CPU time (process time: what a busy shared machine distorts
     least) and state bytes per optimizer. The optimizers share the parameters and take their
     steps in turn (one round = one step of each), so load changes on a shared machine hit all alike."""
@@ -115,8 +127,9 @@ def bench(names, params, steps: int, p: float, alpha: float, wd: float, warmup: 
             if r >= warmup:  # the first rounds initialise state (and let Adam's moments settle)
                 times[name].append(time.perf_counter() - t0)
                 cpu[name].append(time.process_time() - c0)
-    return {name: (statistics.median(times[name]), statistics.median(cpu[name]), state_bytes(opts[name]))
-            for name in names}
+    return {
+        name: (statistics.median(times[name]), statistics.median(cpu[name]), state_bytes(opts[name])) for name in names
+    }
 
 
 def main():
@@ -134,8 +147,10 @@ def main():
     dtype = getattr(torch, a.dtype)
     params = make_params(a.params, a.hidden, torch.device(a.device), dtype)
     n = sum(q.numel() for q in params)
-    print(f"# {n/1e6:.1f}M params in {len(params)} tensors, {a.device}, {a.dtype}, torch {torch.__version__}, "
-          f"threads {torch.get_num_threads()}, p={a.p}, alpha={a.alpha}, wd={a.wd}, median of {a.steps} interleaved steps after {a.warmup}")
+    print(
+        f"# {n / 1e6:.1f}M params in {len(params)} tensors, {a.device}, {a.dtype}, torch {torch.__version__}, "
+        f"threads {torch.get_num_threads()}, p={a.p}, alpha={a.alpha}, wd={a.wd}, median of {a.steps} interleaved steps after {a.warmup}"
+    )
     res = bench(("adamw", "adamw_fused", "ondare", "onties"), params, a.steps, a.p, a.alpha, a.wd, a.warmup)
     rows = [(name, t, c, mem) for name, (t, c, mem) in res.items()]
     base_t, base_c, base_m = rows[0][1], rows[0][2], rows[0][3]
@@ -143,8 +158,10 @@ def main():
     print("| optimizer | step ms | x adamw | CPU ms | x adamw (CPU) | state MB | state / params | x adamw memory |")
     print("|---|---|---|---|---|---|---|---|")
     for name, t, c, mem in rows:
-        print(f"| {name} | {t*1e3:.1f} | {t/base_t:.2f} | {c*1e3:.1f} | {c/base_c:.2f} | {mem/2**20:.0f} | "
-              f"{mem/param_bytes:.2f} | {mem/base_m:.2f} |")
+        print(
+            f"| {name} | {t * 1e3:.1f} | {t / base_t:.2f} | {c * 1e3:.1f} | {c / base_c:.2f} | {mem / 2**20:.0f} | "
+            f"{mem / param_bytes:.2f} | {mem / base_m:.2f} |"
+        )
 
 
 if __name__ == "__main__":

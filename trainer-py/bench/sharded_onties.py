@@ -6,6 +6,7 @@ optimizer runs it: two all-gathers per batch) against the dense sharded trim (`m
 Run: OMP_NUM_THREADS=1 $VENV/bin/python trainer-py/bench/sharded_onties.py [--steps 40] [--p 0.01]
 Prints the median step time over the last 10 steps (and steps 2-11) on rank 0.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,8 +28,15 @@ def worker(rank: int, init: str, steps: int, p: float) -> None:
     from torch.distributed.device_mesh import init_device_mesh
     from torch.distributed.tensor import Shard, distribute_tensor
 
-    from sfmed_trainer.optim import (SelectionState, SparseTau, magnitude_mask, merge_update_,
-                                     onties_sharded_many_, onties_sharded_update_, sharded_magnitude_mask)
+    from sfmed_trainer.optim import (
+        SelectionState,
+        SparseTau,
+        magnitude_mask,
+        merge_update_,
+        onties_sharded_many_,
+        onties_sharded_update_,
+        sharded_magnitude_mask,
+    )
     from sfmed_trainer.sharding import exit_rank
 
     torch.set_num_threads(1)
@@ -44,9 +52,22 @@ def worker(rank: int, init: str, steps: int, p: float) -> None:
         local = distribute_tensor(tau * magnitude_mask(tau, p), mesh, [Shard(0)]).to_local().contiguous()
         nz = torch.nonzero(local.view(-1)).flatten()
         zeros = lambda: torch.zeros_like(dp.to_local())  # noqa: E731
-        items.append(dict(dp=dp, m=zeros(), v=zeros(), m2=zeros(), v2=zeros(), state=SelectionState(),
-                          dpb=dpb, mb=zeros(), vb=zeros(), state_b=SelectionState(),
-                          tau_sparse=SparseTau(nz, local.view(-1)[nz].clone()), tau_dense=local))
+        items.append(
+            dict(
+                dp=dp,
+                m=zeros(),
+                v=zeros(),
+                m2=zeros(),
+                v2=zeros(),
+                state=SelectionState(),
+                dpb=dpb,
+                mb=zeros(),
+                vb=zeros(),
+                state_b=SelectionState(),
+                tau_sparse=SparseTau(nz, local.view(-1)[nz].clone()),
+                tau_dense=local,
+            )
+        )
     params = [torch.nn.Parameter(it["dp"].to_local().clone()) for it in items]
     adamw = torch.optim.AdamW(params, lr=1e-5, weight_decay=0.0)
     t_new, t_batched, t_old, t_adam = [], [], [], []
@@ -60,17 +81,66 @@ def worker(rank: int, init: str, steps: int, p: float) -> None:
 
     for step in range(1, steps + 1):
         grads = [torch.randn(it["dp"].to_local().shape, generator=g) * 1e-3 for it in items]
-        timed(t_new, lambda: [onties_sharded_update_(it["dp"].to_local(), gr, it["m"], it["v"], step, p=p,
-                                                     tau=it["tau_sparse"], dprm=it["dp"], state=it["state"], **kw)
-                              for it, gr in zip(items, grads)])
-        timed(t_batched, lambda: onties_sharded_many_(
-            [dict(param=it["dpb"].to_local(), grad=gr, exp_avg=it["mb"], exp_avg_sq=it["vb"], step=step, p=p,
-                  tau=it["tau_sparse"], dprm=it["dpb"], state=it["state_b"], **kw) for it, gr in zip(items, grads)],
-            mesh.get_group(), 2))
-        timed(t_old, lambda: [merge_update_(it["dp"].to_local(), gr, it["m2"], it["v2"], step, method="onties", p=p,
-                                            tau=it["tau_dense"], mask=None, rescale="none",
-                                            mask_fn=lambda d, dp=it["dp"]: sharded_magnitude_mask(d, p, dp), **kw)
-                              for it, gr in zip(items, grads)])
+        timed(
+            t_new,
+            lambda: [
+                onties_sharded_update_(
+                    it["dp"].to_local(),
+                    gr,
+                    it["m"],
+                    it["v"],
+                    step,
+                    p=p,
+                    tau=it["tau_sparse"],
+                    dprm=it["dp"],
+                    state=it["state"],
+                    **kw,
+                )
+                for it, gr in zip(items, grads)
+            ],
+        )
+        timed(
+            t_batched,
+            lambda: onties_sharded_many_(
+                [
+                    dict(
+                        param=it["dpb"].to_local(),
+                        grad=gr,
+                        exp_avg=it["mb"],
+                        exp_avg_sq=it["vb"],
+                        step=step,
+                        p=p,
+                        tau=it["tau_sparse"],
+                        dprm=it["dpb"],
+                        state=it["state_b"],
+                        **kw,
+                    )
+                    for it, gr in zip(items, grads)
+                ],
+                mesh.get_group(),
+                2,
+            ),
+        )
+        timed(
+            t_old,
+            lambda: [
+                merge_update_(
+                    it["dp"].to_local(),
+                    gr,
+                    it["m2"],
+                    it["v2"],
+                    step,
+                    method="onties",
+                    p=p,
+                    tau=it["tau_dense"],
+                    mask=None,
+                    rescale="none",
+                    mask_fn=lambda d, dp=it["dp"]: sharded_magnitude_mask(d, p, dp),
+                    **kw,
+                )
+                for it, gr in zip(items, grads)
+            ],
+        )
         for q, gr in zip(params, grads):
             q.grad = gr
         timed(t_adam, adamw.step)
@@ -78,7 +148,9 @@ def worker(rank: int, init: str, steps: int, p: float) -> None:
         med = lambda xs: statistics.median(xs) * 1e3  # noqa: E731
         n = sum(it["dp"].numel() for it in items)
         print(f"# 2 gloo ranks, {n / 1e6:.1f}M params in {len(items)} tensors, p={p}, one thread per rank")
-        print("| steps | compiled, per parameter ms | compiled, batched ms | dense trim ms | adamw ms | batched × adamw |")
+        print(
+            "| steps | compiled, per parameter ms | compiled, batched ms | dense trim ms | adamw ms | batched × adamw |"
+        )
         print("|---|---|---|---|---|---|")
         for name, sl in (("2-11", slice(1, 11)), ("last 10", slice(-10, None))):
             row = [med(t[sl]) for t in (t_new, t_batched, t_old, t_adam)]

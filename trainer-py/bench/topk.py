@@ -4,6 +4,7 @@ torch.topk, on |x| of normal random tensors, as the magnitude masks use it.
 Run: OMP_NUM_THREADS=1 $VENV/bin/python trainer-py/bench/topk.py [--sizes 720896,11534336] [--p 0.01,0.1]
 Prints the best of 5 runs of each and the ratio; the two answers are checked equal first.
 """
+
 from __future__ import annotations
 
 import argparse

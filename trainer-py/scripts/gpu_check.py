@@ -15,6 +15,7 @@ job in this process so that peak GPU memory can be read between them:
 Prints a table and writes `gpu-check.json` (every step event, peak memory, pass/fail per check) under --out.
 Exits 1 when a check fails. `--device cpu --steps 4` runs the same steps on a CPU, to try the script itself.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -58,9 +59,13 @@ def run_job(job: dict, work: Path, device: str) -> dict:
         rc = main(["run", str(p)], events_out=out)
     Stop.requested = False
     events = [json.loads(l) for l in out.getvalue().splitlines() if l.strip()]
-    return {"rc": rc, "seconds": round(time.perf_counter() - t, 1), "events": events,
-            "peak_gpu_mib": round(torch.cuda.max_memory_allocated() / 2**20) if device == "cuda" else None,
-            "stderr_tail": err.getvalue()[-3000:] if rc else ""}
+    return {
+        "rc": rc,
+        "seconds": round(time.perf_counter() - t, 1),
+        "events": events,
+        "peak_gpu_mib": round(torch.cuda.max_memory_allocated() / 2**20) if device == "cuda" else None,
+        "stderr_tail": err.getvalue()[-3000:] if rc else "",
+    }
 
 
 def of(res: dict, kind: str) -> list[dict]:
@@ -81,8 +86,13 @@ def serve_check(model: str, device: str, checks: Checks) -> dict:
     env = {**os.environ, "PYTHONPATH": str(TRAINER)}
     if device != "cuda":
         env["CUDA_VISIBLE_DEVICES"] = ""
-    proc = subprocess.Popen([sys.executable, "-m", "sfmed_trainer", "serve", model], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sfmed_trainer", "serve", model],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     out: dict = {}
     try:
         ready = json.loads(proc.stdout.readline() or "{}")
@@ -97,14 +107,26 @@ def serve_check(model: str, device: str, checks: Checks) -> dict:
 
         msgs = [{"role": "user", "content": "发热咳嗽怎么办？"}]
         chat = post("/v1/chat/completions", {"messages": msgs, "max_tokens": 16, "temperature": 0})
-        checks.add("serve chat", bool(chat["choices"][0]["message"]["content"] is not None), repr(chat["choices"][0]["message"]["content"][:40]))
-        comp = post("/v1/completions", {"prompt": "发热咳嗽", "max_tokens": 8, "temperature": 0, "logprobs": 2, "echo": True})
+        checks.add(
+            "serve chat",
+            bool(chat["choices"][0]["message"]["content"] is not None),
+            repr(chat["choices"][0]["message"]["content"][:40]),
+        )
+        comp = post(
+            "/v1/completions", {"prompt": "发热咳嗽", "max_tokens": 8, "temperature": 0, "logprobs": 2, "echo": True}
+        )
         lp = comp["choices"][0]["logprobs"]["token_logprobs"]
-        checks.add("serve completions echo+logprobs", lp[0] is None and all(x is None or math.isfinite(x) for x in lp),
-                   f"{len(lp)} tokens")
+        checks.add(
+            "serve completions echo+logprobs",
+            lp[0] is None and all(x is None or math.isfinite(x) for x in lp),
+            f"{len(lp)} tokens",
+        )
         emb = post("/v1/embeddings", {"input": ["发热", "咳嗽"], "layer": 2})
-        checks.add("serve embeddings", len(emb["data"]) == 2 and len(emb["data"][0]["embedding"]) > 0,
-                   f"dim {len(emb['data'][0]['embedding'])}")
+        checks.add(
+            "serve embeddings",
+            len(emb["data"]) == 2 and len(emb["data"][0]["embedding"]) > 0,
+            f"dim {len(emb['data'][0]['embedding'])}",
+        )
         out = {"ready": ready, "chat": chat["choices"][0]["message"]["content"]}
     except Exception as e:  # noqa: BLE001 - a failed check, reported
         checks.add("serve", False, f"{type(e).__name__}: {e}"[:300])
@@ -125,15 +147,22 @@ def main() -> int:
     ap.add_argument("--no-bench", action="store_true")
     a = ap.parse_args()
     if a.device == "cuda" and not torch.cuda.is_available():
-        print("gpu_check: no CUDA device (torch.cuda.is_available() is False); --device cpu tries the script", file=sys.stderr)
+        print(
+            "gpu_check: no CUDA device (torch.cuda.is_available() is False); --device cpu tries the script",
+            file=sys.stderr,
+        )
         return 2
     from transformers import AutoModelForCausalLM
 
     from sfmed_trainer.tiny import build_model, build_tokenizer, reward_pairs, sharegpt_dialogues
 
     checks = Checks()
-    report: dict = {"device": torch.cuda.get_device_name(0) if a.device == "cuda" else "cpu",
-                    "torch": torch.__version__, "steps": a.steps, "jobs": {}}
+    report: dict = {
+        "device": torch.cuda.get_device_name(0) if a.device == "cuda" else "cpu",
+        "torch": torch.__version__,
+        "steps": a.steps,
+        "jobs": {},
+    }
     with tempfile.TemporaryDirectory() as d:
         work = Path(d)
         sft = sharegpt_dialogues(SAMPLES / "medical_sft_1K_format.jsonl", 400)
@@ -146,11 +175,28 @@ def main() -> int:
         data = {"sft": write_jsonl(work / "sft.jsonl", sft), "pairs": write_jsonl(work / "pairs.jsonl", pairs)}
 
         def sft_job(name: str, bf16: bool) -> dict:
-            return {"version": 1, "stage": "sft", "device": a.device, "model": str(work / "base"),
-                    "output_dir": str(work / name), "cutoff_len": 256, "data": {"train": data["sft"]},
-                    "train": {"max_steps": a.steps, "batch_size": 8, "grad_accum": 2, "lr": 1e-3, "warmup_ratio": 0.1,
-                              "bf16": bf16, "gradient_checkpointing": bf16, "keep_best": False, "logging_steps": 1, "dropout": 0.0,
-                              "seed": 0}}
+            return {
+                "version": 1,
+                "stage": "sft",
+                "device": a.device,
+                "model": str(work / "base"),
+                "output_dir": str(work / name),
+                "cutoff_len": 256,
+                "data": {"train": data["sft"]},
+                "train": {
+                    "max_steps": a.steps,
+                    "batch_size": 8,
+                    "grad_accum": 2,
+                    "lr": 1e-3,
+                    "warmup_ratio": 0.1,
+                    "bf16": bf16,
+                    "gradient_checkpointing": bf16,
+                    "keep_best": False,
+                    "logging_steps": 1,
+                    "dropout": 0.0,
+                    "seed": 0,
+                },
+            }
 
         jobs = report["jobs"]
         jobs["sft_fp32"] = run_job(sft_job("sft_fp32", False), work, a.device)
@@ -159,41 +205,84 @@ def main() -> int:
             r = jobs[name]
             losses = [s["loss"] for s in of(r, "step")]
             start = (of(r, "start") or [{}])[0]
-            checks.add(f"{name} runs", r["rc"] == 0 and len(losses) == a.steps, f"rc {r['rc']} {r['stderr_tail'][-300:]}")
-            checks.add(f"{name} on {a.device}, bf16 {name.endswith('bf16')}",
-                       str(start.get("device", "")).startswith(a.device) and bool(start.get("bf16")) == name.endswith("bf16"),
-                       f"start.device {start.get('device')}, start.bf16 {start.get('bf16')}")
-            checks.add(f"{name} loss falls", bool(losses) and all(map(math.isfinite, losses)) and losses[-1] < losses[0],
-                       f"{losses[0]:.3f} → {losses[-1]:.3f}" if losses else "no steps")
+            checks.add(
+                f"{name} runs", r["rc"] == 0 and len(losses) == a.steps, f"rc {r['rc']} {r['stderr_tail'][-300:]}"
+            )
+            checks.add(
+                f"{name} on {a.device}, bf16 {name.endswith('bf16')}",
+                str(start.get("device", "")).startswith(a.device) and bool(start.get("bf16")) == name.endswith("bf16"),
+                f"start.device {start.get('device')}, start.bf16 {start.get('bf16')}",
+            )
+            checks.add(
+                f"{name} loss falls",
+                bool(losses) and all(map(math.isfinite, losses)) and losses[-1] < losses[0],
+                f"{losses[0]:.3f} → {losses[-1]:.3f}" if losses else "no steps",
+            )
         f32 = [s["loss"] for s in of(jobs["sft_fp32"], "step")]
         b16 = [s["loss"] for s in of(jobs["sft_bf16"], "step")]
         if f32 and b16:
             first = max(abs(x - y) / abs(y) for x, y in zip(b16[:5], f32[:5]))
             last = abs(b16[-1] - f32[-1]) / abs(f32[-1])
-            checks.add("bf16 losses track fp32", first <= 0.03 and last <= 0.10,
-                       f"first 5 steps ≤ {first:.2%}, last step {last:.2%}")
+            checks.add(
+                "bf16 losses track fp32",
+                first <= 0.03 and last <= 0.10,
+                f"first 5 steps ≤ {first:.2%}, last step {last:.2%}",
+            )
         sft_model = str(work / "sft_bf16" / "final")
         if os.path.isdir(sft_model):
             m = AutoModelForCausalLM.from_pretrained(sft_model)
-            checks.add("bf16 checkpoint loads", all(torch.isfinite(p).all() for p in m.parameters()),
-                       f"{sum(p.numel() for p in m.parameters()) / 1e6:.1f}M params, {next(m.parameters()).dtype}")
+            checks.add(
+                "bf16 checkpoint loads",
+                all(torch.isfinite(p).all() for p in m.parameters()),
+                f"{sum(p.numel() for p in m.parameters()) / 1e6:.1f}M params, {next(m.parameters()).dtype}",
+            )
             del m
             for opt in ("adamw", "ondare", "onties"):
-                o = {"name": opt} if opt == "adamw" else {"name": opt, "p": 0.01, "alpha": 1e-2, "allow_large_alpha": True, "base_model": str(work / "base")}
-                job = {"version": 1, "stage": "dpo", "device": a.device, "model": sft_model,
-                       "output_dir": str(work / f"dpo_{opt}"), "cutoff_len": 256,
-                       "data": {"train": data["pairs"]}, "optimizer": o, "dpo": {"beta": 0.1},
-                       "train": {"max_steps": a.steps, "batch_size": 4, "grad_accum": 2, "lr": 5e-4, "bf16": True,
-                                 "gradient_checkpointing": True, "keep_best": False, "logging_steps": 1, "seed": 0}}
+                o = (
+                    {"name": opt}
+                    if opt == "adamw"
+                    else {
+                        "name": opt,
+                        "p": 0.01,
+                        "alpha": 1e-2,
+                        "allow_large_alpha": True,
+                        "base_model": str(work / "base"),
+                    }
+                )
+                job = {
+                    "version": 1,
+                    "stage": "dpo",
+                    "device": a.device,
+                    "model": sft_model,
+                    "output_dir": str(work / f"dpo_{opt}"),
+                    "cutoff_len": 256,
+                    "data": {"train": data["pairs"]},
+                    "optimizer": o,
+                    "dpo": {"beta": 0.1},
+                    "train": {
+                        "max_steps": a.steps,
+                        "batch_size": 4,
+                        "grad_accum": 2,
+                        "lr": 5e-4,
+                        "bf16": True,
+                        "gradient_checkpointing": True,
+                        "keep_best": False,
+                        "logging_steps": 1,
+                        "seed": 0,
+                    },
+                }
                 r = jobs[f"dpo_{opt}"] = run_job(job, work, a.device)
                 steps = of(r, "step")
                 margins = [s.get("reward_margin") for s in steps]
                 ok = r["rc"] == 0 and len(steps) == a.steps and all(math.isfinite(s["loss"]) for s in steps)
                 checks.add(f"dpo {opt} runs", ok, f"rc {r['rc']} {r['stderr_tail'][-300:]}")
                 if ok:
-                    head, tail = margins[: max(1, a.steps // 5)], margins[-max(1, a.steps // 5):]
-                    checks.add(f"dpo {opt} reward margin grows", sum(tail) / len(tail) > sum(head) / len(head),
-                               f"{sum(head) / len(head):.4f} → {sum(tail) / len(tail):.4f}")
+                    head, tail = margins[: max(1, a.steps // 5)], margins[-max(1, a.steps // 5) :]
+                    checks.add(
+                        f"dpo {opt} reward margin grows",
+                        sum(tail) / len(tail) > sum(head) / len(head),
+                        f"{sum(head) / len(head):.4f} → {sum(tail) / len(tail):.4f}",
+                    )
             report["serve"] = serve_check(sft_model, a.device, checks)
     if not a.no_bench:
         cmd = [sys.executable, str(TRAINER / "bench" / "optim_step.py"), "--device", a.device]
@@ -208,8 +297,10 @@ def main() -> int:
     print("|---|---|---|---|---|---|")
     for name, r in report["jobs"].items():
         ls = [s["loss"] for s in of(r, "step")]
-        print(f"| {name} | {r['rc']} | {r['seconds']} | {r['peak_gpu_mib']} | "
-              f"{ls[0] if ls else float('nan'):.4f} | {ls[-1] if ls else float('nan'):.4f} |")
+        print(
+            f"| {name} | {r['rc']} | {r['seconds']} | {r['peak_gpu_mib']} | "
+            f"{ls[0] if ls else float('nan'):.4f} | {ls[-1] if ls else float('nan'):.4f} |"
+        )
     print("\n| check | ok | detail |\n|---|---|---|")
     for n, ok, det in checks.rows:
         print(f"| {n} | {'yes' if ok else 'NO'} | {det} |")

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Lint trainer-py with the ruff pinned in requirements-dev.txt. Ruff lives in a small venv outside the clone,
+# Lint and format-check trainer-py with the ruff pinned in requirements-dev.txt. Ruff lives in a small venv outside the clone,
 # keyed by the hash of requirements-dev.txt, so only the first run on a machine installs it (a few seconds).
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
@@ -19,3 +19,4 @@ if [[ ! -f "$venv/.sfmed-ok" ]]; then
 fi
 cd "$here"
 "$venv/bin/ruff" check --no-cache "$@" .
+"$venv/bin/ruff" format --check --no-cache .

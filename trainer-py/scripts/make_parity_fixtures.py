@@ -3,6 +3,7 @@ own code in float64, for the TypeScript @sfmed/dpo-merge package to reproduce.
 
 Usage: python scripts/make_parity_fixtures.py [OUT]   (default: trainer-py/tests/fixtures/parity.json)
 """
+
 from __future__ import annotations
 
 import json
@@ -39,7 +40,7 @@ HEADER = {
         "(zeros drop out); theta <- theta + alpha*tau' + (1-alpha)*delta'' (plain weighted sum, no division by agreeing "
         "weights). `tau` is the stored task vector, already sparsified once at start (ondare: fixed DARE mask, x1/p, "
         "clamped to +-1; onties: magnitude top-k) - the fixture gives it post-processing. "
-        "A case with \"rescale\": \"l1\" (ondare; the official rescale=True) replaces delta' by "
+        'A case with "rescale": "l1" (ondare; the official rescale=True) replaces delta\' by '
         "clamp(delta*mask/p * L1(delta)/(L1(delta*mask/p) + eps), -clip_val, clip_val) when L1(delta) >= 1e-8."
     ),
 }
@@ -51,26 +52,42 @@ def t(x):
 
 def dpo_cases(g: torch.Generator) -> list[dict]:
     cases = []
-    combos = [("sigmoid", 0.1, 0.0), ("sigmoid", 0.5, 0.2), ("ipo", 0.1, 0.0), ("ipo", 0.5, 0.0),
-              ("hinge", 0.1, 0.0), ("hinge", 1.0, 0.0), ("robust", 0.1, 0.1), ("robust", 0.3, 0.25)]
+    combos = [
+        ("sigmoid", 0.1, 0.0),
+        ("sigmoid", 0.5, 0.2),
+        ("ipo", 0.1, 0.0),
+        ("ipo", 0.5, 0.0),
+        ("hinge", 0.1, 0.0),
+        ("hinge", 1.0, 0.0),
+        ("robust", 0.1, 0.1),
+        ("robust", 0.3, 0.25),
+    ]
     for loss_type, beta, ls in combos:
         n = 5
-        pc = (-torch.rand(n, generator=g, dtype=torch.float64) * 40 - 5)
-        pr = (-torch.rand(n, generator=g, dtype=torch.float64) * 40 - 5)
+        pc = -torch.rand(n, generator=g, dtype=torch.float64) * 40 - 5
+        pr = -torch.rand(n, generator=g, dtype=torch.float64) * 40 - 5
         rc = pc + torch.randn(n, generator=g, dtype=torch.float64) * 3
         rr = pr + torch.randn(n, generator=g, dtype=torch.float64) * 3
         o = dpo_loss(pc, pr, rc, rr, beta=beta, loss_type=loss_type, label_smoothing=ls)
-        cases.append({
-            "loss_type": loss_type, "beta": beta, "label_smoothing": ls,
-            "policy_chosen_logps": pc.tolist(), "policy_rejected_logps": pr.tolist(),
-            "reference_chosen_logps": rc.tolist(), "reference_rejected_logps": rr.tolist(),
-            "expected": {
-                "losses": o.losses.tolist(), "loss": o.loss.item(),
-                "rewards_chosen": o.rewards_chosen.tolist(), "rewards_rejected": o.rewards_rejected.tolist(),
-                "reward_accuracy": (o.rewards_chosen > o.rewards_rejected).double().mean().item(),
-                "reward_margin": (o.rewards_chosen - o.rewards_rejected).mean().item(),
-            },
-        })
+        cases.append(
+            {
+                "loss_type": loss_type,
+                "beta": beta,
+                "label_smoothing": ls,
+                "policy_chosen_logps": pc.tolist(),
+                "policy_rejected_logps": pr.tolist(),
+                "reference_chosen_logps": rc.tolist(),
+                "reference_rejected_logps": rr.tolist(),
+                "expected": {
+                    "losses": o.losses.tolist(),
+                    "loss": o.loss.item(),
+                    "rewards_chosen": o.rewards_chosen.tolist(),
+                    "rewards_rejected": o.rewards_rejected.tolist(),
+                    "reward_accuracy": (o.rewards_chosen > o.rewards_rejected).double().mean().item(),
+                    "reward_margin": (o.rewards_chosen - o.rewards_rejected).mean().item(),
+                },
+            }
+        )
     return cases
 
 
@@ -85,7 +102,9 @@ def merge_cases(g: torch.Generator) -> list[dict]:
         dict(method="onties", p=1.0, alpha=0.5, lr=1e-2, weight_decay=0.0, step=2, n=6),
         dict(method="ondare", p=0.5, alpha=0.3, lr=1e-3, weight_decay=0.0, step=1, n=8, rescale="l1", clip_val=1.0),
         # a clip_val below the rescaled entries: the clamp decides most of them
-        dict(method="ondare", p=0.25, alpha=1e-3, lr=5e-3, weight_decay=0.01, step=3, n=12, rescale="l1", clip_val=2e-3),
+        dict(
+            method="ondare", p=0.25, alpha=1e-3, lr=5e-3, weight_decay=0.01, step=3, n=12, rescale="l1", clip_val=2e-3
+        ),
     ]
     for c in combos:
         n, step = c.pop("n"), c["step"]
@@ -101,21 +120,51 @@ def merge_cases(g: torch.Generator) -> list[dict]:
             tau = tau * (torch.rand(n, generator=g, dtype=torch.float64) < 0.7)  # a pre-trimmed tau
         mask = None
         if c["method"] == "ondare":
-            mask = (torch.rand(n, generator=g, dtype=torch.float64) < c["p"]).double() if c["p"] < 1 else torch.ones(n, dtype=torch.float64)
+            mask = (
+                (torch.rand(n, generator=g, dtype=torch.float64) < c["p"]).double()
+                if c["p"] < 1
+                else torch.ones(n, dtype=torch.float64)
+            )
         th, mm, vv = theta.clone(), m.clone(), v.clone()
         trace: dict = {}
-        merge_update_(th, grad, mm, vv, step, lr=c["lr"], betas=(0.9, 0.999), eps=1e-8, weight_decay=c["weight_decay"],
-                      method=c["method"], p=c["p"], alpha=c["alpha"], tau=tau, mask=mask, trace=trace,
-                      rescale=c.get("rescale"), clip_val=c.get("clip_val", 1.0))
-        cases.append({
-            **c, "betas": [0.9, 0.999], "eps": 1e-8,
-            # Adam arithmetic of torch.optim.AdamW (eps after bias correction, decay before the update); the official
-            # online-merging code differs in the last bits (see the README's deviations).
-            "adam_variant": "torch",
-            "theta": theta.tolist(), "grad": grad.tolist(), "exp_avg": m.tolist(), "exp_avg_sq": v.tolist(),
-            "tau": tau.tolist(), "mask": [int(x) for x in trace["mask"].tolist()],
-            "expected_theta": th.tolist(), "expected_exp_avg": mm.tolist(), "expected_exp_avg_sq": vv.tolist(),
-        })
+        merge_update_(
+            th,
+            grad,
+            mm,
+            vv,
+            step,
+            lr=c["lr"],
+            betas=(0.9, 0.999),
+            eps=1e-8,
+            weight_decay=c["weight_decay"],
+            method=c["method"],
+            p=c["p"],
+            alpha=c["alpha"],
+            tau=tau,
+            mask=mask,
+            trace=trace,
+            rescale=c.get("rescale"),
+            clip_val=c.get("clip_val", 1.0),
+        )
+        cases.append(
+            {
+                **c,
+                "betas": [0.9, 0.999],
+                "eps": 1e-8,
+                # Adam arithmetic of torch.optim.AdamW (eps after bias correction, decay before the update); the official
+                # online-merging code differs in the last bits (see the README's deviations).
+                "adam_variant": "torch",
+                "theta": theta.tolist(),
+                "grad": grad.tolist(),
+                "exp_avg": m.tolist(),
+                "exp_avg_sq": v.tolist(),
+                "tau": tau.tolist(),
+                "mask": [int(x) for x in trace["mask"].tolist()],
+                "expected_theta": th.tolist(),
+                "expected_exp_avg": mm.tolist(),
+                "expected_exp_avg_sq": vv.tolist(),
+            }
+        )
     return cases
 
 
@@ -125,7 +174,11 @@ def build() -> dict:
 
 
 def main() -> None:
-    out = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "parity.json"
+    out = (
+        Path(sys.argv[1])
+        if len(sys.argv) > 1
+        else Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "parity.json"
+    )
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".tmp")
     tmp.write_text(json.dumps(build(), indent=1) + "\n", encoding="utf-8")

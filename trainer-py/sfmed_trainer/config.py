@@ -1,4 +1,5 @@
 """Job file: JSON Schema validation (job.schema.json) then typed dataclasses."""
+
 from __future__ import annotations
 
 import json
@@ -223,7 +224,12 @@ def parse_job(doc: dict[str, Any], base_dir: str | os.PathLike = ".", file: str 
         system=d.get("system"),
         data=DataCfg(**d["data"]) if "data" in d else None,
         train=TrainCfg(**d.get("train", {})),
-        optimizer=OptimCfg(**{**d.get("optimizer", {}), **({"betas": tuple(d["optimizer"]["betas"])} if "betas" in d.get("optimizer", {}) else {})}),
+        optimizer=OptimCfg(
+            **{
+                **d.get("optimizer", {}),
+                **({"betas": tuple(d["optimizer"]["betas"])} if "betas" in d.get("optimizer", {}) else {}),
+            }
+        ),
         dpo=DpoCfg(**d.get("dpo", {})),
         rm=RmCfg(**d.get("rm", {})),
         pt=PtCfg(**d.get("pt", {})),
@@ -235,21 +241,36 @@ def parse_job(doc: dict[str, Any], base_dir: str | os.PathLike = ".", file: str 
     if job.optimizer.name != "adamw" and job.stage not in ("dpo", "sft", "pt"):
         raise JobError("optimizer.name", f"{job.optimizer.name} applies to causal-LM stages, not {job.stage!r}", file)
     if job.dpo.engine == "trl" and job.dpo.loss_type == "sigmoid" and job.dpo.label_smoothing > 0:
-        raise JobError("dpo.label_smoothing", "engine trl: TRL's sigmoid loss has no label smoothing (cDPO); "
-                       "use loss_type robust, or engine sfmed", file)
+        raise JobError(
+            "dpo.label_smoothing",
+            "engine trl: TRL's sigmoid loss has no label smoothing (cDPO); use loss_type robust, or engine sfmed",
+            file,
+        )
     if job.train.sharding == "deepspeed":
         if job.stage != "dpo" or job.dpo.engine != "trl":
-            raise JobError("train.sharding", "deepspeed (ZeRO-3) runs through transformers' Trainer: stage dpo with "
-                           "dpo.engine trl; use fsdp for the built-in loop", file)
+            raise JobError(
+                "train.sharding",
+                "deepspeed (ZeRO-3) runs through transformers' Trainer: stage dpo with "
+                "dpo.engine trl; use fsdp for the built-in loop",
+                file,
+            )
         if job.optimizer.name != "adamw" and job.optimizer.rescale == "l1":
             # OnDARE/OnTIES run on each rank's partition (ds_merge.py); an L1 norm would be a partition's, not the
             # tensor's.
-            raise JobError("optimizer.rescale", "l1 is not supported under DeepSpeed ZeRO-3 (its norms would be "
-                           "taken per partition); use inverse_keep or none, or train.sharding fsdp with dpo.engine "
-                           "sfmed", file)
+            raise JobError(
+                "optimizer.rescale",
+                "l1 is not supported under DeepSpeed ZeRO-3 (its norms would be "
+                "taken per partition); use inverse_keep or none, or train.sharding fsdp with dpo.engine "
+                "sfmed",
+                file,
+            )
         if job.dpo.precompute_ref:
-            raise JobError("dpo.precompute_ref", "not with train.sharding deepspeed: the reference is a ZeRO-3 "
-                           "inference engine there; drop precompute_ref or put ref log-probs in the records", file)
+            raise JobError(
+                "dpo.precompute_ref",
+                "not with train.sharding deepspeed: the reference is a ZeRO-3 "
+                "inference engine there; drop precompute_ref or put ref log-probs in the records",
+                file,
+            )
     if job.optimizer.name in ("ondare", "onties") and job.optimizer.alpha > 0:
         steps = planned_steps(job)
         if steps is not None:
@@ -303,17 +324,29 @@ def check_alpha(opt: OptimCfg, steps: int, file: str | None = None) -> dict[str,
     prod = opt.alpha * steps
     if prod <= ALPHA_STEPS_SOFT_BOUND:
         return None
-    what = (f"alpha = {opt.alpha:g} over {steps} optimizer steps gives alpha x steps = {prod:.3g}: {opt.name} adds "
-            f"alpha*tau' to the weights on every optimizer step, independent of lr, so the run adds about "
-            f"{prod:.3g} x tau on top of training. The official value is alpha = 1e-7 with p = 0.01 (Lu et al. 2024)")
+    what = (
+        f"alpha = {opt.alpha:g} over {steps} optimizer steps gives alpha x steps = {prod:.3g}: {opt.name} adds "
+        f"alpha*tau' to the weights on every optimizer step, independent of lr, so the run adds about "
+        f"{prod:.3g} x tau on top of training. The official value is alpha = 1e-7 with p = 0.01 (Lu et al. 2024)"
+    )
     if prod > ALPHA_STEPS_HARD_BOUND and not opt.allow_large_alpha:
-        raise JobError("optimizer.alpha", f"{what}; alpha x steps must stay <= {ALPHA_STEPS_HARD_BOUND:g} (lower "
-                       f"alpha or the steps, or set optimizer.allow_large_alpha: true)", file)
+        raise JobError(
+            "optimizer.alpha",
+            f"{what}; alpha x steps must stay <= {ALPHA_STEPS_HARD_BOUND:g} (lower "
+            f"alpha or the steps, or set optimizer.allow_large_alpha: true)",
+            file,
+        )
     bound = ALPHA_STEPS_HARD_BOUND if prod > ALPHA_STEPS_HARD_BOUND else ALPHA_STEPS_SOFT_BOUND
     allowed = " (allowed by optimizer.allow_large_alpha)" if prod > ALPHA_STEPS_HARD_BOUND else ""
-    return {"code": "alpha_steps", "key": "optimizer.alpha", "alpha": opt.alpha, "steps": steps,
-            "alpha_steps": prod, "bound": bound,
-            "message": f"optimizer.alpha: {what}; above {bound:g}{allowed}"}
+    return {
+        "code": "alpha_steps",
+        "key": "optimizer.alpha",
+        "alpha": opt.alpha,
+        "steps": steps,
+        "alpha_steps": prod,
+        "bound": bound,
+        "message": f"optimizer.alpha: {what}; above {bound:g}{allowed}",
+    }
 
 
 def load_job(path: str | os.PathLike) -> Job:

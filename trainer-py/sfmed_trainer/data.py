@@ -5,6 +5,7 @@ adds to the prefix is encoded on its own, and the ids are concatenated. This kee
 (a BPE merge can never straddle a prompt/response boundary) and works with any template whose rendering of a
 prefix of the conversation is a prefix of the full rendering (ChatML/Qwen, Llama-3, ...).
 """
+
 from __future__ import annotations
 
 import json
@@ -44,7 +45,11 @@ def _messages(path: str, line: int, field: str, v: Any) -> list[dict[str, str]]:
         raise DataError(path, line, field, "expected a non-empty array of {role, content}")
     out = []
     for j, m in enumerate(v):
-        if not isinstance(m, dict) or m.get("role") not in ("system", "user", "assistant") or not isinstance(m.get("content"), str):
+        if (
+            not isinstance(m, dict)
+            or m.get("role") not in ("system", "user", "assistant")
+            or not isinstance(m.get("content"), str)
+        ):
             raise DataError(path, line, f"{field}[{j}]", "expected {role: system|user|assistant, content: string}")
         out.append({"role": m["role"], "content": m["content"]})
     return out
@@ -112,7 +117,7 @@ def encode(tok, text: str) -> list[int]:
 def _suffix(prev: str, full: str, what: str) -> str:
     if not full.startswith(prev):
         raise ValueError(f"chat template is not prefix-stable at {what}; cannot locate assistant tokens")
-    return full[len(prev):]
+    return full[len(prev) :]
 
 
 def dialogue_segments(tok, messages: list[dict[str, str]]) -> list[tuple[list[int], bool]]:
@@ -144,7 +149,7 @@ def encode_dialogue(tok, messages: list[dict[str, str]], cutoff_len: int, system
     pair alone is too long it is cut at cutoff_len."""
     messages = with_system(messages, system)
     head = messages[:1] if messages[0]["role"] == "system" else []
-    turns = messages[len(head):]
+    turns = messages[len(head) :]
     drop = 0
     while True:
         segs = dialogue_segments(tok, head + turns[drop:])
@@ -160,13 +165,18 @@ def encode_dialogue(tok, messages: list[dict[str, str]], cutoff_len: int, system
     return {"input_ids": ids[:cutoff_len], "labels": labels[:cutoff_len], "dropped_turns": drop}
 
 
-def encode_pair(tok, prompt: list[dict[str, str]], responses: list[str], cutoff_len: int, system: str | None = None) -> dict[str, Any]:
+def encode_pair(
+    tok, prompt: list[dict[str, str]], responses: list[str], cutoff_len: int, system: str | None = None
+) -> dict[str, Any]:
     """Prompt ids plus one id list per response (each ending with the template's end-of-turn tokens).
     Over-long examples keep the end of the prompt and the start of each response."""
     prompt = with_system(prompt, system)
     head_text = render(tok, prompt, True)
     p_ids = encode(tok, head_text)
-    r_ids = [encode(tok, _suffix(head_text, render(tok, prompt + [{"role": "assistant", "content": r}]), "response")) for r in responses]
+    r_ids = [
+        encode(tok, _suffix(head_text, render(tok, prompt + [{"role": "assistant", "content": r}]), "response"))
+        for r in responses
+    ]
     longest = max(len(r) for r in r_ids)
     if len(p_ids) + longest > cutoff_len:
         r_budget = max(cutoff_len - len(p_ids), cutoff_len // 2)
@@ -176,8 +186,16 @@ def encode_pair(tok, prompt: list[dict[str, str]], responses: list[str], cutoff_
     return {"prompt_ids": p_ids, "response_ids": r_ids}
 
 
-def pack_docs(tok, docs: list[str], general: list[str], general_ratio: float, cutoff_len: int, seed: int,
-              unit: str = "documents", stats: dict | None = None) -> list[dict[str, Any]]:
+def pack_docs(
+    tok,
+    docs: list[str],
+    general: list[str],
+    general_ratio: float,
+    cutoff_len: int,
+    seed: int,
+    unit: str = "documents",
+    stats: dict | None = None,
+) -> list[dict[str, Any]]:
     """Concatenate documents (each followed by EOS) and cut into blocks of cutoff_len (the tail is dropped).
 
     With a general corpus and `general_ratio` > 0, general documents are drawn from a seeded shuffle of it
@@ -198,60 +216,82 @@ def pack_docs(tok, docs: list[str], general: list[str], general_ratio: float, cu
     gen_tokens = 0
     n_gen = 0
     if general and general_ratio > 0:
-        pool: list[int] = []
-
-        def draw() -> int:
-            if not pool:
-                pool.extend(range(len(general)))
-                rng.shuffle(pool)
-                pool.reverse()  # pop() from the end walks the shuffled order
-            return pool.pop()
-
         if unit == "documents":
             need = round(len(docs) * general_ratio / (1 - general_ratio))
-            order = list(range(len(general)))
-            rng.shuffle(order)
-            picks = [order[i % len(order)] for i in range(need)]
-            cache: dict[int, list[int]] = {}
-            for i in picks:
-                if i not in cache:
-                    cache[i] = encode(tok, general[i]) + tail
-                encoded.append(cache[i])
-                gen_tokens += len(cache[i])
-            n_gen = need
+            picked = _general_documents(tok, general, need, rng, tail)
         else:
             target = general_ratio / (1 - general_ratio) * med_tokens  # general tokens for the wanted share
-            cache = {}
-            empty_run = 0
-            while gen_tokens < target:
-                i = draw()
-                if i not in cache:
-                    cache[i] = encode(tok, general[i]) + tail
-                ids = cache[i]
-                if not ids:
-                    empty_run += 1
-                    if empty_run > len(general):
-                        break  # a corpus of empty documents never reaches the target
-                    continue
-                empty_run = 0
-                # keep the document that crosses the target only when it lands closer to it than stopping
-                if gen_tokens + len(ids) > target and (gen_tokens + len(ids) - target) > (target - gen_tokens) and n_gen:
-                    break
-                encoded.append(ids)
-                gen_tokens += len(ids)
-                n_gen += 1
+            picked = _general_tokens(tok, general, target, rng, tail)
+        encoded += picked
+        gen_tokens, n_gen = sum(len(e) for e in picked), len(picked)
     rng.shuffle(encoded)
     if stats is not None:
         total = med_tokens + gen_tokens
-        stats.update({"unit": unit, "target_ratio": general_ratio if general else 0.0,
-                      "medical_tokens": med_tokens, "general_tokens": gen_tokens,
-                      "general_ratio": gen_tokens / total if total else 0.0,
-                      "medical_docs": len(docs), "general_docs": n_gen})
+        stats.update(
+            {
+                "unit": unit,
+                "target_ratio": general_ratio if general else 0.0,
+                "medical_tokens": med_tokens,
+                "general_tokens": gen_tokens,
+                "general_ratio": gen_tokens / total if total else 0.0,
+                "medical_docs": len(docs),
+                "general_docs": n_gen,
+            }
+        )
     stream: list[int] = []
     for e in encoded:
         stream += e
     n = len(stream) // cutoff_len
-    return [{"input_ids": stream[i * cutoff_len:(i + 1) * cutoff_len], "labels": stream[i * cutoff_len:(i + 1) * cutoff_len]} for i in range(n)]
+    return [
+        {
+            "input_ids": stream[i * cutoff_len : (i + 1) * cutoff_len],
+            "labels": stream[i * cutoff_len : (i + 1) * cutoff_len],
+        }
+        for i in range(n)
+    ]
+
+
+def _general_documents(tok, general: list[str], need: int, rng: random.Random, tail: list[int]) -> list[list[int]]:
+    """`need` general documents from a seeded shuffle of the corpus, cycled when it runs out."""
+    order = list(range(len(general)))
+    rng.shuffle(order)
+    cache: dict[int, list[int]] = {}
+    out = []
+    for i in (order[n % len(order)] for n in range(need)):
+        if i not in cache:
+            cache[i] = encode(tok, general[i]) + tail
+        out.append(cache[i])
+    return out
+
+
+def _general_tokens(tok, general: list[str], target: float, rng: random.Random, tail: list[int]) -> list[list[int]]:
+    """General documents drawn from seeded shuffles of the corpus until they hold about `target` tokens; the
+    document that crosses the target is kept only when it lands closer to it than stopping."""
+    pool: list[int] = []
+    cache: dict[int, list[int]] = {}
+    out: list[list[int]] = []
+    gen_tokens, empty_run = 0, 0
+    while gen_tokens < target:
+        if not pool:
+            pool.extend(range(len(general)))
+            rng.shuffle(pool)
+            pool.reverse()  # pop() from the end walks the shuffled order
+        i = pool.pop()
+        if i not in cache:
+            cache[i] = encode(tok, general[i]) + tail
+        ids = cache[i]
+        if not ids:
+            empty_run += 1
+            if empty_run > len(general):
+                break  # a corpus of empty documents never reaches the target
+            continue
+        empty_run = 0
+        over = gen_tokens + len(ids) - target
+        if over > 0 and over > (target - gen_tokens) and out:
+            break
+        out.append(ids)
+        gen_tokens += len(ids)
+    return out
 
 
 # ------------------------------------------------------------------------------------------------- batching

@@ -33,6 +33,7 @@ no generator state to save. They differ from the one-process run's masks. OnTIES
 top-k is the global one (ties to the lower flat index, as `magnitude_mask`), so it matches one process.
 `rescale: l1` is refused under ZeRO-3 by the job validation (its norms would be per partition).
 """
+
 from __future__ import annotations
 
 from typing import Iterable
@@ -151,9 +152,18 @@ def partition_tau(
     slice as a SparseTau (its nonzero indices + values)."""
     out: dict[torch.Tensor, torch.Tensor] = {}
     missing: list[str] = []
-    for prm, t in stream_tau(named_params, sft_path, base_path, method=method, p=p, clip_tau=clip_tau,
-                             rescale=rescale, seed=seed, missing=missing,
-                             shape_of=lambda q: tuple(getattr(q, "ds_shape", q.shape))):
+    for prm, t in stream_tau(
+        named_params,
+        sft_path,
+        base_path,
+        method=method,
+        p=p,
+        clip_tau=clip_tau,
+        rescale=rescale,
+        seed=seed,
+        missing=missing,
+        shape_of=lambda q: tuple(getattr(q, "ds_shape", q.shape)),
+    ):
         start, valid, _ = partition_bounds(t.numel(), world, rank)
         local = t.reshape(-1)[start : start + valid]
         if sparse:
@@ -181,9 +191,20 @@ class ZeroMergeAdamW(torch.optim.Optimizer):
     optimizer (`param._z3_optimizer`) on the first step. `tau` maps a model parameter to its local τ slice
     (`partition_tau`)."""
 
-    def __init__(self, params: Iterable[torch.Tensor], lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
-                 eps: float = 1e-8, weight_decay: float = 0.0, *, method: str = "ondare", p: float = 1.0,
-                 alpha: float = 0.0, rescale: str | None = None, seed: int = 0):
+    def __init__(
+        self,
+        params: Iterable[torch.Tensor],
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        *,
+        method: str = "ondare",
+        p: float = 1.0,
+        alpha: float = 0.0,
+        rescale: str | None = None,
+        seed: int = 0,
+    ):
         params = list(params)
         if method not in METHODS:
             raise ValueError("method must be ondare or onties")
@@ -218,8 +239,10 @@ class ZeroMergeAdamW(torch.optim.Optimizer):
                 _, off, n = z3.grad_position[z3.get_param_id(prm)]
                 start, valid, ps = partition_bounds(prm.ds_numel, world, rank)
                 if n != ps or prm.ds_tensor.numel() != ps or getattr(prm, "ds_numel_aligned", ps * world) != ps * world:
-                    raise RuntimeError(f"ZeRO-3 partition of a {tuple(prm.ds_shape)} parameter holds {n} elements; "
-                                       f"expected ceil({prm.ds_numel}/{world}) = {ps}")
+                    raise RuntimeError(
+                        f"ZeRO-3 partition of a {tuple(prm.ds_shape)} parameter holds {n} elements; "
+                        f"expected ceil({prm.ds_numel}/{world}) = {ps}"
+                    )
                 tau = self.tau.get(prm)
                 if torch.is_tensor(tau) and tau.numel() != valid:
                     raise RuntimeError(f"tau slice of {valid} elements expected, got {tau.numel()}")

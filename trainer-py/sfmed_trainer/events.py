@@ -1,4 +1,5 @@
 """JSON-lines events on stdout (one object per line, schema in EVENTS.md); human logs go to stderr."""
+
 from __future__ import annotations
 
 import json

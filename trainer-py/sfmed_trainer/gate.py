@@ -20,6 +20,7 @@ Semantics (shared with the privacy-probe package):
   pre-hook that `attach` adds to the model); its last T columns cover the current forward's T positions.
   Without one every position counts (the server runs one sequence at a time, so it never pads).
 """
+
 from __future__ import annotations
 
 import json
@@ -135,8 +136,9 @@ class Gate:
         """Register the layer hook and the model pre-hook that reads the attention mask; `remove()` on the
         returned handle takes both off."""
         mod, _ = layer_module(model, self.layer)
-        return _Handles(model.register_forward_pre_hook(self.capture_mask, with_kwargs=True),
-                        mod.register_forward_hook(self.hook))
+        return _Handles(
+            model.register_forward_pre_hook(self.capture_mask, with_kwargs=True), mod.register_forward_hook(self.hook)
+        )
 
 
 class _Handles:

@@ -20,6 +20,7 @@ ulp on about 0.7% of inputs (measured), so the marks may differ from torch's com
 margin (SELECT_MARGIN) that covers this. This module imports numba; optim.py imports it lazily and takes the
 torch path when that fails.
 """
+
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
@@ -194,8 +195,9 @@ def _bounds(n: int, threads: int) -> list[int]:
     return [n * i // chunks for i in range(chunks + 1)]
 
 
-def candidates(m: np.ndarray, v: np.ndarray, c2, eps, lo, cap: int, threads: int = 1,
-               moments: tuple | None = None) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
+def candidates(
+    m: np.ndarray, v: np.ndarray, c2, eps, lo, cap: int, threads: int = 1, moments: tuple | None = None
+) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
     """(count, idx, m[idx], v[idx]) for idx = the flat indices where |m / (√v / c2 + eps)| ≥ lo, ascending,
     over contiguous 1-D arrays of one float dtype (c2, eps, lo given in that dtype). When count > cap the
     arrays hold only the first cap entries (the caller's threshold admitted too many).
@@ -205,8 +207,7 @@ def candidates(m: np.ndarray, v: np.ndarray, c2, eps, lo, cap: int, threads: int
     rounded, so the result may differ from torch's vectorised (fused multiply-add) kernels in the last bit."""
     b = _bounds(m.size, threads)
     jobs = list(zip(b, b[1:]))
-    parts = [(np.empty(cap, dtype=np.int64), np.empty(cap, dtype=m.dtype), np.empty(cap, dtype=v.dtype))
-             for _ in jobs]
+    parts = [(np.empty(cap, dtype=np.int64), np.empty(cap, dtype=m.dtype), np.empty(cap, dtype=v.dtype)) for _ in jobs]
     dt = m.dtype.type
     if moments is not None:
         g, w1, b2, w2 = moments
@@ -225,7 +226,7 @@ def candidates(m: np.ndarray, v: np.ndarray, c2, eps, lo, cap: int, threads: int
     if len(jobs) == 1:
         return count, parts[0][0][:keep], parts[0][1][:keep], parts[0][2][:keep]
     # each chunk wrote its first min(its count, cap) entries: together, in order, they start with the first cap
-    return count, *(np.concatenate([pt[t][:min(c, cap)] for pt, c in zip(parts, counts)])[:keep] for t in range(3))
+    return count, *(np.concatenate([pt[t][: min(c, cap)] for pt, c in zip(parts, counts)])[:keep] for t in range(3))
 
 
 def update_moments(g: np.ndarray, m: np.ndarray, v: np.ndarray, b1: float, b2: float, threads: int = 1) -> None:
@@ -243,8 +244,18 @@ def update_moments(g: np.ndarray, m: np.ndarray, v: np.ndarray, b1: float, b2: f
         f.result()
 
 
-def dare_apply(flat: np.ndarray, m: np.ndarray, v: np.ndarray, kept: np.ndarray, c2: float, eps: float,
-               factor: float, tau_indices: np.ndarray | None, tau_values: np.ndarray | None, alpha: float) -> None:
+def dare_apply(
+    flat: np.ndarray,
+    m: np.ndarray,
+    v: np.ndarray,
+    kept: np.ndarray,
+    c2: float,
+    eps: float,
+    factor: float,
+    tau_indices: np.ndarray | None,
+    tau_values: np.ndarray | None,
+    alpha: float,
+) -> None:
     """OnDARE's update on its kept entries: θ += α·τ over τ's sparse support (when given), then
     θ[kept] += factor · m / (√v / c2 + eps) at each kept flat index (any order, no repeats)."""
     dt = flat.dtype.type
@@ -263,7 +274,7 @@ def top_values(a: np.ndarray, k: int, lo) -> np.ndarray | None:
     if c < k or c > out.size:
         return None
     vals = out[:c]
-    return np.partition(vals, c - k)[c - k:]
+    return np.partition(vals, c - k)[c - k :]
 
 
 def select_top(idx: np.ndarray, d: np.ndarray, a: np.ndarray, thr, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -277,8 +288,15 @@ def select_top(idx: np.ndarray, d: np.ndarray, a: np.ndarray, thr, k: int) -> tu
     return s_out, d_out
 
 
-def merge(flat: np.ndarray, S: np.ndarray, d: np.ndarray, tau_indices: np.ndarray | None,
-          tau_values: np.ndarray | None, tau_dense: np.ndarray | None, alpha: float) -> None:
+def merge(
+    flat: np.ndarray,
+    S: np.ndarray,
+    d: np.ndarray,
+    tau_indices: np.ndarray | None,
+    tau_values: np.ndarray | None,
+    tau_dense: np.ndarray | None,
+    alpha: float,
+) -> None:
     """OnTIES's election and update on the kept set S (ascending) with Δ' = d there: θ += α·τ where τ wins
     the election, + (1−α)·Δ' where Δ' wins. τ is sparse (ascending indices + values), dense, or absent. With a
     dense τ, `flat` must already hold θ + α·τ (one in-place torch add does that best); this corrects S."""

@@ -1,4 +1,5 @@
 """Preference losses on per-sequence summed log-probabilities (TRL DPOTrainer semantics)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

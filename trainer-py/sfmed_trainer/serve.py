@@ -55,15 +55,23 @@ class _Server(ThreadingHTTPServer):
     request_queue_size = 128
 
 
-def make_server(checkpoint: str, host: str = "127.0.0.1", port: int = 0, gate: str | None = None, name: str | None = None,
-                limits: Limits | None = None):
+def make_server(
+    checkpoint: str,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    gate: str | None = None,
+    name: str | None = None,
+    limits: Limits | None = None,
+):
     limits = limits or Limits()
     if limits.max_body_bytes < 1 or limits.max_queue < 0 or not limits.max_queue_wait > 0:
         raise ValueError("--max-body-bytes must be >= 1, --max-queue >= 0 and --max-queue-wait > 0")
     loopback = is_loopback_host(host)
     if not loopback and not limits.api_key:
-        log(f"serve: warning: listening on {host or 'all interfaces'} without an API key: anyone who can reach this "
-            f"port can use the model; pass --api-key or set {API_KEY_ENV}")
+        log(
+            f"serve: warning: listening on {host or 'all interfaces'} without an API key: anyone who can reach this "
+            f"port can use the model; pass --api-key or set {API_KEY_ENV}"
+        )
     engine = Engine(checkpoint, gate, name, limits=limits)
 
     class Server(_Server):
@@ -74,14 +82,27 @@ def make_server(checkpoint: str, host: str = "127.0.0.1", port: int = 0, gate: s
     return server
 
 
-def main(checkpoint: str, host: str, port: int, gate: str | None, name: str | None, events: Events,
-         api_key: str | None = None, max_body_bytes: int | None = None, max_queue: int | None = None,
-         max_queue_wait: float | None = None, require_model: bool = False) -> int:
+def main(
+    checkpoint: str,
+    host: str,
+    port: int,
+    gate: str | None,
+    name: str | None,
+    events: Events,
+    api_key: str | None = None,
+    max_body_bytes: int | None = None,
+    max_queue: int | None = None,
+    max_queue_wait: float | None = None,
+    require_model: bool = False,
+) -> int:
     d = Limits()
-    limits = Limits(max_body_bytes=d.max_body_bytes if max_body_bytes is None else max_body_bytes,
-                    max_queue=d.max_queue if max_queue is None else max_queue,
-                    max_queue_wait=d.max_queue_wait if max_queue_wait is None else max_queue_wait,
-                    api_key=api_key or os.environ.get(API_KEY_ENV) or None, require_model=require_model)
+    limits = Limits(
+        max_body_bytes=d.max_body_bytes if max_body_bytes is None else max_body_bytes,
+        max_queue=d.max_queue if max_queue is None else max_queue,
+        max_queue_wait=d.max_queue_wait if max_queue_wait is None else max_queue_wait,
+        api_key=api_key or os.environ.get(API_KEY_ENV) or None,
+        require_model=require_model,
+    )
     try:
         server = make_server(checkpoint, host, port, gate, name, limits)
     except (GateError, OSError, ValueError) as e:

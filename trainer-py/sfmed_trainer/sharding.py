@@ -5,6 +5,7 @@ gradients and optimizer state are split along dim 0 across ranks (DTensor `Shard
 weights exist only while it runs. Optimizer state stays sharded on disk too (one file per rank); model
 weights are gathered to rank 0 and written as an ordinary HF checkpoint.
 """
+
 from __future__ import annotations
 
 import os
@@ -36,8 +37,10 @@ def choose_strategy(job_sharding: str, world: int, main: bool = True) -> tuple[s
             say("note: one process; sharding has nothing to split, running unsharded")
         return "single", asked
     if asked == "deepspeed":
-        say("note: DeepSpeed ZeRO-3 was requested; this trainer runs PyTorch FSDP full sharding instead "
-            "(parameters, gradients and optimizer state sharded, as ZeRO-3); the DeepSpeed config is ignored")
+        say(
+            "note: DeepSpeed ZeRO-3 was requested; this trainer runs PyTorch FSDP full sharding instead "
+            "(parameters, gradients and optimizer state sharded, as ZeRO-3); the DeepSpeed config is ignored"
+        )
     if job_sharding == "fsdp" or asked in ("fsdp", "deepspeed"):
         return "fsdp", asked
     return "ddp", asked
@@ -242,8 +245,7 @@ def save_optimizer(model: torch.nn.Module, opt: torch.optim.Optimizer, folder: s
     if rank == 0:
         groups = [{k: v for k, v in g.items() if k != "params"} for g in sd["param_groups"]]
         order = [[names[p] for p in g["params"]] for g in opt.param_groups]
-        torch.save({"param_groups": groups, "param_names": order, "world": world},
-                   os.path.join(folder, OPTIM_META))
+        torch.save({"param_groups": groups, "param_names": order, "world": world}, os.path.join(folder, OPTIM_META))
 
 
 def has_optimizer_checkpoint(folder: str) -> bool:
@@ -297,7 +299,9 @@ def load_optimizer(model: torch.nn.Module, opt: torch.optim.Optimizer, folder: s
     now = [[_param_names(model)[p] for p in g["params"]] for g in opt.param_groups]
     if saved_order != now:
         raise ValueError(f"{folder}: optimizer parameter groups differ from this model's")
-    groups = [{**g, "params": [index[p] for p in cur["params"]]} for g, cur in zip(meta["param_groups"], opt.param_groups)]
+    groups = [
+        {**g, "params": [index[p] for p in cur["params"]]} for g, cur in zip(meta["param_groups"], opt.param_groups)
+    ]
     sd = {"state": state, "param_groups": groups}
     rank, world = (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else (0, 1)
     rng_file = os.path.join(folder, f"optimizer_rng.rank{rank}.pt")
@@ -309,8 +313,10 @@ def load_optimizer(model: torch.nn.Module, opt: torch.optim.Optimizer, folder: s
         step = max((int(st["step"].item()) for st in state.values() if "step" in st), default=0)
         opt.reseed(step)
         if rank == 0:
-            log(f"note: optimizer state saved by {meta['world']} rank(s), resumed on {world}: "
-                "per-rank mask generators reseeded from the step")
+            log(
+                f"note: optimizer state saved by {meta['world']} rank(s), resumed on {world}: "
+                "per-rank mask generators reseeded from the step"
+            )
     # torch's load_state_dict casts state to each parameter's dtype/device but leaves its type: keep
     # DTensor state for DTensor parameters unless the optimizer works on local shards.
     if not local_state:

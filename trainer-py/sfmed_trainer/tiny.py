@@ -6,6 +6,7 @@ of record files, a ChatML chat template, random weights.
 Corpus files are JSONL (one record per line) or JSON; every string value in them is training text. Prints
 `{"v":1,"event":"done","model":OUT,...}` on stdout (or an `error` event and exit 1).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -65,8 +66,12 @@ def sharegpt_dialogues(path: str, limit: int, prefix: str = "sft") -> list[dict]
             if len(out) >= limit:
                 break
             rec = json.loads(line)
-            out.append({"id": f"{prefix}-{i}", "messages": [{"role": role[c["from"]], "content": c["value"]}
-                                                            for c in rec["conversations"]]})
+            out.append(
+                {
+                    "id": f"{prefix}-{i}",
+                    "messages": [{"role": role[c["from"]], "content": c["value"]} for c in rec["conversations"]],
+                }
+            )
     return out
 
 
@@ -76,8 +81,15 @@ def reward_pairs(path: str, limit: int, prefix: str = "pair") -> list[dict]:
     with open(path, encoding="utf-8") as f:
         txt = f.read().strip()
     rows = json.loads(txt) if txt.startswith("[") else [json.loads(l) for l in txt.splitlines() if l.strip()]
-    return [{"id": f"{prefix}-{i}", "prompt": [{"role": "user", "content": r["question"]}],
-             "chosen": r["response_chosen"], "rejected": r["response_rejected"]} for i, r in enumerate(rows[:limit])]
+    return [
+        {
+            "id": f"{prefix}-{i}",
+            "prompt": [{"role": "user", "content": r["question"]}],
+            "chosen": r["response_chosen"],
+            "rejected": r["response_rejected"],
+        }
+        for i, r in enumerate(rows[:limit])
+    ]
 
 
 def build_tokenizer(corpus: list[str], vocab_size: int = 1024):
@@ -87,13 +99,22 @@ def build_tokenizer(corpus: list[str], vocab_size: int = 1024):
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIALS,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=SPECIALS,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
     tok.train_from_iterator(corpus, trainer=trainer)
     # pad (<|endoftext|>) differs from eos (<|im_end|>), as in Qwen chat models: label masking and reward
     # pooling by pad id then never touch the end-of-turn token.
-    return PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>",
-                                   additional_special_tokens=["<|im_start|>", "<|im_end|>"], chat_template=CHATML)
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        eos_token="<|im_end|>",
+        pad_token="<|endoftext|>",
+        additional_special_tokens=["<|im_start|>", "<|im_end|>"],
+        chat_template=CHATML,
+    )
 
 
 def build_model(tok, hidden: int = 64, layers: int = 2, seed: int = 0, max_positions: int = 4096):
@@ -105,14 +126,26 @@ def build_model(tok, hidden: int = 64, layers: int = 2, seed: int = 0, max_posit
         heads -= 1
     kv = heads // 2 if heads % 2 == 0 else heads
     torch.manual_seed(seed)
-    cfg = Qwen2Config(vocab_size=len(tok), hidden_size=hidden, intermediate_size=2 * hidden, num_hidden_layers=layers,
-                      num_attention_heads=heads, num_key_value_heads=kv, max_position_embeddings=max_positions,
-                      tie_word_embeddings=True, rope_theta=10000.0, bos_token_id=None,
-                      eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
+    cfg = Qwen2Config(
+        vocab_size=len(tok),
+        hidden_size=hidden,
+        intermediate_size=2 * hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        num_key_value_heads=kv,
+        max_position_embeddings=max_positions,
+        tie_word_embeddings=True,
+        rope_theta=10000.0,
+        bos_token_id=None,
+        eos_token_id=tok.eos_token_id,
+        pad_token_id=tok.pad_token_id,
+    )
     return Qwen2ForCausalLM(cfg)
 
 
-def create(out: str, corpus: list[str], vocab_size: int = 1024, hidden: int = 64, layers: int = 2, seed: int = 0) -> dict:
+def create(
+    out: str, corpus: list[str], vocab_size: int = 1024, hidden: int = 64, layers: int = 2, seed: int = 0
+) -> dict:
     if not corpus:
         raise ValueError("corpus: no text found")
     tok = build_tokenizer(corpus, vocab_size)
@@ -120,8 +153,13 @@ def create(out: str, corpus: list[str], vocab_size: int = 1024, hidden: int = 64
     os.makedirs(out, exist_ok=True)
     model.save_pretrained(out)
     tok.save_pretrained(out)
-    return {"model": os.path.abspath(out), "vocab_size": len(tok), "hidden": hidden, "layers": layers,
-            "params": sum(p.numel() for p in model.parameters())}
+    return {
+        "model": os.path.abspath(out),
+        "vocab_size": len(tok),
+        "hidden": hidden,
+        "layers": layers,
+        "params": sum(p.numel() for p in model.parameters()),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -20,6 +20,7 @@ Differences from `engine: "sfmed"`, all deliberate:
 - Checkpoints are TRL/transformers checkpoints (`checkpoint-N` with `optimizer.pt`, `scheduler.pt`,
   `rng_state.pth`, `trainer_state.json`); `resume_from` accepts those.
 """
+
 from __future__ import annotations
 
 import os
@@ -56,7 +57,8 @@ def check_supported(runner: "Runner") -> None:
     file alone decides is refused when it is read, in config.parse_job; FSDP can also come from the launcher.)"""
     if runner.fsdp:
         raise JobError(
-            "dpo.engine", "engine trl does not run with train.sharding fsdp; use engine sfmed (FSDP with online merging on shards)"
+            "dpo.engine",
+            "engine trl does not run with train.sharding fsdp; use engine sfmed (FSDP with online merging on shards)",
         )
 
 

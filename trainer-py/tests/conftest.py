@@ -1,4 +1,5 @@
 """Session fixtures: a byte-level BPE trained here, tiny Qwen2 checkpoints (base and "SFT"), sample records."""
+
 from __future__ import annotations
 
 import json
@@ -81,9 +82,15 @@ def data_dir(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("data")
     sft = sft_records(60)
     pairs = pair_records(60)
-    docs = [{"id": f"doc-{i}", "text": t} for i, t in enumerate(
-        (SAMPLES / "medicalgpt" / "medical_corpus.txt").read_text(encoding="utf-8").split("\n")) if t.strip()][:80]
-    general = [{"id": f"gen-{i}", "text": f"General text number {i}: the weather is mild and the sky is clear."} for i in range(20)]
+    docs = [
+        {"id": f"doc-{i}", "text": t}
+        for i, t in enumerate((SAMPLES / "medicalgpt" / "medical_corpus.txt").read_text(encoding="utf-8").split("\n"))
+        if t.strip()
+    ][:80]
+    general = [
+        {"id": f"gen-{i}", "text": f"General text number {i}: the weather is mild and the sky is clear."}
+        for i in range(20)
+    ]
     return {
         "sft": write_jsonl(root / "sft.jsonl", sft),
         "pairs": write_jsonl(root / "pairs.jsonl", pairs),
@@ -92,7 +99,9 @@ def data_dir(tmp_path_factory) -> dict[str, Path]:
     }
 
 
-def run_job(job: dict, tmp: Path, *, timeout: float = 300, env: dict | None = None, subprocess_: bool = False) -> tuple[int, list[dict], str]:
+def run_job(
+    job: dict, tmp: Path, *, timeout: float = 300, env: dict | None = None, subprocess_: bool = False
+) -> tuple[int, list[dict], str]:
     """Run a job like `python -m sfmed_trainer run JOB` and return (exit code, events, stderr).
 
     In-process by default (the same `main()` with stdout captured; saves a torch import per test);
@@ -118,7 +127,9 @@ def run_job(job: dict, tmp: Path, *, timeout: float = 300, env: dict | None = No
             Stop.requested = False
         return rc, [json.loads(l) for l in out.getvalue().splitlines() if l.strip()], err.getvalue()
     e = {**os.environ, "PYTHONPATH": str(TRAINER), "OMP_NUM_THREADS": "2", **(env or {})}
-    cp = subprocess.run([sys.executable, "-m", "sfmed_trainer", "run", str(p)], capture_output=True, text=True, timeout=timeout, env=e)
+    cp = subprocess.run(
+        [sys.executable, "-m", "sfmed_trainer", "run", str(p)], capture_output=True, text=True, timeout=timeout, env=e
+    )
     events = [json.loads(l) for l in cp.stdout.splitlines() if l.strip()]
     return cp.returncode, events, cp.stderr
 
@@ -140,13 +151,26 @@ def run_torchrun(job: dict, tmp: Path, nproc: int = 2, timeout: float = 300) -> 
     jp = tmp / f"torchrun-{abs(hash(json.dumps(job, sort_keys=True))) % 10**8}.json"
     jp.write_text(json.dumps(job), encoding="utf-8")
     env = {**os.environ, "PYTHONPATH": str(TRAINER), "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes=1", f"--nproc_per_node={nproc}",
-           "--master_addr=127.0.0.1", f"--master_port={free_port()}", "-m", "sfmed_trainer", "run", str(jp)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nnodes=1",
+        f"--nproc_per_node={nproc}",
+        "--master_addr=127.0.0.1",
+        f"--master_port={free_port()}",
+        "-m",
+        "sfmed_trainer",
+        "run",
+        str(jp),
+    ]
     cp = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
     return cp.returncode, [json.loads(l) for l in cp.stdout.splitlines() if l.strip()], cp.stderr
 
 
-def run_until_sigint(job: dict, tmp: Path, after_step: int, timeout: float = 120, sig: int | None = None) -> tuple[int, list[dict], str]:
+def run_until_sigint(
+    job: dict, tmp: Path, after_step: int, timeout: float = 120, sig: int | None = None
+) -> tuple[int, list[dict], str]:
     """Start a job in a child process, send SIGINT (or `sig`) once a `step` event reaches `after_step`, and wait
     for it."""
     import signal
@@ -157,8 +181,13 @@ def run_until_sigint(job: dict, tmp: Path, after_step: int, timeout: float = 120
     jp = tmp / "sigint.json"
     jp.write_text(json.dumps(job), encoding="utf-8")
     env = {**os.environ, "PYTHONPATH": str(TRAINER), "OMP_NUM_THREADS": "2"}
-    proc = subprocess.Popen([sys.executable, "-m", "sfmed_trainer", "run", str(jp)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sfmed_trainer", "run", str(jp)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     events: list[dict] = []
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -212,6 +241,9 @@ def spawn_ranks(fn, tmp: Path, *args, world: int = 2, timeout: float = 300) -> N
     except ProcessException as e:
         # join names the first rank it saw fail, often a peer that lost its connection to the rank that
         # actually raised: show every rank's traceback
-        traces = [f"-- rank {r}:\n{pickle.loads(Path(f).read_bytes())}" for r, f in enumerate(ctx.error_files)
-                  if f and os.path.exists(f) and os.path.getsize(f)]
+        traces = [
+            f"-- rank {r}:\n{pickle.loads(Path(f).read_bytes())}"
+            for r, f in enumerate(ctx.error_files)
+            if f and os.path.exists(f) and os.path.getsize(f)
+        ]
         raise RuntimeError("\n".join(traces) or str(e)) from e

@@ -1,5 +1,6 @@
 """HTTP helpers for the serve tests: a server running in a thread, JSON calls, and raw sockets for what
 urllib will not send (bad headers, a client that hangs up)."""
+
 from __future__ import annotations
 
 import json
@@ -31,8 +32,12 @@ class Running:
 def call(url, path, body=None, headers=None, timeout=60):
     """(status, JSON body, headers) of a GET (body None) or a JSON POST."""
     h = {"Content-Type": "application/json", **(headers or {})}
-    req = urllib.request.Request(url + path, data=None if body is None else json.dumps(body).encode(), headers=h,
-                                 method="GET" if body is None else "POST")
+    req = urllib.request.Request(
+        url + path,
+        data=None if body is None else json.dumps(body).encode(),
+        headers=h,
+        method="GET" if body is None else "POST",
+    )
     try:
         with urllib.request.urlopen(req, timeout=timeout) as r:
             return r.status, json.loads(r.read().decode()), r.headers
@@ -49,8 +54,11 @@ def send_raw(port: int, head: str, body: bytes = b"") -> socket.socket:
 
 def post_raw(port: int, path: str, body: dict) -> socket.socket:
     data = json.dumps(body).encode()
-    return send_raw(port, f"POST {path} HTTP/1.1\nHost: 127.0.0.1:{port}\nContent-Type: application/json\n"
-                          f"Content-Length: {len(data)}", data)
+    return send_raw(
+        port,
+        f"POST {path} HTTP/1.1\nHost: 127.0.0.1:{port}\nContent-Type: application/json\nContent-Length: {len(data)}",
+        data,
+    )
 
 
 def read_response(s: socket.socket) -> tuple[int, dict[str, str], bytes]:

@@ -1,4 +1,5 @@
 """Job-level rules checked when the job is read: the α guard of online merging and the paper's defaults."""
+
 import json
 
 import pytest
@@ -8,9 +9,15 @@ from sfmed_trainer import config as C
 
 
 def _doc(tmp_path, *, alpha, name="ondare", train=None, optimizer=None, data=None, stage="dpo"):
-    d = {"version": 1, "stage": stage, "model": "/m", "output_dir": str(tmp_path / "o"),
-         "data": data or {"train": str(tmp_path / "missing.jsonl")},
-         "train": train or {}, "optimizer": {"name": name, "p": 0.01, "alpha": alpha, "base_model": "/b", **(optimizer or {})}}
+    d = {
+        "version": 1,
+        "stage": stage,
+        "model": "/m",
+        "output_dir": str(tmp_path / "o"),
+        "data": data or {"train": str(tmp_path / "missing.jsonl")},
+        "train": train or {},
+        "optimizer": {"name": name, "p": 0.01, "alpha": alpha, "base_model": "/b", **(optimizer or {})},
+    }
     if name == "adamw":
         d["optimizer"] = {"name": "adamw"}
     return d
@@ -33,7 +40,13 @@ def test_alpha_guard_with_max_steps(tmp_path):
         C.parse_job(_doc(tmp_path, alpha=1e-5, train={"max_steps": 5000}), file="job.json")
     msg = str(e.value)
     assert e.value.path == "optimizer.alpha" and msg.startswith("job.json: optimizer.alpha: ")
-    for part in ("every optimizer step", "independent of lr", "0.05", "alpha = 1e-7 with p = 0.01", "allow_large_alpha"):
+    for part in (
+        "every optimizer step",
+        "independent of lr",
+        "0.05",
+        "alpha = 1e-7 with p = 0.01",
+        "allow_large_alpha",
+    ):
         assert part in msg, part
     allowed = C.parse_job(_doc(tmp_path, alpha=1e-5, train={"max_steps": 5000}, optimizer={"allow_large_alpha": True}))
     assert allowed.optimizer.allow_large_alpha is True and allowed.warnings[0]["bound"] == 1e-2
@@ -53,7 +66,9 @@ def test_alpha_guard_counts_rows_and_ranks(tmp_path, monkeypatch):
     job = C.parse_job(doc)  # 3 × ⌈100 / 20⌉ = 15 steps: 7.5e-3, a warning
     assert job.alpha_checked_steps == 15 and job.warnings[0]["alpha_steps"] == pytest.approx(7.5e-3)
     monkeypatch.delenv("WORLD_SIZE")
-    held_out = C.parse_job({**doc, "data": {"train": str(rows), "eval_ratio": 0.2}, "optimizer": {**doc["optimizer"], "alpha": 1e-4}})
+    held_out = C.parse_job(
+        {**doc, "data": {"train": str(rows), "eval_ratio": 0.2}, "optimizer": {**doc["optimizer"], "alpha": 1e-4}}
+    )
     assert held_out.alpha_checked_steps == 3 * 8  # 80 rows left after the eval split
     # a data file that does not exist yet: the trainer checks at start instead
     later = C.parse_job(_doc(tmp_path, alpha=5e-4, train=train))
@@ -62,10 +77,16 @@ def test_alpha_guard_counts_rows_and_ranks(tmp_path, monkeypatch):
 
 def test_alpha_guard_at_trainer_start_for_pt(models_dir, data_dir, tmp_path):
     """pt's examples are packed blocks, counted only once tokenised: the refusal comes before the model loads."""
-    job = {"version": 1, "stage": "pt", "model": str(models_dir["sft"]), "output_dir": str(tmp_path / "pt"),
-           "cutoff_len": 64, "data": {"train": str(data_dir["docs"]), "max_samples": 20},
-           "train": {"epochs": 2, "batch_size": 1},
-           "optimizer": {"name": "onties", "p": 0.5, "alpha": 0.01, "base_model": str(models_dir["base"])}}
+    job = {
+        "version": 1,
+        "stage": "pt",
+        "model": str(models_dir["sft"]),
+        "output_dir": str(tmp_path / "pt"),
+        "cutoff_len": 64,
+        "data": {"train": str(data_dir["docs"]), "max_samples": 20},
+        "train": {"epochs": 2, "batch_size": 1},
+        "optimizer": {"name": "onties", "p": 0.5, "alpha": 0.01, "base_model": str(models_dir["base"])},
+    }
     rc, ev, err = run_job(job, tmp_path)
     assert rc == 2, err
     [e] = of(ev, "error")

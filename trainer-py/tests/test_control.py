@@ -9,10 +9,22 @@ from conftest import of, run_job, run_until_sigint
 
 def _job(models_dir, data_dir, out, p=0.05, **train):
     # p = 0.05 takes OnDARE's index path (geometric-gap masks, sparse tau); p = 0.5 the dense one
-    return {"version": 1, "stage": "sft", "model": str(models_dir["sft"]), "output_dir": str(out), "cutoff_len": 64,
-            "data": {"train": str(data_dir["sft"]), "max_samples": 40},
-            "optimizer": {"name": "ondare", "p": p, "alpha": 1e-3, "allow_large_alpha": True, "base_model": str(models_dir["base"])},
-            "train": {"batch_size": 2, "grad_accum": 2, "lr": 2e-3, "dropout": 0.1, "warmup_steps": 2, **train}}
+    return {
+        "version": 1,
+        "stage": "sft",
+        "model": str(models_dir["sft"]),
+        "output_dir": str(out),
+        "cutoff_len": 64,
+        "data": {"train": str(data_dir["sft"]), "max_samples": 40},
+        "optimizer": {
+            "name": "ondare",
+            "p": p,
+            "alpha": 1e-3,
+            "allow_large_alpha": True,
+            "base_model": str(models_dir["base"]),
+        },
+        "train": {"batch_size": 2, "grad_accum": 2, "lr": 2e-3, "dropout": 0.1, "warmup_steps": 2, **train},
+    }
 
 
 def test_resume_equals_uninterrupted(models_dir, data_dir, tmp_path):
@@ -46,7 +58,9 @@ def test_sigint_leaves_usable_checkpoint(models_dir, data_dir, tmp_path):
     done = of(events, "done")[-1]
     assert done["interrupted"] is True and done["step"] < 400
     ck = done["checkpoint"]
-    assert os.path.exists(os.path.join(ck, "model.safetensors")) and os.path.exists(os.path.join(ck, "trainer_state.pt"))
+    assert os.path.exists(os.path.join(ck, "model.safetensors")) and os.path.exists(
+        os.path.join(ck, "trainer_state.pt")
+    )
     # the checkpoint resumes and finishes
     job2 = {**_job(models_dir, data_dir, tmp_path / "s", max_steps=done["step"] + 2), "resume_from": ck}
     rc, ev2, err = run_job(job2, tmp_path)
@@ -54,19 +68,28 @@ def test_sigint_leaves_usable_checkpoint(models_dir, data_dir, tmp_path):
     assert [s["step"] for s in of(ev2, "step")] == [done["step"] + 1, done["step"] + 2]
 
 
-@pytest.mark.parametrize("patch,path", [
-    ({"train": {"lrr": 1}}, "train.lrr"),
-    ({"train": {"lr": "fast"}}, "train.lr"),
-    ({"optimizer": {"name": "sgd"}}, "optimizer.name"),
-    ({"optimizer": {"name": "ondare", "alpha": 0.1}}, "optimizer.base_model"),
-    ({"dpo": {"beta": 0.1}}, "dpo"),
-    ({"cutoff_len": 2}, "cutoff_len"),
-    ({"data": {"train": "x.jsonl", "eval_ratio": 0.9}}, "data.eval_ratio"),
-    ({"extra": True}, "extra"),
-])
+@pytest.mark.parametrize(
+    "patch,path",
+    [
+        ({"train": {"lrr": 1}}, "train.lrr"),
+        ({"train": {"lr": "fast"}}, "train.lr"),
+        ({"optimizer": {"name": "sgd"}}, "optimizer.name"),
+        ({"optimizer": {"name": "ondare", "alpha": 0.1}}, "optimizer.base_model"),
+        ({"dpo": {"beta": 0.1}}, "dpo"),
+        ({"cutoff_len": 2}, "cutoff_len"),
+        ({"data": {"train": "x.jsonl", "eval_ratio": 0.9}}, "data.eval_ratio"),
+        ({"extra": True}, "extra"),
+    ],
+)
 def test_bad_job_fails_fast_with_key_path(tmp_path, patch, path):
-    job = {"version": 1, "stage": "sft", "model": "/nonexistent/model", "output_dir": str(tmp_path / "o"),
-           "data": {"train": "x.jsonl"}, **patch}
+    job = {
+        "version": 1,
+        "stage": "sft",
+        "model": "/nonexistent/model",
+        "output_dir": str(tmp_path / "o"),
+        "data": {"train": "x.jsonl"},
+        **patch,
+    }
     t0 = time.time()
     rc, ev, err = run_job(job, tmp_path, timeout=60, subprocess_=True)
     assert rc == 2
@@ -88,9 +111,18 @@ def test_schema_is_standard_2020_12():
 
 def test_bad_data_names_file_line_field(models_dir, tmp_path):
     bad = tmp_path / "bad.jsonl"
-    bad.write_text('{"id":"a","messages":[{"role":"user","content":"hi"},{"role":"assistant","content":"yo"}]}\n'
-                   '{"id":"b","messages":[{"role":"user","content":"hi"},{"role":"user","content":"again"}]}\n', encoding="utf-8")
-    job = {"version": 1, "stage": "sft", "model": str(models_dir["sft"]), "output_dir": str(tmp_path / "o"), "data": {"train": str(bad)}}
+    bad.write_text(
+        '{"id":"a","messages":[{"role":"user","content":"hi"},{"role":"assistant","content":"yo"}]}\n'
+        '{"id":"b","messages":[{"role":"user","content":"hi"},{"role":"user","content":"again"}]}\n',
+        encoding="utf-8",
+    )
+    job = {
+        "version": 1,
+        "stage": "sft",
+        "model": str(models_dir["sft"]),
+        "output_dir": str(tmp_path / "o"),
+        "data": {"train": str(bad)},
+    }
     rc, ev, err = run_job(job, tmp_path)
     assert rc == 1
     e = of(ev, "error")[0]
@@ -131,7 +163,9 @@ def test_resume_falls_back_to_newest_complete_checkpoint(models_dir, data_dir, t
     assert newest_complete_checkpoint(str(out)) == str(out / "checkpoint-4")
     empty = tmp_path / "empty"
     (empty / "checkpoint-3").mkdir(parents=True)
-    rc, ev3, err = run_job({**job, "output_dir": str(tmp_path / "r3"), "resume_from": str(empty / "checkpoint-3")}, tmp_path)
+    rc, ev3, err = run_job(
+        {**job, "output_dir": str(tmp_path / "r3"), "resume_from": str(empty / "checkpoint-3")}, tmp_path
+    )
     assert rc == 2 and of(ev3, "error")[0]["message"].startswith("resume_from: ")
 
 
@@ -152,7 +186,9 @@ def test_trainer_state_loads_weights_only(models_dir, data_dir, tmp_path):
             return (open, (str(marker), "w"))
 
     torch.save({**st, "best": Payload()}, ck / "trainer_state.pt")
-    rc, ev2, err = run_job({**_job(models_dir, data_dir, tmp_path / "w2", max_steps=3), "resume_from": str(ck)}, tmp_path)
+    rc, ev2, err = run_job(
+        {**_job(models_dir, data_dir, tmp_path / "w2", max_steps=3), "resume_from": str(ck)}, tmp_path
+    )
     assert rc == 1 and "weights_only" in of(ev2, "error")[0]["message"]
     assert not marker.exists()
 
@@ -161,8 +197,15 @@ def test_sweep_stale_restores_or_removes_what_a_killed_save_left(tmp_path):
     from sfmed_trainer.checkpoint import sweep_stale
 
     out = tmp_path / "o"
-    for d in ("checkpoint-4.tmp", "best", "best.old", "model-1/final.tmp", "checkpoint-6.old", "checkpoint-6.tmp",
-              "checkpoint-8.old"):
+    for d in (
+        "checkpoint-4.tmp",
+        "best",
+        "best.old",
+        "model-1/final.tmp",
+        "checkpoint-6.old",
+        "checkpoint-6.tmp",
+        "checkpoint-8.old",
+    ):
         (out / d).mkdir(parents=True)
         (out / d / "tag").write_text(d)
     (out / "scores.jsonl.tmp").write_text("a file is left alone")

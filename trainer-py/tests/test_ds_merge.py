@@ -1,5 +1,6 @@
 """OnDARE / OnTIES under DeepSpeed ZeRO-3 (ds_merge.py): the partition layout and global top-k on plain tensors,
 τ slices equal to the unsharded τ, and 2-process ZeRO-3 runs against the one-process TRL engine."""
+
 import os
 import random
 
@@ -66,8 +67,12 @@ def test_partition_tau_slices_the_unsharded_tau(models_dir, method, p):
     full, missing = compute_tau(named, str(models_dir["sft"]), str(models_dir["base"]), method=method, p=p, seed=5)
     assert not missing
     for world in (2, 3):
-        slices = [partition_tau(named, str(models_dir["sft"]), str(models_dir["base"]), method=method, p=p,
-                                world=world, rank=r, seed=5)[0] for r in range(world)]
+        slices = [
+            partition_tau(
+                named, str(models_dir["sft"]), str(models_dir["base"]), method=method, p=p, world=world, rank=r, seed=5
+            )[0]
+            for r in range(world)
+        ]
         for _, q in named:
             t = full[q]
             if not torch.is_tensor(t):  # SparseTau
@@ -78,8 +83,17 @@ def test_partition_tau_slices_the_unsharded_tau(models_dir, method, p):
             assert torch.equal(got, t.reshape(-1).float())
             assert got.abs().sum() > 0
         if method == "ondare":  # the index form OnDARE keeps at small p holds the same entries
-            sp = partition_tau(named, str(models_dir["sft"]), str(models_dir["base"]), method=method, p=p,
-                               world=world, rank=world - 1, seed=5, sparse=True)[0]
+            sp = partition_tau(
+                named,
+                str(models_dir["sft"]),
+                str(models_dir["base"]),
+                method=method,
+                p=p,
+                world=world,
+                rank=world - 1,
+                seed=5,
+                sparse=True,
+            )[0]
             for _, q in named:
                 dense = torch.zeros_like(slices[-1][q])
                 dense[sp[q].indices] = sp[q].values
@@ -97,22 +111,41 @@ def _pair(models_dir, tmp_path, data, name, optimizer):
     one = _job(models_dir, data, tmp_path / f"{name}-one", optimizer=opt, train={"max_steps": 3, "batch_size": 4})
     rc, ev1, err = run_job(one, tmp_path)
     assert rc == 0, err
-    ds = _job(models_dir, data, tmp_path / f"{name}-ds", optimizer=opt,
-              train={"max_steps": 3, "batch_size": 2, "sharding": "deepspeed"})
+    ds = _job(
+        models_dir,
+        data,
+        tmp_path / f"{name}-ds",
+        optimizer=opt,
+        train={"max_steps": 3, "batch_size": 2, "sharding": "deepspeed"},
+    )
     rc, ev2, err = run_torchrun(ds, tmp_path)
     assert rc == 0, err[-3000:]
     assert of(ev2, "start")[0]["strategy"] == "deepspeed" and of(ev2, "start")[0]["optimizer"] == optimizer["name"]
     return ev1, ev2
 
 
-@pytest.mark.parametrize("optimizer", [
-    {"name": "ondare", "p": 1.0, "alpha": 0.1, "allow_large_alpha": True},  # τ merged every step, no random mask: deterministic
-    # global top-k + sign election against τ. ε = 1e-3: with 1e-8, Adam's first |Δ| = lr·|g|/(|g|+ε) are a few
-    # ulps apart for most |g| here, so the last-bit gradient differences between one process and a reduce-scatter
-    # moved ~80 of 107k elements across the threshold (each then off by ~lr); with ε near |g| the ranking is stable.
-    {"name": "onties", "p": 0.5, "alpha": 0.1, "allow_large_alpha": True, "eps": 1e-3},
-    {"name": "onties", "p": 0.05, "alpha": 0.1, "allow_large_alpha": True, "eps": 1e-3},  # τ slices kept sparse (p ≤ SPARSE_TAU_ONTIES_P)
-])
+@pytest.mark.parametrize(
+    "optimizer",
+    [
+        {
+            "name": "ondare",
+            "p": 1.0,
+            "alpha": 0.1,
+            "allow_large_alpha": True,
+        },  # τ merged every step, no random mask: deterministic
+        # global top-k + sign election against τ. ε = 1e-3: with 1e-8, Adam's first |Δ| = lr·|g|/(|g|+ε) are a few
+        # ulps apart for most |g| here, so the last-bit gradient differences between one process and a reduce-scatter
+        # moved ~80 of 107k elements across the threshold (each then off by ~lr); with ε near |g| the ranking is stable.
+        {"name": "onties", "p": 0.5, "alpha": 0.1, "allow_large_alpha": True, "eps": 1e-3},
+        {
+            "name": "onties",
+            "p": 0.05,
+            "alpha": 0.1,
+            "allow_large_alpha": True,
+            "eps": 1e-3,
+        },  # τ slices kept sparse (p ≤ SPARSE_TAU_ONTIES_P)
+    ],
+)
 def test_zero3_online_merge_matches_one_process(models_dir, tmp_path, optimizer):
     """12 examples, 4 per step: the 3 steps of the first epoch see the same examples in one process and on 2
     ZeRO-3 ranks, so the per-step losses and the final weights must agree; the merge must really act (the
@@ -125,8 +158,13 @@ def test_zero3_online_merge_matches_one_process(models_dir, tmp_path, optimizer)
         assert b["loss"] == pytest.approx(a["loss"], rel=1e-4, abs=1e-6), a["step"]
         assert b["reward_margin"] == pytest.approx(a["reward_margin"], rel=1e-3, abs=1e-5), a["step"]
     assert s2[-1]["loss"] < s2[0]["loss"]
-    adamw = _job(models_dir, data, tmp_path / "adamw", train={"max_steps": 3, "batch_size": 4},
-                 optimizer={"name": "adamw", "eps": optimizer.get("eps", 1e-8)})
+    adamw = _job(
+        models_dir,
+        data,
+        tmp_path / "adamw",
+        train={"max_steps": 3, "batch_size": 4},
+        optimizer={"name": "adamw", "eps": optimizer.get("eps", 1e-8)},
+    )
     rc, ev0, err = run_job(adamw, tmp_path)
     assert rc == 0, err
     w0, w1, w2 = (_weights(of(e, "done")[-1]) for e in (ev0, ev1, ev2))
@@ -134,8 +172,10 @@ def test_zero3_online_merge_matches_one_process(models_dir, tmp_path, optimizer)
     gap = max((w2[k] - w1[k]).abs().max().item() for k in w1)
     merge = max((w1[k] - w0[k]).abs().max().item() for k in w1)
     agree = sum(int(torch.isclose(w2[k], w1[k], rtol=0, atol=1e-5).sum()) for k in w1) / sum(w1[k].numel() for k in w1)
-    print(f"{optimizer['name']}: max |w(2 ranks) - w(1 process)| {gap:.3g}, elements within 1e-5 {agree:.6f}, "
-          f"max |w(merge) - w(adamw)| {merge:.3g}, losses 1p {[s['loss'] for s in s1]} 2p {[s['loss'] for s in s2]}")
+    print(
+        f"{optimizer['name']}: max |w(2 ranks) - w(1 process)| {gap:.3g}, elements within 1e-5 {agree:.6f}, "
+        f"max |w(merge) - w(adamw)| {merge:.3g}, losses 1p {[s['loss'] for s in s1]} 2p {[s['loss'] for s in s2]}"
+    )
     assert merge > 1e-3  # α·τ and the trim move the weights away from AdamW's
     assert all((w1[k] - start[k]).abs().max() > 0 for k in w1)
     assert gap < 1e-5 and agree == 1.0
@@ -165,8 +205,10 @@ def test_zero3_ondare_masks_train_and_resume(models_dir, tmp_path, p):
     w0 = _weights(of(ev0, "done")[-1])
     assert max((w[k] - w0[k]).abs().max().item() for k in w) > 1e-3
 
-    resumed = {**_job(models_dir, data, tmp_path / "resumed", optimizer=opt, train=train),
-               "resume_from": str(tmp_path / "full" / "checkpoint-2")}
+    resumed = {
+        **_job(models_dir, data, tmp_path / "resumed", optimizer=opt, train=train),
+        "resume_from": str(tmp_path / "full" / "checkpoint-2"),
+    }
     rc, ev2, err = run_torchrun(resumed, tmp_path)
     assert rc == 0, err[-3000:]
     s2 = of(ev2, "step")

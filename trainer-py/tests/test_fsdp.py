@@ -1,5 +1,6 @@
 """FSDP2 with 2 CPU processes (gloo, torchrun): sharded training equals the unsharded run, checkpoints are
 gathered HF folders, resume continues exactly, and the online-merging optimizers work on shards."""
+
 import json
 import math
 import os
@@ -23,8 +24,19 @@ def torchrun(job: dict, tmp, name: str, env: dict | None = None, stderr: list | 
     jp = tmp / f"{name}.json"
     jp.write_text(json.dumps(job), encoding="utf-8")
     e = {**os.environ, "PYTHONPATH": str(TRAINER), "OMP_NUM_THREADS": "1", **(env or {})}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes=1", "--nproc_per_node=2",
-           "--master_addr=127.0.0.1", f"--master_port={_free_port()}", "-m", "sfmed_trainer", "run", str(jp)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nnodes=1",
+        "--nproc_per_node=2",
+        "--master_addr=127.0.0.1",
+        f"--master_port={_free_port()}",
+        "-m",
+        "sfmed_trainer",
+        "run",
+        str(jp),
+    ]
     cp = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=e)
     assert cp.returncode == 0, cp.stderr[-4000:]
     if stderr is not None:
@@ -45,16 +57,31 @@ def max_diff(a: dict, b: dict) -> float:
 
 
 def sft_job(models_dir, data_dir, out, **train):
-    return {"version": 1, "stage": "sft", "model": str(models_dir["sft"]), "output_dir": str(out), "cutoff_len": 64,
-            "data": {"train": str(data_dir["sft"]), "max_samples": 30, "eval_ratio": 0.1},
-            "train": {"max_steps": 4, "batch_size": 2, "grad_accum": 1, "lr": 2e-3, "save_steps": 2, "eval_steps": 1,
-                      "dropout": 0.0, **train}}  # no dropout: ranks and one process must see the same forward
+    return {
+        "version": 1,
+        "stage": "sft",
+        "model": str(models_dir["sft"]),
+        "output_dir": str(out),
+        "cutoff_len": 64,
+        "data": {"train": str(data_dir["sft"]), "max_samples": 30, "eval_ratio": 0.1},
+        "train": {
+            "max_steps": 4,
+            "batch_size": 2,
+            "grad_accum": 1,
+            "lr": 2e-3,
+            "save_steps": 2,
+            "eval_steps": 1,
+            "dropout": 0.0,
+            **train,
+        },
+    }  # no dropout: ranks and one process must see the same forward
 
 
 def test_fsdp_sft_adamw_equals_single_process_and_resumes(models_dir, data_dir, tmp_path):
     # Gradient checkpointing recomputes the same values (no dropout), so it must not change the result.
-    ev = torchrun(sft_job(models_dir, data_dir, tmp_path / "fsdp", sharding="fsdp", gradient_checkpointing=True),
-                  tmp_path, "fsdp")
+    ev = torchrun(
+        sft_job(models_dir, data_dir, tmp_path / "fsdp", sharding="fsdp", gradient_checkpointing=True), tmp_path, "fsdp"
+    )
     start = of(ev, "start")[0]
     assert start["strategy"] == "fsdp" and start["world_size"] == 2
     steps = [s["loss"] for s in of(ev, "step")]
@@ -77,24 +104,34 @@ def test_fsdp_sft_adamw_equals_single_process_and_resumes(models_dir, data_dir, 
     assert max_diff(fsdp_final, weights(tmp_path / "single" / "final")) < 1e-6
 
     # Resume the sharded run from its checkpoint: the same losses and final weights.
-    ev2 = torchrun({**sft_job(models_dir, data_dir, tmp_path / "fsdp", sharding="fsdp"), "resume_from": str(ck)},
-                   tmp_path, "fsdp-resume")
+    ev2 = torchrun(
+        {**sft_job(models_dir, data_dir, tmp_path / "fsdp", sharding="fsdp"), "resume_from": str(ck)},
+        tmp_path,
+        "fsdp-resume",
+    )
     assert of(ev2, "start")[0]["start_step"] == 2
     assert [s["loss"] for s in of(ev2, "step")] == pytest.approx(steps[2:], rel=1e-6, abs=1e-7)
     assert max_diff(fsdp_final, weights(tmp_path / "fsdp" / "final")) < 1e-7
 
     # The same checkpoint resumes in one process (2 ranks × batch 2 = batch 2 × accumulation 2): DCP reads
     # each full moment tensor from the two rank files; the run continues as the sharded one did.
-    rc, ev3, err = run_job({**sft_job(models_dir, data_dir, tmp_path / "other", grad_accum=2), "resume_from": str(ck)},
-                           tmp_path)
+    rc, ev3, err = run_job(
+        {**sft_job(models_dir, data_dir, tmp_path / "other", grad_accum=2), "resume_from": str(ck)}, tmp_path
+    )
     assert rc == 0, err[-3000:]
     assert of(ev3, "start")[0]["start_step"] == 2 and of(ev3, "start")[0]["strategy"] == "single"
     assert [s["loss"] for s in of(ev3, "step")] == pytest.approx(steps[2:], rel=1e-5, abs=1e-6)
     assert max_diff(fsdp_final, weights(tmp_path / "other" / "final")) < 1e-6
 
     # And the other way: the one-process checkpoint resumes sharded over 2 ranks.
-    ev4 = torchrun({**sft_job(models_dir, data_dir, tmp_path / "single", sharding="fsdp"),
-                    "resume_from": str(tmp_path / "single" / "checkpoint-2")}, tmp_path, "single-to-fsdp")
+    ev4 = torchrun(
+        {
+            **sft_job(models_dir, data_dir, tmp_path / "single", sharding="fsdp"),
+            "resume_from": str(tmp_path / "single" / "checkpoint-2"),
+        },
+        tmp_path,
+        "single-to-fsdp",
+    )
     assert of(ev4, "start")[0]["strategy"] == "fsdp" and of(ev4, "start")[0]["start_step"] == 2
     assert [s["loss"] for s in of(ev4, "step")] == pytest.approx(single[2:], rel=1e-5, abs=1e-6)
 
@@ -102,12 +139,33 @@ def test_fsdp_sft_adamw_equals_single_process_and_resumes(models_dir, data_dir, 
 def test_fsdp_dpo_ondare_sharded_tau(models_dir, data_dir, tmp_path):
     """ACCELERATE_USE_FSDP selects FSDP; with p = 1 the OnDARE update has no random mask, so the per-shard
     τ and update must reproduce the unsharded run; p = 0.5 then runs with per-rank masks."""
+
     def job(out, p, accum, **extra):
-        return {"version": 1, "stage": "dpo", "model": str(models_dir["sft"]), "output_dir": str(out),
-                "cutoff_len": 64, "data": {"train": str(data_dir["pairs"]), "max_samples": 16},
-                "optimizer": {"name": "ondare", "p": p, "alpha": 1e-2, "allow_large_alpha": True, "base_model": str(models_dir["base"])},
-                "train": {"max_steps": 3, "batch_size": 1, "grad_accum": accum, "lr": 2e-3, "keep_best": False, "dropout": 0.0, **extra},
-                "dpo": {"beta": 0.1}}
+        return {
+            "version": 1,
+            "stage": "dpo",
+            "model": str(models_dir["sft"]),
+            "output_dir": str(out),
+            "cutoff_len": 64,
+            "data": {"train": str(data_dir["pairs"]), "max_samples": 16},
+            "optimizer": {
+                "name": "ondare",
+                "p": p,
+                "alpha": 1e-2,
+                "allow_large_alpha": True,
+                "base_model": str(models_dir["base"]),
+            },
+            "train": {
+                "max_steps": 3,
+                "batch_size": 1,
+                "grad_accum": accum,
+                "lr": 2e-3,
+                "keep_best": False,
+                "dropout": 0.0,
+                **extra,
+            },
+            "dpo": {"beta": 0.1},
+        }
 
     ev = torchrun(job(tmp_path / "fsdp", 1.0, 1, save_steps=2), tmp_path, "dpo", env={"ACCELERATE_USE_FSDP": "true"})
     start = of(ev, "start")[0]
@@ -154,11 +212,25 @@ def test_sharded_onties_mask_equals_global_topk(tmp_path):
 
 
 def dpo_job(models_dir, data_dir, out, optimizer: dict, accum: int, **train):
-    return {"version": 1, "stage": "dpo", "model": str(models_dir["sft"]), "output_dir": str(out),
-            "cutoff_len": 64, "data": {"train": str(data_dir["pairs"]), "max_samples": 16},
-            "optimizer": {"alpha": 1e-2, "allow_large_alpha": True, "base_model": str(models_dir["base"]), **optimizer},
-            "train": {"max_steps": 3, "batch_size": 1, "grad_accum": accum, "lr": 2e-3, "keep_best": False, "dropout": 0.0, **train},
-            "dpo": {"beta": 0.1}}
+    return {
+        "version": 1,
+        "stage": "dpo",
+        "model": str(models_dir["sft"]),
+        "output_dir": str(out),
+        "cutoff_len": 64,
+        "data": {"train": str(data_dir["pairs"]), "max_samples": 16},
+        "optimizer": {"alpha": 1e-2, "allow_large_alpha": True, "base_model": str(models_dir["base"]), **optimizer},
+        "train": {
+            "max_steps": 3,
+            "batch_size": 1,
+            "grad_accum": accum,
+            "lr": 2e-3,
+            "keep_best": False,
+            "dropout": 0.0,
+            **train,
+        },
+        "dpo": {"beta": 0.1},
+    }
 
 
 def test_fsdp_dpo_onties_global_trim_close_to_single(models_dir, data_dir, tmp_path):
@@ -185,8 +257,12 @@ def test_fsdp_dpo_onties_global_trim_close_to_single(models_dir, data_dir, tmp_p
 def test_fsdp_dpo_ondare_masks_deepspeed_request(models_dir, data_dir, tmp_path):
     """A DeepSpeed request runs FSDP; OnDARE with p < 1 (per-rank masks, index path) trains and saves."""
     opt = {"name": "ondare", "p": 0.05}
-    ev = torchrun(dpo_job(models_dir, data_dir, tmp_path / "fsdp", opt, 1), tmp_path, "ondare",
-                  env={"ACCELERATE_USE_DEEPSPEED": "true"})
+    ev = torchrun(
+        dpo_job(models_dir, data_dir, tmp_path / "fsdp", opt, 1),
+        tmp_path,
+        "ondare",
+        env={"ACCELERATE_USE_DEEPSPEED": "true"},
+    )
     start = of(ev, "start")[0]
     assert start["strategy"] == "fsdp" and start["requested_sharding"] == "deepspeed"
     steps = of(ev, "step")
@@ -200,13 +276,37 @@ def test_fsdp_bf16_mixed_precision_policy(models_dir, data_dir, tmp_path):
     """train.bf16 true under FSDP shards with MixedPrecisionPolicy(bf16 params, fp32 reduce) — it runs on
     CPU/gloo too — trains close to the one-process bf16 autocast run and saves fp32 weights."""
     err: list = []
-    ev = torchrun(sft_job(models_dir, data_dir, tmp_path / "fsdp", sharding="fsdp", bf16=True, max_steps=2,
-                          save_steps=100, eval_steps=100), tmp_path, "bf16", stderr=err)
+    ev = torchrun(
+        sft_job(
+            models_dir,
+            data_dir,
+            tmp_path / "fsdp",
+            sharding="fsdp",
+            bf16=True,
+            max_steps=2,
+            save_steps=100,
+            eval_steps=100,
+        ),
+        tmp_path,
+        "bf16",
+        stderr=err,
+    )
     assert of(ev, "start")[0]["bf16"] is True
     assert "mp_policy=MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.float32" in err[0]
     losses = [s["loss"] for s in of(ev, "step")]
-    rc, ev1, e1 = run_job(sft_job(models_dir, data_dir, tmp_path / "single", bf16=True, max_steps=2, grad_accum=2,
-                                  save_steps=100, eval_steps=100), tmp_path)
+    rc, ev1, e1 = run_job(
+        sft_job(
+            models_dir,
+            data_dir,
+            tmp_path / "single",
+            bf16=True,
+            max_steps=2,
+            grad_accum=2,
+            save_steps=100,
+            eval_steps=100,
+        ),
+        tmp_path,
+    )
     assert rc == 0, e1[-3000:]
     assert [s["loss"] for s in of(ev1, "step")] == pytest.approx(losses, rel=2e-2)
     final = weights(tmp_path / "fsdp" / "final")
@@ -231,15 +331,26 @@ def _sharded_onties_worker(rank: int) -> None:
     from torch.distributed.device_mesh import init_device_mesh
     from torch.distributed.tensor import Shard, distribute_tensor
 
-    from sfmed_trainer.optim import (SelectionState, SparseTau, magnitude_mask, onties_sharded_many_,
-                                     onties_sharded_update_, onties_sparse_update_)
+    from sfmed_trainer.optim import (
+        SelectionState,
+        SparseTau,
+        magnitude_mask,
+        onties_sharded_many_,
+        onties_sharded_update_,
+        onties_sparse_update_,
+    )
 
     mesh = init_device_mesh("cpu", (2,))
     kw = dict(lr=1e-2, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01, alpha=0.3)
     # large shards (the compiled local selection), small tensors (k above a shard's size: the whole shard),
     # and Adam's first steps from zero moments on few gradient values: |Δ| ties across the cut, recounted
-    cases = [((900, 48), 0.01, False), ((900, 48), 0.2, False), ((11, 5), 0.3, False), ((9, 5), 0.7, False),
-             ((700, 64), 0.02, True)]
+    cases = [
+        ((900, 48), 0.01, False),
+        ((900, 48), 0.2, False),
+        ((11, 5), 0.3, False),
+        ((9, 5), 0.7, False),
+        ((700, 64), 0.02, True),
+    ]
     # one parameter per call, then all five through onties_sharded_many_ with a budget that cuts them into
     # batches of one to three parameters (k·2 ranks·4 bytes: 3456, 69120, 128, 248, 7168)
     for batched in (None, 72_000, 1 << 30):
@@ -253,22 +364,47 @@ def _sharded_onties_worker(rank: int) -> None:
             tau = tau * magnitude_mask(tau, p)
             lt = distribute_tensor(tau.clone(), mesh, [Shard(0)]).to_local().contiguous().view(-1)
             lnz, nz = torch.nonzero(lt).flatten(), torch.nonzero(tau.view(-1)).flatten()
-            runs.append(dict(
-                shape=shape, p=p, ties=ties, want=full_p.clone(), wm=m0.clone(), wv=v0.clone(), st1=SelectionState(),
-                wtau=SparseTau(nz, tau.view(-1)[nz]), dp=distribute_tensor(full_p.clone(), mesh, [Shard(0)]),
-                lm=distribute_tensor(m0.clone(), mesh, [Shard(0)]).to_local().contiguous(),
-                lv=distribute_tensor(v0.clone(), mesh, [Shard(0)]).to_local().contiguous(),
-                lt=SparseTau(lnz, lt[lnz].clone()),  # as compute_tau keeps a shard's τ at p ≤ 0.05
-                st2=SelectionState()))
+            runs.append(
+                dict(
+                    shape=shape,
+                    p=p,
+                    ties=ties,
+                    want=full_p.clone(),
+                    wm=m0.clone(),
+                    wv=v0.clone(),
+                    st1=SelectionState(),
+                    wtau=SparseTau(nz, tau.view(-1)[nz]),
+                    dp=distribute_tensor(full_p.clone(), mesh, [Shard(0)]),
+                    lm=distribute_tensor(m0.clone(), mesh, [Shard(0)]).to_local().contiguous(),
+                    lv=distribute_tensor(v0.clone(), mesh, [Shard(0)]).to_local().contiguous(),
+                    lt=SparseTau(lnz, lt[lnz].clone()),  # as compute_tau keeps a shard's τ at p ≤ 0.05
+                    st2=SelectionState(),
+                )
+            )
         for step in (1, 2, 3):
             items = []
             for r in runs:
-                gr = (torch.randint(-2, 3, r["shape"], generator=g) * 0.25 if r["ties"]
-                      else torch.randn(r["shape"], generator=g)).float()
-                onties_sparse_update_(r["want"], gr, r["wm"], r["wv"], step, p=r["p"], tau=r["wtau"], state=r["st1"], **kw)
+                gr = (
+                    torch.randint(-2, 3, r["shape"], generator=g) * 0.25
+                    if r["ties"]
+                    else torch.randn(r["shape"], generator=g)
+                ).float()
+                onties_sparse_update_(
+                    r["want"], gr, r["wm"], r["wv"], step, p=r["p"], tau=r["wtau"], state=r["st1"], **kw
+                )
                 lg = distribute_tensor(gr, mesh, [Shard(0)]).to_local().contiguous()
-                item = dict(param=r["dp"].to_local(), grad=lg, exp_avg=r["lm"], exp_avg_sq=r["lv"], step=step, p=r["p"],
-                            tau=r["lt"], dprm=r["dp"], state=r["st2"], **kw)
+                item = dict(
+                    param=r["dp"].to_local(),
+                    grad=lg,
+                    exp_avg=r["lm"],
+                    exp_avg_sq=r["lv"],
+                    step=step,
+                    p=r["p"],
+                    tau=r["lt"],
+                    dprm=r["dp"],
+                    state=r["st2"],
+                    **kw,
+                )
                 if batched is None:
                     onties_sharded_update_(**item)
                 else:
@@ -279,7 +415,12 @@ def _sharded_onties_worker(rank: int) -> None:
             got = r["dp"].full_tensor()
             # the same moments arithmetic element by element, the same global top-k set, the same merge: a
             # different kept set would show as differences of the order of lr·|u| ≫ 1e-6
-            assert torch.allclose(got, r["want"], rtol=0, atol=1e-6), (batched, r["shape"], r["p"], (got - r["want"]).abs().max())
+            assert torch.allclose(got, r["want"], rtol=0, atol=1e-6), (
+                batched,
+                r["shape"],
+                r["p"],
+                (got - r["want"]).abs().max(),
+            )
 
 
 def test_sharded_onties_update_equals_one_process(tmp_path):

@@ -1,5 +1,6 @@
 """The embedding gate on padded batches: μ is the attention-mask-weighted mean, so each row of a padded batch
 gets the μ, decision and hidden states it gets alone."""
+
 import torch
 
 from sfmed_trainer.gate import Gate
@@ -7,8 +8,18 @@ from sfmed_trainer.gate import Gate
 
 def _gate(entry: torch.Tensor, replacement: torch.Tensor, layer: int, threshold: float) -> Gate:
     d = entry.numel()
-    return Gate.from_dict({"version": 1, "layer": layer, "threshold": threshold, "dim": d,
-                           "entries": [entry.tolist()], "replacements": [replacement.tolist()]}, d, 2)
+    return Gate.from_dict(
+        {
+            "version": 1,
+            "layer": layer,
+            "threshold": threshold,
+            "dim": d,
+            "entries": [entry.tolist()],
+            "replacements": [replacement.tolist()],
+        },
+        d,
+        2,
+    )
 
 
 def test_padded_batch_equals_each_example_alone(models_dir, tokenizer):

@@ -1,4 +1,5 @@
 """The compiled OnTIES kernels (sfmed_trainer/kernels.py) against plain numpy/torch references, as properties."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -27,8 +28,15 @@ def moments(seed: int, n: int, dtype, ties: bool):
 
 
 @PROPS
-@given(seed=st.integers(0, 2**31), n=st.integers(1, 9000), dtype=st.sampled_from(DTYPES), q=st.floats(0.0, 1.0),
-       ties=st.booleans(), threads=st.sampled_from([1, 3]), slack=st.integers(-5, 50))
+@given(
+    seed=st.integers(0, 2**31),
+    n=st.integers(1, 9000),
+    dtype=st.sampled_from(DTYPES),
+    q=st.floats(0.0, 1.0),
+    ties=st.booleans(),
+    threads=st.sampled_from([1, 3]),
+    slack=st.integers(-5, 50),
+)
 def test_candidates_equal_numpy(seed, n, dtype, q, ties, threads, slack):
     """Every index whose IEEE quotient reaches lo, in order, with its moments, for any size (blocks, words and
     tails) and thread split; past `cap` the count stays exact and the arrays hold the first cap entries."""
@@ -47,8 +55,14 @@ def test_candidates_equal_numpy(seed, n, dtype, q, ties, threads, slack):
 
 
 @PROPS
-@given(seed=st.integers(0, 2**31), n=st.integers(1, 9000), dtype=st.sampled_from(DTYPES), q=st.floats(0.0, 1.0),
-       b1=st.sampled_from([0.9, 0.5, 0.3]), threads=st.sampled_from([1, 3]))
+@given(
+    seed=st.integers(0, 2**31),
+    n=st.integers(1, 9000),
+    dtype=st.sampled_from(DTYPES),
+    q=st.floats(0.0, 1.0),
+    b1=st.sampled_from([0.9, 0.5, 0.3]),
+    threads=st.sampled_from([1, 3]),
+)
 def test_candidates_update_the_moments_first(seed, n, dtype, q, b1, threads):
     """With `moments`, m and v become AdamW's update of them (within an ulp of torch's ops), and the marks are
     those of the updated moments."""
@@ -74,8 +88,13 @@ def test_candidates_update_the_moments_first(seed, n, dtype, q, b1, threads):
 
 
 @PROPS
-@given(seed=st.integers(0, 2**31), n=st.integers(1, 5000), dtype=st.sampled_from(DTYPES),
-       b1=st.sampled_from([0.9, 0.5, 0.3]), threads=st.sampled_from([1, 3]))
+@given(
+    seed=st.integers(0, 2**31),
+    n=st.integers(1, 5000),
+    dtype=st.sampled_from(DTYPES),
+    b1=st.sampled_from([0.9, 0.5, 0.3]),
+    threads=st.sampled_from([1, 3]),
+)
 def test_update_moments_is_adamw_moments(seed, n, dtype, b1, threads):
     m, v = moments(seed, n, dtype, False)
     g = (np.random.default_rng(seed + 1).standard_normal(n) * 1e-3).astype(dtype)
@@ -93,8 +112,13 @@ def test_update_moments_is_adamw_moments(seed, n, dtype, b1, threads):
 
 
 @PROPS
-@given(seed=st.integers(0, 2**31), n=st.integers(1, 3000), k=st.integers(1, 3000), ties=st.booleans(),
-       dtype=st.sampled_from(DTYPES))
+@given(
+    seed=st.integers(0, 2**31),
+    n=st.integers(1, 3000),
+    k=st.integers(1, 3000),
+    ties=st.booleans(),
+    dtype=st.sampled_from(DTYPES),
+)
 def test_select_top_is_topk_with_ties_to_lower_index(seed, n, k, ties, dtype):
     k = min(k, n)
     rng = np.random.default_rng(seed)
@@ -121,8 +145,14 @@ def reference_merge(theta, S, d, tau, alpha):
 
 
 @PROPS
-@given(seed=st.integers(0, 2**31), n=st.integers(1, 2000), ps=st.floats(0.0, 1.0), pt=st.floats(0.0, 1.0),
-       alpha=st.sampled_from([0.0, 0.3, 1e-7, 1.0]), kind=st.sampled_from(["sparse", "dense", "none"]))
+@given(
+    seed=st.integers(0, 2**31),
+    n=st.integers(1, 2000),
+    ps=st.floats(0.0, 1.0),
+    pt=st.floats(0.0, 1.0),
+    alpha=st.sampled_from([0.0, 0.3, 1e-7, 1.0]),
+    kind=st.sampled_from(["sparse", "dense", "none"]),
+)
 def test_merge_equals_dense_election(seed, n, ps, pt, alpha, kind):
     g = torch.Generator().manual_seed(seed)
     theta = torch.randn(n, dtype=torch.float64, generator=g)
@@ -144,8 +174,15 @@ def test_merge_equals_dense_election(seed, n, ps, pt, alpha, kind):
 
 
 @PROPS
-@given(seed=st.integers(0, 2**31), n=st.integers(1, 3000), pk=st.floats(0.0, 1.0), pt=st.floats(0.0, 1.0),
-       alpha=st.sampled_from([0.0, 0.5, 1e-7]), with_tau=st.booleans(), dtype=st.sampled_from([torch.float32, torch.float64]))
+@given(
+    seed=st.integers(0, 2**31),
+    n=st.integers(1, 3000),
+    pk=st.floats(0.0, 1.0),
+    pt=st.floats(0.0, 1.0),
+    alpha=st.sampled_from([0.0, 0.5, 1e-7]),
+    with_tau=st.booleans(),
+    dtype=st.sampled_from([torch.float32, torch.float64]),
+)
 def test_dare_apply_equals_torch_index_path(seed, n, pk, pt, alpha, with_tau, dtype):
     """θ += α·τ on τ's support, then θ[kept] += factor·m/(√v/c2 + ε), kept in any order: as the torch ops do."""
     g = torch.Generator().manual_seed(seed)
@@ -162,16 +199,32 @@ def test_dare_apply_equals_torch_index_path(seed, n, pk, pt, alpha, with_tau, dt
         want.index_add_(0, ti, tv, alpha=alpha)
     want.index_add_(0, kept, m[kept] / (v[kept].sqrt() / c2).add_(eps), alpha=factor)
     got = theta.clone()
-    K.dare_apply(got.numpy(), m.numpy(), v.numpy(), kept.numpy(), c2, eps, factor,
-                 ti.numpy() if with_tau else None, tv.numpy() if with_tau else None, alpha)
+    K.dare_apply(
+        got.numpy(),
+        m.numpy(),
+        v.numpy(),
+        kept.numpy(),
+        c2,
+        eps,
+        factor,
+        ti.numpy() if with_tau else None,
+        tv.numpy() if with_tau else None,
+        alpha,
+    )
     tol = 1e-6 if dtype == torch.float32 else 1e-14
     assert torch.allclose(got, want, rtol=tol, atol=tol)
 
 
 @settings(max_examples=25, deadline=None)
-@given(seed=st.integers(0, 2**31), rows=st.integers(128, 300), cols=st.integers(128, 300),
-       p=st.sampled_from([0.001, 0.01, 0.05, 0.3]), dtype=st.sampled_from([torch.float32, torch.float64]),
-       ties=st.booleans(), steps=st.integers(1, 4))
+@given(
+    seed=st.integers(0, 2**31),
+    rows=st.integers(128, 300),
+    cols=st.integers(128, 300),
+    p=st.sampled_from([0.001, 0.01, 0.05, 0.3]),
+    dtype=st.sampled_from([torch.float32, torch.float64]),
+    ties=st.booleans(),
+    steps=st.integers(1, 4),
+)
 def test_top_update_support_exact_over_steps(seed, rows, cols, p, dtype, ties, steps):
     """Over several steps on one moment buffer (so the previous threshold is reused): exactly the full
     top-k set (ties to the lower index) and Δ there bit for bit, and the candidate path answers."""
@@ -208,8 +261,7 @@ def test_without_numba_the_torch_path_gives_the_same_step(monkeypatch):
     tau = torch.randn(n, generator=g) * 0.01
     tau = tau * O.magnitude_mask(tau, 0.02)
     nz = torch.nonzero(tau).flatten()
-    kw = dict(lr=1e-2, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01, p=0.02, alpha=0.3,
-              tau=O.SparseTau(nz, tau[nz]))
+    kw = dict(lr=1e-2, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01, p=0.02, alpha=0.3, tau=O.SparseTau(nz, tau[nz]))
     assert native.kernels() is not None
     a, ma, va = th.clone(), m0.clone(), v0.clone()
     state = O.SelectionState()
@@ -238,8 +290,13 @@ def test_candidates_threaded_on_a_large_tensor(threads):
 
 
 @PROPS
-@given(seed=st.integers(0, 2**31), n=st.integers(O.SELECT_MIN_N, 60000), p=st.floats(1e-4, 0.9),
-       ties=st.booleans(), dtype=st.sampled_from([torch.float32, torch.float64]))
+@given(
+    seed=st.integers(0, 2**31),
+    n=st.integers(O.SELECT_MIN_N, 60000),
+    p=st.floats(1e-4, 0.9),
+    ties=st.booleans(),
+    dtype=st.sampled_from([torch.float32, torch.float64]),
+)
 def test_topk_values_equal_torch_topk(seed, n, p, ties, dtype):
     """The compiled top-k values (through the sampled threshold, or torch's when that misses) are torch.topk's."""
     g = torch.Generator().manual_seed(seed)

@@ -55,8 +55,22 @@ def test_ondare_one_step_by_hand():
     d, m, v = _adam_delta(theta, g, [0, 0, 0], [0, 0, 0], 1, lr)
     expected = [th + alpha * ta + (1 - alpha) * di * mk / p for th, ta, di, mk in zip(theta, tau, d, mask)]
     th, mm, vv = _t(theta), _t([0, 0, 0]), _t([0, 0, 0])
-    merge_update_(th, _t(g), mm, vv, 1, lr=lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
-                  method="ondare", p=p, alpha=alpha, tau=_t(tau), mask=_t(mask))
+    merge_update_(
+        th,
+        _t(g),
+        mm,
+        vv,
+        1,
+        lr=lr,
+        betas=(0.9, 0.999),
+        eps=1e-8,
+        weight_decay=0.0,
+        method="ondare",
+        p=p,
+        alpha=alpha,
+        tau=_t(tau),
+        mask=_t(mask),
+    )
     assert th.tolist() == pytest.approx(expected, rel=1e-12, abs=1e-15)
     assert mm.tolist() == pytest.approx(m, rel=1e-12) and vv.tolist() == pytest.approx(v, rel=1e-12)
     # the dropped coordinate moved only by alpha * tau
@@ -78,11 +92,28 @@ def test_onties_one_step_by_hand():
     d_k = [b if sgn(b) == e else 0.0 for b, e in zip(dt, elected)]
     expected = [th + alpha * a + (1 - alpha) * b for th, a, b in zip(theta, tau_k, d_k)]
     # the case exercises a sign conflict that tau wins (coordinate 1: delta > 0 > ... or the reverse)
-    assert any(b != 0 and sgn(b) != e for b, e in zip(dt, elected)) or any(a != 0 and sgn(a) != e for a, e in zip(tau, elected))
+    assert any(b != 0 and sgn(b) != e for b, e in zip(dt, elected)) or any(
+        a != 0 and sgn(a) != e for a, e in zip(tau, elected)
+    )
     th = _t(theta)
     trace = {}
-    merge_update_(th, _t(g), _t(m0), _t(v0), step, lr=lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
-                  method="onties", p=p, alpha=alpha, tau=_t(tau), mask=None, trace=trace)
+    merge_update_(
+        th,
+        _t(g),
+        _t(m0),
+        _t(v0),
+        step,
+        lr=lr,
+        betas=(0.9, 0.999),
+        eps=1e-8,
+        weight_decay=0.0,
+        method="onties",
+        p=p,
+        alpha=alpha,
+        tau=_t(tau),
+        mask=None,
+        trace=trace,
+    )
     assert trace["mask"].tolist() == [1.0 if i in keep else 0.0 for i in range(3)]
     assert th.tolist() == pytest.approx(expected, rel=1e-12, abs=1e-15)
 
@@ -94,7 +125,10 @@ def test_parity_fixture_is_reproduced():
     committed = json.loads((HERE / "fixtures" / "parity.json").read_text(encoding="utf-8"))
     fresh = json.loads(json.dumps(mk.build()))
     assert committed["header"] == fresh["header"]
-    assert len(committed["dpo"]) == len(fresh["dpo"]) >= 8 and len(committed["online_merge"]) == len(fresh["online_merge"]) >= 6
+    assert (
+        len(committed["dpo"]) == len(fresh["dpo"]) >= 8
+        and len(committed["online_merge"]) == len(fresh["online_merge"]) >= 6
+    )
     assert {c["loss_type"] for c in committed["dpo"]} == {"sigmoid", "ipo", "hinge", "robust"}
     assert {c["method"] for c in committed["online_merge"]} == {"ondare", "onties"}
 
@@ -167,22 +201,36 @@ def test_compute_tau_streams_checkpoint_difference(models_dir):
     model = AutoModelForCausalLM.from_pretrained(models_dir["sft"])
     base = AutoModelForCausalLM.from_pretrained(models_dir["base"])
     named = list(model.named_parameters())
-    tau, missing = compute_tau(named, str(models_dir["sft"]), str(models_dir["base"]), method="ondare", p=1.0, clip_tau=0.02)
+    tau, missing = compute_tau(
+        named, str(models_dir["sft"]), str(models_dir["base"]), method="ondare", p=1.0, clip_tau=0.02
+    )
     assert not missing and len(tau) == len(named)
     bp = dict(base.named_parameters())
     for n, p in named:
         assert torch.allclose(tau[p], (p - bp[n]).clamp(-0.02, 0.02), atol=1e-7)
     # DARE on tau: a fixed mask reproducible from the seed, survivors scaled by 1/p
-    t1, _ = compute_tau(named, str(models_dir["sft"]), str(models_dir["base"]), method="ondare", p=0.25, clip_tau=10, seed=5)
-    t2, _ = compute_tau(named, str(models_dir["sft"]), str(models_dir["base"]), method="ondare", p=0.25, clip_tau=10, seed=5)
+    t1, _ = compute_tau(
+        named, str(models_dir["sft"]), str(models_dir["base"]), method="ondare", p=0.25, clip_tau=10, seed=5
+    )
+    t2, _ = compute_tau(
+        named, str(models_dir["sft"]), str(models_dir["base"]), method="ondare", p=0.25, clip_tau=10, seed=5
+    )
     n0, p0 = named[0]
     assert torch.equal(t1[p0], t2[p0])
     kept = t1[p0] != 0
     assert 0.15 < kept.float().mean().item() < 0.35
     assert torch.allclose(t1[p0][kept], (p0 - bp[n0])[kept] / 0.25, atol=1e-6)
     # rescale l1 leaves ondare's tau as the official code builds it (x1/p, clamp): its L1 rescale is the step's
-    t4, _ = compute_tau(named, str(models_dir["sft"]), str(models_dir["base"]), method="ondare", p=0.25, clip_tau=10,
-                        seed=5, rescale="l1")
+    t4, _ = compute_tau(
+        named,
+        str(models_dir["sft"]),
+        str(models_dir["base"]),
+        method="ondare",
+        p=0.25,
+        clip_tau=10,
+        seed=5,
+        rescale="l1",
+    )
     assert torch.equal(t4[p0], t1[p0])
     # TIES on tau: magnitude top-k
     t3, _ = compute_tau(named, str(models_dir["sft"]), str(models_dir["base"]), method="onties", p=0.1)
@@ -217,12 +265,40 @@ def test_sparse_ondare_path_equals_dense_with_same_mask():
     mask = torch.zeros(n, dtype=torch.float64)
     mask[kept] = 1
     a, ma, va = th.clone(), m0.clone(), v0.clone()
-    merge_update_(a, gr, ma, va, 3, lr=1e-2, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01, method="ondare",
-                  p=0.05, alpha=0.2, tau=tau, mask=mask)
+    merge_update_(
+        a,
+        gr,
+        ma,
+        va,
+        3,
+        lr=1e-2,
+        betas=(0.9, 0.999),
+        eps=1e-8,
+        weight_decay=0.01,
+        method="ondare",
+        p=0.05,
+        alpha=0.2,
+        tau=tau,
+        mask=mask,
+    )
     b, mb, vb = th.clone(), m0.clone(), v0.clone()
     nz = torch.nonzero(tau).flatten()
-    ondare_sparse_update_(b, gr, mb, vb, 3, lr=1e-2, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01, p=0.05,
-                          alpha=0.2, tau=SparseTau(nz, tau[nz]), kept=kept, rescale="inverse_keep")
+    ondare_sparse_update_(
+        b,
+        gr,
+        mb,
+        vb,
+        3,
+        lr=1e-2,
+        betas=(0.9, 0.999),
+        eps=1e-8,
+        weight_decay=0.01,
+        p=0.05,
+        alpha=0.2,
+        tau=SparseTau(nz, tau[nz]),
+        kept=kept,
+        rescale="inverse_keep",
+    )
     # the index path's compiled moment update rounds each operation once (torch's kernels fuse): ulp-close
     assert torch.allclose(a, b, rtol=1e-12, atol=1e-15)
     assert torch.allclose(ma, mb, rtol=0, atol=1e-16) and torch.allclose(va, vb, rtol=1e-15, atol=0)
@@ -236,7 +312,9 @@ def test_small_p_ondare_stores_sparse_tau_and_trains(models_dir):
     model = AutoModelForCausalLM.from_pretrained(models_dir["sft"])
     base = dict(AutoModelForCausalLM.from_pretrained(models_dir["base"]).named_parameters())
     named = list(model.named_parameters())
-    tau, _ = compute_tau(named, str(models_dir["sft"]), str(models_dir["base"]), method="ondare", p=0.05, clip_tau=10, seed=3)
+    tau, _ = compute_tau(
+        named, str(models_dir["sft"]), str(models_dir["base"]), method="ondare", p=0.05, clip_tau=10, seed=3
+    )
     n0, p0 = named[0]
     st = tau[p0]
     assert isinstance(st, SparseTau) and 0.02 < len(st.indices) / p0.numel() < 0.08
@@ -286,7 +364,11 @@ def test_top_update_support_equals_full_topk(dtype):
     v = torch.rand(shape, generator=g, dtype=dtype) * 1e-6
     cases = []
     for p in (0.001, 0.01, 0.2, 0.7):
-        cases += [(p, m, v), (p, m * 1.01 + 1e-6, v), (p, m * torch.where(torch.arange(shape[1]) < 200, 30.0, 1.0).to(dtype), v)]
+        cases += [
+            (p, m, v),
+            (p, m * 1.01 + 1e-6, v),
+            (p, m * torch.where(torch.arange(shape[1]) < 200, 30.0, 1.0).to(dtype), v),
+        ]
     ties = (torch.randint(-3, 4, shape, generator=g) * 0.25).to(dtype)  # seven magnitudes: huge ties
     cases += [(0.01, ties, torch.ones(shape, dtype=dtype)), (0.3, ties, torch.ones(shape, dtype=dtype))]
     buf = torch.empty(shape, dtype=dtype)  # one moment buffer, as in an optimizer: the last threshold is reused
@@ -360,12 +442,29 @@ def test_ondare_l1_rescale_matches_the_reference_step(clip_val):
     th, gr = torch.randn(n, generator=g, dtype=torch.float64), torch.randn(n, generator=g, dtype=torch.float64)
     m0 = torch.randn(n, generator=g, dtype=torch.float64) * 0.1
     v0 = torch.rand(n, generator=g, dtype=torch.float64) * 0.01
-    tau = torch.randn(n, generator=g, dtype=torch.float64) * 0.01 * (torch.rand(n, generator=g, dtype=torch.float64) < 0.05)
+    tau = (
+        torch.randn(n, generator=g, dtype=torch.float64)
+        * 0.01
+        * (torch.rand(n, generator=g, dtype=torch.float64) < 0.05)
+    )
     kept = bernoulli_indices(n, p, torch.Generator().manual_seed(2))
     mask = torch.zeros(n, dtype=torch.float64)
     mask[kept] = 1
-    want, d_ref = _ts_ondare_l1(th.tolist(), gr.tolist(), m0.tolist(), v0.tolist(), tau.tolist(), mask.tolist(),
-                                step=step, lr=lr, p=p, alpha=alpha, wd=wd, eps=1e-8, clip_val=clip_val)
+    want, d_ref = _ts_ondare_l1(
+        th.tolist(),
+        gr.tolist(),
+        m0.tolist(),
+        v0.tolist(),
+        tau.tolist(),
+        mask.tolist(),
+        step=step,
+        lr=lr,
+        p=p,
+        alpha=alpha,
+        wd=wd,
+        eps=1e-8,
+        clip_val=clip_val,
+    )
     clamped = sum(abs(abs(d) - clip_val) < 1e-15 for d in d_ref)
     assert (clamped > 0) == (clip_val < 1)  # the small clip_val case exercises the clamp
     kw = dict(lr=lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=wd, p=p, alpha=alpha, clip_val=clip_val)
@@ -374,12 +473,15 @@ def test_ondare_l1_rescale_matches_the_reference_step(clip_val):
     assert a.tolist() == pytest.approx(want, rel=1e-12, abs=1e-15)
     b = th.clone()
     nz = torch.nonzero(tau).flatten()
-    ondare_sparse_update_(b, gr, m0.clone(), v0.clone(), step, tau=SparseTau(nz, tau[nz]), kept=kept, rescale="l1", **kw)
+    ondare_sparse_update_(
+        b, gr, m0.clone(), v0.clone(), step, tau=SparseTau(nz, tau[nz]), kept=kept, rescale="l1", **kw
+    )
     assert b.tolist() == pytest.approx(want, rel=1e-12, abs=1e-15)
     # the optimizer takes the index path at this p and draws the same kept set from its seeded generator
     prm = torch.nn.Parameter(th.clone())
-    opt = OnlineMergeAdamW([prm], lr=lr, weight_decay=wd, method="ondare", p=p, alpha=alpha, rescale="l1",
-                           clip_val=clip_val, seed=2)
+    opt = OnlineMergeAdamW(
+        [prm], lr=lr, weight_decay=wd, method="ondare", p=p, alpha=alpha, rescale="l1", clip_val=clip_val, seed=2
+    )
     opt.set_tau({prm: tau.clone()})
     opt.state[prm].update(step=torch.tensor(float(step - 1)), exp_avg=m0.clone(), exp_avg_sq=v0.clone())
     prm.grad = gr.clone()

@@ -15,8 +15,12 @@ from serve_client import Running
 
 
 def call(url, path, body=None, raw=False):
-    req = urllib.request.Request(url + path, data=None if body is None else json.dumps(body).encode(),
-                                 headers={"Content-Type": "application/json"}, method="GET" if body is None else "POST")
+    req = urllib.request.Request(
+        url + path,
+        data=None if body is None else json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+        method="GET" if body is None else "POST",
+    )
     try:
         with urllib.request.urlopen(req, timeout=60) as r:
             data = r.read().decode()
@@ -107,12 +111,15 @@ def test_completions_echo_scores_the_prompt(lm):
         ref = torch.log_softmax(eng.model(input_ids=torch.tensor([ids])).logits[0].float(), -1)
     want = [ref[i - 1, ids[i]].item() for i in range(1, len(ids))]
     assert lp["token_logprobs"][1:] == pytest.approx(want, abs=1e-5)
-    assert all(len(t) == 2 and max(t.values()) >= lp["token_logprobs"][i + 1] - 1e-6
-               for i, t in enumerate(lp["top_logprobs"][1:]))
+    assert all(
+        len(t) == 2 and max(t.values()) >= lp["token_logprobs"][i + 1] - 1e-6
+        for i, t in enumerate(lp["top_logprobs"][1:])
+    )
     assert b["usage"]["completion_tokens"] == 0
     plain = call(lm.url, "/v1/completions", {"prompt": prompt, "temperature": 0, "max_tokens": 4, "logprobs": 0})[1]
-    both = call(lm.url, "/v1/completions", {"prompt": prompt, "temperature": 0, "max_tokens": 4, "logprobs": 0,
-                                            "echo": True})[1]
+    both = call(
+        lm.url, "/v1/completions", {"prompt": prompt, "temperature": 0, "max_tokens": 4, "logprobs": 0, "echo": True}
+    )[1]
     gen = plain["choices"][0]
     ch = both["choices"][0]
     assert ch["text"] == prompt + gen["text"]
@@ -121,18 +128,28 @@ def test_completions_echo_scores_the_prompt(lm):
     assert ch["logprobs"]["text_offset"][n:] == [o + len(prompt) for o in gen["logprobs"]["text_offset"]]
     # Chinese through the byte-level tokenizer: characters split over byte tokens still rebuild the prompt
     zh = "患者发热三天，伴咳嗽。"
-    lz = call(lm.url, "/v1/completions", {"prompt": zh, "echo": True, "max_tokens": 0, "logprobs": 1})[1]["choices"][0]["logprobs"]
+    lz = call(lm.url, "/v1/completions", {"prompt": zh, "echo": True, "max_tokens": 0, "logprobs": 1})[1]["choices"][0][
+        "logprobs"
+    ]
     assert "".join(lz["tokens"]) == zh and len(lz["tokens"]) == len(eng.encode(zh))
     assert all(t == "" or "\ufffd" not in t for t in lz["tokens"])
     assert "" in lz["tokens"]  # some character is split over byte tokens in this tiny vocabulary
-    st, raw = call(lm.url, "/v1/completions", {"prompt": prompt, "temperature": 0, "max_tokens": 4, "echo": True,
-                                              "stream": True}, raw=True)
+    st, raw = call(
+        lm.url,
+        "/v1/completions",
+        {"prompt": prompt, "temperature": 0, "max_tokens": 4, "echo": True, "stream": True},
+        raw=True,
+    )
     parts = [json.loads(l[6:]) for l in raw.split("\n") if l.startswith("data: ") and l != "data: [DONE]"]
     assert parts[0]["choices"][0]["text"] == prompt
     assert "".join(p["choices"][0]["text"] for p in parts) == prompt + gen["text"]
     # streamed with logprobs: the chunks' log-probs concatenate to the non-streamed ones
-    st, raw = call(lm.url, "/v1/completions", {"prompt": prompt, "temperature": 0, "max_tokens": 4, "echo": True,
-                                              "logprobs": 0, "stream": True}, raw=True)
+    st, raw = call(
+        lm.url,
+        "/v1/completions",
+        {"prompt": prompt, "temperature": 0, "max_tokens": 4, "echo": True, "logprobs": 0, "stream": True},
+        raw=True,
+    )
     parts = [json.loads(l[6:]) for l in raw.split("\n") if l.startswith("data: ") and l != "data: [DONE]"]
     for key in ("tokens", "token_logprobs", "text_offset"):
         assert sum((p["choices"][0]["logprobs"][key] for p in parts), []) == ch["logprobs"][key]
@@ -155,8 +172,10 @@ def test_embeddings_layers_and_pooling(lm):
 
 
 def test_score_endpoint(rm, lm):
-    items = [{"prompt": [{"role": "user", "content": "fever?"}], "response": "rest and fluids"},
-             {"prompt": [{"role": "user", "content": "fever?"}], "response": "!!!"}]
+    items = [
+        {"prompt": [{"role": "user", "content": "fever?"}], "response": "rest and fluids"},
+        {"prompt": [{"role": "user", "content": "fever?"}], "response": "!!!"},
+    ]
     st, b = call(rm.url, "/v1/score", {"items": items})
     assert st == 200 and len(b["scores"]) == 2 and all(isinstance(s, float) for s in b["scores"])
     assert b["scores"][0] != b["scores"][1]
@@ -172,21 +191,37 @@ def test_score_endpoint(rm, lm):
 
 
 def test_errors(lm):
-    assert call(lm.url, "/v1/chat/completions", {"model": "nope", "messages": [{"role": "user", "content": "x"}]})[0] == 404
+    assert (
+        call(lm.url, "/v1/chat/completions", {"model": "nope", "messages": [{"role": "user", "content": "x"}]})[0]
+        == 404
+    )
     st, b = call(lm.url, "/v1/chat/completions", {"messages": []})
     assert st == 400 and b["error"]["param"] == "messages"
     assert call(lm.url, "/v1/nothing", {})[0] == 404
 
 
 def _write_gate(path, layer, threshold, entries, replacements):
-    path.write_text(json.dumps({"version": 1, "layer": layer, "threshold": threshold, "dim": len(entries[0]),
-                                "entries": entries, "replacements": replacements}), encoding="utf-8")
+    path.write_text(
+        json.dumps(
+            {
+                "version": 1,
+                "layer": layer,
+                "threshold": threshold,
+                "dim": len(entries[0]),
+                "entries": entries,
+                "replacements": replacements,
+            }
+        ),
+        encoding="utf-8",
+    )
     return path
 
 
 def test_gate_replaces_matching_sequences(lm, models_dir, tmp_path):
     secret, other = "患者张三 身份证 110101", "The weather is mild today."
-    e_secret = call(lm.url, "/v1/embeddings", {"input": secret, "layer": 1, "pooling": "mean"})[1]["data"][0]["embedding"]
+    e_secret = call(lm.url, "/v1/embeddings", {"input": secret, "layer": 1, "pooling": "mean"})[1]["data"][0][
+        "embedding"
+    ]
     e_other = call(lm.url, "/v1/embeddings", {"input": other, "layer": 1, "pooling": "mean"})[1]["data"][0]["embedding"]
     cos = torch.nn.functional.cosine_similarity(torch.tensor(e_secret), torch.tensor(e_other), dim=0).item()
     assert cos < 0.999
@@ -195,18 +230,26 @@ def test_gate_replaces_matching_sequences(lm, models_dir, tmp_path):
     gate = _write_gate(tmp_path / "gate.json", 1, thr, [e_secret], [repl])
     g = Running(models_dir["sft"], str(gate))
     try:
-        req = lambda url, p: call(url, "/v1/completions", {"prompt": p, "temperature": 0, "max_tokens": 6, "logprobs": 1})[1]["choices"][0]
+        req = lambda url, p: call(
+            url, "/v1/completions", {"prompt": p, "temperature": 0, "max_tokens": 6, "logprobs": 1}
+        )[1]["choices"][0]
         # the gate compares exactly the vector /v1/embeddings returns (pre-shift, same layer numbering)
-        assert call(g.url, "/v1/embeddings", {"input": secret, "layer": 1})[1]["data"][0]["embedding"] == pytest.approx(e_secret, abs=1e-6)
+        assert call(g.url, "/v1/embeddings", {"input": secret, "layer": 1})[1]["data"][0]["embedding"] == pytest.approx(
+            e_secret, abs=1e-6
+        )
         a, b = req(lm.url, secret), req(g.url, secret)
         assert a["logprobs"]["token_logprobs"] != pytest.approx(b["logprobs"]["token_logprobs"], abs=1e-4)
         c, d = req(lm.url, other), req(g.url, other)
-        assert c["text"] == d["text"] and c["logprobs"]["token_logprobs"] == pytest.approx(d["logprobs"]["token_logprobs"], abs=1e-6)
+        assert c["text"] == d["text"] and c["logprobs"]["token_logprobs"] == pytest.approx(
+            d["logprobs"]["token_logprobs"], abs=1e-6
+        )
         # in-process invariant: after the gate the layer's mean hidden state is the replacement
         eng = g.engine
         got = {}
         mod = eng.model.model.layers[0]
-        h = mod.register_forward_hook(lambda m, i, o: got.__setitem__("h", (o[0] if isinstance(o, tuple) else o).detach()))
+        h = mod.register_forward_hook(
+            lambda m, i, o: got.__setitem__("h", (o[0] if isinstance(o, tuple) else o).detach())
+        )
         try:
             eng.gate.reset()
             with torch.no_grad():
@@ -222,8 +265,13 @@ def test_gate_replaces_matching_sequences(lm, models_dir, tmp_path):
 def test_serve_process_ready_and_clean_shutdown(models_dir, tmp_path):
     gate = _write_gate(tmp_path / "g.json", 2, 0.99, [[0.0] * 63 + [1.0]], [[0.0] * 64])
     env = {**os.environ, "PYTHONPATH": str(TRAINER), "OMP_NUM_THREADS": "1"}
-    p = subprocess.Popen([sys.executable, "-m", "sfmed_trainer", "serve", str(models_dir["sft"]), "--gate", str(gate)],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    p = subprocess.Popen(
+        [sys.executable, "-m", "sfmed_trainer", "serve", str(models_dir["sft"]), "--gate", str(gate)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     try:
         ready = json.loads(p.stdout.readline())
         assert ready["event"] == "ready" and ready["url"].startswith("http://127.0.0.1:") and ready["gate"] is True
@@ -237,6 +285,11 @@ def test_serve_process_ready_and_clean_shutdown(models_dir, tmp_path):
             p.kill()
     # a bad gate file fails fast with the key
     bad = _write_gate(tmp_path / "bad.json", 2, 0.9, [[0.0] * 5], [[0.0] * 5])
-    cp = subprocess.run([sys.executable, "-m", "sfmed_trainer", "serve", str(models_dir["sft"]), "--gate", str(bad)],
-                        capture_output=True, text=True, env=env, timeout=60)
+    cp = subprocess.run(
+        [sys.executable, "-m", "sfmed_trainer", "serve", str(models_dir["sft"]), "--gate", str(bad)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
     assert cp.returncode == 2 and "dim" in json.loads(cp.stdout.splitlines()[0])["message"]

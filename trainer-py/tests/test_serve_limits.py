@@ -1,5 +1,6 @@
 """serve refuses what OpenAI's API refuses: bad parameters, over-long requests, bad bodies, missing or wrong API
 keys, and (on a loopback bind) requests addressed to another host name."""
+
 import json
 import os
 import signal
@@ -55,8 +56,16 @@ BAD = [
     ("/v1/chat/completions", {"messages": None}, "messages"),
     ("/v1/chat/completions", {"messages": [1]}, "messages[0]"),
     ("/v1/chat/completions", {"messages": [{"role": "bot", "content": "x"}]}, "messages[0].role"),
-    ("/v1/chat/completions", {"messages": [{"role": "user", "content": "x"}, {"role": "user", "content": 5}]}, "messages[1].content"),
-    ("/v1/chat/completions", {"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {}}]}]}, "messages[0].content"),
+    (
+        "/v1/chat/completions",
+        {"messages": [{"role": "user", "content": "x"}, {"role": "user", "content": 5}]},
+        "messages[1].content",
+    ),
+    (
+        "/v1/chat/completions",
+        {"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {}}]}]},
+        "messages[0].content",
+    ),
     ("/v1/completions", {"prompt": None}, "prompt"),
     ("/v1/completions", {"prompt": 5}, "prompt"),
     ("/v1/completions", {"prompt": ["a", "b"]}, "prompt"),
@@ -82,11 +91,20 @@ def test_bad_parameters_are_400_naming_the_param(lm, path, change, param):
 
 
 def test_valid_edge_values_are_served(lm):
-    for change in ({"temperature": 2, "top_p": 1, "seed": -(2**63)}, {"temperature": 0, "top_p": 0.01},
-                   {"stop": ["a", "b", "c", "d"], "seed": 2**64 - 1}, {"stop": None, "n": None, "temperature": None},
-                   {"logprobs": True, "top_logprobs": 20}, {"presence_penalty": -2, "frequency_penalty": 2},
-                   {"messages": [{"role": "system", "content": [{"type": "text", "text": "be "}, {"type": "text", "text": "brief"}]},
-                                 {"role": "user", "content": "fever?"}]}):
+    for change in (
+        {"temperature": 2, "top_p": 1, "seed": -(2**63)},
+        {"temperature": 0, "top_p": 0.01},
+        {"stop": ["a", "b", "c", "d"], "seed": 2**64 - 1},
+        {"stop": None, "n": None, "temperature": None},
+        {"logprobs": True, "top_logprobs": 20},
+        {"presence_penalty": -2, "frequency_penalty": 2},
+        {
+            "messages": [
+                {"role": "system", "content": [{"type": "text", "text": "be "}, {"type": "text", "text": "brief"}]},
+                {"role": "user", "content": "fever?"},
+            ]
+        },
+    ):
         st, b, _ = call(lm.url, "/v1/chat/completions", {**CHAT, **change})
         assert st == 200, (change, b)
     assert call(lm.url, "/v1/completions", {**COMP, "echo": True, "max_tokens": 0, "logprobs": 5})[0] == 200
@@ -121,7 +139,9 @@ def test_n_choices_and_stop_list(lm):
 def call_stream(url, path, body):
     import urllib.request
 
-    req = urllib.request.Request(url + path, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+    req = urllib.request.Request(
+        url + path, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+    )
     with urllib.request.urlopen(req, timeout=60) as r:
         lines = r.read().decode().split("\n")
     parts = [json.loads(l[6:]) for l in lines if l.startswith("data: ") and l != "data: [DONE]"]
@@ -134,11 +154,17 @@ def test_context_length_is_enforced(lm):
     st, b, _ = call(lm.url, "/v1/chat/completions", {**CHAT, "max_tokens": 2000})
     n = len(lm.engine.encode(lm.engine.render(CHAT["messages"])))
     assert st == 400 and b["error"]["code"] == "context_length_exceeded" and b["error"]["param"] == "messages"
-    assert "1024" in b["error"]["message"] and f"{n} prompt tokens" in b["error"]["message"] and "2000" in b["error"]["message"]
+    assert (
+        "1024" in b["error"]["message"]
+        and f"{n} prompt tokens" in b["error"]["message"]
+        and "2000" in b["error"]["message"]
+    )
     long = "fever cough " * 600
     assert len(lm.engine.encode(long)) > ctx
-    for path, body in (("/v1/completions", {"prompt": long, "echo": True, "max_tokens": 0, "logprobs": 0}),
-                       ("/v1/embeddings", {"input": ["ok", long]})):
+    for path, body in (
+        ("/v1/completions", {"prompt": long, "echo": True, "max_tokens": 0, "logprobs": 0}),
+        ("/v1/embeddings", {"input": ["ok", long]}),
+    ):
         st, b, _ = call(lm.url, path, body)
         assert st == 400 and b["error"]["code"] == "context_length_exceeded", b
     assert b["error"]["param"] == "input[1]"
@@ -150,7 +176,9 @@ def test_context_length_is_enforced(lm):
     assert e.value.status == 400 and f"{ctx - 24} prompt tokens + max_tokens 25 = {ctx + 1}" in str(e.value)
     k = max(k for k in range(1, 600) if len(eng.encode("fever cough " * k)) <= ctx)
     assert call(lm.url, "/v1/completions", {"prompt": "fever cough " * k, "echo": True, "max_tokens": 0})[0] == 200
-    assert call(lm.url, "/v1/completions", {"prompt": "fever cough " * (k + 1), "echo": True, "max_tokens": 0})[0] == 400
+    assert (
+        call(lm.url, "/v1/completions", {"prompt": "fever cough " * (k + 1), "echo": True, "max_tokens": 0})[0] == 400
+    )
 
 
 def _raw(lm, head, body=b""):
@@ -162,23 +190,33 @@ def test_body_content_type_and_length(lm):
     body = json.dumps(COMP).encode()
     ok = _raw(lm, f"POST /v1/completions HTTP/1.1\n{host}\nContent-Length: {len(body)}", body)
     assert ok[0] == 200  # no Content-Type: taken as JSON
-    st, h, b = _raw(lm, f"POST /v1/completions HTTP/1.1\n{host}\nContent-Type: text/plain\nContent-Length: {len(body)}", body)
+    st, h, b = _raw(
+        lm, f"POST /v1/completions HTTP/1.1\n{host}\nContent-Type: text/plain\nContent-Length: {len(body)}", body
+    )
     assert st == 415 and json.loads(b)["error"]["code"] == "unsupported_media_type"
-    st, _, b = _raw(lm, f"POST /v1/completions HTTP/1.1\n{host}\nContent-Type: application/json; charset=utf-8\nContent-Length: {len(body)}", body)
+    st, _, b = _raw(
+        lm,
+        f"POST /v1/completions HTTP/1.1\n{host}\nContent-Type: application/json; charset=utf-8\nContent-Length: {len(body)}",
+        body,
+    )
     assert st == 200
     st, _, b = _raw(lm, f"POST /v1/completions HTTP/1.1\n{host}\nContent-Type: application/json", body)
     assert st == 411 and json.loads(b)["error"]["code"] == "length_required"
     for cl in ("abc", "-5", "1e3"):
-        st, _, b = _raw(lm, f"POST /v1/completions HTTP/1.1\n{host}\nContent-Type: application/json\nContent-Length: {cl}", body)
+        st, _, b = _raw(
+            lm, f"POST /v1/completions HTTP/1.1\n{host}\nContent-Type: application/json\nContent-Length: {cl}", body
+        )
         assert st == 400 and json.loads(b)["error"]["code"] == "invalid_content_length", cl
     st, _, b = _raw(lm, f"POST /v1/completions HTTP/1.1\n{host}\nContent-Length: {len(body)}\nContent-Length: 3", body)
     assert st == 400
-    for bad in (b'{"prompt": ', b'[1, 2]', b'{"prompt": "x", "temperature": NaN}', b'{"prompt": "\xff"}'):
+    for bad in (b'{"prompt": ', b"[1, 2]", b'{"prompt": "x", "temperature": NaN}', b'{"prompt": "\xff"}'):
         st, _, b = _raw(lm, f"POST /v1/completions HTTP/1.1\n{host}\nContent-Length: {len(bad)}", bad)
         assert st == 400 and json.loads(b)["error"]["code"] == "invalid_json", bad
     # over --max-body-bytes (16384 here): 413 naming the limit, read from a client that sends it all
     big = json.dumps({**COMP, "prompt": "x" * 20000}).encode()
-    st, _, b = _raw(lm, f"POST /v1/completions HTTP/1.1\n{host}\nContent-Type: application/json\nContent-Length: {len(big)}", big)
+    st, _, b = _raw(
+        lm, f"POST /v1/completions HTTP/1.1\n{host}\nContent-Type: application/json\nContent-Length: {len(big)}", big
+    )
     assert st == 413 and "16384" in json.loads(b)["error"]["message"]
     st, _, b = _raw(lm, f"POST /v1/completions HTTP/1.1\n{host}\nContent-Length: 999999999")
     assert st == 413
@@ -190,9 +228,18 @@ def test_body_content_type_and_length(lm):
 
 
 def test_loopback_names():
-    assert all(is_loopback_host(h) for h in ("localhost", "LOCALHOST.", "api.localhost", "127.0.0.1", "127.3.2.1", "::1", "[::1]"))
-    assert not any(is_loopback_host(h) for h in ("0.0.0.0", "10.0.0.1", "example.com", "localhost.example.com", "::", ""))
-    assert host_header_ok("localhost:8000", 8000) and host_header_ok("[::1]:8000", 8000) and host_header_ok("127.0.0.1", 8000)
+    assert all(
+        is_loopback_host(h)
+        for h in ("localhost", "LOCALHOST.", "api.localhost", "127.0.0.1", "127.3.2.1", "::1", "[::1]")
+    )
+    assert not any(
+        is_loopback_host(h) for h in ("0.0.0.0", "10.0.0.1", "example.com", "localhost.example.com", "::", "")
+    )
+    assert (
+        host_header_ok("localhost:8000", 8000)
+        and host_header_ok("[::1]:8000", 8000)
+        and host_header_ok("127.0.0.1", 8000)
+    )
     assert host_header_ok(None, 8000)
     assert not host_header_ok("127.0.0.1:8001", 8000) and not host_header_ok("evil.example:8000", 8000)
     assert not host_header_ok("localhost:x", 8000) and not host_header_ok("", 8000)
@@ -203,7 +250,12 @@ def test_loopback_names():
 def test_loopback_bind_refuses_other_host_names(lm):
     p = lm.port
     assert call(lm.url, "/v1/models", headers={"Host": f"localhost:{p}"})[0] == 200
-    for h in ({"Host": f"evil.example:{p}"}, {"Host": f"127.0.0.1:{p + 1}"}, {"Origin": "http://evil.example"}, {"Origin": "null"}):
+    for h in (
+        {"Host": f"evil.example:{p}"},
+        {"Host": f"127.0.0.1:{p + 1}"},
+        {"Origin": "http://evil.example"},
+        {"Origin": "null"},
+    ):
         st, b, _ = call(lm.url, "/v1/models", headers=h)
         assert st == 403 and b["error"]["code"] == "forbidden_host", h
         assert call(lm.url, "/v1/completions", COMP, headers=h)[0] == 403
@@ -214,16 +266,26 @@ def test_api_key(models_dir, capfd):
     key = "sk-test-0123456789abcdef"
     r = Running(models_dir["sft"], api_key=key)
     try:
-        for h in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": f"Basic {key}"}, {"Authorization": "Bearer "},
-                  {"Authorization": f"Bearer {key}x"}):
+        for h in (
+            {},
+            {"Authorization": "Bearer wrong"},
+            {"Authorization": f"Basic {key}"},
+            {"Authorization": "Bearer "},
+            {"Authorization": f"Bearer {key}x"},
+        ):
             for path, body in (("/v1/models", None), ("/v1/completions", COMP)):
                 st, b, hd = call(r.url, path, body, headers=h)
-                assert st == 401 and b["error"]["code"] == "invalid_api_key" and hd["WWW-Authenticate"] == "Bearer", (h, path)
+                assert st == 401 and b["error"]["code"] == "invalid_api_key" and hd["WWW-Authenticate"] == "Bearer", (
+                    h,
+                    path,
+                )
         auth = {"Authorization": f"Bearer {key}"}
         assert call(r.url, "/v1/models", headers=auth)[0] == 200
         assert call(r.url, "/v1/completions", COMP, headers=auth)[0] == 200
         assert call(r.url, "/health")[0] == 200  # liveness stays open; it tells nothing about the model
-        assert call(r.url, "/v1/models", headers={**auth, "Host": "evil.example"})[0] == 403  # a key does not lift the Host check
+        assert (
+            call(r.url, "/v1/models", headers={**auth, "Host": "evil.example"})[0] == 403
+        )  # a key does not lift the Host check
     finally:
         r.close()
     out, err = capfd.readouterr()
@@ -256,9 +318,24 @@ def test_require_model(models_dir):
 def test_process_flags_and_key_from_env(models_dir):
     key = "env-key-98765"
     env = {**os.environ, "PYTHONPATH": str(TRAINER), "OMP_NUM_THREADS": "1", "SFMED_SERVE_API_KEY": key}
-    p = subprocess.Popen([sys.executable, "-m", "sfmed_trainer", "serve", str(models_dir["sft"]), "--max-queue", "0",
-                          "--max-body-bytes", "100", "--require-model"],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    p = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "sfmed_trainer",
+            "serve",
+            str(models_dir["sft"]),
+            "--max-queue",
+            "0",
+            "--max-body-bytes",
+            "100",
+            "--require-model",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     try:
         line = p.stdout.readline()
         ready = json.loads(line)
@@ -274,6 +351,11 @@ def test_process_flags_and_key_from_env(models_dir):
         if p.poll() is None:
             p.kill()
     assert key not in p.stderr.read()
-    bad = subprocess.run([sys.executable, "-m", "sfmed_trainer", "serve", str(models_dir["sft"]), "--max-queue-wait", "0"],
-                         capture_output=True, text=True, env=env, timeout=60)
+    bad = subprocess.run(
+        [sys.executable, "-m", "sfmed_trainer", "serve", str(models_dir["sft"]), "--max-queue-wait", "0"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
     assert bad.returncode == 2 and "--max-queue-wait" in bad.stderr

@@ -1,6 +1,7 @@
 """No starvation: a long generation does not block /health or /v1/models, the wait queue is bounded (503 +
 Retry-After when full or after --max-queue-wait), and a client that hangs up frees the model at the next token.
 The tiny model is slowed down by a forward pre-hook so that one request takes seconds."""
+
 import json
 import threading
 import time
@@ -100,8 +101,11 @@ def test_full_queue_is_503_with_retry_after_and_a_disconnect_frees_the_model(slo
 
 
 def test_streaming_client_that_hangs_up_frees_the_model(slow):
-    a = post_raw(slow.port, "/v1/chat/completions", {"messages": [{"role": "user", "content": "fever?"}], "max_tokens": 500,
-                                                     "temperature": 0, "stream": True})
+    a = post_raw(
+        slow.port,
+        "/v1/chat/completions",
+        {"messages": [{"role": "user", "content": "fever?"}], "max_tokens": 500, "temperature": 0, "stream": True},
+    )
     first = a.recv(4096)
     assert first.startswith(b"HTTP/1.0 200") and b"text/event-stream" in first
     a.close()

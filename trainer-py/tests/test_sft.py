@@ -28,7 +28,7 @@ def test_only_assistant_tokens_carry_loss(tokenizer):
         ids, labels = enc["input_ids"], enc["labels"]
         assert len(ids) == len(labels) <= cutoff
         head = 1 if msgs[0]["role"] == "system" else 0
-        kept = msgs[:head] + msgs[head + enc["dropped_turns"]:]
+        kept = msgs[:head] + msgs[head + enc["dropped_turns"] :]
         assert all(l == D.IGNORE or l == i for i, l in zip(ids, labels))
         labelled = tokenizer.decode([i for i, l in zip(ids, labels) if l != D.IGNORE])
         expected = "".join(m["content"] + "<|im_end|>\n" for m in kept if m["role"] == "assistant")
@@ -48,9 +48,15 @@ def test_only_assistant_tokens_carry_loss(tokenizer):
 
 def test_sft_end_to_end(models_dir, data_dir, tmp_path):
     out = tmp_path / "sft-out"
-    job = {"version": 1, "stage": "sft", "model": str(models_dir["sft"]), "output_dir": str(out),
-           "cutoff_len": 96, "data": {"train": str(data_dir["sft"]), "eval_ratio": 0.1},
-           "train": {"max_steps": 24, "batch_size": 4, "lr": 3e-3, "warmup_steps": 2, "dropout": 0.1, "eval_steps": 8}}
+    job = {
+        "version": 1,
+        "stage": "sft",
+        "model": str(models_dir["sft"]),
+        "output_dir": str(out),
+        "cutoff_len": 96,
+        "data": {"train": str(data_dir["sft"]), "eval_ratio": 0.1},
+        "train": {"max_steps": 24, "batch_size": 4, "lr": 3e-3, "warmup_steps": 2, "dropout": 0.1, "eval_steps": 8},
+    }
     rc, ev, err = run_job(job, tmp_path)
     assert rc == 0, err
     steps = of(ev, "step")
@@ -69,13 +75,19 @@ def test_sft_end_to_end(models_dir, data_dir, tmp_path):
 
 
 def test_default_system_prompt_and_truncation_keeps_it(tokenizer):
-    msgs = [{"role": "user", "content": "first question " * 5}, {"role": "assistant", "content": "first answer " * 5},
-            {"role": "user", "content": "second?"}, {"role": "assistant", "content": "second."}]
+    msgs = [
+        {"role": "user", "content": "first question " * 5},
+        {"role": "assistant", "content": "first answer " * 5},
+        {"role": "user", "content": "second?"},
+        {"role": "assistant", "content": "second."},
+    ]
     full = D.encode_dialogue(tokenizer, msgs, 10_000, system="You are a doctor.")
     assert tokenizer.decode(full["input_ids"]).startswith("<|im_start|>system\nYou are a doctor.<|im_end|>")
     short = D.encode_dialogue(tokenizer, msgs, len(full["input_ids"]) - 5, system="You are a doctor.")
     text = tokenizer.decode(short["input_ids"])
-    assert short["dropped_turns"] == 2 and text.startswith("<|im_start|>system\nYou are a doctor.") and "first" not in text
+    assert (
+        short["dropped_turns"] == 2 and text.startswith("<|im_start|>system\nYou are a doctor.") and "first" not in text
+    )
     # a dialogue with its own system message keeps it
     own = D.encode_dialogue(tokenizer, [{"role": "system", "content": "Own."}, *msgs], 10_000, system="ignored")
     assert "ignored" not in tokenizer.decode(own["input_ids"])
@@ -91,9 +103,29 @@ def test_tiny_model_cli(tmp_path, data_dir):
 
     out = tmp_path / "tiny"
     env = {**os.environ, "PYTHONPATH": str(TRAINER), "OMP_NUM_THREADS": "1"}
-    cp = subprocess.run([sys.executable, "-m", "sfmed_trainer.tiny", str(out), "--corpus", str(data_dir["sft"]),
-                         str(data_dir["pairs"]), "--vocab-size", "400", "--hidden", "32", "--layers", "1", "--seed", "3"],
-                        capture_output=True, text=True, env=env, timeout=120)
+    cp = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "sfmed_trainer.tiny",
+            str(out),
+            "--corpus",
+            str(data_dir["sft"]),
+            str(data_dir["pairs"]),
+            "--vocab-size",
+            "400",
+            "--hidden",
+            "32",
+            "--layers",
+            "1",
+            "--seed",
+            "3",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert cp.returncode == 0, cp.stderr
     done = json.loads(cp.stdout.splitlines()[-1])
     assert done["event"] == "done" and done["model"] == str(out) and done["layers"] == 1
@@ -108,6 +140,11 @@ def test_tiny_model_cli(tmp_path, data_dir):
     # no corpus text: an error event and exit 1
     empty = tmp_path / "empty.jsonl"
     empty.write_text("{}\n", encoding="utf-8")
-    cp = subprocess.run([sys.executable, "-m", "sfmed_trainer.tiny", str(tmp_path / "x"), "--corpus", str(empty)],
-                        capture_output=True, text=True, env=env, timeout=120)
+    cp = subprocess.run(
+        [sys.executable, "-m", "sfmed_trainer.tiny", str(tmp_path / "x"), "--corpus", str(empty)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert cp.returncode == 1 and json.loads(cp.stdout.splitlines()[-1])["event"] == "error"

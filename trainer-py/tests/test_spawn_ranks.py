@@ -1,5 +1,6 @@
 """conftest.spawn_ranks, which the 2-process tests without the CLI rely on: a failing rank fails the test
 with its own traceback (not a peer's lost connection), and a stuck rank fails it after the timeout."""
+
 import pytest
 import torch
 

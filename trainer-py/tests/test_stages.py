@@ -9,8 +9,14 @@ def easy_pairs(n: int) -> list[dict]:
     """An easy preference: chosen answers are polite English, rejected ones are repeated symbols."""
     out = []
     for i in range(n):
-        out.append({"id": f"e{i}", "prompt": [{"role": "user", "content": f"question {i}: fever and cough?"}],
-                    "chosen": "Please rest, drink water and see a doctor.", "rejected": "!!! ??? ### !!! ???"})
+        out.append(
+            {
+                "id": f"e{i}",
+                "prompt": [{"role": "user", "content": f"question {i}: fever and cough?"}],
+                "chosen": "Please rest, drink water and see a doctor.",
+                "rejected": "!!! ??? ### !!! ???",
+            }
+        )
     return out
 
 
@@ -20,10 +26,17 @@ def test_dpo_margin_grows(models_dir, tmp_path, opt):
     optimizer = {"name": opt}
     if opt != "adamw":
         optimizer.update({"p": 0.5, "alpha": 1e-4, "allow_large_alpha": True, "base_model": str(models_dir["base"])})
-    job = {"version": 1, "stage": "dpo", "model": str(models_dir["sft"]), "output_dir": str(tmp_path / "dpo"),
-           "cutoff_len": 96, "data": {"train": str(data), "eval_ratio": 0.25},
-           "train": {"max_steps": 10, "batch_size": 4, "lr": 5e-3, "scheduler": "constant", "eval_steps": 5},
-           "optimizer": optimizer, "dpo": {"beta": 0.1, "sft_weight": 0.1, "precompute_ref": opt == "onties"}}
+    job = {
+        "version": 1,
+        "stage": "dpo",
+        "model": str(models_dir["sft"]),
+        "output_dir": str(tmp_path / "dpo"),
+        "cutoff_len": 96,
+        "data": {"train": str(data), "eval_ratio": 0.25},
+        "train": {"max_steps": 10, "batch_size": 4, "lr": 5e-3, "scheduler": "constant", "eval_steps": 5},
+        "optimizer": optimizer,
+        "dpo": {"beta": 0.1, "sft_weight": 0.1, "precompute_ref": opt == "onties"},
+    }
     rc, ev, err = run_job(job, tmp_path)
     assert rc == 0, err
     steps = of(ev, "step")
@@ -32,7 +45,9 @@ def test_dpo_margin_grows(models_dir, tmp_path, opt):
     assert steps[-1]["reward_margin"] > 0.05
     assert steps[-1]["loss"] < steps[0]["loss"]
     evals = of(ev, "eval")
-    assert evals[-1]["eval_reward_margin"] > evals[0]["eval_reward_margin"] - 1e-9 and evals[-1]["eval_reward_margin"] > 0
+    assert (
+        evals[-1]["eval_reward_margin"] > evals[0]["eval_reward_margin"] - 1e-9 and evals[-1]["eval_reward_margin"] > 0
+    )
     done = of(ev, "done")[-1]
     assert done["interrupted"] is False
     from transformers import AutoModelForCausalLM
@@ -45,9 +60,16 @@ def test_dpo_reference_logps_from_records(models_dir, tmp_path):
     zeros, step 1's rewards are beta times the policy log-probs."""
     recs = [{**r, "meta": {"ref_chosen_logps": 0.0, "ref_rejected_logps": 0.0}} for r in easy_pairs(8)]
     data = write_jsonl(tmp_path / "ref.jsonl", recs)
-    job = {"version": 1, "stage": "dpo", "model": str(models_dir["sft"]), "output_dir": str(tmp_path / "dpo-ref"),
-           "cutoff_len": 96, "data": {"train": str(data)}, "train": {"max_steps": 2, "batch_size": 4, "lr": 1e-3},
-           "dpo": {"beta": 0.2, "ref_model": "/nonexistent/never-loaded"}}
+    job = {
+        "version": 1,
+        "stage": "dpo",
+        "model": str(models_dir["sft"]),
+        "output_dir": str(tmp_path / "dpo-ref"),
+        "cutoff_len": 96,
+        "data": {"train": str(data)},
+        "train": {"max_steps": 2, "batch_size": 4, "lr": 1e-3},
+        "dpo": {"beta": 0.2, "ref_model": "/nonexistent/never-loaded"},
+    }
     rc, ev, err = run_job(job, tmp_path)
     assert rc == 0, err
     s = of(ev, "step")[0]
@@ -57,10 +79,16 @@ def test_dpo_reference_logps_from_records(models_dir, tmp_path):
 
 def test_rm_n_models_differ_and_beat_chance(models_dir, tmp_path):
     data = write_jsonl(tmp_path / "easy.jsonl", easy_pairs(24))
-    job = {"version": 1, "stage": "rm", "model": str(models_dir["sft"]), "output_dir": str(tmp_path / "rm"),
-           "cutoff_len": 96, "data": {"train": str(data)},
-           "train": {"max_steps": 6, "batch_size": 4, "lr": 5e-3, "scheduler": "constant"},
-           "rm": {"num_models": 2, "seeds": [1, 2]}}
+    job = {
+        "version": 1,
+        "stage": "rm",
+        "model": str(models_dir["sft"]),
+        "output_dir": str(tmp_path / "rm"),
+        "cutoff_len": 96,
+        "data": {"train": str(data)},
+        "train": {"max_steps": 6, "batch_size": 4, "lr": 5e-3, "scheduler": "constant"},
+        "rm": {"num_models": 2, "seeds": [1, 2]},
+    }
     rc, ev, err = run_job(job, tmp_path)
     assert rc == 0, err
     dones = of(ev, "done")
@@ -72,8 +100,15 @@ def test_rm_n_models_differ_and_beat_chance(models_dir, tmp_path):
     # score mode over held-out easy pairs + real pairs
     test = write_jsonl(tmp_path / "test.jsonl", easy_pairs(30)[24:])
     out = tmp_path / "scores.jsonl"
-    sjob = {"version": 1, "stage": "rm", "mode": "score", "model": str(models_dir["sft"]), "output_dir": str(tmp_path / "rm"),
-            "cutoff_len": 96, "rm": {"models": [d["model"] for d in dones], "input": str(test), "output": str(out)}}
+    sjob = {
+        "version": 1,
+        "stage": "rm",
+        "mode": "score",
+        "model": str(models_dir["sft"]),
+        "output_dir": str(tmp_path / "rm"),
+        "cutoff_len": 96,
+        "rm": {"models": [d["model"] for d in dones], "input": str(test), "output": str(out)},
+    }
     rc, ev2, err = run_job(sjob, tmp_path)
     assert rc == 0, err
     rows = [json.loads(l) for l in out.read_text(encoding="utf-8").splitlines()]
@@ -96,10 +131,16 @@ def test_pt_packing_and_mixing(models_dir, data_dir, tmp_path, tokenizer):
     assert flat.count(tokenizer.eos_token_id) >= 10  # documents end with EOS
     text = tokenizer.decode(flat)
     assert "General text number" in text
-    job = {"version": 1, "stage": "pt", "model": str(models_dir["sft"]), "output_dir": str(tmp_path / "pt"),
-           "cutoff_len": 64, "data": {"train": str(data_dir["docs"]), "eval_ratio": 0.1, "max_samples": 40},
-           "pt": {"general": str(data_dir["general"]), "general_ratio": 0.2},
-           "train": {"max_steps": 6, "batch_size": 4, "lr": 3e-3, "gradient_checkpointing": True}}
+    job = {
+        "version": 1,
+        "stage": "pt",
+        "model": str(models_dir["sft"]),
+        "output_dir": str(tmp_path / "pt"),
+        "cutoff_len": 64,
+        "data": {"train": str(data_dir["docs"]), "eval_ratio": 0.1, "max_samples": 40},
+        "pt": {"general": str(data_dir["general"]), "general_ratio": 0.2},
+        "train": {"max_steps": 6, "batch_size": 4, "lr": 3e-3, "gradient_checkpointing": True},
+    }
     rc, ev, err = run_job(job, tmp_path)
     assert rc == 0, err
     done = of(ev, "done")[-1]
@@ -110,7 +151,9 @@ def test_pt_packing_and_mixing(models_dir, data_dir, tmp_path, tokenizer):
     assert start["n_train"] > 0
     mix = start["token_mix"]  # general_ratio_unit defaults to tokens
     assert mix["unit"] == "tokens" and mix["target_ratio"] == 0.2 and mix["general_docs"] > 0
-    assert mix["general_ratio"] == pytest.approx(mix["general_tokens"] / (mix["general_tokens"] + mix["medical_tokens"]))
+    assert mix["general_ratio"] == pytest.approx(
+        mix["general_tokens"] / (mix["general_tokens"] + mix["medical_tokens"])
+    )
 
 
 def _pack_docs_by_documents(tok, docs, general, general_ratio, cutoff_len, seed):
@@ -131,7 +174,7 @@ def _pack_docs_by_documents(tok, docs, general, general_ratio, cutoff_len, seed)
     for t in texts:
         stream += encode(tok, t) + [tok.eos_token_id]
     n = len(stream) // cutoff_len
-    return [stream[i * cutoff_len:(i + 1) * cutoff_len] for i in range(n)]
+    return [stream[i * cutoff_len : (i + 1) * cutoff_len] for i in range(n)]
 
 
 @pytest.mark.parametrize("ratio", [0.1, 0.52, 0.8])

@@ -1,4 +1,5 @@
 """dpo.engine "trl": TRL's DPOTrainer with this package's data, reference, optimizers and events."""
+
 import os
 
 import pytest
@@ -10,11 +11,24 @@ from test_stages import easy_pairs
 
 
 def _job(models_dir, data_path, out, **over):
-    job = {"version": 1, "stage": "dpo", "model": str(models_dir["sft"]), "output_dir": str(out), "cutoff_len": 96,
-           "data": {"train": str(data_path)},
-           "train": {"max_steps": 2, "batch_size": 6, "lr": 2e-3, "scheduler": "cosine", "warmup_steps": 1,
-                     "dropout": 0.0, "keep_best": False},
-           "dpo": {"beta": 0.1, "engine": "trl"}}
+    job = {
+        "version": 1,
+        "stage": "dpo",
+        "model": str(models_dir["sft"]),
+        "output_dir": str(out),
+        "cutoff_len": 96,
+        "data": {"train": str(data_path)},
+        "train": {
+            "max_steps": 2,
+            "batch_size": 6,
+            "lr": 2e-3,
+            "scheduler": "cosine",
+            "warmup_steps": 1,
+            "dropout": 0.0,
+            "keep_best": False,
+        },
+        "dpo": {"beta": 0.1, "engine": "trl"},
+    }
     for k, v in over.items():
         job[k] = {**job.get(k, {}), **v} if isinstance(v, dict) else v
     return job
@@ -24,11 +38,14 @@ def _weights(done: dict) -> dict[str, torch.Tensor]:
     return load_file(os.path.join(done["final_model"], "model.safetensors"))
 
 
-@pytest.mark.parametrize("optimizer", [
-    {"name": "adamw"},
-    {"name": "ondare", "p": 0.5, "alpha": 0.5, "allow_large_alpha": True},
-    {"name": "onties", "p": 0.3, "alpha": 0.5, "allow_large_alpha": True},
-])
+@pytest.mark.parametrize(
+    "optimizer",
+    [
+        {"name": "adamw"},
+        {"name": "ondare", "p": 0.5, "alpha": 0.5, "allow_large_alpha": True},
+        {"name": "onties", "p": 0.3, "alpha": 0.5, "allow_large_alpha": True},
+    ],
+)
 def test_trl_engine_matches_builtin_loop(models_dir, tmp_path, optimizer):
     """One batch holds every example, so both engines see the same data each step: the losses, reward metrics and
     the trained weights must agree (AdamW and both online-merging optimizers, τ from base → sft)."""
@@ -73,14 +90,31 @@ def test_trl_engine_events_eval_best_and_resume(models_dir, tmp_path):
     losses; keep_best writes `best`."""
     data = write_jsonl(tmp_path / "easy.jsonl", easy_pairs(16))
     train = {"max_steps": 4, "batch_size": 2, "grad_accum": 2, "save_steps": 2, "eval_steps": 2, "keep_best": True}
-    job = _job(models_dir, data, tmp_path / "full", train=train, data={"eval_ratio": 0.25},
-               dpo={"sft_weight": 0.1, "loss_type": "robust", "label_smoothing": 0.1})
+    job = _job(
+        models_dir,
+        data,
+        tmp_path / "full",
+        train=train,
+        data={"eval_ratio": 0.25},
+        dpo={"sft_weight": 0.1, "loss_type": "robust", "label_smoothing": 0.1},
+    )
     rc, ev, err = run_job(job, tmp_path)
     assert rc == 0, err
     steps = of(ev, "step")
     assert [s["step"] for s in steps] == [1, 2, 3, 4]
-    assert {"loss", "lr", "grad_norm", "rewards_chosen", "rewards_rejected", "reward_accuracy", "reward_margin",
-            "logps_chosen", "logps_rejected", "epoch", "total_steps"} <= steps[0].keys()
+    assert {
+        "loss",
+        "lr",
+        "grad_norm",
+        "rewards_chosen",
+        "rewards_rejected",
+        "reward_accuracy",
+        "reward_margin",
+        "logps_chosen",
+        "logps_rejected",
+        "epoch",
+        "total_steps",
+    } <= steps[0].keys()
     assert steps[0]["reward_margin"] == pytest.approx(0.0, abs=1e-5)  # policy == reference before the first update
     evals = of(ev, "eval")
     assert [e["step"] for e in evals] == [2, 4] and "eval_reward_margin" in evals[0]
@@ -93,9 +127,17 @@ def test_trl_engine_events_eval_best_and_resume(models_dir, tmp_path):
     AutoModelForCausalLM.from_pretrained(done["model"])
     AutoModelForCausalLM.from_pretrained(done["final_model"])
 
-    job2 = {**_job(models_dir, data, tmp_path / "full", train=train, data={"eval_ratio": 0.25},
-                   dpo={"sft_weight": 0.1, "loss_type": "robust", "label_smoothing": 0.1}),
-            "resume_from": str(tmp_path / "full" / "checkpoint-2")}
+    job2 = {
+        **_job(
+            models_dir,
+            data,
+            tmp_path / "full",
+            train=train,
+            data={"eval_ratio": 0.25},
+            dpo={"sft_weight": 0.1, "loss_type": "robust", "label_smoothing": 0.1},
+        ),
+        "resume_from": str(tmp_path / "full" / "checkpoint-2"),
+    }
     job2["output_dir"] = str(tmp_path / "resumed")
     rc, ev2, err = run_job(job2, tmp_path)
     assert rc == 0, err
@@ -106,10 +148,13 @@ def test_trl_engine_events_eval_best_and_resume(models_dir, tmp_path):
         assert resumed[k] == pytest.approx(full[k], rel=1e-5, abs=1e-7), k
 
 
-@pytest.mark.parametrize("over, path", [
-    ({"dpo": {"loss_type": "sigmoid", "label_smoothing": 0.1}}, "dpo.label_smoothing"),
-    ({"resume_from": "/nonexistent/checkpoint-3"}, "resume_from"),
-])
+@pytest.mark.parametrize(
+    "over, path",
+    [
+        ({"dpo": {"loss_type": "sigmoid", "label_smoothing": 0.1}}, "dpo.label_smoothing"),
+        ({"resume_from": "/nonexistent/checkpoint-3"}, "resume_from"),
+    ],
+)
 def test_trl_engine_refuses_what_it_cannot_do(models_dir, tmp_path, over, path):
     data = write_jsonl(tmp_path / "easy.jsonl", easy_pairs(4))
     rc, ev, err = run_job(_job(models_dir, data, tmp_path / "x", **over), tmp_path)
@@ -133,8 +178,10 @@ def test_trl_engine_sigint_checkpoints_and_resumes(models_dir, tmp_path):
     done = of(events, "done")[-1]
     assert done["interrupted"] is True and 2 <= done["step"] < 400
     assert os.path.exists(os.path.join(done["checkpoint"], "trainer_state.json"))
-    job2 = {**_job(models_dir, data, tmp_path / "s", train={"max_steps": done["step"] + 2, "batch_size": 2}),
-            "resume_from": done["checkpoint"]}
+    job2 = {
+        **_job(models_dir, data, tmp_path / "s", train={"max_steps": done["step"] + 2, "batch_size": 2}),
+        "resume_from": done["checkpoint"],
+    }
     rc, ev2, err = run_job(job2, tmp_path)
     assert rc == 0, err
     assert [s["step"] for s in of(ev2, "step")] == [done["step"] + 1, done["step"] + 2]
@@ -144,8 +191,19 @@ def test_trl_engine_two_processes_gloo(models_dir, tmp_path):
     """torchrun with 2 CPU processes: transformers' Trainer wraps the policy in DDP on the process group the
     runner opened; only rank 0 emits events; OnDARE draws the same masks on both ranks, so the run completes."""
     data = write_jsonl(tmp_path / "easy.jsonl", easy_pairs(8))
-    job = _job(models_dir, data, tmp_path / "ddp", train={"max_steps": 3, "batch_size": 2},
-               optimizer={"name": "ondare", "p": 0.5, "alpha": 0.5, "allow_large_alpha": True, "base_model": str(models_dir["base"])})
+    job = _job(
+        models_dir,
+        data,
+        tmp_path / "ddp",
+        train={"max_steps": 3, "batch_size": 2},
+        optimizer={
+            "name": "ondare",
+            "p": 0.5,
+            "alpha": 0.5,
+            "allow_large_alpha": True,
+            "base_model": str(models_dir["base"]),
+        },
+    )
     rc, ev, err = run_torchrun(job, tmp_path)
     assert rc == 0, err[-3000:]
     start = of(ev, "start")
@@ -188,11 +246,17 @@ def test_trl_engine_deepspeed_zero3_two_processes(models_dir, tmp_path):
     assert any((w[k] - ref[k]).abs().max() > 0 for k in w)
 
 
-@pytest.mark.parametrize("over, path", [
-    ({"optimizer": {"name": "ondare", "p": 0.5, "alpha": 0.5, "base_model": "/x", "rescale": "l1"}}, "optimizer.rescale"),
-    ({"dpo": {"engine": "sfmed"}}, "train.sharding"),
-    ({"dpo": {"precompute_ref": True}}, "dpo.precompute_ref"),
-])
+@pytest.mark.parametrize(
+    "over, path",
+    [
+        (
+            {"optimizer": {"name": "ondare", "p": 0.5, "alpha": 0.5, "base_model": "/x", "rescale": "l1"}},
+            "optimizer.rescale",
+        ),
+        ({"dpo": {"engine": "sfmed"}}, "train.sharding"),
+        ({"dpo": {"precompute_ref": True}}, "dpo.precompute_ref"),
+    ],
+)
 def test_deepspeed_limits_fail_before_loading(models_dir, tmp_path, over, path):
     data = write_jsonl(tmp_path / "easy.jsonl", easy_pairs(4))
     job = _job(models_dir, data, tmp_path / "x", train={"sharding": "deepspeed"}, **over)

@@ -110,8 +110,17 @@ def compute_tau(
     rescale = rescale or default_rescale(method)
     out: dict[torch.Tensor, torch.Tensor] = {}
     missing: list[str] = []
-    for prm, t in stream_tau(named_params, sft_path, base_path, method=method, p=p, clip_tau=clip_tau,
-                             rescale=rescale, seed=seed, missing=missing):
+    for prm, t in stream_tau(
+        named_params,
+        sft_path,
+        base_path,
+        method=method,
+        p=p,
+        clip_tau=clip_tau,
+        rescale=rescale,
+        seed=seed,
+        missing=missing,
+    ):
         # τ is built and sparsified on the full tensor (the same mask as an unsharded run), then a sharded
         # (DTensor) parameter keeps only its own slice, cut as the parameter is.
         loc = local_shard(prm)
@@ -120,8 +129,10 @@ def compute_tau(
 
             t = distribute_tensor(t, prm.device_mesh, prm.placements, src_data_rank=None).to_local()
         t = t.to(dtype=loc.dtype, device=loc.device)
-        if loc.is_contiguous() and ((method == "ondare" and p <= SPARSE_P)
-                                    or (method == "onties" and p <= SPARSE_TAU_ONTIES_P and rescale == "none")):
+        if loc.is_contiguous() and (
+            (method == "ondare" and p <= SPARSE_P)
+            or (method == "onties" and p <= SPARSE_TAU_ONTIES_P and rescale == "none")
+        ):
             # A small keep rate leaves τ with ≈ p·n nonzeros (ondare's fixed DARE support, onties's top-k):
             # kept as indices + values; the index update paths read it directly.
             flat = t.contiguous().view(-1)

@@ -180,7 +180,9 @@ def _candidate_support(K, exp_avg, exp_avg_sq, c2, eps, scale, k, state, grad, b
         lo = dt(lo)
         # a hint admitting over twice k is dropped for the sample; the sample's own count is rarely past 4k
         cap = min(n, 2 * k + 64 if i == 0 else 4 * k + 1024)
-        count, cand, mc, vc = K.candidates(mv, vv, dt(c2), dt(eps), lo, cap, threads, mom if pending is not None else None)
+        count, cand, mc, vc = K.candidates(
+            mv, vv, dt(c2), dt(eps), lo, cap, threads, mom if pending is not None else None
+        )
         pending = None
         if count <= k or count > cap:
             continue

@@ -6,6 +6,7 @@ from __future__ import annotations
 import ipaddress
 from urllib.parse import urlsplit
 
+
 def is_loopback_host(host: str) -> bool:
     """A name or address that only this machine can reach (localhost, *.localhost, 127.0.0.0/8, ::1)."""
     h = host.strip("[]").rstrip(".").lower()
@@ -38,5 +39,3 @@ def origin_ok(origin: str | None) -> bool:
         return u.scheme in ("http", "https") and u.hostname is not None and is_loopback_host(u.hostname)
     except ValueError:
         return False
-
-

@@ -24,8 +24,14 @@ class Limits:
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, message: str, param: str | None = None, code: str | None = None,
-                 headers: dict[str, str] | None = None):
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        param: str | None = None,
+        code: str | None = None,
+        headers: dict[str, str] | None = None,
+    ):
         super().__init__(message)
         self.status, self.param, self.code, self.headers = status, param, code, headers or {}
 
@@ -36,7 +42,6 @@ class ApiError(Exception):
 
 class ClientGone(Exception):
     """The client closed its connection: stop working on its request."""
-
 
 
 MISSING = object()
@@ -144,15 +149,25 @@ def parse_messages(msgs: Any, param: str = "messages") -> list[dict[str, str]]:
             raise ApiError(400, f"{p} must be an object {{role, content}}", p, "invalid_type")
         role = m.get("role")
         if role not in ("system", "user", "assistant"):
-            raise ApiError(400, f'{p}.role must be "system", "user" or "assistant", got {json.dumps(role)}', f"{p}.role", "invalid_value")
+            raise ApiError(
+                400,
+                f'{p}.role must be "system", "user" or "assistant", got {json.dumps(role)}',
+                f"{p}.role",
+                "invalid_value",
+            )
         c = m.get("content")
         if isinstance(c, list):
             if not all(isinstance(x, dict) and x.get("type") == "text" and isinstance(x.get("text"), str) for x in c):
-                raise ApiError(400, f'{p}.content: only parts {{"type": "text", "text": string}} are supported', f"{p}.content", "invalid_type")
+                raise ApiError(
+                    400,
+                    f'{p}.content: only parts {{"type": "text", "text": string}} are supported',
+                    f"{p}.content",
+                    "invalid_type",
+                )
             c = "".join(x["text"] for x in c)
         if not isinstance(c, str):
-            raise ApiError(400, f"{p}.content must be a string or an array of text parts", f"{p}.content", "invalid_type")
+            raise ApiError(
+                400, f"{p}.content must be a string or an array of text parts", f"{p}.content", "invalid_type"
+            )
         out.append({"role": role, "content": c})
     return out
-
-

@@ -23,8 +23,14 @@ class _Captured(Exception):
 
 
 class Engine:
-    def __init__(self, checkpoint: str, gate: str | None = None, name: str | None = None, device: str | None = None,
-                 limits: Limits | None = None):
+    def __init__(
+        self,
+        checkpoint: str,
+        gate: str | None = None,
+        name: str | None = None,
+        device: str | None = None,
+        limits: Limits | None = None,
+    ):
         from transformers import AutoConfig
 
         cfg = AutoConfig.from_pretrained(checkpoint)
@@ -82,16 +88,31 @@ class Engine:
         """Refuse what the model cannot attend over (its config's max_position_embeddings)."""
         ctx = self.context_length
         if ctx is not None and n_prompt + max_tokens > ctx:
-            what = f"{n_prompt} prompt tokens + max_tokens {max_tokens} = {n_prompt + max_tokens}" if max_tokens else \
-                f"{n_prompt} tokens"
-            raise ApiError(400, f"this model's maximum context length is {ctx} tokens; the request has {what}",
-                           param, "context_length_exceeded")
+            what = (
+                f"{n_prompt} prompt tokens + max_tokens {max_tokens} = {n_prompt + max_tokens}"
+                if max_tokens
+                else f"{n_prompt} tokens"
+            )
+            raise ApiError(
+                400,
+                f"this model's maximum context length is {ctx} tokens; the request has {what}",
+                param,
+                "context_length_exceeded",
+            )
 
     # ------------------------------------------------------------------------------------------- generation
 
     @torch.no_grad()
-    def generate(self, ids: list[int], max_tokens: int, temperature: float, top_p: float, seed: int | None,
-                 top_k_logprobs: int | None, cancelled: Callable[[], bool] | None = None) -> Iterator[dict[str, Any]]:
+    def generate(
+        self,
+        ids: list[int],
+        max_tokens: int,
+        temperature: float,
+        top_p: float,
+        seed: int | None,
+        top_k_logprobs: int | None,
+        cancelled: Callable[[], bool] | None = None,
+    ) -> Iterator[dict[str, Any]]:
         """Yields {"id", "logprob", "top": [(id, lp)...]} per token; ends on a stop token (not yielded
         as text: its dict has "stop": True) or after max_tokens. Raises ClientGone when `cancelled()` turns
         true (checked before every forward)."""
@@ -125,8 +146,13 @@ class Engine:
                 return
             inp = torch.tensor([[nxt]], dtype=torch.long, device=self.device)
 
-    def stream_text(self, ids: list[int], s: Sampling, top_k_logprobs: int | None = None,
-                    cancelled: Callable[[], bool] | None = None) -> Iterator[tuple[str, dict | None, str | None]]:
+    def stream_text(
+        self,
+        ids: list[int],
+        s: Sampling,
+        top_k_logprobs: int | None = None,
+        cancelled: Callable[[], bool] | None = None,
+    ) -> Iterator[tuple[str, dict | None, str | None]]:
         """Yields (text_delta, token_record, finish_reason). Text that could be the start of a stop string is
         held back until the next tokens show whether it is one, so a stop string split over tokens never leaks."""
         out_ids: list[int] = []
@@ -147,12 +173,12 @@ class Engine:
                 continue
             hold = 0 if hit else max((k for x in s.stop for k in range(1, len(x)) if text.endswith(x[:k])), default=0)
             safe = text[: len(text) - hold]
-            delta = safe[len(emitted):] if safe.startswith(emitted) else ""
+            delta = safe[len(emitted) :] if safe.startswith(emitted) else ""
             emitted = safe
             yield delta, rec, None
             if hit:
                 break
-        rest = text[len(emitted):] if text.startswith(emitted) and not text.endswith("\ufffd") else ""
+        rest = text[len(emitted) :] if text.startswith(emitted) and not text.endswith("\ufffd") else ""
         if rest:  # held back for a stop string that did not come
             yield rest, None, None
         yield "", None, finish
@@ -187,7 +213,11 @@ class Engine:
         logits = self.model(input_ids=torch.tensor([ids], dtype=torch.long, device=self.device)).logits[0].float()
         lp = torch.log_softmax(logits[:-1], -1)
         out: list[dict[str, Any]] = [{"id": ids[0], "logprob": None, "top": None}]
-        picked = lp.gather(1, torch.tensor(ids[1:], device=lp.device).unsqueeze(1)).squeeze(1).tolist() if len(ids) > 1 else []
+        picked = (
+            lp.gather(1, torch.tensor(ids[1:], device=lp.device).unsqueeze(1)).squeeze(1).tolist()
+            if len(ids) > 1
+            else []
+        )
         tops = None
         if top_k and len(ids) > 1:
             v, i = torch.topk(lp, min(top_k, lp.shape[-1]), dim=-1)
@@ -239,4 +269,3 @@ class Engine:
 
 def now() -> int:
     return int(time.time())
-

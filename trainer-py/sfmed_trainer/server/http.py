@@ -57,17 +57,29 @@ class Transport(BaseHTTPRequestHandler):
     # --------------------------------------------------------------------------------- checks
 
     def _access(self, path: str):
-        if self.loopback and not (host_header_ok(self.headers.get("Host"), self.server.server_address[1])
-                             and origin_ok(self.headers.get("Origin"))):
-            raise ApiError(403, "this server is bound to loopback and only answers requests addressed to "
-                                "localhost (Host/Origin header refused)", None, "forbidden_host")
+        if self.loopback and not (
+            host_header_ok(self.headers.get("Host"), self.server.server_address[1])
+            and origin_ok(self.headers.get("Origin"))
+        ):
+            raise ApiError(
+                403,
+                "this server is bound to loopback and only answers requests addressed to "
+                "localhost (Host/Origin header refused)",
+                None,
+                "forbidden_host",
+            )
         if self.limits.api_key is None or path in ("", "/health"):
             return
         auth = self.headers.get("Authorization") or ""
         scheme, _, given = auth.partition(" ")
         if scheme.lower() != "bearer" or not given.strip():
-            raise ApiError(401, "missing API key: send Authorization: Bearer <key>", None, "invalid_api_key",
-                           {"WWW-Authenticate": "Bearer"})
+            raise ApiError(
+                401,
+                "missing API key: send Authorization: Bearer <key>",
+                None,
+                "invalid_api_key",
+                {"WWW-Authenticate": "Bearer"},
+            )
         if not hmac.compare_digest(given.strip().encode("utf-8"), self.limits.api_key.encode("utf-8")):
             raise ApiError(401, "incorrect API key", None, "invalid_api_key", {"WWW-Authenticate": "Bearer"})
 
@@ -100,14 +112,19 @@ class Transport(BaseHTTPRequestHandler):
         n = int(lengths[0])
         if n > self.limits.max_body_bytes:
             self._drain(n)
-            raise ApiError(413, f"request body is {n} bytes; the limit is {self.limits.max_body_bytes} (--max-body-bytes)",
-                           None, "request_too_large")
+            raise ApiError(
+                413,
+                f"request body is {n} bytes; the limit is {self.limits.max_body_bytes} (--max-body-bytes)",
+                None,
+                "request_too_large",
+            )
         if ctype is not None:
             mt = ctype.split(";")[0].strip().lower()
             if mt != "application/json" and not mt.endswith("+json"):
                 self._drain(n)
-                raise ApiError(415, f"Content-Type must be application/json, got {ctype[:60]!r}", None,
-                               "unsupported_media_type")
+                raise ApiError(
+                    415, f"Content-Type must be application/json, got {ctype[:60]!r}", None, "unsupported_media_type"
+                )
         raw = self.rfile.read(n) if n else b""
         if len(raw) < n:
             raise ClientGone
@@ -139,15 +156,24 @@ class Transport(BaseHTTPRequestHandler):
             if path not in routes:
                 other = _POST_ROUTES if method == "GET" else _GET_ROUTES
                 if path in other:
-                    raise ApiError(405, f"{method} {path} is not allowed; use {'POST' if method == 'GET' else 'GET'}",
-                                   None, "method_not_allowed", {"Allow": "POST" if method == "GET" else "GET"})
+                    raise ApiError(
+                        405,
+                        f"{method} {path} is not allowed; use {'POST' if method == 'GET' else 'GET'}",
+                        None,
+                        "method_not_allowed",
+                        {"Allow": "POST" if method == "GET" else "GET"},
+                    )
                 raise ApiError(404, f"no route {method} {self.path}", None, "not_found")
             if method == "GET":
                 return self._get(path)
             body = self._body()
             self.engine.check_model(body)
-            job = {"/v1/chat/completions": self.chat, "/v1/completions": self.completions,
-                   "/v1/embeddings": self.embeddings, "/v1/score": self.score}[path](body)
+            job = {
+                "/v1/chat/completions": self.chat,
+                "/v1/completions": self.completions,
+                "/v1/embeddings": self.embeddings,
+                "/v1/score": self.score,
+            }[path](body)
             with self.engine.sched.slot(self._gone):
                 job()
         except ApiError as e:
@@ -174,19 +200,48 @@ class Transport(BaseHTTPRequestHandler):
 
     def _not_allowed(self):
         self.close_connection = True
-        self._json(405, {"error": {"message": f"method {self.command} is not allowed", "type": "invalid_request_error",
-                                   "param": None, "code": "method_not_allowed"}}, {"Allow": "GET, POST"})
+        self._json(
+            405,
+            {
+                "error": {
+                    "message": f"method {self.command} is not allowed",
+                    "type": "invalid_request_error",
+                    "param": None,
+                    "code": "method_not_allowed",
+                }
+            },
+            {"Allow": "GET, POST"},
+        )
 
     do_PUT = do_DELETE = do_PATCH = _not_allowed
 
     def _get(self, path: str):
         if path == "/v1/models":
-            return self._json(200, {"object": "list", "data": [{
-                "id": self.engine.name, "object": "model", "created": now(), "owned_by": "sfmed", "kind": self.engine.kind,
-                "num_layers": self.engine.num_layers, "hidden_size": self.engine.hidden_size,
-                "context_length": self.engine.context_length,
-                "gate": None if not self.engine.gate else {"layer": self.engine.gate.layer, "threshold": self.engine.gate.threshold,
-                                                       "entries": int(self.engine.gate.entries.shape[0])}}]})
+            return self._json(
+                200,
+                {
+                    "object": "list",
+                    "data": [
+                        {
+                            "id": self.engine.name,
+                            "object": "model",
+                            "created": now(),
+                            "owned_by": "sfmed",
+                            "kind": self.engine.kind,
+                            "num_layers": self.engine.num_layers,
+                            "hidden_size": self.engine.hidden_size,
+                            "context_length": self.engine.context_length,
+                            "gate": None
+                            if not self.engine.gate
+                            else {
+                                "layer": self.engine.gate.layer,
+                                "threshold": self.engine.gate.threshold,
+                                "entries": int(self.engine.gate.entries.shape[0]),
+                            },
+                        }
+                    ],
+                },
+            )
         s = self.engine.sched
         return self._json(200, {"ok": True, "busy": s.busy, "queued": len(s.waiting)})
 

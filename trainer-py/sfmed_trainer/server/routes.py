@@ -7,7 +7,18 @@ import uuid
 from typing import Callable
 
 from ..gate import GateError, layer_module
-from .api import MISSING, ApiError, ClientGone, Sampling, bool_param, get_param, int_param, is_int, parse_messages, parse_sampling
+from .api import (
+    MISSING,
+    ApiError,
+    ClientGone,
+    Sampling,
+    bool_param,
+    get_param,
+    int_param,
+    is_int,
+    parse_messages,
+    parse_sampling,
+)
 from .engine import Engine, now
 from .http import Transport
 
@@ -41,8 +52,17 @@ class Handler(Transport):
         for idx in range(s.n):
             text, lps, finish = "", [], "length"
             if stream:
-                self._sse({**base, "choices": [{"index": idx, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]})
-            for delta, rec, fin in self.engine.stream_text(ids, s.for_choice(idx), k or (1 if want_lp else None), self._gone):
+                self._sse(
+                    {
+                        **base,
+                        "choices": [
+                            {"index": idx, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}
+                        ],
+                    }
+                )
+            for delta, rec, fin in self.engine.stream_text(
+                ids, s.for_choice(idx), k or (1 if want_lp else None), self._gone
+            ):
                 if rec is not None:
                     n_out += 1
                     if want_lp and not stream:
@@ -60,17 +80,37 @@ class Handler(Transport):
                     if idx == s.n - 1:
                         last["usage"] = usage()
                     self._sse(last)
-            choices.append({"index": idx, "message": {"role": "assistant", "content": text}, "finish_reason": finish,
-                            "logprobs": {"content": lps} if want_lp else None})
+            choices.append(
+                {
+                    "index": idx,
+                    "message": {"role": "assistant", "content": text},
+                    "finish_reason": finish,
+                    "logprobs": {"content": lps} if want_lp else None,
+                }
+            )
         if stream:
             return self._done()
-        self._json(200, {"id": cid, "object": "chat.completion", "created": created, "model": self.engine.name,
-                         "choices": choices, "usage": usage()})
+        self._json(
+            200,
+            {
+                "id": cid,
+                "object": "chat.completion",
+                "created": created,
+                "model": self.engine.name,
+                "choices": choices,
+                "usage": usage(),
+            },
+        )
 
     def _chat_lp(self, rec, k):
         t = self.engine.tok.decode([rec["id"]])
-        return {"token": t, "logprob": rec["logprob"],
-                "top_logprobs": [{"token": self.engine.tok.decode([i]), "logprob": v} for i, v in rec.get("top", [])[: k or 0]]}
+        return {
+            "token": t,
+            "logprob": rec["logprob"],
+            "top_logprobs": [
+                {"token": self.engine.tok.decode([i]), "logprob": v} for i, v in rec.get("top", [])[: k or 0]
+            ],
+        }
 
     def completions(self, body) -> Callable[[], None]:
         self.engine.need("causal")
@@ -96,16 +136,9 @@ class Handler(Transport):
         generate = s.max_tokens > 0
         cid, created = f"cmpl-{uuid.uuid4().hex[:24]}", now()
         head = {"id": cid, "object": "text_completion", "created": created, "model": self.engine.name}
-        p_toks, p_lps, p_tops, p_offs = [], [], [], []
-        if echo and k is not None:
-            pos = 0
-            for rec, piece in zip(self.engine.prompt_logprobs(ids, k), self.engine.prompt_pieces(prompt, ids)):
-                p_offs.append(pos)
-                p_toks.append(piece)
-                p_lps.append(rec["logprob"])
-                p_tops.append(None if rec["top"] is None or k == 0 else
-                              {self.engine.tok.decode([i]): v for i, v in rec["top"][:k]})
-                pos += len(piece)
+        p_toks, p_lps, p_tops, p_offs = (
+            self._echo_logprobs(prompt, ids, k) if echo and k is not None else ([], [], [], [])
+        )
         if stream:
             self._sse_start()
         choices, n_out = [], 0
@@ -118,15 +151,24 @@ class Handler(Transport):
                 nonlocal sent
                 if k is None:
                     return None
-                lp = {"tokens": toks[sent:], "token_logprobs": tlps[sent:], "top_logprobs": tops[sent:],
-                      "text_offset": offs[sent:]}
+                lp = {
+                    "tokens": toks[sent:],
+                    "token_logprobs": tlps[sent:],
+                    "top_logprobs": tops[sent:],
+                    "text_offset": offs[sent:],
+                }
                 sent = len(toks)
                 return lp
 
             if stream and echo:
-                self._sse({**head, "choices": [{"index": idx, "text": prompt, "logprobs": chunk_lp(), "finish_reason": None}]})
-            steps = self.engine.stream_text(ids, s.for_choice(idx), max(k, 1) if k is not None else None, self._gone) \
-                if generate else iter([("", None, "length")])
+                self._sse(
+                    {**head, "choices": [{"index": idx, "text": prompt, "logprobs": chunk_lp(), "finish_reason": None}]}
+                )
+            steps = (
+                self.engine.stream_text(ids, s.for_choice(idx), max(k, 1) if k is not None else None, self._gone)
+                if generate
+                else iter([("", None, "length")])
+            )
             for delta, rec, fin in steps:
                 if rec is not None:
                     n_out += 1
@@ -134,18 +176,48 @@ class Handler(Transport):
                         offs.append(len(text))
                         toks.append(self.engine.tok.decode([rec["id"]]))
                         tlps.append(rec["logprob"])
-                        tops.append({self.engine.tok.decode([i]): v for i, v in rec.get("top", [])[:k]} if k > 0 else None)
+                        tops.append(
+                            {self.engine.tok.decode([i]): v for i, v in rec.get("top", [])[:k]} if k > 0 else None
+                        )
                 text += delta
                 if fin:
                     finish = fin
                 if stream and (delta or fin):
-                    self._sse({**head, "choices": [{"index": idx, "text": delta, "logprobs": chunk_lp(), "finish_reason": fin}]})
-            lp = {"tokens": toks, "token_logprobs": tlps, "top_logprobs": tops, "text_offset": offs} if k is not None else None
+                    self._sse(
+                        {
+                            **head,
+                            "choices": [{"index": idx, "text": delta, "logprobs": chunk_lp(), "finish_reason": fin}],
+                        }
+                    )
+            lp = (
+                {"tokens": toks, "token_logprobs": tlps, "top_logprobs": tops, "text_offset": offs}
+                if k is not None
+                else None
+            )
             choices.append({"index": idx, "text": text, "logprobs": lp, "finish_reason": finish})
         if stream:
             return self._done()
-        self._json(200, {**head, "choices": choices,
-                         "usage": {"prompt_tokens": len(ids), "completion_tokens": n_out, "total_tokens": len(ids) + n_out}})
+        self._json(
+            200,
+            {
+                **head,
+                "choices": choices,
+                "usage": {"prompt_tokens": len(ids), "completion_tokens": n_out, "total_tokens": len(ids) + n_out},
+            },
+        )
+
+    def _echo_logprobs(self, prompt: str, ids: list[int], k: int):
+        """The prompt's own tokens, log-probs, top-k alternatives and text offsets (echo with logprobs)."""
+        p_toks, p_lps, p_tops, p_offs = [], [], [], []
+        pos = 0
+        for rec, piece in zip(self.engine.prompt_logprobs(ids, k), self.engine.prompt_pieces(prompt, ids)):
+            p_offs.append(pos)
+            p_toks.append(piece)
+            p_lps.append(rec["logprob"])
+            top = rec["top"]
+            p_tops.append(None if top is None or k == 0 else {self.engine.tok.decode([i]): v for i, v in top[:k]})
+            pos += len(piece)
+        return p_toks, p_lps, p_tops, p_offs
 
     def embeddings(self, body) -> Callable[[], None]:
         inp = body.get("input")
@@ -182,8 +254,16 @@ class Handler(Transport):
                     raise ClientGone
                 data.append({"object": "embedding", "index": i, "embedding": self.engine.embed(ids, layer, pooling)})
             n_tok = sum(len(x) for x in all_ids)
-            self._json(200, {"object": "list", "data": data, "model": self.engine.name,
-                             "usage": {"prompt_tokens": n_tok, "total_tokens": n_tok}})
+            self._json(
+                200,
+                {
+                    "object": "list",
+                    "data": data,
+                    "model": self.engine.name,
+                    "usage": {"prompt_tokens": n_tok, "total_tokens": n_tok},
+                },
+            )
+
         return run
 
     def score(self, body) -> Callable[[], None]:
@@ -196,7 +276,9 @@ class Handler(Transport):
         seqs = []
         for i, it in enumerate(items):
             if not isinstance(it, dict) or not isinstance(it.get("response"), str):
-                raise ApiError(400, f"items[{i}] must be {{prompt: [messages], response: string}}", f"items[{i}]", "invalid_type")
+                raise ApiError(
+                    400, f"items[{i}] must be {{prompt: [messages], response: string}}", f"items[{i}]", "invalid_type"
+                )
             msgs = parse_messages(it.get("prompt"), f"items[{i}].prompt")
             seqs.append(self.engine.pair_ids(msgs, it["response"], cutoff))
 
@@ -207,6 +289,7 @@ class Handler(Transport):
                     raise ClientGone
                 scores.append(self.engine.score_ids(ids))
             self._json(200, {"object": "list", "model": self.engine.name, "scores": scores})
+
         return run
 
 

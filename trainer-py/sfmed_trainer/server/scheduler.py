@@ -12,6 +12,7 @@ from typing import Callable
 
 from .api import ApiError, ClientGone
 
+
 class Scheduler:
     """One request on the model at a time; at most `max_queue` others wait, first come first served, each for
     at most `max_wait` seconds. Waiters whose client went away leave the queue."""
@@ -34,8 +35,11 @@ class Scheduler:
         with self.cv:
             if self.busy or self.waiting:
                 if len(self.waiting) >= self.max_queue:
-                    raise self._busy_error(f"the server is busy: {len(self.waiting)} requests are already waiting "
-                                           f"(--max-queue {self.max_queue}); retry later", "queue_full")
+                    raise self._busy_error(
+                        f"the server is busy: {len(self.waiting)} requests are already waiting "
+                        f"(--max-queue {self.max_queue}); retry later",
+                        "queue_full",
+                    )
                 ticket = object()
                 self.waiting.append(ticket)
                 deadline = time.monotonic() + self.max_wait
@@ -43,8 +47,10 @@ class Scheduler:
                     while self.busy or self.waiting[0] is not ticket:
                         left = deadline - time.monotonic()
                         if left <= 0:
-                            raise self._busy_error(f"the request waited {self.max_wait:g} s for the model "
-                                                   "(--max-queue-wait); retry later", "queue_timeout")
+                            raise self._busy_error(
+                                f"the request waited {self.max_wait:g} s for the model (--max-queue-wait); retry later",
+                                "queue_timeout",
+                            )
                         self.cv.wait(min(left, 0.1))
                         if gone():
                             raise ClientGone
@@ -63,5 +69,3 @@ class Scheduler:
                 self.avg_s = 0.8 * self.avg_s + 0.2 * (time.monotonic() - t0)
                 self.busy = False
                 self.cv.notify_all()
-
-

@@ -90,8 +90,7 @@ def score(runner) -> dict[str, Any]:
     paths = job.rm.models or [job.model]
     recs = D.load_pairs(job.rm.input)
     enc = [
-        D.encode_pair(runner.tok, p["prompt"], [p["chosen"], p["rejected"]], job.cutoff_len, job.system)
-        for p in recs
+        D.encode_pair(runner.tok, p["prompt"], [p["chosen"], p["rejected"]], job.cutoff_len, job.system) for p in recs
     ]
     runner.events.emit("start", stage="rm", mode="score", models=paths, n_pairs=len(recs))
     scores = [[[], []] for _ in recs]
