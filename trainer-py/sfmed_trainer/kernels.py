@@ -17,7 +17,7 @@ the GIL).
 The marking quotient uses the correctly rounded IEEE square root; torch's CPU `sqrt` differs from it by one
 ulp on about 0.7% of inputs (measured), so the marks may differ from torch's compare at the rounding level:
 `optim.top_update_support` forms Δ on the candidates with torch's own ops and accepts the cut only with a
-margin (SELECT_MARGIN) that covers this. This module imports numba; optim.py imports it lazily and takes the
+margin (SELECT_MARGIN) that covers this. This module imports numba; optim/native.py imports it lazily and takes the
 torch path when that fails.
 """
 
