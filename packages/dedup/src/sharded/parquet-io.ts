@@ -10,8 +10,8 @@ import { registerTemp, tempPathFor } from "@sfmed/schema";
 
 export type ColumnType = "INT32" | "INT64" | "STRING" | "BOOLEAN";
 
-/** Column name → Parquet type, in file order. */
-export type ParquetSchema = ReadonlyArray<readonly [name: string, type: ColumnType]>;
+/** Column name → Parquet type, in file order; `stats` keeps min/max per row group (used to skip row groups). */
+export type ParquetSchema = ReadonlyArray<readonly [name: string, type: ColumnType, opts?: { stats?: boolean; compress?: boolean }]>;
 
 export type ColumnValues = Int32Array | BigInt64Array | Array<string | null> | boolean[];
 
@@ -49,7 +49,13 @@ export class ParquetOut {
     const n = columns[0]?.length ?? 0;
     if (n === 0) return;
     this.writer.write({
-      columnData: this.schema.map(([name], i) => ({ name, data: columns[i]! })),
+      // statistics and snappy only where they pay: hashes neither compress nor get filtered on (but hash_hi)
+      columnData: this.schema.map(([name, , o], i) => ({
+        name,
+        data: columns[i]!,
+        statistics: o?.stats ?? false,
+        ...(o?.compress === false ? { codec: "UNCOMPRESSED" as const } : {}),
+      })),
       rowGroupSize: n,
     });
     this.rows += n;

@@ -5,6 +5,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { dedupJsonl, splitJsonl } from "../dedup-jsonl.js";
 import { DedupError } from "../errors.js";
+import { sortedOrder } from "./sign.js";
 import { layout, planShards, runStage, shardedStatus, STAGES, writeShardedReport, type ShardedOptions } from "./index.js";
 
 const ALPHABET = "患者男性五十岁反复胸闷气短三年活动后加重夜间不能平卧双下肢水肿一周孩子发烧咳嗽有痰精神还可以需要去医院吗";
@@ -107,6 +108,18 @@ describe("sharded dedup", () => {
     await writeFile(f, "{}\n", { flag: "a" });
     await expect(runStage(work, "sign", 0)).rejects.toThrow(DedupError);
     await expect(runStage(work, "sign", 0)).rejects.toMatchObject({ code: "INPUT_CHANGED" });
+  });
+
+  it("orders band rows by signed (hash_hi, hash_lo), row order kept among equal keys", () => {
+    const int = fc.oneof(fc.integer({ min: -3, max: 3 }), fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 }));
+    fc.assert(
+      fc.property(fc.array(fc.tuple(int, int), { maxLength: 300 }), (rows) => {
+        const hi = Int32Array.from(rows, (r) => r[0]);
+        const lo = Int32Array.from(rows, (r) => r[1]);
+        const want = rows.map((_, i) => i).sort((a, b) => hi[a]! - hi[b]! || lo[a]! - lo[b]! || a - b);
+        expect([...sortedOrder(hi, lo, rows.length)]).toEqual(want);
+      }),
+    );
   });
 
   it("refuses gzipped inputs and bad options with typed errors", async () => {

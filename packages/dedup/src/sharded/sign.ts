@@ -25,8 +25,8 @@ export const DOCS_SCHEMA: ParquetSchema = [
 ];
 
 export const BAND_SCHEMA: ParquetSchema = [
-  ["hash_hi", "INT32"],
-  ["hash_lo", "INT32"],
+  ["hash_hi", "INT32", { stats: true, compress: false }],
+  ["hash_lo", "INT32", { compress: false }],
   ["shard", "INT32"],
   ["doc", "INT32"],
 ];
@@ -72,17 +72,43 @@ class DocColumns {
   }
 }
 
-/** Sort one band of a run by (hash_hi, hash_lo), doc order kept among equals, and write it. */
+/**
+ * Order of a run's rows for one band: by (hash_hi, hash_lo) as signed 32-bit values, row order kept among equal
+ * keys. A stable LSD radix sort on hash_hi (two 16-bit passes, sign bit flipped), then the rare runs of equal
+ * hash_hi sorted by hash_lo.
+ */
+export function sortedOrder(hi: Int32Array, lo: Int32Array, n: number): Int32Array {
+  const tmp = new Int32Array(n);
+  const idx = new Int32Array(n);
+  const count = new Int32Array(65537);
+  for (let i = 0; i < n; i++) count[(hi[i]! & 0xffff) + 1]!++;
+  for (let i = 0; i < 65536; i++) count[i + 1]! += count[i]!;
+  for (let i = 0; i < n; i++) tmp[count[hi[i]! & 0xffff]!++] = i;
+  count.fill(0);
+  for (let i = 0; i < n; i++) count[((hi[i]! >>> 16) ^ 0x8000) + 1]!++;
+  for (let i = 0; i < 65536; i++) count[i + 1]! += count[i]!;
+  for (let j = 0; j < n; j++) {
+    const d = tmp[j]!;
+    idx[count[(hi[d]! >>> 16) ^ 0x8000]!++] = d;
+  }
+  for (let i = 0; i < n; ) {
+    let j = i + 1;
+    while (j < n && hi[idx[j]!] === hi[idx[i]!]) j++;
+    if (j - i > 1) idx.subarray(i, j).sort((a, b) => lo[a]! - lo[b]! || a - b);
+    i = j;
+  }
+  return idx;
+}
+
+/** Sort one band of a run and write it. */
 async function writeRun(file: string, keys: Int32Array, docs: Int32Array, n: number, width: number, band: number, shard: number): Promise<number> {
-  const idx = new Uint32Array(n);
-  for (let i = 0; i < n; i++) idx[i] = i;
   const hi = new Int32Array(n);
   const lo = new Int32Array(n);
   for (let i = 0; i < n; i++) {
     hi[i] = keys[i * width + 2 * band]!;
     lo[i] = keys[i * width + 2 * band + 1]!;
   }
-  idx.sort((a, b) => hi[a]! - hi[b]! || lo[a]! - lo[b]! || a - b);
+  const idx = sortedOrder(hi, lo, n);
   const cols = [new Int32Array(n), new Int32Array(n), new Int32Array(n).fill(shard), new Int32Array(n)] as const;
   for (let i = 0; i < n; i++) {
     const j = idx[i]!;
