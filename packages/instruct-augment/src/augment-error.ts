@@ -1,4 +1,4 @@
-export type AugmentErrorCode = "BAD_SEEDS" | "TOO_FEW_SEEDS" | "BAD_OPTIONS" | "BAD_CHECKPOINT" | "CHECKPOINT_MISMATCH";
+export type AugmentErrorCode = "BAD_SEEDS" | "TOO_FEW_SEEDS" | "BAD_OPTIONS" | "BAD_CHECKPOINT" | "CHECKPOINT_MISMATCH" | "BAD_INSTRUCTIONS";
 
 /** A problem with the inputs or the checkpoint of an augmentation run. */
 export class AugmentError extends Error {

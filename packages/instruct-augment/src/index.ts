@@ -27,3 +27,5 @@ export { SeededRandom } from "./seeded-random.js";
 export type { RandomState } from "./seeded-random.js";
 export { AugmentError } from "./augment-error.js";
 export type { AugmentErrorCode } from "./augment-error.js";
+export { readInstructionFile } from "./instruction-file.js";
+export type { InstructionEntry } from "./instruction-file.js";
