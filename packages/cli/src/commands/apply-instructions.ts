@@ -1,11 +1,10 @@
 import { readdir, stat } from "node:fs/promises";
 import path from "node:path";
-import { applyInstructionsStream, defaultPools, type InstructionPools } from "@sfmed/instruct-augment";
+import { applyInstructionsStream, defaultPools, readInstructionFile, type InstructionPools } from "@sfmed/instruct-augment";
 import { recordsOnly, type Dialogue } from "@sfmed/schema";
 import { UsageError } from "../context.js";
 import { intFlag } from "../flags.js";
 import { guardOutputs, parseEncoding, readAny, requireFile, writeAny } from "./io-helpers.js";
-import { readInstructionFile } from "./augment.js";
 import type { Register } from "./index.js";
 
 interface ApplyFlags {
