@@ -72,6 +72,7 @@ def main():
         "write_s": t3 - t2,
         "total_s": t3 - t0,
         "peak_rss_mb": rss_mb,
+        "cpu_s": resource.getrusage(resource.RUSAGE_SELF).ru_utime + resource.getrusage(resource.RUSAGE_SELF).ru_stime,
         "removed": n - len(kept),
         "bands": lsh.b,
         "rows": lsh.r,

@@ -14,6 +14,8 @@ const bin = path.join(repo, "packages/cli/dist/bin.js");
 export interface SfmedRun {
   total_s: number;
   peak_rss_mb: number;
+  /** CPU seconds of the whole process, worker threads included (built CLI only). */
+  cpu_s?: number;
 }
 
 /** Fail early when the built CLI is missing or older than the dedup sources it bundles. */
@@ -34,6 +36,6 @@ export function runSfmed(corpus: string, out: string, threads: string, opts: { f
   const r = spawnSync(process.execPath, args, { cwd: repo, encoding: "utf8", maxBuffer: 1 << 26 });
   const total = (performance.now() - t0) / 1000;
   if (r.status !== 0) throw new Error(`sfmed dedup failed (${r.status}): ${r.stderr}`);
-  const rss = JSON.parse(r.stderr.trim().split("\n").pop()!) as { peak_rss_mb: number };
-  return { total_s: total, peak_rss_mb: rss.peak_rss_mb };
+  const rss = JSON.parse(r.stderr.trim().split("\n").pop()!) as { peak_rss_mb: number; cpu_s: number };
+  return { total_s: total, peak_rss_mb: rss.peak_rss_mb, cpu_s: rss.cpu_s };
 }

@@ -1,4 +1,5 @@
 import { existsSync } from "node:fs";
+import { availableParallelism } from "node:os";
 import { createRequire } from "node:module";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
@@ -7,7 +8,7 @@ import { DedupError } from "./errors.js";
 import { createJsonlBatchComputer, type JsonlBatchError, type JsonlBatchResult, type JsonlView } from "./jsonl-batch.js";
 import { createBatchComputer, type BatchParams, type BatchResult } from "./signature-batch.js";
 
-/** Computes signature batches on worker threads, or on the calling thread when `threads` is 0. */
+/** Computes signature batches for one parameter set on worker threads, or on the calling thread when `threads` is 0. */
 export interface SignaturePool {
   readonly threads: number;
   /** Submit a batch; results resolve in any order, so callers keep their own sequence. */
@@ -59,7 +60,140 @@ function bundleWorker(tsxEntry: string, entry: string): string | null {
   }
 }
 
-export function createSignaturePool(params: BatchParams, threads: number, normalize?: (text: string) => string): SignaturePool {
+/** Options of {@link createSignatureWorkers}. */
+export interface SignatureWorkersOptions {
+  /** Worker threads. @default os.availableParallelism() */
+  threads?: number;
+  /** The workers close (rejecting unfinished batches) when this aborts. */
+  signal?: AbortSignal;
+  /** Let the process exit while the workers are idle (a busy worker still holds it). @default false */
+  unref?: boolean;
+}
+
+/**
+ * Signature worker threads that outlive one dedup run: started once, reused by every {@link SignaturePool} bound
+ * to them (any parameters), closed with `close()`, `await using` or the `signal` option.
+ */
+export interface SignatureWorkers extends AsyncDisposable {
+  readonly threads: number;
+  readonly closed: boolean;
+  /** A pool for one parameter set on the first `threads` workers (default all); its `close()` leaves them running. */
+  bind(params: BatchParams, threads?: number): SignaturePool;
+  /** Start more workers (never fewer); returns the thread count. */
+  grow(threads: number): number;
+  close(): Promise<void>;
+}
+
+type Out = BatchResult | JsonlBatchResult | JsonlBatchError;
+interface Pending {
+  resolve: (r: Out) => void;
+  reject: (e: Error) => void;
+}
+
+export function createSignatureWorkers(options: SignatureWorkersOptions = {}): SignatureWorkers {
+  const unref = options.unref ?? false;
+  const pending = new Map<number, Pending>();
+  const workers: Worker[] = [];
+  const busy: number[] = [];
+  let failure: Error | undefined;
+  let closed = false;
+  let seq = 0;
+  const fail = (err: Error) => {
+    failure = new DedupError(`signature worker crashed: ${err.message}`, { code: "WORKER_FAILED", cause: err });
+    for (const p of pending.values()) p.reject(failure);
+    pending.clear();
+  };
+  const start = () => {
+    const entry = workerEntry();
+    const i = workers.length;
+    const w = new Worker(entry.url, { eval: entry.eval, execArgv: workerExecArgv() });
+    w.on("message", (msg: { seq: number; result?: Out; error?: string }) => {
+      if (--busy[i]! === 0 && unref) w.unref();
+      const p = pending.get(msg.seq);
+      pending.delete(msg.seq);
+      if (!p) return;
+      if (msg.error !== undefined) p.reject(new DedupError(`signature worker failed: ${msg.error}`, { code: "WORKER_FAILED" }));
+      else p.resolve(msg.result!);
+    });
+    w.on("error", fail);
+    w.on("exit", (code) => {
+      if (!closed && !failure) fail(new Error(`exited with code ${code}`));
+    });
+    if (unref) w.unref();
+    workers.push(w);
+    busy.push(0);
+  };
+  const grow = (threads: number) => {
+    while (workers.length < threads && !closed) start();
+    return workers.length;
+  };
+  grow(Math.max(1, Math.floor(options.threads ?? availableParallelism())));
+
+  const submit = (upTo: number, msg: object, transfer: ArrayBuffer[]): Promise<Out> => {
+    if (failure) return Promise.reject(failure);
+    if (closed) return Promise.reject(new DedupError("the signature workers are closed", { code: "WORKER_FAILED" }));
+    let pick = 0;
+    for (let i = 1; i < upTo; i++) if (busy[i]! < busy[pick]!) pick = i;
+    const id = seq++;
+    if (busy[pick]!++ === 0 && unref) workers[pick]!.ref();
+    return new Promise<Out>((resolve, reject) => {
+      pending.set(id, { resolve, reject });
+      workers[pick]!.postMessage({ seq: id, ...msg }, transfer);
+    });
+  };
+  const close = async () => {
+    if (closed) return;
+    closed = true;
+    const err = new DedupError("the signature workers were closed", { code: "WORKER_FAILED" });
+    for (const p of pending.values()) p.reject(err);
+    pending.clear();
+    await Promise.all(workers.splice(0).map((w) => w.terminate()));
+  };
+  const signal = options.signal;
+  if (signal) {
+    if (signal.aborted) void close();
+    else signal.addEventListener("abort", () => void close(), { once: true });
+  }
+  return {
+    get threads() {
+      return workers.length;
+    },
+    get closed() {
+      return closed || failure !== undefined;
+    },
+    grow,
+    close,
+    [Symbol.asyncDispose]: close,
+    bind(params, threads) {
+      const upTo = Math.max(1, Math.min(threads ?? workers.length, grow(threads ?? 0)));
+      return {
+        threads: upTo,
+        compute: (texts) => submit(upTo, { params, texts }, []) as Promise<BatchResult>,
+        computeJsonl: (bytes, view) => submit(upTo, { params, bytes, view }, [bytes.buffer as ArrayBuffer]) as Promise<JsonlBatchResult | JsonlBatchError>,
+        close: async () => {},
+      };
+    },
+  };
+}
+
+let shared: SignatureWorkers | undefined;
+
+/**
+ * The process-wide workers behind {@link createSignaturePool}: started on first use, grown to the largest thread
+ * count asked for, idle workers `unref`'d (they never keep the process alive), replaced after a crash.
+ */
+export function sharedSignatureWorkers(threads: number): SignatureWorkers {
+  if (!shared || shared.closed) shared = createSignatureWorkers({ threads, unref: true });
+  else shared.grow(threads);
+  return shared;
+}
+
+/**
+ * A signature pool for one parameter set: on `workers` when given, else on the process-wide shared workers (so
+ * consecutive runs reuse started threads), or on the calling thread when `threads` is 0. Its `close()` ends
+ * only the calling-thread state; worker threads stay up for the next run.
+ */
+export function createSignaturePool(params: BatchParams, threads: number, normalize?: (text: string) => string, workers?: SignatureWorkers): SignaturePool {
   if (threads <= 0) {
     const compute = createBatchComputer(params, normalize);
     let computeJsonl: ReturnType<typeof createJsonlBatchComputer> | undefined;
@@ -70,50 +204,5 @@ export function createSignaturePool(params: BatchParams, threads: number, normal
       close: async () => {},
     };
   }
-  const entry = workerEntry();
-  type Out = BatchResult | JsonlBatchResult | JsonlBatchError;
-  const pending = new Map<number, { resolve: (r: Out) => void; reject: (e: Error) => void }>();
-  let failure: Error | undefined;
-  const workers: Worker[] = [];
-  const busy: number[] = [];
-  for (let i = 0; i < threads; i++) {
-    const w = new Worker(entry.url, { eval: entry.eval, workerData: params, execArgv: workerExecArgv() });
-    w.on("message", (msg: { seq: number; result?: Out; error?: string }) => {
-      busy[i]!--;
-      const p = pending.get(msg.seq);
-      pending.delete(msg.seq);
-      if (!p) return;
-      if (msg.error !== undefined) p.reject(new DedupError(`signature worker failed: ${msg.error}`, { code: "WORKER_FAILED" }));
-      else p.resolve(msg.result!);
-    });
-    w.on("error", (err) => {
-      failure = new DedupError(`signature worker crashed: ${err.message}`, { code: "WORKER_FAILED", cause: err });
-      for (const p of pending.values()) p.reject(failure);
-      pending.clear();
-    });
-    workers.push(w);
-    busy.push(0);
-  }
-  let seq = 0;
-  const submit = (msg: object, transfer: ArrayBuffer[]): Promise<Out> => {
-    if (failure) return Promise.reject(failure);
-    if (!workers.length) return Promise.reject(new DedupError("the signature pool is closed", { code: "WORKER_FAILED" }));
-    let pick = 0;
-    for (let i = 1; i < workers.length; i++) if (busy[i]! < busy[pick]!) pick = i;
-    const id = seq++;
-    busy[pick]!++;
-    return new Promise<Out>((resolve, reject) => {
-      pending.set(id, { resolve, reject });
-      workers[pick]!.postMessage({ seq: id, ...msg }, transfer);
-    });
-  };
-  return {
-    threads,
-    compute: (texts) => submit({ texts }, []) as Promise<BatchResult>,
-    computeJsonl: (bytes, view) => submit({ bytes, view }, [bytes.buffer as ArrayBuffer]) as Promise<JsonlBatchResult | JsonlBatchError>,
-    async close() {
-      const all = workers.splice(0);
-      await Promise.all(all.map((w) => w.terminate()));
-    },
-  };
+  return (workers ?? sharedSignatureWorkers(threads)).bind(params, threads);
 }
