@@ -14,6 +14,9 @@ export { tempPathFor, registerTemp, liveTemps, removeTempsNow, sweepStaleTemps, 
 export { checkOutputPaths, resolveRealPath, isInside, isStdio, PathCollisionError } from "./io/output-paths.js";
 export { JsonlCheckpoint, CheckpointError, type JsonlCheckpointOptions } from "./io/jsonl-checkpoint.js";
 export { seededRandom } from "./io/seeded-random.js";
+export { hashString } from "./io/hash-string.js";
+export { forEachConcurrent, mapConcurrent, type ConcurrentOptions } from "./io/concurrent.js";
+export { AtomicDir, replaceDir } from "./io/atomic-dir.js";
 export { hashFile } from "./io/hash-file.js";
 export { AtomicFile } from "./io/atomic-file.js";
 export { createRejectsFile, InvalidPolicy, type OnInvalid, type Reject, type RejectSink, type RejectsFile } from "./io/rejects.js";

@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import { appendFile, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { fc, test } from "@fast-check/vitest";
@@ -66,4 +67,36 @@ describe("JsonlCheckpoint", () => {
     await cp.close();
     expect(await readFile(file, "utf8")).toBe('{"id":"a","out":"1"}\n{"id":"a","out":"2"}\n{"id":"b","out":"3"}\n');
   });
+});
+
+describe("JsonlCheckpoint.read and maxEntries", () => {
+  it("read returns the entries without touching the file; a missing file reads as empty", async () => {
+    const dir = await tempDir();
+    const file = path.join(dir, "run.jsonl");
+    expect((await JsonlCheckpoint.read<Entry>(file, { key })).size).toBe(0);
+    expect(existsSync(file)).toBe(false);
+    const text = '{"seed":1}\n{"id":"a","out":"1"}\n{"id":"b","out":"2"}\n{"id":"c"';
+    await writeFile(file, text);
+    const warnings: string[] = [];
+    const got = await JsonlCheckpoint.read<Entry>(file, { key, header: { seed: 1 }, onWarning: (w) => warnings.push(w) });
+    expect([...got.keys()]).toEqual(["a", "b"]);
+    expect(warnings).toHaveLength(1);
+    expect(await readFile(file, "utf8")).toBe(text);
+    await expect(JsonlCheckpoint.read<Entry>(file, { key, header: { seed: 2 } })).rejects.toMatchObject({ code: "CHECKPOINT_MISMATCH" });
+  });
+
+  test.prop([fc.integer({ min: 0, max: 6 }), fc.integer({ min: 0, max: 6 }), fc.boolean()])(
+    "maxEntries keeps the first n entries and cuts the rest (even a broken tail) off the file",
+    async (n, extra, tornTail) => {
+      const dir = await tempDir();
+      const file = path.join(dir, "log.jsonl");
+      const lines = Array.from({ length: n + extra }, (_, i) => JSON.stringify({ id: `e${i}`, out: "文" }) + "\n");
+      await writeFile(file, lines.join("") + (tornTail ? "{not json\n{" : ""));
+      const cp = await JsonlCheckpoint.open<Entry>(file, { key, maxEntries: n, fsync: false });
+      expect([...cp.done.keys()]).toEqual(Array.from({ length: n }, (_, i) => `e${i}`));
+      await cp.append({ id: "new", out: "x" });
+      await cp.close();
+      expect(await readFile(file, "utf8")).toBe(lines.slice(0, n).join("") + '{"id":"new","out":"x"}\n');
+    },
+  );
 });

@@ -26,6 +26,11 @@ export interface JsonlCheckpointOptions<T> {
   onWarning?: (message: string) => void;
   /** fsync after every append (a crash then loses at most the line in flight). @default true */
   fsync?: boolean;
+  /**
+   * Keep only the first this many entries (after the header): later lines, work past a state the caller saved
+   * elsewhere (e.g. a snapshot counting the entries it covers), are cut off the file and not read. @default all
+   */
+  maxEntries?: number;
 }
 
 const stable = (v: unknown): string =>
@@ -56,51 +61,28 @@ export class JsonlCheckpoint<T> {
    */
   static async open<T>(file: string, opts: JsonlCheckpointOptions<T>): Promise<JsonlCheckpoint<T>> {
     await mkdir(path.dirname(path.resolve(file)), { recursive: true });
-    let buf: Buffer | undefined;
-    try {
-      buf = await readFile(file);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
-    }
-    const done = new Map<string, T>();
-    const wantHeader = opts.header !== undefined;
-    let keep = 0; // bytes of whole, good lines
-    let sawHeader = false;
-    const decoder = new TextDecoder("utf-8", { fatal: true });
-    for (let start = 0, line = 1; buf && start < buf.length; line++) {
-      const nl = buf.indexOf(0x0a, start);
-      const end = nl === -1 ? buf.length : nl;
-      let value: unknown;
-      try {
-        const text = decoder.decode(buf.subarray(start, end)).trim();
-        value = text ? JSON.parse(text) : undefined;
-      } catch (cause) {
-        if (nl !== -1) throw new CheckpointError(`broken checkpoint line (${(cause as Error).message}); remove the file to start over`, { file, line, cause });
-        opts.onWarning?.(`${file}:${line}: dropped a torn last line from an interrupted run (it will be redone)`);
-        break;
-      }
-      keep = end;
-      if (value !== undefined) {
-        if (wantHeader && !sawHeader) {
-          checkHeader(file, line, value, opts.header);
-          sawHeader = true;
-        } else done.set(opts.key(value as T), value as T);
-      }
-      if (nl === -1) break;
-      keep = nl + 1;
-      start = nl + 1;
-    }
+    const buf = await readIfExists(file);
+    const { done, keep, sawHeader } = parseCheckpoint(file, buf, opts);
     if (buf && keep < buf.length) await truncate(file, keep);
     const fh = await open(file, "a");
     try {
       if (keep > 0 && buf![keep - 1] !== 0x0a) await fh.write("\n"); // a complete last line that lost its newline
-      if (wantHeader && !sawHeader) await fh.write(stable(opts.header) + "\n");
+      if (opts.header !== undefined && !sawHeader) await fh.write(stable(opts.header) + "\n");
       if (opts.fsync ?? true) await fh.datasync();
     } catch (e) {
       await fh.close();
       throw e;
     }
     return new JsonlCheckpoint<T>(file, done, fh, opts.key, opts.fsync ?? true);
+  }
+
+  /**
+   * Read the finished entries of a checkpoint without opening it for appends: nothing is created, cut or written
+   * (a torn last line is skipped with a warning). A missing file reads as empty.
+   * @throws {CheckpointError} like {@link JsonlCheckpoint.open}
+   */
+  static async read<T>(file: string, opts: Omit<JsonlCheckpointOptions<T>, "fsync">): Promise<Map<string, T>> {
+    return parseCheckpoint(file, await readIfExists(file), opts).done;
   }
 
   /** True when an entry with this key was finished (by an earlier run or this one). */
@@ -132,6 +114,53 @@ export class JsonlCheckpoint<T> {
       await this.fh.close();
     }
   }
+}
+
+async function readIfExists(file: string): Promise<Buffer | undefined> {
+  try {
+    return await readFile(file);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
+    return undefined;
+  }
+}
+
+/** The entries of a checkpoint's bytes, and how many leading bytes hold whole, kept lines. */
+function parseCheckpoint<T>(file: string, buf: Buffer | undefined, opts: Omit<JsonlCheckpointOptions<T>, "fsync">): { done: Map<string, T>; keep: number; sawHeader: boolean } {
+  const done = new Map<string, T>();
+  const wantHeader = opts.header !== undefined;
+  const max = opts.maxEntries ?? Number.POSITIVE_INFINITY;
+  let keep = 0; // bytes of whole, good lines
+  let sawHeader = false;
+  let entries = 0;
+  const decoder = new TextDecoder("utf-8", { fatal: true });
+  for (let start = 0, line = 1; buf && start < buf.length && entries < max; line++) {
+    const nl = buf.indexOf(0x0a, start);
+    const end = nl === -1 ? buf.length : nl;
+    let value: unknown;
+    try {
+      const text = decoder.decode(buf.subarray(start, end)).trim();
+      value = text ? JSON.parse(text) : undefined;
+    } catch (cause) {
+      if (nl !== -1) throw new CheckpointError(`broken checkpoint line (${(cause as Error).message}); remove the file to start over`, { file, line, cause });
+      opts.onWarning?.(`${file}:${line}: dropped a torn last line from an interrupted run (it will be redone)`);
+      break;
+    }
+    keep = end;
+    if (value !== undefined) {
+      if (wantHeader && !sawHeader) {
+        checkHeader(file, line, value, opts.header);
+        sawHeader = true;
+      } else {
+        done.set(opts.key(value as T), value as T);
+        entries++;
+      }
+    }
+    if (nl === -1) break;
+    keep = nl + 1;
+    start = nl + 1;
+  }
+  return { done, keep, sawHeader };
 }
 
 function checkHeader(file: string, line: number, got: unknown, want: unknown): void {

@@ -7,7 +7,7 @@ import path from "node:path";
 
 const live = new Set<string>();
 
-/** Track an in-flight temp file; call the returned function once it was renamed into place or removed. */
+/** Track an in-flight temp file (or temp folder, see `AtomicDir`); call the returned function once it was renamed into place or removed. */
 export function registerTemp(file: string): () => void {
   const abs = path.resolve(file);
   live.add(abs);
@@ -29,7 +29,7 @@ export function removeTempsNow(): string[] {
   const removed: string[] = [];
   for (const f of live) {
     try {
-      rmSync(f, { force: true });
+      rmSync(f, { force: true, recursive: true }); // temp folders of AtomicDir too
       removed.push(f);
     } catch {
       // best effort: the process is going down
@@ -60,7 +60,7 @@ export function isProcessAlive(pid: number): boolean {
 }
 
 /**
- * Remove the temp files (see {@link tempPathFor}) that a killed run left in `dir`: those whose writer pid is no
+ * Remove the temp files and temp folders (see {@link tempPathFor}) that a killed run left in `dir`: those whose writer pid is no
  * longer alive on this machine and that are at least `olderThanMs` old. Temps of live processes (this one
  * included) are kept. A missing `dir` sweeps nothing.
  *
@@ -83,8 +83,8 @@ export async function sweepStaleTemps(dir: string, opts: { olderThanMs?: number;
     const file = path.join(dir, name);
     try {
       const st = await stat(file);
-      if (!st.isFile() || now - st.mtimeMs < (opts.olderThanMs ?? 0)) continue;
-      await rm(file, { force: true });
+      if ((!st.isFile() && !st.isDirectory()) || now - st.mtimeMs < (opts.olderThanMs ?? 0)) continue;
+      await rm(file, { force: true, recursive: true });
       removed.push(file);
     } catch {
       // gone already
