@@ -51,10 +51,23 @@ interface PoolCall {
   reject: (e: unknown) => void;
 }
 
+interface PoolTask {
+  call: PoolCall;
+  start: number;
+  end: number;
+}
+
 interface PoolWorker {
   w: Worker;
-  task?: { call: PoolCall; start: number; end: number };
+  /** Chunks sent and not yet answered, oldest first (a worker answers in order). */
+  tasks: PoolTask[];
 }
+
+/**
+ * Chunks queued per worker: the next one already waits in the worker's inbox while it scores the current one,
+ * so a worker never idles through the round trip to this thread.
+ */
+const DEPTH = 2;
 
 /**
  * Default chunk: about four chunks per thread (so uneven pairs balance), between 250 and 2000 answer-length
@@ -100,22 +113,20 @@ export function createPool(poolOptions: RougePoolOptions): Omit<RougePool, "thre
 
   const spawn = (): PoolWorker => {
     // Workers compile nothing: they get the module compiled here (and a clean execArgv, see workerExecArgv).
-    const pw: PoolWorker = { w: new Worker(workerSource(), { eval: true, execArgv: workerExecArgv(), workerData: { module: kernelModule() } }) };
+    const pw: PoolWorker = { w: new Worker(workerSource(), { eval: true, execArgv: workerExecArgv(), workerData: { module: kernelModule() } }), tasks: [] };
     if (unref) pw.w.unref();
     pw.w.on("message", (m: { lcs: Int32Array; lengths?: Int32Array }) => {
-      const t = pw.task!;
-      pw.task = undefined;
-      if (unref) pw.w.unref();
+      const t = pw.tasks.shift()!;
+      if (unref && pw.tasks.length === 0) pw.w.unref();
       finish(t.call, t.start, t.end, m);
       dispatch();
     });
     const lost = (e: unknown) => {
       const k = workers.indexOf(pw);
       if (k >= 0) workers.splice(k, 1);
-      if (pw.task) {
-        pw.task.call.inFlight--;
-        fail(pw.task.call, e);
-        pw.task = undefined;
+      for (const t of pw.tasks.splice(0)) {
+        t.call.inFlight--;
+        fail(t.call, e);
       }
       dispatch();
     };
@@ -181,27 +192,40 @@ export function createPool(poolOptions: RougePoolOptions): Omit<RougePool, "thre
       offsets[sides.length] = o;
       pw.w.postMessage({ data, offsets, wasm }, [data.buffer, offsets.buffer]);
     }
-    pw.task = { call, start, end };
+    pw.tasks.push({ call, start, end });
     call.inFlight++;
     // A busy worker keeps the process alive even in an unref'd pool: the caller is awaiting its answer.
     if (unref) pw.w.ref();
   };
 
+  /** The least busy worker with fewer than `depth` chunks that `call` may use (at most `limit` distinct ones). */
+  const pick = (call: PoolCall, depth: number): PoolWorker | undefined => {
+    const mine = workers.filter((x) => x.tasks.some((t) => t.call === call));
+    let best: PoolWorker | undefined;
+    for (const x of mine.length >= call.limit ? mine : workers) if (x.tasks.length < depth && (!best || x.tasks.length < best.tasks.length)) best = x;
+    if (!best && mine.length < call.limit && workers.length < size) best = spawn();
+    return best;
+  };
+
+  // Idle workers first (one chunk each, spawning up to the pool size), then a second chunk into each inbox.
   const dispatch = () => {
     if (closed) return;
-    for (;;) {
-      const call = calls.find((c) => c.pending.length > 0 && c.inFlight < c.limit);
-      if (!call) return;
-      let pw = workers.find((x) => !x.task);
-      if (!pw) {
-        if (workers.length >= size) return;
-        pw = spawn();
-      }
-      const chunk = call.pending.shift()!;
-      try {
-        send(pw, call, chunk.start, chunk.end);
-      } catch (e) {
-        fail(call, e);
+    for (let depth = 1; depth <= DEPTH; depth++) {
+      for (let sent = true; sent; ) {
+        sent = false;
+        for (const call of calls) {
+          if (call.pending.length === 0) continue;
+          const pw = pick(call, depth);
+          if (!pw) continue;
+          const chunk = call.pending.shift()!;
+          try {
+            send(pw, call, chunk.start, chunk.end);
+          } catch (e) {
+            fail(call, e);
+          }
+          sent = true;
+          break;
+        }
       }
     }
   };
