@@ -1,4 +1,5 @@
-// Shared by the subcommands: output guards, flag parsing, reject files, Parquet dispatch, progress.
+// Shared by the subcommands: output guards, the record flags (--on-invalid, --schema, --encoding), reject files,
+// Parquet dispatch, progress.
 import { createWriteStream, rmSync } from "node:fs";
 import { open, rename, stat } from "node:fs/promises";
 import { once } from "node:events";
@@ -25,6 +26,7 @@ import {
   type TextEncoding,
 } from "@sfmed/schema";
 import { UsageError } from "../context.js";
+import { enumFlag } from "../flags.js";
 import { createProgress, type Progress } from "../progress.js";
 import { hubInputFiles, isHubUri } from "./hub-inputs.js";
 
@@ -68,22 +70,18 @@ export function requireNonEmpty(count: number, what: string, allowEmpty: boolean
 }
 
 export function parseOnInvalid(v: string | undefined, rejects: string | undefined): OnInvalid {
-  const mode = v ?? "error";
-  if (mode !== "error" && mode !== "skip") throw new UsageError(`--on-invalid must be error or skip, got "${mode}"`);
+  const mode = enumFlag("on-invalid", v ?? "error", ["error", "skip"] as const, { expected: "error or skip" });
   if (rejects && mode !== "skip") throw new UsageError("--rejects needs --on-invalid skip");
   return mode;
 }
 
 export function parseKind(v: string | undefined): RecordKind | undefined {
-  if (v === undefined) return undefined;
-  if (!(v in recordSchemas)) throw new UsageError(`--schema must be one of ${Object.keys(recordSchemas).join(", ")}, got "${v}"`);
-  return v as RecordKind;
+  const kinds = Object.keys(recordSchemas) as RecordKind[];
+  return enumFlag("schema", v, kinds, { expected: `one of ${kinds.join(", ")}` });
 }
 
 export function parseEncoding(v: string | undefined): TextEncoding | undefined {
-  if (v === undefined) return undefined;
-  if (v !== "auto" && v !== "utf-8" && v !== "gb18030") throw new UsageError(`--encoding must be auto, utf-8 or gb18030, got "${v}"`);
-  return v;
+  return enumFlag("encoding", v, ["auto", "utf-8", "gb18030"] as const, { expected: "auto, utf-8 or gb18030" });
 }
 
 /** Open the rejects file when asked for; the caller commits it on success and aborts it on failure. */

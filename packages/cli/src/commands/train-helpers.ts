@@ -2,11 +2,14 @@
 // events, and SIGINT/SIGTERM → checkpoint → exit 130/143.
 import { rm, stat, symlink } from "node:fs/promises";
 import path from "node:path";
-import type { JobSummary, StepEvent, TrainerEvent } from "@sfmed/train-runner";
+import { ensureTrainerEnv, type JobSummary, type StepEvent, type TrainerEvent } from "@sfmed/train-runner";
 import { UsageError, type CliContext } from "../context.js";
 import { createProgress } from "../progress.js";
 import { InterruptedError, watchStopSignals, type StopSignal } from "../signals.js";
 import { resolveModelArg } from "./hub-inputs.js";
+
+/** The trainer's Python environment (built once), its set-up lines shown as info. */
+export const trainerEnv = (c: CliContext, python: string | undefined) => ensureTrainerEnv({ ...(python ? { python } : {}), onLog: (l) => c.info(l) });
 
 /** `--set a.b=value`: value parsed as JSON when it parses (numbers, booleans, arrays), else taken as a string. */
 export function applySets(job: Record<string, unknown>, sets: string[]): Record<string, unknown> {
