@@ -1,6 +1,7 @@
 export { normalizeText, NORMALIZATION } from "./normalize-text.js";
 export { shingles, jaccard, type ShinglesOptions } from "./shingles.js";
-export { MinHasher, type MinHasherOptions } from "./minhasher.js";
+export { MinHasher, hashSchemeOf, type MinHasherOptions, type Sketch } from "./minhasher.js";
+export { createSignatureWorkers, type SignatureWorkers, type SignatureWorkersOptions } from "./signature-pool.js";
 export { HASH_SCHEME } from "./minhash-kernel.js";
 export { lshParams, candidateProbability, type LshParams, type LshParamsOptions } from "./lsh-params.js";
 export { LshIndex, type LshIndexOptions } from "./lsh-index.js";
