@@ -2,6 +2,8 @@
 //
 //   npx tsx --conditions=@sfmed/source packages/dpo-merge/bench/merge.ts [--layers 24] [--methods a,b] [--threads N] [--runs 3] [--dir D] [--keep]
 //
+// A method `x+l1` is method x with the L1 rescale (ours: `rescale: "l1"`; mergekit: `rescale: true`).
+//
 // Writes three Qwen2.5-0.5B-shaped checkpoints (untied lm_head, ≈1.26 GB of bf16 each, sharded at 500 MB) of
 // random values with this package's writer (or reuses them from --dir), merges them with every method in a child
 // process for each tool (wall time and peak RSS from /usr/bin/time), and compares the output tensors bit for
@@ -37,7 +39,12 @@ if (args[0] === "--child") {
 const LAYERS = Number(arg("layers", "24"));
 /** Worker threads for mergeCheckpoints (default: its own, the core count); 1 = the single-threaded path. */
 const THREADS = arg("threads", "");
-const METHODS = arg("methods", "linear,task_arithmetic,ties,slerp,dare_ties").split(",") as MergeMethod[];
+/** Method names, optionally with `+l1` (the L1 rescale). */
+const METHODS = arg("methods", "linear,task_arithmetic,ties,ties+l1,slerp,dare_ties,dare_ties+l1").split(",");
+const split = (name: string) => {
+  const [method, variant] = name.split("+") as [MergeMethod, string | undefined];
+  return { method, l1: variant === "l1" };
+};
 const RUNS = Number(arg("runs", "3"));
 const DIR = arg("dir", "");
 const VENV = process.env.SFMED_BENCH_VENV ?? path.join(homedir(), ".cache", "sfmed", "bench-dpo-merge");
@@ -137,8 +144,10 @@ const W = [0.6, 0.4];
 const DENSITY = 0.5;
 const T = 0.3;
 
-function ourOptions(method: MergeMethod, dir: string, out: string) {
+function ourOptions(name: string, dir: string, out: string) {
+  const { method, l1 } = split(name);
   return {
+    ...(l1 ? { rescale: "l1" } : {}),
     method,
     base: method === "linear" ? undefined : path.join(dir, "base"),
     models: method === "slerp" ? [path.join(dir, "m1")] : [path.join(dir, "m1"), path.join(dir, "m2")],
@@ -151,7 +160,9 @@ function ourOptions(method: MergeMethod, dir: string, out: string) {
   };
 }
 
-function mergekitYaml(method: MergeMethod, dir: string): string {
+function mergekitYaml(name: string, dir: string): string {
+  const { method, l1 } = split(name);
+  const rescale = `, rescale: ${l1}`;
   const m = (name: string, weight: number, extra = "") => `  - model: ${path.join(dir, name)}\n    parameters: {weight: ${weight}${extra}}\n`;
   const dens = `, density: ${DENSITY}`;
   const head = `dtype: float32\nout_dtype: bfloat16\n`;
@@ -161,10 +172,10 @@ function mergekitYaml(method: MergeMethod, dir: string): string {
     case "task_arithmetic":
       return `merge_method: task_arithmetic\nbase_model: ${path.join(dir, "base")}\n${head}models:\n${m("m1", W[0]!)}${m("m2", W[1]!)}`;
     case "ties":
-      return `merge_method: ties\nbase_model: ${path.join(dir, "base")}\n${head}parameters: {normalize: true}\nmodels:\n${m("m1", W[0]!, dens)}${m("m2", W[1]!, dens)}`;
+      return `merge_method: ties\nbase_model: ${path.join(dir, "base")}\n${head}parameters: {normalize: true${rescale}}\nmodels:\n${m("m1", W[0]!, dens)}${m("m2", W[1]!, dens)}`;
     case "dare_ties":
     case "dare_linear":
-      return `merge_method: ${method}\nbase_model: ${path.join(dir, "base")}\n${head}models:\n${m("m1", W[0]!, dens)}${m("m2", W[1]!, dens)}`;
+      return `merge_method: ${method}\nbase_model: ${path.join(dir, "base")}\n${head}${l1 ? "parameters: {rescale: true}\n" : ""}models:\n${m("m1", W[0]!, dens)}${m("m2", W[1]!, dens)}`;
     case "slerp":
       return `merge_method: slerp\nbase_model: ${path.join(dir, "base")}\n${head}parameters: {t: ${T}}\nmodels:\n  - model: ${path.join(dir, "base")}\n  - model: ${path.join(dir, "m1")}\n`;
   }
@@ -249,6 +260,7 @@ try {
   const runRows: string[] = [];
   const gbps = (s: number) => (bytes / 1e9 / s).toFixed(3);
   for (const method of METHODS) {
+    const isTies = split(method).method === "ties";
     const ours = path.join(dir, `ours-${method}`);
     const theirs = path.join(dir, `mk-${method}`);
     await writeFile(path.join(dir, `${method}.yml`), mergekitYaml(method, dir));
@@ -285,12 +297,12 @@ try {
       runRows.push(row);
       console.error(row);
       if (run === 0 && r2?.ok) {
-        const c = await compare(ours, theirs, method === "ties" ? dir : undefined);
+        const c = await compare(ours, theirs, isTies ? dir : undefined);
         const pct = ((100 * c.identical) / c.total).toFixed(method.startsWith("dare") ? 1 : 4);
         const diff = c.total - c.identical;
         same = method.startsWith("dare")
           ? `${pct}% (random masks differ)`
-          : `${pct}%, max abs diff ${c.maxAbs.toExponential(1)}${method === "ties" ? `; ${c.atCut} of ${diff} differing at a tied magnitude cut` : ""}`;
+          : `${pct}%, max abs diff ${c.maxAbs.toExponential(1)}${isTies ? `; ${c.atCut} of ${diff} differing at a tied magnitude cut` : ""}`;
       }
     }
     const s1 = median(mine.map((r) => r.seconds));

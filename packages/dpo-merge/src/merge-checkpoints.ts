@@ -39,7 +39,11 @@ export interface MergeCheckpointsOptions {
   normalize?: boolean | undefined;
   /** Scale of the mixed task vector. @default 1 */
   lambda?: number | undefined;
-  /** DARE rescale of kept entries. @default "inverse_keep" (÷density, the DARE paper; mergekit now uses "l1") */
+  /**
+   * Rescale of kept entries. DARE: "inverse_keep" (÷density, the DARE paper), "l1" (to the dense L1 norm, what
+   * mergekit now does) or "none". TIES: "l1" rescales each trimmed task vector to its dense L1 norm (mergekit's
+   * `rescale: true`); any other value leaves it (mergekit's default for ties). @default "inverse_keep"
+   */
   rescale?: RescaleMode | undefined;
   /** Seed of the DARE masks (each tensor's stream depends only on seed, tensor name and model index). @default 0 */
   seed?: number | undefined;

@@ -1,3 +1,6 @@
+// Kept apart from @sfmed/schema's `seededRandom` (mulberry32 from one number): DARE masks need streams keyed by
+// (seed, tensor name, model index), and the Wasm `bernoulli` kernel in bf16-kernels.ts runs exactly this
+// xoshiro128** generator, so changing it would change every DARE merge already written.
 /** A uniform generator on [0, 1) with 2^-32 resolution. */
 export type Rng = () => number;
 
