@@ -158,16 +158,11 @@ export function createPool(poolOptions: RougePoolOptions): Omit<RougePool, "thre
   const send = (pw: PoolWorker, call: PoolCall, start: number, end: number) => {
     const { pairs } = call;
     if (call.charMode) {
-      // One string and one offset table per chunk (a single copy each), tokenized in the worker.
-      const parts: string[] = [];
-      const bounds = new Int32Array(2 * (end - start) + 1);
-      let o = 0;
-      for (let i = start; i < end; i++) {
-        parts.push(pairs[i]!.candidate, pairs[i]!.reference);
-        bounds[2 * (i - start) + 1] = o += pairs[i]!.candidate.length;
-        bounds[2 * (i - start) + 2] = o += pairs[i]!.reference.length;
-      }
-      pw.w.postMessage({ text: parts.join(""), bounds }, [bounds.buffer]);
+      // The chunk's texts as one array in one message, tokenized in the worker. (Measured: joining them into one
+      // string with an offset table cost 40% more CPU in all, the join and the sliced reads in the worker.)
+      const texts: string[] = [];
+      for (let i = start; i < end; i++) texts.push(pairs[i]!.candidate, pairs[i]!.reference);
+      pw.w.postMessage({ texts });
     } else {
       // Tokenizing stays here (jieba and custom tokenizers are not transferable); only integer symbols cross.
       const sides: ArrayLike<number>[] = [];

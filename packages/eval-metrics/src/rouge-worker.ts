@@ -7,8 +7,8 @@ import { charCodes, isPythonWhitespace } from "./tokenize.js";
  * outside themselves), so the package needs no separate worker file in source or built form. `workerData.module`
  * is the compiled LCS module (null: the JS kernel).
  *
- * Messages in: `{ text, bounds }` (character tokens: all sides of a chunk as one string, side i is
- * text[bounds[i], bounds[i+1]), tokenized here) or `{ data, offsets }` (interned ids, sides back to back).
+ * Messages in: `{ texts }` (character tokens: a chunk's candidate, reference, candidate, … strings, tokenized
+ * here) or `{ data, offsets, wasm }` (interned ids, sides back to back; `wasm` false for oversized pairs).
  * Out: `{ lcs, lengths? }`, transferred.
  */
 export function workerSource(): string {
@@ -25,11 +25,11 @@ ${charCodes.toString()}
 ${createLcsDriver.toString()}
 const driver = workerData && workerData.module ? ${createLcsDriver.name}(workerData.module, WebAssembly, ${lcsOfSymbols.name}, ${isPythonWhitespace.name}) : null;
 parentPort.on("message", (m) => {
-  if (m.text !== undefined) {
-    const n = (m.bounds.length - 1) >> 1;
+  if (m.texts !== undefined) {
+    const n = m.texts.length >> 1;
     const lcs = new Int32Array(n);
     const lengths = new Int32Array(2 * n);
-    const side = (i) => m.text.slice(m.bounds[i], m.bounds[i + 1]);
+    const side = (i) => m.texts[i];
     if (driver) driver.chars(n, side, lcs, lengths);
     else
       for (let k = 0; k < n; k++) {
