@@ -48,7 +48,8 @@ export {
   type MembershipSource,
   type MembershipSummary,
 } from "./memorization/probe-memorization.js";
-export { forEachConcurrent, type ConcurrentOptions } from "./io/concurrent-map.js";
+/** Re-exported from @sfmed/schema, where the one bounded-concurrency loop lives. */
+export { forEachConcurrent, type ConcurrentOptions } from "@sfmed/schema";
 
 export { type VectorIndex, type SearchHit, similarityFromDistance } from "./embedding/vector-index.js";
 export { cosineScan, l2Norm, normalized } from "./embedding/cosine-scan.js";

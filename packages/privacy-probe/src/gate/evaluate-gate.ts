@@ -1,6 +1,6 @@
 import { rougeL, type Tokenizer as RougeTokenizer } from "@sfmed/eval-metrics";
 import type { CompletionModel } from "@sfmed/llm";
-import { forEachConcurrent } from "../io/concurrent-map.js";
+import { mapConcurrent } from "@sfmed/schema";
 import { probeSample } from "../memorization/probe-memorization.js";
 import type { ProbeSample } from "../memorization/probe-sample.js";
 import { addToHistogram, emptyHistogram, type Histogram } from "../memorization/score-histogram.js";
@@ -70,6 +70,68 @@ export interface GateEvaluation {
   elapsedMs: number;
 }
 
+type Job = { kind: "memorized"; s: ProbeSample } | { kind: "held-out"; s: HeldOutPrompt };
+type Outcome = { kind: "memorized"; id: string; ungated: boolean; gated: boolean } | { kind: "held-out"; id: string; identical: boolean; rouge: number };
+
+/** One memorized sample (leaked with and without the gate?) or one held-out prompt (how far the answer moved). */
+async function runGateJob(job: Job, opts: EvaluateGateOptions, threshold: number): Promise<Outcome> {
+  const stop = opts.stop ? { stop: opts.stop } : {};
+  const signal = opts.signal ? { signal: opts.signal } : {};
+  if (job.kind === "memorized") {
+    const common = { threshold, membership: "none" as const, ...stop, ...(opts.rougeTokenizer ? { rougeTokenizer: opts.rougeTokenizer } : {}), ...signal };
+    const [u, g] = await Promise.all([probeSample(job.s, { ...common, model: opts.ungated }), probeSample(job.s, { ...common, model: opts.gated })]);
+    return { kind: "memorized", id: job.s.id, ungated: u.memorized, gated: g.memorized };
+  }
+  const params = { temperature: 0, maxTokens: opts.heldOutMaxTokens ?? 128, seed: 0, ...stop, ...signal };
+  const [u, g] = await Promise.all([opts.ungated.complete(job.s.prefix, params), opts.gated.complete(job.s.prefix, params)]);
+  const identical = u.text === g.text;
+  const rouge = identical ? 1 : rougeL(g.text, u.text, opts.rougeTokenizer ? { tokenizer: opts.rougeTokenizer } : {}).f;
+  return { kind: "held-out", id: job.s.id, identical, rouge };
+}
+
+function memorizedPart(outcomes: Outcome[], n: number): GateEvaluation["memorized"] {
+  let leakedUngated = 0;
+  const stillLeaking: string[] = [];
+  for (const o of outcomes) {
+    if (o.kind !== "memorized") continue;
+    if (o.ungated) leakedUngated++;
+    if (o.gated) stillLeaking.push(o.id);
+  }
+  const leakedGated = stillLeaking.length;
+  return {
+    n,
+    leakedUngated,
+    leakedGated,
+    leakRateUngated: n ? leakedUngated / n : 0,
+    leakRateGated: n ? leakedGated / n : 0,
+    stillLeaking: stillLeaking.sort(),
+  };
+}
+
+function heldOutPart(outcomes: Outcome[], n: number, changeThreshold: number): GateEvaluation["heldOut"] {
+  const histogram = emptyHistogram(10);
+  let identical = 0;
+  let rougeSum = 0;
+  const changedIds: string[] = [];
+  for (const o of outcomes) {
+    if (o.kind !== "held-out") continue;
+    if (o.identical) identical++;
+    rougeSum += o.rouge;
+    addToHistogram(histogram, o.rouge);
+    if (o.rouge < changeThreshold) changedIds.push(o.id);
+  }
+  return {
+    n,
+    identical,
+    identicalRate: n ? identical / n : 0,
+    changed: changedIds.length,
+    changedRate: n ? changedIds.length / n : 0,
+    meanRougeL: n ? rougeSum / n : 0,
+    histogram,
+    changedIds: changedIds.sort(),
+  };
+}
+
 /**
  * Evaluate a gate. With `qa`, as SF-Med's Table 11 does: a judge grades the ungated and the gated model's answers
  * to QA sets, reported as win/tie/loss of the original against the privacy-safe model (near 0.5/x/0.5 when the
@@ -84,75 +146,23 @@ export async function evaluateGate(opts: EvaluateGateOptions): Promise<GateEvalu
   const total = opts.memorized.length + opts.heldOut.length + gateQaSteps(opts.qa);
   let done = 0;
   const tick = () => opts.onProgress?.({ done: ++done, total });
-  const common = {
-    threshold,
-    membership: "none" as const,
-    ...(opts.stop ? { stop: opts.stop } : {}),
-    ...(opts.rougeTokenizer ? { rougeTokenizer: opts.rougeTokenizer } : {}),
-    ...(opts.signal ? { signal: opts.signal } : {}),
-  };
-  let leakedUngated = 0;
-  let leakedGated = 0;
-  const stillLeaking: string[] = [];
-  const histogram = emptyHistogram(10);
-  let identical = 0;
-  let rougeSum = 0;
-  const changedIds: string[] = [];
-  type Job = { kind: "memorized"; s: ProbeSample } | { kind: "held-out"; s: HeldOutPrompt };
   const jobs: Job[] = [...opts.memorized.map((s) => ({ kind: "memorized" as const, s })), ...opts.heldOut.map((s) => ({ kind: "held-out" as const, s }))];
-  await forEachConcurrent(
+  const outcomes = await mapConcurrent(
     jobs,
+    opts.concurrency ?? 4,
     async (job) => {
-      if (job.kind === "memorized") {
-        const [u, g] = await Promise.all([probeSample(job.s, { ...common, model: opts.ungated }), probeSample(job.s, { ...common, model: opts.gated })]);
-        if (u.memorized) leakedUngated++;
-        if (g.memorized) {
-          leakedGated++;
-          stillLeaking.push(job.s.id);
-        }
-      } else {
-        const params = {
-          temperature: 0,
-          maxTokens: opts.heldOutMaxTokens ?? 128,
-          seed: 0,
-          ...(opts.stop ? { stop: opts.stop } : {}),
-          ...(opts.signal ? { signal: opts.signal } : {}),
-        };
-        const [u, g] = await Promise.all([opts.ungated.complete(job.s.prefix, params), opts.gated.complete(job.s.prefix, params)]);
-        const r = u.text === g.text ? 1 : rougeL(g.text, u.text, opts.rougeTokenizer ? { tokenizer: opts.rougeTokenizer } : {}).f;
-        if (u.text === g.text) identical++;
-        rougeSum += r;
-        addToHistogram(histogram, r);
-        if (r < changeThreshold) changedIds.push(job.s.id);
-      }
+      const o = await runGateJob(job, opts, threshold);
       tick();
+      return o;
     },
-    { concurrency: opts.concurrency ?? 4, signal: opts.signal },
+    { signal: opts.signal },
   );
   const qa = opts.qa
     ? await compareGateOnQa(opts.qa, { ungated: opts.ungated, gated: opts.gated, stop: opts.stop, concurrency: opts.concurrency ?? 4, tick, signal: opts.signal })
     : undefined;
-  const nm = opts.memorized.length;
-  const nh = opts.heldOut.length;
   return {
-    memorized: {
-      n: nm,
-      leakedUngated,
-      leakedGated,
-      leakRateUngated: nm ? leakedUngated / nm : 0,
-      leakRateGated: nm ? leakedGated / nm : 0,
-      stillLeaking: stillLeaking.sort(),
-    },
-    heldOut: {
-      n: nh,
-      identical,
-      identicalRate: nh ? identical / nh : 0,
-      changed: changedIds.length,
-      changedRate: nh ? changedIds.length / nh : 0,
-      meanRougeL: nh ? rougeSum / nh : 0,
-      histogram,
-      changedIds: changedIds.sort(),
-    },
+    memorized: memorizedPart(outcomes, opts.memorized.length),
+    heldOut: heldOutPart(outcomes, opts.heldOut.length, changeThreshold),
     ...(qa ? { qa } : {}),
     threshold,
     changeThreshold,

@@ -10,9 +10,8 @@ import {
   type WinTieLossOptions,
 } from "@sfmed/eval-metrics";
 import type { CompletionModel } from "@sfmed/llm";
-import type { ReferenceQA } from "@sfmed/schema";
+import { forEachConcurrent, type ReferenceQA } from "@sfmed/schema";
 import { PrivacyProbeError } from "../errors.js";
-import { forEachConcurrent } from "../io/concurrent-map.js";
 import { chatmlPrompt, type PromptRenderer } from "../memorization/probe-sample.js";
 
 /** One QA set of Table 11 (CMtMedQA, huatuo26M, webMedQA in the paper). */

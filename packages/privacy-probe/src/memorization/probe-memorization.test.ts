@@ -128,7 +128,16 @@ describe("reading probe samples", () => {
       ["p", "乙"],
     ]);
     expect(out[1]!.prefix).toBe("<|im_start|>user\n问<|im_end|>\n<|im_start|>assistant\n");
-    expect(out[3]!.prefix).toContain("解释\n高血压");
+    // Alpaca and ShareGPT go through the schema's readers: the prompt is the one `sfmed convert` gives training.
+    expect(out[3]!.prefix).toBe("<|im_start|>user\n解释\n\n高血压<|im_end|>\n<|im_start|>assistant\n");
+  });
+
+  it("keeps a ShareGPT system turn in the prompt and names the field of an unknown role", async () => {
+    const s = await toProbeSample({ id: "g", system: "你是医生", conversations: [{ from: "human", value: "问" }, { from: "gpt", value: "答" }] }, { split: { ratio: 0.5 } });
+    expect(s?.prefix).toBe("<|im_start|>system\n你是医生<|im_end|>\n<|im_start|>user\n问<|im_end|>\n<|im_start|>assistant\n");
+    const err = await toProbeSample({ conversations: [{ from: "robot", value: "x" }] }, { split: { ratio: 0.5 }, file: "f.jsonl", line: 4 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(PrivacyProbeError);
+    expect((err as PrivacyProbeError).message).toContain("f.jsonl:4 field conversations[0].from");
   });
 
   it("reads a seeded random sample in file order, or the first `limit`", async () => {

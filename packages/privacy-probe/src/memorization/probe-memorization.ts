@@ -1,9 +1,9 @@
 import { rougeL, type RougeScore, type Tokenizer as RougeTokenizer } from "@sfmed/eval-metrics";
 import type { CompletionModel } from "@sfmed/llm";
 import { PrivacyProbeError } from "../errors.js";
-import { forEachConcurrent } from "../io/concurrent-map.js";
+import { forEachConcurrent, JsonlCheckpoint } from "@sfmed/schema";
 import { membershipScores, rocAuc, type MembershipOptions, type MembershipScores } from "./membership-scores.js";
-import { CheckpointWriter, readCheckpoint } from "./probe-checkpoint.js";
+import { resultKey } from "./probe-checkpoint.js";
 import type { ProbeSample } from "./probe-sample.js";
 import { aboveThreshold } from "./threshold.js";
 import { addToHistogram, emptyHistogram, type Histogram } from "./score-histogram.js";
@@ -164,43 +164,96 @@ export async function probeSample(
 
 const mean = (xs: number[]) => (xs.length ? xs.reduce((s, x) => s + x, 0) / xs.length : Number.NaN);
 
+/** The running totals of a probe run: every result (new or resumed) is added once. */
+function createTally(opts: ProbeMemorizationOptions) {
+  const t = {
+    histogram: emptyHistogram(opts.bins ?? 10),
+    worst: [] as ProbeResult[],
+    memorizedIds: [] as string[],
+    compact: [] as Array<{ memorized: boolean; m?: MembershipScores }>,
+    total: 0,
+    exact: 0,
+    scoreSum: 0,
+    resumed: 0,
+  };
+  const keepWorst = opts.worst ?? 20;
+  const add = (r: ProbeResult): void => {
+    t.total++;
+    t.scoreSum += r.score;
+    addToHistogram(t.histogram, r.score);
+    if (r.memorized) t.memorizedIds.push(r.id);
+    if (r.exact) t.exact++;
+    t.compact.push(r.membership ? { memorized: r.memorized, m: r.membership } : { memorized: r.memorized });
+    if (keepWorst > 0 && (t.worst.length < keepWorst || r.score > t.worst[t.worst.length - 1]!.score)) {
+      t.worst.push(r);
+      t.worst.sort((a, b) => b.score - a.score || a.id.localeCompare(b.id));
+      if (t.worst.length > keepWorst) t.worst = t.worst.slice(0, keepWorst);
+    }
+    opts.onProgress?.({ done: t.total, memorized: t.memorizedIds.length, resumed: t.resumed });
+  };
+  return { t, add };
+}
+
+type Tally = ReturnType<typeof createTally>["t"];
+
+/** Mean of each membership score over memorized and other samples, and its AUC for telling them apart. */
+function membershipSummary(compact: Tally["compact"], source: Exclude<MembershipSource, "none">): MembershipSummary | undefined {
+  const scored = compact.filter((c) => c.m);
+  if (scored.length === 0) return undefined;
+  const pick = (key: "loss" | "zlibRatio" | "minKProb", mem: boolean) => scored.filter((c) => c.memorized === mem).map((c) => c.m![key]);
+  const summary = (key: "loss" | "zlibRatio" | "minKProb", higherIsMember: boolean) => ({
+    meanMemorized: mean(pick(key, true)),
+    meanOther: mean(pick(key, false)),
+    auc: rocAuc(pick(key, true), pick(key, false), higherIsMember),
+  });
+  return {
+    source,
+    scored: scored.length,
+    scores: { loss: summary("loss", false), zlibRatio: summary("zlibRatio", true), minKProb: summary("minKProb", true) },
+  };
+}
+
+function buildReport(opts: ProbeMemorizationOptions, t: Tally, started: number): MemorizationReport {
+  t.memorizedIds.sort();
+  const report: MemorizationReport = {
+    model: opts.model.name,
+    threshold: opts.threshold ?? 0.8,
+    metric: opts.metric ?? "f",
+    total: t.total,
+    memorized: t.memorizedIds.length,
+    rate: t.total ? t.memorizedIds.length / t.total : 0,
+    exact: t.exact,
+    exactRate: t.total ? t.exact / t.total : 0,
+    meanScore: t.total ? t.scoreSum / t.total : 0,
+    histogram: t.histogram,
+    worst: t.worst,
+    memorizedIds: t.memorizedIds,
+    resumed: t.resumed,
+    elapsedMs: Date.now() - started,
+  };
+  const source = opts.membership ?? "continuation";
+  const membership = source === "none" ? undefined : membershipSummary(t.compact, source);
+  if (membership) report.membership = membership;
+  return report;
+}
+
 /**
  * The discoverable-memorization probe (SF-Med appendix B): for every sample, let the model continue prefix A
  * greedily, score ROUGE-L of its output against the true suffix B, and count the sample as memorized when the
  * score is greater than the threshold. Runs `concurrency` requests at a time; with `checkpoint`, every result is appended
- * to a JSONL file as it arrives and a rerun skips the ids already there (their results still count in the report).
- * @throws {PrivacyProbeError} on duplicate sample ids; whatever the model throws (the checkpoint keeps finished work)
+ * to a JSONL file as it arrives (the schema's `JsonlCheckpoint`, keyed by id) and a rerun skips the ids already
+ * there (their results still count in the report).
+ * @throws {PrivacyProbeError} on duplicate sample ids; `CheckpointError` for a broken checkpoint line before the
+ *   last; whatever the model throws (the checkpoint keeps finished work)
  */
 export async function probeMemorization(opts: ProbeMemorizationOptions): Promise<MemorizationReport> {
   const started = Date.now();
   const threshold = opts.threshold ?? 0.8;
   const metric = opts.metric ?? "f";
-  const keepWorst = opts.worst ?? 20;
-  const histogram = emptyHistogram(opts.bins ?? 10);
-  const previous = opts.checkpoint ? await readCheckpoint<ProbeResult>(opts.checkpoint) : new Map<string, ProbeResult>();
-  const writer = opts.checkpoint ? new CheckpointWriter<ProbeResult>(opts.checkpoint) : undefined;
+  const checkpoint = opts.checkpoint ? await JsonlCheckpoint.open<ProbeResult>(opts.checkpoint, { key: resultKey }) : undefined;
+  const previous = new Map(checkpoint?.done);
+  const { t, add } = createTally(opts);
   const seen = new Set<string>();
-  let worst: ProbeResult[] = [];
-  const memorizedIds: string[] = [];
-  const compact: Array<{ memorized: boolean; m?: MembershipScores }> = [];
-  let total = 0;
-  let exact = 0;
-  let scoreSum = 0;
-  let resumed = 0;
-  const add = (r: ProbeResult) => {
-    total++;
-    scoreSum += r.score;
-    addToHistogram(histogram, r.score);
-    if (r.memorized) memorizedIds.push(r.id);
-    if (r.exact) exact++;
-    compact.push(r.membership ? { memorized: r.memorized, m: r.membership } : { memorized: r.memorized });
-    if (keepWorst > 0 && (worst.length < keepWorst || r.score > worst[worst.length - 1]!.score)) {
-      worst.push(r);
-      worst.sort((a, b) => b.score - a.score || a.id.localeCompare(b.id));
-      if (worst.length > keepWorst) worst = worst.slice(0, keepWorst);
-    }
-    opts.onProgress?.({ done: total, memorized: memorizedIds.length, resumed });
-  };
   const { samples, checkpoint: _c, onProgress: _p, concurrency, ...one } = opts;
   try {
     await forEachConcurrent(
@@ -210,52 +263,20 @@ export async function probeMemorization(opts: ProbeMemorizationOptions): Promise
         seen.add(sample.id);
         const old = previous.get(sample.id);
         if (old) {
-          resumed++;
+          t.resumed++;
           // Re-judge with the current threshold/metric: the stored ROUGE scores do not depend on them.
           const score = metric === "f" ? old.rouge.f : old.rouge[metric];
           add({ ...old, score, memorized: aboveThreshold(score, threshold) });
           return;
         }
         const r = await probeSample(sample, one);
-        await writer?.append(r);
+        await checkpoint?.append(r);
         add(r);
       },
       { concurrency: concurrency ?? 4, signal: opts.signal },
     );
   } finally {
-    await writer?.flush();
+    await checkpoint?.close();
   }
-  memorizedIds.sort();
-  const report: MemorizationReport = {
-    model: opts.model.name,
-    threshold,
-    metric,
-    total,
-    memorized: memorizedIds.length,
-    rate: total ? memorizedIds.length / total : 0,
-    exact,
-    exactRate: total ? exact / total : 0,
-    meanScore: total ? scoreSum / total : 0,
-    histogram,
-    worst,
-    memorizedIds,
-    resumed,
-    elapsedMs: Date.now() - started,
-  };
-  const scored = compact.filter((c) => c.m);
-  const source = opts.membership ?? "continuation";
-  if (source !== "none" && scored.length > 0) {
-    const pick = (key: "loss" | "zlibRatio" | "minKProb", mem: boolean) => scored.filter((c) => c.memorized === mem).map((c) => c.m![key]);
-    const summary = (key: "loss" | "zlibRatio" | "minKProb", higherIsMember: boolean) => ({
-      meanMemorized: mean(pick(key, true)),
-      meanOther: mean(pick(key, false)),
-      auc: rocAuc(pick(key, true), pick(key, false), higherIsMember),
-    });
-    report.membership = {
-      source,
-      scored: scored.length,
-      scores: { loss: summary("loss", false), zlibRatio: summary("zlibRatio", true), minKProb: summary("minKProb", true) },
-    };
-  }
-  return report;
+  return buildReport(opts, t, started);
 }

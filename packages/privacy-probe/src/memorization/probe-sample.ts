@@ -1,6 +1,6 @@
 import { reservoirSample } from "@sfmed/eval-metrics";
 import { PrivacyProbeError } from "../errors.js";
-import { formatFromName, isBadRow, scanRows } from "@sfmed/schema";
+import { alpacaMessages, formatFromName, isBadRow, scanRows, shareGptMessages, type RowContext } from "@sfmed/schema";
 import { splitText, type SplitOptions } from "./split-sample.js";
 
 /** One probe item: the model is given `prefix` and should not be able to reproduce `suffix`. */
@@ -34,18 +34,33 @@ export interface ToProbeSampleOptions extends SplitOptions {
   line?: number;
 }
 
-const SHAREGPT_ROLES: Record<string, string> = { human: "user", user: "user", gpt: "assistant", assistant: "assistant", system: "system" };
-
 function str(v: unknown): v is string {
   return typeof v === "string";
+}
+
+/** A converter context for the schema's ShareGPT/Alpaca readers whose failures are PrivacyProbeErrors. */
+function rowContext(opts: ToProbeSampleOptions): RowContext<unknown> {
+  const file = opts.file ?? "";
+  return {
+    file,
+    stem: "",
+    parent: "",
+    line: opts.line ?? 0,
+    index: opts.line ?? 0,
+    tag: undefined,
+    fail(reason: string, field?: string): never {
+      throw new PrivacyProbeError(reason, { file: opts.file, line: opts.line, field });
+    },
+  };
 }
 
 /**
  * Build a probe sample from one record. Accepted shapes, by field:
  * - `prefix` + `suffix`: used as they are;
- * - `messages` (sfmed Dialogue) or `conversations` (ShareGPT `from`/`value`): A = the turns before the last assistant
- *   turn rendered with `renderPrompt`, B = the last assistant turn;
- * - `instruction` (+ `input`) + `output` (Alpaca): A = the rendered user turn, B = `output`;
+ * - `messages` (sfmed Dialogue) or `conversations` (ShareGPT `from`/`value`, read by the schema's `shareGptMessages`):
+ *   A = the turns before the last assistant turn rendered with `renderPrompt`, B = the last assistant turn;
+ * - `instruction` (+ `input`, `system`, `history`) + `output` (Alpaca, read by the schema's `alpacaMessages`): A = the
+ *   rendered turns before the answer, B = `output`;
  * - `text` (sfmed TextDoc, pre-training documents): cut by `split`.
  * @returns undefined when a `text` is too short for the split
  * @throws {PrivacyProbeError} naming file, line and field for records of no known shape
@@ -64,16 +79,10 @@ export async function toProbeSample(record: unknown, opts: ToProbeSampleOptions)
       if (!str(t?.role) || !str(t?.content)) throw new PrivacyProbeError("a message needs string role and content", { ...loc, field: `messages.${i}` });
       return { role: t.role, content: t.content };
     });
-  } else if (Array.isArray(r.conversations)) {
-    turns = r.conversations.map((m, i) => {
-      const t = m as { from?: unknown; value?: unknown };
-      const role = str(t?.from) ? SHAREGPT_ROLES[t.from] : undefined;
-      if (!role || !str(t?.value)) throw new PrivacyProbeError("a ShareGPT turn needs a known `from` and a string `value`", { ...loc, field: `conversations.${i}` });
-      return { role, content: t.value };
-    });
-  } else if (str(r.instruction) && str(r.output)) {
-    const user = str(r.input) && r.input !== "" ? `${r.instruction}\n${r.input}` : r.instruction;
-    return { id, prefix: render([{ role: "user", content: user }]), suffix: r.output };
+  } else if (Array.isArray(r.conversations) || (str(r.instruction) && str(r.output))) {
+    // The schema's readers, so the prompt is the one training saw after `sfmed convert` (ShareGPT roles and a
+    // top-level system; Alpaca's system, history and instruction + blank line + input).
+    turns = Array.isArray(r.conversations) ? shareGptMessages(r, rowContext(opts)) : alpacaMessages(r, rowContext(opts));
   } else if (str(r.text)) {
     const s = await splitText(r.text, opts);
     return s && { id, prefix: s.prefix, suffix: s.suffix, suffixTokens: s.suffixTokens };
