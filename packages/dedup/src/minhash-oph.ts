@@ -44,14 +44,16 @@ function probeBin(j: number, t: number, probeSalt: number, scale: number): numbe
 
 /**
  * {@link ophInto} as a few hundred bytes of WebAssembly (no build step): sig reset, binning with a `select` for
- * the minimum (never a branch: whether a shingle lowers its bin is a coin flip), and densification through the
- * probe table. Params: hOff m sigOff salt k probesOff outOff; returns how many empty bins found no filled bin
+ * the minimum (never a branch: whether a shingle lowers its bin is a coin flip), the mixing four hashes at a time
+ * on SIMD lanes when k is a power of two, and densification through the probe table. Params: hOff m sigOff salt
+ * k probesOff outOff simdCount (hashes for the vector loop, a multiple of 4) shift (32 − log2 k); returns how many empty bins found no filled bin
  * within the table (then the caller densifies `sig` in JavaScript instead). Memory: probe table, sig (before
  * densification), out (after), hashes.
  */
 function ophModuleBytes(): Uint8Array {
-  const [hOff, m, sigOff, salt, k, probesOff, outOff] = [0, 1, 2, 3, 4, 5, 6];
-  const [p, end, y, addr, v, s, j, q, t, bad] = [7, 8, 9, 10, 11, 12, 13, 14, 15, 16];
+  const [hOff, m, sigOff, salt, k, probesOff, outOff, simdCount, shift] = [0, 1, 2, 3, 4, 5, 6, 7, 8];
+  const [p, end, y, addr, v, s, j, q, t, bad] = [9, 10, 11, 12, 13, 14, 15, 16, 17, 18];
+  const [Y, B, V, SALT] = [19, 20, 21, 22]; // v128
   const g = (i: number) => [0x20, ...uleb(i)];
   const set = (i: number) => [0x21, ...uleb(i)];
   const i32 = (n: number) => [0x41, ...sleb(n | 0)];
@@ -66,11 +68,33 @@ function ophModuleBytes(): Uint8Array {
     ...i32(0), ...set(counter), BLOCK, VOID, LOOP, VOID, ...g(counter), ...limit, GE_U, BR_IF, 1,
     ...inner, ...g(counter), ...i32(1), ADD, ...set(counter), BR, 0, END, END,
   ];
+  const simd = (op: number) => [0xfd, ...uleb(op)];
+  const splat = (n: number) => [...simd(0x0c), ...Array.from({ length: 4 }, () => [n & 0xff, (n >>> 8) & 0xff, (n >>> 16) & 0xff, (n >>> 24) & 0xff]).flat()];
+  const [V_XOR, X4_SHR_U, X4_MUL, X4_SPLAT] = [simd(0x51), simd(0xad), simd(0xb5), simd(0x11)];
+  const vXorShift = (n: number) => [...g(Y), ...g(Y), ...i32(n), ...X4_SHR_U, ...V_XOR, ...set(Y)];
+  const scatter = (bin: number[], value: number[]) => [
+    ...at(sigOff, bin), ...set(addr), ...value, ...set(v),
+    ...g(addr), ...LOAD, ...set(s),
+    ...g(addr), ...g(v), ...g(s), ...g(v), ...g(s), LT_S, SELECT, ...STORE,
+  ];
   const body = [
     // sig[0..k) = SIG_EMPTY
     ...loopWhile(j, g(k), [...at(sigOff, g(j)), ...i32(SIG_EMPTY), ...STORE]),
-    // binning
+    // binning, four hashes per step where k is a power of two (bin = y >>> shift, the same as below)
+    ...g(salt), ...X4_SPLAT, ...set(SALT),
     ...g(hOff), ...set(p),
+    ...g(hOff), ...g(simdCount), ...i32(2), SHL, ADD, ...set(end),
+    BLOCK, VOID, LOOP, VOID,
+    ...g(p), ...g(end), GE_U, BR_IF, 1,
+    ...g(p), ...simd(0x00), 0, 0, ...g(SALT), ...V_XOR, ...set(Y),
+    ...vXorShift(16), ...g(Y), ...splat(0x85ebca6b), ...X4_MUL, ...set(Y),
+    ...vXorShift(13), ...g(Y), ...splat(0xc2b2ae35), ...X4_MUL, ...set(Y),
+    ...vXorShift(16),
+    ...g(Y), ...g(shift), ...X4_SHR_U, ...set(B),
+    ...g(Y), ...splat(0x80000000), ...V_XOR, ...set(V),
+    ...[0, 1, 2, 3].flatMap((lane) => scatter([...g(B), ...simd(0x1b), lane], [...g(V), ...simd(0x1b), lane])),
+    ...g(p), ...i32(16), ADD, ...set(p), BR, 0, END, END,
+    // the rest one at a time, from where the vector loop stopped
     ...g(hOff), ...g(m), ...i32(2), SHL, ADD, ...set(end),
     BLOCK, VOID, LOOP, VOID,
     ...g(p), ...g(end), GE_U, BR_IF, 1,
@@ -79,10 +103,7 @@ function ophModuleBytes(): Uint8Array {
     ...xorShift(13), ...g(y), ...i32(0xc2b2ae35), MUL, ...set(y),
     ...xorShift(16),
     // bin = (y · k) >> 32 in 64 bits
-    ...at(sigOff, [...g(y), EXT_U, ...g(k), EXT_U, I64_MUL, 0x42, 32, I64_SHR_U, WRAP]), ...set(addr),
-    ...g(y), ...i32(0x80000000), XOR, ...set(v),
-    ...g(addr), ...LOAD, ...set(s),
-    ...g(addr), ...g(v), ...g(s), ...g(v), ...g(s), LT_S, SELECT, ...STORE,
+    ...scatter([...g(y), EXT_U, ...g(k), EXT_U, I64_MUL, 0x42, 32, I64_SHR_U, WRAP], [...g(y), ...i32(0x80000000), XOR]),
     ...g(p), ...i32(4), ADD, ...set(p), BR, 0, END, END,
     // densification through the probe table
     ...i32(0), ...set(bad),
@@ -100,10 +121,10 @@ function ophModuleBytes(): Uint8Array {
     ]),
     ...g(bad), END,
   ];
-  const func = [...vec([[10, 0x7f]]), ...body];
+  const func = [...vec([[10, 0x7f], [4, 0x7b]]), ...body];
   return new Uint8Array([
     0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
-    ...section(1, vec([[0x60, ...vec(Array.from({ length: 7 }, () => [0x7f])), ...vec([[0x7f]])]])),
+    ...section(1, vec([[0x60, ...vec(Array.from({ length: 9 }, () => [0x7f])), ...vec([[0x7f]])]])),
     ...section(3, vec([[0]])),
     ...section(5, vec([[0x00, 1]])),
     ...section(7, vec([[...str("mem"), 0x02, 0], [...str("oph"), 0x00, 0]])),
@@ -129,7 +150,7 @@ export function createWasmOph(plan: OphPlan): ((h: Int32Array, m: number, sig: I
   if (!ophCompiled) return null;
   const inst = new Wasm!.Instance(ophCompiled);
   const mem = inst.exports.mem as WasmMemory;
-  const fn = inst.exports.oph as (hOff: number, m: number, sigOff: number, salt: number, k: number, probesOff: number, outOff: number) => number;
+  const fn = inst.exports.oph as (hOff: number, m: number, sigOff: number, salt: number, k: number, probesOff: number, outOff: number, simdCount: number, shift: number) => number;
   const { k, salt } = plan;
   // layout in 4-byte words: probe table, sig, out, hashes
   const sigAt = k * PROBES;
@@ -139,6 +160,9 @@ export function createWasmOph(plan: OphPlan): ((h: Int32Array, m: number, sig: I
   let before = heap.subarray(sigAt, outAt);
   let after = heap.subarray(outAt, hAt);
   const scale = k * TWO_POW_M32;
+  // for k = 2^b (b ≥ 1) the top b bits are the bin, four lanes at a time; other k take the 64-bit multiply
+  const pow2 = k >= 2 && (k & (k - 1)) === 0;
+  const shift = pow2 ? 32 - Math.log2(k) : 0;
   const grow = (m: number) => {
     const need = 4 * (hAt + m);
     if (need > mem.buffer.byteLength) mem.grow(Math.ceil((need - mem.buffer.byteLength) / 65536));
@@ -155,7 +179,7 @@ export function createWasmOph(plan: OphPlan): ((h: Int32Array, m: number, sig: I
     }
     if (4 * (hAt + m) > heap.byteLength) grow(m);
     heap.set(m === h.length ? h : h.subarray(0, m), hAt);
-    if (fn(4 * hAt, m, 4 * sigAt, salt, k, 0, 4 * outAt) === 0) {
+    if (fn(4 * hAt, m, 4 * sigAt, salt, k, 0, 4 * outAt, pow2 ? m & ~3 : 0, shift) === 0) {
       sig.set(after);
     } else {
       sig.set(before);
