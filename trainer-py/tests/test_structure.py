@@ -1,6 +1,6 @@
 """The package's shape, checked on its source with `ast`: no module imports a private name (`_x`) from
 another module of the package, the package's imports have no cycles, no file is over MAX_FILE_LINES lines
-unless its first line says why (`# long-file: <reason>`), and no function is over MAX_FUNCTION_LINES lines
+unless its first line says why (`# size: <reason>`), and no function is over MAX_FUNCTION_LINES lines
 outside the named kernels in LONG_FUNCTIONS. Each rule is also run on a small package written here that
 breaks it, so a checker that stops finding anything fails."""
 
@@ -15,7 +15,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "sfmed_trainer"
 MAX_FILE_LINES = 400
 MAX_FUNCTION_LINES = 80
-LONG_FILE_HEADER = "# long-file:"
+LONG_FILE_HEADER = "# size:"
 # "module:qualified.name" → why it stays one function.
 LONG_FUNCTIONS: dict[str, str] = {}
 
@@ -269,8 +269,8 @@ def test_a_long_file_needs_a_reason_and_a_long_function_is_found(tmp_path):
         tmp_path,
         {
             "long.py": "x = 1\n" * 401,
-            "reasoned.py": "# long-file: one table\n" + "x = 1\n" * 401,
-            "empty_reason.py": "# long-file:\n" + "x = 1\n" * 401,
+            "reasoned.py": "# size: one table\n" + "x = 1\n" * 401,
+            "empty_reason.py": "# size:\n" + "x = 1\n" * 401,
             "fn.py": f"class K:\n    def big(self):\n{body}\n        return 0\n\n\ndef small():\n    return 1\n".replace(
                 "\n    x", "\n        x"
             ),
