@@ -221,6 +221,26 @@ def test_the_stage_recipes_and_the_optimizer_modules_exist(package):
         assert not training & {t for t, _, _ in imported_modules(package[name], package)}, name
 
 
+def called_names(mod: Module) -> set[str]:
+    return {
+        n.func.id if isinstance(n.func, ast.Name) else n.func.attr
+        for n in ast.walk(mod.tree)
+        if isinstance(n, ast.Call) and isinstance(n.func, (ast.Name, ast.Attribute))
+    }
+
+
+def test_both_merge_optimizers_take_the_per_tensor_path_from_one_function(package):
+    """OnlineMergeAdamW and ZeRO-3's ZeroMergeAdamW decide each tensor's update in update.update_tensor_ and
+    call none of the paths themselves (the decision is written once)."""
+    paths = {"merge_update_", "ondare_sparse_update_", "onties_sparse_update_", "bernoulli_indices"}
+    for name in ("sfmed_trainer.optim.optimizer", "sfmed_trainer.ds_merge"):
+        calls = called_names(package[name])
+        assert "update_tensor_" in calls and not calls & paths, (name, sorted(calls & paths))
+    # the two DPO engines share the checkpoint code: the TRL engine no longer imports the built-in loop
+    trl = {t for t, _, _ in imported_modules(package["sfmed_trainer.trl_dpo"], package)}
+    assert "sfmed_trainer.checkpoint" in trl and not trl & {"sfmed_trainer.loop", "sfmed_trainer.stages.dpo"}
+
+
 # ----------------------------------------------------------------------------------------- the checkers fail
 
 
