@@ -125,14 +125,8 @@ async function mergeBuckets(workdir: string, plan: ShardPlan, band: number, rang
   return { members: members.take(), ends: ends.take(), rows };
 }
 
-/** Run bucket task `task` (band = task mod bands, hash range = ⌊task / bands⌋). */
-export async function bucketTask(workdir: string, plan: ShardPlan, task: number): Promise<Omit<TaskMarker, "seconds" | "peakRssBytes">> {
-  const p = plan.params;
-  const band = task % p.bands;
-  const range = hashRange(Math.floor(task / p.bands), p.hashRanges);
-  const { members, ends, rows } = await mergeBuckets(workdir, plan, band, range);
-
-  // every document met, sorted, so each gets a dense number and one doc-index lookup
+/** Every document met, sorted and unique (so each gets one doc-index lookup), and each member's number among them. */
+export function denseNumbers(members: Float64Array): { keys: Float64Array; dense: Int32Array } {
   const keys = Float64Array.from(new Set(members)).sort();
   const dense = new Int32Array(members.length);
   for (let i = 0; i < members.length; i++) {
@@ -146,6 +140,31 @@ export async function bucketTask(workdir: string, plan: ShardPlan, task: number)
     }
     dense[i] = a;
   }
+  return { keys, dense };
+}
+
+/** Write edges (doc keys of both ends) as an edges file; returns their number. */
+async function writeEdges(file: string, a: Float64Array, b: Float64Array): Promise<number> {
+  const n = a.length;
+  const cols = [new Int32Array(n), new Int32Array(n), new Int32Array(n), new Int32Array(n)] as const;
+  for (let i = 0; i < n; i++) {
+    cols[0][i] = keyShard(a[i]!);
+    cols[1][i] = keyDoc(a[i]!);
+    cols[2][i] = keyShard(b[i]!);
+    cols[3][i] = keyDoc(b[i]!);
+  }
+  await writeParquetColumns(file, EDGE_SCHEMA, cols);
+  return n;
+}
+
+/** Run bucket task `task` (band = task mod bands, hash range = ⌊task / bands⌋). */
+export async function bucketTask(workdir: string, plan: ShardPlan, task: number): Promise<Omit<TaskMarker, "seconds" | "peakRssBytes">> {
+  const p = plan.params;
+  const band = task % p.bands;
+  const range = hashRange(Math.floor(task / p.bands), p.hashRanges);
+  const { members, ends, rows } = await mergeBuckets(workdir, plan, band, range);
+
+  const { keys, dense } = denseNumbers(members);
   const info = p.verify === "exact" ? await lookupDocs(workdir, keys) : undefined;
   const reader = new DocReader(plan);
   const uf = new UnionFind(keys.length);
@@ -200,18 +219,8 @@ export async function bucketTask(workdir: string, plan: ShardPlan, task: number)
   } finally {
     reader.close();
   }
-  const na = ea.take();
-  const nb = eb.take();
-  const n = na.length;
-  const cols = [new Int32Array(n), new Int32Array(n), new Int32Array(n), new Int32Array(n)] as const;
-  for (let i = 0; i < n; i++) {
-    cols[0][i] = keyShard(na[i]!);
-    cols[1][i] = keyDoc(na[i]!);
-    cols[2][i] = keyShard(nb[i]!);
-    cols[3][i] = keyDoc(nb[i]!);
-  }
   const file = layout.edges(workdir, task);
-  await writeParquetColumns(file, EDGE_SCHEMA, cols);
+  const n = await writeEdges(file, ea.take(), eb.take());
   return {
     stage: "bucket",
     task,

@@ -143,14 +143,13 @@ export class ParquetIn {
         out[c] = first.data;
         continue;
       }
-      const all: unknown[] = [];
+      const all: unknown[] = new Array(rowEnd - rowStart);
       for (const p of list) {
-        for (let i = 0; i < p.data.length; i++) {
-          const r = p.start + i;
-          if (r >= rowStart && r < rowEnd) all[r - rowStart] = p.data[i];
-        }
+        const from = Math.max(rowStart, p.start);
+        const to = Math.min(rowEnd, p.start + p.data.length);
+        for (let r = from; r < to; r++) all[r - rowStart] = p.data[r - p.start];
       }
-      out[c] = first && ArrayBuffer.isView(first.data) && first.data instanceof Int32Array ? Int32Array.from(all as number[]) : all;
+      out[c] = all;
     }
     return out;
   }
@@ -164,7 +163,11 @@ export class ParquetIn {
 
 /** Int32 column values (INT32 comes back as Int32Array; anything else is converted). */
 export function asInt32(values: ArrayLike<unknown>): Int32Array {
-  return values instanceof Int32Array ? values : Int32Array.from(values as ArrayLike<number>, (v) => Number(v));
+  if (values instanceof Int32Array) return values;
+  // dictionary-encoded columns come back as plain arrays of numbers
+  const out = new Int32Array(values.length);
+  for (let i = 0; i < values.length; i++) out[i] = values[i] as number;
+  return out;
 }
 
 /** INT64 column values as numbers (byte offsets and positions stay below 2^53). */

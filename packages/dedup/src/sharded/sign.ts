@@ -14,6 +14,7 @@ import { shardLines } from "./shard-lines.js";
 export const DOC_GROUP = 1 << 16;
 
 export const DOCS_SCHEMA: ParquetSchema = [
+  ["shard", "INT32"],
   ["doc", "INT32"],
   ["file", "INT32"],
   ["offset", "INT64"],
@@ -35,7 +36,7 @@ const BATCH = 1024;
 
 /** A record's line → its JSON object, or a DedupError naming the file and byte offset. */
 export function parseRecordLine(bytes: Uint8Array, file: string, offset: number): Record<string, unknown> {
-  if (!isUtf8(bytes)) throw new DedupError(`invalid UTF-8 bytes in the line at byte ${offset}`, { code: "PARSE_ERROR", file });
+  if (!isUtf8(bytes)) throw new DedupError(`invalid UTF-8 bytes in the line at byte ${offset}`, { code: "INVALID_UTF8", file });
   let record: unknown;
   try {
     record = JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("utf8"));
@@ -48,6 +49,7 @@ export function parseRecordLine(bytes: Uint8Array, file: string, offset: number)
 
 /** Columns of the doc index, one row group at a time. */
 class DocColumns {
+  constructor(readonly shard: number) {}
   doc: number[] = [];
   file: number[] = [];
   offset: number[] = [];
@@ -59,6 +61,7 @@ class DocColumns {
   flush(out: ParquetOut): void {
     if (!this.doc.length) return;
     out.writeGroup([
+      new Int32Array(this.doc.length).fill(this.shard),
       Int32Array.from(this.doc),
       Int32Array.from(this.file),
       BigInt64Array.from(this.offset, (v) => BigInt(v)),
@@ -68,7 +71,7 @@ class DocColumns {
       this.source,
       this.id,
     ]);
-    Object.assign(this, new DocColumns());
+    Object.assign(this, new DocColumns(this.shard));
   }
 }
 
@@ -120,6 +123,21 @@ async function writeRun(file: string, keys: Int32Array, docs: Int32Array, n: num
   return (await stat(file)).size;
 }
 
+/** A line's text (by `field`), source (`sourceField`, else the file's name) and id (`idField`, else null). */
+function recordView(bytes: Uint8Array, file: string, offset: number, p: ShardPlan["params"]): { text: string; source: string; id: string | null } {
+  const rec = parseRecordLine(bytes, file, offset);
+  let text: string;
+  try {
+    text = textOf(rec, { field: p.field });
+  } catch (err) {
+    if (err instanceof DedupError) throw new DedupError(`the record at byte ${offset}: ${err.message}`, { code: err.code, file, field: err.field });
+    throw err;
+  }
+  const s = rec[p.sourceField];
+  const id = rec[p.idField];
+  return { text, source: typeof s === "string" ? s : sourceOfFile(file), id: typeof id === "string" ? id : typeof id === "number" ? String(id) : null };
+}
+
 /** Run the sign task of shard `shard`. Returns the marker to write once everything is in place. */
 export async function signShard(workdir: string, plan: ShardPlan, shard: number): Promise<Omit<TaskMarker, "seconds" | "peakRssBytes">> {
   const p = plan.params;
@@ -135,7 +153,7 @@ export async function signShard(workdir: string, plan: ShardPlan, shard: number)
   let count = 0;
   let empty = 0;
   const docsOut = await ParquetOut.create(layout.docs(workdir, shard), DOCS_SCHEMA);
-  const cols = new DocColumns();
+  const cols = new DocColumns(shard);
   let texts: string[] = [];
   let firstOfBatch = 0;
 
@@ -176,23 +194,14 @@ export async function signShard(workdir: string, plan: ShardPlan, shard: number)
   try {
     for await (const line of shardLines(files, plan.shards[shard]!)) {
       const file = files[line.file]!;
-      const rec = parseRecordLine(line.bytes, file, line.offset);
-      let text: string;
-      try {
-        text = textOf(rec, { field: p.field });
-      } catch (err) {
-        if (err instanceof DedupError) throw new DedupError(`the record at byte ${line.offset}: ${err.message}`, { code: err.code, file, field: err.field });
-        throw err;
-      }
-      const s = rec[p.sourceField];
-      const id = rec[p.idField];
+      const { text, source, id } = recordView(line.bytes, file, line.offset, p);
       cols.doc.push(count++);
       cols.file.push(line.file);
       cols.offset.push(line.offset);
       cols.length.push(line.bytes.length);
       cols.textLength.push(text.length);
-      cols.source.push(typeof s === "string" ? s : sourceOfFile(file));
-      cols.id.push(typeof id === "string" ? id : typeof id === "number" ? String(id) : null);
+      cols.source.push(source);
+      cols.id.push(id);
       texts.push(text);
       // doc index row groups hold exactly DOC_GROUP rows: a batch never crosses one
       if (texts.length >= BATCH || cols.doc.length >= DOC_GROUP) await computeBatch();
