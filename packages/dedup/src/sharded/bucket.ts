@@ -7,7 +7,7 @@ import { stat } from "node:fs/promises";
 import { GrowArray } from "../grow-array.js";
 import { jaccardOfSets } from "../minhash-kernel.js";
 import { UnionFind } from "../union-find.js";
-import { DocReader, docKey, keyDoc, keyShard, lookupDocs } from "./docs-lookup.js";
+import { DocReader, docKey, keyDoc, keyShard, lookupDocs, sortUnique } from "./docs-lookup.js";
 import { layout, readMarker, type TaskMarker } from "./layout.js";
 import { asInt32, ParquetIn, writeParquetColumns, type ParquetSchema } from "./parquet-io.js";
 import type { ShardPlan } from "./plan.js";
@@ -127,7 +127,7 @@ async function mergeBuckets(workdir: string, plan: ShardPlan, band: number, rang
 
 /** Every document met, sorted and unique (so each gets one doc-index lookup), and each member's number among them. */
 export function denseNumbers(members: Float64Array): { keys: Float64Array; dense: Int32Array } {
-  const keys = Float64Array.from(new Set(members)).sort();
+  const keys = sortUnique(members.slice());
   const dense = new Int32Array(members.length);
   for (let i = 0; i < members.length; i++) {
     let a = 0;

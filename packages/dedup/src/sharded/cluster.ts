@@ -3,7 +3,7 @@ import { stat } from "node:fs/promises";
 import { GrowArray } from "../grow-array.js";
 import { byPriority, type DocInfo, type KeepComparator } from "../keep-policy.js";
 import { UnionFind } from "../union-find.js";
-import { docKey, keyDoc, keyShard, lookupDocs } from "./docs-lookup.js";
+import { docKey, keyDoc, keyShard, lookupDocs, sortUnique } from "./docs-lookup.js";
 import { layout, readMarker, type TaskMarker } from "./layout.js";
 import { asInt32, ParquetIn, writeParquetColumns, type ParquetSchema } from "./parquet-io.js";
 import type { ShardPlan } from "./plan.js";
@@ -34,12 +34,8 @@ export interface ClusterSummary {
   removed: number;
 }
 
-/** Run the single cluster task. `keep` overrides the plan's policy with any comparator (library use). */
-export async function clusterTask(workdir: string, plan: ShardPlan, opts: { keep?: KeepComparator } = {}): Promise<Omit<TaskMarker, "seconds" | "peakRssBytes">> {
-  const p = plan.params;
-  const bases = await shardBases(workdir, plan);
-  const ea = new GrowArray(Float64Array);
-  const eb = new GrowArray(Float64Array);
+/** Call `fn` with the edges of every bucket task, a row group at a time, as doc keys. */
+async function forEachEdges(workdir: string, plan: ShardPlan, fn: (a: Float64Array, b: Float64Array) => void): Promise<void> {
   for (let t = 0; t < plan.tasks.bucket; t++) {
     const pq = await ParquetIn.open(layout.edges(workdir, t));
     for (let g = 0; g < pq.rowGroups; g++) {
@@ -48,18 +44,46 @@ export async function clusterTask(workdir: string, plan: ShardPlan, opts: { keep
       const ad = asInt32(c.a_doc!);
       const bs = asInt32(c.b_shard!);
       const bd = asInt32(c.b_doc!);
+      const a = new Float64Array(as.length);
+      const b = new Float64Array(as.length);
       for (let i = 0; i < as.length; i++) {
-        ea.push(docKey(as[i]!, ad[i]!));
-        eb.push(docKey(bs[i]!, bd[i]!));
+        a[i] = docKey(as[i]!, ad[i]!);
+        b[i] = docKey(bs[i]!, bd[i]!);
       }
+      fn(a, b);
     }
   }
-  const A = ea.take();
-  const B = eb.take();
-  const set = new Set<number>(A);
-  for (const k of B) set.add(k);
-  const keys = Float64Array.from(set).sort();
-  set.clear();
+}
+
+/** Every document of an edge, sorted: gathered in blocks that are sorted and merged as they fill. */
+async function edgeDocuments(workdir: string, plan: ShardPlan): Promise<Float64Array> {
+  let keys = new Float64Array(0);
+  let block = new GrowArray(Float64Array);
+  const merge = () => {
+    const add = sortUnique(block.take());
+    const all = new Float64Array(keys.length + add.length);
+    all.set(keys);
+    all.set(add, keys.length);
+    keys = sortUnique(all).slice();
+    block = new GrowArray(Float64Array);
+  };
+  await forEachEdges(workdir, plan, (a, b) => {
+    for (let i = 0; i < a.length; i++) {
+      block.push(a[i]!);
+      block.push(b[i]!);
+    }
+    if (block.length >= Math.max(1 << 20, keys.length)) merge();
+  });
+  merge();
+  return keys;
+}
+
+/** Run the single cluster task. `keep` overrides the plan's policy with any comparator (library use). */
+export async function clusterTask(workdir: string, plan: ShardPlan, opts: { keep?: KeepComparator } = {}): Promise<Omit<TaskMarker, "seconds" | "peakRssBytes">> {
+  const p = plan.params;
+  const bases = await shardBases(workdir, plan);
+  // two passes over the edges, so memory holds the clustered documents but never the edges themselves
+  const keys = await edgeDocuments(workdir, plan);
   const indexOf = (k: number) => {
     let a = 0;
     let b = keys.length - 1;
@@ -72,7 +96,9 @@ export async function clusterTask(workdir: string, plan: ShardPlan, opts: { keep
   };
   const n = keys.length;
   const uf = new UnionFind(n);
-  for (let i = 0; i < A.length; i++) uf.union(indexOf(A[i]!), indexOf(B[i]!));
+  await forEachEdges(workdir, plan, (a, b) => {
+    for (let i = 0; i < a.length; i++) uf.union(indexOf(a[i]!), indexOf(b[i]!));
+  });
 
   // survivors: keep policy, then input order (dense order is input order)
   const keep = opts.keep ?? (typeof p.keep === "object" ? byPriority({ ...p.keep.priority, score: false }) : p.keep);

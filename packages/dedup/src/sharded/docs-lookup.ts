@@ -15,6 +15,14 @@ export const docKey = (shard: number, doc: number): number => shard * 4294967296
 export const keyShard = (key: number): number => Math.floor(key / 4294967296);
 export const keyDoc = (key: number): number => key % 4294967296;
 
+/** Sorted, without repeats (in place; returns the filled part). */
+export function sortUnique(x: Float64Array): Float64Array {
+  x.sort();
+  let m = 0;
+  for (let i = 0; i < x.length; i++) if (i === 0 || x[i] !== x[m - 1]) x[m++] = x[i]!;
+  return x.subarray(0, m);
+}
+
 /** Doc-index columns of the looked-up documents, in the order of the keys asked for. */
 export interface DocInfoColumns {
   file: Int32Array;
