@@ -74,12 +74,63 @@ async function endsMidLine(file: string): Promise<boolean> {
   }
 }
 
-/**
- * Run one trainer job to the end: write `output_dir/job.json` atomically, spawn the trainer without a shell, pass
- * its events to `onEvent` (and append them to `output_dir/events.jsonl`), send stderr to `output_dir/trainer.log`.
- * @throws TrainerRunError when the trainer fails (holding its `error` event and the log path).
- */
-export async function runJob<J extends JobLike>(job: J, opts: RunJobOptions): Promise<JobSummary> {
+/** What the trainer's events said so far; each event is also appended to `events.jsonl` (in order) and passed on. */
+function eventTracker(eventsPath: string, onEvent: ((e: TrainerEvent) => void) | undefined) {
+  const seen = { doneModels: [] as string[] } as {
+    lastStep?: StepEvent;
+    done?: DoneEvent;
+    /** rm with several models emits one done per model. */
+    doneModels: string[];
+    error?: ErrorEvent;
+    lastCheckpoint?: string;
+    bestCheckpoint?: string;
+  };
+  let pending: Promise<void> = Promise.resolve();
+  const handle = (e: TrainerEvent) => {
+    if (e.event === "step") seen.lastStep = e as StepEvent;
+    else if (e.event === "done") {
+      seen.done = e as DoneEvent;
+      if (typeof seen.done.model === "string") seen.doneModels.push(seen.done.model);
+    } else if (e.event === "error") seen.error = e as ErrorEvent;
+    else if (e.event === "checkpoint") {
+      const c = e as CheckpointEvent;
+      seen.lastCheckpoint = c.path;
+      if (c.best) seen.bestCheckpoint = c.path;
+    }
+    const line = JSON.stringify(e) + "\n";
+    pending = pending.then(() => appendFile(eventsPath, line));
+    onEvent?.(e);
+  };
+  return { seen, handle, flushed: () => pending };
+}
+
+/** On abort: SIGINT (the trainer checkpoints), SIGTERM after `graceMs`, SIGKILL 10 s later. */
+function stopOnAbort(child: { kill(signal: NodeJS.Signals): boolean }, signal: AbortSignal | undefined, graceMs: number) {
+  let aborted = false;
+  let killTimer: NodeJS.Timeout | undefined;
+  const onAbort = () => {
+    aborted = true;
+    child.kill("SIGINT");
+    killTimer = setTimeout(() => {
+      child.kill("SIGTERM");
+      killTimer = setTimeout(() => child.kill("SIGKILL"), 10_000);
+    }, graceMs);
+  };
+  if (signal?.aborted) onAbort();
+  else signal?.addEventListener("abort", onAbort, { once: true });
+  return {
+    get aborted() {
+      return aborted;
+    },
+    dispose() {
+      signal?.removeEventListener("abort", onAbort);
+      if (killTimer) clearTimeout(killTimer);
+    },
+  };
+}
+
+/** Check the plan (validation, α × steps) and write `job.json`; returns the run's file paths. */
+async function prepareRun(job: JobLike, opts: RunJobOptions) {
   if (opts.validate) await opts.validate(job);
   if ((job as Partial<TrainerJob>).optimizer) {
     const worldSize = (opts.launch?.launcher ?? "local") === "local" ? 1 : (opts.launch?.nprocPerNode ?? 1) * (opts.launch?.nnodes ?? 1);
@@ -87,94 +138,54 @@ export async function runJob<J extends JobLike>(job: J, opts: RunJobOptions): Pr
   }
   const outputDir = path.resolve(job.output_dir);
   await mkdir(outputDir, { recursive: true });
-  const jobPath = path.join(outputDir, "job.json");
-  const logPath = path.join(outputDir, "trainer.log");
-  const eventsPath = path.join(outputDir, "events.jsonl");
-  await atomicWrite(jobPath, [JSON.stringify({ ...job, output_dir: outputDir }, null, 2) + "\n"]);
+  const paths = { outputDir, jobPath: path.join(outputDir, "job.json"), logPath: path.join(outputDir, "trainer.log"), eventsPath: path.join(outputDir, "events.jsonl") };
+  await atomicWrite(paths.jobPath, [JSON.stringify({ ...job, output_dir: outputDir }, null, 2) + "\n"]);
   // A run killed mid-write can leave a torn last line; start ours on a line of its own.
-  if (await endsMidLine(eventsPath)) await appendFile(eventsPath, "\n");
+  if (await endsMidLine(paths.eventsPath)) await appendFile(paths.eventsPath, "\n");
+  return paths;
+}
 
-  const cmd = buildLaunchCommand({ ...opts.launch, python: opts.python, jobPath });
+/**
+ * Run one trainer job to the end: write `output_dir/job.json` atomically, spawn the trainer without a shell, pass
+ * its events to `onEvent` (and append them to `output_dir/events.jsonl`), send stderr to `output_dir/trainer.log`.
+ * @throws TrainerRunError when the trainer fails (holding its `error` event and the log path).
+ */
+export async function runJob<J extends JobLike>(job: J, opts: RunJobOptions): Promise<JobSummary> {
+  const paths = await prepareRun(job, opts);
+  const cmd = buildLaunchCommand({ ...opts.launch, python: opts.python, jobPath: paths.jobPath });
   const started = Date.now();
-  let lastStep: StepEvent | undefined;
-  let done: DoneEvent | undefined;
-  const doneModels: string[] = [];
-  let error: ErrorEvent | undefined;
-  let lastCheckpoint: string | undefined;
-  let bestCheckpoint: string | undefined;
-  let pendingEvents: Promise<void> = Promise.resolve();
-
-  const trainer = spawnTrainer({
-    command: cmd.command,
-    args: cmd.args,
-    env: { ...cmd.env, ...opts.env },
-    logPath,
-    onEvent: (e) => {
-      if (e.event === "step") lastStep = e as StepEvent;
-      else if (e.event === "done") {
-        done = e as DoneEvent;
-        // rm with several models emits one done per model.
-        if (typeof done.model === "string") doneModels.push(done.model);
-      }
-      else if (e.event === "error") error = e as ErrorEvent;
-      else if (e.event === "checkpoint") {
-        const c = e as CheckpointEvent;
-        lastCheckpoint = c.path;
-        if (c.best) bestCheckpoint = c.path;
-      }
-      const line = JSON.stringify(e) + "\n";
-      pendingEvents = pendingEvents.then(() => appendFile(eventsPath, line));
-      opts.onEvent?.(e);
-    },
-  });
-
-  let aborted = false;
-  let killTimer: NodeJS.Timeout | undefined;
-  const onAbort = () => {
-    aborted = true;
-    trainer.child.kill("SIGINT");
-    const grace = opts.cancelGraceMs ?? 300_000;
-    killTimer = setTimeout(() => {
-      trainer.child.kill("SIGTERM");
-      killTimer = setTimeout(() => trainer.child.kill("SIGKILL"), 10_000);
-    }, grace);
-  };
-  if (opts.signal?.aborted) onAbort();
-  else opts.signal?.addEventListener("abort", onAbort, { once: true });
-
+  const events = eventTracker(paths.eventsPath, opts.onEvent);
+  const trainer = spawnTrainer({ command: cmd.command, args: cmd.args, env: { ...cmd.env, ...opts.env }, logPath: paths.logPath, onEvent: events.handle });
+  const stop = stopOnAbort(trainer.child, opts.signal, opts.cancelGraceMs ?? 300_000);
   let exit: { code: number | null; signal: NodeJS.Signals | null };
   try {
     exit = await trainer.exited;
   } finally {
-    opts.signal?.removeEventListener("abort", onAbort);
-    if (killTimer) clearTimeout(killTimer);
-    await pendingEvents;
+    stop.dispose();
+    await events.flushed();
   }
-  const finished: DoneEvent | undefined = done;
-  const failed: ErrorEvent | undefined = error;
+  const { done: finished, error: failed, doneModels, lastStep, lastCheckpoint, bestCheckpoint } = events.seen;
   // An interrupted trainer exits like a process ended by the signal (130 SIGINT, 143 SIGTERM) after its
   // checkpoint and `done` event; older trainers exit 0.
   const stoppedCleanly = finished?.interrupted === true && (exit.code === 0 || exit.code === 130 || exit.code === 143);
   if (failed || (exit.code !== 0 && !stoppedCleanly) || !finished) {
     const why = failed
       ? `${failed.type ?? "Error"}: ${failed.message ?? "trainer failed"}`
-      : aborted
+      : stop.aborted
         ? "the trainer was stopped before it could checkpoint"
         : `the trainer exited with ${exit.signal ? `signal ${exit.signal}` : `code ${exit.code}`} without a done event`;
-    throw new TrainerRunError(`${job.stage} job failed: ${why}`, logPath, exit.code, failed);
+    throw new TrainerRunError(`${job.stage} job failed: ${why}`, paths.logPath, exit.code, failed);
   }
+  const best = finished.best_model ?? finished.best_checkpoint ?? bestCheckpoint;
   return {
     status: finished.interrupted ? "interrupted" : "completed",
-    outputDir,
-    jobPath,
-    logPath,
-    eventsPath,
+    ...paths,
     ...(lastStep ? { lastStep } : {}),
     metrics: finished.metrics ?? {},
     done: finished,
     ...(finished.model ? { model: finished.model } : {}),
     ...(finished.models ? { models: finished.models } : doneModels.length > 1 ? { models: doneModels } : {}),
-    ...(finished.best_model ?? finished.best_checkpoint ?? bestCheckpoint ? { bestCheckpoint: (finished.best_model ?? finished.best_checkpoint ?? bestCheckpoint)! } : {}),
+    ...(best ? { bestCheckpoint: best } : {}),
     ...(lastCheckpoint ? { lastCheckpoint } : {}),
     durationMs: Date.now() - started,
   };

@@ -1,4 +1,5 @@
 import path from "node:path";
+import type { CliContext } from "../context.js";
 import type { Register } from "./index.js";
 import { loadPipeline } from "../pipeline/spec.js";
 import { runPipeline, type StageEvent } from "../pipeline/run-pipeline.js";
@@ -9,6 +10,19 @@ import { runCli } from "../run.js";
 import { signalExitCode, watchStopSignals } from "../signals.js";
 
 const list = (v: string, prev: string[] = []) => [...prev, ...v.split(",").map((s) => s.trim()).filter(Boolean)];
+
+/** One line per stage event: ▶ running, ✓ done or cached, ✗ failed, · would run (dry run). */
+function stagePrinter(c: CliContext): (e: StageEvent) => void {
+  return (e) => {
+    if (e.status === "running") c.info(`▶ ${e.stage}: sfmed ${e.argv?.join(" ") ?? ""}`);
+    else if (e.status === "resumed") c.info(`▶ ${e.stage} (continuing an unfinished run): sfmed ${e.argv?.join(" ") ?? ""}`);
+    else if (e.status === "interrupted") c.info(`■ ${e.stage}: stopped`);
+    else if (e.status === "cached") c.info(`✓ ${e.stage} (cached)`);
+    else if (e.status === "done") c.info(`✓ ${e.stage} (${((e.ms ?? 0) / 1000).toFixed(1)} s)`);
+    else if (e.status === "failed") c.info(`✗ ${e.stage}: ${e.error ?? "failed"}`);
+    else if (e.status === "skipped" && e.argv) c.info(`· ${e.stage} would run: sfmed ${e.argv.join(" ")}`);
+  };
+}
 
 export const register: Register = (program, ctx) => {
   const pipeline = program.command("pipeline").description("run a multi-stage pipeline from a YAML file (stages cached by content hash)");
@@ -24,18 +38,7 @@ export const register: Register = (program, ctx) => {
       const c = ctx();
       const spec = await loadPipeline(file);
       c.info(`pipeline ${spec.name}: ${spec.stages.length} stages → ${path.relative(process.cwd(), spec.out) || "."}`);
-      const started = new Map<string, number>();
-      const onStage = (e: StageEvent) => {
-        if (e.status === "running") {
-          started.set(e.stage, Date.now());
-          c.info(`▶ ${e.stage}: sfmed ${e.argv?.join(" ") ?? ""}`);
-        } else if (e.status === "resumed") c.info(`▶ ${e.stage} (continuing an unfinished run): sfmed ${e.argv?.join(" ") ?? ""}`);
-        else if (e.status === "interrupted") c.info(`■ ${e.stage}: stopped`);
-        else if (e.status === "cached") c.info(`✓ ${e.stage} (cached)`);
-        else if (e.status === "done") c.info(`✓ ${e.stage} (${((e.ms ?? 0) / 1000).toFixed(1)} s)`);
-        else if (e.status === "failed") c.info(`✗ ${e.stage}: ${e.error ?? "failed"}`);
-        else if (e.status === "skipped" && e.argv) c.info(`· ${e.stage} would run: sfmed ${e.argv.join(" ")}`);
-      };
+      const onStage = stagePrinter(c);
       // SIGINT/SIGTERM reach the running stage too (it runs in this process). A training stage saves a checkpoint
       // and returns 130/143, and the run stops there; any other stage cannot be stopped halfway, so the process
       // ends at once (its outputs are written atomically, its folder stays unfinished). A second signal forces.
