@@ -179,12 +179,10 @@ export function createWasmOph(plan: OphPlan): ((h: Int32Array, m: number, sig: I
     }
     if (4 * (hAt + m) > heap.byteLength) grow(m);
     heap.set(m === h.length ? h : h.subarray(0, m), hAt);
-    if (fn(4 * hAt, m, 4 * sigAt, salt, k, 0, 4 * outAt, pow2 ? m & ~3 : 0, shift) === 0) {
-      sig.set(after);
-    } else {
-      sig.set(before);
-      densify(plan, sig, scale);
-    }
+    const unresolved = fn(4 * hAt, m, 4 * sigAt, salt, k, 0, 4 * outAt, pow2 ? m & ~3 : 0, shift);
+    sig.set(after);
+    // bins whose tabled probes all hit empty bins (small sets) go on along their sequence here
+    if (unresolved > 0) probeOn(plan, before, sig, scale);
   };
 }
 
@@ -224,7 +222,7 @@ export function ophInto(h: Int32Array, m: number, plan: OphPlan, sig: Int32Array
  * agrees exactly when the union's first filled bin on the sequence agrees, with probability J.
  */
 function densify(plan: OphPlan, sig: Int32Array, scale: number): void {
-  const { k, probeSalt } = plan;
+  const { k } = plan;
   const own = plan.scratch;
   let empty = 0;
   for (let j = 0; j < k; j++) empty += sig[j] === SIG_EMPTY ? 1 : 0;
@@ -235,6 +233,23 @@ function densify(plan: OphPlan, sig: Int32Array, scale: number): void {
     if (own[j] !== SIG_EMPTY) continue;
     let got = SIG_EMPTY;
     for (let t = 0, q = j * PROBES; t < PROBES && got === SIG_EMPTY; t++) got = own[probes[q + t]!]!;
+    sig[j] = got;
+  }
+  probeOn(plan, own, sig, scale);
+}
+
+/**
+ * The probe steps after the table, for the bins of `sig` still empty, over the filled bins of `own` (the
+ * signature before densification).
+ */
+function probeOn(plan: OphPlan, own: Int32Array, sig: Int32Array, scale: number): void {
+  const { k, probeSalt } = plan;
+  let filled = 0;
+  for (let j = 0; j < k; j++) filled += own[j] === SIG_EMPTY ? 0 : 1;
+  if (filled === 0) return; // only a hash equal to SIG_EMPTY itself (p = 2^-32): keep the empty signature
+  for (let j = 0; j < k; j++) {
+    let got = sig[j]!;
+    if (got !== SIG_EMPTY) continue;
     // expected k / filled probes; the cap only guards against a pathological sequence (then a fixed scan)
     for (let t = PROBES + 1, cap = 64 * k; t <= cap && got === SIG_EMPTY; t++) got = own[probeBin(j, t, probeSalt, scale)]!;
     if (got === SIG_EMPTY) for (let c = (j + 1) % k; got === SIG_EMPTY; c = (c + 1) % k) got = own[c]!;
