@@ -45,6 +45,94 @@ function finite(v: unknown): v is number {
   return typeof v === "number" && Number.isFinite(v);
 }
 
+type Loc = { line: number; file?: string | undefined };
+
+/** Scores by model then pair id; `models` in first-seen order; a model scoring an id twice is rejected. */
+function scoreTable(rejected: RejectedRow[]) {
+  const table = new Map<string, Map<string, Score>>();
+  const models: string[] = [];
+  const put = (model: string, id: string, s: Score, loc: Loc): void => {
+    let m = table.get(model);
+    if (!m) table.set(model, (m = new Map()));
+    if (!models.includes(model)) models.push(model);
+    if (m.has(id)) {
+      rejected.push({ ...loc, id, field: "id", reason: `model ${model} scores id ${id} twice` });
+      return;
+    }
+    m.set(id, s);
+  };
+  return { table, models, put };
+}
+
+type Put = ReturnType<typeof scoreTable>["put"];
+
+/** The valid input pairs (first of each id) with their lines; the others go to `rejected`. */
+function readPairs(rows: readonly unknown[], lines: readonly number[] | undefined, file: string | undefined, rejected: RejectedRow[]) {
+  const pairs: { pair: PreferencePair; line: number }[] = [];
+  const firstLine = new Map<string, number>();
+  rows.forEach((row, i) => {
+    const line = lines?.[i] ?? i + 1;
+    const r = PreferencePairSchema.safeParse(row);
+    if (!r.success) {
+      const issue = r.error.issues[0]!;
+      const id = row && typeof row === "object" && typeof (row as { id?: unknown }).id === "string" ? (row as { id: string }).id : undefined;
+      rejected.push({ line, file, id, field: formatPath(issue.path) || undefined, reason: issue.message });
+      return;
+    }
+    const first = firstLine.get(r.data.id);
+    if (first !== undefined) {
+      rejected.push({ line, file, id: r.data.id, field: "id", reason: `duplicate id (first at line ${first})` });
+      return;
+    }
+    firstLine.set(r.data.id, line);
+    pairs.push({ pair: r.data, line });
+  });
+  return pairs;
+}
+
+type ScoreRowShape = { id?: unknown; chosen?: unknown; rejected?: unknown; model?: unknown; scores?: { chosen?: unknown; rejected?: unknown; models?: unknown } };
+
+/** A multi-model row (`scores: {chosen[], rejected[], models?}`): every model's score, or one rejection. */
+function putScoresRow(o: ScoreRowShape & { id: string; scores: object }, src: ScoreSource, loc: Loc, put: Put, rejected: RejectedRow[]): void {
+  const id = o.id;
+  const { chosen, rejected: rej, models: names } = o.scores as NonNullable<ScoreRowShape["scores"]>;
+  if (!Array.isArray(chosen) || !Array.isArray(rej) || chosen.length !== rej.length || chosen.length === 0) {
+    rejected.push({ ...loc, id, field: "scores", reason: "scores.chosen and scores.rejected must be non-empty arrays of equal length" });
+    return;
+  }
+  if (names !== undefined && (!Array.isArray(names) || names.length !== chosen.length)) {
+    rejected.push({ ...loc, id, field: "scores.models", reason: "scores.models must name each model" });
+    return;
+  }
+  const bad = [...chosen.map((v, k) => [v, `scores.chosen[${k}]`] as const), ...rej.map((v, k) => [v, `scores.rejected[${k}]`] as const)].find(([v]) => !finite(v));
+  if (bad) {
+    rejected.push({ ...loc, id, field: bad[1], reason: `score is not a finite number (${String(bad[0])})` });
+    return;
+  }
+  chosen.forEach((c, k) => put(names ? String(names[k]) : `${src.name}#${k}`, id, { chosen: c as number, rejected: rej[k] as number }, loc));
+}
+
+/** One score row of a source: a single model's `{id, chosen, rejected, model?}` or a multi-model `scores` row. */
+function putScoreRow(row: unknown, src: ScoreSource, loc: Loc, put: Put, rejected: RejectedRow[]): void {
+  const o = row as ScoreRowShape;
+  if (!o || typeof o !== "object" || typeof o.id !== "string" || !o.id) {
+    rejected.push({ ...loc, field: "id", reason: "score row needs a string id" });
+    return;
+  }
+  const id = o.id;
+  if (o.scores && typeof o.scores === "object") {
+    putScoresRow(o as ScoreRowShape & { id: string; scores: object }, src, loc, put, rejected);
+    return;
+  }
+  for (const f of ["chosen", "rejected"] as const) {
+    if (!finite(o[f])) {
+      rejected.push({ ...loc, id, field: f, reason: `score is not a finite number (${o[f] === undefined ? "missing" : String(o[f])})` });
+      return;
+    }
+  }
+  put(typeof o.model === "string" && o.model ? o.model : src.name, id, { chosen: o.chosen as number, rejected: o.rejected as number }, loc);
+}
+
 /**
  * Join reward-model scores from several sources onto preference pairs by id. Every model must score every pair:
  * pairs without a score from some model are listed in `unscored` (with the missing models), never silently
@@ -61,39 +149,8 @@ export function mergeScores(params: {
   append?: boolean | undefined;
 }): MergeScoresResult {
   const rejected: RejectedRow[] = [];
-  const table = new Map<string, Map<string, Score>>();
-  const models: string[] = [];
-  const unmatched: Record<string, number> = {};
-  const put = (model: string, id: string, s: Score, loc: { line: number; file?: string | undefined }): void => {
-    let m = table.get(model);
-    if (!m) table.set(model, (m = new Map()));
-    if (!models.includes(model)) models.push(model);
-    if (m.has(id)) {
-      rejected.push({ ...loc, id, field: "id", reason: `model ${model} scores id ${id} twice` });
-      return;
-    }
-    m.set(id, s);
-  };
-
-  const pairs: { pair: PreferencePair; line: number }[] = [];
-  const firstLine = new Map<string, number>();
-  params.pairs.forEach((row, i) => {
-    const line = params.pairLines?.[i] ?? i + 1;
-    const r = PreferencePairSchema.safeParse(row);
-    if (!r.success) {
-      const issue = r.error.issues[0]!;
-      const id = row && typeof row === "object" && typeof (row as { id?: unknown }).id === "string" ? (row as { id: string }).id : undefined;
-      rejected.push({ line, file: params.pairFile, id, field: formatPath(issue.path) || undefined, reason: issue.message });
-      return;
-    }
-    const first = firstLine.get(r.data.id);
-    if (first !== undefined) {
-      rejected.push({ line, file: params.pairFile, id: r.data.id, field: "id", reason: `duplicate id (first at line ${first})` });
-      return;
-    }
-    firstLine.set(r.data.id, line);
-    pairs.push({ pair: r.data, line });
-  });
+  const { table, models, put } = scoreTable(rejected);
+  const pairs = readPairs(params.pairs, params.pairLines, params.pairFile, rejected);
   if (params.append) {
     for (const { pair, line } of pairs) {
       const s = pair.scores;
@@ -101,45 +158,10 @@ export function mergeScores(params: {
       s.chosen.forEach((c, k) => put(s.models?.[k] ?? `input#${k}`, pair.id, { chosen: c, rejected: s.rejected[k]! }, { line, file: params.pairFile }));
     }
   }
-
-  for (const src of params.sources) {
-    src.rows.forEach((row, i) => {
-      const loc = { line: src.lines?.[i] ?? i + 1, file: src.file };
-      const o = row as { id?: unknown; chosen?: unknown; rejected?: unknown; model?: unknown; scores?: { chosen?: unknown; rejected?: unknown; models?: unknown } };
-      if (!o || typeof o !== "object" || typeof o.id !== "string" || !o.id) {
-        rejected.push({ ...loc, field: "id", reason: "score row needs a string id" });
-        return;
-      }
-      const id = o.id;
-      if (o.scores && typeof o.scores === "object") {
-        const { chosen, rejected: rej, models: names } = o.scores;
-        if (!Array.isArray(chosen) || !Array.isArray(rej) || chosen.length !== rej.length || chosen.length === 0) {
-          rejected.push({ ...loc, id, field: "scores", reason: "scores.chosen and scores.rejected must be non-empty arrays of equal length" });
-          return;
-        }
-        if (names !== undefined && (!Array.isArray(names) || names.length !== chosen.length)) {
-          rejected.push({ ...loc, id, field: "scores.models", reason: "scores.models must name each model" });
-          return;
-        }
-        const bad = [...chosen.map((v, k) => [v, `scores.chosen[${k}]`] as const), ...rej.map((v, k) => [v, `scores.rejected[${k}]`] as const)].find(([v]) => !finite(v));
-        if (bad) {
-          rejected.push({ ...loc, id, field: bad[1], reason: `score is not a finite number (${String(bad[0])})` });
-          return;
-        }
-        chosen.forEach((c, k) => put(names ? String(names[k]) : `${src.name}#${k}`, id, { chosen: c as number, rejected: rej[k] as number }, loc));
-        return;
-      }
-      for (const f of ["chosen", "rejected"] as const) {
-        if (!finite(o[f])) {
-          rejected.push({ ...loc, id, field: f, reason: `score is not a finite number (${o[f] === undefined ? "missing" : String(o[f])})` });
-          return;
-        }
-      }
-      put(typeof o.model === "string" && o.model ? o.model : src.name, id, { chosen: o.chosen as number, rejected: o.rejected as number }, loc);
-    });
-  }
+  for (const src of params.sources) src.rows.forEach((row, i) => putScoreRow(row, src, { line: src.lines?.[i] ?? i + 1, file: src.file }, put, rejected));
 
   const ids = new Set(pairs.map((p) => p.pair.id));
+  const unmatched: Record<string, number> = {};
   for (const [model, m] of table) {
     let n = 0;
     for (const id of m.keys()) if (!ids.has(id)) n++;

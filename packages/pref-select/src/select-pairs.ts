@@ -102,6 +102,100 @@ function idOf(row: unknown): string | undefined {
   return undefined;
 }
 
+/** Pass 1: shape, scores and ids; the rows that fail go to `reject`. */
+function readCandidates(options: SelectOptions, lineOf: (i: number) => number, reject: (i: number, reason: string, field?: string) => void): Candidate[] {
+  const candidates: Candidate[] = [];
+  const seen = new Map<string, number>();
+  options.pairs.forEach((row, i) => {
+    const scores = row && typeof row === "object" ? (row as { scores?: unknown }).scores : undefined;
+    if (scores === undefined || scores === null) return reject(i, "missing reward-model scores", "scores");
+    if (typeof scores !== "object") return reject(i, "scores must be an object", "scores");
+    const bad = nonFinite((scores as { chosen?: unknown }).chosen, "scores.chosen") ?? nonFinite((scores as { rejected?: unknown }).rejected, "scores.rejected");
+    if (bad) return reject(i, bad.reason, bad.field);
+    const parsed = PreferencePairSchema.safeParse(row);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0]!;
+      return reject(i, issue.message, formatPath(issue.path) || undefined);
+    }
+    const pair = parsed.data;
+    const s = pair.scores!;
+    if (s.chosen.length === 0) return reject(i, "no reward-model scores", "scores.chosen");
+    if (s.models && s.models.length !== s.chosen.length) {
+      return reject(i, `${s.models.length} model names for ${s.chosen.length} scores`, "scores.models");
+    }
+    if (s.models && new Set(s.models).size !== s.models.length) return reject(i, "a model is named twice", "scores.models");
+    const first = seen.get(pair.id);
+    if (first !== undefined) return reject(i, `duplicate id (first at line ${first})`, "id");
+    seen.set(pair.id, lineOf(i));
+    candidates.push({ index: i, line: lineOf(i), pair, scores: s });
+  });
+  return candidates;
+}
+
+/** The ensemble size: the option, the names given, or the model count most pairs have (ties: the larger). */
+function ensembleSize(models: SelectOptions["models"], candidates: readonly Candidate[]): { m: number; names: string[] | undefined } {
+  if (Array.isArray(models)) return { m: models.length, names: [...(models as readonly string[])] };
+  if (typeof models === "number") return { m: models, names: undefined };
+  const counts = new Map<number, number>();
+  for (const c of candidates) counts.set(c.scores.chosen.length, (counts.get(c.scores.chosen.length) ?? 0) + 1);
+  let m = 0;
+  let best = -1;
+  for (const [k, v] of counts) if (v > best || (v === best && k > m)) [m, best] = [k, v];
+  return { m, names: undefined };
+}
+
+/** Pass 2: every pair must be scored by the same ensemble (count, and names where given). */
+function sameEnsemble(candidates: readonly Candidate[], models: SelectOptions["models"], file: string | undefined, rejected: RejectedRow[]) {
+  const { m, names: given } = ensembleSize(models, candidates);
+  let names = given;
+  const nameKey = (xs: readonly string[]): string => JSON.stringify([...xs].sort());
+  let namesFrom: number | undefined;
+  const ok: Candidate[] = [];
+  for (const c of candidates) {
+    const k = c.scores.chosen.length;
+    if (k !== m) {
+      rejected.push({ line: c.line, file, id: c.pair.id, field: "scores.chosen", reason: `${k} model scores, expected ${m}` });
+      continue;
+    }
+    if (c.scores.models) {
+      if (!names) {
+        names = [...c.scores.models];
+        namesFrom = c.line;
+      } else if (nameKey(names) !== nameKey(c.scores.models)) {
+        const src = namesFrom !== undefined ? `line ${namesFrom}` : "the models option";
+        rejected.push({ line: c.line, file, id: c.pair.id, field: "scores.models", reason: `models [${c.scores.models.join(", ")}] differ from [${names.join(", ")}] (${src})` });
+        continue;
+      }
+    }
+    ok.push(c);
+  }
+  return { ok, m, names };
+}
+
+/** Pass 3: strength, sort, flip the weakest and drop the strongest. */
+function rankAndSelect(ok: readonly Candidate[], flip: number, drop: number, order: SelectOptions["order"]) {
+  const measured = ok.map((c) => ({ c, s: preferenceStrength(c.scores) }));
+  const sorted = [...measured].sort((a, b) => a.s.mean - b.s.mean || (a.c.pair.id < b.c.pair.id ? -1 : a.c.pair.id > b.c.pair.id ? 1 : 0));
+  const n = sorted.length;
+  const nFlip = selectionCount({ fraction: flip, n });
+  const nDrop = selectionCount({ fraction: drop, n });
+  const strengths: StrengthRow[] = [];
+  const out = new Map<number, { pair: PreferencePair; action: SelectAction }>();
+  sorted.forEach(({ c, s }, rank) => {
+    const action: SelectAction = rank < nFlip ? "flipped" : rank >= n - nDrop ? "dropped" : "kept";
+    strengths.push({ id: c.pair.id, strength: s.mean, strengthStd: s.std, action, rank });
+    out.set(c.index, { pair: annotate(c.pair, s.mean, s.std, action), action });
+  });
+  const inOrder = order === "strength" ? sorted.map(({ c }) => c.index) : ok.map((c) => c.index);
+  const pairs: PreferencePair[] = [];
+  const dropped: PreferencePair[] = [];
+  for (const i of inOrder) {
+    const o = out.get(i)!;
+    (o.action === "dropped" ? dropped : pairs).push(o.pair);
+  }
+  return { pairs, dropped, strengths, n, nFlip, nDrop };
+}
+
 /**
  * Clean preference pairs with a reward-model ensemble: compute each pair's strength μ (mean of
  * r_m(chosen) − r_m(rejected) over the M models) and σ (population std), sort by μ ascending with ties broken
@@ -128,92 +222,10 @@ export function selectPairs(options: SelectOptions): SelectResult {
   const reject = (i: number, reason: string, field?: string): void => {
     rejected.push({ line: lineOf(i), file, id: idOf(options.pairs[i]), field, reason });
   };
-
-  // Pass 1: shape, scores and ids.
-  const candidates: Candidate[] = [];
-  const seen = new Map<string, number>();
-  options.pairs.forEach((row, i) => {
-    const scores = row && typeof row === "object" ? (row as { scores?: unknown }).scores : undefined;
-    if (scores === undefined || scores === null) return reject(i, "missing reward-model scores", "scores");
-    if (typeof scores !== "object") return reject(i, "scores must be an object", "scores");
-    const bad = nonFinite((scores as { chosen?: unknown }).chosen, "scores.chosen") ?? nonFinite((scores as { rejected?: unknown }).rejected, "scores.rejected");
-    if (bad) return reject(i, bad.reason, bad.field);
-    const parsed = PreferencePairSchema.safeParse(row);
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0]!;
-      return reject(i, issue.message, formatPath(issue.path) || undefined);
-    }
-    const pair = parsed.data;
-    const s = pair.scores!;
-    if (s.chosen.length === 0) return reject(i, "no reward-model scores", "scores.chosen");
-    if (s.models && s.models.length !== s.chosen.length) {
-      return reject(i, `${s.models.length} model names for ${s.chosen.length} scores`, "scores.models");
-    }
-    if (s.models && new Set(s.models).size !== s.models.length) return reject(i, "a model is named twice", "scores.models");
-    const first = seen.get(pair.id);
-    if (first !== undefined) return reject(i, `duplicate id (first at line ${first})`, "id");
-    seen.set(pair.id, lineOf(i));
-    candidates.push({ index: i, line: lineOf(i), pair, scores: s });
-  });
-
-  // Pass 2: every pair must be scored by the same ensemble.
-  let m: number;
-  let names: string[] | undefined;
-  if (Array.isArray(options.models)) {
-    names = [...(options.models as readonly string[])];
-    m = names.length;
-  } else if (typeof options.models === "number") {
-    m = options.models;
-  } else {
-    const counts = new Map<number, number>();
-    for (const c of candidates) counts.set(c.scores.chosen.length, (counts.get(c.scores.chosen.length) ?? 0) + 1);
-    m = 0;
-    let best = -1;
-    for (const [k, v] of counts) if (v > best || (v === best && k > m)) [m, best] = [k, v];
-  }
-  const nameKey = (xs: readonly string[]): string => JSON.stringify([...xs].sort());
-  let namesFrom: number | undefined;
-  const ok: Candidate[] = [];
-  for (const c of candidates) {
-    const k = c.scores.chosen.length;
-    if (k !== m) {
-      rejected.push({ line: c.line, file, id: c.pair.id, field: "scores.chosen", reason: `${k} model scores, expected ${m}` });
-      continue;
-    }
-    if (c.scores.models) {
-      if (!names) {
-        names = [...c.scores.models];
-        namesFrom = c.line;
-      } else if (nameKey(names) !== nameKey(c.scores.models)) {
-        const src = namesFrom !== undefined ? `line ${namesFrom}` : "the models option";
-        rejected.push({ line: c.line, file, id: c.pair.id, field: "scores.models", reason: `models [${c.scores.models.join(", ")}] differ from [${names.join(", ")}] (${src})` });
-        continue;
-      }
-    }
-    ok.push(c);
-  }
+  const candidates = readCandidates(options, lineOf, reject);
+  const { ok, m, names } = sameEnsemble(candidates, options.models, file, rejected);
   rejected.sort((a, b) => a.line - b.line);
-
-  // Pass 3: strength, sort, flip the weakest and drop the strongest.
-  const measured = ok.map((c) => ({ c, s: preferenceStrength(c.scores) }));
-  const sorted = [...measured].sort((a, b) => a.s.mean - b.s.mean || (a.c.pair.id < b.c.pair.id ? -1 : a.c.pair.id > b.c.pair.id ? 1 : 0));
-  const n = sorted.length;
-  const nFlip = selectionCount({ fraction: flip, n });
-  const nDrop = selectionCount({ fraction: drop, n });
-  const strengths: StrengthRow[] = [];
-  const out = new Map<number, { pair: PreferencePair; action: SelectAction }>();
-  sorted.forEach(({ c, s }, rank) => {
-    const action: SelectAction = rank < nFlip ? "flipped" : rank >= n - nDrop ? "dropped" : "kept";
-    strengths.push({ id: c.pair.id, strength: s.mean, strengthStd: s.std, action, rank });
-    out.set(c.index, { pair: annotate(c.pair, s.mean, s.std, action), action });
-  });
-  const inOrder = options.order === "strength" ? sorted.map(({ c }) => c.index) : ok.map((c) => c.index);
-  const pairs: PreferencePair[] = [];
-  const dropped: PreferencePair[] = [];
-  for (const i of inOrder) {
-    const o = out.get(i)!;
-    (o.action === "dropped" ? dropped : pairs).push(o.pair);
-  }
+  const { pairs, dropped, strengths, n, nFlip, nDrop } = rankAndSelect(ok, flip, drop, options.order);
   const flipped = strengths.filter((r) => r.action === "flipped");
   const droppedRows = strengths.filter((r) => r.action === "dropped");
   return {

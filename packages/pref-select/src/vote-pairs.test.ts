@@ -124,4 +124,18 @@ describe("votePairs", () => {
     expect(progress[progress.length - 1]).toBe(12);
     await expect(votePairs({ items: sets, judges: js, seed: 6, checkpoint })).rejects.toMatchObject({ name: "CheckpointMismatchError" });
   });
+
+  it("resumes a checkpoint whose header has the key order earlier releases wrote", async () => {
+    const dir = await tempDir();
+    const checkpoint = path.join(dir, "vote.ckpt.jsonl");
+    const first = await votePairs({ items: sets, judges: [judge("a"), judge("b"), judge("c")], seed: 5, checkpoint });
+    const lines = (await readFile(checkpoint, "utf8")).split("\n");
+    lines[0] = JSON.stringify({ kind: "sfmed-pref-vote", version: 1, seed: 5, judges: ["a", "b", "c"] });
+    await writeFile(checkpoint, lines.join("\n"));
+    const js = [judge("a"), judge("b"), judge("c")];
+    const again = await votePairs({ items: sets, judges: js, seed: 5, checkpoint });
+    expect(again.summary.resumed).toBe(sets.length);
+    expect(js[0]!.calls).toBe(0);
+    expect(again.pairs).toEqual(first.pairs);
+  });
 });

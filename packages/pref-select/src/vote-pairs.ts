@@ -1,13 +1,13 @@
 import type { ChatModel, ChatOptions } from "@sfmed/llm";
-import { formatPath, type PreferencePair } from "@sfmed/schema";
+import { forEachConcurrent, formatPath, hashString, type PreferencePair } from "@sfmed/schema";
 import { agreementStats, type AgreementStats } from "./agreement-stats.js";
 import { CandidateSetSchema, type CandidateSet } from "./candidate-set.js";
 import { ModelCallError, OptionError, type RejectedRow } from "./errors.js";
 import { candidateLabels, defaultJudgePrompt, type JudgePromptBuilder } from "./judge-prompt.js";
 import { parseJudgePick } from "./parse-judge-pick.js";
-import { hashString, keyedRandom, permutation } from "./seeded-random.js";
+import { keyedRandom, permutation } from "./seeded-random.js";
 import { tallyVotes, type JudgeVerdict } from "./tally-votes.js";
-import { VoteCheckpoint } from "./vote-checkpoint.js";
+import { openVoteCheckpoint } from "./vote-checkpoint.js";
 
 export interface VoteProgress {
   /** Candidate sets finished (including ones restored from the checkpoint). */
@@ -71,31 +71,17 @@ function contentKey(s: CandidateSet): string {
   return hashString(JSON.stringify([s.prompt, s.responses])).toString(16);
 }
 
-/**
- * Build preference pairs by a vote of K judges over N responses per prompt: each judge sees the responses in
- * its own seeded order and names the best; the majority pick becomes `chosen` and the least-voted other
- * response `rejected` (see `tallyVotes`). Sets with ties, too few valid votes or identical chosen/rejected
- * texts are dropped with a reason. Judge calls run `concurrency` at a time; with `checkpoint`, finished sets
- * are saved as they complete and a rerun continues where the last one stopped.
- *
- * @throws ModelCallError when a judge call fails (finished sets stay in the checkpoint).
- * @throws OptionError for an empty judge list or a non-positive concurrency.
- */
-export async function votePairs(options: VoteOptions): Promise<VoteResult> {
-  const judges = options.judges;
-  if (judges.length === 0) throw new OptionError("at least one judge is needed", "judges");
-  const concurrency = options.concurrency ?? 4;
-  if (!Number.isInteger(concurrency) || concurrency < 1) throw new OptionError(`concurrency must be a positive integer, got ${concurrency}`, "concurrency");
-  const seed = options.seed ?? 0;
-  const k = judges.length;
-  const minVotes = options.minVotes ?? Math.floor(k / 2) + 1;
-  const buildPrompt = options.judgePrompt ?? defaultJudgePrompt;
-  const chatOptions: ChatOptions = { temperature: 0, maxTokens: 1024, ...options.chatOptions, ...(options.signal ? { signal: options.signal } : {}) };
-  const judgeNames = judges.map((j) => j.name);
-  const lineOf = (i: number): number => options.lines?.[i] ?? i + 1;
+interface ParsedSet {
+  set: CandidateSet;
+  line: number;
+  key: string;
+}
 
+/** The valid candidate sets (first of each id) and the rows left out, with line and reason. */
+function parseSets(options: VoteOptions): { sets: ParsedSet[]; rejected: RejectedRow[] } {
+  const lineOf = (i: number): number => options.lines?.[i] ?? i + 1;
   const rejected: RejectedRow[] = [];
-  const sets: { set: CandidateSet; line: number; key: string }[] = [];
+  const sets: ParsedSet[] = [];
   const seen = new Map<string, number>();
   options.items.forEach((row, i) => {
     const r = CandidateSetSchema.safeParse(row);
@@ -113,75 +99,33 @@ export async function votePairs(options: VoteOptions): Promise<VoteResult> {
     seen.set(r.data.id, lineOf(i));
     sets.push({ set: r.data, line: lineOf(i), key: contentKey(r.data) });
   });
+  return { sets, rejected };
+}
 
-  const checkpoint = options.checkpoint ? await VoteCheckpoint.open(options.checkpoint, { seed, judges: judgeNames }) : undefined;
-  const verdicts: (JudgeVerdict | undefined)[][] = sets.map(() => new Array<JudgeVerdict | undefined>(k));
-  const remaining = new Array<number>(sets.length).fill(k);
-  let done = 0;
-  let resumed = 0;
-  let calls = 0;
-  sets.forEach((s, i) => {
-    const e = checkpoint?.done.get(s.set.id);
-    if (e && e.key === s.key && e.verdicts.length === k) {
-      verdicts[i] = e.verdicts;
-      remaining[i] = 0;
-      done++;
-      resumed++;
-    }
-  });
-  const progress = (): void => options.onProgress?.({ done, total: sets.length, calls, resumed });
-  progress();
+/** One judge's verdict on one set, in the judge's own seeded order. */
+async function judgeOne(set: CandidateSet, j: number, ctx: { judges: readonly ChatModel[]; seed: number; buildPrompt: JudgePromptBuilder; chatOptions: ChatOptions }): Promise<JudgeVerdict> {
+  const judge = ctx.judges[j]!;
+  const n = set.responses.length;
+  const order = judgeOrder({ seed: ctx.seed, id: set.id, judge: j, n });
+  const messages = ctx.buildPrompt({ prompt: set.prompt, responses: order.map((o) => set.responses[o]!), labels: candidateLabels(n) });
+  let text: string;
+  try {
+    text = (await judge.chat(messages, ctx.chatOptions)).texts[0] ?? "";
+  } catch (e) {
+    throw new ModelCallError(`judge ${judge.name} failed on set ${set.id}: ${(e as Error)?.message ?? String(e)}`, judge.name, e);
+  }
+  const pick = parseJudgePick({ text, n });
+  return pick.ok ? { judge: judge.name, order, pick: order[pick.position]! } : { judge: judge.name, order, pick: null, error: pick.reason, raw: text.slice(0, 500) };
+}
 
-  const tasks: [number, number][] = [];
-  sets.forEach((_, i) => {
-    if (remaining[i]! > 0) for (let j = 0; j < k; j++) tasks.push([i, j]);
-  });
-  let next = 0;
-  let failure: unknown;
-  const judgeOne = async (i: number, j: number): Promise<JudgeVerdict> => {
-    const { set } = sets[i]!;
-    const n = set.responses.length;
-    const order = judgeOrder({ seed, id: set.id, judge: j, n });
-    const messages = buildPrompt({ prompt: set.prompt, responses: order.map((o) => set.responses[o]!), labels: candidateLabels(n) });
-    let text: string;
-    try {
-      text = (await judges[j]!.chat(messages, chatOptions)).texts[0] ?? "";
-    } catch (e) {
-      throw new ModelCallError(`judge ${judges[j]!.name} failed on set ${set.id}: ${(e as Error)?.message ?? String(e)}`, judges[j]!.name, e);
-    }
-    calls++;
-    const pick = parseJudgePick({ text, n });
-    return pick.ok ? { judge: judges[j]!.name, order, pick: order[pick.position]! } : { judge: judges[j]!.name, order, pick: null, error: pick.reason, raw: text.slice(0, 500) };
-  };
-  const worker = async (): Promise<void> => {
-    while (failure === undefined && next < tasks.length) {
-      if (options.signal?.aborted) throw options.signal.reason;
-      const [i, j] = tasks[next++]!;
-      const v = await judgeOne(i, j);
-      verdicts[i]![j] = v;
-      if (--remaining[i]! === 0) {
-        done++;
-        if (checkpoint) await checkpoint.add({ id: sets[i]!.set.id, key: sets[i]!.key, verdicts: verdicts[i] as JudgeVerdict[] });
-        progress();
-      }
-    }
-  };
-  await Promise.all(
-    Array.from({ length: Math.min(concurrency, tasks.length) }, () =>
-      worker().catch((e: unknown) => {
-        failure ??= e;
-      }),
-    ),
-  );
-  await checkpoint?.flush();
-  if (failure !== undefined) throw failure;
-
+/** Tally every set: decided sets become pairs (input order), the others are dropped with a reason. */
+function buildPairs(sets: ParsedSet[], verdicts: JudgeVerdict[][], opts: { seed: number; minVotes: number; rejectedTie: "seeded" | "drop" }) {
   const pairs: PreferencePair[] = [];
   const dropped: DroppedSet[] = [];
   const chosenIdx: (number | null)[] = [];
   sets.forEach(({ set, line }, i) => {
-    const vs = verdicts[i] as JudgeVerdict[];
-    const t = tallyVotes({ id: set.id, n: set.responses.length, verdicts: vs, minVotes, seed, rejectedTie: options.rejectedTie ?? "seeded" });
+    const vs = verdicts[i]!;
+    const t = tallyVotes({ id: set.id, n: set.responses.length, verdicts: vs, minVotes: opts.minVotes, seed: opts.seed, rejectedTie: opts.rejectedTie });
     if (!t.ok) {
       dropped.push({ id: set.id, line, reason: t.reason, votes: t.votes });
       chosenIdx.push(null);
@@ -201,7 +145,76 @@ export async function votePairs(options: VoteOptions): Promise<VoteResult> {
       meta: { ...set.meta, vote: { chosen: t.chosen, rejected: t.rejected, votes: t.votes, verdicts: vs } },
     });
   });
-  const agreement = agreementStats({ items: verdicts as JudgeVerdict[][], chosen: chosenIdx, judges: judgeNames });
+  return { pairs, dropped, chosenIdx };
+}
+
+/**
+ * Build preference pairs by a vote of K judges over N responses per prompt: each judge sees the responses in
+ * its own seeded order and names the best; the majority pick becomes `chosen` and the least-voted other
+ * response `rejected` (see `tallyVotes`). Sets with ties, too few valid votes or identical chosen/rejected
+ * texts are dropped with a reason. Judge calls run `concurrency` at a time; with `checkpoint`, finished sets
+ * are saved as they complete and a rerun continues where the last one stopped.
+ *
+ * @throws ModelCallError when a judge call fails (finished sets stay in the checkpoint).
+ * @throws OptionError for an empty judge list or a non-positive concurrency.
+ * @throws CheckpointMismatchError when the checkpoint was written with another seed or judge list, or is broken.
+ */
+export async function votePairs(options: VoteOptions): Promise<VoteResult> {
+  const judges = options.judges;
+  if (judges.length === 0) throw new OptionError("at least one judge is needed", "judges");
+  const concurrency = options.concurrency ?? 4;
+  if (!Number.isInteger(concurrency) || concurrency < 1) throw new OptionError(`concurrency must be a positive integer, got ${concurrency}`, "concurrency");
+  const seed = options.seed ?? 0;
+  const k = judges.length;
+  const minVotes = options.minVotes ?? Math.floor(k / 2) + 1;
+  const judgeNames = judges.map((j) => j.name);
+  const { sets, rejected } = parseSets(options);
+  const checkpoint = options.checkpoint ? await openVoteCheckpoint(options.checkpoint, { seed, judges: judgeNames }) : undefined;
+  const verdicts: JudgeVerdict[][] = sets.map(() => new Array<JudgeVerdict>(k));
+  const remaining = new Array<number>(sets.length).fill(k);
+  const count = { done: 0, resumed: 0, calls: 0 };
+  sets.forEach((s, i) => {
+    const e = checkpoint?.done.get(s.set.id);
+    if (e && e.key === s.key && e.verdicts.length === k) {
+      verdicts[i] = e.verdicts;
+      remaining[i] = 0;
+      count.done++;
+      count.resumed++;
+    }
+  });
+  const progress = (): void => options.onProgress?.({ total: sets.length, ...count });
+  progress();
+
+  const tasks: [number, number][] = [];
+  sets.forEach((_, i) => {
+    if (remaining[i]! > 0) for (let j = 0; j < k; j++) tasks.push([i, j]);
+  });
+  const ctx = {
+    judges,
+    seed,
+    buildPrompt: options.judgePrompt ?? defaultJudgePrompt,
+    chatOptions: { temperature: 0, maxTokens: 1024, ...options.chatOptions, ...(options.signal ? { signal: options.signal } : {}) },
+  };
+  try {
+    await forEachConcurrent(
+      tasks,
+      async ([i, j]) => {
+        verdicts[i]![j] = await judgeOne(sets[i]!.set, j, ctx);
+        count.calls++;
+        if (--remaining[i]! > 0) return;
+        count.done++;
+        if (checkpoint) await checkpoint.append({ id: sets[i]!.set.id, key: sets[i]!.key, verdicts: verdicts[i]! });
+        progress();
+      },
+      { concurrency, signal: options.signal },
+    );
+  } finally {
+    await checkpoint?.close();
+  }
+
+  const { pairs, dropped, chosenIdx } = buildPairs(sets, verdicts, { seed, minVotes, rejectedTie: options.rejectedTie ?? "seeded" });
+  const agreement = agreementStats({ items: verdicts, chosen: chosenIdx, judges: judgeNames });
+  const { calls, resumed } = count;
   return {
     pairs,
     dropped,
