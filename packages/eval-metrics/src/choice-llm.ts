@@ -1,5 +1,5 @@
 import type { ChatModel, ChatOptions } from "@sfmed/llm";
-import type { ChoiceQuestion, Message, Prediction } from "@sfmed/schema";
+import { forEachConcurrent, type ChoiceQuestion, type Message, type Prediction } from "@sfmed/schema";
 import { explainChoice, type ChoiceOptions } from "./choice-extract.js";
 import { defaultIsMultiple } from "./choice-score.js";
 
@@ -90,10 +90,9 @@ export async function decideChoices(
   }
   const asked = new Map<string, Promise<string>>();
   let done = 0;
-  let next = 0;
-  const worker = async () => {
-    while (next < queue.length) {
-      const { p, q, multiple } = queue[next++]!;
+  await forEachConcurrent(
+    queue,
+    async ({ p, q, multiple }) => {
       const messages = choiceJudgeMessages({ response: p.output, options: q.options, multiple, question: q.question });
       const key = JSON.stringify(messages);
       let reply = asked.get(key);
@@ -102,9 +101,9 @@ export async function decideChoices(
       const ok = letters !== undefined && (multiple || letters.length <= 1);
       out.get(p.model)!.set(p.id, { letters: ok ? letters : [], rule: ok ? "llm" : "llm-unreadable", path: "llm" });
       options.onProgress?.(++done, queue.length);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, options.concurrency ?? 4) }, worker));
+    },
+    { concurrency: options.concurrency ?? 4 },
+  );
   return out;
 }
 

@@ -1,5 +1,5 @@
 import type { ChatModel, ChatOptions } from "@sfmed/llm";
-import type { Message } from "@sfmed/schema";
+import { mapConcurrent, type Message } from "@sfmed/schema";
 import { EvalInputError } from "./errors.js";
 import { parseJudgment } from "./judge-parse.js";
 import { overallRubric, type JudgeInput, type JudgeRubric } from "./judge-rubric.js";
@@ -77,15 +77,11 @@ export interface JudgeManyOptions extends JudgeOptions {
  * stopping the run; other errors (network, abort) propagate.
  */
 export async function judgeAnswers(items: readonly (JudgeInput & { id: string })[], options: JudgeManyOptions): Promise<JudgeResult[]> {
-  const concurrency = Math.max(1, options.concurrency ?? 4);
-  const results: JudgeResult[] = new Array(items.length);
-  let next = 0;
   let done = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      options.signal?.throwIfAborted();
-      const i = next++;
-      const item = items[i]!;
+  return mapConcurrent(
+    items,
+    options.concurrency ?? 4,
+    async (item) => {
       let r: JudgeResult;
       try {
         r = { ok: true, ...(await judgeAnswer(item, options)) };
@@ -93,13 +89,12 @@ export async function judgeAnswers(items: readonly (JudgeInput & { id: string })
         if (!(e instanceof JudgeParseError)) throw e;
         r = { ok: false, id: item.id, error: e.message, outputs: e.outputs };
       }
-      results[i] = r;
       options.onResult?.(r);
       options.onProgress?.(++done, items.length);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, worker));
-  return results;
+      return r;
+    },
+    { signal: options.signal },
+  );
 }
 
 /** One item graded for two systems. */
