@@ -1,5 +1,5 @@
 import { PII_KINDS, redactPiiFile, scanPiiFile, type PiiFileFormat, type PiiKind, type RedactionMode } from "@sfmed/privacy-probe";
-import { atomicWrite } from "@sfmed/schema";
+import { writeJsonFile } from "../stage-report.js";
 import { enumFlag, fractionFlag, intFlag } from "../flags.js";
 import { guardOutputs, parseEncoding, stdinAsFile } from "./io-helpers.js";
 import type { Command } from "commander";
@@ -52,11 +52,10 @@ function common(cmd: Command): Command {
 }
 
 async function emit(c: CliContext, report: unknown, file: string | undefined) {
-  const json = JSON.stringify(report, null, 2) + "\n";
   if (file) {
-    await atomicWrite(file, [json], { gzip: false });
+    await writeJsonFile(file, report);
     c.info(`report: ${file}`);
-  } else c.stdout.write(json);
+  } else c.stdout.write(JSON.stringify(report, null, 2) + "\n");
 }
 
 /** `sfmed pii scan | redact`: personal data in Chinese text, as a report or a filtered copy. */
