@@ -21,8 +21,8 @@ type Fn = InstanceType<typeof FnBuilder>;
 /** Word counts with their own unrolled kernel (1..KMAX × 64 symbols). */
 export const KMAX = 12;
 /** Rows are u16: a pattern may have at most this many distinct symbols. */
-export const MAX_ROWS = 65534;
-export const TABLE_BYTES = 0x110000 * 2;
+const MAX_ROWS = 65534;
+const TABLE_BYTES = 0x110000 * 2;
 
 // Function indices: 0 batch, 1 pair, 2 the general kernel, then the unrolled ones.
 const FN_PAIR = 1, FN_GENERAL = 2, FN_K = 3;
@@ -182,7 +182,7 @@ function batchFn(): Fn {
 }
 
 /** The module's bytes: batch and pair exported, the kernels internal. */
-export function lcsModuleBytes(): Uint8Array {
+function lcsModuleBytes(): Uint8Array {
   const fns: Array<{ name?: string; fn: Fn }> = [{ name: "batch", fn: batchFn() }, { name: "pair", fn: pairFn() }, { fn: kernelGeneral() }];
   for (let k = 1; k <= KMAX; k++) fns.push({ fn: kernelK(k) });
   return moduleBytes(Math.ceil(TABLE_BYTES / 65536) + 16, fns);

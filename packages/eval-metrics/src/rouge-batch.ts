@@ -2,7 +2,7 @@ import { createPool, defaultChunk, defaultThreads } from "./rouge-pool.js";
 import { checkPairs, rougeLMany, type RougeBatchOptions, type RougePair } from "./rouge-many.js";
 import type { RougeScore } from "./rouge-l.js";
 
-export { checkPairs, rougeLMany } from "./rouge-many.js";
+export { rougeLMany } from "./rouge-many.js";
 export type { RougeBatchOptions, RougePair } from "./rouge-many.js";
 export { createRougePool } from "./rouge-pool.js";
 export type { RougePool, RougePoolOptions, RougePoolScoreOptions } from "./rouge-pool.js";
