@@ -15,8 +15,8 @@ interface WasmLike {
 }
 
 /**
- * A driver over a compiled `lcsModule()`. Self-contained (it reaches nothing outside its arguments), so worker
- * threads run it from source: `fallback` is the JS kernel, for patterns beyond the module's limits, and
+ * A driver over a compiled `lcsModule()`. One self-contained function (it reaches nothing outside its
+ * arguments), so worker threads run it from source: `fallback` is the JS kernel, for patterns beyond the module's limits, and
  * `isWhitespace` is `isPythonWhitespace` (character tokens drop those code points, as `charCodes` does).
  */
 export function createLcsDriver(
