@@ -1,6 +1,7 @@
-import { appendFile, readFile } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import { readFile, rm } from "node:fs/promises";
 import { AugmentError } from "./augment-error.js";
-import { atomicWrite } from "@sfmed/schema";
+import { CheckpointError, JsonlCheckpoint, atomicWrite } from "@sfmed/schema";
 import type { Banks } from "./question-answer-banks.js";
 import type { RejectReason } from "./quality-filter.js";
 import type { RandomState } from "./seeded-random.js";
@@ -42,26 +43,96 @@ export interface CheckpointSnapshot {
 
 /**
  * The accepted instructions live in an append-only log beside the snapshot (JSON lines, named `.log` so that
- * tools globbing `*.jsonl` do not take it for output); a step then writes only its own instructions.
+ * tools globbing `*.jsonl` do not take it for output); a step then writes only its own instructions. The log is
+ * the schema's `JsonlCheckpoint` (no header, one instruction per line, fsync'd), cut back on resume to the
+ * `acceptedCount` entries the snapshot covers.
  */
 // Checkpoints are read back as plain text, so a user-chosen name ending in .gz must not turn on compression.
 const writeText = (file: string, text: string): Promise<void> => atomicWrite(file, [text], { gzip: false });
 
 export const acceptedLogPath = (checkpoint: string): string => `${checkpoint}.accepted.log`;
 
-/** Start a fresh checkpoint: an empty log, then the snapshot. */
-export async function startCheckpoint(file: string, snap: CheckpointSnapshot): Promise<void> {
-  await writeText(acceptedLogPath(file), "");
-  await writeText(file, JSON.stringify(snap));
+const badCheckpoint = (message: string, file: string, cause?: unknown): AugmentError => new AugmentError(message, { code: "BAD_CHECKPOINT", file, cause });
+
+async function readSnapshot(file: string): Promise<CheckpointSnapshot | undefined> {
+  let text: string;
+  try {
+    text = await readFile(file, "utf8");
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw badCheckpoint(`cannot read checkpoint: ${(e as Error).message}`, file, e);
+  }
+  try {
+    const snapshot = JSON.parse(text) as CheckpointSnapshot;
+    if (snapshot.version !== 2 || !Array.isArray(snapshot.rng) || !snapshot.banks || !Number.isInteger(snapshot.acceptedCount)) {
+      throw new Error("not an augmentation checkpoint");
+    }
+    return snapshot;
+  } catch (e) {
+    throw badCheckpoint(`unreadable checkpoint: ${(e as Error).message}`, file, e);
+  }
 }
 
-/**
- * Record one finished step: append its accepted instructions to the log, then replace the snapshot. A crash
- * between the two leaves extra log lines that the snapshot does not count; {@link loadCheckpoint} drops them.
- */
-export async function saveStep(file: string, snap: CheckpointSnapshot, accepted: readonly AcceptedInstruction[]): Promise<void> {
-  if (accepted.length > 0) await appendFile(acceptedLogPath(file), accepted.map((a) => JSON.stringify(a) + "\n").join(""));
-  await writeText(file, JSON.stringify(snap));
+/** A run's checkpoint, open for the steps to come: the snapshot file and the accepted log. */
+export class AugmentCheckpoint {
+  private constructor(
+    readonly file: string,
+    private readonly log: JsonlCheckpoint<AcceptedInstruction>,
+  ) {}
+
+  /** Start a fresh checkpoint: an empty log, then the snapshot. */
+  static async start(file: string, snap: CheckpointSnapshot): Promise<AugmentCheckpoint> {
+    const logFile = acceptedLogPath(file);
+    await rm(logFile, { force: true });
+    const log = await JsonlCheckpoint.open<AcceptedInstruction>(logFile, { key: (a) => a.text });
+    try {
+      await writeText(file, JSON.stringify(snap));
+    } catch (e) {
+      await log.close();
+      throw e;
+    }
+    return new AugmentCheckpoint(file, log);
+  }
+
+  /**
+   * Open an existing checkpoint: the snapshot and the first `acceptedCount` log entries. Lines past those (from a
+   * step that crashed after appending, or a torn last line) are cut off the log so later appends continue cleanly.
+   * @returns undefined when there is no checkpoint
+   * @throws {AugmentError} BAD_CHECKPOINT when the snapshot or the log is unreadable or the log is short
+   */
+  static async resume(file: string): Promise<{ checkpoint: AugmentCheckpoint; snapshot: CheckpointSnapshot; accepted: AcceptedInstruction[] } | undefined> {
+    const snapshot = await readSnapshot(file);
+    if (!snapshot) return undefined;
+    const logFile = acceptedLogPath(file);
+    if (snapshot.acceptedCount > 0 && !existsSync(logFile)) throw badCheckpoint("cannot read the accepted log: no such file", logFile);
+    let log: JsonlCheckpoint<AcceptedInstruction>;
+    try {
+      log = await JsonlCheckpoint.open<AcceptedInstruction>(logFile, { key: (a) => a.text, maxEntries: snapshot.acceptedCount });
+    } catch (e) {
+      if (!(e instanceof CheckpointError)) throw e;
+      throw badCheckpoint(`the accepted log is broken: ${e.message}`, logFile, e);
+    }
+    const accepted = [...log.done.values()];
+    if (accepted.length < snapshot.acceptedCount) {
+      await log.close();
+      throw badCheckpoint(`line ${accepted.length + 1}: expected ${snapshot.acceptedCount} accepted instructions`, logFile);
+    }
+    return { checkpoint: new AugmentCheckpoint(file, log), snapshot, accepted };
+  }
+
+  /**
+   * Record one finished step: append its accepted instructions to the log, then replace the snapshot. A crash
+   * between the two leaves extra log lines that the snapshot does not count; {@link AugmentCheckpoint.resume} drops them.
+   */
+  async saveStep(snap: CheckpointSnapshot, accepted: readonly AcceptedInstruction[]): Promise<void> {
+    await Promise.all(accepted.map((a) => this.log.append(a)));
+    await writeText(this.file, JSON.stringify(snap));
+  }
+
+  /** Close the log (the checkpoint stays on disk). */
+  close(): Promise<void> {
+    return this.log.close();
+  }
 }
 
 /**
@@ -71,40 +142,8 @@ export async function saveStep(file: string, snap: CheckpointSnapshot, accepted:
  * @throws {AugmentError} BAD_CHECKPOINT when the snapshot or the log is unreadable or the log is short
  */
 export async function loadCheckpoint(file: string): Promise<{ snapshot: CheckpointSnapshot; accepted: AcceptedInstruction[] } | undefined> {
-  let text: string;
-  try {
-    text = await readFile(file, "utf8");
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-    throw new AugmentError(`cannot read checkpoint: ${(e as Error).message}`, { code: "BAD_CHECKPOINT", file, cause: e });
-  }
-  let snapshot: CheckpointSnapshot;
-  try {
-    snapshot = JSON.parse(text) as CheckpointSnapshot;
-    if (snapshot.version !== 2 || !Array.isArray(snapshot.rng) || !snapshot.banks || !Number.isInteger(snapshot.acceptedCount)) {
-      throw new Error("not an augmentation checkpoint");
-    }
-  } catch (e) {
-    throw new AugmentError(`unreadable checkpoint: ${(e as Error).message}`, { code: "BAD_CHECKPOINT", file, cause: e });
-  }
-  const log = acceptedLogPath(file);
-  let lines: string[] = [];
-  try {
-    lines = (await readFile(log, "utf8")).split("\n");
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== "ENOENT" || snapshot.acceptedCount > 0) {
-      throw new AugmentError(`cannot read the accepted log: ${(e as Error).message}`, { code: "BAD_CHECKPOINT", file: log, cause: e });
-    }
-  }
-  const accepted: AcceptedInstruction[] = [];
-  for (let i = 0; i < snapshot.acceptedCount; i++) {
-    try {
-      accepted.push(JSON.parse(lines[i] ?? "") as AcceptedInstruction);
-    } catch (e) {
-      throw new AugmentError(`line ${i + 1}: expected ${snapshot.acceptedCount} accepted instructions`, { code: "BAD_CHECKPOINT", file: log, cause: e });
-    }
-  }
-  const extra = lines.slice(snapshot.acceptedCount).some((l) => l !== "");
-  if (extra) await writeText(log, accepted.map((a) => JSON.stringify(a) + "\n").join(""));
-  return { snapshot, accepted };
+  const r = await AugmentCheckpoint.resume(file);
+  if (!r) return undefined;
+  await r.checkpoint.close();
+  return { snapshot: r.snapshot, accepted: r.accepted };
 }

@@ -1,22 +1,16 @@
-import { createHash } from "node:crypto";
 import type { ChatModel, ChatOptions, Pricing } from "@sfmed/llm";
 import { AugmentError } from "./augment-error.js";
-import { loadCheckpoint, saveStep, startCheckpoint, type AcceptedInstruction, type AugmentUsage, type CheckpointSnapshot } from "./augment-checkpoint.js";
+import { AugmentCheckpoint, type AcceptedInstruction, type AugmentUsage, type CheckpointSnapshot } from "./augment-checkpoint.js";
+import { configHash, emptyRejected, seedsAndOptions, type Resolved } from "./augment-options.js";
+import { overBudget, runStep, type StepContext } from "./augment-step.js";
 import { diversityStats, type DiversityStats } from "./diversity-stats.js";
-import {
-  INSTRUCTION_LANGUAGES,
-  PROMPT_LAYOUTS,
-  buildHistoryPrompt,
-  defaultTemplates,
-  type InstructionLanguage,
-  type PromptLayout,
-  type PromptTemplates,
-} from "./history-prompt.js";
+import type { InstructionLanguage, PromptLayout, PromptTemplates } from "./history-prompt.js";
 import { defaultMedicalLexicon, type MedicalLexicon } from "./medical-lexicon.js";
-import { maybeSwap, retainBanks, returnAccepted, sampleStep, splitSeeds, type Banks } from "./question-answer-banks.js";
-import { REJECT_REASONS, checkCandidate, resolveFilter, type FilterOptions, type RejectReason } from "./quality-filter.js";
+import { splitSeeds, type Banks } from "./question-answer-banks.js";
+import type { FilterOptions, RejectReason } from "./quality-filter.js";
 import { SeededRandom } from "./seeded-random.js";
-import { splitCandidates } from "./split-candidates.js";
+
+export { seedsForFullHistory } from "./augment-options.js";
 
 /** Caps that end a run cleanly (with `stoppedBy: "budget"`) before the next step would start. */
 export interface AugmentBudget {
@@ -127,83 +121,68 @@ export interface AugmentOptions {
   onProgress?: ((p: AugmentProgress) => void) | undefined;
 }
 
-const emptyRejected = (): Record<RejectReason, number> => Object.fromEntries(REJECT_REASONS.map((r) => [r, 0])) as Record<RejectReason, number>;
-
-function cleanSeeds(seeds: readonly string[]): string[] {
-  const out: string[] = [];
-  const seen = new Set<string>();
-  for (const s of seeds) {
-    const t = s.trim();
-    if (t && !seen.has(t)) {
-      seen.add(t);
-      out.push(t);
+/**
+ * The state to start from: the checkpoint's when resuming (refused when it was made with other seeds, model or
+ * parameters), else a fresh one from the seeds (and a fresh checkpoint when `checkpointPath` is set).
+ */
+async function openState(opts: AugmentOptions, seeds: string[], seed: number, hash: string): Promise<{ state: AugmentState; checkpoint: AugmentCheckpoint | undefined }> {
+  if (opts.resume && opts.checkpointPath) {
+    const loaded = await AugmentCheckpoint.resume(opts.checkpointPath);
+    if (loaded) {
+      const { acceptedCount: _, ...snap } = loaded.snapshot;
+      if (snap.configHash !== hash) {
+        await loaded.checkpoint.close();
+        throw new AugmentError("checkpoint was made with other seeds, model or parameters; remove it or use the same ones", {
+          code: "CHECKPOINT_MISMATCH",
+          file: opts.checkpointPath,
+        });
+      }
+      return { state: { ...snap, accepted: loaded.accepted }, checkpoint: loaded.checkpoint };
     }
   }
-  return out;
-}
-
-function resolved(opts: AugmentOptions) {
-  const layout = opts.layout ?? "figure2";
-  const language = opts.language ?? "zh";
-  if (!PROMPT_LAYOUTS.includes(layout)) throw new AugmentError(`layout must be ${PROMPT_LAYOUTS.join(" or ")}, got ${String(layout)}`, { code: "BAD_OPTIONS", field: "layout" });
-  if (!INSTRUCTION_LANGUAGES.includes(language)) {
-    throw new AugmentError(`language must be ${INSTRUCTION_LANGUAGES.join(" or ")}, got ${String(language)}`, { code: "BAD_OPTIONS", field: "language" });
-  }
-  const p = {
-    seed: opts.seed ?? 0,
-    shots: opts.shots ?? 5,
-    layout,
-    language,
-    shortHistory: opts.shortHistory ?? false,
-    requestCount: opts.requestCount ?? 5,
-    retainOldest: opts.retainOldest ?? 20,
-    retainNewest: opts.retainNewest ?? 80,
-    swapEvery: opts.swapEvery ?? 10,
-    templates: { ...defaultTemplates(language), ...definedOnly(opts.templates) },
-    filter: resolveFilter(opts.filter, language),
-    chat: { temperature: 0.9, maxTokens: 1024, ...opts.chat },
+  const rng = SeededRandom.fromSeed(seed);
+  const banks = splitSeeds(seeds, rng);
+  const state: AugmentState = {
+    version: 2,
+    configHash: hash,
+    step: 0,
+    rng: rng.state(),
+    banks,
+    accepted: [],
+    candidates: 0,
+    rejected: emptyRejected(),
+    usage: { calls: 0, cachedCalls: 0, promptTokens: 0, completionTokens: 0, cost: 0 },
   };
-  for (const [k, v] of Object.entries({ shots: p.shots, requestCount: p.requestCount, retainOldest: p.retainOldest, retainNewest: p.retainNewest, swapEvery: p.swapEvery, steps: opts.steps })) {
-    if (!Number.isInteger(v) || v < 0) throw new AugmentError(`${k} must be a non-negative integer, got ${v}`, { code: "BAD_OPTIONS", field: k });
+  const checkpoint = opts.checkpointPath ? await AugmentCheckpoint.start(opts.checkpointPath, snapshotOf(state)) : undefined;
+  return { state, checkpoint };
+}
+
+function progressOf(s: AugmentState, steps: number): AugmentProgress {
+  return {
+    step: s.step,
+    steps,
+    accepted: s.accepted.length,
+    candidates: s.candidates,
+    acceptanceRate: s.candidates === 0 ? 0 : s.accepted.length / s.candidates,
+    calls: s.usage.calls,
+    cost: s.usage.cost,
+  };
+}
+
+/** Run steps until `opts.steps`, an abort or the budget; after each, the checkpoint records it. */
+async function runSteps(state: AugmentState, opts: AugmentOptions, ctx: StepContext, checkpoint: AugmentCheckpoint | undefined): Promise<{ state: AugmentState; stoppedBy: StopReason }> {
+  while (state.step < opts.steps) {
+    if (opts.signal?.aborted) return { state, stoppedBy: "aborted" };
+    if (overBudget(state.usage, opts.budget)) return { state, stoppedBy: "budget" };
+    const r = await runStep(state, ctx);
+    if ("stop" in r) return { state, stoppedBy: r.stop };
+    // Appended in place: if saving the step fails the run throws and this in-memory list is dropped.
+    state = r.next;
+    state.accepted.push(...r.accepted);
+    await checkpoint?.saveStep(snapshotOf(state), r.accepted);
+    opts.onProgress?.(progressOf(state, opts.steps));
   }
-  if (p.retainOldest + p.retainNewest < 1) throw new AugmentError("retainOldest + retainNewest must be at least 1", { code: "BAD_OPTIONS", field: "retainNewest" });
-  // A bank trimmed below shots + 1 could not give a full history once it becomes the Question Bank.
-  if (!p.shortHistory && p.shots > 0 && p.retainOldest + p.retainNewest < p.shots + 1) {
-    throw new AugmentError(`retainOldest + retainNewest must be at least shots + 1 = ${p.shots + 1} for a full history (or set shortHistory)`, {
-      code: "BAD_OPTIONS",
-      field: "retainNewest",
-    });
-  }
-  return p;
-}
-
-/** Seeds a full `shots`-turn history needs from the first step: each bank must hold shots questions + the query. */
-export function seedsForFullHistory(shots: number): number {
-  return shots === 0 ? 1 : 2 * (shots + 1);
-}
-
-function definedOnly<T extends object>(o: T | undefined): Partial<T> {
-  if (!o) return {};
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
-}
-
-function configHash(seeds: string[], model: string, p: ReturnType<typeof resolved>, lexiconSize: number): string {
-  const { chat, ...rest } = p;
-  return createHash("sha256").update(JSON.stringify({ seeds, model, ...rest, chat, lexiconSize })).digest("hex").slice(0, 16);
-}
-
-function isBudgetError(e: unknown): boolean {
-  return e instanceof Error && e.name === "LlmError" && (e as { code?: string }).code === "BUDGET_EXCEEDED";
-}
-
-function overBudget(u: AugmentUsage, b: AugmentBudget | undefined): boolean {
-  if (!b) return false;
-  const live = u.calls - u.cachedCalls;
-  return (
-    (b.maxCalls !== undefined && live >= b.maxCalls) ||
-    (b.maxTokens !== undefined && u.promptTokens + u.completionTokens >= b.maxTokens) ||
-    (b.maxCost !== undefined && u.cost >= b.maxCost)
-  );
+  return { state, stoppedBy: "steps" };
 }
 
 /**
@@ -220,143 +199,20 @@ function overBudget(u: AugmentUsage, b: AugmentBudget | undefined): boolean {
  *   every finished step, so the run can resume).
  */
 export async function augmentInstructions(opts: AugmentOptions): Promise<AugmentResult> {
-  const seeds = cleanSeeds(opts.seeds);
-  if (seeds.length < 1) throw new AugmentError("need at least one non-empty seed instruction", { code: "BAD_SEEDS", field: "seeds" });
-  const p = resolved(opts);
-  const need = seedsForFullHistory(p.shots);
-  if (!p.shortHistory && seeds.length < need) {
-    throw new AugmentError(
-      `a ${p.shots}-turn history needs at least ${need} distinct seed instructions (${p.shots + 1} per bank: ${p.shots} questions and the query), got ${seeds.length}; ` +
-        "add seeds (defaultSeeds() has 12 per pool), lower shots, or set shortHistory to start with a shorter history",
-      { code: "TOO_FEW_SEEDS", field: "seeds" },
-    );
-  }
+  const { seeds, p } = seedsAndOptions(opts);
   const lexicon = opts.lexicon ?? defaultMedicalLexicon(p.language);
   const hash = configHash(seeds, opts.model.name, p, lexicon.size);
-
-  let state: AugmentState | undefined;
-  if (opts.resume && opts.checkpointPath) {
-    const loaded = await loadCheckpoint(opts.checkpointPath);
-    if (loaded) {
-      const { acceptedCount: _, ...snap } = loaded.snapshot;
-      state = { ...snap, accepted: loaded.accepted };
-    }
-    if (state && state.configHash !== hash) {
-      throw new AugmentError("checkpoint was made with other seeds, model or parameters; remove it or use the same ones", {
-        code: "CHECKPOINT_MISMATCH",
-        file: opts.checkpointPath,
-      });
-    }
+  const opened = await openState(opts, seeds, p.seed, hash);
+  const { checkpoint } = opened;
+  try {
+    opts.onProgress?.(progressOf(opened.state, opts.steps));
+    const seen = new Set<string>([...seeds, ...opened.state.accepted.map((a) => a.text)]);
+    const ctx: StepContext = { model: opts.model, p, lexicon, seen, pricing: opts.pricing, signal: opts.signal };
+    const { state, stoppedBy } = await runSteps(opened.state, opts, ctx, checkpoint);
+    return { instructions: state.accepted, banks: state.banks, stoppedBy, state, report: buildReport(state, stoppedBy, seeds.length, lexicon, p, opts) };
+  } finally {
+    await checkpoint?.close();
   }
-  let rng: SeededRandom;
-  if (state) rng = SeededRandom.fromState(state.rng);
-  else {
-    rng = SeededRandom.fromSeed(p.seed);
-    const banks = splitSeeds(seeds, rng);
-    state = {
-      version: 2,
-      configHash: hash,
-      step: 0,
-      rng: rng.state(),
-      banks,
-      accepted: [],
-      candidates: 0,
-      rejected: emptyRejected(),
-      usage: { calls: 0, cachedCalls: 0, promptTokens: 0, completionTokens: 0, cost: 0 },
-    };
-    if (opts.checkpointPath) await startCheckpoint(opts.checkpointPath, snapshotOf(state));
-  }
-
-  const seen = new Set<string>([...seeds, ...state.accepted.map((a) => a.text)]);
-  let stoppedBy: StopReason = "steps";
-  const progress = (s: AugmentState) =>
-    opts.onProgress?.({
-      step: s.step,
-      steps: opts.steps,
-      accepted: s.accepted.length,
-      candidates: s.candidates,
-      acceptanceRate: s.candidates === 0 ? 0 : s.accepted.length / s.candidates,
-      calls: s.usage.calls,
-      cost: s.usage.cost,
-    });
-  progress(state);
-
-  // Figure 2: the answer is one instruction (its lines joined); numbered: one candidate per line.
-  const split = p.layout === "figure2" ? { mode: "one" as const, joiner: p.language === "en" ? " " : "" } : { mode: "list" as const };
-  while (state.step < opts.steps) {
-    if (opts.signal?.aborted) {
-      stoppedBy = "aborted";
-      break;
-    }
-    if (overBudget(state.usage, opts.budget)) {
-      stoppedBy = "budget";
-      break;
-    }
-    const stepNo: number = state.step + 1;
-    // Work on copies: a failed call leaves the checkpointed state (and RNG) untouched.
-    const stepRng = SeededRandom.fromState(state.rng);
-    const sample = sampleStep(state.banks, p.shots, stepRng);
-    const messages = buildHistoryPrompt(sample, { layout: p.layout, language: p.language, templates: p.templates, count: p.requestCount });
-    let res;
-    try {
-      res = await opts.model.chat(messages, { ...p.chat, seed: (p.seed + stepNo) >>> 0, ...(opts.signal ? { signal: opts.signal } : {}) });
-    } catch (e) {
-      if (opts.signal?.aborted) {
-        stoppedBy = "aborted";
-        break;
-      }
-      if (isBudgetError(e)) {
-        stoppedBy = "budget";
-        break;
-      }
-      throw e;
-    }
-    const usage: AugmentUsage = { ...state.usage, calls: state.usage.calls + 1 };
-    if (res.cached) usage.cachedCalls++;
-    else {
-      usage.promptTokens += res.usage.promptTokens;
-      usage.completionTokens += res.usage.completionTokens;
-      if (opts.pricing) usage.cost += (res.usage.promptTokens * opts.pricing.inputPerMillion + res.usage.completionTokens * opts.pricing.outputPerMillion) / 1e6;
-    }
-    const rejected: Record<RejectReason, number> = { ...state.rejected };
-    const acceptedNow: AcceptedInstruction[] = [];
-    let candidates = 0;
-    const pool = [...state.banks.question, ...state.banks.answer];
-    res.texts.forEach((text, i) => {
-      for (const c of splitCandidates(text, { truncated: res.finishReasons[i] === "length", ...split })) {
-        candidates++;
-        const v = checkCandidate(c, { lexicon, pool, seen }, p.filter);
-        if (v.ok) {
-          acceptedNow.push({ text: c, step: stepNo, terms: v.terms, maxRougeL: v.maxRougeL });
-          seen.add(c);
-          pool.push(c);
-        } else rejected[v.reason]++;
-      }
-    });
-    let banks = returnAccepted(
-      state.banks,
-      acceptedNow.map((a) => a.text),
-      stepRng,
-    );
-    banks = retainBanks(banks, p.retainOldest, p.retainNewest);
-    banks = maybeSwap(banks, stepNo, p.swapEvery);
-    state = {
-      ...state,
-      step: stepNo,
-      rng: stepRng.state(),
-      banks,
-      // Appended in place below; if saving the step fails the run throws and this in-memory list is dropped.
-      accepted: state.accepted,
-      candidates: state.candidates + candidates,
-      rejected,
-      usage,
-    };
-    state.accepted.push(...acceptedNow);
-    if (opts.checkpointPath) await saveStep(opts.checkpointPath, snapshotOf(state), acceptedNow);
-    progress(state);
-  }
-
-  return { instructions: state.accepted, banks: state.banks, stoppedBy, state, report: buildReport(state, stoppedBy, seeds.length, lexicon, p, opts) };
 }
 
 function snapshotOf(s: AugmentState): CheckpointSnapshot {
@@ -364,7 +220,7 @@ function snapshotOf(s: AugmentState): CheckpointSnapshot {
   return { ...rest, acceptedCount: accepted.length };
 }
 
-function buildReport(s: AugmentState, stoppedBy: StopReason, seeds: number, lexicon: MedicalLexicon, p: ReturnType<typeof resolved>, opts: AugmentOptions): AugmentReport {
+function buildReport(s: AugmentState, stoppedBy: StopReason, seeds: number, lexicon: MedicalLexicon, p: Resolved, opts: AugmentOptions): AugmentReport {
   const texts = s.accepted.map((a) => a.text);
   const terms = new Set<string>();
   let termCount = 0;

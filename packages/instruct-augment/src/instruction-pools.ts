@@ -1,4 +1,4 @@
-import type { Dialogue } from "@sfmed/schema";
+import { hashString, type Dialogue } from "@sfmed/schema";
 import type { InstructionLanguage } from "./history-prompt.js";
 
 /** System instructions for single-turn and for multi-turn dialogues. */
@@ -114,20 +114,10 @@ export function poolFor(d: Pick<Dialogue, "messages">): keyof InstructionPools {
   return users > 1 ? "multi" : "single";
 }
 
-// FNV-1a over the id's UTF-16 units, mixed with the seed; a stable, order-free choice.
+// The schema's keyed hash of the id (FNV-1a + fmix32, mixed with the seed): a stable, order-free choice, scaled
+// (not taken modulo) so every pool entry is equally likely.
 function pick(id: string, seed: number, n: number): number {
-  let h = (0x811c9dc5 ^ (seed >>> 0)) >>> 0;
-  for (let i = 0; i < id.length; i++) {
-    h ^= id.charCodeAt(i);
-    h = Math.imul(h, 0x01000193) >>> 0;
-  }
-  // murmur3's finaliser, then scale (not modulo) so every pool entry is equally likely.
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b) >>> 0;
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35) >>> 0;
-  h ^= h >>> 16;
-  return Math.floor(((h >>> 0) / 4294967296) * n);
+  return Math.floor((hashString(id, seed >>> 0) / 4294967296) * n);
 }
 
 /**

@@ -1,3 +1,7 @@
+// Why not the schema's `seededRandom` (mulberry32)? This generator's whole state is saved in every augmentation
+// checkpoint (`rng`, four words) so a resumed run continues the exact stream, which a closure cannot offer; and the
+// committed example outputs (examples/mini-sfmed/out/augment-*) and their checkpoints were made with this sfc32
+// stream, so switching would change published results and refuse to resume existing checkpoints.
 /** The whole state of a {@link SeededRandom}: four 32-bit words, JSON-safe, so a checkpoint can carry it. */
 export type RandomState = [number, number, number, number];
 
