@@ -105,6 +105,11 @@ describe("sharded dedup", () => {
     const again = await runStage(work, "sign", 1);
     expect(again).toMatchObject({ skipped: true, marker: { stage: "sign", task: 1 } });
     await expect(runStage(work, "sign", 3)).rejects.toMatchObject({ code: "BAD_TASK" });
+    const planFile = layout.plan(work);
+    const saved = await readFile(planFile, "utf8");
+    await writeFile(planFile, saved.replace(/"hashScheme": "[^"]*"/, '"hashScheme": "other-v0"'));
+    await expect(runStage(work, "sign", 0)).rejects.toMatchObject({ code: "PLAN_MISMATCH" });
+    await writeFile(planFile, saved);
     await writeFile(f, "{}\n", { flag: "a" });
     await expect(runStage(work, "sign", 0)).rejects.toThrow(DedupError);
     await expect(runStage(work, "sign", 0)).rejects.toMatchObject({ code: "INPUT_CHANGED" });
