@@ -49,77 +49,104 @@ export async function* decodeText(
 ): AsyncGenerator<string> {
   const want = opts.encoding ?? "auto";
   const it = bytes[Symbol.asyncIterator]();
-  let offset = 0;
-  const next = async (): Promise<Uint8Array | undefined> => {
-    const r = await it.next();
-    return r.done ? undefined : r.value;
+  const cur: Cursor = {
+    offset: 0,
+    lfBefore: 0,
+    next: async () => {
+      const r = await it.next();
+      return r.done ? undefined : r.value;
+    },
   };
-
-  // Leading bytes: enough to see a BOM.
-  let chunk = await next();
-  while (chunk && chunk.length < 3) {
-    const more = await next();
-    if (!more) break;
-    chunk = Buffer.concat([chunk, more]);
-  }
+  let chunk = await readHead(cur);
   let detected: DetectedEncoding | undefined;
   if (chunk && chunk.length >= 3 && chunk[0] === 0xef && chunk[1] === 0xbb && chunk[2] === 0xbf && want !== "gb18030") {
     detected = { encoding: "utf-8", bom: true };
     chunk = chunk.subarray(3);
-    offset = 3;
+    cur.offset = 3;
   } else if (want !== "auto") detected = { encoding: want, bom: false };
-
-  let lfBefore = 0; // LF bytes before `offset`; LF (0x0A) is never part of a multi-byte character in either encoding
   if (!detected) {
-    // ASCII is the same in both encodings: pass it through until the first non-ASCII byte.
-    while (chunk) {
-      const k = firstNonAscii(chunk);
-      if (k === -1) {
-        if (chunk.length) yield Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length).toString("latin1");
-        lfBefore += countLf(chunk);
-        offset += chunk.length;
-        chunk = await next();
-        continue;
-      }
-      if (k > 0) {
-        yield Buffer.from(chunk.buffer, chunk.byteOffset, k).toString("latin1");
-        lfBefore += countLf(chunk.subarray(0, k));
-        offset += k;
-        chunk = chunk.subarray(k);
-      }
-      break;
-    }
+    chunk = yield* passAscii(cur, chunk);
     if (!chunk) {
       opts.onEncoding?.({ encoding: "utf-8", bom: false });
       return;
     }
-    // Sniff a window that starts at the first non-ASCII byte.
-    const window: Uint8Array[] = [chunk];
-    let len = chunk.length;
-    while (len < SNIFF_BYTES) {
-      const more = await next();
-      if (!more) break;
-      window.push(more);
-      len += more.length;
-    }
-    chunk = window.length === 1 ? window[0]! : Buffer.concat(window);
+    chunk = await sniffWindow(cur, chunk);
     detected = detectEncoding(chunk);
   }
   opts.onEncoding?.(detected);
-  const enc = detected.encoding;
+  yield* decodeStrict(cur, chunk, detected.encoding, opts.file);
+}
+
+/** Where decoding stands: bytes consumed (`offset`), LF bytes before it, and the source of further chunks. */
+interface Cursor {
+  offset: number;
+  /** LF bytes before `offset`; LF (0x0A) is never part of a multi-byte character in either encoding. */
+  lfBefore: number;
+  next: () => Promise<Uint8Array | undefined>;
+}
+
+/** The leading bytes: enough to see a BOM. */
+async function readHead(cur: Cursor): Promise<Uint8Array | undefined> {
+  let chunk = await cur.next();
+  while (chunk && chunk.length < 3) {
+    const more = await cur.next();
+    if (!more) break;
+    chunk = Buffer.concat([chunk, more]);
+  }
+  return chunk;
+}
+
+/** ASCII is the same in both encodings: pass it through; returns the rest from the first non-ASCII byte on. */
+async function* passAscii(cur: Cursor, first: Uint8Array | undefined): AsyncGenerator<string, Uint8Array | undefined> {
+  let chunk = first;
+  while (chunk) {
+    const k = firstNonAscii(chunk);
+    if (k === -1) {
+      if (chunk.length) yield Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length).toString("latin1");
+      cur.lfBefore += countLf(chunk);
+      cur.offset += chunk.length;
+      chunk = await cur.next();
+      continue;
+    }
+    if (k > 0) {
+      yield Buffer.from(chunk.buffer, chunk.byteOffset, k).toString("latin1");
+      cur.lfBefore += countLf(chunk.subarray(0, k));
+      cur.offset += k;
+      chunk = chunk.subarray(k);
+    }
+    break;
+  }
+  return chunk;
+}
+
+/** A sniffing window of at least {@link SNIFF_BYTES} (or the rest of the input) that starts at `chunk`. */
+async function sniffWindow(cur: Cursor, chunk: Uint8Array): Promise<Uint8Array> {
+  const window: Uint8Array[] = [chunk];
+  let len = chunk.length;
+  while (len < SNIFF_BYTES) {
+    const more = await cur.next();
+    if (!more) break;
+    window.push(more);
+    len += more.length;
+  }
+  return window.length === 1 ? window[0]! : Buffer.concat(window);
+}
+
+/** Strict decoding from `chunk` on; an invalid byte is a ParseError naming its line and byte. */
+async function* decodeStrict(cur: Cursor, first: Uint8Array | undefined, enc: "utf-8" | "gb18030", file: string | undefined): AsyncGenerator<string> {
   const label = enc === "utf-8" ? "UTF-8" : "GB18030";
   const decoder = new TextDecoder(enc, { fatal: true, ignoreBOM: true });
   // The bytes since the last LF (a character boundary) are kept by reference, so an error can be located
   // exactly; a line longer than LOCATE_BYTES is given up on (the error then says "near").
   let since: Uint8Array[] | undefined = [];
   let sinceBytes = 0;
-  let boundary = { offset, lfBefore };
+  let boundary = { offset: cur.offset, lfBefore: cur.lfBefore };
   const fail = (c: Uint8Array, cause: unknown): never => {
     const at = since ? locateInvalid(enc, Buffer.concat([...since, c]), boundary.offset, boundary.lfBefore) : undefined;
-    const where = at ? `at line ${at.line}, byte ${at.byte}` : `near byte ${offset} (line ${lfBefore + 1} or later)`;
-    throw new ParseError(`invalid ${label} ${where}`, { file: opts.file, line: at?.line ?? lfBefore + 1, byte: at?.byte ?? offset, cause });
+    const where = at ? `at line ${at.line}, byte ${at.byte}` : `near byte ${cur.offset} (line ${cur.lfBefore + 1} or later)`;
+    throw new ParseError(`invalid ${label} ${where}`, { file, line: at?.line ?? cur.lfBefore + 1, byte: at?.byte ?? cur.offset, cause });
   };
-  while (chunk) {
+  for (let chunk = first; chunk; chunk = await cur.next()) {
     let s: string;
     try {
       s = decoder.decode(chunk, { stream: true });
@@ -132,23 +159,22 @@ export async function* decodeText(
     if (lf !== -1) {
       since = [chunk.subarray(lf + 1)];
       sinceBytes = chunk.length - lf - 1;
-      boundary = { offset: offset + lf + 1, lfBefore: lfBefore + n };
+      boundary = { offset: cur.offset + lf + 1, lfBefore: cur.lfBefore + n };
     } else if (since && sinceBytes + chunk.length <= LOCATE_BYTES) {
       since.push(chunk);
       sinceBytes += chunk.length;
     } else since = undefined;
-    lfBefore += n;
-    offset += chunk.length;
-    chunk = await next();
+    cur.lfBefore += n;
+    cur.offset += chunk.length;
   }
   let tail: string;
   try {
     tail = decoder.decode(new Uint8Array(0), { stream: false });
   } catch (cause) {
-    throw new ParseError(`invalid ${label} at line ${lfBefore + 1}, byte ${offset}: the file ends inside a character`, {
-      file: opts.file,
-      line: lfBefore + 1,
-      byte: offset,
+    throw new ParseError(`invalid ${label} at line ${cur.lfBefore + 1}, byte ${cur.offset}: the file ends inside a character`, {
+      file,
+      line: cur.lfBefore + 1,
+      byte: cur.offset,
       cause,
     });
   }
