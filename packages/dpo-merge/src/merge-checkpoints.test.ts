@@ -48,16 +48,18 @@ async function readAll(dir: string): Promise<Record<string, Float32Array>> {
 }
 
 describe("mergeCheckpoints", () => {
-  const cases: Array<{ method: MergeMethod; density?: number; weights: number[] }> = [
+  const cases: Array<{ method: MergeMethod; density?: number; weights: number[]; rescale?: "l1" }> = [
     { method: "task_arithmetic", weights: [0.5, 0.75] },
     { method: "ties", density: 0.4, weights: [1, 0.5] },
+    { method: "ties", density: 0.4, weights: [1, 0.5], rescale: "l1" },
+    { method: "dare_ties", density: 0.5, weights: [0.7, 0.3], rescale: "l1" },
     { method: "dare_ties", density: 0.5, weights: [0.7, 0.3] },
     { method: "dare_linear", density: 0.3, weights: [0.5, 0.5] },
     { method: "linear", weights: [1, 3] },
   ];
 
   for (const c of cases) {
-    it(`${c.method} streamed in small chunks equals the in-memory operator, rounded to bf16`, async () => {
+    it(`${c.method}${c.rescale ? ` (rescale ${c.rescale})` : ""} streamed in small chunks equals the in-memory operator, rounded to bf16`, async () => {
       const dir = await tempDir();
       const base = await makeModel(path.join(dir, "base"), 1, { maxShardBytes: 200 });
       const m1 = await makeModel(path.join(dir, "m1"), 2);
@@ -70,6 +72,7 @@ describe("mergeCheckpoints", () => {
         models: [path.join(dir, "m1"), path.join(dir, "m2")],
         weights: c.weights,
         density: c.density,
+        ...(c.rescale ? { rescale: c.rescale } : {}),
         seed: 42,
         out,
         chunkElements: 7,
@@ -89,9 +92,9 @@ describe("mergeCheckpoints", () => {
             normalize: c.method === "ties",
             sparsify:
               c.method === "ties"
-                ? { method: "magnitude", density: c.density! }
+                ? { method: "magnitude", density: c.density!, ...(c.rescale ? { rescale: c.rescale } : {}) }
                 : c.method.startsWith("dare")
-                  ? { method: "bernoulli", density: c.density!, rng: (i) => seededRng(42, name, i) }
+                  ? { method: "bernoulli", density: c.density!, rng: (i) => seededRng(42, name, i), ...(c.rescale ? { rescale: c.rescale } : {}) }
                   : { method: "none" },
           });
         }
