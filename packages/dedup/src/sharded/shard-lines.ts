@@ -50,12 +50,13 @@ export async function* shardLines(files: readonly string[], segments: readonly S
           pos += bytesRead;
           used += bytesRead;
         }
+        const atEnd = pos >= seg.end;
         let start = 0;
         if (first) {
+          if (used < 3 && !atEnd) continue; // not enough bytes yet to tell a BOM
           first = false;
           if (used >= 3 && buf[0] === 0xef && buf[1] === 0xbb && buf[2] === 0xbf) start = 3;
         }
-        const atEnd = pos >= seg.end;
         for (;;) {
           let nl = buf.indexOf(10, start);
           if (nl < 0 || nl >= used) {
