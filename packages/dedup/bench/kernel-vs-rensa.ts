@@ -54,7 +54,10 @@ function shingleHashes(file: string): { flat: Int32Array; offsets: Float64Array;
   return { flat, offsets, chars: chars / texts.length };
 }
 
-function sfmedOneThread(flat: Int32Array, offsets: Float64Array, sketch: Sketch): { s: number; cpu_s: number } {
+// Each side reads the hashes from its own plain memory, as rensa reads its NumPy array: a SharedArrayBuffer view
+// (how they reach the workers) copies into the Wasm heap element by element, which would time the copy instead.
+function sfmedOneThread(shared: Int32Array, offsets: Float64Array, sketch: Sketch): { s: number; cpu_s: number } {
+  const flat = shared.slice();
   const h = new MinHasher({ numPerm: 128, seed: 1, sketch });
   const sig = new Int32Array(128);
   const docs = offsets.length - 1;

@@ -2,7 +2,8 @@
 import { parentPort, workerData } from "node:worker_threads";
 import { MinHasher, type Sketch } from "../src/minhasher.js";
 
-const { flat, offsets, sketch } = workerData as { flat: Int32Array; offsets: Float64Array; sketch: Sketch };
+const { flat: shared, offsets, sketch } = workerData as { flat: Int32Array; offsets: Float64Array; sketch: Sketch };
+const flat = shared.slice(); // plain memory (see kernel-vs-rensa.ts)
 const h = new MinHasher({ numPerm: 128, seed: 1, sketch });
 const sig = new Int32Array(128);
 parentPort!.on("message", ({ from, to }: { from: number; to: number }) => {

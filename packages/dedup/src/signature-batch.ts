@@ -47,7 +47,8 @@ export function createBatchComputer(params: BatchParams, normalize: (text: strin
     const bandKeys = new Int32Array(count * width);
     const sizes = new Int32Array(count);
     const signatures = params.keepSignatures ? new Int32Array(count * params.numPerm) : undefined;
-    let shingleParts: Int32Array[] | undefined = params.keepShingles ? [] : undefined;
+    // shingle sets go straight into one growing buffer (a slice per document was most of the batch's garbage)
+    let all = params.keepShingles ? new Int32Array(Math.max(1024, count * 256)) : undefined;
     let total = 0;
     for (let i = 0; i < count; i++) {
       const text = texts[i]!;
@@ -61,23 +62,20 @@ export function createBatchComputer(params: BatchParams, normalize: (text: strin
       hasher.signatureOfHashes(hashes, sig);
       bandKeysInto(sig, params.bands, params.rows, bandKeys, i * width);
       if (signatures) signatures.set(sig, i * params.numPerm);
-      if (shingleParts) {
-        shingleParts.push(hashes.slice());
+      if (all) {
+        if (total + hashes.length > all.length) {
+          const grown = new Int32Array(Math.max(2 * all.length, total + hashes.length));
+          grown.set(all.subarray(0, total));
+          all = grown;
+        }
+        all.set(hashes, total);
         total += hashes.length;
       }
     }
     const out: BatchResult = { count, bandKeys, sizes };
     if (signatures) out.signatures = signatures;
-    if (shingleParts) {
-      const all = new Int32Array(total);
-      let p = 0;
-      for (const part of shingleParts) {
-        all.set(part, p);
-        p += part.length;
-      }
-      out.shingles = all;
-      shingleParts = undefined;
-    }
+    // an exact-length copy: the buffer is transferred to the calling thread and spilled as it is
+    if (all) out.shingles = all.slice(0, total);
     return out;
   };
 }
