@@ -72,7 +72,7 @@ export async function runStage(workdir: string, stage: Stage, task: number, opts
     if (missing.length) throw new DedupError(`stage ${prev} is unfinished (${missing.length} of ${plan.tasks[prev]} tasks left, e.g. ${missing[0]})`, { code: "NOT_READY" });
   }
   await checkInputs(plan);
-  for (const dir of outputDirs(workdir, plan, stage)) await sweepStaleTemps(dir);
+  for (const dir of [...outputDirs(workdir, plan, stage), layout.markerDir(workdir, stage)]) await sweepStaleTemps(dir);
   const t0 = performance.now();
   const partial =
     stage === "sign"
