@@ -20,6 +20,8 @@ export {
   jobArrayScript,
   submitJobArrays,
   submitScript,
+  stageScripts,
+  writeStageScripts,
   sbatchArgs,
   arraySpec,
   parseJobId,
@@ -27,11 +29,15 @@ export {
   type ArrayJob,
   type SlurmArrayOptions,
   type LocalArrayOptions,
+  type StageScripts,
 } from "./job-array.js";
 export { planLaunch, writeLaunchFiles, type PlanLaunchOptions, type LaunchPlan, type LaunchFile } from "./launch-plan.js";
-export { parseEventLine, LineSplitter } from "./events.js";
+export { parseEventLine, isKnownEvent, isEvent, LineSplitter } from "./events.js";
 export type {
   TrainerEvent,
+  KnownEvent,
+  KnownEventName,
+  OtherEvent,
   BaseEvent,
   StartEvent,
   StepEvent,

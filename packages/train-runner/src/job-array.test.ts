@@ -3,7 +3,7 @@ import { chmod, mkdir, readFile, readdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { tempDir } from "@sfmed/test-utils";
 import { describe, expect, it } from "vitest";
-import { arraySpec, jobArrayScript, parseJobId, runArrayLocal, submitJobArrays, submitScript, type ArrayJob } from "./job-array.js";
+import { arraySpec, jobArrayScript, parseJobId, runArrayLocal, stageScripts, submitJobArrays, submitScript, writeStageScripts, type ArrayJob } from "./job-array.js";
 import { shellQuote } from "./launchers.js";
 
 const HOSTILE = ["with space", "it's", 'dq"x', "$HOME", "`id`", "a\nb", "semi;colon", "*glob?"];
@@ -109,5 +109,33 @@ describe("job arrays", () => {
       code: "TASK_FAILED",
       message: "f: task 1 (exit 7) failed",
     });
+  });
+
+  it("starts no task after a failure (the running ones finish) and stops on abort", async () => {
+    const dir = await tempDir();
+    const mark = `touch ${shellQuote(dir)}/$SLURM_ARRAY_TASK_ID.ran`;
+    // task 0 fails at once while task 1 is still running: 1 finishes, 2 and 3 never start
+    const job: ArrayJob = { name: "g", tasks: 4, command: `${mark}; [ "$SLURM_ARRAY_TASK_ID" != 0 ] || exit 3; sleep 0.3` };
+    await expect(runArrayLocal(job, { concurrency: 2 })).rejects.toMatchObject({ code: "TASK_FAILED", message: "g: task 0 (exit 3) failed" });
+    expect((await readdir(dir)).sort()).toEqual(["0.ran", "1.ran"]);
+    const ac = new AbortController();
+    ac.abort();
+    await expect(runArrayLocal({ ...job, name: "a" }, { signal: ac.signal })).rejects.toMatchObject({ code: "TASK_FAILED", message: "a: aborted" });
+  });
+
+  it("writes the scripts of a chain of stages and the submit script, atomically", async () => {
+    const dir = path.join(await tempDir(), "slurm dir");
+    const jobs: ArrayJob[] = [
+      { name: "one", tasks: 3, command: "echo 1" },
+      { name: "two", tasks: 1, command: "echo 2" },
+    ];
+    const s = stageScripts(jobs, { jobName: "x", maxConcurrent: 2 }, dir);
+    expect(s.scripts.map((f) => path.basename(f.path))).toEqual(["one.sbatch", "two.sbatch"]);
+    expect(s.scripts[0]!.text).toBe(jobArrayScript(jobs[0]!, { jobName: "x", maxConcurrent: 2 }));
+    expect(s.submit.text).toBe(submitScript(s.scripts, { logs: path.join(dir, "logs") }));
+    await writeStageScripts(s);
+    expect((await readdir(dir)).sort()).toEqual(["logs", "one.sbatch", "submit.sh", "two.sbatch"]);
+    expect(await readFile(path.join(dir, "two.sbatch"), "utf8")).toContain("#SBATCH --array=0-0%2");
+    execFileSync("bash", ["-n", path.join(dir, "submit.sh")]);
   });
 });

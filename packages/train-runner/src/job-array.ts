@@ -4,7 +4,10 @@
  * Slurm (`jobArrayScript` writes one sbatch script per stage; `submitJobArrays` chains them with
  * `--dependency=afterok`). The command is the same either way, so a stage that passes locally runs on the cluster.
  */
-import { spawn } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdir } from "node:fs/promises";
+import path from "node:path";
+import { atomicWrite, forEachConcurrent } from "@sfmed/schema";
 import { shellQuote } from "./launchers.js";
 
 /** A stage of tasks 0 … tasks−1 running `command` (a bash command line; `$SLURM_ARRAY_TASK_ID` is the index). */
@@ -109,6 +112,29 @@ export function submitScript(scripts: Array<{ name: string; path: string }>, opt
   return lines.join("\n") + "\n";
 }
 
+/** The sbatch scripts of a chain of stages and the script that submits them, as files to write. */
+export interface StageScripts {
+  /** One per stage, in order: `dir/<name>.sbatch`. */
+  scripts: Array<{ name: string; path: string; text: string }>;
+  /** `dir/submit.sh` (see {@link submitScript}). */
+  submit: { path: string; text: string };
+  /** Where the tasks' logs go: `dir/logs`. */
+  logs: string;
+}
+
+/** The scripts of `jobs` run one after another as Slurm job arrays, to be written under `dir`. */
+export function stageScripts(jobs: readonly ArrayJob[], slurm: SlurmArrayOptions, dir: string): StageScripts {
+  const scripts = jobs.map((job) => ({ name: job.name, path: path.join(dir, `${job.name}.sbatch`), text: jobArrayScript(job, slurm) }));
+  const logs = path.join(dir, "logs");
+  return { scripts, submit: { path: path.join(dir, "submit.sh"), text: submitScript(scripts, { logs }) }, logs };
+}
+
+/** Write {@link stageScripts}' files (each atomically) and create the logs folder. */
+export async function writeStageScripts(s: StageScripts): Promise<void> {
+  await mkdir(s.logs, { recursive: true });
+  for (const f of [...s.scripts, s.submit]) await atomicWrite(f.path, [f.text]);
+}
+
 /** The job id in `sbatch --parsable` output: `id` or `id;cluster`. */
 export function parseJobId(stdout: string): string {
   const id = stdout.trim().split("\n").pop()?.split(";")[0]?.trim() ?? "";
@@ -170,39 +196,52 @@ export async function runArrayLocal(job: ArrayJob, o: LocalArrayOptions = {}): P
   checkJob(job);
   const concurrency = o.concurrency ?? 1;
   if (!Number.isInteger(concurrency) || concurrency < 1) throw new JobArrayError(`concurrency must be a positive integer, got ${concurrency}`, "BAD_OPTION", "concurrency");
-  const queue = [...(o.only ?? Array.from({ length: job.tasks }, (_, i) => i))];
+  const tasks = o.only ?? Array.from({ length: job.tasks }, (_, i) => i);
   const failed: string[] = [];
-  const children = new Set<ReturnType<typeof spawn>>();
+  const children = new Set<ChildProcess>();
   const onAbort = () => {
     for (const c of children) c.kill("SIGTERM");
   };
   o.signal?.addEventListener("abort", onAbort, { once: true });
-  const runOne = (task: number) =>
-    new Promise<void>((resolve) => {
-      const child = spawn("bash", ["-c", job.command], {
-        env: { ...(o.env ?? process.env), SLURM_ARRAY_TASK_ID: String(task), SLURM_ARRAY_TASK_COUNT: String(job.tasks) },
-        stdio: ["ignore", "pipe", "pipe"],
-      });
-      children.add(child);
-      const forward = (d: Buffer) => o.onOutput?.(task, String(d));
-      child.stdout!.on("data", forward);
-      child.stderr!.on("data", forward);
-      child.on("error", (err) => failed.push(`${task} (${err.message})`));
-      child.on("close", (code, signal) => {
-        children.delete(child);
-        if (code !== 0) failed.push(`${task} (${signal ? `killed by ${signal}` : `exit ${code}`})`);
-        o.onTaskDone?.(task, code, signal);
-        resolve();
-      });
-    });
-  const lane = async () => {
-    while (queue.length && !failed.length && !o.signal?.aborted) await runOne(queue.shift()!);
-  };
   try {
-    await Promise.all(Array.from({ length: Math.min(concurrency, queue.length) }, lane));
+    // a failed task rejects, so no new task starts; the ones running finish and are all named below
+    await forEachConcurrent(
+      tasks,
+      async (task) => {
+        const why = await runTask(job, task, o, children);
+        if (why !== undefined) {
+          failed.push(`${task} (${why})`);
+          throw new JobArrayError(`${job.name}: task ${task} failed`, "TASK_FAILED");
+        }
+      },
+      { concurrency, signal: o.signal },
+    );
+  } catch (err) {
+    if (!failed.length && !o.signal?.aborted) throw err;
   } finally {
     o.signal?.removeEventListener("abort", onAbort);
   }
   if (failed.length) throw new JobArrayError(`${job.name}: task ${failed.join(", ")} failed`, "TASK_FAILED");
   if (o.signal?.aborted) throw new JobArrayError(`${job.name}: aborted`, "TASK_FAILED");
+}
+
+/** One local task as `bash -c command`; resolves with why it failed, or undefined when it exited 0. */
+function runTask(job: ArrayJob, task: number, o: LocalArrayOptions, children: Set<ChildProcess>): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    const child = spawn("bash", ["-c", job.command], {
+      env: { ...(o.env ?? process.env), SLURM_ARRAY_TASK_ID: String(task), SLURM_ARRAY_TASK_COUNT: String(job.tasks) },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    children.add(child);
+    let error: string | undefined;
+    const forward = (d: Buffer) => o.onOutput?.(task, String(d));
+    child.stdout!.on("data", forward);
+    child.stderr!.on("data", forward);
+    child.on("error", (err) => (error = err.message));
+    child.on("close", (code, signal) => {
+      children.delete(child);
+      o.onTaskDone?.(task, code, signal);
+      resolve(error ?? (code === 0 ? undefined : signal ? `killed by ${signal}` : `exit ${code}`));
+    });
+  });
 }
