@@ -58,7 +58,30 @@ export interface ReadyEvent extends BaseEvent {
   event: "ready";
   url: string;
 }
-export type TrainerEvent = StartEvent | StepEvent | EvalEvent | CheckpointEvent | DoneEvent | ErrorEvent | ReadyEvent | BaseEvent;
+export type KnownEvent = StartEvent | StepEvent | EvalEvent | CheckpointEvent | DoneEvent | ErrorEvent | ReadyEvent;
+export type KnownEventName = KnownEvent["event"];
+
+const KNOWN_EVENTS: ReadonlySet<string> = new Set<KnownEventName>(["start", "step", "eval", "checkpoint", "done", "error", "ready"]);
+
+/**
+ * An event whose name is none of `KnownEventName` (a newer trainer's); it passes through with all its fields.
+ * Its `event` is any string, so comparing `e.event` alone cannot rule it out: narrow with `isKnownEvent` (then
+ * `e.event === "step"` gives `StepEvent`) or with `isEvent(e, "step")`.
+ */
+export interface OtherEvent extends BaseEvent {
+  event: string;
+}
+export type TrainerEvent = KnownEvent | OtherEvent;
+
+/** True for the events this runner knows; `false` narrows to `OtherEvent`. */
+export function isKnownEvent(e: TrainerEvent): e is KnownEvent {
+  return KNOWN_EVENTS.has(e.event);
+}
+
+/** True when `e` is the known event `name`: `isEvent(e, "step")` narrows to `StepEvent`. */
+export function isEvent<N extends KnownEventName>(e: TrainerEvent, name: N): e is Extract<KnownEvent, { event: N }> {
+  return e.event === name;
+}
 
 /** Parse one stdout line; returns undefined for lines that are not event objects (stray prints). */
 export function parseEventLine(line: string): TrainerEvent | undefined {

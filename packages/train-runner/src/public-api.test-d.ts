@@ -2,7 +2,12 @@
 import { describe, expectTypeOf, it } from "vitest";
 import {
   type CheckpointEvent,
+  type DoneEvent,
   dpoJob,
+  isEvent,
+  isKnownEvent,
+  type KnownEvent,
+  type OtherEvent,
   type JobConfigError,
   type JobValidationError,
   ptJob,
@@ -13,6 +18,7 @@ import {
   type TrainerJob,
   type TrainerRunError,
   parseEventLine,
+  type StepEvent,
 } from "@sfmed/train-runner";
 
 describe("job builders", () => {
@@ -43,6 +49,41 @@ describe("events", () => {
     expectTypeOf(parseEventLine).returns.toEqualTypeOf<TrainerEvent | undefined>();
     expectTypeOf<CheckpointEvent["path"]>().toBeString();
     expectTypeOf<CheckpointEvent>().toExtend<TrainerEvent>();
+  });
+
+  it("isKnownEvent and isEvent narrow a TrainerEvent; unknown names stay OtherEvent", () => {
+    const e = {} as TrainerEvent;
+    if (isEvent(e, "step")) {
+      expectTypeOf(e).toEqualTypeOf<StepEvent>();
+      expectTypeOf(e.step).toBeNumber();
+    }
+    if (isEvent(e, "checkpoint")) expectTypeOf(e.path).toBeString();
+    // @ts-expect-error: only known names
+    isEvent(e, "stepp");
+    if (isKnownEvent(e)) {
+      expectTypeOf(e).toEqualTypeOf<KnownEvent>();
+      switch (e.event) {
+        case "checkpoint":
+          expectTypeOf(e).toEqualTypeOf<CheckpointEvent>();
+          break;
+        case "done":
+          expectTypeOf(e).toEqualTypeOf<DoneEvent>();
+          break;
+        case "step":
+          expectTypeOf(e).toEqualTypeOf<StepEvent>();
+          break;
+        case "start":
+        case "eval":
+        case "error":
+        case "ready":
+          break;
+        default:
+          expectTypeOf(e).toBeNever();
+      }
+    } else {
+      expectTypeOf(e).toEqualTypeOf<OtherEvent>();
+      expectTypeOf(e.event).toBeString();
+    }
   });
 });
 
