@@ -1,4 +1,26 @@
-import { insideStem, matchContent, normaliseText } from "./choice-content.js";
+import { matchContent, normaliseText } from "./choice-content.js";
+import {
+  CONCLUDING,
+  CONCLUSION,
+  CONTENT_CUE,
+  ci,
+  collect,
+  contentMatches,
+  DISCLAIMER,
+  HEDGE,
+  type Hit,
+  HYPOTHETICAL,
+  lettersIn,
+  listPattern,
+  OPTION_LINE,
+  prepare,
+  regexesFor,
+  SAYS_RIGHT,
+  SAYS_WRONG,
+  STRONG_CUE,
+  sentences,
+  verdicts,
+} from "./choice-patterns.js";
 import { classifyStem, type StemKind } from "./choice-stem.js";
 import { stripThinking } from "./strip-thinking.js";
 
@@ -33,226 +55,6 @@ export interface ChoiceExtraction {
   stem: StemKind;
 }
 
-// Characters that may follow a capital letter inside a medical term rather than an option reference:
-// A型, B超, C肽, P波, X线, Q热, A级, B族, H抗原, M蛋白, C反应蛋白, 5A级 …
-const TERM_SUFFIX = /^(?:型|超|肽|波|线|热|级|族|类|群|亚|期|带|区|环|链|抗原|抗体|蛋白|反应|因子|细胞|淋巴|受体|病毒|肝炎|组血|段|点|值|分)/;
-// …or precede it: 维生素D, 因子X, 乙肝e抗原's neighbours are lowercase and never options anyway.
-const TERM_PREFIX = /(?:维生素|维他命|因子|类型|血型|分型|分级|亚型|辅酶|细胞色素)\s*$/;
-// English words after a capital "A" that make it the article, not option A ("A patient with …").
-const ARTICLE_FOLLOWERS = /^ (?!(?:is|was|are|and|or|to|would|seems|best|correct|fits|matches|only|because|describes|refers|states|also|as)\b)[a-z]/;
-
-const MASK = "#";
-
-/** NFKC (full-width letters and punctuation to ASCII), then mask capitals that belong to terms. */
-function prepare(text: string, letters: ReadonlySet<string>): string {
-  const s = text.normalize("NFKC");
-  const chars = Array.from(s);
-  const out = chars.slice();
-  let i = 0;
-  while (i < chars.length) {
-    if (!/[A-Za-z]/.test(chars[i]!)) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < chars.length && /[A-Za-z]/.test(chars[j]!)) j++;
-    const run = chars.slice(i, j).join("");
-    const before = chars[i - 1] ?? "";
-    const after = chars[j] ?? "";
-    const rest = chars.slice(j, j + 16).join("");
-    const head = chars.slice(Math.max(0, i - 6), i).join("");
-    let keep: boolean;
-    if (run.length === 1) {
-      keep =
-        letters.has(run) &&
-        !/[0-9]/.test(before) &&
-        !/[0-9]/.test(after) &&
-        !(before === "-" && /[A-Za-z0-9]/.test(chars[i - 2] ?? "")) &&
-        !(after === "-" && /[A-Za-z0-9]/.test(chars[j + 1] ?? "")) &&
-        !TERM_SUFFIX.test(rest) &&
-        !TERM_PREFIX.test(head) &&
-        !(run === "A" && ARTICLE_FOLLOWERS.test(rest));
-    } else {
-      // A run of option letters, distinct and ascending ("ACD"), is a list; any other Latin run is a word
-      // or an abbreviation (CT, MRI, HBV, IgA, DNA, NYHA) whose capitals are not options.
-      keep = isLetterList(run, letters) && !/[0-9]/.test(after) && !TERM_SUFFIX.test(rest) && !TERM_PREFIX.test(head);
-    }
-    // Only option letters need hiding; other capitals (the "I" of "I would choose") stay readable.
-    if (!keep) for (let k = i; k < j; k++) out[k] = letters.has(chars[k]!) ? MASK : chars[k]!;
-    i = j;
-  }
-  return out.join("");
-}
-
-function isLetterList(run: string, letters: ReadonlySet<string>): boolean {
-  let prev = "";
-  for (const c of run) {
-    if (!letters.has(c) || c <= prev) return false;
-    prev = c;
-  }
-  return true;
-}
-
-interface Hit {
-  index: number;
-  end: number;
-  letters: string[];
-  /** 2: conclusion marker (综上/故/therefore …); 1: plain anchor. */
-  strength: number;
-}
-
-// Separators stay on one line: in "答：D\nA项……" the list ends at the newline.
-const SEP = String.raw`(?:[ \t\u3000]*(?:[、,，/&;；]|和|及|与|以及|或|或者|\band\b|\bor\b)[ \t\u3000]*|[ \t\u3000]+)`;
-const OPEN = String.raw`[\s:："“'「『【\[(（*$]*(?:\\boxed\{|\\text\{|\\mathrm\{)?[\s(（]*(?:选项|option\s*|choice\s*)?`;
-
-function listPattern(cls: string): string {
-  // A list of option letters, each bounded so that "CT" or "T3" never yields "C"/"T" (masking did most of it).
-  return String.raw`(?<![A-Za-z0-9])(${cls}(?:${SEP}?${cls})*)(?![A-Za-z0-9])`;
-}
-
-function lettersIn(list: string, letters: ReadonlySet<string>): string[] {
-  return Array.from(new Set(Array.from(list).filter((c) => letters.has(c)))).sort();
-}
-
-/** Case-insensitive spelling of an English word without the `i` flag (which would let [A-E] match "a"–"e"). */
-function ci(word: string): string {
-  return word.replace(/[a-z]/g, (c) => `[${c}${c.toUpperCase()}]`);
-}
-
-const CONCLUSION = String.raw`(?:综上所述|综上|因此|所以|故而|故|因而|由此可见|总之|最终|最后|总结|\b(?:${["therefore", "thus", "hence", "so", "in conclusion", "final answer"].map(ci).join("|")})\b)`;
-
-/** Anchor phrases that introduce the chosen letter(s); group 1 of the built regex is the letter list. */
-function anchorRegexes(cls: string): { re: RegExp; strength: number }[] {
-  const list = listPattern(cls);
-  const zh = [
-    // 综上，答案为C / 所以本题选C / 故选C / 因此正确答案是C
-    { src: String.raw`${CONCLUSION}[,，:：\s]*(?:本题)?(?:的)?(?:正确|最佳|最终)?(?:的)?(?:答案|选项)?(?:应该|应当|应|可以|可)?(?:是|为|选择|选|当选|选出)`, strength: 2 },
-    // 答案是C / 正确答案：C / 最佳答案是D / 【答案】C / 答案C / 答：C
-    { src: String.raw`(?:【答案】|\[答案\]|(?:正确|最佳|最终|标准|参考|最合适的|最恰当的|本题的?|该题的?)?答案(?:选项)?(?:应该|应当|应|可能|就|肯定)?(?:是|为|选择|选|包括|有|:|：)?|^\s*答[:：])`, strength: 1 },
-    // 应选C / 本题选C / 选择C (but not 不选A / 选项A / 误选A)
-    { src: String.raw`(?<![不未误错勿])(?:应该|应当|应|宜|可|本题|则|我|我会|我们)?(?:选择|选)(?!项)(?:答案|选项)?(?:为|是)?`, strength: 1 },
-    // 正确选项：A、B和E / 正确的一项是C / 正确的是C
-    { src: String.raw`正确(?:的)?(?:选项|一项|项|是|答案)(?:应该|应)?(?:是|为)?`, strength: 1 },
-    // 不是A，而是C / 而应选C / 应为C
-    { src: String.raw`(?:而是|而应(?:选择|选|是|为)?|应为|应是|当选的?是)`, strength: 1 },
-  ];
-  const en = [
-    { src: String.raw`(?:${ci("the")}\s+)?(?:(?:${["correct", "right", "best", "final", "most likely", "most appropriate"].map(ci).join("|")})\s+)?(?:${["answer", "option", "choice"].map(ci).join("|")})s?\s*(?:is|are|would\s+be|should\s+be|will\s+be|=|:)`, strength: 1 },
-    { src: String.raw`\bI\s*(?:would\s+|will\s+|'d\s+)?(?:choose|select|pick|go\s+with)`, strength: 1 },
-    { src: String.raw`\\boxed\{`, strength: 2 },
-  ];
-  return [
-    ...[...zh, ...en].map(({ src, strength }) => ({ re: new RegExp(`(?:${src})${OPEN}${list}`, "gmu"), strength })),
-    // Letter first: "（B错，为本题正确答案）" in "which is wrong" questions, "C为本题答案".
-    { re: new RegExp(String.raw`${list}\s*(?:项|选项)?\s*(?:错误|错|对|正确)?\s*[,，]?\s*(?:为|是)本题(?:的)?(?:正确)?答案`, "gu"), strength: 1 },
-  ];
-}
-
-/** "C项正确", "选项C是正确的", "A、B和E正确", "C当选", "C is correct": letters asserted right. */
-function positiveRegexes(cls: string): RegExp[] {
-  const list = listPattern(cls);
-  return [
-    new RegExp(String.raw`(?:选项|option\s*)?${list}\s*[)）]?\s*(?:项|选项)?\s*(?:的说法|说法|的描述|描述|叙述)?\s*(?:是|为|均|都)?\s*(?:正确(?!与否)|对的|当选|符合题意|最佳|最合适|最恰当|最准确|为本题答案|是本题答案|is\s+(?:the\s+)?(?:correct|right|best)|are\s+correct)(?!\s*[吗么?？])`, "gu"),
-    // "(C)" after an option text, and CMExam-style "（C对）".
-    new RegExp(String.raw`[(（]\s*${list}\s*(?:对|正确|[)）])`, "gu"),
-    new RegExp(String.raw`\*\*\s*(?:答案[:：]?\s*)?${list}\s*[.．、:：)]?\s*[^*\n]{0,30}\*\*`, "gu"),
-  ];
-}
-
-/** "不选A", "排除A、B", "不是A", "A项错误", "A、B、D均错误", "rule out A": letters asserted wrong. */
-function negativeRegexes(cls: string): RegExp[] {
-  const list = listPattern(cls);
-  return [
-    new RegExp(String.raw`(?:不选|不应选|不能选|不宜选|排除|除去|去掉|不是|并非|而非|除了?|\b(?:rule\s+out|eliminate|exclude|not)\b)\s*(?:选项|项|option\s*)?${list}(?!\s*(?:项|选项)?\s*(?:以|之)?外)`, "gu"),
-    new RegExp(String.raw`(?:选项|option\s*)?${list}\s*(?:项|选项)?\s*(?:均|都|也|的说法|说法|描述|选项)?\s*(?:是|为)?\s*(?:错误|不正确|不对|不符合|不符|不选|排除|可排除|可以排除|被排除|不是正确|不当选|不准确|错|is\s+(?:incorrect|wrong|not\s+correct)|are\s+(?:incorrect|wrong))(?!\s*[,，]?\s*(?:为|是)本题(?:的)?(?:正确)?答案)`, "gu"),
-  ];
-}
-
-/** Under a negated stem: "C项正确", "A、B均属于" exclude; "D不属于", "E说法有误" choose. */
-function stemRegexes(cls: string): { right: RegExp; wrong: RegExp } {
-  const list = listPattern(cls);
-  const head = String.raw`(?:选项|option\s*)?${list}\s*[)）]?\s*(?:项|选项)?\s*(?:[(（][^)）]{0,40}[)）])?\s*(?:的说法|说法|描述|的叙述|叙述)?\s*(?:均|都|也)?\s*(?:是|为)?\s*`;
-  return {
-    right: new RegExp(String.raw`${head}(?:正确|对的|属于|符合(?!题意)|is\s+(?:correct|right|true))(?!与否)`, "gu"),
-    wrong: new RegExp(String.raw`${head}(?:错误|错的|不正确|不对|不符合|不符|不属于|不是|不包括|有误|不准确|不恰当|不宜|不能|is\s+(?:incorrect|wrong|false|not\s+correct))`, "gu"),
-  };
-}
-
-// The first verdict word in an option's segment decides (negative forms listed first so "不正确" is negative).
-// Groups: 1 choice-level no, 2 statement wrong, 3 choice-level yes, 4 statement right. Under a negated stem a
-// wrong statement is the choice and a right one is not.
-const VERDICT = /(排除|不选|不当选)|(错误|不正确|不对|不符合|不符|不是正确|不准确|不属于|无关|incorrect|wrong)|((?:是|为)(?:本题的?)?正确答案|当选|符合题意|为本题答案)|(正确|correct)/i;
-
-/**
- * Per-option analysis ("A项……错误。B项……正确"): segment the text at item markers and read each segment's
- * verdict word. Returns letters judged chosen and letters judged not chosen.
- */
-function verdicts(text: string, cls: string, letters: ReadonlySet<string>, negatedStem = false): { pos: Set<string>; neg: Set<string> } {
-  const pos = new Set<string>();
-  const neg = new Set<string>();
-  const marker = new RegExp(String.raw`(?:选项\s*(${cls})(?![A-Za-z0-9])|(?<![A-Za-z0-9])(${cls})\s*(?:项|选项)|(?:^|\n)\s*(${cls})\s*[.．、:：)](?!\s*${cls}(?![A-Za-z0-9])))`, "gu");
-  const marks = [...text.matchAll(marker)];
-  marks.forEach((m, k) => {
-    const letter = m[1] ?? m[2] ?? m[3]!;
-    if (!letters.has(letter)) return;
-    const start = m.index! + m[0].length;
-    const end = k + 1 < marks.length ? marks[k + 1]!.index! : text.length;
-    let seg = text.slice(start, end);
-    const stop = seg.search(/[。；;！!\n]/);
-    if (stop >= 0) seg = seg.slice(0, stop + 1);
-    const v = VERDICT.exec(seg.replace(/(?<![是为])(?:正确答案|正确选项)/g, (w) => "＿".repeat(w.length)));
-    if (v?.[1]) neg.add(letter);
-    else if (v?.[2]) (negatedStem ? pos : neg).add(letter);
-    else if (v?.[3]) pos.add(letter);
-    else if (v?.[4]) (negatedStem ? neg : pos).add(letter);
-  });
-  return { pos, neg };
-}
-
-/** Regexes depend only on the option letters: build them once per letter set. */
-const regexCache = new Map<string, { anchors: { re: RegExp; strength: number }[]; positives: RegExp[]; negatives: RegExp[]; stem: { right: RegExp; wrong: RegExp } }>();
-function regexesFor(cls: string) {
-  let r = regexCache.get(cls);
-  if (!r) regexCache.set(cls, (r = { anchors: anchorRegexes(cls), positives: positiveRegexes(cls), negatives: negativeRegexes(cls), stem: stemRegexes(cls) }));
-  return r;
-}
-
-function collect(re: RegExp, text: string, letters: ReadonlySet<string>): Hit[] {
-  const hits: Hit[] = [];
-  for (const m of text.matchAll(re)) {
-    const l = lettersIn(m[1] ?? "", letters);
-    if (l.length) hits.push({ index: m.index!, end: m.index! + m[0].length, letters: l, strength: 1 });
-  }
-  return hits;
-}
-
-/** Escape a string for use inside a RegExp. */
-function esc(s: string): string {
-  return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
-}
-
-/**
- * Options whose text occurs in `scope`, preferring the most specific: an option whose text lies inside a
- * longer matching option's occurrence is not counted ("肝阳上亢" inside "肝阳上亢证"). Occurrences right after a
- * negation ("不是肝阳上亢") do not count.
- */
-function contentMatches(scope: string, options: ChoiceOptions, stem = ""): string[] {
-  const found: { letter: string; start: number; end: number }[] = [];
-  for (const [letter, raw] of Object.entries(options)) {
-    if (raw === undefined) continue;
-    const t = raw.normalize("NFKC").trim().replace(/[。.]$/, "");
-    if (t.length < 2) continue;
-    for (const m of scope.matchAll(new RegExp(esc(t), "g"))) {
-      const before = scope.slice(Math.max(0, m.index! - 4), m.index!);
-      if (/(?:不是|并非|而非|排除|不选|除了?|not)\s*$/.test(before)) continue;
-      if (insideStem(scope, m.index!, t.length, stem)) continue;
-      found.push({ letter, start: m.index!, end: m.index! + t.length });
-    }
-  }
-  const kept = found.filter((f) => !found.some((g) => g !== f && g.end - g.start > f.end - f.start && g.start <= f.start && g.end >= f.end));
-  return Array.from(new Set(kept.map((f) => f.letter))).sort();
-}
-
 /**
  * Read the chosen option letter(s) from a free-text answer. Returns sorted, distinct letters from `options`'
  * keys, or `[]` when the answer does not say (never a guess).
@@ -270,58 +72,62 @@ export function extractChoice(response: string, options: ChoiceOptions, opts: Ex
   return explainChoice(response, options, opts).letters;
 }
 
-// Words that make a concluding sentence a hedge or a question rather than a verdict.
-const HEDGE = /[吗么?？]|不确定|无法确定|难以确定|不能确定|无法判断|需要更多|都有可能|是否|需要结合|需结合|以上(?:选项)?(?:都|均)(?:不|非)|没有正确|无正确|\bnot sure\b|\bcannot\b/iu;
-// A concluding sentence that declares something wrong / excluded, and one that declares something right.
-const SAYS_WRONG = /错|不正确|不对|不符合|不符|不属于|不是|不包括|有误|不准确|不恰当|不宜|除外|排除|不选|不能选|incorrect|wrong/iu;
-const SAYS_RIGHT = /正确|(?<![不相])对(?!于|照|应|比|待|称|症|抗|立|侧|象)|(?<!不)属于/u;
-const DISCLAIMER =
-  /(?:[\s(（]*(?:以上|上述|本)?(?:分析|回答|内容|解答|解析|答案|意见|信息)?(?:仅供参考|请以教材为准|以教材为准)[^。！？!?\n]{0,20}[。！.!)）]*|[\s(（]*(?:如有(?:疑问|不适)[，,]?)?请?(?:咨询|遵)(?:专业)?(?:医生|医师|医嘱)[^。！？!?\n]{0,10}[。！.!)）]*)+$/u;
-// What makes a sentence concluding. The last such sentence is the answer's verdict.
-const CONCLUDING = new RegExp(
-  String.raw`${CONCLUSION}|答案|答[:：]|应选|应该选|选择(?!性)|故选|当选|最符合|最合适|最佳|最恰当|最可能|最为(?:恰当|合适|符合|准确|可能)|更(?:符合|合适|恰当|准确|可能|为合适)|首选|结论|即选项|即为|只有.{0,6}(?:选项|项)|唯一|治法为|治法是|诊断为|考虑为|的(?:是|为)|${ci("answer")}|${ci("choose")}`,
-  "u",
-);
-// Cues strong enough to conclude even when more than two sentences follow ("需要注意的是……" paragraphs).
-const STRONG_CUE = /答案|应选|故选|本题选|正确选项|最终选择|(?:我|我们)(?:选择|选)/u;
-// A concluding sentence states an option's content as the answer only with one of these (所以也不会形成肿瘤 does not).
-const CONTENT_CUE = /答案|应选|应该选|(?:应|故|我|可|则|本题|我们)选择|选择(?:答案|选项)|故选|首选|最符合|最合适|最佳|最恰当|最可能|最为(?:恰当|合适|符合|准确|可能)|更(?:符合|合适|恰当|准确|为合适)|结论|治法(?:为|是)|诊断(?:为|是)|考虑(?:为|是)?|的(?:是|为)|应为|\banswer\b/iu;
-// A sentence that opens with an option marker ("E项，……", "B选项：") analyses that option; it is no verdict.
-const OPTION_LINE = /^\s*[*#>-]*\s*(?:选项)?\s*[A-J]\s*(?:项|选项|[.．、:：,，)）])/u;
-// Someone else's (or a hypothetical) choice, not the answer's: 有人可能会选E, 如果选A, 误以为答案是A.
-const HYPOTHETICAL = /(?:有人|如果|假如|若|误以为|以为|也许|或许|可能会|容易|易误)[^，,。；;\n]{0,8}$/u;
-
-/** Sentence spans of `text` (split after 。！？；, newlines), as [start, end) offsets. */
-function sentences(text: string): [number, number][] {
-  const out: [number, number][] = [];
-  let start = 0;
-  for (const m of text.matchAll(/[。！!？?；;\n]+|\.(?=\s|$)/gu)) {
-    const end = m.index! + m[0].length;
-    if (text.slice(start, end).trim()) out.push([start, end]);
-    start = end;
-  }
-  if (text.slice(start).trim()) out.push([start, text.length]);
-  return out;
+/** What every step reads: the prepared text, the stem, and the letters excluded or judged so far. */
+interface Reading {
+  options: ChoiceOptions;
+  opts: ExtractChoiceOptions;
+  stem: StemKind;
+  multiple: boolean;
+  letters: Set<string>;
+  cls: string;
+  /** The NFKC text without thinking blocks and disclaimers. */
+  plain: string;
+  /** `plain` with term capitals masked (same length, so indices carry over). */
+  text: string;
+  rx: ReturnType<typeof regexesFor>;
+  /** Letters the answer declines to choose (不选A, 排除A, 不是A). */
+  excluded: Set<string>;
+  /** Letters whose statement it calls wrong (A错误) — under a negated stem, right (A正确). */
+  judged: Set<string>;
+  /** Per-option verdicts under the stem's reading. */
+  v: { pos: Set<string>; neg: Set<string> };
 }
+
+type Step = (r: Reading) => string[] | undefined;
 
 /** `extractChoice` plus which rule decided. */
 export function explainChoice(response: string, options: ChoiceOptions, opts: ExtractChoiceOptions = {}): ChoiceExtraction {
   const stem = classifyStem(opts.question);
+  const done = (letters: string[], rule: ChoiceExtraction["rule"]): ChoiceExtraction => ({ letters, rule, stem });
+  const r = read(response, options, opts, stem);
+  if (!r) return done([], "none");
+  const steps: [Step, ChoiceExtraction["rule"]][] = [
+    [anchorStep, "anchor"],
+    [verdictStep, "verdict"],
+    [leadingStep, "leading"],
+    [contentStep, "content"],
+    [conclusionStep, "conclusion"],
+    [singleLetterStep, "single-letter"],
+  ];
+  for (const [step, rule] of steps) {
+    const letters = step(r);
+    if (letters) return done(letters, rule);
+  }
+  return done([], "none");
+}
+
+/** Prepare the text and collect exclusions and judgements; undefined when there is nothing to read. */
+function read(response: string, options: ChoiceOptions, opts: ExtractChoiceOptions, stem: StemKind): Reading | undefined {
   // An explicit `multiple` wins over the stem's wording (哪些 also opens single-answer questions).
   const multiple = opts.multiple ?? stem.multiple;
-  const done = (letters: string[], rule: ChoiceExtraction["rule"]): ChoiceExtraction => ({ letters, rule, stem });
   const letters = new Set(Object.keys(options).filter((k) => /^[A-Z]$/.test(k) && options[k] !== undefined));
-  if (letters.size === 0) return done([], "none");
+  if (letters.size === 0) return undefined;
   const cls = `[${[...letters].join("")}]`;
-  // `plain` is the NFKC text; `text` the same with term capitals masked (same length, so indices carry over).
   // Trailing disclaimers ("以上分析仅供参考", "请以教材为准") are no part of the answer: drop them first.
   const plain = stripThinking(response).normalize("NFKC").trim().replace(DISCLAIMER, "").trim();
   const text = prepare(plain, letters);
-  if (!text) return done([], "none");
-
-  // `excluded`: letters the answer declines to choose (不选A, 排除A, 不是A). `judged`: letters whose statement it
-  // calls wrong (A错误) — under a negated stem, letters whose statement it calls right (A正确). A concluding
-  // anchor (综上/故/因此 …) overrides `judged` but not `excluded`.
+  if (!text) return undefined;
+  // A concluding anchor (综上/故/因此 …) overrides `judged` but not `excluded`.
   const excluded = new Set<string>();
   const judged = new Set<string>();
   const rx = regexesFor(cls);
@@ -329,11 +135,16 @@ export function explainChoice(response: string, options: ChoiceOptions, opts: Ex
   for (const h of collect(stem.negated ? rx.stem.right : rx.negatives[1]!, text, letters)) h.letters.forEach((l) => judged.add(l));
   const v = verdicts(text, cls, letters, stem.negated);
   v.neg.forEach((l) => judged.add(l));
-  const clean = (ls: string[]) => ls.filter((l) => !excluded.has(l) && !judged.has(l));
+  return { options, opts, stem, multiple, letters, cls, plain, text, rx, excluded, judged, v };
+}
 
-  // 1. Anchors.
+const clean = (r: Reading, ls: string[]) => ls.filter((l) => !r.excluded.has(l) && !r.judged.has(l));
+
+/** 1. Anchors (答案是C, 故选C, the answer is C). */
+function anchorStep(r: Reading): string[] | undefined {
+  const { text, letters, stem, excluded } = r;
   const hits: Hit[] = [];
-  for (const { re, strength } of rx.anchors) {
+  for (const { re, strength } of r.rx.anchors) {
     for (const h of collect(re, text, letters)) {
       if (/^\s*[)）]?\s*[吗么?？]/u.test(text.slice(h.end, h.end + 3)) || HYPOTHETICAL.test(text.slice(Math.max(0, h.index - 12), h.index))) continue;
       // An echoed question: "应首选\nA. 保和丸\nB. 越鞠丸" lists the options, it does not pick the first.
@@ -349,56 +160,66 @@ export function explainChoice(response: string, options: ChoiceOptions, opts: Ex
       hits.push({ ...h, strength });
     }
   }
-  for (const h of hits) h.letters = h.strength === 2 ? h.letters.filter((l) => !excluded.has(l)) : clean(h.letters);
+  for (const h of hits) h.letters = h.strength === 2 ? h.letters.filter((l) => !excluded.has(l)) : clean(r, h.letters);
   hits.splice(0, hits.length, ...hits.filter((h) => h.letters.length));
-  if (hits.length) {
-    hits.sort((a, b) => a.index - b.index || b.end - a.end);
-    const first = hits[0]!;
-    const opensWithAnswer = /^[\s*#>【\[(（]*$/u.test(text.slice(0, first.index));
-    let chosen: Hit;
-    if (opensWithAnswer) chosen = first;
-    else {
-      const strong = hits.filter((h) => h.strength === 2);
-      chosen = (strong.length ? strong : hits).reduce((a, b) => (b.index >= a.index ? b : a));
-    }
-    // Several anchors at the chosen spot (overlapping patterns) may see different list lengths: take the longest.
-    const same = hits.filter((h) => h.index <= chosen.index && h.end >= chosen.index && h.index >= chosen.index - 8);
-    const best = same.reduce((a, b) => (b.letters.length > a.letters.length && b.end >= a.end ? b : a), chosen);
-    return done(best.letters, "anchor");
+  if (!hits.length) return undefined;
+  hits.sort((a, b) => a.index - b.index || b.end - a.end);
+  const first = hits[0]!;
+  const opensWithAnswer = /^[\s*#>【\[(（]*$/u.test(text.slice(0, first.index));
+  let chosen: Hit;
+  if (opensWithAnswer) chosen = first;
+  else {
+    const strong = hits.filter((h) => h.strength === 2);
+    chosen = (strong.length ? strong : hits).reduce((a, b) => (b.index >= a.index ? b : a));
   }
+  // Several anchors at the chosen spot (overlapping patterns) may see different list lengths: take the longest.
+  const same = hits.filter((h) => h.index <= chosen.index && h.end >= chosen.index && h.index >= chosen.index - 8);
+  return same.reduce((a, b) => (b.letters.length > a.letters.length && b.end >= a.end ? b : a), chosen).letters;
+}
 
-  // 2. Letters asserted chosen ("C项正确", "**C**"; under a negated stem "D不属于", "E说法有误"), minus the rest.
-  const positive = new Set<string>(v.pos);
+/** 2. Letters asserted chosen ("C项正确", "**C**"; under a negated stem "D不属于", "E说法有误"), minus the rest. */
+function verdictStep(r: Reading): string[] | undefined {
+  const { text, letters, stem, rx, multiple } = r;
+  const positive = new Set<string>(r.v.pos);
   const positives = stem.negated ? [rx.stem.wrong, ...rx.positives.slice(1)] : rx.positives;
   for (const re of positives) for (const h of collect(re, text, letters)) h.letters.forEach((l) => positive.add(l));
-  let pos = clean([...positive].sort());
+  let pos = clean(r, [...positive].sort());
   if (stem.negated && !/说法|描述|叙述|表述|观点/u.test(text)) {
     // Under a negated stem a bare "B项正确" may judge the statement (then B is not the choice) or the choice
     // itself. Read it both ways; take the reading that fits the question type, and abstain when both fit and
     // disagree. With 说法/描述 the statement reading stands alone.
-    const v0 = verdicts(text, cls, letters, false);
+    const v0 = verdicts(text, r.cls, letters, false);
     const judged0 = new Set<string>(v0.neg);
     for (const h of collect(rx.negatives[1]!, text, letters)) h.letters.forEach((l) => judged0.add(l));
     const positive0 = new Set<string>(v0.pos);
     for (const re of rx.positives) for (const h of collect(re, text, letters)) h.letters.forEach((l) => positive0.add(l));
-    const plainPos = [...positive0].filter((l) => !excluded.has(l) && !judged0.has(l)).sort();
+    const plainPos = [...positive0].filter((l) => !r.excluded.has(l) && !judged0.has(l)).sort();
     const fits = (ls: string[]) => ls.length === 1 || (multiple && ls.length > 1);
     if (fits(pos) && fits(plainPos) && pos.join("") !== plainPos.join("")) pos = [];
     else if (!fits(pos) && fits(plainPos)) pos = plainPos;
   }
-  if (pos.length === 1 || (pos.length > 1 && multiple)) return done(pos, "verdict");
+  return pos.length === 1 || (pos.length > 1 && multiple) ? pos : undefined;
+}
 
-  // 3. Answer-first: the reply opens with a letter (list) and does not go on to walk through the options.
-  // "A、C属于……" opens with a list that runs on into a sentence: not a leading answer.
+/**
+ * 3. Answer-first: the reply opens with a letter (list) and does not go on to walk through the options.
+ * "A、C属于……" opens with a list that runs on into a sentence: not a leading answer.
+ */
+function leadingStep(r: Reading): string[] | undefined {
+  const { text, cls } = r;
   const lead = text.match(new RegExp(String.raw`^[\s*(（【\[]*${listPattern(cls)}(?!\s*(?:[、,，/&]|和|及|与)\s*${cls})\s*[)）】\]*]?\s*(?=[.．、。:：,，;；\s]|$)`, "u"));
-  if (lead) {
-    const l = clean(lettersIn(lead[1]!, letters));
-    const walksOptions = new RegExp(String.raw`\n\s*(?!${lead[1]![0]})${cls}\s*[.．、:：)]`, "u").test(text);
-    if (l.length && !walksOptions) return done(l, "leading");
-  }
+  if (!lead) return undefined;
+  const l = clean(r, lettersIn(lead[1]!, r.letters));
+  const walksOptions = new RegExp(String.raw`\n\s*(?!${lead[1]![0]})${cls}\s*[.．、:：)]`, "u").test(text);
+  return l.length && !walksOptions ? l : undefined;
+}
 
-  // 4. Content: option texts in the conclusion — the sentence after the last concluding phrase, or the whole of a
-  //    short reply. A long text that merely mentions an option's words without concluding is not an answer.
+/**
+ * 4. Content: option texts in the conclusion — the sentence after the last concluding phrase, or the whole of a
+ *    short reply. A long text that merely mentions an option's words without concluding is not an answer.
+ */
+function contentStep(r: Reading): string[] | undefined {
+  const { text, plain, letters, options, opts, stem, multiple } = r;
   const markers = [...text.matchAll(new RegExp(`${CONCLUSION}|答案|${ci("answer")}|诊断为|考虑为|应为|而是|最可能(?:的)?(?:诊断)?是`, "gu"))];
   const scopes: string[] = [];
   if (plain.length <= 40) scopes.push(plain);
@@ -406,59 +227,76 @@ export function explainChoice(response: string, options: ChoiceOptions, opts: Ex
   if (lastMarker) scopes.push(plain.slice(lastMarker.index!).split(/(?<=[。！!？?\n])/)[0]!);
   // A reply that is exactly one option's text (however short: 肾。).
   const whole = [...letters].filter((l) => normaliseText(options[l]!) !== "" && normaliseText(options[l]!) === normaliseText(plain));
-  if (whole.length === 1) return done(whole, "content");
+  if (whole.length === 1) return whole;
   for (const scope of scopes) {
     // Under a positive stem a conclusion that calls the option wrong is an elimination ("不是X，而是Y" corrects).
-    if (stem.negated === false && opts.question !== undefined && SAYS_WRONG.test(scope.replace(/(?:不是|并非)[^。]*?而是/gu, ""))) break;
-    const c = contentMatches(scope, options, opts.question?.normalize("NFKC")).filter((l) => !excluded.has(l) && (stem.negated || !judged.has(l)));
+    if (stem.negated === false && opts.question !== undefined && SAYS_WRONG.test(scope.replace(/(?:不是|并非)[^。]*?而是/gu, ""))) return undefined;
+    const c = contentMatches(scope, options, opts.question?.normalize("NFKC")).filter((l) => !r.excluded.has(l) && (stem.negated || !r.judged.has(l)));
     // Every option's text quoted is an echoed option list, not a multi-answer verdict.
-    if (c.length === 1 || (c.length > 1 && multiple && c.length < letters.size)) return done(c, "content");
-    if (c.length > 1) break;
+    if (c.length === 1 || (c.length > 1 && multiple && c.length < letters.size)) return c;
+    if (c.length > 1) return undefined;
   }
+  return undefined;
+}
 
-  // 5. The last concluding sentence: the letter(s) it names, else the option it states (edit-tolerant). A sentence
-  //    that calls something wrong concludes only under a negated stem (otherwise it is an elimination); hedges and
-  //    questions conclude nothing.
+/**
+ * 5. The last concluding sentence: the letter(s) it names, else the option it states (edit-tolerant). A sentence
+ *    that calls something wrong concludes only under a negated stem (otherwise it is an elimination); hedges and
+ *    questions conclude nothing.
+ */
+function conclusionStep(r: Reading): string[] | undefined {
+  const { text } = r;
   const spans = sentences(text);
   // Near the end: a verdict is followed by at most two sentences (a caveat); with a strong cue (答案/应选…), any.
   const near = spans.slice(-3).reverse().find(([a, b]) => CONCLUDING.test(text.slice(a, b)));
   const strong = [...spans].reverse().find(([a, b]) => STRONG_CUE.test(text.slice(a, b)) && CONCLUDING.test(text.slice(a, b)));
   // The near concluding sentence first; if it settles nothing (a closing remark, not a hedge), the last strong one.
   for (const last of near && strong && strong[0] < near[0] ? [near, strong] : near ? [near] : strong ? [strong] : []) {
-    // "C和D都有可能，但C更符合": after a turn (但/不过/然而), only the part after it concludes.
-    const turn = [...text.slice(last[0], last[1]).matchAll(/(?:但是|但|不过|然而)(?=[^，,。]*[A-J]|[^，,。]*(?:更|最))/gu)].at(-1);
-    const from = turn ? last[0] + turn.index! : last[0];
-    const sent = text.slice(from, last[1]);
-    // Letters are read from the clause holding the last cue onwards ("A项不妥，其中只有B选项最符合"); content from
-    // the whole sentence ("综上，X不属于此类，故选它").
-    const cueAt = [...sent.matchAll(new RegExp(CONCLUDING.source, "gu"))].at(-1)?.index ?? 0;
-    const clause = sent.slice(Math.max(...[..."，,;；"].map((c) => sent.lastIndexOf(c, cueAt))) + 1);
-    const polarity = (x: string) => (SAYS_WRONG.test(x) ? "wrong" : SAYS_RIGHT.test(x) ? "right" : "neutral");
-    const agrees = (x: string) => (stem.negated ? polarity(x) !== "right" : polarity(x) !== "wrong");
-    // "以上都不是" hedges unless it is itself an option's text.
-    const hedged = HEDGE.test(sent.replace(/以上(?:选项)?(?:都|均)(?:不|非)\S{0,3}/gu, (w) => (Object.values(options).some((o) => o && normaliseText(o).includes(normaliseText(w).slice(0, 4))) ? "" : w)));
-    if (hedged) break;
-    {
-      const named = new Set<string>();
-      // Bracketed per-option notes ("（E对）", "（C错）") were read as verdicts above; here they are not a verdict.
-      const unnoted = clause.replace(new RegExp(String.raw`[(（]\s*${cls}\s*(?:项)?\s*(?:对|错|正确|错误)\s*[)）]`, "gu"), (w) => "＿".repeat(w.length));
-      for (const m of unnoted.matchAll(new RegExp(listPattern(cls), "gu"))) lettersIn(m[1]!, letters).forEach((l) => named.add(l));
-      const ls = [...named].filter((l) => !excluded.has(l)).sort();
-      if (named.size) {
-        const ok = agrees(clause) && !OPTION_LINE.test(clause);
-        if (ok && (ls.length === 1 || (multiple && ls.length > 1 && ls.length < letters.size))) return done(ls, "conclusion");
-      } else if (CONTENT_CUE.test(sent) && agrees(sent) && !OPTION_LINE.test(sent)) {
-        const opt: Record<string, string> = {};
-        for (const l of letters) opt[l] = options[l]!;
-        const c = matchContent(plain.slice(from, last[1]), opt, { stem: opts.question ?? "", multiple }).filter((l) => !excluded.has(l));
-        if (c.length) return done(c, "conclusion");
-      }
-    }
+    const verdict = sentenceVerdict(r, last);
+    if (verdict === "hedge") return undefined;
+    if (verdict) return verdict;
   }
+  return undefined;
+}
 
-  // 6. A short reply that mentions exactly one option letter (after masking), not negated.
+/** The letters one concluding sentence settles on, "hedge" when it hedges, undefined when it settles nothing. */
+function sentenceVerdict(r: Reading, last: [number, number]): string[] | "hedge" | undefined {
+  const { text, cls, letters, options, stem, multiple, excluded } = r;
+  // "C和D都有可能，但C更符合": after a turn (但/不过/然而), only the part after it concludes.
+  const turn = [...text.slice(last[0], last[1]).matchAll(/(?:但是|但|不过|然而)(?=[^，,。]*[A-J]|[^，,。]*(?:更|最))/gu)].at(-1);
+  const from = turn ? last[0] + turn.index! : last[0];
+  const sent = text.slice(from, last[1]);
+  // Letters are read from the clause holding the last cue onwards ("A项不妥，其中只有B选项最符合"); content from
+  // the whole sentence ("综上，X不属于此类，故选它").
+  const cueAt = [...sent.matchAll(new RegExp(CONCLUDING.source, "gu"))].at(-1)?.index ?? 0;
+  const clause = sent.slice(Math.max(...[..."，,;；"].map((c) => sent.lastIndexOf(c, cueAt))) + 1);
+  const polarity = (x: string) => (SAYS_WRONG.test(x) ? "wrong" : SAYS_RIGHT.test(x) ? "right" : "neutral");
+  const agrees = (x: string) => (stem.negated ? polarity(x) !== "right" : polarity(x) !== "wrong");
+  // "以上都不是" hedges unless it is itself an option's text.
+  const hedged = HEDGE.test(sent.replace(/以上(?:选项)?(?:都|均)(?:不|非)\S{0,3}/gu, (w) => (Object.values(options).some((o) => o && normaliseText(o).includes(normaliseText(w).slice(0, 4))) ? "" : w)));
+  if (hedged) return "hedge";
+  const named = new Set<string>();
+  // Bracketed per-option notes ("（E对）", "（C错）") were read as verdicts above; here they are not a verdict.
+  const unnoted = clause.replace(new RegExp(String.raw`[(（]\s*${cls}\s*(?:项)?\s*(?:对|错|正确|错误)\s*[)）]`, "gu"), (w) => "＿".repeat(w.length));
+  for (const m of unnoted.matchAll(new RegExp(listPattern(cls), "gu"))) lettersIn(m[1]!, letters).forEach((l) => named.add(l));
+  const ls = [...named].filter((l) => !excluded.has(l)).sort();
+  if (named.size) {
+    const ok = agrees(clause) && !OPTION_LINE.test(clause);
+    if (ok && (ls.length === 1 || (multiple && ls.length > 1 && ls.length < letters.size))) return ls;
+  } else if (CONTENT_CUE.test(sent) && agrees(sent) && !OPTION_LINE.test(sent)) {
+    const opt: Record<string, string> = {};
+    for (const l of letters) opt[l] = options[l]!;
+    const c = matchContent(r.plain.slice(from, last[1]), opt, { stem: r.opts.question ?? "", multiple }).filter((l) => !excluded.has(l));
+    if (c.length) return c;
+  }
+  return undefined;
+}
+
+/** 6. A short reply that mentions exactly one option letter (after masking), not negated. */
+function singleLetterStep(r: Reading): string[] | undefined {
+  const { text, letters } = r;
   const mentioned = new Set<string>();
-  for (const m of text.matchAll(new RegExp(listPattern(cls), "gu"))) lettersIn(m[1]!, letters).forEach((l) => mentioned.add(l));
-  if (mentioned.size === 1 && excluded.size === 0 && judged.size === 0 && text.length <= 30 && !HEDGE.test(text)) return done([...mentioned], "single-letter");
-  return done([], "none");
+  for (const m of text.matchAll(new RegExp(listPattern(r.cls), "gu"))) lettersIn(m[1]!, letters).forEach((l) => mentioned.add(l));
+  if (mentioned.size === 1 && r.excluded.size === 0 && r.judged.size === 0 && text.length <= 30 && !HEDGE.test(text)) return [...mentioned];
+  return undefined;
 }
