@@ -1,4 +1,5 @@
 /** Running one task of a stage (skipped when its marker exists), the status of a work directory, and its report. */
+import { createReadStream } from "node:fs";
 import { readdir } from "node:fs/promises";
 import path from "node:path";
 import { atomicWrite, sweepStaleTemps } from "@sfmed/schema";
@@ -172,4 +173,18 @@ export async function writeShardedReport(workdir: string): Promise<ShardedReport
   };
   await atomicWrite(layout.report(workdir), [JSON.stringify(report, null, 2) + "\n"]);
   return report;
+}
+
+/**
+ * Concatenate a finished run's kept (or removed) shard files, e.g. `report.kept`, into one file, atomically: the
+ * same lines in the same order as the one-machine `dedup` writes.
+ */
+export async function concatShardFiles(files: readonly string[], out: string): Promise<void> {
+  await atomicWrite(
+    out,
+    (async function* () {
+      for (const f of files) for await (const chunk of createReadStream(f)) yield chunk as Buffer;
+    })(),
+    { gzip: false },
+  );
 }
