@@ -1,6 +1,7 @@
 import { existsSync } from "node:fs";
-import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
+import { AtomicDir } from "@sfmed/schema";
 import { DedupError } from "./errors.js";
 
 /** Parameters that must match between a saved index and the run that uses it. */
@@ -47,38 +48,27 @@ async function readI32(file: string): Promise<Int32Array> {
 }
 
 /**
- * Write an index directory atomically: everything goes to a sibling temp directory, which then replaces `dir`.
+ * Write an index directory atomically: everything goes to a temp folder beside `dir` (schema's `AtomicDir`), which
+ * then replaces `dir`; on an error the temp is removed and a previous index stays as it was.
  */
 export async function writeIndex(
   dir: string,
   manifest: IndexManifest,
   parts: { ids: Array<string | null>; bandKeys: (band: number) => Int32Array; sizes: Int32Array; shingles?: Int32Array; signatures?: Int32Array },
 ): Promise<void> {
-  // Resolve first: with "idx/" (trailing slash) the temp folder "idx/.tmp-…" would sit inside the old index and
-  // be moved away with it, losing the run.
-  dir = path.resolve(dir);
-  const tmp = `${dir}.tmp-${process.pid}-${Date.now()}`;
-  await mkdir(tmp, { recursive: true });
+  // Resolved: with "idx/" (trailing slash) a temp folder inside the old index would be moved away with it.
+  const out = await AtomicDir.create(path.resolve(dir));
   try {
+    const tmp = out.path;
     for (let b = 0; b < manifest.bands; b++) await writeFile(path.join(tmp, bandFile(b)), bytes(parts.bandKeys(b)));
     await writeFile(path.join(tmp, "sizes.i32"), bytes(parts.sizes));
     if (parts.shingles) await writeFile(path.join(tmp, "shingles.i32"), bytes(parts.shingles));
     if (parts.signatures) await writeFile(path.join(tmp, "signatures.i32"), bytes(parts.signatures));
     await writeFile(path.join(tmp, "ids.json"), JSON.stringify(parts.ids));
     await writeFile(path.join(tmp, "manifest.json"), JSON.stringify(manifest, null, 2) + "\n");
-    if (existsSync(dir)) {
-      const old = `${dir}.old-${process.pid}-${Date.now()}`;
-      await rename(dir, old);
-      try {
-        await rename(tmp, dir);
-      } catch (err) {
-        await rename(old, dir); // put the previous index back
-        throw err;
-      }
-      await rm(old, { recursive: true, force: true });
-    } else await rename(tmp, dir);
+    await out.commit();
   } catch (err) {
-    await rm(tmp, { recursive: true, force: true });
+    await out.abort();
     throw err;
   }
 }
