@@ -1,5 +1,5 @@
 import { lcsMultiWord, lcsOfSymbols, lcsOneWord, popcount32 } from "./lcs-bit-parallel.js";
-import { createLcsDriver } from "./lcs-wasm-driver.js";
+import { createLcsDriver, lcsDriverSource } from "./lcs-wasm-driver.js";
 import { charCodes, isPythonWhitespace } from "./tokenize.js";
 
 /**
@@ -22,7 +22,7 @@ ${lcsMultiWord.toString()}
 ${lcsOfSymbols.toString()}
 ${isPythonWhitespace.toString()}
 ${charCodes.toString()}
-${createLcsDriver.toString()}
+${lcsDriverSource()}
 const driver = workerData && workerData.module ? ${createLcsDriver.name}(workerData.module, WebAssembly, ${lcsOfSymbols.name}, ${isPythonWhitespace.name}) : null;
 parentPort.on("message", (m) => {
   if (m.texts !== undefined) {
