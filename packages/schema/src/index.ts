@@ -1,4 +1,5 @@
 export * from "./records.js";
+export { RECORD_KINDS, isRecordKind } from "./record-kinds.js";
 export { SchemaError, ValidationError, ParseError, isSchemaError, formatLocation, type RecordLocation } from "./errors.js";
 export { validateWith, validateRecord, formatPath } from "./validate.js";
 export { MissingPeerError, loadPeer, loadPeerSync } from "./missing-peer.js";
@@ -19,6 +20,7 @@ export { forEachConcurrent, mapConcurrent, type ConcurrentOptions } from "./io/c
 export { AtomicDir, replaceDir } from "./io/atomic-dir.js";
 export { hashFile } from "./io/hash-file.js";
 export { AtomicFile } from "./io/atomic-file.js";
+export { AtomicPath } from "./io/atomic-path.js";
 export { createRejectsFile, InvalidPolicy, type OnInvalid, type Reject, type RejectSink, type RejectsFile } from "./io/rejects.js";
 export { isBadRow, type SourceRow, type BadRow, type RowItem } from "./io/rows.js";
 export { scanJsonl, writeJsonl, type WriteOptions } from "./io/jsonl.js";

@@ -2,11 +2,9 @@
  * Parquet for the sharded stages' intermediate files: written a row group at a time through a temp file that is
  * renamed into place (readers never see half a file), read back a row group at a time as typed columns.
  */
-import { rename, rm, mkdir } from "node:fs/promises";
-import path from "node:path";
 import { asyncBufferFromFile, parquetMetadataAsync, parquetRead, type AsyncBuffer, type FileMetaData } from "hyparquet";
 import { fileWriter, ParquetWriter } from "hyparquet-writer";
-import { registerTemp, tempPathFor } from "@sfmed/schema";
+import { AtomicPath } from "@sfmed/schema";
 
 export type ColumnType = "INT32" | "INT64" | "STRING" | "BOOLEAN";
 
@@ -26,22 +24,30 @@ function schemaElements(schema: ParquetSchema) {
   ];
 }
 
-/** A Parquet file written row group by row group; `commit()` renames it into place, `abort()` removes it. */
+/**
+ * A Parquet file written row group by row group to a temp beside it (schema's `AtomicPath`); `commit()` renames
+ * it into place, `abort()` removes it.
+ */
 export class ParquetOut {
-  private readonly tmp: string;
   private readonly writer: ParquetWriter;
-  private readonly unregister: () => void;
   rows = 0;
 
-  private constructor(readonly file: string, readonly schema: ParquetSchema) {
-    this.tmp = tempPathFor(file);
-    this.unregister = registerTemp(this.tmp);
-    this.writer = new ParquetWriter({ writer: fileWriter(this.tmp), schema: schemaElements(schema), createdBy: "@sfmed/dedup" });
+  private constructor(private readonly out: AtomicPath, readonly schema: ParquetSchema) {
+    this.writer = new ParquetWriter({ writer: fileWriter(out.path), schema: schemaElements(schema), createdBy: "@sfmed/dedup" });
+  }
+
+  get file(): string {
+    return this.out.file;
   }
 
   static async create(file: string, schema: ParquetSchema): Promise<ParquetOut> {
-    await mkdir(path.dirname(file), { recursive: true });
-    return new ParquetOut(file, schema);
+    const out = await AtomicPath.create(file);
+    try {
+      return new ParquetOut(out, schema);
+    } catch (err) {
+      await out.abort();
+      throw err;
+    }
   }
 
   /** One row group (all columns of equal length, in schema order). */
@@ -63,13 +69,11 @@ export class ParquetOut {
 
   async commit(): Promise<void> {
     this.writer.finish();
-    await rename(this.tmp, this.file);
-    this.unregister();
+    await this.out.commit();
   }
 
   async abort(): Promise<void> {
-    await rm(this.tmp, { force: true });
-    this.unregister();
+    await this.out.abort();
   }
 }
 
