@@ -2,11 +2,16 @@
 import type { Prediction, ReferenceQA } from "@sfmed/schema";
 import { describe, expectTypeOf, it } from "vitest";
 import {
+  type ChoiceExtraction,
+  type ChoiceOptions,
   type ChoiceReport,
   type CompareReport,
   type EvalReport,
   type EvalInputError,
   evaluateRouge,
+  explainChoice,
+  type ExtractChoiceOptions,
+  extractChoice,
   type JudgeReport,
   type RougeBatchOptions,
   type RougeCompat,
@@ -58,6 +63,19 @@ describe("ROUGE-L options", () => {
     expectTypeOf(evaluateRouge).parameter(1).toEqualTypeOf<Iterable<Prediction>>();
     expectTypeOf<RougeBatchOptions>().toExtend<RougeLOptions>();
     expectTypeOf(evaluateRouge).returns.resolves.toHaveProperty("report").toEqualTypeOf<RougeReport>();
+  });
+});
+
+describe("choice extraction", () => {
+  it("extractChoice returns letters; explainChoice names the deciding rule", () => {
+    expectTypeOf(extractChoice).parameters.toEqualTypeOf<[response: string, options: ChoiceOptions, opts?: ExtractChoiceOptions]>();
+    expectTypeOf(extractChoice).returns.toEqualTypeOf<string[]>();
+    expectTypeOf(explainChoice).returns.toEqualTypeOf<ChoiceExtraction>();
+    expectTypeOf<ChoiceExtraction["rule"]>().toEqualTypeOf<"anchor" | "verdict" | "leading" | "content" | "conclusion" | "single-letter" | "none">();
+    // Options may be partial records (schema's choice questions leave unused letters undefined).
+    expectTypeOf<{ A: string; B?: string }>().toExtend<ChoiceOptions>();
+    // @ts-expect-error: `multiple` is a boolean
+    extractChoice("C", { A: "a", C: "c" }, { multiple: "yes" });
   });
 });
 
