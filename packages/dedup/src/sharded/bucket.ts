@@ -7,7 +7,7 @@ import { stat } from "node:fs/promises";
 import { GrowArray } from "../grow-array.js";
 import { jaccardOfSets } from "../minhash-kernel.js";
 import { UnionFind } from "../union-find.js";
-import { DocReader, docKey, keyDoc, keyShard, lookupDocs, sortUnique } from "./docs-lookup.js";
+import { DocReader, docKey, keyDoc, keyShard, lookupDocs, sortUnique, type DocInfoColumns } from "./docs-lookup.js";
 import { layout, readMarker, type TaskMarker } from "./layout.js";
 import { asInt32, ParquetIn, writeParquetColumns, type ParquetSchema } from "./parquet-io.js";
 import type { ShardPlan } from "./plan.js";
@@ -163,68 +163,102 @@ export async function bucketTask(workdir: string, plan: ShardPlan, task: number)
   const band = task % p.bands;
   const range = hashRange(Math.floor(task / p.bands), p.hashRanges);
   const { members, ends, rows } = await mergeBuckets(workdir, plan, band, range);
-
   const { keys, dense } = denseNumbers(members);
   const info = p.verify === "exact" ? await lookupDocs(workdir, keys) : undefined;
-  const reader = new DocReader(plan);
-  const uf = new UnionFind(keys.length);
-  const sets = new Map<number, Int32Array>();
-  const setOf = (d: number) => {
-    let s = sets.get(d);
-    if (!s) {
-      s = reader.shingleSet(info!.file[d]!, info!.offset[d]!, info!.length[d]!);
-      sets.set(d, s);
-    }
-    return s;
-  };
-  const ea = new GrowArray(Float64Array);
-  const eb = new GrowArray(Float64Array);
-  let candidates = 0;
-  let verified = 0;
-  const t = p.threshold;
-  const tryPair = (x: number, y: number) => {
-    candidates++;
-    // pairs already joined in this band are skipped, as `dedup` does (the components do not change)
-    if (uf.find(x) === uf.find(y)) return;
-    if (info) {
-      const sx = info.shingles[x]!;
-      const sy = info.shingles[y]!;
-      if (Math.min(sx, sy) < t * Math.max(sx, sy) - 1e-9) return;
-      verified++;
-      const a = setOf(x);
-      const b = setOf(y);
-      if (jaccardOfSets(a, a.length, b, b.length) < t - 1e-12) return;
-    }
-    uf.union(x, y);
-    ea.push(keys[x]!);
-    eb.push(keys[y]!);
-  };
+  const pairs = new PairJudge(plan, keys, info);
   try {
-    let s = 0;
-    for (let bi = 0; bi < ends.length; bi++) {
-      const e = ends[bi]!;
-      sets.clear();
-      if (e - s <= ALL_PAIRS_LIMIT) {
-        for (let i = s; i < e; i++) for (let j = i + 1; j < e; j++) tryPair(dense[i]!, dense[j]!);
-      } else {
-        for (let q = s + 1; q < e; q++) {
-          tryPair(dense[s]!, dense[q]!);
-          if (q > s + 1) tryPair(dense[q - 1]!, dense[q]!);
-          // only the first member and the predecessor are needed again: memory stays flat in a huge bucket
-          if (q - 1 > s && dense[q - 1] !== dense[s]) sets.delete(dense[q - 1]!);
-        }
-      }
-      s = e;
-    }
+    forEachCandidate(dense, ends, (x, y) => pairs.judge(x, y), (d) => pairs.forget(d));
   } finally {
-    reader.close();
+    pairs.close();
   }
   const file = layout.edges(workdir, task);
-  const n = await writeEdges(file, ea.take(), eb.take());
+  const n = await writeEdges(file, pairs.ea.take(), pairs.eb.take());
   return {
     stage: "bucket",
     task,
     bytesWritten: (await stat(file)).size,
-    stats: { band, rows, buckets: ends.length, bucketDocs: keys.length, candidates, verified, accepted: n },
+    stats: { band, rows, buckets: ends.length, bucketDocs: keys.length, candidates: pairs.candidates, verified: pairs.verified, accepted: n },
   };
+}
+
+/**
+ * The candidate pairs of each bucket (`dense[s..e)` for consecutive `ends`): all pairs in a small bucket, the
+ * anchor-and-predecessor pairs in a big one, as `dedup` does. `forget(d)` says a document's shingle set is not
+ * needed again (`undefined`: a new bucket starts, nothing is).
+ */
+function forEachCandidate(dense: Int32Array, ends: Int32Array, pair: (x: number, y: number) => void, forget: (d: number | undefined) => void): void {
+  let s = 0;
+  for (let bi = 0; bi < ends.length; bi++) {
+    const e = ends[bi]!;
+    forget(undefined);
+    if (e - s <= ALL_PAIRS_LIMIT) {
+      for (let i = s; i < e; i++) for (let j = i + 1; j < e; j++) pair(dense[i]!, dense[j]!);
+    } else {
+      for (let q = s + 1; q < e; q++) {
+        pair(dense[s]!, dense[q]!);
+        if (q > s + 1) pair(dense[q - 1]!, dense[q]!);
+        // only the first member and the predecessor are needed again: memory stays flat in a huge bucket
+        if (q - 1 > s && dense[q - 1] !== dense[s]) forget(dense[q - 1]!);
+      }
+    }
+    s = e;
+  }
+}
+
+/** Verifies candidate pairs of one band (exactly when `info` is given) and keeps the accepted edges. */
+class PairJudge {
+  readonly ea = new GrowArray(Float64Array);
+  readonly eb = new GrowArray(Float64Array);
+  candidates = 0;
+  verified = 0;
+  private readonly uf: UnionFind;
+  private readonly reader: DocReader;
+  private readonly sets = new Map<number, Int32Array>();
+  private readonly t: number;
+
+  constructor(plan: ShardPlan, private readonly keys: Float64Array, private readonly info: DocInfoColumns | undefined) {
+    this.uf = new UnionFind(keys.length);
+    this.reader = new DocReader(plan);
+    this.t = plan.params.threshold;
+  }
+
+  judge(x: number, y: number): void {
+    this.candidates++;
+    // pairs already joined in this band are skipped, as `dedup` does (the components do not change)
+    if (this.uf.find(x) === this.uf.find(y)) return;
+    if (this.info && !this.similar(this.info, x, y)) return;
+    this.uf.union(x, y);
+    this.ea.push(this.keys[x]!);
+    this.eb.push(this.keys[y]!);
+  }
+
+  /** A shingle set no later pair of this bucket needs; `undefined`: none is needed (a new bucket). */
+  forget(d: number | undefined): void {
+    if (d === undefined) this.sets.clear();
+    else this.sets.delete(d);
+  }
+
+  close(): void {
+    this.reader.close();
+  }
+
+  private similar(info: DocInfoColumns, x: number, y: number): boolean {
+    const sx = info.shingles[x]!;
+    const sy = info.shingles[y]!;
+    // sizes alone bound the Jaccard: most pairs below the threshold stop here, unread
+    if (Math.min(sx, sy) < this.t * Math.max(sx, sy) - 1e-9) return false;
+    this.verified++;
+    const a = this.setOf(info, x);
+    const b = this.setOf(info, y);
+    return jaccardOfSets(a, a.length, b, b.length) >= this.t - 1e-12;
+  }
+
+  private setOf(info: DocInfoColumns, d: number): Int32Array {
+    let s = this.sets.get(d);
+    if (!s) {
+      s = this.reader.shingleSet(info.file[d]!, info.offset[d]!, info.length[d]!);
+      this.sets.set(d, s);
+    }
+    return s;
+  }
 }
