@@ -138,18 +138,59 @@ function recordView(bytes: Uint8Array, file: string, offset: number, p: ShardPla
   return { text, source: typeof s === "string" ? s : sourceOfFile(file), id: typeof id === "string" ? id : typeof id === "number" ? String(id) : null };
 }
 
+/** The (band keys, doc) rows of a shard gathered into runs of at most `runDocs` documents, each written sorted per band. */
+class BandRuns {
+  private keys: Int32Array;
+  private docs: Int32Array;
+  private inRun = 0;
+  runs = 0;
+  bytesWritten = 0;
+
+  constructor(
+    private readonly workdir: string,
+    private readonly shard: number,
+    private readonly bands: number,
+    private readonly runDocs: number,
+  ) {
+    this.keys = new Int32Array(Math.min(runDocs, 4096) * 2 * bands);
+    this.docs = new Int32Array(Math.min(runDocs, 4096));
+  }
+
+  /** Add document `doc` with its `2 × bands` band keys; writes the run once it holds `runDocs` documents. */
+  async add(bandKeys: Int32Array, doc: number): Promise<void> {
+    const width = 2 * this.bands;
+    if (this.inRun === this.docs.length) {
+      const grow = Math.min(this.runDocs, 2 * this.docs.length);
+      const k = new Int32Array(grow * width);
+      k.set(this.keys);
+      this.keys = k;
+      const d = new Int32Array(grow);
+      d.set(this.docs);
+      this.docs = d;
+    }
+    this.keys.set(bandKeys, this.inRun * width);
+    this.docs[this.inRun++] = doc;
+    if (this.inRun === this.runDocs) await this.flush();
+  }
+
+  /** Write the open run, one sorted file per band. */
+  async flush(): Promise<void> {
+    if (!this.inRun) return;
+    for (let b = 0; b < this.bands; b++) {
+      this.bytesWritten += await writeRun(layout.bandRun(this.workdir, b, this.shard, this.runs), this.keys, this.docs, this.inRun, 2 * this.bands, b, this.shard);
+    }
+    this.runs++;
+    this.inRun = 0;
+  }
+}
+
 /** Run the sign task of shard `shard`. Returns the marker to write once everything is in place. */
 export async function signShard(workdir: string, plan: ShardPlan, shard: number): Promise<Omit<TaskMarker, "seconds" | "peakRssBytes">> {
   const p = plan.params;
   const files = plan.inputs.map((f) => f.file);
   const compute = createBatchComputer({ numPerm: p.numPerm, seed: p.seed, ngram: p.ngram, bands: p.bands, rows: p.rows, keepShingles: false, keepSignatures: false });
   const width = 2 * p.bands;
-  const runDocs = p.runDocs;
-  let runKeys = new Int32Array(Math.min(runDocs, 4096) * width);
-  let runDoc = new Int32Array(Math.min(runDocs, 4096));
-  let inRun = 0;
-  let runs = 0;
-  let bytesWritten = 0;
+  const runs = new BandRuns(workdir, shard, p.bands, p.runDocs);
   let count = 0;
   let empty = 0;
   const docsOut = await ParquetOut.create(layout.docs(workdir, shard), DOCS_SCHEMA);
@@ -157,34 +198,14 @@ export async function signShard(workdir: string, plan: ShardPlan, shard: number)
   let texts: string[] = [];
   let firstOfBatch = 0;
 
-  const flushRun = async () => {
-    if (!inRun) return;
-    for (let b = 0; b < p.bands; b++) bytesWritten += await writeRun(layout.bandRun(workdir, b, shard, runs), runKeys, runDoc, inRun, width, b, shard);
-    runs++;
-    inRun = 0;
-  };
   const computeBatch = async () => {
     if (!texts.length) return;
     const r = compute(texts);
     for (let i = 0; i < r.count; i++) {
       const size = r.sizes[i]!;
       cols.shingles.push(size);
-      if (size === 0) {
-        empty++;
-        continue; // empty text: never a candidate, no band rows
-      }
-      if (inRun === runDoc.length) {
-        const grow = Math.min(runDocs, 2 * runDoc.length);
-        const k = new Int32Array(grow * width);
-        k.set(runKeys);
-        runKeys = k;
-        const d = new Int32Array(grow);
-        d.set(runDoc);
-        runDoc = d;
-      }
-      runKeys.set(r.bandKeys.subarray(i * width, (i + 1) * width), inRun * width);
-      runDoc[inRun++] = firstOfBatch + i;
-      if (inRun === runDocs) await flushRun();
+      if (size === 0) empty++; // empty text: never a candidate, no band rows
+      else await runs.add(r.bandKeys.subarray(i * width, (i + 1) * width), firstOfBatch + i);
     }
     firstOfBatch += r.count;
     texts = [];
@@ -207,13 +228,13 @@ export async function signShard(workdir: string, plan: ShardPlan, shard: number)
       if (texts.length >= BATCH || cols.doc.length >= DOC_GROUP) await computeBatch();
     }
     await computeBatch();
-    await flushRun();
+    await runs.flush();
     cols.flush(docsOut);
     await docsOut.commit();
   } catch (err) {
     await docsOut.abort();
     throw err;
   }
-  bytesWritten += (await stat(layout.docs(workdir, shard))).size;
-  return { stage: "sign", task: shard, bytesWritten, stats: { docs: count, empty, runs }, data: { docs: count, runs } };
+  const bytesWritten = runs.bytesWritten + (await stat(layout.docs(workdir, shard))).size;
+  return { stage: "sign", task: shard, bytesWritten, stats: { docs: count, empty, runs: runs.runs }, data: { docs: count, runs: runs.runs } };
 }
