@@ -68,7 +68,8 @@ describe("sharded dedup", () => {
         fc.oneof(fc.constantFrom(1, 4, 16), fc.integer({ min: 1, max: 24 })),
         fc.constantFrom<"first" | "longest">("first", "longest"),
         fc.constantFrom(0.5, 0.8),
-        async (seed, docs, shards, keep, threshold) => {
+        fc.constantFrom(3, 7, 262144),
+        async (seed, docs, shards, keep, threshold, runDocs) => {
           const dir = await tempDir();
           const files: string[] = [];
           for (const [i, [content]] of corpus(seed, docs).entries()) {
@@ -80,7 +81,8 @@ describe("sharded dedup", () => {
           const o = { threshold, bands: 4, rows: 3, keep } as const;
           const expected = await oneMachine(files, dir, o);
           const work = path.join(dir, "work");
-          await planShards(files, work, { shards, ...o });
+          // small runs: a shard's band rows in several sorted runs, merged again by the bucket stage
+          await planShards(files, work, { shards, runDocs, ...o });
           await runAll(work);
           expect(await concatKept(work, shards)).toBe(expected);
           const report = await writeShardedReport(work);
