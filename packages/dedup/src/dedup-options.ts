@@ -2,7 +2,8 @@
 import type { DedupReport } from "./dedup-report.js";
 import type { KeepPolicy } from "./keep-policy.js";
 import type { BatchResult } from "./signature-batch.js";
-import type { SignaturePool } from "./signature-pool.js";
+import type { Sketch } from "./minhasher.js";
+import type { SignaturePool, SignatureWorkers } from "./signature-pool.js";
 
 export type VerifyMode = "exact" | "estimate" | "none";
 
@@ -23,6 +24,12 @@ export interface DedupOptions<R> {
   ngram?: number;
   /** Seed of the MinHash permutations. @default 1 */
   seed?: number;
+  /**
+   * Signature sketch: one-permutation hashing with optimal densification (same Jaccard estimator, faster), or
+   * `"minhash"`, the paper's k-permutation MinHash. Saved indexes record it; an index of the other sketch is
+   * refused (`INDEX_MISMATCH`). @default "oph"
+   */
+  sketch?: Sketch;
   /** Override the banding chosen by {@link lshParams} (both or neither). */
   bands?: number;
   rows?: number;
@@ -49,6 +56,11 @@ export interface DedupOptions<R> {
   perSource?: boolean;
   /** Worker threads for signatures; 0 computes on the calling thread. @default os.availableParallelism() */
   threads?: number;
+  /**
+   * Worker threads to sign on, owned by the caller (`createSignatureWorkers`), e.g. one pool kept across many
+   * runs; `threads` still caps how many are used. @default a pool shared by the process
+   */
+  workers?: SignatureWorkers;
   /** Records per signature batch. @default 1024 */
   batchSize?: number;
   /** Clusters larger than this are reported as warnings. @default 1000 */

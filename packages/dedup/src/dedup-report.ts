@@ -21,6 +21,8 @@ export interface DedupReport {
     numPerm: number;
     ngram: number;
     seed: number;
+    /** `oph` (default) or `minhash` (the paper's k-permutation MinHash). */
+    sketch: "oph" | "minhash";
     bands: number;
     rows: number;
     /** Probability that a pair at exactly the threshold becomes a candidate. */

@@ -87,8 +87,8 @@ export async function runDedup(options: DedupOptions<never>, customNormalize: bo
   const hooks = { onProgress: options.onProgress, signal: options.signal };
   throwIfAborted(hooks.signal);
   const work = await mkdtemp(path.join(options.workDir ?? tmpdir(), "sfmed-dedup-"));
-  const { numPerm, seed, ngram, bands, rows, verify } = p;
-  const pool = createSignaturePool({ numPerm, seed, ngram, bands, rows, keepShingles: verify === "exact", keepSignatures: verify === "estimate" }, p.threads, options.normalize);
+  const { numPerm, seed, ngram, sketch, bands, rows, verify } = p;
+  const pool = createSignaturePool({ numPerm, seed, ngram, sketch, bands, rows, keepShingles: verify === "exact", keepSignatures: verify === "estimate" }, p.threads, options.normalize, options.workers);
   let collector: DocCollector | undefined;
   try {
     // 1. Read/sign: an earlier run's index first, then the input → signatures → spill files.

@@ -1,6 +1,7 @@
 import { existsSync } from "node:fs";
 import { readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
+import { dedup, hashSchemeOf } from "@sfmed/dedup";
 import { tempDir } from "@sfmed/test-utils";
 import { describe, expect, it } from "vitest";
 import { capture } from "../test-helpers/capture.js";
@@ -59,6 +60,52 @@ describe("sfmed dedup", () => {
     expect((await lines(path.join(dir, "k2.jsonl"))).map((l) => JSON.parse(l).id)).toEqual(["n2"]);
     expect((await lines(path.join(dir, "c2.jsonl"))).map((l) => JSON.parse(l))).toEqual([{ id: "n1", cluster: 0, kept: false }]);
   });
+
+  it("--sketch minhash gives the k-permutation MinHash's result, records it, and keeps what oph keeps on planted duplicates", async () => {
+    const dir = await tempDir();
+    // 40 random texts over Q's and R's characters, 40 copies with one or two characters replaced (J ≥ 0.87) and 40
+    // with 18 replaced (J ≈ 0.3: candidates or not by chance of the sketch at a loose threshold)
+    let x = 7;
+    const rnd = () => (x = (Math.imul(x, 1103515245) + 12345) >>> 0) % 1000003;
+    const chars = Array.from(Q + R);
+    const base = Array.from({ length: 40 }, () => Array.from({ length: 120 }, () => chars[rnd() % chars.length]).join(""));
+    const edit = (t: string, k: number) => {
+      const cs = Array.from(t);
+      for (let e = 0; e < k; e++) cs[rnd() % cs.length] = "〇";
+      return cs.join("");
+    };
+    const copies = base.map((t) => edit(t, 1 + (rnd() % 2)));
+    const far = base.map((t) => edit(t, 18));
+    const recs = [...base, ...copies, ...far].map((text, i) => ({ id: `r${i}`, text }));
+    const input = path.join(dir, "in.jsonl");
+    await writeFile(input, recs.map((r) => JSON.stringify(r)).join("\n") + "\n");
+    const run = async (tag: string, ...flags: string[]) => {
+      const r = await capture(["dedup", input, "-o", path.join(dir, `${tag}.jsonl`), "--report", path.join(dir, `${tag}.json`), "--threads", "1", ...flags]);
+      expect(r.code).toBe(0);
+      return { kept: (await lines(path.join(dir, `${tag}.jsonl`))).map((l) => JSON.parse(l).id as string), params: JSON.parse(await readFile(path.join(dir, `${tag}.json`), "utf8")).params };
+    };
+    // unverified and loosely banded, the kept set is the sketch's own band collisions
+    const loose: string[][] = [];
+    for (const sketch of ["oph", "minhash"] as const) {
+      const cli = await run(`loose-${sketch}`, "--sketch", sketch, "--verify", "none", "--threshold", "0.3");
+      const lib = await dedup(recs, { sketch, verify: "none", threshold: 0.3, threads: 0 });
+      expect(cli.kept).toEqual(recs.filter((_, i) => lib.keep[i]).map((r) => r.id));
+      expect(cli.params).toMatchObject({ sketch, hashScheme: hashSchemeOf(sketch) });
+      loose.push(cli.kept);
+    }
+    expect(loose[1]).not.toEqual(loose[0]); // the flag reaches the sketch
+    const oph = await run("oph");
+    const mh = await run("mh", "--sketch", "minhash", "--index", path.join(dir, "idx"));
+    expect(oph.params.sketch).toBe("oph");
+    expect(mh.kept).toEqual(oph.kept);
+    expect(oph.kept).toEqual(recs.filter((_, i) => i < 40 || i >= 80).map((r) => r.id));
+    // an index of one sketch is refused by a run of the other, naming both schemes
+    const refused = await capture(["dedup", input, "-o", path.join(dir, "x.jsonl"), "--against", path.join(dir, "idx"), "--threads", "0"]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain(hashSchemeOf("minhash"));
+    expect(refused.stderr).toContain(hashSchemeOf("oph"));
+    expect((await capture(["dedup", input, "-o", path.join(dir, "x.jsonl"), "--sketch", "bbit"])).code).toBe(2);
+  }, 60_000);
 
   it("reads CSV input and writes its records as JSON lines", async () => {
     const dir = await tempDir();

@@ -19,6 +19,7 @@ interface DedupFlags {
   keep: string;
   verify: string;
   seed: string;
+  sketch: string;
   threads?: string;
   index?: string;
   against?: string;
@@ -45,6 +46,7 @@ function optionsOf(o: DedupFlags): Omit<DedupFilesOptions, "onProgress" | "onFal
     numPerm: intFlag("--num-perm", o.numPerm, { min: 1, max: 8192 }),
     ngram: intFlag("--ngram", o.ngram, { min: 1, max: 1024 }),
     seed: intFlag("--seed", o.seed, { min: 0 }),
+    sketch: enumFlag("--sketch", o.sketch, ["oph", "minhash"] as const),
     keep: enumFlag("--keep", o.keep, ["first", "longest"] as const),
     verify: enumFlag("--verify", o.verify, ["exact", "estimate", "none"] as const),
     perSource: Boolean(o.perSource),
@@ -76,6 +78,7 @@ export const register: Register = (program, ctx) => {
     .option("--keep <policy>", "survivor of a cluster: first | longest", "first")
     .option("--verify <mode>", "confirm candidates: exact | estimate | none", "exact")
     .option("--seed <n>", "seed of the MinHash permutations", "1")
+    .option("--sketch <kind>", "signature sketch: oph (one-permutation hashing, densified; faster) | minhash (the paper's k permutations)", "oph")
     .option("--threads <n>", "worker threads for signatures (0: none; default: all cores)")
     .option("--index <dir>", "save the kept records' index here (for a later --against)")
     .option("--against <dir>", "also remove records that duplicate a saved index")
@@ -114,7 +117,7 @@ export const register: Register = (program, ctx) => {
       c.info(
         `dedup: ${n.input} records → ${n.kept} kept, ${n.removed} removed in ${n.clusters} clusters` +
           (n.removedByIndex ? ` (${n.removedByIndex} matched the index)` : "") +
-          ` [${report.params.bands}×${report.params.rows} bands, verify ${report.params.verify}] in ${report.timings.total?.toFixed(1)} s`,
+          ` [${report.params.sketch} ${report.params.bands}×${report.params.rows} bands, verify ${report.params.verify}] in ${report.timings.total?.toFixed(1)} s`,
       );
     });
 };

@@ -3,6 +3,7 @@ import type { DedupOptions, VerifyMode } from "../dedup-options.js";
 import { DedupError } from "../errors.js";
 import type { KeepPolicy } from "../keep-policy.js";
 import { lshParams } from "../lsh-params.js";
+import { hashSchemeOf, type Sketch } from "../minhasher.js";
 import { NORMALIZATION } from "../normalize-text.js";
 
 /** Every knob of a run, defaulted and checked. */
@@ -11,6 +12,9 @@ export interface DedupParams {
   numPerm: number;
   ngram: number;
   seed: number;
+  sketch: Sketch;
+  /** The sketch's hash-scheme tag, as reports and indexes record it. */
+  hashScheme: string;
   bands: number;
   rows: number;
   /** Probability that a pair at exactly the threshold becomes a candidate. */
@@ -42,10 +46,12 @@ export function resolveParams(options: DedupOptions<never>, customNormalize: boo
   const ngram = options.ngram ?? 5;
   const verify: VerifyMode = options.verify ?? "exact";
   const keep: KeepPolicy = options.keep ?? "first";
+  const sketch: Sketch = options.sketch ?? "oph";
   if (!(threshold > 0 && threshold <= 1)) throw bad(`threshold must be in (0, 1], got ${threshold}`, "threshold");
   if (!Number.isInteger(numPerm) || numPerm < 1) throw bad(`numPerm must be a positive integer, got ${numPerm}`, "numPerm");
   if (!Number.isInteger(ngram) || ngram < 1) throw bad(`ngram must be a positive integer, got ${ngram}`, "ngram");
   if (!["exact", "estimate", "none"].includes(verify)) throw bad(`verify must be exact, estimate or none, got ${verify}`, "verify");
+  if (sketch !== "oph" && sketch !== "minhash") throw bad(`sketch must be oph or minhash, got ${String(sketch)}`, "sketch");
   if (typeof keep !== "function" && keep !== "first" && keep !== "longest") throw bad(`keep must be first, longest or a comparator, got ${String(keep)}`, "keep");
   let banding: { bands: number; rows: number; recallAtThreshold: number };
   if (options.bands !== undefined || options.rows !== undefined) {
@@ -64,6 +70,8 @@ export function resolveParams(options: DedupOptions<never>, customNormalize: boo
     numPerm,
     ngram,
     seed: options.seed ?? 1,
+    sketch,
+    hashScheme: hashSchemeOf(sketch),
     ...banding,
     verify,
     keep,

@@ -1,6 +1,5 @@
 // Report stage: parameters, counts and per-phase timings of a run.
 import type { DedupReport } from "../dedup-report.js";
-import { HASH_SCHEME } from "../minhash-kernel.js";
 import type { ClusterSummary } from "./clusters.js";
 import type { DocTable } from "./doc-table.js";
 import type { DedupParams } from "./params.js";
@@ -47,6 +46,7 @@ export function buildReport(
       numPerm: p.numPerm,
       ngram: p.ngram,
       seed: p.seed,
+      sketch: p.sketch,
       bands: p.bands,
       rows: p.rows,
       recallAtThreshold: p.recallAtThreshold,
@@ -54,7 +54,7 @@ export function buildReport(
       keep: typeof p.keep === "function" ? "comparator" : p.keep,
       perSource: p.perSource,
       normalization: p.normalization,
-      hashScheme: HASH_SCHEME,
+      hashScheme: p.hashScheme,
       threads: poolThreads,
       giantClusterSize: p.giantLimit,
     },

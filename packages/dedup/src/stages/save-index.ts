@@ -1,6 +1,5 @@
 // Write stage, index side: save the kept documents (and those of the index matched against) for a later `against`.
 import { writeIndex, type IndexManifest } from "../index-store.js";
-import { HASH_SCHEME } from "../minhash-kernel.js";
 import type { DocTable } from "./doc-table.js";
 import type { DedupParams } from "./params.js";
 
@@ -35,7 +34,7 @@ export async function saveKeptIndex(dir: string, docs: DocTable, keep: Uint8Arra
   const manifest: IndexManifest = {
     format: "sfmed-dedup-index",
     version: 1,
-    hashScheme: HASH_SCHEME,
+    hashScheme: p.hashScheme,
     normalization: p.normalization,
     numPerm,
     seed: p.seed,

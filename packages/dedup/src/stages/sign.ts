@@ -1,7 +1,6 @@
 // Read/sign stage: stream the input through the signature pool into the document columns.
 import type { DedupProgress, FeedSink } from "../dedup-options.js";
 import { DedupError, throwIfAborted } from "../errors.js";
-import { HASH_SCHEME } from "../minhash-kernel.js";
 import { readIndex } from "../index-store.js";
 import type { SignaturePool } from "../signature-pool.js";
 import type { DocCollector } from "./doc-table.js";
@@ -14,9 +13,9 @@ interface StageHooks {
 
 /** Load the documents of an earlier run's index (`against`); its parameters must match this run's. */
 export async function loadAgainst(dir: string, p: DedupParams, docs: DocCollector): Promise<void> {
-  const { numPerm, seed, ngram, bands, rows, normalization } = p;
+  const { numPerm, seed, ngram, bands, rows, normalization, hashScheme } = p;
   const idx = await readIndex(dir, {
-    hashScheme: HASH_SCHEME,
+    hashScheme,
     normalization,
     numPerm,
     seed,
