@@ -16,6 +16,16 @@ describe("normalizeText", () => {
   it("keeps characters outside the BMP", () => {
     expect(normalizeText("𠀀𪚥 a")).toBe("𠀀𪚥a");
   });
+  it("composes Hangul across characters as NFKC does (fast paths decline compatibility jamo)", () => {
+    const out = new Int32Array(16);
+    for (const s of ["㉮ㄳ", "ㄱㅏ", "가ㄳ", "ㄱㅏㄳ", "한ㅏ", "x㉮ㄳ5"]) {
+      const want = normalizeTextReference(s);
+      expect(normalizeText(s)).toBe(want);
+      const n = normalizedCodePointsInto(s, out);
+      if (n >= 0) expect(String.fromCodePoint(...out.subarray(0, n))).toBe(want);
+    }
+    expect(normalizeTextReference("㉮ㄳ")).toBe("갃"); // [44035], not [44032, 4522]
+  });
   const chunk = fc.oneof(
     fc.string({ unit: "binary" }),
     fc.string({ unit: fc.integer({ min: 0, max: 0x7f }).map((c) => String.fromCharCode(c)) }),
@@ -25,6 +35,7 @@ describe("normalizeText", () => {
     fc.string({ unit: fc.integer({ min: 0x80, max: 0x3ff }).map((c) => String.fromCharCode(c)) }),
     fc.string({ unit: fc.integer({ min: 0x2000, max: 0x3400 }).map((c) => String.fromCharCode(c)), maxLength: 8 }),
     fc.constantFrom("ΑΣ", "Σ", "ς", "İ", "\u0308", "\u3099", "か", "ｶﾞ", "①②", "×", "±", "μg", "㎏", "Ⅳ"),
+    fc.constantFrom("㉮", "ㄳ", "ㄱ", "ㅏ", "가", "\u1161", "\u11aa"),
     fc.constantFrom("\u0301", "ＡＢｃ１２", "，。！？；：、“”‘’（）【】《》…—·", "℃", "Ⅻ", "ﬁ", "㎎", "\u00a0"),
   );
   test.prop([fc.array(chunk, { maxLength: 6 }).map((a) => a.join(""))], { numRuns: 500 })("fast path equals NFKC + lower + L/N filter", (s) => {

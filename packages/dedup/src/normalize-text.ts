@@ -71,16 +71,19 @@ let expansions: Int32Array[] = [];
 /**
  * The definition applied to each character of {@link TABLE_RANGES} alone. A character is only tabled when its
  * result cannot depend on its neighbours: not a combining mark, not decomposing to one first, and giving the same
- * result next to letters on either side and next to itself (this rules out the final-sigma rule of lower case).
+ * result next to letters on either side and next to itself (this rules out the final-sigma rule of lower case),
+ * and not becoming a conjoining Hangul jamo: those are letters, not marks, yet NFKC composes them with the
+ * character before (㉮ㄳ → 가 + ᆪ → 갃), so their result depends on the neighbour.
  */
 function buildTable(): Int32Array {
   const t = new Int32Array(TABLE_END).fill(UNKNOWN);
   const list: Int32Array[] = [];
   const mark = /^\p{M}/u;
+  const jamo = /[\u1100-\u11ff\ua960-\ua97f\ud7b0-\ud7ff]/u;
   for (const [lo, hi] of TABLE_RANGES) {
     for (let c = lo; c <= hi; c++) {
       const ch = String.fromCharCode(c);
-      if (mark.test(ch) || mark.test(ch.normalize("NFKD"))) continue;
+      if (mark.test(ch) || mark.test(ch.normalize("NFKD")) || jamo.test(ch.normalize("NFKD"))) continue;
       const r = normalizeSlow(ch);
       if (normalizeSlow(`a${ch}`) !== `a${r}` || normalizeSlow(`${ch}a`) !== `${r}a` || normalizeSlow(`一${ch}一`) !== `一${r}一` || normalizeSlow(ch + ch) !== r + r) continue;
       const cps = Array.from(r, (x) => x.codePointAt(0)!);
