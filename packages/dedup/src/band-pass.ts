@@ -33,7 +33,16 @@ export function forEachBucket(
     const hi = keys[2 * idx[i]!]!;
     let j = i + 1;
     while (j < n && keys[2 * idx[j]!] === hi) j++;
-    if (j - i > 1) {
+    if (j - i > 1 && sameLow(keys, idx, i, j)) {
+      // the usual run: one full key (a bucket), already in document order, so no sort
+      if (j - i > buf.length) buf = new Int32Array(2 * (j - i));
+      let c = 0;
+      for (let q = i; q < j; q++) {
+        const d = idx[q]!;
+        if (!skip || !skip[d]) buf[c++] = d;
+      }
+      if (c > 1) onBucket(buf, c);
+    } else if (j - i > 1) {
       // a run of equal high halves: group by the low half, keeping document order inside each group
       const run = Array.from(idx.subarray(i, j));
       run.sort((x, y) => keys[2 * x + 1]! - keys[2 * y + 1]! || x - y);
@@ -54,4 +63,11 @@ export function forEachBucket(
     }
     i = j;
   }
+}
+
+/** Whether the documents `idx[i..j)` share the low half of their key too. */
+function sameLow(keys: Int32Array, idx: Int32Array, i: number, j: number): boolean {
+  const lo = keys[2 * idx[i]! + 1]!;
+  for (let q = i + 1; q < j; q++) if (keys[2 * idx[q]! + 1] !== lo) return false;
+  return true;
 }
