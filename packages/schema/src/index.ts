@@ -1,4 +1,5 @@
 export * from "./records.js";
+export { RECORD_KINDS, isRecordKind } from "./record-kinds.js";
 export { SchemaError, ValidationError, ParseError, isSchemaError, formatLocation, type RecordLocation } from "./errors.js";
 export { validateWith, validateRecord, formatPath } from "./validate.js";
 export { MissingPeerError, loadPeer, loadPeerSync } from "./missing-peer.js";

@@ -1,7 +1,6 @@
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { parse } from "csv-parse";
-import { stringify } from "csv-stringify/sync";
+// csv-parse and csv-stringify load on first use (~15 ms): JSONL-only commands never need them.
 import { ParseError } from "../errors.js";
 import { atomicWrite } from "./atomic-write.js";
 import type { WriteOptions } from "./jsonl.js";
@@ -29,6 +28,7 @@ function countBreaks(cells: string[]): number {
  * @throws {ParseError} on unrecoverable CSV syntax errors (names the line).
  */
 export async function* scanCsv(file: string, opts: CsvReadOptions = {}): AsyncGenerator<RowItem> {
+  const { parse } = await import("csv-parse");
   // relax_quotes: real exports (Toyhom) have stray quotes inside unquoted fields, which Python's csv also accepts.
   const parser = parse({ delimiter: opts.delimiter ?? ",", relax_column_count: true, relax_quotes: true, skip_empty_lines: true, info: true });
   const feeding = pipeline(Readable.from(readText(file, opts)), parser).catch(() => undefined);
@@ -81,6 +81,7 @@ export async function writeCsv(
   let columns = opts.columns;
   const delimiter = opts.delimiter ?? ",";
   async function* parts(): AsyncGenerator<string> {
+    const { stringify } = await import("csv-stringify/sync");
     let batch: string[][] = [];
     const flush = (header: boolean) => {
       const s = stringify(batch, { delimiter, ...(header ? { header: true, columns: columns! } : {}) });

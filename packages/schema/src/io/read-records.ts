@@ -1,6 +1,7 @@
 import { ValidationError } from "../errors.js";
-import { recordSchemas, type RecordKind, type RecordOf } from "../records.js";
-import { validateRecord } from "../validate.js";
+import { isRecordKind } from "../record-kinds.js";
+import type { RecordKind, RecordOf } from "../records.js";
+import type { validateRecord as ValidateRecord } from "../validate.js";
 import type { ByteProgress } from "./byte-source.js";
 import { scanCsv } from "./csv.js";
 import { detectFormat, type FileFormat } from "./format.js";
@@ -75,11 +76,12 @@ export function readRecords(file: string, opts?: ReadOptions & { kind?: RecordKi
 export async function* readRecords(file: string, opts: ReadOptions & { kind?: RecordKind | undefined } = {}): AsyncGenerator<LocatedRecord<unknown>> {
   const policy = new InvalidPolicy(opts.onInvalid ?? "error", opts.rejects);
   const kind = opts.kind;
-  if (kind !== undefined && !(kind in recordSchemas)) throw new ValidationError(`unknown record kind "${kind}"`, { file });
+  if (kind !== undefined && !isRecordKind(kind)) throw new ValidationError(`unknown record kind "${kind}"`, { file });
   let bytes: ByteProgress = { bytesRead: 0, totalBytes: 0 };
   let records = 0;
   const report = () => opts.onProgress?.({ records, rejected: policy.rejected, ...bytes });
   let ok = false;
+  let validate: typeof ValidateRecord | undefined;
   try {
     const scan = scanRows(file, {
       ...(opts.format ? { format: opts.format } : {}),
@@ -97,9 +99,11 @@ export async function* readRecords(file: string, opts: ReadOptions & { kind?: Re
         yield { record: row.value, file, line: row.line };
         continue;
       }
+      // zod and the record schemas load on the first record to validate, so plain reads never pay for them.
+      validate ??= (await import("../validate.js")).validateRecord;
       let record: unknown;
       try {
-        record = validateRecord(kind, row.value, { file, line: row.line });
+        record = validate(kind, row.value, { file, line: row.line });
       } catch (err) {
         await policy.handle(err, row, row.value);
         continue;
