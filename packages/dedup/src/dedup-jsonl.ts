@@ -1,5 +1,5 @@
 import path from "node:path";
-import { AtomicFile } from "@sfmed/schema";
+import { AtomicFile } from "@sfmed/schema/io";
 import { runDedup } from "./dedup.js";
 import type { DedupOptions, DedupResult } from "./dedup-options.js";
 import { DedupError, throwIfAborted } from "./errors.js";

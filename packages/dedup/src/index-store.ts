@@ -1,7 +1,7 @@
 import { existsSync } from "node:fs";
 import { readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { AtomicDir } from "@sfmed/schema";
+import { AtomicDir } from "@sfmed/schema/io";
 import { DedupError } from "./errors.js";
 
 /** Parameters that must match between a saved index and the run that uses it. */

@@ -1,4 +1,4 @@
-import { readFileBytes, readText } from "@sfmed/schema";
+import { readFileBytes, readText } from "@sfmed/schema/io";
 
 /** Bytes per JSONL chunk handed to a signature worker. */
 export const CHUNK_BYTES = 1 << 20;

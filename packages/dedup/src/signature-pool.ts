@@ -3,7 +3,7 @@ import { availableParallelism } from "node:os";
 import { createRequire } from "node:module";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
-import { workerExecArgv } from "@sfmed/schema";
+import { workerExecArgv } from "@sfmed/schema/io";
 import { DedupError } from "./errors.js";
 import { createJsonlBatchComputer, type JsonlBatchError, type JsonlBatchResult, type JsonlView } from "./jsonl-batch.js";
 import { createBatchComputer, type BatchParams, type BatchResult } from "./signature-batch.js";

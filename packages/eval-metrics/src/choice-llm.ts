@@ -1,5 +1,5 @@
 import type { ChatModel, ChatOptions } from "@sfmed/llm";
-import { forEachConcurrent, type ChoiceQuestion, type Message, type Prediction } from "@sfmed/schema";
+import { forEachConcurrent, type ChoiceQuestion, type Message, type Prediction } from "@sfmed/schema/io";
 import { explainChoice, type ChoiceOptions } from "./choice-extract.js";
 import { defaultIsMultiple } from "./choice-score.js";
 

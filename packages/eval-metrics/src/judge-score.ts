@@ -1,5 +1,5 @@
 import type { ChatModel, ChatOptions } from "@sfmed/llm";
-import { mapConcurrent, type Message } from "@sfmed/schema";
+import { mapConcurrent, type Message } from "@sfmed/schema/io";
 import { EvalInputError } from "./errors.js";
 import { parseJudgment } from "./judge-parse.js";
 import { overallRubric, type JudgeInput, type JudgeRubric } from "./judge-rubric.js";

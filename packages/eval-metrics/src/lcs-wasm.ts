@@ -13,7 +13,7 @@
  * i32 symbol arrays, lengths in symbols); out[k] gets the LCS length, or -1 - rows when the match table needs
  * more than pmCap bytes ((rows + 1) × words × 8), or -1 - 65535 when the pattern has too many distinct symbols.
  */
-import { wasmAsm } from "@sfmed/schema";
+import { wasmAsm } from "@sfmed/schema/io";
 
 const { FnBuilder, I32, I64, moduleBytes, op } = wasmAsm;
 type Fn = InstanceType<typeof FnBuilder>;

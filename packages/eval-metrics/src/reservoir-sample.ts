@@ -1,5 +1,5 @@
 import { EvalInputError } from "./errors.js";
-import { seededRandom } from "@sfmed/schema";
+import { seededRandom } from "@sfmed/schema/io";
 
 const TWO_32 = 4294967296;
 const TWO_53 = 9007199254740992;

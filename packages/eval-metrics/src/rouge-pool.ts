@@ -1,6 +1,6 @@
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
-import { workerExecArgv } from "@sfmed/schema";
+import { workerExecArgv } from "@sfmed/schema/io";
 import { kernelModule } from "./lcs-fast.js";
 import { RougeError, scoreFromCounts, type RougeScore } from "./rouge-l.js";
 import { checkPairs, emptySideError, epsilonOf, isCharMode, prepared, rougeLMany, type RougeBatchOptions, type RougePair } from "./rouge-many.js";

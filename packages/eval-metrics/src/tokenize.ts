@@ -1,5 +1,5 @@
 import { createRequire } from "node:module";
-import { loadPeerSync } from "@sfmed/schema";
+import { loadPeerSync } from "@sfmed/schema/io";
 
 /** How texts are cut into tokens for ROUGE-L. */
 export type Tokenizer = "char" | "jieba" | "whitespace" | ((text: string) => string[]);

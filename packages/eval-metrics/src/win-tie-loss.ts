@@ -1,5 +1,5 @@
 import { EvalInputError } from "./errors.js";
-import { seededRandom } from "@sfmed/schema";
+import { seededRandom } from "@sfmed/schema/io";
 
 export interface WinTieLossOptions {
   /** |a − b| ≤ tieEpsilon counts as a tie. @default 0 (exact equality) */

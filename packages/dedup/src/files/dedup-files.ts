@@ -1,4 +1,4 @@
-import { AtomicFile } from "@sfmed/schema";
+import { AtomicFile } from "@sfmed/schema/io";
 import { dedup } from "../dedup.js";
 import { dedupJsonl, sourceOfFile, splitJsonl, type DedupJsonlOptions } from "../dedup-jsonl.js";
 import type { DedupResult } from "../dedup-options.js";

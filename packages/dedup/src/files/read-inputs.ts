@@ -1,5 +1,5 @@
 // Records of input files in any format @sfmed/schema reads, each with the text to write back unchanged.
-import { detectFormat, isBadRow, readLines, scanRows } from "@sfmed/schema";
+import { detectFormat, isBadRow, readLines, scanRows } from "@sfmed/schema/io";
 import { DedupError } from "../errors.js";
 import { isUtf8Text } from "../jsonl-chunks.js";
 

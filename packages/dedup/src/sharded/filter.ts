@@ -1,6 +1,6 @@
 /** Stage 4, `filter`: input shard i → kept and removed lines of shard i (bytes copied unchanged) + per-source counts. */
 import { stat } from "node:fs/promises";
-import { AtomicFile } from "@sfmed/schema";
+import { AtomicFile } from "@sfmed/schema/io";
 import { DedupError } from "../errors.js";
 import { layout, readMarker, type TaskMarker } from "./layout.js";
 import { asInt32, ParquetIn } from "./parquet-io.js";

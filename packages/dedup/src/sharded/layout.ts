@@ -1,7 +1,7 @@
 /** Where each stage's files live in a sharded-dedup work directory, and the markers finished tasks leave. */
 import { readFile } from "node:fs/promises";
 import path from "node:path";
-import { atomicWrite } from "@sfmed/schema";
+import { atomicWrite } from "@sfmed/schema/io";
 
 export const STAGES = ["sign", "bucket", "cluster", "filter"] as const;
 export type Stage = (typeof STAGES)[number];

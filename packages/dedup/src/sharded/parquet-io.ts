@@ -4,7 +4,7 @@
  */
 import { asyncBufferFromFile, parquetMetadataAsync, parquetRead, type AsyncBuffer, type FileMetaData } from "hyparquet";
 import { fileWriter, ParquetWriter } from "hyparquet-writer";
-import { AtomicPath } from "@sfmed/schema";
+import { AtomicPath } from "@sfmed/schema/io";
 
 export type ColumnType = "INT32" | "INT64" | "STRING" | "BOOLEAN";
 

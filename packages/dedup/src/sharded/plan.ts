@@ -1,7 +1,7 @@
 /** `planShards`: cut the inputs into N byte ranges of whole lines and fix every parameter in `plan.json`. */
 import { open, readFile, stat } from "node:fs/promises";
 import path from "node:path";
-import { atomicWrite } from "@sfmed/schema";
+import { atomicWrite } from "@sfmed/schema/io";
 import { DedupError } from "../errors.js";
 import { lshParams } from "../lsh-params.js";
 import { HASH_SCHEME } from "../minhash-kernel.js";

@@ -2,7 +2,7 @@
 import { createReadStream } from "node:fs";
 import { readdir } from "node:fs/promises";
 import path from "node:path";
-import { atomicWrite, sweepStaleTemps } from "@sfmed/schema";
+import { atomicWrite, sweepStaleTemps } from "@sfmed/schema/io";
 import { DedupError } from "../errors.js";
 import type { KeepComparator } from "../keep-policy.js";
 import { HASH_SCHEME } from "../minhash-kernel.js";
