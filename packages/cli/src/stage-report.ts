@@ -1,7 +1,7 @@
 // The JSON report every stage command writes beside its outputs, in one shape:
 //   { command, …the command's own fields (report, params, summary…), inputs: [{ file, sha256 }], seconds, createdAt }
 // written atomically, so a pipeline (or a person) can tell which inputs a result came from and when.
-import { atomicWrite, hashFile } from "@sfmed/schema";
+import { atomicWrite, hashFile } from "@sfmed/schema/io";
 
 /** An input file and the SHA-256 of its bytes. */
 export interface InputDigest {

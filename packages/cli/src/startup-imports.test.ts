@@ -1,5 +1,6 @@
 // Start-up cost: what a command line imports decides how long `sfmed ... --help` takes. openai (~80 ms) is for
-// judge runs only and @sfmed/schema (zod, csv: ~120 ms) is not needed for --version.
+// judge runs only and @sfmed/schema (zod, csv: ~120 ms) is not needed for --version; dedup and the library code it
+// runs read through @sfmed/schema/io, which leaves zod, the record schemas and csv-parse out.
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -26,6 +27,16 @@ describe("start-up imports", () => {
     const urls = importsOf(["--version"]);
     expect(urls.some((u) => u.includes("commander"))).toBe(true);
     expect(urls.filter((u) => /packages\/schema\/|node_modules\/zod\//.test(u))).toEqual([]);
+  }, 90_000);
+
+  it("dedup of a JSONL file loads neither zod, the record schemas nor csv-parse", () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "sfmed-dedup-in-"));
+    const input = path.join(dir, "in.jsonl");
+    writeFileSync(input, ["发热三天，咳嗽有痰", "发热三天，咳嗽有痰", "头痛伴恶心"].map((text, i) => JSON.stringify({ id: `d${i}`, text })).join("\n") + "\n");
+    const urls = importsOf(["dedup", input, "-o", path.join(dir, "out.jsonl"), "--threads", "0", "-q"]);
+    expect(urls.some((u) => u.includes("packages/dedup/src/"))).toBe(true);
+    expect(readFileSync(path.join(dir, "out.jsonl"), "utf8").trim().split("\n")).toHaveLength(2);
+    expect(urls.filter((u) => /node_modules\/(zod|csv-parse|csv-stringify)\/|packages\/schema\/src\/(records|validate|index)\.ts/.test(u))).toEqual([]);
   }, 90_000);
 
   it("eval compare --help loads its command module but not openai or @sfmed/llm", () => {

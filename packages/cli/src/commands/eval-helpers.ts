@@ -2,7 +2,7 @@
 // @sfmed/llm (and openai under it) is imported only on the judge paths: ROUGE-L runs never pay its load time.
 import path from "node:path";
 import { cmbClinRubric, overallRubric, renderHtml, renderMarkdown, type EvalReport, type JudgeManyOptions, type RenderMarkdownOptions, type RougeBatchOptions } from "@sfmed/eval-metrics";
-import { atomicWrite, readRecords, recordsOnly, writeRecords, type Prediction, type RecordKind, type RecordOf } from "@sfmed/schema";
+import { atomicWrite, readRecords, recordsOnly, writeRecords, type Prediction, type RecordKind, type RecordOf } from "@sfmed/schema/io";
 import type { Command } from "commander";
 import { UsageError, type CliContext } from "../context.js";
 import { enumFlag, intFlag } from "../flags.js";

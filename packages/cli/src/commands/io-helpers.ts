@@ -14,7 +14,7 @@ import {
   sweepStaleTemps,
   formatFromName,
   readRecords,
-  recordSchemas,
+  RECORD_KINDS,
   writeRecords,
   type LocatedRecord,
   type OnInvalid,
@@ -24,7 +24,7 @@ import {
   type RejectSink,
   type Reject,
   type TextEncoding,
-} from "@sfmed/schema";
+} from "@sfmed/schema/io";
 import { UsageError } from "../context.js";
 import { enumFlag } from "../flags.js";
 import { createProgress, type Progress } from "../progress.js";
@@ -76,7 +76,7 @@ export function parseOnInvalid(v: string | undefined, rejects: string | undefine
 }
 
 export function parseKind(v: string | undefined): RecordKind | undefined {
-  const kinds = Object.keys(recordSchemas) as RecordKind[];
+  const kinds = RECORD_KINDS;
   return enumFlag("schema", v, kinds, { expected: `one of ${kinds.join(", ")}` });
 }
 
