@@ -29,14 +29,14 @@ describe("start-up imports", () => {
     expect(urls.filter((u) => /packages\/schema\/|node_modules\/zod\//.test(u))).toEqual([]);
   }, 90_000);
 
-  it("dedup of a JSONL file loads neither zod, the record schemas nor csv-parse", () => {
+  it("dedup of a JSONL file loads neither zod, the record schemas, csv-parse nor (quiet) cli-progress", () => {
     const dir = mkdtempSync(path.join(tmpdir(), "sfmed-dedup-in-"));
     const input = path.join(dir, "in.jsonl");
     writeFileSync(input, ["发热三天，咳嗽有痰", "发热三天，咳嗽有痰", "头痛伴恶心"].map((text, i) => JSON.stringify({ id: `d${i}`, text })).join("\n") + "\n");
     const urls = importsOf(["dedup", input, "-o", path.join(dir, "out.jsonl"), "--threads", "0", "-q"]);
     expect(urls.some((u) => u.includes("packages/dedup/src/"))).toBe(true);
     expect(readFileSync(path.join(dir, "out.jsonl"), "utf8").trim().split("\n")).toHaveLength(2);
-    expect(urls.filter((u) => /node_modules\/(zod|csv-parse|csv-stringify)\/|packages\/schema\/src\/(records|validate|index)\.ts/.test(u))).toEqual([]);
+    expect(urls.filter((u) => /node_modules\/(zod|csv-parse|csv-stringify|cli-progress)\/|packages\/schema\/src\/(records|validate|index)\.ts/.test(u))).toEqual([]);
   }, 90_000);
 
   it("eval compare --help loads its command module but not openai or @sfmed/llm", () => {
