@@ -37,7 +37,7 @@ export const register: Register = (program, ctx) => {
     .option("--normalize", "divide by the (agreeing) weight sum (default for ties and linear)")
     .option("--no-normalize", "do not divide by the weight sum")
     .option("--lambda <x>", "scale of the merged task vector (default 1)")
-    .option("--rescale <mode>", "DARE rescale: inverse_keep (default), l1 or none")
+    .option("--rescale <mode>", "rescale of the kept deltas: inverse_keep (DARE default), l1 (DARE and TIES; mergekit's rescale: true) or none")
     .option("--seed <n>", "seed of the DARE masks", "0")
     .option("--out-dtype <dtype>", "F32, F16 or BF16 (default: each tensor's own dtype)")
     .option("--max-shard-bytes <n>", "start a new output shard past this size (default 5e9)")
