@@ -4,9 +4,13 @@
 // with no float32 array in between. The module is generated per configuration, so the per-element path has no
 // tests of options; where the runtime lacks Wasm SIMD, `Bf16Engine.create` returns undefined and callers keep the
 // JavaScript path.
+import { wasmAsm } from "@sfmed/schema/io";
 import { BF16_NAN } from "./dtype.js";
 import { cutFn, histHiFn, histLoFn, l1Fn } from "./trim-kernels.js";
-import { F64, FnBuilder, I32, instantiate, moduleBytes, op, V128, v, type WasmMemory } from "./wasm-asm.js";
+
+const { F64, FnBuilder, I32, instantiate, moduleBytes, op, V128, v } = wasmAsm;
+type FnBuilder = wasmAsm.FnBuilder;
+type WasmMemory = wasmAsm.WasmMemory;
 
 /** The shape of one merge: what is baked into the generated code (values are set per tensor). */
 export interface MixSpec {

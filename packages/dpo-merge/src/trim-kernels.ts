@@ -4,7 +4,10 @@
 // JavaScript path stores it in a Float32Array, and its magnitude is taken on the bit pattern (|x| bits order
 // like |x| for every float32, NaN above +Inf), as `TopKCut` does. Eight elements at a time on SIMD lanes,
 // element by element where the order matters (ties at the cut, float64 sums) and for the last < 8 elements.
-import { F64, FnBuilder, I32, op, V128, v } from "./wasm-asm.js";
+import { wasmAsm } from "@sfmed/schema/io";
+
+const { F64, FnBuilder, I32, op, V128, v } = wasmAsm;
+type FnBuilder = wasmAsm.FnBuilder;
 
 const { get, set } = op;
 
