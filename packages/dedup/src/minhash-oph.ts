@@ -3,8 +3,10 @@
 // non-empty bin on a fixed pseudo-random probe sequence of its own. O(m + k) per document instead of MinHash's
 // O(m·k), with the same estimator: two signatures agree in a slot with probability exactly J (each slot is a
 // min-wise sample of the union), so `numPerm` slots still estimate Jaccard as the share of equal slots.
+import { wasmAsm } from "@sfmed/schema/io";
 import { fmix32, HASH_SCHEME, SIG_EMPTY } from "./minhash-kernel.js";
-import { section, sleb, str, uleb, vec, Wasm, type WasmMemory } from "./minhash-simd.js";
+
+const { FnBuilder, I32, V128, Wasm, compile, moduleBytes, op, v } = wasmAsm;
 
 /** Version tag of this sketch, the package default (over the same code-point murmur3 shingle hashes). */
 export const OPH_SCHEME = HASH_SCHEME;
@@ -42,94 +44,114 @@ function probeBin(j: number, t: number, probeSalt: number, scale: number): numbe
   return ((fmix32((base + Math.imul(t, 0x85ebca6b)) | 0) >>> 0) * scale) | 0;
 }
 
+type Fn = InstanceType<typeof FnBuilder>;
+type Code = ReadonlyArray<readonly number[]>;
+
+/** The params and locals of the `oph` function (indices). */
+interface OphLocals {
+  readonly hOff: number; readonly m: number; readonly sigOff: number; readonly salt: number; readonly k: number;
+  readonly probesOff: number; readonly outOff: number; readonly simdCount: number; readonly shift: number;
+  readonly p: number; readonly end: number; readonly y: number; readonly addr: number; readonly v: number;
+  readonly s: number; readonly j: number; readonly q: number; readonly t: number; readonly bad: number;
+  /** v128: the four hashes, their bins, their slot values, the salt on every lane. */
+  readonly Y: number; readonly B: number; readonly V: number; readonly SALT: number;
+}
+
+function ophLocals(f: Fn): OphLocals {
+  const [hOff, m, sigOff, salt, k, probesOff, outOff, simdCount, shift] = [0, 1, 2, 3, 4, 5, 6, 7, 8];
+  const [p, end, y, addr, v, s, j, q, t, bad] = Array.from({ length: 10 }, () => f.local(I32)) as [number, number, number, number, number, number, number, number, number, number];
+  const [Y, B, V, SALT] = Array.from({ length: 4 }, () => f.local(V128)) as [number, number, number, number];
+  return { hOff, m, sigOff, salt, k, probesOff, outOff, simdCount, shift, p, end, y, addr, v, s, j, q, t, bad, Y, B, V, SALT };
+}
+
+/** Address of the i32 at index `idx` (code pushing it) of the array at local `base`. */
+const at = (base: number, ...idx: Code): Code => [op.get(base), ...idx, op.i32(2), op.i32Shl, op.i32Add];
+
+/** `for (counter = 0; counter < limit; counter++) inner`. */
+const loopWhile = (counter: number, limit: Code, inner: Code): Code => [
+  op.i32(0), op.set(counter), op.block, op.loop, op.get(counter), ...limit, op.i32GeU, op.brIf(1),
+  ...inner, op.get(counter), op.i32(1), op.i32Add, op.set(counter), op.br(0), op.end, op.end,
+];
+
+/** sig[bin] = min(sig[bin], value), signed, with a `select` (never a branch). */
+const scatter = (L: OphLocals, bin: Code, value: Code): Code => [
+  ...at(L.sigOff, ...bin), op.set(L.addr), ...value, op.set(L.v),
+  op.get(L.addr), op.i32Load(), op.set(L.s),
+  op.get(L.addr), op.get(L.v), op.get(L.s), op.get(L.v), op.get(L.s), op.i32LtS, op.select, op.i32Store(),
+];
+
+/** Four hashes at a time where k is a power of two (bin = y >>> shift, the same as the scalar loop). */
+function emitSimdBinning(f: Fn, L: OphLocals) {
+  const xorShift = (n: number) => f.emit(op.get(L.Y), op.get(L.Y), op.i32(n), v.i32x4ShrU, v.xor, op.set(L.Y));
+  f.emit(op.get(L.salt), v.i32x4Splat, op.set(L.SALT), op.get(L.hOff), op.set(L.p));
+  f.emit(op.get(L.hOff), op.get(L.simdCount), op.i32(2), op.i32Shl, op.i32Add, op.set(L.end));
+  f.emit(op.block, op.loop, op.get(L.p), op.get(L.end), op.i32GeU, op.brIf(1));
+  f.emit(op.get(L.p), v.load(), op.get(L.SALT), v.xor, op.set(L.Y));
+  xorShift(16);
+  f.emit(op.get(L.Y), v.i32x4Const(0x85ebca6b), v.i32x4Mul, op.set(L.Y));
+  xorShift(13);
+  f.emit(op.get(L.Y), v.i32x4Const(0xc2b2ae35), v.i32x4Mul, op.set(L.Y));
+  xorShift(16);
+  f.emit(op.get(L.Y), op.get(L.shift), v.i32x4ShrU, op.set(L.B));
+  f.emit(op.get(L.Y), v.i32x4Const(0x80000000), v.xor, op.set(L.V));
+  for (const lane of [0, 1, 2, 3]) {
+    f.emit(...scatter(L, [op.get(L.B), v.i32x4ExtractLane(lane)], [op.get(L.V), v.i32x4ExtractLane(lane)]));
+  }
+  f.emit(op.get(L.p), op.i32(16), op.i32Add, op.set(L.p), op.br(0), op.end, op.end);
+}
+
+/** The rest one hash at a time, from where the vector loop stopped; bin = (y · k) >> 32 in 64 bits. */
+function emitScalarBinning(f: Fn, L: OphLocals) {
+  const xorShift = (n: number) => f.emit(op.get(L.y), op.get(L.y), op.i32(n), op.i32ShrU, op.i32Xor, op.set(L.y));
+  f.emit(op.get(L.hOff), op.get(L.m), op.i32(2), op.i32Shl, op.i32Add, op.set(L.end));
+  f.emit(op.block, op.loop, op.get(L.p), op.get(L.end), op.i32GeU, op.brIf(1));
+  f.emit(op.get(L.p), op.i32Load(), op.get(L.salt), op.i32Xor, op.set(L.y));
+  xorShift(16);
+  f.emit(op.get(L.y), op.i32(0x85ebca6b), op.i32Mul, op.set(L.y));
+  xorShift(13);
+  f.emit(op.get(L.y), op.i32(0xc2b2ae35), op.i32Mul, op.set(L.y));
+  xorShift(16);
+  const bin = [op.get(L.y), op.i64ExtendI32U, op.get(L.k), op.i64ExtendI32U, op.i64Mul, op.i64(32), op.i64ShrU, op.i32WrapI64];
+  f.emit(...scatter(L, bin, [op.get(L.y), op.i32(0x80000000), op.i32Xor]));
+  f.emit(op.get(L.p), op.i32(4), op.i32Add, op.set(L.p), op.br(0), op.end, op.end);
+}
+
+/** Densification through the probe table into out; `bad` counts the bins whose tabled probes all hit empty bins. */
+function emitDensify(f: Fn, L: OphLocals) {
+  const probe = [
+    ...at(L.probesOff, op.get(L.j), op.i32(PROBES), op.i32Mul), op.set(L.q),
+    ...loopWhile(L.t, [op.i32(PROBES)], [
+      ...at(L.sigOff, op.get(L.q), op.i32Load()), op.i32Load(), op.set(L.v),
+      op.get(L.v), op.i32(SIG_EMPTY), op.i32Ne, op.brIf(1),
+      op.get(L.q), op.i32(4), op.i32Add, op.set(L.q),
+    ]),
+    op.get(L.bad), op.get(L.v), op.i32(SIG_EMPTY), op.i32Eq, op.i32Add, op.set(L.bad),
+  ];
+  f.emit(op.i32(0), op.set(L.bad));
+  f.emit(...loopWhile(L.j, [op.get(L.k)], [
+    ...at(L.sigOff, op.get(L.j)), op.i32Load(), op.set(L.v),
+    op.get(L.v), op.i32(SIG_EMPTY), op.i32Eq, op.if, ...probe, op.end,
+    ...at(L.outOff, op.get(L.j)), op.get(L.v), op.i32Store(),
+  ]));
+}
+
 /**
  * {@link ophInto} as a few hundred bytes of WebAssembly (no build step): sig reset, binning with a `select` for
  * the minimum (never a branch: whether a shingle lowers its bin is a coin flip), the mixing four hashes at a time
  * on SIMD lanes when k is a power of two, and densification through the probe table. Params: hOff m sigOff salt
- * k probesOff outOff simdCount (hashes for the vector loop, a multiple of 4) shift (32 − log2 k); returns how many empty bins found no filled bin
- * within the table (then the caller densifies `sig` in JavaScript instead). Memory: probe table, sig (before
- * densification), out (after), hashes.
+ * k probesOff outOff simdCount (hashes for the vector loop, a multiple of 4) shift (32 − log2 k); returns how many
+ * empty bins found no filled bin within the table (then the caller densifies `sig` in JavaScript instead).
+ * Memory: probe table, sig (before densification), out (after), hashes.
  */
 function ophModuleBytes(): Uint8Array {
-  const [hOff, m, sigOff, salt, k, probesOff, outOff, simdCount, shift] = [0, 1, 2, 3, 4, 5, 6, 7, 8];
-  const [p, end, y, addr, v, s, j, q, t, bad] = [9, 10, 11, 12, 13, 14, 15, 16, 17, 18];
-  const [Y, B, V, SALT] = [19, 20, 21, 22]; // v128
-  const g = (i: number) => [0x20, ...uleb(i)];
-  const set = (i: number) => [0x21, ...uleb(i)];
-  const i32 = (n: number) => [0x41, ...sleb(n | 0)];
-  const [XOR, SHR_U, MUL, ADD, SHL, LT_S, GE_U, EQ, NE, SELECT] = [0x73, 0x76, 0x6c, 0x6a, 0x74, 0x48, 0x4f, 0x46, 0x47, 0x1b];
-  const [EXT_U, I64_MUL, I64_SHR_U, WRAP] = [0xad, 0x7e, 0x88, 0xa7];
-  const [BLOCK, LOOP, IF, BR, BR_IF, END, VOID] = [0x02, 0x03, 0x04, 0x0c, 0x0d, 0x0b, 0x40];
-  const LOAD = [0x28, 2, 0];
-  const STORE = [0x36, 2, 0];
-  const xorShift = (n: number) => [...g(y), ...g(y), ...i32(n), SHR_U, XOR, ...set(y)];
-  const at = (base: number, idx: number[]) => [...g(base), ...idx, ...i32(2), SHL, ADD];
-  const loopWhile = (counter: number, limit: number[], inner: number[]) => [
-    ...i32(0), ...set(counter), BLOCK, VOID, LOOP, VOID, ...g(counter), ...limit, GE_U, BR_IF, 1,
-    ...inner, ...g(counter), ...i32(1), ADD, ...set(counter), BR, 0, END, END,
-  ];
-  const simd = (op: number) => [0xfd, ...uleb(op)];
-  const splat = (n: number) => [...simd(0x0c), ...Array.from({ length: 4 }, () => [n & 0xff, (n >>> 8) & 0xff, (n >>> 16) & 0xff, (n >>> 24) & 0xff]).flat()];
-  const [V_XOR, X4_SHR_U, X4_MUL, X4_SPLAT] = [simd(0x51), simd(0xad), simd(0xb5), simd(0x11)];
-  const vXorShift = (n: number) => [...g(Y), ...g(Y), ...i32(n), ...X4_SHR_U, ...V_XOR, ...set(Y)];
-  const scatter = (bin: number[], value: number[]) => [
-    ...at(sigOff, bin), ...set(addr), ...value, ...set(v),
-    ...g(addr), ...LOAD, ...set(s),
-    ...g(addr), ...g(v), ...g(s), ...g(v), ...g(s), LT_S, SELECT, ...STORE,
-  ];
-  const body = [
-    // sig[0..k) = SIG_EMPTY
-    ...loopWhile(j, g(k), [...at(sigOff, g(j)), ...i32(SIG_EMPTY), ...STORE]),
-    // binning, four hashes per step where k is a power of two (bin = y >>> shift, the same as below)
-    ...g(salt), ...X4_SPLAT, ...set(SALT),
-    ...g(hOff), ...set(p),
-    ...g(hOff), ...g(simdCount), ...i32(2), SHL, ADD, ...set(end),
-    BLOCK, VOID, LOOP, VOID,
-    ...g(p), ...g(end), GE_U, BR_IF, 1,
-    ...g(p), ...simd(0x00), 0, 0, ...g(SALT), ...V_XOR, ...set(Y),
-    ...vXorShift(16), ...g(Y), ...splat(0x85ebca6b), ...X4_MUL, ...set(Y),
-    ...vXorShift(13), ...g(Y), ...splat(0xc2b2ae35), ...X4_MUL, ...set(Y),
-    ...vXorShift(16),
-    ...g(Y), ...g(shift), ...X4_SHR_U, ...set(B),
-    ...g(Y), ...splat(0x80000000), ...V_XOR, ...set(V),
-    ...[0, 1, 2, 3].flatMap((lane) => scatter([...g(B), ...simd(0x1b), lane], [...g(V), ...simd(0x1b), lane])),
-    ...g(p), ...i32(16), ADD, ...set(p), BR, 0, END, END,
-    // the rest one at a time, from where the vector loop stopped
-    ...g(hOff), ...g(m), ...i32(2), SHL, ADD, ...set(end),
-    BLOCK, VOID, LOOP, VOID,
-    ...g(p), ...g(end), GE_U, BR_IF, 1,
-    ...g(p), ...LOAD, ...g(salt), XOR, ...set(y),
-    ...xorShift(16), ...g(y), ...i32(0x85ebca6b), MUL, ...set(y),
-    ...xorShift(13), ...g(y), ...i32(0xc2b2ae35), MUL, ...set(y),
-    ...xorShift(16),
-    // bin = (y · k) >> 32 in 64 bits
-    ...scatter([...g(y), EXT_U, ...g(k), EXT_U, I64_MUL, 0x42, 32, I64_SHR_U, WRAP], [...g(y), ...i32(0x80000000), XOR]),
-    ...g(p), ...i32(4), ADD, ...set(p), BR, 0, END, END,
-    // densification through the probe table
-    ...i32(0), ...set(bad),
-    ...loopWhile(j, g(k), [
-      ...at(sigOff, g(j)), ...LOAD, ...set(v),
-      ...g(v), ...i32(SIG_EMPTY), EQ, IF, VOID,
-      ...at(probesOff, [...g(j), ...i32(PROBES), MUL]), ...set(q),
-      ...i32(0), ...set(t), BLOCK, VOID, LOOP, VOID, ...g(t), ...i32(PROBES), GE_U, BR_IF, 1,
-      ...at(sigOff, [...g(q), ...LOAD]), ...LOAD, ...set(v),
-      ...g(v), ...i32(SIG_EMPTY), NE, BR_IF, 1,
-      ...g(q), ...i32(4), ADD, ...set(q), ...g(t), ...i32(1), ADD, ...set(t), BR, 0, END, END,
-      ...g(bad), ...g(v), ...i32(SIG_EMPTY), EQ, ADD, ...set(bad),
-      END,
-      ...at(outOff, g(j)), ...g(v), ...STORE,
-    ]),
-    ...g(bad), END,
-  ];
-  const func = [...vec([[10, 0x7f], [4, 0x7b]]), ...body];
-  return new Uint8Array([
-    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
-    ...section(1, vec([[0x60, ...vec(Array.from({ length: 9 }, () => [0x7f])), ...vec([[0x7f]])]])),
-    ...section(3, vec([[0]])),
-    ...section(5, vec([[0x00, 1]])),
-    ...section(7, vec([[...str("mem"), 0x02, 0], [...str("oph"), 0x00, 0]])),
-    ...section(10, vec([[...uleb(func.length), ...func]])),
-  ]);
+  const f = new FnBuilder([I32, I32, I32, I32, I32, I32, I32, I32, I32], [I32]);
+  const L = ophLocals(f);
+  f.emit(...loopWhile(L.j, [op.get(L.k)], [...at(L.sigOff, op.get(L.j)), op.i32(SIG_EMPTY), op.i32Store()]));
+  emitSimdBinning(f, L);
+  emitScalarBinning(f, L);
+  emitDensify(f, L);
+  f.emit(op.get(L.bad));
+  return moduleBytes(1, [{ name: "oph", fn: f }]);
 }
 
 let ophCompiled: object | null | undefined;
@@ -140,16 +162,11 @@ let ophCompiled: object | null | undefined;
  */
 export function createWasmOph(plan: OphPlan): ((h: Int32Array, m: number, sig: Int32Array) => void) | null {
   if (ophCompiled === undefined) {
-    try {
-      const bytes = ophModuleBytes();
-      ophCompiled = Wasm?.validate(bytes) ? new Wasm.Module(bytes) : null;
-    } catch {
-      ophCompiled = null;
-    }
+    ophCompiled = compile(ophModuleBytes()) ?? null;
   }
   if (!ophCompiled) return null;
   const inst = new Wasm!.Instance(ophCompiled);
-  const mem = inst.exports.mem as WasmMemory;
+  const mem = inst.exports.mem as wasmAsm.WasmMemory;
   const fn = inst.exports.oph as (hOff: number, m: number, sigOff: number, salt: number, k: number, probesOff: number, outOff: number, simdCount: number, shift: number) => number;
   const { k, salt } = plan;
   // layout in 4-byte words: probe table, sig, out, hashes

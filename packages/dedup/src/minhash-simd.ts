@@ -1,104 +1,46 @@
 // MinHash permutations on WebAssembly SIMD: the same `(a·x + b) mod 2^32`, signed minimum, as minhashInto,
 // four permutations per i32x4 lane group and sixteen per pass over the shingles, so the results are
-// bit-identical. The module is a few hundred bytes assembled here (no build step, no dependency); where the
-// runtime lacks Wasm SIMD, or numPerm is not a multiple of 16, callers keep the scalar kernel.
+// bit-identical. The module is a few hundred bytes assembled at run time with the shared `wasmAsm` (no build
+// step, no dependency); where the runtime lacks Wasm SIMD, or numPerm is not a multiple of 16, callers keep the
+// scalar kernel.
+import { wasmAsm } from "@sfmed/schema/io";
 import { SIG_EMPTY } from "./minhash-kernel.js";
 
-/** LEB128 and section helpers of the tiny Wasm assembler, shared with minhash-oph.ts. */
-export const uleb = (n: number): number[] => {
-  const out: number[] = [];
-  do {
-    let b = n & 0x7f;
-    n >>>= 7;
-    if (n) b |= 0x80;
-    out.push(b);
-  } while (n);
-  return out;
-};
-export const sleb = (n: number): number[] => {
-  const out: number[] = [];
-  for (;;) {
-    const b = n & 0x7f;
-    n >>= 7;
-    if ((n === 0 && (b & 0x40) === 0) || (n === -1 && (b & 0x40) !== 0)) return [...out, b];
-    out.push(b | 0x80);
-  }
-};
-export const section = (id: number, body: number[]) => [id, ...uleb(body.length), ...body];
-export const vec = (items: number[][]) => [...uleb(items.length), ...items.flat()];
-export const str = (s: string) => vec([...s].map((c) => [c.charCodeAt(0)]));
-
-// opcodes
-const LOCAL_GET = 0x20, LOCAL_SET = 0x21, I32_CONST = 0x41, I32_ADD = 0x6a, I32_SHL = 0x74, I32_GE_U = 0x4f;
-const BLOCK = 0x02, LOOP = 0x03, BR = 0x0c, BR_IF = 0x0d, END = 0x0b, VOID = 0x40;
-const simd = (op: number) => [0xfd, ...uleb(op)];
-const V128_LOAD = (offset: number) => [...simd(0x00), 0, ...uleb(offset)];
-const V128_LOAD32_SPLAT = [...simd(0x09), 0, 0];
-const V128_STORE = (offset: number) => [...simd(0x0b), 0, ...uleb(offset)];
-const I32X4_ADD = simd(0xae), I32X4_MUL = simd(0xb5), I32X4_MIN_S = simd(0xb6);
-const V128_CONST_EMPTY = [...simd(0x0c), ...Array.from({ length: 4 }, () => [0xff, 0xff, 0xff, 0x7f]).flat()];
+const { FnBuilder, I32, V128, Wasm, compile, moduleBytes, op, v } = wasmAsm;
 
 /** Lanes groups per pass: 4 × i32x4 = 16 permutations. */
 const GROUPS = 4;
 export const SIMD_PERM_MULTIPLE = 4 * GROUPS;
 
-function moduleBytes(): Uint8Array {
-  // params: aOff bOff sigOff hOff m kBytes; i32 locals: j p end; v128 locals: a0..3 b0..3 s0..3 x
-  const [aOff, bOff, sigOff, hOff, m, kBytes, j, p, end] = [0, 1, 2, 3, 4, 5, 6, 7, 8];
-  const A = (t: number) => 9 + t, B = (t: number) => 13 + t, S = (t: number) => 17 + t, X = 21;
-  const g = (i: number) => [LOCAL_GET, ...uleb(i)];
-  const s = (i: number) => [LOCAL_SET, ...uleb(i)];
-  const body: number[] = [
-    ...[I32_CONST, 0], ...s(j),
-    ...g(hOff), ...g(m), I32_CONST, 2, I32_SHL, I32_ADD, ...s(end),
-    BLOCK, VOID, LOOP, VOID,
-    ...g(j), ...g(kBytes), I32_GE_U, BR_IF, 1,
-  ];
+/** minhash(aOff, bOff, sigOff, hOff, m, kBytes): for each pass of 16 permutations, the minima over all hashes. */
+function simdModuleBytes(): Uint8Array {
+  const f = new FnBuilder([I32, I32, I32, I32, I32, I32]);
+  const [aOff, bOff, sigOff, hOff, m, kBytes] = [0, 1, 2, 3, 4, 5];
+  const [j, p, end] = [f.local(I32), f.local(I32), f.local(I32)];
+  const lanes = () => Array.from({ length: GROUPS }, () => f.local(V128));
+  const [A, B, S] = [lanes(), lanes(), lanes()];
+  const x = f.local(V128);
+  f.emit(op.i32(0), op.set(j), op.get(hOff), op.get(m), op.i32(2), op.i32Shl, op.i32Add, op.set(end));
+  f.emit(op.block, op.loop, op.get(j), op.get(kBytes), op.i32GeU, op.brIf(1));
   for (let t = 0; t < GROUPS; t++) {
-    body.push(...g(aOff), ...g(j), I32_ADD, ...V128_LOAD(16 * t), ...s(A(t)));
-    body.push(...g(bOff), ...g(j), I32_ADD, ...V128_LOAD(16 * t), ...s(B(t)));
-    body.push(...V128_CONST_EMPTY, ...s(S(t)));
+    f.emit(op.get(aOff), op.get(j), op.i32Add, v.load(16 * t), op.set(A[t]!));
+    f.emit(op.get(bOff), op.get(j), op.i32Add, v.load(16 * t), op.set(B[t]!));
+    f.emit(v.i32x4Const(SIG_EMPTY), op.set(S[t]!));
   }
-  body.push(...g(hOff), ...s(p), BLOCK, VOID, LOOP, VOID, ...g(p), ...g(end), I32_GE_U, BR_IF, 1);
-  body.push(...g(p), ...V128_LOAD32_SPLAT, ...s(X));
-  for (let t = 0; t < GROUPS; t++) body.push(...g(S(t)), ...g(A(t)), ...g(X), ...I32X4_MUL, ...g(B(t)), ...I32X4_ADD, ...I32X4_MIN_S, ...s(S(t)));
-  body.push(...g(p), I32_CONST, 4, I32_ADD, ...s(p), BR, 0, END, END);
-  for (let t = 0; t < GROUPS; t++) body.push(...g(sigOff), ...g(j), I32_ADD, ...g(S(t)), ...V128_STORE(16 * t));
-  body.push(...g(j), I32_CONST, ...sleb(16 * GROUPS), I32_ADD, ...s(j), BR, 0, END, END, END);
-  const locals = vec([[3, 0x7f], [13, 0x7b]]);
-  const func = [...locals, ...body];
-  return new Uint8Array([
-    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
-    ...section(1, vec([[0x60, ...vec(Array.from({ length: 6 }, () => [0x7f])), 0]])),
-    ...section(3, vec([[0]])),
-    ...section(5, vec([[0x00, 1]])),
-    ...section(7, vec([[...str("mem"), 0x02, 0], [...str("minhash"), 0x00, 0]])),
-    ...section(10, vec([[...uleb(func.length), ...func]])),
-  ]);
+  f.emit(op.get(hOff), op.set(p), op.block, op.loop, op.get(p), op.get(end), op.i32GeU, op.brIf(1));
+  f.emit(op.get(p), v.load32Splat(), op.set(x));
+  for (let t = 0; t < GROUPS; t++) {
+    f.emit(op.get(S[t]!), op.get(A[t]!), op.get(x), v.i32x4Mul, op.get(B[t]!), v.i32x4Add, v.i32x4MinS, op.set(S[t]!));
+  }
+  f.emit(op.get(p), op.i32(4), op.i32Add, op.set(p), op.br(0), op.end, op.end);
+  for (let t = 0; t < GROUPS; t++) f.emit(op.get(sigOff), op.get(j), op.i32Add, op.get(S[t]!), v.store(16 * t));
+  f.emit(op.get(j), op.i32(16 * GROUPS), op.i32Add, op.set(j), op.br(0), op.end, op.end);
+  return moduleBytes(1, [{ name: "minhash", fn: f }]);
 }
-
-// The package's type libraries carry no WebAssembly declarations: the little used here, typed by hand.
-export interface WasmMemory {
-  readonly buffer: ArrayBuffer;
-  grow(pages: number): number;
-}
-export interface WasmApi {
-  validate(bytes: Uint8Array): boolean;
-  Module: new (bytes: Uint8Array) => object;
-  Instance: new (module: object) => { exports: Record<string, unknown> };
-}
-export const Wasm = (globalThis as unknown as { WebAssembly?: WasmApi }).WebAssembly;
 
 let compiled: object | null | undefined;
 function simdModule(): object | null {
-  if (compiled === undefined) {
-    try {
-      const bytes = moduleBytes();
-      compiled = Wasm?.validate(bytes) ? new Wasm.Module(bytes) : null;
-    } catch {
-      compiled = null;
-    }
-  }
+  if (compiled === undefined) compiled = compile(simdModuleBytes()) ?? null;
   return compiled;
 }
 
@@ -117,7 +59,7 @@ export function createSimdMinhash(a: Int32Array, b: Int32Array): SimdMinhash | n
   const mod = simdModule();
   if (!mod) return null;
   const inst = new Wasm!.Instance(mod);
-  const mem = inst.exports.mem as WasmMemory;
+  const mem = inst.exports.mem as wasmAsm.WasmMemory;
   const fn = inst.exports.minhash as (aOff: number, bOff: number, sigOff: number, hOff: number, m: number, kBytes: number) => void;
   const kb = 4 * k;
   const hOff = 3 * kb;
