@@ -1,8 +1,8 @@
-import { randomBytes } from "node:crypto";
 import { availableParallelism } from "node:os";
 import { existsSync } from "node:fs";
-import { copyFile, mkdir, readdir, rename, rm, stat, writeFile } from "node:fs/promises";
+import { copyFile, readdir, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
+import { AtomicDir } from "@sfmed/schema/io";
 import { Checkpoint, CheckpointWriter } from "./checkpoint.js";
 import { DTYPE_BITS, isFloatDtype, type FloatDtype } from "./dtype.js";
 import { MergeInputError } from "./errors.js";
@@ -98,6 +98,52 @@ function check(cond: boolean, field: string, message: string): asserts cond {
  */
 export async function mergeCheckpoints(opts: MergeCheckpointsOptions): Promise<MergeReport> {
   const started = Date.now();
+  const { params, threads, out } = resolveOptions(opts);
+  const { models } = opts;
+  const refPath = opts.base ?? models[0]!;
+  const inputs: Checkpoint[] = [];
+  let dir: AtomicDir | undefined;
+  let writer: CheckpointWriter | undefined;
+  try {
+    const { ref, modelCks } = await openInputs(refPath, opts, inputs);
+    const specs = outputSpecs(ref, opts.outDtype);
+    checkModels(ref, modelCks, models);
+
+    dir = await AtomicDir.create(out);
+    writer = await CheckpointWriter.create({ dir: dir.path, tensors: specs, ...(opts.maxShardBytes ? { maxShardBytes: opts.maxShardBytes } : {}) });
+    const { copied, bytesDone } = await writeTensors({ opts, params, threads, refPath, ref, modelCks, specs, writer });
+    await writer.close();
+    writer = undefined;
+
+    const carriedFiles = await carryFiles(refPath, dir.path);
+    const { method, weights, density, t, normalize, lambda, rescale, seed } = params;
+    const parameters = { method, base: opts.base, models, weights, density, t, normalize, lambda, rescale, seed, outDtype: opts.outDtype };
+    const report: MergeReport = {
+      method,
+      out,
+      tensors: specs.length,
+      copied,
+      bytesWritten: bytesDone,
+      carriedFiles,
+      seconds: (Date.now() - started) / 1000,
+      parameters,
+    };
+    await writeFile(path.join(dir.path, REPORT_FILE), JSON.stringify(report, null, 2) + "\n");
+
+    if (!opts.overwrite && existsSync(out)) throw new MergeInputError(`${out} appeared during the merge`, { field: "out" });
+    await dir.commit();
+    return report;
+  } catch (e) {
+    await writer?.abort();
+    await dir?.abort();
+    throw e;
+  } finally {
+    await Promise.all(inputs.map((c) => c.close()));
+  }
+}
+
+/** Check the options and fill in the defaults. */
+function resolveOptions(opts: MergeCheckpointsOptions): { params: TensorMergeParams & { method: MergeMethod }; threads: number; out: string } {
   const { method, models } = opts;
   check((MERGE_METHODS as readonly string[]).includes(method), "method", `must be one of ${MERGE_METHODS.join(", ")}`);
   check(models.length > 0, "models", "at least one model is needed");
@@ -119,124 +165,116 @@ export async function mergeCheckpoints(opts: MergeCheckpointsOptions): Promise<M
   check(Number.isSafeInteger(threads) && threads > 0, "threads", "must be a positive integer");
   const out = path.resolve(opts.out);
   check(opts.overwrite === true || !existsSync(out), "out", `${out} exists (pass overwrite to replace it)`);
+  const hasBase = opts.base !== undefined;
+  const params = { method, weights, density, t, normalize, lambda, rescale, seed, chunk, hasBase, outDtype: opts.outDtype };
+  return { params, threads, out };
+}
 
-  const refPath = opts.base ?? models[0]!;
-  const inputs: Checkpoint[] = [];
-  const tmp = `${out}.partial-${process.pid}-${randomBytes(4).toString("hex")}`;
-  let writer: CheckpointWriter | undefined;
-  try {
-    const ref = await Checkpoint.open(refPath);
-    inputs.push(ref);
-    // For linear without a base the reference is models[0] itself; open it once.
-    const modelCks: Checkpoint[] = [];
-    for (const [i, m] of models.entries()) {
-      if (opts.base === undefined && i === 0) modelCks.push(ref);
-      else {
-        const ck = await Checkpoint.open(m);
-        inputs.push(ck);
-        modelCks.push(ck);
-      }
+/** Open the reference and the models (each pushed to `inputs` for closing); without a base, models[0] is the reference, opened once. */
+async function openInputs(refPath: string, opts: MergeCheckpointsOptions, inputs: Checkpoint[]): Promise<{ ref: Checkpoint; modelCks: Checkpoint[] }> {
+  const ref = await Checkpoint.open(refPath);
+  inputs.push(ref);
+  const modelCks: Checkpoint[] = [];
+  for (const [i, m] of opts.models.entries()) {
+    if (opts.base === undefined && i === 0) modelCks.push(ref);
+    else {
+      const ck = await Checkpoint.open(m);
+      inputs.push(ck);
+      modelCks.push(ck);
     }
-    const names = ref.names();
-    const specs: TensorSpec[] = names.map((name) => {
-      const info = ref.info(name);
-      const dtype = isFloatDtype(info.dtype) && opts.outDtype ? opts.outDtype : info.dtype;
-      return { name, dtype, shape: info.shape };
-    });
-    for (const name of names) {
-      const info = ref.info(name);
-      if (!isFloatDtype(info.dtype)) continue;
-      modelCks.forEach((ck, i) => {
-        if (!ck.has(name)) throw new MergeInputError(`tensor is missing from ${models[i]}`, { field: name });
-        const s = ck.info(name).shape;
-        if (s.join(",") !== info.shape.join(",")) {
-          throw new MergeInputError(`shape [${s}] in ${models[i]} differs from [${info.shape}]`, { field: name });
-        }
-        if (!isFloatDtype(ck.info(name).dtype)) throw new MergeInputError(`dtype ${ck.info(name).dtype} in ${models[i]} is not a float`, { field: name });
-      });
-    }
-
-    await mkdir(tmp, { recursive: true });
-    writer = await CheckpointWriter.create({ dir: tmp, tensors: specs, ...(opts.maxShardBytes ? { maxShardBytes: opts.maxShardBytes } : {}) });
-    const w = writer;
-    const bytesTotal = specs.reduce((a, s) => a + byteLen(s), 0);
-    let bytesDone = 0;
-    const copied: string[] = [];
-
-    const params: TensorMergeParams = { method, weights, density, t, normalize, lambda, rescale, seed, chunk, hasBase: opts.base !== undefined, outDtype: opts.outDtype };
-    const writeChunk = (name: string, start: number, data: MergedChunk) =>
-      data instanceof Float32Array ? w.writeF32Range(name, start, data) : w.writeBytesRange(name, start, data);
-    let tensorsDone = 0;
-    const done = (name: string, outBytes: number) => {
-      bytesDone += outBytes;
-      tensorsDone++;
-      opts.onProgress?.({ tensor: name, tensorsDone, tensorsTotal: names.length, bytesDone, bytesTotal });
-    };
-    const floats: string[] = [];
-    for (const [ti, name] of names.entries()) {
-      if (isFloatDtype(ref.info(name).dtype)) floats.push(name);
-      else {
-        await w.write(name, await ref.readBytes(name));
-        copied.push(name);
-        done(name, byteLen(specs[ti]!));
-      }
-    }
-    const outBytes = new Map(specs.map((s) => [s.name, byteLen(s)]));
-    if (threads > 1 && floats.length > 1) {
-      await runMergePool({
-        data: { refPath, modelPaths: models.map((m, i) => (opts.base === undefined && i === 0 ? undefined : m)), params },
-        names: floats,
-        numel: (name) => ref.info(name).numel,
-        threads,
-        write: writeChunk,
-        onDone: (name) => done(name, outBytes.get(name)!),
-      });
-    } else {
-      for (const name of floats) {
-        await mergeTensor(name, params, ref, modelCks, (start, data) => writeChunk(name, start, data));
-        done(name, outBytes.get(name)!);
-      }
-    }
-    await w.close();
-    writer = undefined;
-
-    const carriedFiles: string[] = [];
-    const refDir = (await stat(refPath)).isDirectory() ? refPath : path.dirname(refPath);
-    for (const entry of await readdir(refDir, { withFileTypes: true })) {
-      if (!entry.isFile() || WEIGHT_FILE.test(entry.name) || entry.name === REPORT_FILE) continue;
-      await copyFile(path.join(refDir, entry.name), path.join(tmp, entry.name));
-      carriedFiles.push(entry.name);
-    }
-    const parameters = { method, base: opts.base, models, weights, density, t, normalize, lambda, rescale, seed, outDtype: opts.outDtype };
-    const report: MergeReport = {
-      method,
-      out,
-      tensors: names.length,
-      copied,
-      bytesWritten: bytesDone,
-      carriedFiles,
-      seconds: (Date.now() - started) / 1000,
-      parameters,
-    };
-    await writeFile(path.join(tmp, REPORT_FILE), JSON.stringify(report, null, 2) + "\n");
-
-    if (existsSync(out)) {
-      if (!opts.overwrite) throw new MergeInputError(`${out} appeared during the merge`, { field: "out" });
-      const old = `${out}.old-${process.pid}-${randomBytes(4).toString("hex")}`;
-      await rename(out, old);
-      await rename(tmp, out);
-      await rm(old, { recursive: true, force: true });
-    } else {
-      await rename(tmp, out);
-    }
-    return report;
-  } catch (e) {
-    await writer?.abort();
-    await rm(tmp, { recursive: true, force: true });
-    throw e;
-  } finally {
-    await Promise.all(inputs.map((c) => c.close()));
   }
+  return { ref, modelCks };
+}
+
+/** The output tensors: the reference's, float ones in `outDtype` where given. */
+function outputSpecs(ref: Checkpoint, outDtype: FloatDtype | undefined): TensorSpec[] {
+  return ref.names().map((name) => {
+    const info = ref.info(name);
+    const dtype = isFloatDtype(info.dtype) && outDtype ? outDtype : info.dtype;
+    return { name, dtype, shape: info.shape };
+  });
+}
+
+/** Every float tensor of the reference must be in every model, with its shape and a float dtype. */
+function checkModels(ref: Checkpoint, modelCks: readonly Checkpoint[], models: readonly string[]): void {
+  for (const name of ref.names()) {
+    const info = ref.info(name);
+    if (!isFloatDtype(info.dtype)) continue;
+    modelCks.forEach((ck, i) => {
+      if (!ck.has(name)) throw new MergeInputError(`tensor is missing from ${models[i]}`, { field: name });
+      const s = ck.info(name).shape;
+      if (s.join(",") !== info.shape.join(",")) {
+        throw new MergeInputError(`shape [${s}] in ${models[i]} differs from [${info.shape}]`, { field: name });
+      }
+      if (!isFloatDtype(ck.info(name).dtype)) throw new MergeInputError(`dtype ${ck.info(name).dtype} in ${models[i]} is not a float`, { field: name });
+    });
+  }
+}
+
+interface TensorJob {
+  opts: MergeCheckpointsOptions;
+  params: TensorMergeParams;
+  threads: number;
+  refPath: string;
+  ref: Checkpoint;
+  modelCks: readonly Checkpoint[];
+  specs: readonly TensorSpec[];
+  writer: CheckpointWriter;
+}
+
+/** Copy the non-float tensors, then merge the float ones (on worker threads when there are several). */
+async function writeTensors(job: TensorJob): Promise<{ copied: string[]; bytesDone: number }> {
+  const { opts, params, threads, refPath, ref, modelCks, specs, writer: w } = job;
+  const bytesTotal = specs.reduce((a, s) => a + byteLen(s), 0);
+  let bytesDone = 0;
+  const copied: string[] = [];
+  const writeChunk = (name: string, start: number, data: MergedChunk) =>
+    data instanceof Float32Array ? w.writeF32Range(name, start, data) : w.writeBytesRange(name, start, data);
+  let tensorsDone = 0;
+  const done = (name: string, outBytes: number) => {
+    bytesDone += outBytes;
+    tensorsDone++;
+    opts.onProgress?.({ tensor: name, tensorsDone, tensorsTotal: specs.length, bytesDone, bytesTotal });
+  };
+  const floats: string[] = [];
+  for (const spec of specs) {
+    const name = spec.name;
+    if (isFloatDtype(ref.info(name).dtype)) floats.push(name);
+    else {
+      await w.write(name, await ref.readBytes(name));
+      copied.push(name);
+      done(name, byteLen(spec));
+    }
+  }
+  const outBytes = new Map(specs.map((s) => [s.name, byteLen(s)]));
+  if (threads > 1 && floats.length > 1) {
+    await runMergePool({
+      data: { refPath, modelPaths: opts.models.map((m, i) => (opts.base === undefined && i === 0 ? undefined : m)), params },
+      names: floats,
+      numel: (name) => ref.info(name).numel,
+      threads,
+      write: writeChunk,
+      onDone: (name) => done(name, outBytes.get(name)!),
+    });
+  } else {
+    for (const name of floats) {
+      await mergeTensor(name, params, ref, modelCks, (start, data) => writeChunk(name, start, data));
+      done(name, outBytes.get(name)!);
+    }
+  }
+  return { copied, bytesDone };
+}
+
+/** Copy the reference folder's other files (config, tokenizer…) into `dir`; returns their names. */
+async function carryFiles(refPath: string, dir: string): Promise<string[]> {
+  const carriedFiles: string[] = [];
+  const refDir = (await stat(refPath)).isDirectory() ? refPath : path.dirname(refPath);
+  for (const entry of await readdir(refDir, { withFileTypes: true })) {
+    if (!entry.isFile() || WEIGHT_FILE.test(entry.name) || entry.name === REPORT_FILE) continue;
+    await copyFile(path.join(refDir, entry.name), path.join(dir, entry.name));
+    carriedFiles.push(entry.name);
+  }
+  return carriedFiles;
 }
 
 function byteLen(s: TensorSpec): number {
