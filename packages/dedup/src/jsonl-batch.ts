@@ -56,26 +56,8 @@ export function createJsonlBatchComputer(params: BatchParams): (bytes: Uint8Arra
   const compute = createBatchComputer(params);
   const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
   return (bytes, view) => {
-    // validate, then decode without checks (both simdutf-backed: several times faster than a fatal TextDecoder)
-    let text: string;
-    if (isUtf8(bytes)) text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("utf8");
-    else {
-      // name the line: decode line by line until the bad one
-      let line = 1;
-      let start = 0;
-      for (;;) {
-        const nl = bytes.indexOf(10, start);
-        const end = nl < 0 ? bytes.length : nl;
-        try {
-          decoder.decode(bytes.subarray(start, end));
-        } catch {
-          return { code: "INVALID_UTF8", message: "invalid UTF-8 bytes", line };
-        }
-        if (nl < 0) return { code: "INVALID_UTF8", message: "invalid UTF-8 bytes", line };
-        start = nl + 1;
-        line++;
-      }
-    }
+    const text = decodeChunk(bytes, decoder);
+    if (typeof text !== "string") return text;
     const texts: string[] = [];
     const sourceNames: string[] = [];
     const sourceIndex = new Map<string, number>();
@@ -133,6 +115,27 @@ export function createJsonlBatchComputer(params: BatchParams): (bytes: Uint8Arra
     }
     return out;
   };
+}
+
+/** The chunk as text, or the error naming the first line that is not valid UTF-8. */
+function decodeChunk(bytes: Uint8Array, decoder: { decode(b: Uint8Array): string }): string | JsonlBatchError {
+  // validate, then decode without checks (both simdutf-backed: several times faster than a fatal TextDecoder)
+  if (isUtf8(bytes)) return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("utf8");
+  // name the line: decode line by line until the bad one
+  let line = 1;
+  let start = 0;
+  for (;;) {
+    const nl = bytes.indexOf(10, start);
+    const end = nl < 0 ? bytes.length : nl;
+    try {
+      decoder.decode(bytes.subarray(start, end));
+    } catch {
+      return { code: "INVALID_UTF8", message: "invalid UTF-8 bytes", line };
+    }
+    if (nl < 0) return { code: "INVALID_UTF8", message: "invalid UTF-8 bytes", line };
+    start = nl + 1;
+    line++;
+  }
 }
 
 /** The message of a DedupError thrown without file and line, less its "field X: " prefix (the caller adds it). */

@@ -53,7 +53,8 @@ interface EsbuildSync {
 function bundleWorker(tsxEntry: string, entry: string): string | null {
   try {
     const esbuild = createRequire(tsxEntry)("esbuild") as EsbuildSync;
-    const out = esbuild.buildSync({ entryPoints: [entry], bundle: true, format: "cjs", platform: "node", target: "node20", write: false, logLevel: "silent" });
+    // sibling packages from their sources too (the `@sfmed/source` condition), as the calling thread sees them
+    const out = esbuild.buildSync({ entryPoints: [entry], bundle: true, format: "cjs", platform: "node", target: "node20", conditions: ["@sfmed/source"], write: false, logLevel: "silent" });
     return out.outputFiles?.[0]?.text ?? null;
   } catch {
     return null;
@@ -90,6 +91,27 @@ interface Pending {
   reject: (e: Error) => void;
 }
 
+interface Reply {
+  seq: number;
+  result?: Out;
+  error?: string;
+}
+
+/** Settles the batch a worker's reply answers. */
+function settle(pending: Map<number, Pending>, msg: Reply): void {
+  const p = pending.get(msg.seq);
+  pending.delete(msg.seq);
+  if (!p) return;
+  if (msg.error !== undefined) p.reject(new DedupError(`signature worker failed: ${msg.error}`, { code: "WORKER_FAILED" }));
+  else p.resolve(msg.result!);
+}
+
+function onAbort(signal: AbortSignal | undefined, close: () => Promise<void>): void {
+  if (!signal) return;
+  if (signal.aborted) void close();
+  else signal.addEventListener("abort", () => void close(), { once: true });
+}
+
 export function createSignatureWorkers(options: SignatureWorkersOptions = {}): SignatureWorkers {
   const unref = options.unref ?? false;
   const pending = new Map<number, Pending>();
@@ -107,13 +129,9 @@ export function createSignatureWorkers(options: SignatureWorkersOptions = {}): S
     const entry = workerEntry();
     const i = workers.length;
     const w = new Worker(entry.url, { eval: entry.eval, execArgv: workerExecArgv() });
-    w.on("message", (msg: { seq: number; result?: Out; error?: string }) => {
+    w.on("message", (msg: Reply) => {
       if (--busy[i]! === 0 && unref) w.unref();
-      const p = pending.get(msg.seq);
-      pending.delete(msg.seq);
-      if (!p) return;
-      if (msg.error !== undefined) p.reject(new DedupError(`signature worker failed: ${msg.error}`, { code: "WORKER_FAILED" }));
-      else p.resolve(msg.result!);
+      settle(pending, msg);
     });
     w.on("error", fail);
     w.on("exit", (code) => {
@@ -149,11 +167,7 @@ export function createSignatureWorkers(options: SignatureWorkersOptions = {}): S
     pending.clear();
     await Promise.all(workers.splice(0).map((w) => w.terminate()));
   };
-  const signal = options.signal;
-  if (signal) {
-    if (signal.aborted) void close();
-    else signal.addEventListener("abort", () => void close(), { once: true });
-  }
+  onAbort(options.signal, close);
   return {
     get threads() {
       return workers.length;
