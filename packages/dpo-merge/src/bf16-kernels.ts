@@ -5,10 +5,10 @@
 // tests of options; where the runtime lacks Wasm SIMD, `Bf16Engine.create` returns undefined and callers keep the
 // JavaScript path.
 import { wasmAsm } from "@sfmed/schema/io";
-import { BF16_NAN } from "./dtype.js";
+import { mixFn } from "./mix-kernel.js";
 import { cutFn, histHiFn, histLoFn, l1Fn } from "./trim-kernels.js";
 
-const { F64, FnBuilder, I32, instantiate, moduleBytes, op, V128, v } = wasmAsm;
+const { F64, FnBuilder, I32, instantiate, moduleBytes, op } = wasmAsm;
 type FnBuilder = wasmAsm.FnBuilder;
 type WasmMemory = wasmAsm.WasmMemory;
 
@@ -50,9 +50,9 @@ const align = (n: number, a: number) => Math.ceil(n / a) * a;
 const HI_BINS = 1 << 15;
 const LO_BINS = 1 << 16;
 const HIST_BYTES = 4 * (HI_BINS + LO_BINS);
-const ZERO16 = new Array<number>(16).fill(0);
 
-interface Layout {
+/** Byte offsets of the module memory's regions for one configuration. */
+export interface Layout {
   nIn: number;
   f64: number;
   rng: number;
@@ -84,109 +84,6 @@ function layout(spec: MixSpec, chunk: number): Layout {
   const hist = ties + 4 * k;
   const total = hist + (spec.trim ? k * HIST_BYTES : 0);
   return { nIn, f64, rng, acc, data, stride, mask, mstride, out, hist, ties, total };
-}
-
-/** float32 constant slots (byte offset 4·slot). */
-const slot = { w: (i: number) => 4 * i, s: (k: number, i: number) => 4 * (k + i), wsum: (k: number) => 8 * k, lambda: (k: number) => 8 * k + 4, ca: (k: number) => 8 * k + 8, cb: (k: number) => 8 * k + 12 };
-
-/** mix(inOff, maskOff, outOff, bytes): merge `bytes / 2` elements (a multiple of 8) of the inputs at inOff + i·stride. */
-function mixFn(spec: MixSpec, L: Layout): FnBuilder {
-  const k = spec.k;
-  const f = new FnBuilder([I32, I32, I32, I32]);
-  const [inOff, maskOff, outOff, nBytes] = [0, 1, 2, 3];
-  const j = f.local(I32);
-  const mj = f.local(I32);
-  const V = () => f.local(V128);
-  const get = op.get, set = op.set;
-  // Constants, loaded once.
-  const ZERO = V(), ONE = V(), C7FFF = V(), C1 = V(), CABS = V(), CINF = V(), CNAN = V();
-  f.emit(v.const(ZERO16), set(ZERO), v.i32x4Const(0x3f800000), set(ONE), v.i32x4Const(0x7fff), set(C7FFF), v.i32x4Const(1), set(C1));
-  f.emit(v.i32x4Const(0x7fffffff), set(CABS), v.i32x4Const(0x7f800000), set(CINF), v.i32x4Const(BF16_NAN), set(CNAN));
-  const W: number[] = [], S: number[] = [], WD: number[] = [];
-  for (let i = 0; i < k; i++) {
-    W.push(V());
-    f.emit(op.i32(0), v.load32Splat(slot.w(i)), set(W[i]!));
-    S.push(V());
-    f.emit(op.i32(0), v.load32Splat(slot.s(k, i)), set(S[i]!));
-    WD.push(V());
-    f.emit(op.i32(0), v.load64Splat(L.f64 + 8 * i), set(WD[i]!));
-  }
-  const WSUM = V(), LAMBDA = V(), CA = V(), CB = V();
-  f.emit(op.i32(0), v.load32Splat(slot.wsum(k)), set(WSUM), op.i32(0), v.load32Splat(slot.lambda(k)), set(LAMBDA));
-  f.emit(op.i32(0), v.load32Splat(slot.ca(k)), set(CA), op.i32(0), v.load32Splat(slot.cb(k)), set(CB));
-
-  const IN: number[] = Array.from({ length: L.nIn }, () => V());
-  const MK: number[] = spec.kind === "task" ? spec.masked.map((m) => (m ? V() : -1)) : [];
-  const D: number[] = Array.from({ length: k }, () => V());
-  const B = V(), SUM = V(), POS = V(), MIX = V(), DIV = V(), AG = V(), T = V(), ACC = V(), U0 = V(), U1 = V();
-
-  const widen = (x: number, h: number) => [...get(x), ...(h ? v.i32x4ExtendHighI16x8U : v.i32x4ExtendLowI16x8U), ...op.i32(16), ...v.i32x4Shl];
-  const HI = [8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15];
-  const CAT = [0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23];
-
-  /** The merged float32 lanes of half h (0: elements 0–3, 1: 4–7), left in local `u`. */
-  const half = (h: number, u: number) => {
-    if (spec.kind === "slerp") {
-      f.emit(get(CA), widen(IN[0]!, h), v.f32x4Mul, get(CB), widen(IN[1]!, h), v.f32x4Mul, v.f32x4Add, set(u));
-      return;
-    }
-    if (spec.kind === "linear") {
-      // First product rounded to float32; then each multiply-add in float64 (exact product), rounded once.
-      f.emit(widen(IN[0]!, h), get(W[0]!), v.f32x4Mul, set(ACC));
-      for (let i = 1; i < k; i++) {
-        f.emit(widen(IN[i]!, h), set(T));
-        f.emit(get(ACC), v.f64x2PromoteLowF32x4, get(T), v.f64x2PromoteLowF32x4, get(WD[i]!), v.f64x2Mul, v.f64x2Add, v.f32x4DemoteF64x2Zero);
-        f.emit(get(ACC), get(ACC), v.shuffle(HI), v.f64x2PromoteLowF32x4, get(T), get(T), v.shuffle(HI), v.f64x2PromoteLowF32x4, get(WD[i]!), v.f64x2Mul, v.f64x2Add, v.f32x4DemoteF64x2Zero);
-        f.emit(v.shuffle(CAT), set(ACC));
-      }
-      f.emit(get(ACC));
-      if (spec.normalize) f.emit(get(WSUM), v.f32x4Div);
-      f.emit(set(u));
-      return;
-    }
-    f.emit(widen(IN[0]!, h), set(B));
-    for (let i = 0; i < k; i++) {
-      f.emit(widen(IN[i + 1]!, h), get(B), v.f32x4Sub);
-      if (spec.scale[i] === "div") f.emit(get(S[i]!), v.f32x4Div);
-      else if (spec.scale[i] === "mul") f.emit(get(S[i]!), v.f32x4Mul);
-      if (spec.masked[i]) f.emit(get(MK[i]!), h ? v.i32x4ExtendHighI16x8U : v.i32x4ExtendLowI16x8U, get(ZERO), v.i32x4Ne, v.and);
-      f.emit(get(W[i]!), v.f32x4Mul, set(D[i]!));
-      if (i === 0) f.emit(get(ZERO), get(D[0]!), v.f32x4Add, set(SUM));
-      else f.emit(get(SUM), get(D[i]!), v.f32x4Add, set(SUM));
-    }
-    if (spec.consensus) {
-      f.emit(get(SUM), get(ZERO), v.f32x4Ge, set(POS), get(ZERO), set(MIX), get(ZERO), set(DIV));
-      for (let i = 0; i < k; i++) {
-        // Agrees when sign(d) is the elected sign: d > 0 where the sum is ≥ 0, d < 0 elsewhere (zeros never).
-        f.emit(get(D[i]!), get(ZERO), v.f32x4Gt, get(D[i]!), get(ZERO), v.f32x4Lt, get(POS), v.bitselect, set(AG));
-        f.emit(get(MIX), get(D[i]!), v.f32x4Add, get(MIX), get(AG), v.bitselect, set(MIX));
-        if (spec.normalize) f.emit(get(DIV), get(W[i]!), v.f32x4Add, get(DIV), get(AG), v.bitselect, set(DIV));
-      }
-      f.emit(get(MIX));
-      if (spec.normalize) f.emit(get(ONE), get(DIV), get(DIV), get(ZERO), v.f32x4Eq, v.bitselect, v.f32x4Div);
-    } else {
-      f.emit(get(SUM));
-      if (spec.normalize) f.emit(get(WSUM), v.f32x4Div);
-    }
-    if (spec.lambda) f.emit(get(LAMBDA), v.f32x4Mul);
-    f.emit(get(B), v.f32x4Add, set(u));
-  };
-  /** bf16 bits of the float32 lanes in local u: (u + 0x7FFF + ((u >> 16) & 1)) >> 16, NaN → 0x7FC0. */
-  const narrow = (u: number) => [
-    ...get(CNAN),
-    ...get(u), ...get(C7FFF), ...v.i32x4Add, ...get(u), ...op.i32(16), ...v.i32x4ShrU, ...get(C1), ...v.and, ...v.i32x4Add, ...op.i32(16), ...v.i32x4ShrU,
-    ...get(u), ...get(CABS), ...v.and, ...get(CINF), ...v.i32x4GtU,
-    ...v.bitselect,
-  ];
-
-  f.emit(op.i32(0), set(j), op.i32(0), set(mj), op.block, op.loop, get(j), get(nBytes), op.i32GeU, op.brIf(1));
-  for (let i = 0; i < L.nIn; i++) f.emit(get(inOff), get(j), op.i32Add, v.load(i * L.stride), set(IN[i]!));
-  for (let i = 0; i < MK.length; i++) if (MK[i]! >= 0) f.emit(get(maskOff), get(mj), op.i32Add, v.load8x8u(i * L.mstride), set(MK[i]!));
-  half(0, U0);
-  half(1, U1);
-  f.emit(get(outOff), get(j), op.i32Add, narrow(U0), narrow(U1), v.i16x8NarrowI32x4U, v.store());
-  f.emit(get(j), op.i32(16), op.i32Add, set(j), get(mj), op.i32(8), op.i32Add, set(mj), op.br(0), op.end, op.end);
-  return f;
 }
 
 /** sums(aOff, bOff, n): Σa², Σb², Σab over n bf16 pairs into the float64s at `acc`, one element after the other (the order of `slerpSums`). */
