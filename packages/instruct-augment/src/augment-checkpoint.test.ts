@@ -58,8 +58,9 @@ describe("augmentation checkpoint", () => {
 });
 
 describe("checkpoints written by earlier releases", () => {
-  it("the committed example run's snapshot loads", async () => {
-    const from = path.join(import.meta.dirname, "../../../examples/mini-sfmed/out/augment-single/single.jsonl.state.json");
+  // A snapshot written by a real mini-example augment run (format version 2), committed so a fresh clone has it.
+  it("a snapshot written by an earlier example run loads", async () => {
+    const from = path.join(import.meta.dirname, "../fixtures/checkpoint-v2/single.jsonl.state.json");
     const file = path.join(await tempDir(), "state.json");
     await copyFile(from, file);
     await copyFile(acceptedLogPath(from), acceptedLogPath(file));
