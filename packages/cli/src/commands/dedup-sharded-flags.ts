@@ -15,6 +15,7 @@ export interface PlanFlags {
   numPerm: string;
   ngram: string;
   seed: string;
+  sketch: string;
   bands?: string;
   rows?: string;
   verify: string;
@@ -111,6 +112,7 @@ export function planOptions(o: PlanFlags): ShardedOptions {
     numPerm,
     ngram,
     seed,
+    sketch: enumFlag("--sketch", o.sketch, ["oph", "minhash"] as const),
     ...(bands !== undefined ? { bands, rows } : {}),
     verify: enumFlag("--verify", o.verify, ["exact", "none"] as const),
     keep: enumFlag("--keep", o.keep, ["first", "longest"] as const),

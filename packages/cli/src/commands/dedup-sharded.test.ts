@@ -173,8 +173,9 @@ describe("sfmed dedup plan / run-stage / run / status", () => {
     expect((await capture(["dedup", "plan", path.join(dir, "missing.jsonl"), "--shards", "2", "--out", work])).code).toBe(2);
     expect((await capture(["dedup", "run-stage", "sign", "--shard", "0", work])).code).toBe(2); // no plan yet
     // flags the one-machine command shares (parsed by it wherever they stand) reach the plan
-    expect((await capture(["dedup", "plan", a!, "--shards", "2", "--out", work, "--threshold", "0.5", "--keep", "longest", "--num-perm", "64"])).code).toBe(0);
-    expect(JSON.parse(await readFile(path.join(work, "plan.json"), "utf8")).params).toMatchObject({ threshold: 0.5, keep: "longest", numPerm: 64 });
+    expect((await capture(["dedup", "plan", a!, "--shards", "2", "--out", work, "--threshold", "0.5", "--keep", "longest", "--num-perm", "64", "--sketch", "minhash"])).code).toBe(0);
+    expect(JSON.parse(await readFile(path.join(work, "plan.json"), "utf8")).params).toMatchObject({ threshold: 0.5, keep: "longest", numPerm: 64, sketch: "minhash" });
+    expect((await capture(["dedup", "plan", a!, "--shards", "2", "--out", path.join(dir, "w2"), "--sketch", "bbit"])).code).toBe(2);
     expect((await capture(["dedup", "run-stage", "merge", "--shard", "0", work])).code).toBe(2);
     expect((await capture(["dedup", "run-stage", "sign", "--shard", "2", work])).code).toBe(2);
     expect((await capture(["dedup", "run", work, "--executor", "k8s"])).code).toBe(2);

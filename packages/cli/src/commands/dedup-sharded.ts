@@ -70,6 +70,7 @@ export const register: Register = (program, ctx) => {
     .option("--num-perm <n>", "MinHash permutations", "128")
     .option("--ngram <n>", "shingle length in characters", "5")
     .option("--seed <n>", "seed of the MinHash permutations", "1")
+    .option("--sketch <kind>", "signature sketch: oph (one-permutation hashing, densified; faster) | minhash (the paper's k permutations)", "oph")
     .option("--bands <n>", "LSH bands (with --rows; default: chosen for recall at the threshold)")
     .option("--rows <n>", "rows per band (with --bands)")
     .option("--verify <mode>", "confirm candidates: exact | none", "exact")

@@ -88,7 +88,7 @@ export class DocReader {
 
   constructor(private readonly plan: ShardPlan) {
     const p = plan.params;
-    this.hasher = new MinHasher({ numPerm: p.numPerm, seed: p.seed, ngram: p.ngram });
+    this.hasher = new MinHasher({ numPerm: p.numPerm, seed: p.seed, ngram: p.ngram, sketch: p.sketch ?? "oph" });
   }
 
   /** The shingle set (a fresh copy) of the record at `offset` in input `file`. */

@@ -4,7 +4,7 @@ import path from "node:path";
 import { atomicWrite } from "@sfmed/schema/io";
 import { DedupError } from "../errors.js";
 import { lshParams } from "../lsh-params.js";
-import { HASH_SCHEME } from "../minhash-kernel.js";
+import { hashSchemeOf, type Sketch } from "../minhasher.js";
 import { NORMALIZATION } from "../normalize-text.js";
 import { layout, type Stage } from "./layout.js";
 
@@ -22,6 +22,8 @@ export interface ShardedOptions {
   ngram?: number;
   /** @default 1 */
   seed?: number;
+  /** Signature sketch, as `dedup`'s `sketch`; `"minhash"` restores the paper's k-permutation MinHash. @default "oph" */
+  sketch?: Sketch;
   bands?: number;
   rows?: number;
   /** `exact` (default) or `none`. */
@@ -64,6 +66,8 @@ export interface ShardPlan {
     numPerm: number;
     ngram: number;
     seed: number;
+    /** Absent in plans made before the switch existed: those are `"oph"`. */
+    sketch?: Sketch;
     bands: number;
     rows: number;
     recallAtThreshold: number;
@@ -95,6 +99,8 @@ function resolveParams(o: ShardedOptions): ShardPlan["params"] {
   const numPerm = checkInt("numPerm", o.numPerm ?? 128, 1, 8192);
   const ngram = checkInt("ngram", o.ngram ?? 5, 1, 1024);
   const seed = checkInt("seed", o.seed ?? 1, 0);
+  const sketch = o.sketch ?? "oph";
+  if (sketch !== "oph" && sketch !== "minhash") throw bad("sketch", `sketch must be oph or minhash, got ${String(sketch)}`);
   const verify = o.verify ?? "exact";
   if (verify !== "exact" && verify !== "none") throw bad("verify", `verify must be exact or none in a sharded run, got ${String(verify)}`);
   const keep = o.keep ?? "first";
@@ -117,6 +123,7 @@ function resolveParams(o: ShardedOptions): ShardPlan["params"] {
     numPerm,
     ngram,
     seed,
+    sketch,
     bands,
     rows,
     recallAtThreshold,
@@ -129,7 +136,7 @@ function resolveParams(o: ShardedOptions): ShardPlan["params"] {
     runDocs: checkInt("runDocs", o.runDocs ?? 1 << 18, 1, 1 << 26),
     giantClusterSize: checkInt("giantClusterSize", o.giantClusterSize ?? 1000, 1),
     normalization: NORMALIZATION,
-    hashScheme: HASH_SCHEME,
+    hashScheme: hashSchemeOf(sketch),
   };
 }
 

@@ -5,7 +5,7 @@ import path from "node:path";
 import { atomicWrite, sweepStaleTemps } from "@sfmed/schema/io";
 import { DedupError } from "../errors.js";
 import type { KeepComparator } from "../keep-policy.js";
-import { HASH_SCHEME } from "../minhash-kernel.js";
+import { hashSchemeOf } from "../minhasher.js";
 import { NORMALIZATION } from "../normalize-text.js";
 import { bucketTask } from "./bucket.js";
 import { clusterTask, type ClusterSummary } from "./cluster.js";
@@ -57,8 +57,9 @@ export async function pendingTasks(workdir: string, plan: ShardPlan, stage: Stag
 export async function runStage(workdir: string, stage: Stage, task: number, opts: RunStageOptions = {}): Promise<RunStageResult> {
   const plan = await readPlan(workdir);
   // every task must hash and normalise alike: a library upgrade between tasks would split buckets silently
-  if (plan.params.hashScheme !== HASH_SCHEME || plan.params.normalization !== NORMALIZATION) {
-    throw new DedupError(`the plan was made with ${plan.params.hashScheme} / ${plan.params.normalization}, this library has ${HASH_SCHEME} / ${NORMALIZATION}: plan again`, { code: "PLAN_MISMATCH", file: layout.plan(workdir) });
+  const scheme = hashSchemeOf(plan.params.sketch ?? "oph");
+  if (plan.params.hashScheme !== scheme || plan.params.normalization !== NORMALIZATION) {
+    throw new DedupError(`the plan was made with ${plan.params.hashScheme} / ${plan.params.normalization}, this library has ${scheme} / ${NORMALIZATION}: plan again`, { code: "PLAN_MISMATCH", file: layout.plan(workdir) });
   }
   if (!STAGES.includes(stage)) throw new DedupError(`unknown stage "${String(stage)}" (${STAGES.join(", ")})`, { code: "BAD_TASK", field: "stage" });
   const total = plan.tasks[stage];

@@ -5,6 +5,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { dedupJsonl, splitJsonl } from "../dedup-jsonl.js";
 import { DedupError } from "../errors.js";
+import { hashSchemeOf, type Sketch } from "../minhasher.js";
 import { sortedOrder } from "./sign.js";
 import { layout, planShards, runStage, shardedStatus, STAGES, writeShardedReport, type ShardedOptions } from "./index.js";
 
@@ -53,14 +54,14 @@ async function concatKept(workdir: string, shards: number): Promise<string> {
 
 async function oneMachine(files: string[], dir: string, o: Omit<ShardedOptions, "shards">): Promise<string> {
   const keep = typeof o.keep === "object" ? undefined : o.keep;
-  const res = await dedupJsonl(files, { threads: 0, threshold: o.threshold, bands: o.bands, rows: o.rows, verify: o.verify, ...(keep ? { keep } : {}) });
+  const res = await dedupJsonl(files, { threads: 0, threshold: o.threshold, bands: o.bands, rows: o.rows, verify: o.verify, sketch: o.sketch ?? "oph", ...(keep ? { keep } : {}) });
   const out = path.join(dir, "one-machine.jsonl");
   await splitJsonl(files, res, { kept: out });
   return readFile(out, "utf8");
 }
 
 describe("sharded dedup", () => {
-  it("keeps exactly the records one machine keeps, for any corpus and shard count", async () => {
+  it("keeps exactly the records one machine keeps, for any corpus, shard count and sketch", async () => {
     await fc.assert(
       fc.asyncProperty(
         fc.integer({ min: 1, max: 1e6 }),
@@ -69,7 +70,10 @@ describe("sharded dedup", () => {
         fc.constantFrom<"first" | "longest">("first", "longest"),
         fc.constantFrom(0.5, 0.8),
         fc.constantFrom(3, 7, 262144),
-        async (seed, docs, shards, keep, threshold, runDocs) => {
+        fc.constantFrom<Sketch>("oph", "minhash"),
+        // unverified, the kept set is the sketch's own band collisions: a stage hashing with another sketch differs
+        fc.constantFrom<"exact" | "none">("exact", "none"),
+        async (seed, docs, shards, keep, threshold, runDocs, sketch, verify) => {
           const dir = await tempDir();
           const files: string[] = [];
           for (const [i, [content]] of corpus(seed, docs).entries()) {
@@ -78,11 +82,12 @@ describe("sharded dedup", () => {
             files.push(f);
           }
           // few bands keep the test fast; both paths get the same ones
-          const o = { threshold, bands: 4, rows: 3, keep } as const;
+          const o = { threshold, bands: 4, rows: 3, keep, sketch, verify } as const;
           const expected = await oneMachine(files, dir, o);
           const work = path.join(dir, "work");
           // small runs: a shard's band rows in several sorted runs, merged again by the bucket stage
-          await planShards(files, work, { shards, runDocs, ...o });
+          const plan = await planShards(files, work, { shards, runDocs, ...o });
+          expect(plan.params).toMatchObject({ sketch, hashScheme: hashSchemeOf(sketch) });
           await runAll(work);
           expect(await concatKept(work, shards)).toBe(expected);
           const report = await writeShardedReport(work);
@@ -111,6 +116,10 @@ describe("sharded dedup", () => {
     const saved = await readFile(planFile, "utf8");
     await writeFile(planFile, saved.replace(/"hashScheme": "[^"]*"/, '"hashScheme": "other-v0"'));
     await expect(runStage(work, "sign", 0)).rejects.toMatchObject({ code: "PLAN_MISMATCH" });
+    // the scheme is checked against the plan's own sketch
+    expect(saved).toContain('"sketch": "oph"');
+    await writeFile(planFile, saved.replace('"sketch": "oph"', '"sketch": "minhash"'));
+    await expect(runStage(work, "sign", 0)).rejects.toMatchObject({ code: "PLAN_MISMATCH" });
     await writeFile(planFile, saved);
     await writeFile(f, "{}\n", { flag: "a" });
     await expect(runStage(work, "sign", 0)).rejects.toThrow(DedupError);
@@ -137,5 +146,6 @@ describe("sharded dedup", () => {
     await writeFile(f, '{"text":"x"}\n');
     await expect(planShards([f], dir, { shards: 0 })).rejects.toMatchObject({ code: "BAD_OPTION", field: "shards" });
     await expect(planShards([f], dir, { shards: 2, threshold: 1.5 })).rejects.toMatchObject({ code: "BAD_OPTION", field: "threshold" });
+    await expect(planShards([f], dir, { shards: 2, sketch: "bbit" as Sketch })).rejects.toMatchObject({ code: "BAD_OPTION", field: "sketch" });
   });
 });

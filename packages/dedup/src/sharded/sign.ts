@@ -188,7 +188,7 @@ class BandRuns {
 export async function signShard(workdir: string, plan: ShardPlan, shard: number): Promise<Omit<TaskMarker, "seconds" | "peakRssBytes">> {
   const p = plan.params;
   const files = plan.inputs.map((f) => f.file);
-  const compute = createBatchComputer({ numPerm: p.numPerm, seed: p.seed, ngram: p.ngram, bands: p.bands, rows: p.rows, keepShingles: false, keepSignatures: false });
+  const compute = createBatchComputer({ numPerm: p.numPerm, seed: p.seed, ngram: p.ngram, sketch: p.sketch ?? "oph", bands: p.bands, rows: p.rows, keepShingles: false, keepSignatures: false });
   const width = 2 * p.bands;
   const runs = new BandRuns(workdir, shard, p.bands, p.runDocs);
   let count = 0;
