@@ -12,6 +12,7 @@ export { readFileBytes, type ByteProgress } from "./io/byte-source.js";
 export { readLines, readText, splitLines, type TextLine, type TextReadOptions } from "./io/lines.js";
 export { atomicWrite } from "./io/atomic-write.js";
 export { workerExecArgv } from "./io/worker-exec-argv.js";
+export { createWorkerPool, WorkerPoolError, type WorkerPool, type WorkerPoolOptions, type WorkerPoolRunOptions, type WorkerPoolErrorCode } from "./io/worker-pool.js";
 /** A tiny WebAssembly assembler for kernels generated at run time (dedup, dpo-merge, eval-metrics). */
 export * as wasmAsm from "./wasm/asm.js";
 export { tempPathFor, registerTemp, liveTemps, removeTempsNow, sweepStaleTemps, parseTempName, isProcessAlive } from "./io/temp-files.js";
