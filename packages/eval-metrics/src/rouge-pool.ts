@@ -1,6 +1,6 @@
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
-import { workerExecArgv } from "@sfmed/schema/io";
+import { createWorkerPool, workerExecArgv, type WorkerPool } from "@sfmed/schema/io";
 import { kernelModule } from "./lcs-fast.js";
 import { RougeError, scoreFromCounts, type RougeScore } from "./rouge-l.js";
 import { checkPairs, emptySideError, epsilonOf, isCharMode, prepared, rougeLMany, type RougeBatchOptions, type RougePair } from "./rouge-many.js";
@@ -57,19 +57,19 @@ interface PoolTask {
   end: number;
 }
 
+type ChunkRequest = { texts: string[] } | { data: Int32Array; offsets: Int32Array; wasm: boolean };
+type ChunkReply = { lcs: Int32Array; lengths?: Int32Array };
+
 /** The pool's mutable state, shared by the functions below. */
 interface PoolState {
   size: number;
   unref: boolean;
-  workers: PoolWorker[];
+  /** The threads, started on first use and grown one by one up to `size`. */
+  pool: WorkerPool<ChunkRequest, ChunkReply> | undefined;
+  /** Per worker: chunks sent and not yet answered, oldest first. */
+  tasks: PoolTask[][];
   calls: PoolCall[];
   closed: boolean;
-}
-
-interface PoolWorker {
-  w: Worker;
-  /** Chunks sent and not yet answered, oldest first (a worker answers in order). */
-  tasks: PoolTask[];
 }
 
 /**
@@ -108,7 +108,8 @@ export function createPool(poolOptions: RougePoolOptions): Omit<RougePool, "thre
   const st: PoolState = {
     size: Math.max(1, Math.floor(poolOptions.threads ?? defaultThreads())),
     unref: poolOptions.unref ?? false,
-    workers: [],
+    pool: undefined,
+    tasks: [],
     calls: [],
     closed: false,
   };
@@ -174,29 +175,39 @@ function failCall(st: PoolState, call: PoolCall, e: unknown): void {
   call.reject(e);
 }
 
-function spawnWorker(st: PoolState): PoolWorker {
+/** Starts one more worker; returns its index. */
+function spawnWorker(st: PoolState): number {
   // Workers compile nothing: they get the module compiled here (and a clean execArgv, see workerExecArgv).
-  const pw: PoolWorker = { w: new Worker(workerSource(), { eval: true, execArgv: workerExecArgv(), workerData: { module: kernelModule() } }), tasks: [] };
-  if (st.unref) pw.w.unref();
-  pw.w.on("message", (m: { lcs: Int32Array; lengths?: Int32Array }) => {
-    const t = pw.tasks.shift()!;
-    if (st.unref && pw.tasks.length === 0) pw.w.unref();
-    finishChunk(st, t.call, t.start, t.end, m);
-    dispatch(st);
-  });
-  const lost = (e: unknown) => {
-    const k = st.workers.indexOf(pw);
-    if (k >= 0) st.workers.splice(k, 1);
-    for (const t of pw.tasks.splice(0)) {
-      t.call.inFlight--;
-      failCall(st, t.call, e);
-    }
-    dispatch(st);
+  const spawn = () => new Worker(workerSource(), { eval: true, execArgv: workerExecArgv(), workerData: { module: kernelModule() } });
+  if (st.pool) st.pool.grow(st.pool.size + 1);
+  else st.pool = createWorkerPool<ChunkRequest, ChunkReply>({ size: 1, spawn, unref: st.unref });
+  st.tasks.push([]);
+  return st.tasks.length - 1;
+}
+
+/** Sends one chunk to worker `i`; the pool answers in order, so the reply settles this task. */
+function post(st: PoolState, i: number, task: PoolTask, msg: ChunkRequest, transfer: ArrayBuffer[]): void {
+  const mine = st.tasks[i]!;
+  const drop = () => {
+    const k = mine.indexOf(task);
+    if (k >= 0) mine.splice(k, 1);
   };
-  pw.w.on("error", lost);
-  pw.w.on("exit", (code) => lost(new RougeError("POOL_CLOSED", `ROUGE-L worker exited with code ${code}`)));
-  st.workers.push(pw);
-  return pw;
+  st.pool!.run(msg, transfer, { worker: i }).then(
+    (m) => {
+      drop();
+      finishChunk(st, task.call, task.start, task.end, m);
+      dispatch(st);
+    },
+    (e: unknown) => {
+      drop();
+      task.call.inFlight--;
+      // A crashed worker is replaced by the pool; its chunks fail their calls (a closed pool has failed them already).
+      failCall(st, task.call, new RougeError("POOL_CLOSED", `ROUGE-L ${e instanceof Error ? e.message : String(e)}`));
+      dispatch(st);
+    },
+  );
+  mine.push(task);
+  task.call.inFlight++;
 }
 
 function finishChunk(st: PoolState, call: PoolCall, start: number, end: number, m: { lcs: Int32Array; lengths?: Int32Array }): void {
@@ -221,22 +232,18 @@ function finishChunk(st: PoolState, call: PoolCall, start: number, end: number, 
   }
 }
 
-function sendChunk(st: PoolState, pw: PoolWorker, call: PoolCall, start: number, end: number): void {
+function sendChunk(st: PoolState, i: number, call: PoolCall, start: number, end: number): void {
   const { pairs } = call;
   if (call.charMode) {
     // The chunk's texts as one array in one message, tokenized in the worker. (Measured: joining them into one
     // string with an offset table cost 40% more CPU in all, the join and the sliced reads in the worker.)
     const texts: string[] = [];
     for (let i = start; i < end; i++) texts.push(pairs[i]!.candidate, pairs[i]!.reference);
-    pw.w.postMessage({ texts });
+    post(st, i, { call, start, end }, { texts }, []);
   } else {
     const { data, offsets, wasm } = symbolChunk(call, start, end);
-    pw.w.postMessage({ data, offsets, wasm }, [data.buffer, offsets.buffer]);
+    post(st, i, { call, start, end }, { data, offsets, wasm }, [data.buffer, offsets.buffer]);
   }
-  pw.tasks.push({ call, start, end });
-  call.inFlight++;
-  // A busy worker keeps the process alive even in an unref'd pool: the caller is awaiting its answer.
-  if (st.unref) pw.w.ref();
 }
 
 /**
@@ -268,11 +275,12 @@ function symbolChunk(call: PoolCall, start: number, end: number): { data: Int32A
 }
 
 /** The least busy worker with fewer than `depth` chunks that `call` may use (at most `limit` distinct ones). */
-function pickWorker(st: PoolState, call: PoolCall, depth: number): PoolWorker | undefined {
-  const mine = st.workers.filter((x) => x.tasks.some((t) => t.call === call));
-  let best: PoolWorker | undefined;
-  for (const x of mine.length >= call.limit ? mine : st.workers) if (x.tasks.length < depth && (!best || x.tasks.length < best.tasks.length)) best = x;
-  if (!best && mine.length < call.limit && st.workers.length < st.size) best = spawnWorker(st);
+function pickWorker(st: PoolState, call: PoolCall, depth: number): number | undefined {
+  const all = st.tasks.map((_, i) => i);
+  const mine = all.filter((i) => st.tasks[i]!.some((t) => t.call === call));
+  let best: number | undefined;
+  for (const i of mine.length >= call.limit ? mine : all) if (st.tasks[i]!.length < depth && (best === undefined || st.tasks[i]!.length < st.tasks[best]!.length)) best = i;
+  if (best === undefined && mine.length < call.limit && st.tasks.length < st.size) best = spawnWorker(st);
   return best;
 }
 
@@ -285,7 +293,7 @@ function dispatch(st: PoolState): void {
       for (const call of st.calls) {
         if (call.pending.length === 0) continue;
         const pw = pickWorker(st, call, depth);
-        if (!pw) continue;
+        if (pw === undefined) continue;
         const chunk = call.pending.shift()!;
         try {
           sendChunk(st, pw, call, chunk.start, chunk.end);
@@ -303,6 +311,5 @@ async function closePool(st: PoolState): Promise<void> {
   if (st.closed) return;
   st.closed = true;
   for (const c of [...st.calls]) failCall(st, c, new RougeError("POOL_CLOSED", "the ROUGE-L pool was closed before this call finished"));
-  const all = st.workers.splice(0);
-  await Promise.all(all.map((pw) => pw.w.terminate()));
+  await st.pool?.close();
 }
