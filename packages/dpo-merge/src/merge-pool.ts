@@ -2,7 +2,7 @@ import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
-import { workerExecArgv } from "@sfmed/schema";
+import { createWorkerPool, workerExecArgv } from "@sfmed/schema";
 import { MergeInputError, SafetensorsError, type SafetensorsErrorCode } from "./errors.js";
 import type { MergedChunk, TensorMergeParams } from "./merge-tensor.js";
 
@@ -13,11 +13,16 @@ export interface WorkerData {
   modelPaths: Array<string | undefined>;
   params: TensorMergeParams;
 }
-/** `ack`: the last chunk is written; its buffer comes back (transferred) when it held encoded bytes, for reuse. */
+/**
+ * Each request gets exactly one reply: `tensor` and `ack` the next chunk, `done` or `error`; `close` (the files
+ * are closed) `closed`. `ack`: the last chunk is written; its buffer comes back (transferred) when it held
+ * encoded bytes, for reuse.
+ */
 export type WorkerRequest = { type: "tensor"; name: string } | { type: "ack"; buffer?: ArrayBuffer } | { type: "close" };
 export type WorkerReply =
   | { type: "chunk"; name: string; start: number; data: MergedChunk }
   | { type: "done"; name: string }
+  | { type: "closed" }
   | { type: "error"; error: { name: string; message: string; code?: string | undefined; file?: string | undefined; field?: string | undefined } };
 
 /**
@@ -75,61 +80,38 @@ export async function runMergePool(opts: {
   const count = Math.min(opts.threads, queue.length);
   if (count === 0) return;
   const entry = workerEntry();
-  const workers: Worker[] = [];
-  const exits: Array<Promise<void>> = [];
-  let ok = false;
-  try {
-    await new Promise<void>((resolve, reject) => {
-      let active = 0;
-      let failed = false;
-      const fail = (e: Error) => {
-        if (failed) return;
-        failed = true;
-        reject(e);
-      };
-      for (let i = 0; i < count; i++) {
-        const w = new Worker(entry.url, { eval: entry.eval, workerData: opts.data, execArgv: workerExecArgv() });
-        workers.push(w);
-        exits.push(new Promise((r) => w.once("exit", () => r())));
-        const feed = () => {
-          const name = queue.shift();
-          if (name === undefined) {
-            w.postMessage({ type: "close" } satisfies WorkerRequest);
-            if (--active === 0 && !failed) resolve();
-            return;
-          }
-          w.postMessage({ type: "tensor", name } satisfies WorkerRequest);
-        };
-        w.on("message", (msg: WorkerReply) => {
-          if (failed) return;
-          if (msg.type === "chunk") {
-            opts.write(msg.name, msg.start, msg.data).then(
-              () => {
-                if (msg.data instanceof Float32Array) w.postMessage({ type: "ack" } satisfies WorkerRequest);
-                else {
-                  const buffer = msg.data.buffer as ArrayBuffer;
-                  w.postMessage({ type: "ack", buffer } satisfies WorkerRequest, [buffer]);
-                }
-              },
-              (e: unknown) => fail(e instanceof Error ? e : new Error(String(e))),
-            );
-          } else if (msg.type === "done") {
-            opts.onDone(msg.name);
-            feed();
-          } else fail(revive(msg.error));
-        });
-        w.on("error", (err) => fail(revive({ name: err.name, message: `merge worker crashed: ${err.message}` }, err)));
-        w.on("exit", (code) => {
-          if (code !== 0) fail(new Error(`merge worker exited with code ${code}`));
-        });
-        active++;
-        feed();
+  const pool = createWorkerPool<WorkerRequest, WorkerReply>({
+    size: count,
+    spawn: () => new Worker(entry.url, { eval: entry.eval, workerData: opts.data, execArgv: workerExecArgv() }),
+  });
+  // One thread works through whole tensors until the queue is empty, then closes its files.
+  const drain = async (worker: number): Promise<void> => {
+    for (let name = queue.shift(); name !== undefined; name = queue.shift()) {
+      let reply = await pool.run({ type: "tensor", name }, [], { worker });
+      while (reply.type === "chunk") {
+        await opts.write(reply.name, reply.start, reply.data);
+        const data = reply.data;
+        const buffer = data instanceof Float32Array ? undefined : (data.buffer as ArrayBuffer);
+        reply = await pool.run({ type: "ack", ...(buffer && { buffer }) }, buffer ? [buffer] : [], { worker });
       }
+      if (reply.type === "error") throw revive(reply.error);
+      if (reply.type === "done") opts.onDone(reply.name);
+    }
+    await pool.run({ type: "close" }, [], { worker });
+  };
+  try {
+    // The first failure rejects at once; `finally` then stops the other threads mid-tensor.
+    await Promise.all(Array.from({ length: count }, (_, i) => drain(i))).catch((e: unknown) => {
+      throw crashed(e);
     });
-    ok = true;
   } finally {
-    // On success the workers close their files and exit by themselves.
-    if (!ok) await Promise.all(workers.map((w) => w.terminate()));
-    await Promise.all(exits);
+    await pool.close();
   }
+}
+
+/** A lost worker's error names the merge worker; errors the worker reported come through as they are. */
+function crashed(e: unknown): Error {
+  if (!(e instanceof Error)) return new Error(String(e));
+  if (e.name !== "WorkerPoolError") return e;
+  return revive({ name: "Error", message: `merge ${e.message}` }, e.cause ?? e);
 }

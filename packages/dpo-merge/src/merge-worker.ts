@@ -34,8 +34,8 @@ port.on("message", (msg: WorkerRequest) => {
   if (msg.type === "close") {
     void ready.then(async ({ ref, models }) => {
       await Promise.all([ref, ...models.filter((m) => m !== ref)].map((c) => c.close()));
-      port.close();
-    }, () => port.close());
+      port.postMessage({ type: "closed" } satisfies WorkerReply);
+    }, () => port.postMessage({ type: "closed" } satisfies WorkerReply));
     return;
   }
   void (async () => {
