@@ -3,7 +3,7 @@ import { availableParallelism } from "node:os";
 import { createRequire } from "node:module";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
-import { workerExecArgv } from "@sfmed/schema/io";
+import { createWorkerPool, workerExecArgv } from "@sfmed/schema/io";
 import { DedupError } from "./errors.js";
 import { createJsonlBatchComputer, type JsonlBatchError, type JsonlBatchResult, type JsonlView } from "./jsonl-batch.js";
 import { createBatchComputer, type BatchParams, type BatchResult } from "./signature-batch.js";
@@ -86,100 +86,52 @@ export interface SignatureWorkers extends AsyncDisposable {
 }
 
 type Out = BatchResult | JsonlBatchResult | JsonlBatchError;
-interface Pending {
-  resolve: (r: Out) => void;
-  reject: (e: Error) => void;
-}
 
+/** The worker answers each batch in order; `seq` is echoed back. */
 interface Reply {
   seq: number;
   result?: Out;
   error?: string;
 }
 
-/** Settles the batch a worker's reply answers. */
-function settle(pending: Map<number, Pending>, msg: Reply): void {
-  const p = pending.get(msg.seq);
-  pending.delete(msg.seq);
-  if (!p) return;
-  if (msg.error !== undefined) p.reject(new DedupError(`signature worker failed: ${msg.error}`, { code: "WORKER_FAILED" }));
-  else p.resolve(msg.result!);
-}
-
-function onAbort(signal: AbortSignal | undefined, close: () => Promise<void>): void {
-  if (!signal) return;
-  if (signal.aborted) void close();
-  else signal.addEventListener("abort", () => void close(), { once: true });
-}
-
 export function createSignatureWorkers(options: SignatureWorkersOptions = {}): SignatureWorkers {
-  const unref = options.unref ?? false;
-  const pending = new Map<number, Pending>();
-  const workers: Worker[] = [];
-  const busy: number[] = [];
-  let failure: Error | undefined;
-  let closed = false;
+  const pool = createWorkerPool<object, Reply>({
+    size: Math.max(1, Math.floor(options.threads ?? availableParallelism())),
+    spawn: () => {
+      const entry = workerEntry();
+      return new Worker(entry.url, { eval: entry.eval, execArgv: workerExecArgv() });
+    },
+    unref: options.unref ?? false,
+    ...(options.signal && { signal: options.signal }),
+  });
   let seq = 0;
-  const fail = (err: Error) => {
-    failure = new DedupError(`signature worker crashed: ${err.message}`, { code: "WORKER_FAILED", cause: err });
-    for (const p of pending.values()) p.reject(failure);
-    pending.clear();
+  const submit = async (upTo: number, msg: object, transfer: ArrayBuffer[]): Promise<Out> => {
+    if (pool.closed) throw new DedupError("the signature workers are closed", { code: "WORKER_FAILED" });
+    let reply: Reply;
+    try {
+      reply = await pool.run({ seq: seq++, ...msg }, transfer, { upTo });
+    } catch (err) {
+      const e = err as Error & { code?: string };
+      if (e.code === "POOL_CLOSED") throw new DedupError("the signature workers were closed", { code: "WORKER_FAILED", cause: e });
+      // a crashed worker is replaced by the pool; the batches it held fail
+      throw new DedupError(`signature ${e.message}`, { code: "WORKER_FAILED", cause: e.cause ?? e });
+    }
+    if (reply.error !== undefined) throw new DedupError(`signature worker failed: ${reply.error}`, { code: "WORKER_FAILED" });
+    return reply.result!;
   };
-  const start = () => {
-    const entry = workerEntry();
-    const i = workers.length;
-    const w = new Worker(entry.url, { eval: entry.eval, execArgv: workerExecArgv() });
-    w.on("message", (msg: Reply) => {
-      if (--busy[i]! === 0 && unref) w.unref();
-      settle(pending, msg);
-    });
-    w.on("error", fail);
-    w.on("exit", (code) => {
-      if (!closed && !failure) fail(new Error(`exited with code ${code}`));
-    });
-    if (unref) w.unref();
-    workers.push(w);
-    busy.push(0);
-  };
-  const grow = (threads: number) => {
-    while (workers.length < threads && !closed) start();
-    return workers.length;
-  };
-  grow(Math.max(1, Math.floor(options.threads ?? availableParallelism())));
-
-  const submit = (upTo: number, msg: object, transfer: ArrayBuffer[]): Promise<Out> => {
-    if (failure) return Promise.reject(failure);
-    if (closed) return Promise.reject(new DedupError("the signature workers are closed", { code: "WORKER_FAILED" }));
-    let pick = 0;
-    for (let i = 1; i < upTo; i++) if (busy[i]! < busy[pick]!) pick = i;
-    const id = seq++;
-    if (busy[pick]!++ === 0 && unref) workers[pick]!.ref();
-    return new Promise<Out>((resolve, reject) => {
-      pending.set(id, { resolve, reject });
-      workers[pick]!.postMessage({ seq: id, ...msg }, transfer);
-    });
-  };
-  const close = async () => {
-    if (closed) return;
-    closed = true;
-    const err = new DedupError("the signature workers were closed", { code: "WORKER_FAILED" });
-    for (const p of pending.values()) p.reject(err);
-    pending.clear();
-    await Promise.all(workers.splice(0).map((w) => w.terminate()));
-  };
-  onAbort(options.signal, close);
+  const close = () => pool.close();
   return {
     get threads() {
-      return workers.length;
+      return pool.size;
     },
     get closed() {
-      return closed || failure !== undefined;
+      return pool.closed;
     },
-    grow,
+    grow: (threads) => pool.grow(threads),
     close,
     [Symbol.asyncDispose]: close,
     bind(params, threads) {
-      const upTo = Math.max(1, Math.min(threads ?? workers.length, grow(threads ?? 0)));
+      const upTo = Math.max(1, Math.min(threads ?? pool.size, pool.grow(threads ?? 0)));
       return {
         threads: upTo,
         compute: (texts) => submit(upTo, { params, texts }, []) as Promise<BatchResult>,
@@ -194,7 +146,7 @@ let shared: SignatureWorkers | undefined;
 
 /**
  * The process-wide workers behind {@link createSignaturePool}: started on first use, grown to the largest thread
- * count asked for, idle workers `unref`'d (they never keep the process alive), replaced after a crash.
+ * count asked for, idle workers `unref`'d (they never keep the process alive); a crashed worker is replaced.
  */
 export function sharedSignatureWorkers(threads: number): SignatureWorkers {
   if (!shared || shared.closed) shared = createSignatureWorkers({ threads, unref: true });
