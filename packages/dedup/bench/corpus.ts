@@ -6,7 +6,7 @@ import { once } from "node:events";
 import { homedir } from "node:os";
 import path from "node:path";
 import { sharedDataDir } from "@sfmed/test-utils";
-import { splitmix32 } from "../src/seeded-random.js";
+import { splitmix32 } from "@sfmed/schema/io";
 
 export const CACHE = path.join(homedir(), ".cache", "sfmed", "bench-dedup");
 

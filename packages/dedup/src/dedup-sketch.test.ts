@@ -10,7 +10,7 @@ import { dedup } from "./dedup.js";
 import { MinHasher, hashSchemeOf, type Sketch } from "./minhasher.js";
 import { createSignatureWorkers } from "./signature-pool.js";
 import { normalizeText } from "./normalize-text.js";
-import { splitmix32 } from "./seeded-random.js";
+import { splitmix32 } from "@sfmed/schema/io";
 import { UnionFind } from "./union-find.js";
 
 const docsOf = (texts: string[]) => texts.map((text, i) => ({ id: `d${i}`, text }));

@@ -2,7 +2,7 @@ import { AFFINE_SCHEME, codePointsInto, minhashInto, shingleHashesInto, shingleS
 import { createWasmOph, OPH_SCHEME, ophInto, ophPlan } from "./minhash-oph.js";
 import { createSimdMinhash, type SimdMinhash } from "./minhash-simd.js";
 import { normalizeText } from "./normalize-text.js";
-import { splitmix32 } from "./seeded-random.js";
+import { splitmix32 } from "@sfmed/schema/io";
 
 /**
  * How a set of shingle hashes becomes `numPerm` slots. `"oph"`: one-permutation hashing with optimal

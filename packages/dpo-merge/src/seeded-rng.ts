@@ -1,6 +1,8 @@
 // Kept apart from @sfmed/schema's `seededRandom` (mulberry32 from one number): DARE masks need streams keyed by
 // (seed, tensor name, model index), and the Wasm `bernoulli` kernel in bf16-kernels.ts runs exactly this
 // xoshiro128** generator, so changing it would change every DARE merge already written.
+import { splitmix32 } from "@sfmed/schema/io";
+
 /** A uniform generator on [0, 1) with 2^-32 resolution. */
 export type Rng = () => number;
 
@@ -41,15 +43,8 @@ export function seededRng(seed: number, ...keys: Array<string | number>): Rng {
  * elsewhere (the Wasm mask generator).
  */
 export function seededState(seed: number, ...keys: Array<string | number>): Uint32Array {
-  let h = fnv1a(keys.join("\u0000"), fnv1a(String(seed)));
-  // splitmix32 expands the hash into the four words of state.
-  const next = () => {
-    h = (h + 0x9e3779b9) >>> 0;
-    let z = h;
-    z = Math.imul(z ^ (z >>> 16), 0x85ebca6b);
-    z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35);
-    return (z ^ (z >>> 16)) >>> 0;
-  };
+  // splitmix32 expands the hash into the four words of state (Uint32Array stores its signed words unsigned).
+  const next = splitmix32(fnv1a(keys.join("\u0000"), fnv1a(String(seed))));
   const s = new Uint32Array([next(), next(), next(), next()]);
   if ((s[0]! | s[1]! | s[2]! | s[3]!) === 0) s[0] = 1;
   return s;

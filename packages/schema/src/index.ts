@@ -15,7 +15,7 @@ export * as wasmAsm from "./wasm/asm.js";
 export { tempPathFor, registerTemp, liveTemps, removeTempsNow, sweepStaleTemps, parseTempName, isProcessAlive } from "./io/temp-files.js";
 export { checkOutputPaths, resolveRealPath, isInside, isStdio, PathCollisionError } from "./io/output-paths.js";
 export { JsonlCheckpoint, CheckpointError, type JsonlCheckpointOptions } from "./io/jsonl-checkpoint.js";
-export { seededRandom } from "./io/seeded-random.js";
+export { seededRandom, splitmix32 } from "./io/seeded-random.js";
 export { hashString } from "./io/hash-string.js";
 export { forEachConcurrent, mapConcurrent, type ConcurrentOptions } from "./io/concurrent.js";
 export { AtomicDir, replaceDir } from "./io/atomic-dir.js";

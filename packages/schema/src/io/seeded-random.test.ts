@@ -5,7 +5,28 @@ import { fc, test } from "@fast-check/vitest";
 import { tempDir } from "@sfmed/test-utils";
 import { describe, expect, it } from "vitest";
 import { hashFile } from "./hash-file.js";
-import { seededRandom } from "./seeded-random.js";
+import { seededRandom, splitmix32 } from "./seeded-random.js";
+
+describe("splitmix32", () => {
+  // The same steps in BigInt arithmetic mod 2^32, so the Math.imul/sign tricks cannot hide a slip.
+  const reference = (seed: number, n: number): number[] => {
+    const M = 0xffffffffn;
+    let state = BigInt(seed >>> 0);
+    const out: number[] = [];
+    for (let i = 0; i < n; i++) {
+      state = (state + 0x9e3779b9n) & M;
+      let z = state;
+      z = ((z ^ (z >> 16n)) * 0x85ebca6bn) & M;
+      z = ((z ^ (z >> 13n)) * 0xc2b2ae35n) & M;
+      out.push(Number(BigInt.asIntN(32, z ^ (z >> 16n))));
+    }
+    return out;
+  };
+  test.prop([fc.integer()])("equals the mod-2^32 definition for any seed", (seed) => {
+    const r = splitmix32(seed);
+    expect(Array.from({ length: 20 }, () => r())).toEqual(reference(seed, 20));
+  });
+});
 
 describe("seededRandom", () => {
   test.prop([fc.integer()])("is a function of the seed alone, with values in [0, 1)", (seed) => {
