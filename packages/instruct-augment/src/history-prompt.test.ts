@@ -63,4 +63,10 @@ describe("buildHistoryPrompt", () => {
       msgs.filter((m) => m.role === "assistant").forEach((m) => expect(answer).toContain(m.content));
     },
   );
+  it("inserts a query holding replacement patterns ($`, $&, $') as written in the numbered layout", () => {
+    for (const query of ["$`", "$&", "$'", "a$$b"]) {
+      const msgs = buildHistoryPrompt({ query, questions: [], answers: [] }, { layout: "numbered" });
+      expect(msgs.at(-1)!.content.startsWith(query)).toBe(true);
+    }
+  });
 });

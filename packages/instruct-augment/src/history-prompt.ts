@@ -75,7 +75,9 @@ export function buildHistoryPrompt(sample: StepSample, opts: BuildPromptOptions 
     msgs.push({ role: "user", content: ask(q) });
     msgs.push({ role: "assistant", content: sample.answers[i]! });
   });
-  const last = figure2 ? ask(sample.query) : t.request.replaceAll("{query}", sample.query).replaceAll("{count}", String(opts.count ?? 5));
+  // Function replacers: a query holding `$&`, `` $` `` or `$'` must be inserted as written, not expanded.
+  const count = String(opts.count ?? 5);
+  const last = figure2 ? ask(sample.query) : t.request.replaceAll("{query}", () => sample.query).replaceAll("{count}", () => count);
   msgs.push({ role: "user", content: last });
   return msgs;
 }
