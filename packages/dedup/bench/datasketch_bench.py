@@ -4,26 +4,13 @@ shingles, MinHash + MinHashLSH used as the datasketch docs show (query, then ins
 usage: datasketch_bench.py CORPUS.jsonl OUT_DIR [--pairs PAIRS.bin]
 Prints one JSON line with timings, peak RSS and counts. With --pairs, also writes the LSH candidate pairs of
 an index holding every document (int64 i*n+j, i<j) for pair precision/recall (untimed)."""
-import json, os, resource, sys, time, unicodedata
+import json, os, resource, sys, time
 
 import numpy as np
 import datasketch
 from datasketch import MinHash, MinHashLSH
 
-NUM_PERM, T, N = 128, 0.8, 5
-
-
-def normalize(s):
-    s = unicodedata.normalize("NFKC", s).lower()
-    return "".join(ch for ch in s if ch.isalnum())
-
-
-def shingles(s):
-    if not s:
-        return []
-    if len(s) < N:
-        return [s]
-    return list({s[i:i + N] for i in range(len(s) - N + 1)})
+from peer_common import NUM_PERM, T, cpu_seconds, normalize, shingles
 
 
 def main():
@@ -72,7 +59,7 @@ def main():
         "write_s": t3 - t2,
         "total_s": t3 - t0,
         "peak_rss_mb": rss_mb,
-        "cpu_s": resource.getrusage(resource.RUSAGE_SELF).ru_utime + resource.getrusage(resource.RUSAGE_SELF).ru_stime,
+        "cpu_s": cpu_seconds(),
         "removed": n - len(kept),
         "bands": lsh.b,
         "rows": lsh.r,

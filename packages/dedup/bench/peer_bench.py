@@ -12,28 +12,10 @@ gaoya 0.2: MinHashStringIndex(hash_size=32, jaccard_threshold=0.8, num_bands=16,
   ngram_range=(5, 5)) over the normalised texts; par_bulk_insert_docs, then par_bulk_query (both multi-threaded,
   results already filtered by estimated Jaccard); a document is removed when an earlier kept one is among its
   results."""
-import json, os, resource, sys, time, unicodedata
+import json, os, resource, sys, time
 from importlib.metadata import version
 
-T, N, NUM_PERM = 0.8, 5, 128
-
-
-def normalize(s):
-    s = unicodedata.normalize("NFKC", s).lower()
-    return "".join(ch for ch in s if ch.isalnum())
-
-
-def shingles(s):
-    if not s:
-        return []
-    if len(s) < N:
-        return [s]
-    return list({s[i:i + N] for i in range(len(s) - N + 1)})
-
-
-def cpu_seconds():
-    u = resource.getrusage(resource.RUSAGE_SELF)
-    return u.ru_utime + u.ru_stime
+from peer_common import NUM_PERM, N, T, cpu_seconds, normalize, shingles
 
 
 def read(corpus):
