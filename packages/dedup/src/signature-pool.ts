@@ -2,8 +2,7 @@ import { existsSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { createRequire } from "node:module";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { Worker } from "node:worker_threads";
-import { createWorkerPool, workerExecArgv } from "@sfmed/schema/io";
+import { createWorkerPool, newWorker } from "@sfmed/schema/io";
 import { DedupError } from "./errors.js";
 import { createJsonlBatchComputer, type JsonlBatchError, type JsonlBatchResult, type JsonlView } from "./jsonl-batch.js";
 import { createBatchComputer, type BatchParams, type BatchResult } from "./signature-batch.js";
@@ -99,7 +98,7 @@ export function createSignatureWorkers(options: SignatureWorkersOptions = {}): S
     size: Math.max(1, Math.floor(options.threads ?? availableParallelism())),
     spawn: () => {
       const entry = workerEntry();
-      return new Worker(entry.url, { eval: entry.eval, execArgv: workerExecArgv() });
+      return newWorker(entry.url, { eval: entry.eval });
     },
     unref: options.unref ?? false,
     ...(options.signal && { signal: options.signal }),

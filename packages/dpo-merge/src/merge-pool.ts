@@ -1,8 +1,7 @@
 import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { Worker } from "node:worker_threads";
-import { createWorkerPool, workerExecArgv } from "@sfmed/schema";
+import { createWorkerPool, newWorker } from "@sfmed/schema";
 import { MergeInputError, SafetensorsError, type SafetensorsErrorCode } from "./errors.js";
 import type { MergedChunk, TensorMergeParams } from "./merge-tensor.js";
 
@@ -82,7 +81,7 @@ export async function runMergePool(opts: {
   const entry = workerEntry();
   const pool = createWorkerPool<WorkerRequest, WorkerReply>({
     size: count,
-    spawn: () => new Worker(entry.url, { eval: entry.eval, workerData: opts.data, execArgv: workerExecArgv() }),
+    spawn: () => newWorker(entry.url, { eval: entry.eval, workerData: opts.data }),
   });
   // One thread works through whole tensors until the queue is empty, then closes its files.
   const drain = async (worker: number): Promise<void> => {

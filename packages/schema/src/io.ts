@@ -11,7 +11,7 @@ export { detectEncoding, decodeText, SNIFF_BYTES, type TextEncoding, type Detect
 export { readFileBytes, type ByteProgress } from "./io/byte-source.js";
 export { readLines, readText, splitLines, type TextLine, type TextReadOptions } from "./io/lines.js";
 export { atomicWrite } from "./io/atomic-write.js";
-export { workerExecArgv } from "./io/worker-exec-argv.js";
+export { newWorker, workerExecArgv } from "./io/worker-exec-argv.js";
 export { createWorkerPool, WorkerPoolError, type WorkerPool, type WorkerPoolOptions, type WorkerPoolRunOptions, type WorkerPoolErrorCode } from "./io/worker-pool.js";
 /** A tiny WebAssembly assembler for kernels generated at run time (dedup, dpo-merge, eval-metrics). */
 export * as wasmAsm from "./wasm/asm.js";

@@ -1,10 +1,9 @@
 import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { Worker } from "node:worker_threads";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { createWorkerPool, WorkerPoolError } from "./worker-pool.js";
-import { workerExecArgv } from "./worker-exec-argv.js";
+import { newWorker } from "./worker-exec-argv.js";
 
 // Echoes `{ worker, value }`; `crash` exits the thread, `wait` delays the reply (messages still answered in order).
 const ECHO = `const { parentPort, workerData } = require("node:worker_threads");
@@ -14,7 +13,7 @@ parentPort.on("message", (m) => {
   chain = chain.then(() => new Promise((r) => setTimeout(r, m.wait ?? 0))).then(() => parentPort.postMessage({ worker: workerData, value: m.value }));
 });`;
 
-const spawn = (index: number) => new Worker(ECHO, { eval: true, workerData: index, execArgv: workerExecArgv() });
+const spawn = (index: number) => newWorker(ECHO, { eval: true, workerData: index });
 
 describe("createWorkerPool", () => {
   it("answers each task with its own reply, in order per worker, on the least busy worker", async () => {
