@@ -15,7 +15,8 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
 import { MinHasher, type Sketch } from "../src/minhasher.js";
-import { normalizedCodePointsInto } from "../src/normalize-text.js";
+import { codePointsInto } from "../src/minhash-kernel.js";
+import { normalizedCodePointsInto, normalizeText } from "../src/normalize-text.js";
 import { CACHE, corpusFile } from "./corpus.js";
 
 const args = process.argv.slice(2);
@@ -38,13 +39,16 @@ function shingleHashes(file: string): { flat: Int32Array; offsets: Float64Array;
   const h = new MinHasher();
   const parts: Int32Array[] = [];
   const offsets = new Float64Array(texts.length + 1);
-  let cps = new Int32Array(1 << 16);
+  let cps: Int32Array = new Int32Array(1 << 16);
   let total = 0;
   let chars = 0;
   texts.forEach((t, i) => {
     chars += t.length;
     if (cps.length < t.length + 64) cps = new Int32Array(2 * t.length + 64);
-    const part = h.shingleSetOfCodePoints(cps, normalizedCodePointsInto(t, cps)).slice();
+    let len = normalizedCodePointsInto(t, cps);
+    // texts off the fused fast path (−1) take the full normalisation, as the dedup pipeline does
+    if (len < 0) [len, cps] = codePointsInto(normalizeText(t), cps);
+    const part = h.shingleSetOfCodePoints(cps, len).slice();
     parts.push(part);
     total += part.length;
     offsets[i + 1] = total;

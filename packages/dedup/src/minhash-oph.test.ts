@@ -60,6 +60,40 @@ describe("one-permutation hashing with optimal densification", () => {
     for (const v of a) expect(values.has(v)).toBe(true);
   });
 
+  it("a hash re-mixed to all ones counts as no shingle; tiny sets densify through the computed probe steps", () => {
+    // fmix32 inverted: the input whose re-mixed value is 0xffffffff (the kernel's empty-bin pattern)
+    const inv = (a: number) => {
+      let x = a;
+      for (let i = 0; i < 5; i++) x = Math.imul(x, 2 - Math.imul(a, x));
+      return x;
+    };
+    const unshift = (y: number, s: number) => {
+      let x = y;
+      for (let i = 0; i < 32 / s; i++) x = y ^ (x >>> s);
+      return x;
+    };
+    const unmix = (y: number) => unshift(Math.imul(unshift(Math.imul(unshift(y, 16), inv(0xc2b2ae35)), 13), inv(0x85ebca6b)), 16);
+    for (const [k, seed] of [[128, 1], [100, 7], [1, 3]] as const) {
+      const plan = ophPlan(k, seed);
+      const allOnes = unmix(-1) ^ plan.salt;
+      expect(fmix32(allOnes ^ plan.salt)).toBe(-1);
+      const wasm = createWasmOph(plan)!;
+      const out = new Int32Array(k);
+      // the plain reference fills a bin with it; both kernels leave that bin empty (p = 2^-32 per shingle)
+      for (const xs of [[allOnes], [allOnes, allOnes], [allOnes, 12345], [12345], [-7], [3, -9]]) {
+        const js = new Int32Array(k);
+        ophInto(Int32Array.from(xs), xs.length, plan, js);
+        if (!xs.includes(allOnes)) expect(Array.from(js)).toEqual(reference(xs, k, seed));
+        wasm(Int32Array.from(xs), xs.length, out);
+        expect(Array.from(out)).toEqual(Array.from(js));
+      }
+      ophInto(Int32Array.of(allOnes, 12345), 2, plan, out);
+      expect(Array.from(out)).toEqual(reference([12345], k, seed));
+      wasm(Int32Array.of(allOnes), 1, out);
+      expect(Array.from(out)).toEqual(new Array(k).fill(SIG_EMPTY));
+    }
+  });
+
   it("an empty set gives all SIG_EMPTY", () => {
     expect(Array.from(new MinHasher({ numPerm: 16 }).signatureOfHashes(new Int32Array(0)))).toEqual(new Array(16).fill(SIG_EMPTY));
   });

@@ -29,6 +29,11 @@ export interface MinHasherOptions {
   normalize?: (text: string) => string;
 }
 
+/** A count of code points must lie in the buffer (a −1 from `normalizedCodePointsInto` means "not fused"). */
+function checkLength(cps: Int32Array, len: number): void {
+  if (!(len >= 0 && len <= cps.length)) throw new RangeError(`code-point count ${len} is outside the buffer of ${cps.length}`);
+}
+
 /**
  * MinHash signatures of texts: normalise → character n-gram hashes → `numPerm` slots, by one-permutation hashing
  * with optimal densification (default) or `numPerm` seeded affine permutations (`sketch: "minhash"`).
@@ -84,6 +89,7 @@ export class MinHasher {
 
   /** As {@link MinHasher.shingleHashes}, from the first `len` code points in `cps`. */
   shingleHashesOfCodePoints(cps: Int32Array, len: number): Int32Array {
+    checkLength(cps, len);
     if (this.hashes.length < len + 1) this.hashes = new Int32Array(Math.max(len + 1, this.hashes.length * 2));
     const m = shingleHashesInto(cps, len, this.ngram, this.hashes);
     return this.hashes.subarray(0, m);
@@ -91,6 +97,7 @@ export class MinHasher {
 
   /** As {@link MinHasher.shingleHashesOfCodePoints}, distinct but in first-seen order (cheaper; same signature). */
   shingleSetOfCodePoints(cps: Int32Array, len: number): Int32Array {
+    checkLength(cps, len);
     if (this.hashes.length < len + 1) this.hashes = new Int32Array(Math.max(len + 1, this.hashes.length * 2));
     const m = shingleSetInto(cps, len, this.ngram, this.hashes);
     return this.hashes.subarray(0, m);
