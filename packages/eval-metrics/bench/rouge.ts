@@ -87,7 +87,9 @@ const fmt = (x: number) => Math.round(x).toLocaleString("en");
 const ratio = (a: number, b: number) => `${(a / b).toFixed(2)}×`;
 const rows: string[] = [];
 for (const [i, set] of sets.entries()) {
-  for (const mode of modes) await runOnce(i, mode); // warm-up: JIT, pool start, Wasm memory
+  // warm-up: JIT and Wasm tier-up on every thread, pool start, Wasm memory (one run left the worker on its
+  // baseline code for part of the first rounds)
+  for (let w = 0; w < 3; w++) for (const mode of modes) await runOnce(i, mode);
   const times = new Map<Mode, number[]>(modes.map((m) => [m, []]));
   for (let r = 0; r < rounds; r++) {
     const order = r % 2 === 0 ? modes : [...modes].reverse();

@@ -66,10 +66,10 @@ describe("createRougePool", () => {
   const pool = createRougePool({ threads: 2 });
   afterAll(() => pool.close());
 
-  test.prop([pairs, fc.constantFrom("char", "whitespace") as fc.Arbitrary<"char" | "whitespace">], { numRuns: 40 })(
-    "every F equals rougeLMany's, for character and interned word tokens",
-    async (ps, tokenizer) => {
-      const got = await pool.score(ps, { chunkSize: 7, tokenizer });
+  test.prop([pairs, fc.constantFrom("char", "whitespace") as fc.Arbitrary<"char" | "whitespace">, fc.boolean(), fc.constantFrom(1, 7, undefined)], { numRuns: 40 })(
+    "every F equals rougeLMany's, for character and interned word tokens, with and without the calling thread",
+    async (ps, tokenizer, callerRuns, chunkSize) => {
+      const got = await pool.score(ps, { chunkSize, tokenizer, callerRuns });
       const want = rougeLMany(ps, { tokenizer });
       expect(got.map((s) => s.f)).toEqual(want.map((s) => s.f));
       expect(got).toEqual(want);
@@ -92,6 +92,41 @@ describe("createRougePool", () => {
     await own.close();
     await unfinished;
     await expect(own.score(ps, { chunkSize: 5 })).rejects.toMatchObject({ code: "POOL_CLOSED" });
+  });
+
+  it("with callerRuns, scores slices on the calling thread between worker replies, the event loop turning", async () => {
+    const ps = Array.from({ length: 6 }, () => realPairs()).flat();
+    const own = createRougePool({ threads: 1 });
+    let ticks = 0;
+    let ticking = true;
+    const tick = () => {
+      ticks++;
+      if (ticking) setImmediate(tick);
+    };
+    setImmediate(tick);
+    const progress: number[] = [];
+    const got = await own.score(ps, { callerRuns: true, onProgress: (d) => progress.push(d) });
+    ticking = false;
+    expect(got).toEqual(rougeLMany(ps));
+    expect(progress).toEqual([...progress].sort((a, b) => a - b));
+    expect(progress.at(-1)).toBe(ps.length);
+    // guided chunks and ~1 ms slices: many more progress steps than 2000-pair chunks would give
+    expect(progress.length).toBeGreaterThan(Math.ceil(ps.length / 2000) + 2);
+    expect(ticks).toBeGreaterThan(1);
+    // an empty side among the caller's slices (the back) or the workers' chunks (the front) fails the call
+    for (const at of [0, ps.length]) {
+      const withEmpty = [...ps.slice(0, at), { candidate: "", reference: "有内容" }, ...ps.slice(at)];
+      await expect(own.score(withEmpty, { callerRuns: true, empty: "throw" })).rejects.toThrow(/Hypothesis is empty/);
+    }
+    const ac = new AbortController();
+    let after = 0;
+    const call = own.score(ps, { callerRuns: true, signal: ac.signal, onProgress: () => ac.signal.aborted && after++ });
+    setImmediate(() => ac.abort(new Error("stop")));
+    await expect(call).rejects.toThrow("stop");
+    await new Promise((r) => setTimeout(r, 50));
+    expect(after).toBe(0);
+    expect(await own.score(ps.slice(3), { callerRuns: true })).toEqual(rougeLMany(ps.slice(3)));
+    await own.close();
   });
 
   it("closes when its signal aborts, and with await using", async () => {

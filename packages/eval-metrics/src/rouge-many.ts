@@ -10,12 +10,16 @@ export interface RougePair {
 
 export interface RougeBatchOptions extends RougeLOptions {
   /**
-   * Worker threads for the LCS kernel. Tokenizing stays on the calling thread (jieba and custom tokenizers
-   * are not transferable); only integer symbols cross. `1` computes synchronously in this thread.
+   * Threads in all, the calling thread included (it scores a share too; `threads − 1` workers take the rest).
+   * Character tokens are read in the workers; other tokenizers run on the calling thread (jieba and custom
+   * tokenizers are not transferable) and only integer symbols cross. `1` computes synchronously in this thread.
    * @default min(availableParallelism(), 8)
    */
   threads?: number;
-  /** Pairs per message to a worker. @default 2000 */
+  /**
+   * Pairs per message to a worker. @default guided: a share of what is left, from 2000 answer-length pairs
+   * down to about a millisecond of work, so all threads finish together
+   */
   chunkSize?: number;
   /** Called after each finished chunk with the number of pairs scored so far. */
   onProgress?: (done: number, total: number) => void;
@@ -90,15 +94,23 @@ function scoreBlock(pairs: readonly RougePair[], start: number, end: number, opt
 export function rougeLMany(pairs: readonly RougePair[], options: RougeLOptions & { onProgress?: (done: number, total: number) => void } = {}): RougeScore[] {
   checkPairs(pairs);
   const out = new Array<RougeScore>(pairs.length);
-  const eps = epsilonOf(options);
-  const lcs = new Int32Array(Math.min(BLOCK, pairs.length));
-  const lengths = new Int32Array(2 * lcs.length);
   for (let s = 0; s < pairs.length; s += BLOCK) {
     const e = Math.min(pairs.length, s + BLOCK);
-    scoreBlock(pairs, s, e, options, lcs, lengths);
-    for (let i = s; i < e; i++) out[i] = scoreFromCounts(lcs[i - s]!, lengths[2 * (i - s)]!, lengths[2 * (i - s) + 1]!, eps);
+    scoreRange(pairs, s, e, options, out);
     if (options.onProgress && e % 1000 === 0) options.onProgress(e, pairs.length);
   }
   options.onProgress?.(pairs.length, pairs.length);
   return out;
+}
+
+/** Scores of pairs [start, end) into out[start…end) in this thread (pairs already checked). */
+export function scoreRange(pairs: readonly RougePair[], start: number, end: number, options: RougeLOptions, out: RougeScore[]): void {
+  const eps = epsilonOf(options);
+  const lcs = new Int32Array(Math.min(BLOCK, end - start));
+  const lengths = new Int32Array(2 * lcs.length);
+  for (let s = start; s < end; s += BLOCK) {
+    const e = Math.min(end, s + BLOCK);
+    scoreBlock(pairs, s, e, options, lcs, lengths);
+    for (let i = s; i < e; i++) out[i] = scoreFromCounts(lcs[i - s]!, lengths[2 * (i - s)]!, lengths[2 * (i - s) + 1]!, eps);
+  }
 }

@@ -61,7 +61,7 @@ function registerRouge(ev: Command, ctx: () => CliContext): void {
     .requiredOption("-o, --out <dir>", "output directory")
     .option("--tokenizer <name>", "char (code points), jieba or whitespace (default: char; jieba under --compat rouge-chinese)")
     .option("--compat <name>", "rouge-score (F = 2PR/(P+R)) or rouge-chinese (jieba words, 1e-8 epsilon)")
-    .option("--threads <n>", "worker threads for the LCS kernel")
+    .option("--threads <n>", "threads for ROUGE-L, this one included (default: the cores, at most 8)")
     .option("--allow-empty", "succeed even when no prediction matches a reference id")
     .action((o: RougeFlags) => rouge(ctx(), o));
 }
