@@ -15,7 +15,7 @@ export function describeError(err: unknown): string {
 const USAGE_ERRORS = new Set(["UsageError", "PathCollisionError"]);
 
 /**
- * `code`s of the libraries' typed option errors (dedup's and pref-select's `BAD_OPTION`, train-runner's
+ * `code`s of the libraries' typed option errors (dedup's, pref-select's and dpo-merge's `BAD_OPTION`, train-runner's
  * LaunchPlanError, instruct-augment's `BAD_OPTIONS`): a value the user passed as a flag, so exit 2 like a
  * UsageError. Commands hand such values to the library unchecked instead of repeating its range checks.
  */

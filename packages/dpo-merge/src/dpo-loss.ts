@@ -72,8 +72,8 @@ export function dpoLoss(opts: DpoLossOptions): DpoLossResult {
   for (const k of ["policyRejectedLogps", "referenceChosenLogps", "referenceRejectedLogps"] as const) {
     if (opts[k].length !== n) throw new MergeInputError(`length ${opts[k].length} differs from policyChosenLogps' ${n}`, { field: k });
   }
-  if (!(beta > 0)) throw new MergeInputError(`must be > 0, got ${beta}`, { field: "beta" });
-  if (!(eps >= 0 && eps < (type === "robust" ? 0.5 : 1))) throw new MergeInputError(`out of range for ${type}: ${eps}`, { field: "labelSmoothing" });
+  if (!(beta > 0)) throw new MergeInputError(`must be > 0, got ${beta}`, { code: "BAD_OPTION", field: "beta" });
+  if (!(eps >= 0 && eps < (type === "robust" ? 0.5 : 1))) throw new MergeInputError(`out of range for ${type}: ${eps}`, { code: "BAD_OPTION", field: "labelSmoothing" });
 
   const losses: number[] = [];
   const rewardsChosen: number[] = [];
@@ -97,7 +97,7 @@ export function dpoLoss(opts: DpoLossOptions): DpoLossResult {
         l = (h - 1 / (2 * beta)) ** 2;
         break;
       default:
-        throw new MergeInputError(`unknown loss type ${String(type)}`, { field: "lossType" });
+        throw new MergeInputError(`unknown loss type ${String(type)}`, { code: "BAD_OPTION", field: "lossType" });
     }
     losses.push(l);
     rewardsChosen.push(beta * (pc[i]! - opts.referenceChosenLogps[i]!));

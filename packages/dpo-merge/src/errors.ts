@@ -38,13 +38,21 @@ export class SafetensorsError extends Error {
   }
 }
 
+/**
+ * Why merge inputs were refused: `BAD_OPTION`, an option value out of range or missing (what a user typed as a
+ * flag); `INPUT_MISMATCH`, the tensors or arrays disagree (lengths, shapes, dtypes, a missing tensor).
+ */
+export type MergeInputErrorCode = "BAD_OPTION" | "INPUT_MISMATCH";
+
 /** Inputs to a merge operator, DPO loss or job builder are inconsistent (lengths, ranges, shapes). */
 export class MergeInputError extends Error {
   override readonly name = "MergeInputError";
+  readonly code: MergeInputErrorCode;
   /** The option or tensor the problem is about. */
   readonly field: string | undefined;
-  constructor(message: string, opts: { field?: string | undefined; cause?: unknown } = {}) {
+  constructor(message: string, opts: { code?: MergeInputErrorCode; field?: string | undefined; cause?: unknown } = {}) {
     super(opts.field ? `${opts.field}: ${message}` : message, opts.cause !== undefined ? { cause: opts.cause } : undefined);
+    this.code = opts.code ?? "INPUT_MISMATCH";
     this.field = opts.field;
   }
 }

@@ -16,7 +16,7 @@ export {
 } from "./dtype.js";
 export type { Dtype, FloatDtype } from "./dtype.js";
 export { SafetensorsError, MergeInputError } from "./errors.js";
-export type { SafetensorsErrorCode } from "./errors.js";
+export type { MergeInputErrorCode, SafetensorsErrorCode } from "./errors.js";
 export { parseHeader, readHeaderSize, MAX_HEADER_SIZE } from "./safetensors-header.js";
 export type { TensorInfo, SafetensorsHeader, ParseHeaderOptions } from "./safetensors-header.js";
 export { SafetensorsFile } from "./safetensors-reader.js";

@@ -184,7 +184,7 @@ describe("mergeCheckpoints", () => {
     expect(ck.info("embed.weight").dtype).toBe("F32");
     expect(ck.info("position_ids").dtype).toBe("I64");
     await ck.close();
-    await expect(mergeCheckpoints(args)).rejects.toThrow(expect.objectContaining({ name: "MergeInputError", field: "out" }));
+    await expect(mergeCheckpoints(args)).rejects.toThrow(expect.objectContaining({ name: "MergeInputError", code: "BAD_OPTION", field: "out" }));
     await mergeCheckpoints({ ...args, overwrite: true });
     expect(await readdir(path.join(dir, "o"))).not.toContain("model.safetensors.index.json");
     expect((await readdir(dir)).sort()).toEqual(["base", "m1", "o"]);
@@ -196,7 +196,7 @@ describe("mergeCheckpoints", () => {
     await makeModel(path.join(dir, "bad"), 2, { shapes: { ...SHAPES, "norm.weight": [7] } });
     await expect(
       mergeCheckpoints({ method: "ties", base: path.join(dir, "base"), models: [path.join(dir, "bad")], density: 0.5, out: path.join(dir, "o") }),
-    ).rejects.toThrow(expect.objectContaining({ name: "MergeInputError", field: "norm.weight" }));
+    ).rejects.toThrow(expect.objectContaining({ name: "MergeInputError", code: "INPUT_MISMATCH", field: "norm.weight" }));
     expect((await readdir(dir)).sort()).toEqual(["bad", "base"]);
     expect(existsSync(path.join(dir, "o"))).toBe(false);
   });

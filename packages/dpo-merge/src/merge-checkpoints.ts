@@ -83,7 +83,7 @@ const WEIGHT_FILE = /\.(safetensors|bin|pt|pth|ckpt|gguf|h5|msgpack)$|\.index\.j
 const REPORT_FILE = "sfmed-merge.json";
 
 function check(cond: boolean, field: string, message: string): asserts cond {
-  if (!cond) throw new MergeInputError(message, { field });
+  if (!cond) throw new MergeInputError(message, { code: "BAD_OPTION", field });
 }
 
 /**

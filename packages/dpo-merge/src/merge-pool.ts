@@ -2,7 +2,7 @@ import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { createWorkerPool, newWorker } from "@sfmed/schema";
-import { MergeInputError, SafetensorsError, type SafetensorsErrorCode } from "./errors.js";
+import { MergeInputError, type MergeInputErrorCode, SafetensorsError, type SafetensorsErrorCode } from "./errors.js";
 import type { MergedChunk, TensorMergeParams } from "./merge-tensor.js";
 
 /** What each merge worker starts with. */
@@ -32,12 +32,12 @@ function workerEntry(): { url: URL | string; eval: boolean } {
   const js = new URL("./merge-worker.js", import.meta.url);
   if (existsSync(fileURLToPath(js))) return { url: js, eval: false };
   const ts = new URL("./merge-worker.ts", import.meta.url);
-  if (!existsSync(fileURLToPath(ts))) throw new MergeInputError("merge worker script not found beside the module (use threads: 1)", { field: "threads" });
+  if (!existsSync(fileURLToPath(ts))) throw new MergeInputError("merge worker script not found beside the module (use threads: 1)", { code: "BAD_OPTION", field: "threads" });
   let api: string;
   try {
     api = createRequire(import.meta.url).resolve("tsx/esm/api");
   } catch (cause) {
-    throw new MergeInputError("running from TypeScript sources needs tsx for worker threads (or use threads: 1)", { field: "threads", cause });
+    throw new MergeInputError("running from TypeScript sources needs tsx for worker threads (or use threads: 1)", { code: "BAD_OPTION", field: "threads", cause });
   }
   // tsx's "require" export is the CJS build; the ESM API sits beside it.
   const esmApi = api.replace(/index\.cjs$/, "index.mjs");
@@ -53,7 +53,7 @@ function revive(e: Extract<WorkerReply, { type: "error" }>["error"], cause?: unk
     return err;
   }
   if (e.name === "MergeInputError") {
-    const err = new MergeInputError("", { field: e.field, cause });
+    const err = new MergeInputError("", { code: (e.code ?? "INPUT_MISMATCH") as MergeInputErrorCode, field: e.field, cause });
     err.message = e.message;
     return err;
   }

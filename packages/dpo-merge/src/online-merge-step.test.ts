@@ -145,7 +145,7 @@ describe("onlineMergeStep", () => {
     expect(step(1)).toEqual(step(1));
     expect(step(1)).not.toEqual(step(2));
     const base = { method: "ondare" as const, theta: [0], grad: [0], expAvg: [0], expAvgSq: [0], tau: [0], step: 1, lr: 1, alpha: 0 };
-    expect(() => onlineMergeStep({ ...base, p: 0 })).toThrow(expect.objectContaining({ name: "MergeInputError", field: "p" }));
+    expect(() => onlineMergeStep({ ...base, p: 0 })).toThrow(expect.objectContaining({ name: "MergeInputError", code: "BAD_OPTION", field: "p" }));
     expect(() => onlineMergeStep({ ...base, p: 0.5 })).toThrow(expect.objectContaining({ field: "mask" }));
     expect(() => onlineMergeStep({ ...base, p: 1, grad: [0, 1] })).toThrow(expect.objectContaining({ field: "grad" }));
   });

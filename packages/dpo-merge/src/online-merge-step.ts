@@ -80,8 +80,8 @@ export function onlineMergeStep(opts: OnlineMergeStepOptions): { theta: Vec; exp
   for (const [name, a] of [["grad", grad], ["expAvg", expAvg], ["expAvgSq", expAvgSq], ["tau", tau]] as const) {
     if (a.length !== n) throw new MergeInputError(`length ${a.length} differs from theta's ${n}`, { field: name });
   }
-  if (!(p > 0 && p <= 1)) throw new MergeInputError(`reserve rate must be in (0, 1], got ${p}`, { field: "p" });
-  if (!(opts.step >= 1)) throw new MergeInputError(`step must be >= 1, got ${opts.step}`, { field: "step" });
+  if (!(p > 0 && p <= 1)) throw new MergeInputError(`reserve rate must be in (0, 1], got ${p}`, { code: "BAD_OPTION", field: "p" });
+  if (!(opts.step >= 1)) throw new MergeInputError(`step must be >= 1, got ${opts.step}`, { code: "BAD_OPTION", field: "step" });
   const [b1, b2] = opts.betas ?? [0.9, 0.999];
   const eps = opts.eps ?? 1e-8;
   const wd = opts.weightDecay ?? 0;
@@ -140,7 +140,7 @@ export function onlineMergeStep(opts: OnlineMergeStepOptions): { theta: Vec; exp
       update[i] = useMerge ? alpha * tk + (1 - alpha) * dk : dk;
     }
   } else {
-    throw new MergeInputError(`unknown method ${String(opts.method)}`, { field: "method" });
+    throw new MergeInputError(`unknown method ${String(opts.method)}`, { code: "BAD_OPTION", field: "method" });
   }
   for (let i = 0; i < n; i++) {
     // The official code adds α·τ and (1−α)·Δ as two separate in-place adds; keep that order.
@@ -174,7 +174,7 @@ export function prepareTau(opts: {
 }): Float64Array {
   const n = opts.sft.length;
   if (opts.base.length !== n) throw new MergeInputError(`length ${opts.base.length} differs from sft's ${n}`, { field: "base" });
-  if (!(opts.p > 0 && opts.p <= 1)) throw new MergeInputError(`reserve rate must be in (0, 1], got ${opts.p}`, { field: "p" });
+  if (!(opts.p > 0 && opts.p <= 1)) throw new MergeInputError(`reserve rate must be in (0, 1], got ${opts.p}`, { code: "BAD_OPTION", field: "p" });
   const tau = new Float64Array(n);
   for (let i = 0; i < n; i++) tau[i] = opts.sft[i]! - opts.base[i]!;
   if (opts.method === "ondare") {

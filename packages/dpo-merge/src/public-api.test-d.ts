@@ -4,6 +4,7 @@ import {
   MERGE_METHODS,
   type MergeCheckpointsOptions,
   type MergeInputError,
+  type MergeInputErrorCode,
   type MergeMethod,
   type MergeReport,
   type SafetensorsError,
@@ -41,5 +42,7 @@ describe("errors", () => {
     expectTypeOf<"SOMETHING_ELSE">().not.toExtend<SafetensorsErrorCode>();
     expectTypeOf<MergeInputError["name"]>().toEqualTypeOf<"MergeInputError">();
     expectTypeOf<MergeInputError["field"]>().toEqualTypeOf<string | undefined>();
+    expectTypeOf<MergeInputError["code"]>().toEqualTypeOf<MergeInputErrorCode>();
+    expectTypeOf<MergeInputErrorCode>().toEqualTypeOf<"BAD_OPTION" | "INPUT_MISMATCH">();
   });
 });

@@ -11,7 +11,7 @@ import type { Rng } from "./seeded-rng.js";
 export type RescaleMode = "inverse_keep" | "l1" | "none";
 
 function checkDensity(density: number, field: string): void {
-  if (!(density >= 0 && density <= 1)) throw new MergeInputError(`must be in [0, 1], got ${density}`, { field });
+  if (!(density >= 0 && density <= 1)) throw new MergeInputError(`must be in [0, 1], got ${density}`, { code: "BAD_OPTION", field });
 }
 
 /** Bernoulli keep-mask with keep probability `p` (1 = keep). */

@@ -39,9 +39,13 @@ describe("sfmed merge", () => {
     expect(bad.stderr).toContain("--method must be one of");
     const w = await capture(["merge", "--method", "linear", "--models", "x", "y", "--weights", "1", "-o", out]);
     expect(w.code).toBe(2);
+    // option values the library checks (a missing --base, --density out of range) are usage errors too
     const missing = await capture(["merge", "--method", "ties", "--models", path.join(dir, "none"), "-o", out]);
-    expect(missing.code).toBe(1);
-    expect(missing.stderr).toContain("MergeInputError");
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain("MergeInputError: base: ties needs a base model");
+    const density = await capture(["merge", "--method", "ties", "--base", path.join(dir, "b"), "--models", path.join(dir, "m"), "--density", "1.5", "-o", out]);
+    expect(density.code).toBe(2);
+    expect(density.stderr).toContain("density: must be in [0, 1], got 1.5");
     expect(existsSync(out)).toBe(false);
   });
 });
