@@ -129,6 +129,17 @@ describe("createRougePool", () => {
     await own.close();
   });
 
+  it("a throwing onProgress fails its call, on the workers' chunks and on the caller's slices alike", async () => {
+    const ps = realPairs();
+    const own = createRougePool({ threads: 1 });
+    for (const callerRuns of [false, true]) {
+      const boom = new Error(`progress callback failed (callerRuns ${callerRuns})`);
+      await expect(own.score(ps, { callerRuns, chunkSize: 40, onProgress: () => { throw boom; } })).rejects.toBe(boom);
+      expect(await own.score(ps, { callerRuns })).toEqual(rougeLMany(ps));
+    }
+    await own.close();
+  });
+
   it("closes when its signal aborts, and with await using", async () => {
     const ps = realPairs();
     const ac = new AbortController();

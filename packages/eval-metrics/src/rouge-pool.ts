@@ -229,7 +229,13 @@ async function scoreHere(st: PoolState, call: PoolCall): Promise<void> {
 /** Counts finished pairs, reports progress, and resolves the call when every pair is scored. */
 function addDone(st: PoolState, call: PoolCall, count: number): void {
   call.done += count;
-  call.options.onProgress?.(call.done, call.pairs.length);
+  try {
+    call.options.onProgress?.(call.done, call.pairs.length);
+  } catch (e) {
+    // a throwing callback fails its call (it would otherwise surface as an unhandled rejection)
+    failCall(st, call, e);
+    return;
+  }
   if (call.done === call.pairs.length) {
     call.settled = true;
     st.calls.splice(st.calls.indexOf(call), 1);
