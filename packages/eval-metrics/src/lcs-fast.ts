@@ -1,7 +1,7 @@
 import { lcsOfSymbols } from "./lcs-bit-parallel.js";
 import { createLcsDriver, type LcsDriver } from "./lcs-wasm-driver.js";
 import { lcsModule } from "./lcs-wasm.js";
-import { isPythonWhitespace } from "./tokenize.js";
+import { charCodesInto } from "./tokenize.js";
 
 /** Which LCS kernel runs: the Wasm one where the runtime has WebAssembly, else (or when asked) plain JS. */
 export type LcsKernel = "wasm" | "js";
@@ -25,7 +25,7 @@ export function lcsDriver(): LcsDriver | null {
   if (driver === undefined) {
     const mod = lcsModule();
     const wasm = (globalThis as { WebAssembly?: unknown }).WebAssembly as Parameters<typeof createLcsDriver>[1] | undefined;
-    driver = mod && wasm ? createLcsDriver(mod, wasm, lcsOfSymbols, isPythonWhitespace) : null;
+    driver = mod && wasm ? createLcsDriver(mod, wasm, lcsOfSymbols, charCodesInto) : null;
   }
   return driver;
 }

@@ -26,20 +26,20 @@ interface LcsState {
   batch: (n: number, desc: number, out: number, table: number, pm: number, pmCap: number, vbuf: number) => void;
   heap: Int32Array;
   fallback: (a: ArrayLike<number>, b: ArrayLike<number>) => number;
-  isWhitespace: (cp: number) => boolean;
+  charsInto: (text: string, out: Int32Array, at: number) => number;
 }
 
 /**
  * A driver over a compiled `lcsModule()`. It and the `lcs*` functions below reach nothing outside their
  * arguments, so worker threads run them from source (`lcsDriverSource`): `fallback` is the JS kernel, for
- * patterns beyond the module's limits, and `isWhitespace` is `isPythonWhitespace` (character tokens drop those
- * code points, as `charCodes` does).
+ * patterns beyond the module's limits, and `charsInto` is `charCodesInto` (character tokens: code points minus
+ * Python whitespace, written straight into Wasm memory).
  */
 export function createLcsDriver(
   mod: object,
   wasm: WasmLike,
   fallback: (a: ArrayLike<number>, b: ArrayLike<number>) => number,
-  isWhitespace: (cp: number) => boolean,
+  charsInto: (text: string, out: Int32Array, at: number) => number,
 ): LcsDriver {
   const exports = new wasm.Instance(mod).exports;
   const mem = exports.mem as LcsState["mem"];
@@ -52,11 +52,11 @@ export function createLcsDriver(
     batch: exports.batch as LcsState["batch"],
     heap: new Int32Array(mem.buffer),
     fallback,
-    isWhitespace,
+    charsInto,
   };
   return {
     chars(n, text, lcs, lengths) {
-      lcsRun(st, n, (i) => text(i).length, (i, at) => lcsCharsInto(st, text(i), at), lcs, lengths);
+      lcsRun(st, n, (i) => text(i).length, (i, at) => st.charsInto(text(i), st.heap, at), lcs, lengths);
     },
     symbols(n, side, lcs) {
       const put = (i: number, at: number) => {
@@ -83,26 +83,6 @@ export function lcsCall(st: LcsState, n: number, desc: number, out: number, pm: 
     st.heap.fill(0, 0, st.TABLE >> 2); // a trap may leave rows behind
     throw e;
   }
-}
-
-/** Code points of `s` minus Python whitespace into heap[at…]; returns the count. */
-export function lcsCharsInto(st: LcsState, s: string, at: number): number {
-  const h = st.heap;
-  const isWhitespace = st.isWhitespace;
-  let n = at;
-  for (let i = 0; i < s.length; i++) {
-    let cp = s.charCodeAt(i);
-    if (cp >= 0xd800 && cp <= 0xdbff && i + 1 < s.length) {
-      const lo = s.charCodeAt(i + 1);
-      if (lo >= 0xdc00 && lo <= 0xdfff) {
-        cp = (cp - 0xd800) * 0x400 + (lo - 0xdc00) + 0x10000;
-        i++;
-      }
-    }
-    if (cp <= 0x3000 && isWhitespace(cp)) continue;
-    h[n++] = cp;
-  }
-  return n - at;
 }
 
 /** Scores pairs k < n in batches: `bound(i)` is an upper bound on side i's length, `put(i, at)` writes it. */
@@ -191,5 +171,5 @@ export function lcsRetry(st: LcsState, k: number, desc: number, out: number, pm:
 
 /** The source of `createLcsDriver` and the functions it calls, for a worker thread to evaluate. */
 export function lcsDriverSource(): string {
-  return [createLcsDriver, lcsEnsure, lcsCall, lcsCharsInto, lcsRun, lcsPlanBatch, lcsRetry].map((f) => f.toString()).join("\n");
+  return [createLcsDriver, lcsEnsure, lcsCall, lcsRun, lcsPlanBatch, lcsRetry].map((f) => f.toString()).join("\n");
 }

@@ -1,6 +1,6 @@
 import { lcsMultiWord, lcsOfSymbols, lcsOneWord, popcount32 } from "./lcs-bit-parallel.js";
 import { createLcsDriver, lcsDriverSource } from "./lcs-wasm-driver.js";
-import { charCodes, isPythonWhitespace } from "./tokenize.js";
+import { charCodes, charCodesInto, isPythonWhitespace } from "./tokenize.js";
 
 /**
  * The ROUGE-L worker's source. It runs the very same functions, shipped as source text (they reference nothing
@@ -22,8 +22,9 @@ ${lcsMultiWord.toString()}
 ${lcsOfSymbols.toString()}
 ${isPythonWhitespace.toString()}
 ${charCodes.toString()}
+${charCodesInto.toString()}
 ${lcsDriverSource()}
-const driver = workerData && workerData.module ? ${createLcsDriver.name}(workerData.module, WebAssembly, ${lcsOfSymbols.name}, ${isPythonWhitespace.name}) : null;
+const driver = workerData && workerData.module ? ${createLcsDriver.name}(workerData.module, WebAssembly, ${lcsOfSymbols.name}, ${charCodesInto.name}) : null;
 parentPort.on("message", (m) => {
   if (m.texts !== undefined) {
     const n = m.texts.length >> 1;

@@ -21,7 +21,15 @@ export function isPythonWhitespace(cp: number): boolean {
  */
 export function charCodes(text: string): Int32Array {
   const out = new Int32Array(text.length);
-  let n = 0;
+  return out.subarray(0, charCodesInto(text, out, 0));
+}
+
+/**
+ * {@link charCodes} written into `out` from index `at` (room for `text.length` more); returns the count. Reaches
+ * nothing but {@link isPythonWhitespace}, so worker threads run it from source too.
+ */
+export function charCodesInto(text: string, out: Int32Array, at: number): number {
+  let n = at;
   for (let i = 0; i < text.length; i++) {
     let cp = text.charCodeAt(i);
     if (cp >= 0xd800 && cp <= 0xdbff && i + 1 < text.length) {
@@ -34,7 +42,7 @@ export function charCodes(text: string): Int32Array {
     if (cp <= 0x3000 && isPythonWhitespace(cp)) continue;
     out[n++] = cp;
   }
-  return out.subarray(0, n);
+  return n - at;
 }
 
 interface JiebaLike {
